@@ -1,0 +1,3 @@
+//! pnfs-controld: the userland half of the pNFS/GFS2 control channel.
+
+pub mod cluster;
