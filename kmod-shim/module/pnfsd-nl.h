@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: ((GPL-2.0 WITH Linux-syscall-note) OR BSD-3-Clause) */
+/* Do not edit directly, auto-generated from: */
+/*	netlink/specs/pnfsd.yaml */
+/* YNL-GEN kernel header (pnfs-controld ynl-gen) */
+
+#ifndef _LINUX_PNFSD_NL_GEN_H
+#define _LINUX_PNFSD_NL_GEN_H
+
+#include <net/netlink.h>
+#include <net/genetlink.h>
+
+#include "uapi/pnfsd.h"
+
+extern const struct nla_policy pnfsd_ds_addr_nl_policy[PNFSD_A_DS_ADDR_MAX + 1];
+extern const struct nla_policy pnfsd_kind_stats_nl_policy[PNFSD_A_KIND_STATS_MAX + 1];
+extern const struct nla_policy pnfsd_pnfsd_nl_policy[PNFSD_A_MAX + 1];
+
+int pnfsd_nl_register_doit(struct sk_buff *skb, struct genl_info *info);
+int pnfsd_nl_unregister_doit(struct sk_buff *skb, struct genl_info *info);
+int pnfsd_nl_reply_doit(struct sk_buff *skb, struct genl_info *info);
+int pnfsd_nl_state_check_doit(struct sk_buff *skb, struct genl_info *info);
+int pnfsd_nl_state_set_doit(struct sk_buff *skb, struct genl_info *info);
+int pnfsd_nl_state_revoke_doit(struct sk_buff *skb, struct genl_info *info);
+int pnfsd_nl_state_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb);
+int pnfsd_nl_device_set_doit(struct sk_buff *skb, struct genl_info *info);
+int pnfsd_nl_device_del_doit(struct sk_buff *skb, struct genl_info *info);
+int pnfsd_nl_device_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb);
+int pnfsd_nl_layout_recall_doit(struct sk_buff *skb, struct genl_info *info);
+int pnfsd_nl_layout_dump_dumpit(struct sk_buff *skb, struct netlink_callback *cb);
+int pnfsd_nl_grace_doit(struct sk_buff *skb, struct genl_info *info);
+int pnfsd_nl_upcall_dump_dumpit(struct sk_buff *skb, struct netlink_callback *cb);
+int pnfsd_nl_status_get_doit(struct sk_buff *skb, struct genl_info *info);
+int pnfsd_nl_stats_get_doit(struct sk_buff *skb, struct genl_info *info);
+int pnfsd_nl_config_set_doit(struct sk_buff *skb, struct genl_info *info);
+int pnfsd_nl_trigger_doit(struct sk_buff *skb, struct genl_info *info);
+
+enum {
+	PNFSD_NLGRP_EVENTS,
+};
+
+extern const struct genl_ops pnfsd_nl_ops[18];
+extern const struct genl_multicast_group pnfsd_nl_mcgrps[1];
+
+#endif /* _LINUX_PNFSD_NL_GEN_H */

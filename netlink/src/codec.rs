@@ -1,0 +1,717 @@
+//! Zero-copy views over netlink bytes and builders that write into a reused buffer.
+//!
+//! Parsing is two-phase, as in rust-netlink's `*Buffer` types: lengths are checked first
+//! (`Messages`, `AttrIter`, `AttrTable::parse`), then typed getters read at known offsets
+//! with no further checks to fail. Nothing here allocates.
+
+use crate::error::DecodeError;
+use crate::policy::{AttrKind, AttrPolicy, Policy};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+/// `struct nlmsghdr`, native endian, read in place.
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[repr(C)]
+pub struct NlMsgHdr {
+    pub len: u32,
+    pub kind: u16,
+    pub flags: u16,
+    pub seq: u32,
+    pub pid: u32,
+}
+
+/// `struct genlmsghdr`.
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct GenlMsgHdr {
+    pub cmd: u8,
+    pub version: u8,
+    pub reserved: [u8; 2],
+}
+
+/// `struct nlattr`.
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[repr(C)]
+pub struct NlAttrHdr {
+    pub len: u16,
+    pub kind: u16,
+}
+
+pub const NLMSG_HDRLEN: usize = 16;
+pub const GENL_HDRLEN: usize = 4;
+pub const NLA_HDRLEN: usize = 4;
+pub const NLMSG_NOOP: u16 = 1;
+pub const NLMSG_ERROR: u16 = 2;
+pub const NLMSG_DONE: u16 = 3;
+pub const NLMSG_OVERRUN: u16 = 4;
+pub const NLM_F_REQUEST: u16 = 0x1;
+pub const NLM_F_MULTI: u16 = 0x2;
+pub const NLM_F_ACK: u16 = 0x4;
+pub const NLM_F_DUMP_INTR: u16 = 0x10;
+pub const NLM_F_ROOT: u16 = 0x100;
+pub const NLM_F_MATCH: u16 = 0x200;
+pub const NLM_F_DUMP: u16 = NLM_F_ROOT | NLM_F_MATCH;
+/// In an NLMSG_ERROR: the original request was not echoed back (NETLINK_CAP_ACK).
+pub const NLM_F_CAPPED: u16 = 0x100;
+/// In an NLMSG_ERROR: extack TLVs follow.
+pub const NLM_F_ACK_TLVS: u16 = 0x200;
+pub const NLA_F_NESTED: u16 = 0x8000;
+pub const NLA_F_NET_BYTEORDER: u16 = 0x4000;
+pub const NLA_TYPE_MASK: u16 = !(NLA_F_NESTED | NLA_F_NET_BYTEORDER);
+pub const NLMSGERR_ATTR_MSG: u16 = 1;
+pub const NLMSGERR_ATTR_OFFS: u16 = 2;
+pub const NLMSGERR_ATTR_MISS_TYPE: u16 = 5;
+/// Deepest nesting accepted (the kernel's MAX_POLICY_RECURSION_DEPTH is 10).
+pub const MAX_NEST_DEPTH: usize = 10;
+
+/// Round up to the 4-byte netlink alignment.
+#[inline]
+pub const fn align(len: usize) -> usize {
+    (len + 3) & !3
+}
+
+/// One netlink message inside a datagram.
+#[derive(Debug, Clone, Copy)]
+pub struct NlMsg<'a> {
+    pub header: &'a NlMsgHdr,
+    /// Bytes after the nlmsghdr, up to `nlmsg_len`.
+    pub payload: &'a [u8],
+}
+
+/// Iterator over the messages of one datagram. Stops after the first malformed header.
+pub struct Messages<'a> {
+    rest: &'a [u8],
+    failed: bool,
+}
+
+impl<'a> Messages<'a> {
+    pub fn new(datagram: &'a [u8]) -> Self {
+        Messages {
+            rest: datagram,
+            failed: false,
+        }
+    }
+}
+
+impl<'a> Iterator for Messages<'a> {
+    type Item = Result<NlMsg<'a>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() || self.failed {
+            return None;
+        }
+        let have = self.rest.len();
+        let Ok((header, _)) = NlMsgHdr::ref_from_prefix(self.rest) else {
+            self.failed = true;
+            return Some(Err(DecodeError::Truncated {
+                what: "nlmsghdr",
+                need: NLMSG_HDRLEN,
+                have,
+            }));
+        };
+        let len = header.len as usize;
+        if len < NLMSG_HDRLEN || len > have {
+            self.failed = true;
+            return Some(Err(DecodeError::BadMessageLength {
+                len: header.len,
+                have,
+            }));
+        }
+        let payload = &self.rest[NLMSG_HDRLEN..len];
+        self.rest = &self.rest[align(len).min(have)..];
+        Some(Ok(NlMsg { header, payload }))
+    }
+}
+
+/// A generic netlink message: the genl header and its attribute bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct GenlMsg<'a> {
+    pub header: &'a NlMsgHdr,
+    pub genl: &'a GenlMsgHdr,
+    pub attrs: &'a [u8],
+}
+
+impl<'a> GenlMsg<'a> {
+    /// View a netlink message as generic netlink.
+    pub fn parse(msg: NlMsg<'a>) -> Result<Self, DecodeError> {
+        let Ok((genl, attrs)) = GenlMsgHdr::ref_from_prefix(msg.payload) else {
+            return Err(DecodeError::Truncated {
+                what: "genlmsghdr",
+                need: GENL_HDRLEN,
+                have: msg.payload.len(),
+            });
+        };
+        Ok(GenlMsg {
+            header: msg.header,
+            genl,
+            attrs,
+        })
+    }
+
+    pub fn cmd(&self) -> u8 {
+        self.genl.cmd
+    }
+}
+
+/// An NLMSG_ERROR payload: errno (0 = ACK) and the extack TLVs.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorMsg<'a> {
+    /// Negative errno as sent, 0 for an ACK.
+    pub error: i32,
+    /// The header of the request this answers.
+    pub request: &'a NlMsgHdr,
+    pub message: Option<&'a str>,
+    pub offset: Option<u32>,
+    pub missing_attr: Option<u32>,
+}
+
+impl<'a> ErrorMsg<'a> {
+    pub fn parse(msg: NlMsg<'a>) -> Result<Self, DecodeError> {
+        let p = msg.payload;
+        if p.len() < 4 + NLMSG_HDRLEN {
+            return Err(DecodeError::Truncated {
+                what: "nlmsgerr",
+                need: 20,
+                have: p.len(),
+            });
+        }
+        let error = i32::from_ne_bytes(p[0..4].try_into().unwrap());
+        let (request, _) = NlMsgHdr::ref_from_prefix(&p[4..]).unwrap();
+        let mut out = ErrorMsg {
+            error,
+            request,
+            message: None,
+            offset: None,
+            missing_attr: None,
+        };
+        if msg.header.flags & NLM_F_ACK_TLVS == 0 {
+            return Ok(out);
+        }
+        // Without NETLINK_CAP_ACK an error echoes the whole request before the TLVs.
+        let echoed = if msg.header.flags & NLM_F_CAPPED != 0 || error == 0 {
+            NLMSG_HDRLEN
+        } else {
+            align(request.len as usize)
+        };
+        let tlvs = p.get(4 + echoed..).unwrap_or(&[]);
+        for a in AttrIter::new(tlvs) {
+            let a = a?;
+            match a.kind {
+                NLMSGERR_ATTR_MSG => {
+                    let s = a.payload.split(|b| *b == 0).next().unwrap_or(&[]);
+                    out.message = std::str::from_utf8(s).ok();
+                }
+                NLMSGERR_ATTR_OFFS if a.payload.len() == 4 => out.offset = Some(a.u32()),
+                NLMSGERR_ATTR_MISS_TYPE if a.payload.len() == 4 => out.missing_attr = Some(a.u32()),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One attribute, unvalidated beyond its header.
+#[derive(Debug, Clone, Copy)]
+pub struct Attr<'a> {
+    /// Attribute id without the NESTED / NET_BYTEORDER flags.
+    pub kind: u16,
+    pub nested_flag: bool,
+    pub payload: &'a [u8],
+    /// Offset of the attribute header within the buffer it was iterated from.
+    pub offset: usize,
+}
+
+impl<'a> Attr<'a> {
+    // Getters read fixed sizes after `AttrTable::parse` (or the caller) checked them; a
+    // short payload reads as zero-extended rather than panicking.
+    #[inline]
+    fn fixed<const N: usize>(&self) -> [u8; N] {
+        let mut b = [0u8; N];
+        let n = self.payload.len().min(N);
+        b[..n].copy_from_slice(&self.payload[..n]);
+        b
+    }
+    #[inline]
+    pub fn u8(&self) -> u8 {
+        self.fixed::<1>()[0]
+    }
+    #[inline]
+    pub fn u16(&self) -> u16 {
+        u16::from_ne_bytes(self.fixed())
+    }
+    #[inline]
+    pub fn u32(&self) -> u32 {
+        u32::from_ne_bytes(self.fixed())
+    }
+    #[inline]
+    pub fn u64(&self) -> u64 {
+        u64::from_ne_bytes(self.fixed())
+    }
+    #[inline]
+    pub fn i32(&self) -> i32 {
+        i32::from_ne_bytes(self.fixed())
+    }
+    /// The string up to its NUL (lossy-free: invalid UTF-8 gives "").
+    pub fn str(&self) -> &'a str {
+        let s = self.payload.split(|b| *b == 0).next().unwrap_or(&[]);
+        std::str::from_utf8(s).unwrap_or("")
+    }
+    /// Attributes inside this nest.
+    pub fn nested(&self) -> AttrIter<'a> {
+        AttrIter::new(self.payload)
+    }
+}
+
+/// Iterator over attributes of a buffer. Stops after the first overrun.
+#[derive(Clone)]
+pub struct AttrIter<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> AttrIter<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        AttrIter { buf, pos: 0 }
+    }
+}
+
+impl<'a> Iterator for AttrIter<'a> {
+    type Item = Result<Attr<'a>, DecodeError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.buf.get(self.pos..)?;
+        if rest.is_empty() {
+            return None;
+        }
+        let offset = self.pos;
+        let Ok((h, _)) = NlAttrHdr::ref_from_prefix(rest) else {
+            self.pos = self.buf.len();
+            return Some(Err(DecodeError::AttrOverrun { offset }));
+        };
+        let len = h.len as usize;
+        if len < NLA_HDRLEN || len > rest.len() {
+            self.pos = self.buf.len();
+            return Some(Err(DecodeError::AttrOverrun { offset }));
+        }
+        self.pos += align(len);
+        Some(Ok(Attr {
+            kind: h.kind & NLA_TYPE_MASK,
+            nested_flag: h.kind & NLA_F_NESTED != 0,
+            payload: &rest[NLA_HDRLEN..len],
+            offset,
+        }))
+    }
+}
+
+/// Check one attribute against its policy (and, for a nest, everything inside).
+fn validate(a: &Attr<'_>, p: &AttrPolicy, base: usize, depth: usize) -> Result<(), DecodeError> {
+    let offset = base + a.offset;
+    let len = a.payload.len();
+    if let Some(expected) = p.fixed_len() {
+        if len != expected {
+            return Err(DecodeError::AttrLength {
+                attr: p.name,
+                offset,
+                len,
+                expected,
+            });
+        }
+        if p.min.is_some() || p.max.is_some() {
+            let value = match p.kind {
+                AttrKind::U8 => a.u8() as u64,
+                AttrKind::U16 => a.u16() as u64,
+                AttrKind::U32 => a.u32() as u64,
+                _ => a.u64(),
+            };
+            let (min, max) = (p.min.unwrap_or(0), p.max.unwrap_or(u64::MAX));
+            if value < min || value > max {
+                return Err(DecodeError::OutOfRange {
+                    attr: p.name,
+                    offset,
+                    value,
+                    min,
+                    max,
+                });
+            }
+        }
+        return Ok(());
+    }
+    match p.kind {
+        AttrKind::String => {
+            let limit = if p.max_len > 0 {
+                (p.max_len as usize + 1).min(len)
+            } else {
+                len
+            };
+            let Some(nul) = a.payload[..limit].iter().position(|b| *b == 0) else {
+                return Err(DecodeError::NotNulTerminated {
+                    attr: p.name,
+                    offset,
+                });
+            };
+            if std::str::from_utf8(&a.payload[..nul]).is_err() {
+                return Err(DecodeError::BadUtf8 {
+                    attr: p.name,
+                    offset,
+                });
+            }
+        }
+        AttrKind::Binary => {
+            let max = if p.max_len > 0 {
+                p.max_len
+            } else {
+                u16::MAX as u64
+            };
+            if (len as u64) < p.min_len || len as u64 > max {
+                return Err(DecodeError::AttrLengthRange {
+                    attr: p.name,
+                    offset,
+                    len,
+                    min: p.min_len,
+                    max,
+                });
+            }
+        }
+        AttrKind::Nest => {
+            if depth >= MAX_NEST_DEPTH {
+                return Err(DecodeError::NestTooDeep { offset });
+            }
+            let inner_base = offset + NLA_HDRLEN;
+            for inner in a.nested() {
+                let inner = inner.map_err(|_| DecodeError::BadNest {
+                    attr: p.name,
+                    offset,
+                })?;
+                match p.nested.and_then(|np| np.get(inner.kind)) {
+                    Some(ip) => validate(&inner, ip, inner_base, depth + 1)?,
+                    // Unknown attributes inside a nest are skipped, but a nest of unknown
+                    // shape still may not hide a depth bomb.
+                    None if inner.nested_flag => {
+                        check_depth(inner.payload, inner_base + inner.offset, depth + 1)?
+                    }
+                    None => {}
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Walk nests of unknown attributes only to bound their depth.
+fn check_depth(buf: &[u8], base: usize, depth: usize) -> Result<(), DecodeError> {
+    if depth >= MAX_NEST_DEPTH {
+        return Err(DecodeError::NestTooDeep { offset: base });
+    }
+    for a in AttrIter::new(buf) {
+        let Ok(a) = a else { return Ok(()) };
+        if a.nested_flag {
+            check_depth(a.payload, base + a.offset + NLA_HDRLEN, depth + 1)?;
+        }
+    }
+    Ok(())
+}
+
+/// Attributes of one message, validated against a policy and indexed by id, like the
+/// kernel's `nla_parse` into `info->attrs`. `N` must exceed the policy's highest id
+/// (`attr::MAX as usize + 1`). Slots hold offsets, so the table is small and `Copy`.
+#[derive(Clone, Copy)]
+pub struct AttrTable<'a, const N: usize> {
+    buf: &'a [u8],
+    /// (offset of the attribute header + 1, payload length); 0 = absent.
+    slots: [(u16, u16); N],
+    policy: &'static Policy,
+    /// Attributes with ids the policy does not know (kept, skipped).
+    pub unknown: u16,
+}
+
+impl<'a, const N: usize> AttrTable<'a, N> {
+    /// Validate every attribute of `buf` and index them. The last of a repeated
+    /// single-valued attribute wins (as in the kernel); a multi-attr slot holds the first,
+    /// and `all()` walks every occurrence.
+    pub fn parse(buf: &'a [u8], policy: &'static Policy) -> Result<Self, DecodeError> {
+        if buf.len() > u16::MAX as usize {
+            return Err(DecodeError::TooLarge { len: buf.len() });
+        }
+        debug_assert!(N > policy.max() as usize);
+        let mut t = AttrTable {
+            buf,
+            slots: [(0, 0); N],
+            policy,
+            unknown: 0,
+        };
+        for a in AttrIter::new(buf) {
+            let a = a?;
+            let id = a.kind as usize;
+            match policy.get(a.kind) {
+                Some(p) if p.kind == AttrKind::Pad => {}
+                Some(p) if id < N => {
+                    validate(&a, p, 0, 0)?;
+                    if !(p.multi && t.slots[id].0 != 0) {
+                        t.slots[id] = (a.offset as u16 + 1, a.payload.len() as u16);
+                    }
+                }
+                _ => {
+                    if a.nested_flag {
+                        check_depth(a.payload, a.offset + NLA_HDRLEN, 1)?;
+                    }
+                    t.unknown += 1
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    /// The attribute `id`, if present.
+    #[inline]
+    pub fn get(&self, id: u16) -> Option<Attr<'a>> {
+        let (off, len) = *self.slots.get(id as usize)?;
+        if off == 0 {
+            return None;
+        }
+        let start = off as usize - 1;
+        Some(Attr {
+            kind: id,
+            nested_flag: false,
+            payload: &self.buf[start + NLA_HDRLEN..start + NLA_HDRLEN + len as usize],
+            offset: start,
+        })
+    }
+
+    #[inline]
+    pub fn has(&self, id: u16) -> bool {
+        self.slots.get(id as usize).is_some_and(|s| s.0 != 0)
+    }
+
+    /// The attribute `id`, or a MissingAttr error naming it.
+    #[inline]
+    pub fn require(&self, id: u16) -> Result<Attr<'a>, DecodeError> {
+        self.get(id).ok_or(DecodeError::MissingAttr {
+            attr: self.policy.name(id),
+        })
+    }
+
+    #[inline]
+    pub fn u8(&self, id: u16) -> Option<u8> {
+        self.get(id).map(|a| a.u8())
+    }
+    #[inline]
+    pub fn u32(&self, id: u16) -> Option<u32> {
+        self.get(id).map(|a| a.u32())
+    }
+    #[inline]
+    pub fn i32(&self, id: u16) -> Option<i32> {
+        self.get(id).map(|a| a.i32())
+    }
+    #[inline]
+    pub fn u64(&self, id: u16) -> Option<u64> {
+        self.get(id).map(|a| a.u64())
+    }
+    #[inline]
+    pub fn str(&self, id: u16) -> Option<&'a str> {
+        self.get(id).map(|a| a.str())
+    }
+    #[inline]
+    pub fn bytes(&self, id: u16) -> Option<&'a [u8]> {
+        self.get(id).map(|a| a.payload)
+    }
+    /// A fixed-size binary attribute as an array reference (length checked by policy).
+    #[inline]
+    pub fn array<const M: usize>(&self, id: u16) -> Option<&'a [u8; M]> {
+        self.get(id).and_then(|a| a.payload.try_into().ok())
+    }
+    #[inline]
+    pub fn req_u32(&self, id: u16) -> Result<u32, DecodeError> {
+        self.require(id).map(|a| a.u32())
+    }
+    #[inline]
+    pub fn req_u64(&self, id: u16) -> Result<u64, DecodeError> {
+        self.require(id).map(|a| a.u64())
+    }
+    #[inline]
+    pub fn req_str(&self, id: u16) -> Result<&'a str, DecodeError> {
+        self.require(id).map(|a| a.str())
+    }
+    #[inline]
+    pub fn req_array<const M: usize>(&self, id: u16) -> Result<&'a [u8; M], DecodeError> {
+        self.array(id).ok_or(DecodeError::MissingAttr {
+            attr: self.policy.name(id),
+        })
+    }
+
+    /// Every occurrence of `id` (multi-attr lists), validated already.
+    pub fn all(&self, id: u16) -> impl Iterator<Item = Attr<'a>> + 'a {
+        AttrIter::new(self.buf).filter_map(move |a| a.ok().filter(|a| a.kind == id))
+    }
+
+    /// The raw attribute bytes.
+    pub fn raw(&self) -> &'a [u8] {
+        self.buf
+    }
+}
+
+/// Writes netlink messages into a caller-owned buffer (reused: no allocation once its
+/// capacity suffices). Several messages may be appended to one buffer and sent as one
+/// datagram.
+pub struct MsgBuilder<'b> {
+    buf: &'b mut Vec<u8>,
+    start: usize,
+}
+
+/// A nest under construction: pass it back to `nest_end`.
+#[must_use]
+pub struct Nest(usize);
+
+impl<'b> MsgBuilder<'b> {
+    /// Start a message at the end of `buf`.
+    #[inline]
+    pub fn new(buf: &'b mut Vec<u8>, kind: u16, flags: u16, seq: u32, pid: u32) -> Self {
+        let start = buf.len();
+        let h = NlMsgHdr {
+            len: 0,
+            kind,
+            flags,
+            seq,
+            pid,
+        };
+        buf.extend_from_slice(h.as_bytes());
+        MsgBuilder { buf, start }
+    }
+
+    /// Start a generic netlink message.
+    #[inline]
+    pub fn genl(
+        buf: &'b mut Vec<u8>,
+        family: u16,
+        flags: u16,
+        seq: u32,
+        pid: u32,
+        cmd: u8,
+        version: u8,
+    ) -> Self {
+        let b = Self::new(buf, family, flags, seq, pid);
+        b.buf.extend_from_slice(&[cmd, version, 0, 0]);
+        b
+    }
+
+    #[inline]
+    fn put_raw(&mut self, kind: u16, parts: &[&[u8]]) -> &mut Self {
+        let len = NLA_HDRLEN + parts.iter().map(|p| p.len()).sum::<usize>();
+        self.buf.extend_from_slice(
+            NlAttrHdr {
+                len: len as u16,
+                kind,
+            }
+            .as_bytes(),
+        );
+        for p in parts {
+            self.buf.extend_from_slice(p);
+        }
+        let pad = align(len) - len;
+        self.buf.extend_from_slice(&[0u8; 3][..pad]);
+        self
+    }
+
+    #[inline]
+    pub fn put_u8(&mut self, kind: u16, v: u8) -> &mut Self {
+        self.put_raw(kind, &[&[v]])
+    }
+    #[inline]
+    pub fn put_u16(&mut self, kind: u16, v: u16) -> &mut Self {
+        self.put_raw(kind, &[&v.to_ne_bytes()])
+    }
+    #[inline]
+    pub fn put_u32(&mut self, kind: u16, v: u32) -> &mut Self {
+        self.put_raw(kind, &[&v.to_ne_bytes()])
+    }
+    #[inline]
+    pub fn put_i32(&mut self, kind: u16, v: i32) -> &mut Self {
+        self.put_raw(kind, &[&v.to_ne_bytes()])
+    }
+    #[inline]
+    pub fn put_u64(&mut self, kind: u16, v: u64) -> &mut Self {
+        self.put_raw(kind, &[&v.to_ne_bytes()])
+    }
+    #[inline]
+    pub fn put_bytes(&mut self, kind: u16, v: &[u8]) -> &mut Self {
+        self.put_raw(kind, &[v])
+    }
+    /// A NUL-terminated string.
+    #[inline]
+    pub fn put_str(&mut self, kind: u16, v: &str) -> &mut Self {
+        self.put_raw(kind, &[v.as_bytes(), &[0]])
+    }
+    #[inline]
+    pub fn put_flag(&mut self, kind: u16) -> &mut Self {
+        self.put_raw(kind, &[])
+    }
+
+    /// Open a nest (sets NLA_F_NESTED).
+    #[inline]
+    pub fn nest_begin(&mut self, kind: u16) -> Nest {
+        let at = self.buf.len();
+        self.buf.extend_from_slice(
+            NlAttrHdr {
+                len: 0,
+                kind: kind | NLA_F_NESTED,
+            }
+            .as_bytes(),
+        );
+        Nest(at)
+    }
+
+    /// Close a nest.
+    #[inline]
+    pub fn nest_end(&mut self, nest: Nest) -> &mut Self {
+        let len = (self.buf.len() - nest.0) as u16;
+        self.buf[nest.0..nest.0 + 2].copy_from_slice(&len.to_ne_bytes());
+        self
+    }
+
+    /// Append raw bytes (already-encoded attributes).
+    pub fn put_raw_attrs(&mut self, bytes: &[u8]) -> &mut Self {
+        self.buf.extend_from_slice(bytes);
+        self
+    }
+
+    /// Patch the length; returns the message's length.
+    #[inline]
+    pub fn finish(self) -> usize {
+        let len = self.buf.len() - self.start;
+        self.buf[self.start..self.start + 4].copy_from_slice(&(len as u32).to_ne_bytes());
+        len
+    }
+}
+
+/// Append an NLMSG_ERROR answering `request` (errno 0 = ACK), with extack TLVs, the
+/// request capped (as with NETLINK_CAP_ACK).
+pub fn put_error(
+    buf: &mut Vec<u8>,
+    request: &NlMsgHdr,
+    errno: i32,
+    message: Option<&str>,
+    offset: Option<u32>,
+    pid: u32,
+) -> usize {
+    let mut flags = NLM_F_CAPPED;
+    if message.is_some() || offset.is_some() {
+        flags |= NLM_F_ACK_TLVS;
+    }
+    let mut b = MsgBuilder::new(buf, NLMSG_ERROR, flags, request.seq, pid);
+    b.buf.extend_from_slice(&(-errno).to_ne_bytes());
+    b.buf.extend_from_slice(request.as_bytes());
+    if let Some(m) = message {
+        b.put_str(NLMSGERR_ATTR_MSG, m);
+    }
+    if let Some(o) = offset {
+        b.put_u32(NLMSGERR_ATTR_OFFS, o);
+    }
+    b.finish()
+}
+
+/// Append an NLMSG_DONE closing a dump.
+pub fn put_done(buf: &mut Vec<u8>, seq: u32, pid: u32) -> usize {
+    let b = MsgBuilder::new(buf, NLMSG_DONE, NLM_F_MULTI, seq, pid);
+    b.buf.extend_from_slice(&0i32.to_ne_bytes());
+    b.finish()
+}

@@ -1,0 +1,299 @@
+//! Netlink sockets for tokio: NETLINK_GENERIC (the kernel module) and NETLINK_USERSOCK
+//! (the twin), one type for both.
+//!
+//! Created and configured through `netlink-sys`; sends and receives go straight to
+//! `sendto`/`recvmsg` on its fd so that the sender's credentials (SCM_CREDENTIALS) and
+//! truncation are visible, and so that a receive is tried before waiting for readiness:
+//! the kernel answers most requests inside `sendto`, so the common round trip costs the
+//! same two syscalls as a blocking loop.
+
+use crate::error::NlError;
+use netlink_sys::{Socket, SocketAddr};
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+pub const NETLINK_USERSOCK: isize = 2;
+pub const NETLINK_GENERIC: isize = 16;
+pub const NETLINK_KOBJECT_UEVENT: isize = 15;
+
+/// Which socket protocol carries our families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    /// The kernel module.
+    Generic,
+    /// The user-space twin.
+    Usersock,
+}
+
+impl Proto {
+    pub fn number(self) -> isize {
+        match self {
+            Proto::Generic => NETLINK_GENERIC,
+            Proto::Usersock => NETLINK_USERSOCK,
+        }
+    }
+}
+
+/// Credentials of a message's sender (SCM_CREDENTIALS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Creds {
+    pub pid: i32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Where a received datagram came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct From {
+    /// Sender's port (0 = the kernel).
+    pub port: u32,
+    /// Multicast group mask the datagram was sent to (0 = unicast).
+    pub groups: u32,
+    /// Sender's credentials, when SO_PASSCRED is on.
+    pub creds: Option<Creds>,
+    /// The datagram was longer than the buffer (MSG_TRUNC).
+    pub truncated: bool,
+}
+
+struct Fd(Socket);
+
+impl AsRawFd for Fd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// An async netlink socket.
+pub struct NlSocket {
+    fd: AsyncFd<Fd>,
+    port: u32,
+    proto: isize,
+}
+
+/// Options applied when opening a socket.
+#[derive(Debug, Clone)]
+pub struct SocketOptions {
+    /// Port to bind; 0 lets the kernel choose.
+    pub port: u32,
+    /// Receive buffer size in bytes (0 = default).
+    pub rcvbuf: usize,
+    /// Ask for sender credentials on every datagram.
+    pub passcred: bool,
+    /// NETLINK_EXT_ACK + NETLINK_CAP_ACK (only meaningful with the kernel).
+    pub ext_ack: bool,
+}
+
+impl Default for SocketOptions {
+    fn default() -> Self {
+        SocketOptions {
+            port: 0,
+            rcvbuf: 0,
+            passcred: false,
+            ext_ack: true,
+        }
+    }
+}
+
+fn setsockopt_int(fd: RawFd, level: i32, opt: i32, v: i32) -> io::Result<()> {
+    // SAFETY: valid fd, pointer to a live i32 of the given size.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            opt,
+            &v as *const i32 as *const libc::c_void,
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+impl NlSocket {
+    /// Open, configure and bind a socket of `proto` (a NETLINK_* number).
+    pub fn open(proto: isize, opts: &SocketOptions) -> Result<Self, NlError> {
+        let mut s = Socket::new(proto)?;
+        s.set_non_blocking(true)?;
+        if opts.ext_ack {
+            // USERSOCK ignores these (they concern kernel-generated errors); harmless.
+            let _ = s.set_ext_ack(true);
+            let _ = s.set_cap_ack(true);
+        }
+        if opts.rcvbuf > 0 {
+            s.set_rx_buf_sz(opts.rcvbuf)?;
+        }
+        if opts.passcred {
+            setsockopt_int(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PASSCRED, 1)?;
+        }
+        let addr = if opts.port == 0 {
+            s.bind_auto()?
+        } else {
+            s.bind(&SocketAddr::new(opts.port, 0))?;
+            SocketAddr::new(opts.port, 0)
+        };
+        let port = addr.port_number();
+        // SAFETY: the fd is owned by the Socket inside `Fd`, which the AsyncFd owns, so it
+        // stays open and the same for the AsyncFd's whole life.
+        let fd = unsafe { AsyncFd::register_with_interest(Fd(s), Interest::READABLE) }
+            .map_err(|e| NlError::Io(e.into()))?;
+        Ok(NlSocket { fd, port, proto })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u32 {
+        self.port
+    }
+
+    /// The NETLINK_* protocol.
+    pub fn protocol(&self) -> isize {
+        self.proto
+    }
+
+    /// Join a multicast group (group number as resolved, 1-based).
+    pub fn join_group(&self, group: u32) -> Result<(), NlError> {
+        self.fd.get_ref().0.add_membership(group)?;
+        Ok(())
+    }
+
+    /// Leave a multicast group.
+    pub fn leave_group(&self, group: u32) -> Result<(), NlError> {
+        self.fd.get_ref().0.drop_membership(group)?;
+        Ok(())
+    }
+
+    /// Do not report ENOBUFS (for sockets that never need a resync).
+    pub fn set_no_enobufs(&self) -> Result<(), NlError> {
+        self.fd.get_ref().0.set_no_enobufs(true)?;
+        Ok(())
+    }
+
+    fn raw_send(&self, buf: &[u8], port: u32, groups: u32) -> io::Result<usize> {
+        // SAFETY: sockaddr_nl is plain data; zeroed is a valid value.
+        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        sa.nl_pid = port;
+        sa.nl_groups = groups;
+        // SAFETY: buf and sa are valid for the call.
+        let r = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                buf.as_ptr() as *const libc::c_void,
+                buf.len(),
+                libc::MSG_DONTWAIT,
+                &sa as *const libc::sockaddr_nl as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r as usize)
+        }
+    }
+
+    fn raw_recv(&self, buf: &mut [u8]) -> io::Result<(usize, From)> {
+        // SAFETY: all structures are plain data, valid for the duration of the call.
+        unsafe {
+            let mut sa: libc::sockaddr_nl = std::mem::zeroed();
+            let mut iov = libc::iovec {
+                iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+                iov_len: buf.len(),
+            };
+            let mut cmsg = [0u64; 8];
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_name = &mut sa as *mut libc::sockaddr_nl as *mut libc::c_void;
+            msg.msg_namelen = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = cmsg.as_mut_ptr() as *mut libc::c_void;
+            msg.msg_controllen = std::mem::size_of_val(&cmsg) as _;
+            let r = libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT);
+            if r < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let mut creds = None;
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_CREDENTIALS {
+                    let u = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::ucred);
+                    creds = Some(Creds {
+                        pid: u.pid,
+                        uid: u.uid,
+                        gid: u.gid,
+                    });
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+            let truncated = msg.msg_flags & libc::MSG_TRUNC != 0;
+            let n = (r as usize).min(buf.len());
+            Ok((
+                n,
+                From {
+                    port: sa.nl_pid,
+                    groups: sa.nl_groups,
+                    creds,
+                    truncated,
+                },
+            ))
+        }
+    }
+
+    /// Send one datagram (one or more messages) to `port` (0 = kernel) and/or `groups`.
+    /// A full receiver gives `WouldBlock`-free backpressure: we wait for writability.
+    pub async fn send_to(&self, buf: &[u8], port: u32, groups: u32) -> Result<usize, NlError> {
+        loop {
+            match self.raw_send(buf, port, groups) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Netlink unicast to a full socket returns EAGAIN only with
+                    // MSG_DONTWAIT; yield and retry rather than spin.
+                    tokio::task::yield_now().await;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Send without waiting: `WouldBlock` surfaces as an error (for callers that
+    /// must never stall, like the twin's event multicast).
+    pub fn try_send_to(&self, buf: &[u8], port: u32, groups: u32) -> Result<usize, NlError> {
+        Ok(self.raw_send(buf, port, groups)?)
+    }
+
+    /// Receive one datagram into `buf`. ENOBUFS (lost messages) is `NlError::Overrun`.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, From), NlError> {
+        loop {
+            match self.raw_recv(buf) {
+                Ok(r) => return Ok(r),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Err(NlError::Overrun),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            }
+            let mut guard = self.fd.readable().await?;
+            guard.clear_ready();
+        }
+    }
+
+    /// Receive if a datagram is queued, without waiting.
+    pub fn try_recv_from(&self, buf: &mut [u8]) -> Result<Option<(usize, From)>, NlError> {
+        match self.raw_recv(buf) {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => Err(NlError::Overrun),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl AsRawFd for NlSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
