@@ -1,0 +1,1 @@
+//! Corosync CPG engine (being written on the corosync branch).
