@@ -8,6 +8,7 @@
 pub mod client;
 pub mod codec;
 pub mod error;
+pub mod histogram;
 pub mod policy;
 pub mod socket;
 

@@ -110,6 +110,7 @@ pub enum Nfsstat {
     Expired = 10011,
     Grace = 10013,
     StaleClientid = 10022,
+    StaleStateid = 10023,
     OldStateid = 10024,
     BadStateid = 10025,
     NomatchingLayout = 10060,
@@ -120,7 +121,7 @@ pub enum Nfsstat {
 
 impl Nfsstat {
     /// Every value, in spec order.
-    pub const ALL: &'static [Nfsstat] = &[Nfsstat::Ok, Nfsstat::Perm, Nfsstat::Noent, Nfsstat::Io, Nfsstat::Access, Nfsstat::Inval, Nfsstat::Stale, Nfsstat::Delay, Nfsstat::Expired, Nfsstat::Grace, Nfsstat::StaleClientid, Nfsstat::OldStateid, Nfsstat::BadStateid, Nfsstat::NomatchingLayout, Nfsstat::Recallconflict, Nfsstat::UnknownLayouttype, Nfsstat::Layoutunavailable, ];
+    pub const ALL: &'static [Nfsstat] = &[Nfsstat::Ok, Nfsstat::Perm, Nfsstat::Noent, Nfsstat::Io, Nfsstat::Access, Nfsstat::Inval, Nfsstat::Stale, Nfsstat::Delay, Nfsstat::Expired, Nfsstat::Grace, Nfsstat::StaleClientid, Nfsstat::StaleStateid, Nfsstat::OldStateid, Nfsstat::BadStateid, Nfsstat::NomatchingLayout, Nfsstat::Recallconflict, Nfsstat::UnknownLayouttype, Nfsstat::Layoutunavailable, ];
     /// The spec's name of this value.
     pub const fn name(self) -> &'static str {
         match self {
@@ -135,6 +136,7 @@ impl Nfsstat {
             Nfsstat::Expired => "expired",
             Nfsstat::Grace => "grace",
             Nfsstat::StaleClientid => "stale-clientid",
+            Nfsstat::StaleStateid => "stale-stateid",
             Nfsstat::OldStateid => "old-stateid",
             Nfsstat::BadStateid => "bad-stateid",
             Nfsstat::NomatchingLayout => "nomatching-layout",
@@ -157,6 +159,7 @@ impl Nfsstat {
             10011 => Some(Nfsstat::Expired),
             10013 => Some(Nfsstat::Grace),
             10022 => Some(Nfsstat::StaleClientid),
+            10023 => Some(Nfsstat::StaleStateid),
             10024 => Some(Nfsstat::OldStateid),
             10025 => Some(Nfsstat::BadStateid),
             10060 => Some(Nfsstat::NomatchingLayout),
