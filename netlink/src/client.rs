@@ -156,6 +156,24 @@ impl Client {
         })
     }
 
+    /// A client over an existing socket (e.g. the daemon's upcall socket, which must
+    /// send REGISTER itself so the kernel half remembers its port).
+    pub fn from_socket(sock: NlSocket, peer: u32) -> Self {
+        Client {
+            sock,
+            peer,
+            seq: 1,
+            tx: Vec::with_capacity(4096),
+            rx: vec![0u8; 64 * 1024],
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Give the socket back.
+    pub fn into_socket(self) -> NlSocket {
+        self.sock
+    }
+
     /// Bound on the wait for each answer (the twin may be gone; the kernel never is).
     pub fn set_timeout(&mut self, t: Duration) {
         self.timeout = t;

@@ -1,0 +1,1224 @@
+//! The daemon's main loop: one task owning all state, driven by a fixed set of sources
+//! (as dlm_controld's loop over its fds): the kernel half's upcall socket, the cluster
+//! engine, downcall results, control requests from `pnfsctl`, a tick, and shutdown.
+//! No lock exists, so none is held across an await; every queue is bounded.
+
+use crate::cluster::{Cluster, ClusterEvent, LeaveReason, Membership, NodeId};
+use crate::config::Config;
+use crate::kernel::{self, device_id, device_node, Down, DownOut, Registration, Tagged, Target};
+use crate::ring::Ring;
+use crate::stats::Stats;
+use crate::store::Store;
+use crate::wire::{DsAddr, Msg, StateKey, PROTO_MIN_VERSION, PROTO_VERSION};
+use pnfs_netlink::codec::{ErrorMsg, GenlMsg, Messages, MsgBuilder, NLMSG_ERROR};
+use pnfs_netlink::socket::NlSocket;
+use pnfs_netlink::{gfs2ctl, pnfsd, Gfs2Attrs, NlError, PnfsdAttrs};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use pnfsd::Nfsstat;
+
+/// A request from the control socket, answered with JSON.
+pub struct ControlReq {
+    pub req: Value,
+    pub reply: oneshot::Sender<Value>,
+}
+
+/// Who waits for an answer.
+enum Waiter {
+    /// An upcall: answer the kernel half with REPLY.
+    Kernel { xid: u32, kind: u32, since: Instant },
+    /// A `pnfsctl` request.
+    Control(oneshot::Sender<Value>),
+}
+
+/// Why a downcall was made (routes its result).
+enum Tag {
+    /// Nothing waits; log failures.
+    Fire,
+    /// The MDS checks a stateid for a DS's query.
+    Query { qid: u64, to: NodeId, fsid: u64, fileid: u64, stateid: [u8; 16], clientid: u64 },
+    /// A revoke asked by `pnfsctl`: invalidate caches next.
+    Revoke { clientid: u64, one: Option<(u64, u64, [u8; 16])>, waiter: Waiter },
+}
+
+#[derive(Debug, Clone)]
+struct Peer {
+    priority: u32,
+    epoch: u64,
+    incarnation: u64,
+    max_version: u8,
+    addrs: Vec<DsAddr>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CacheEntry {
+    generation: u32,
+    access: u32,
+    verifier: u64,
+    epoch: u64,
+}
+
+struct Parked {
+    waiter: Waiter,
+    since: Instant,
+}
+
+struct InvalWait {
+    waiting: BTreeSet<NodeId>,
+    waiter: Option<Waiter>,
+    count: u32,
+}
+
+#[derive(Debug, Clone)]
+struct RecoveryJob {
+    dead: NodeId,
+    recoverer: NodeId,
+}
+
+/// The daemon.
+pub struct Daemon {
+    cfg: Config,
+    node: NodeId,
+    incarnation: u64,
+    target: Target,
+    sock: NlSocket,
+    rx: Vec<u8>,
+    tx: Vec<u8>,
+    msg_buf: Vec<u8>,
+    cluster: Box<dyn Cluster>,
+    down: mpsc::Sender<(Tag, Down)>,
+    down_done: mpsc::Receiver<Tagged<Tag>>,
+    store: Store,
+    pub ring: Ring,
+    stats: Stats,
+    members: Vec<NodeId>,
+    quorate: bool,
+    peers: BTreeMap<NodeId, Peer>,
+    mds: Option<NodeId>,
+    mds_epoch: u64,
+    grace_until: Option<Instant>,
+    cache: HashMap<StateKey, CacheEntry>,
+    parked: HashMap<u64, Parked>,
+    next_id: u64,
+    invals: HashMap<u64, InvalWait>,
+    mounts_parked: HashMap<u64, Waiter>,
+    local_mounts: BTreeMap<String, (u32, bool)>,
+    recovery: BTreeMap<(String, u32), RecoveryJob>,
+    registered_role: Option<(pnfsd::Role, NodeId)>,
+}
+
+/// Errors that stop the daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("kernel half: {0}")]
+    Kernel(#[from] NlError),
+    #[error("state store: {0}")]
+    Store(#[from] std::io::Error),
+    #[error("cluster: {0}")]
+    Cluster(String),
+}
+
+const TICK: Duration = Duration::from_millis(100);
+
+impl Daemon {
+    /// Find the kernel half, register, and build the daemon (not yet running).
+    pub async fn start(cfg: Config, cluster: Box<dyn Cluster>) -> Result<Daemon, DaemonError> {
+        let store = Store::open(&cfg.state_dir)?;
+        let (client, target) = kernel::find(cfg.socket, cfg.twin_port).await?;
+        let node = cluster.node_id();
+        let reg = Registration { node_id: node, role: pnfsd::Role::Ds, mds_id: 0, epoch: store.state.epoch };
+        let (sock, pv, gv) = kernel::register(&target, reg).await?;
+        let (done_tx, done_rx) = mpsc::channel(1024);
+        let down = kernel::spawn_worker(client, target.clone(), done_tx);
+        let incarnation = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+            ^ std::process::id() as u64;
+        let mut ring = Ring::new(cfg.ring_size);
+        ring.push(format!(
+            "start node {node}: {} registered pnfsd v{pv} gfs2ctl v{gv} on port {}, engine {}, epoch {}",
+            target.describe(),
+            sock.port(),
+            cluster.name(),
+            store.state.epoch
+        ));
+        tracing::info!(node, port = sock.port(), kernel = %target.describe(), engine = cluster.name(), "registered");
+        Ok(Daemon {
+            node,
+            incarnation,
+            target,
+            sock,
+            rx: vec![0u8; 64 * 1024],
+            tx: Vec::with_capacity(64 * 1024),
+            msg_buf: Vec::with_capacity(1024),
+            cluster,
+            down,
+            down_done: done_rx,
+            store,
+            ring,
+            stats: Stats::default(),
+            members: vec![],
+            quorate: false,
+            peers: BTreeMap::new(),
+            mds: None,
+            mds_epoch: 0,
+            grace_until: None,
+            cache: HashMap::new(),
+            parked: HashMap::new(),
+            next_id: 1,
+            invals: HashMap::new(),
+            mounts_parked: HashMap::new(),
+            local_mounts: BTreeMap::new(),
+            recovery: BTreeMap::new(),
+            registered_role: Some((pnfsd::Role::Ds, 0)),
+            cfg,
+        })
+    }
+
+    /// The port the kernel half sends upcalls to.
+    pub fn port(&self) -> u32 {
+        self.sock.port()
+    }
+
+    /// Serve until shutdown; then unregister and answer what is parked.
+    pub async fn run(
+        mut self,
+        mut control: mpsc::Receiver<ControlReq>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), DaemonError> {
+        self.say_hello();
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let result = loop {
+            let mut rx = std::mem::take(&mut self.rx);
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => { self.rx = rx; break Ok(()); }
+                r = self.sock.recv_from(&mut rx) => {
+                    match r {
+                        Ok((n, from)) if from.port == self.target.peer => {
+                            self.on_datagram(&rx[..n]);
+                        }
+                        Ok(_) => {}
+                        Err(NlError::Overrun) => {
+                            self.ring.push("upcall socket overrun: upcalls lost; the kernel half times them out".into());
+                            self.stats.overruns += 1;
+                        }
+                        Err(e) => { self.rx = rx; break Err(e.into()); }
+                    }
+                    self.rx = rx;
+                    self.flush().await;
+                }
+                ev = self.cluster.events().recv() => {
+                    self.rx = rx;
+                    match ev {
+                        Some(ClusterEvent::Lost(why)) => {
+                            self.ring.push(format!("cluster engine lost: {why}"));
+                            break Err(DaemonError::Cluster(why));
+                        }
+                        Some(ev) => self.on_cluster(ev),
+                        None => break Err(DaemonError::Cluster("engine stopped".into())),
+                    }
+                    self.flush().await;
+                }
+                Some((tag, d, r)) = self.down_done.recv() => {
+                    self.rx = rx;
+                    self.on_downcall(tag, d, r);
+                    self.flush().await;
+                }
+                Some(req) = control.recv() => {
+                    self.rx = rx;
+                    self.on_control(req);
+                    self.flush().await;
+                }
+                _ = tick.tick() => {
+                    self.rx = rx;
+                    self.on_tick();
+                    self.flush().await;
+                }
+            }
+        };
+        self.shutdown().await;
+        result
+    }
+
+    /// Send the REPLY messages built so far, as one datagram.
+    async fn flush(&mut self) {
+        if self.tx.is_empty() {
+            return;
+        }
+        if let Err(e) = self.sock.send_to(&self.tx, self.target.peer, 0).await {
+            self.ring.push(format!("replies not delivered to the kernel half: {e}"));
+        }
+        self.tx.clear();
+    }
+
+    async fn shutdown(&mut self) {
+        let ids: Vec<u64> = self.parked.keys().copied().collect();
+        for id in ids {
+            if let Some(p) = self.parked.remove(&id) {
+                self.answer_state(p.waiter, Nfsstat::Delay, None);
+            }
+        }
+        let reqs: Vec<u64> = self.mounts_parked.keys().copied().collect();
+        for r in reqs {
+            if let Some(w) = self.mounts_parked.remove(&r) {
+                self.answer_gfs2(w, -libc::EAGAIN, None);
+            }
+        }
+        for (fam, cmd) in [
+            (self.target.pnfsd.id, pnfsd::cmd::UNREGISTER),
+            (self.target.gfs2.id, gfs2ctl::cmd::UNREGISTER),
+        ] {
+            let b = MsgBuilder::genl(&mut self.tx, fam, pnfs_netlink::codec::NLM_F_REQUEST, 0, self.sock.port(), cmd, 1);
+            b.finish();
+        }
+        self.flush().await;
+        self.ring.push("shut down: unregistered".into());
+        tracing::info!("unregistered; bye");
+    }
+
+    fn granting(&self) -> bool {
+        self.quorate && self.mds.is_some()
+    }
+
+    fn is_mds(&self) -> bool {
+        self.mds == Some(self.node)
+    }
+
+    fn send(&mut self, m: Msg) {
+        m.encode(&mut self.msg_buf);
+        if let Err(e) = self.cluster.send(&self.msg_buf) {
+            self.ring.push(format!("cluster send failed: {e}"));
+        }
+    }
+
+    fn downcall(&mut self, tag: Tag, d: Down) {
+        if let Err(e) = self.down.try_send((tag, d)) {
+            self.ring.push(format!("downcall queue full, dropped: {e}"));
+        }
+    }
+
+    fn say_hello(&mut self) {
+        let addrs = self
+            .cfg
+            .addrs
+            .iter()
+            .map(|a| DsAddr { netid: a.netid.clone(), uaddr: a.uaddr.clone() })
+            .collect();
+        self.send(Msg::Hello {
+            min_version: PROTO_MIN_VERSION,
+            max_version: PROTO_VERSION,
+            node: self.node,
+            priority: self.cfg.mds_priority,
+            epoch: self.store.state.epoch.max(self.mds_epoch),
+            incarnation: self.incarnation,
+            addrs,
+        });
+    }
+
+    // ---------------------------------------------------------------- upcalls
+
+    fn on_datagram(&mut self, buf: &[u8]) {
+        for m in Messages::new(buf) {
+            let Ok(m) = m else {
+                self.stats.malformed += 1;
+                break;
+            };
+            let kind = m.header.kind;
+            if kind == NLMSG_ERROR {
+                if let Ok(e) = ErrorMsg::parse(m) {
+                    if e.error != 0 {
+                        self.stats.reply_errors += 1;
+                        self.ring.push(format!(
+                            "kernel half refused a message: {} ({})",
+                            e.message.unwrap_or("no message"),
+                            std::io::Error::from_raw_os_error(-e.error)
+                        ));
+                    }
+                }
+                continue;
+            }
+            let Ok(g) = GenlMsg::parse(m) else {
+                self.stats.malformed += 1;
+                continue;
+            };
+            if kind == self.target.pnfsd.id {
+                self.on_pnfsd(&g);
+            } else if kind == self.target.gfs2.id {
+                self.on_gfs2(&g);
+            }
+        }
+    }
+
+    /// Start a REPLY to the kernel half.
+    fn reply_pnfsd(&mut self, xid: u32, status: Nfsstat) -> MsgBuilder<'_> {
+        let mut b = MsgBuilder::genl(&mut self.tx, self.target.pnfsd.id, pnfs_netlink::codec::NLM_F_REQUEST, xid, self.sock.port(), pnfsd::cmd::REPLY, 1);
+        b.put_u32(pnfsd::attr::XID, xid).put_u32(pnfsd::attr::STATUS, status as u32);
+        b
+    }
+
+    fn on_pnfsd(&mut self, g: &GenlMsg<'_>) {
+        use pnfsd::{attr as a, cmd};
+        let t = match PnfsdAttrs::parse(g.attrs, &pnfsd::PNFSD_POLICY) {
+            Ok(t) => t,
+            Err(e) => {
+                self.stats.malformed += 1;
+                self.ring.push(format!("malformed pnfsd upcall: {e}"));
+                // Answer INVAL if at least the xid can be found, so nothing waits.
+                if let Some(Ok(x)) = pnfs_netlink::AttrIter::new(g.attrs).find(|x| x.as_ref().is_ok_and(|x| x.kind == a::XID)) {
+                    self.reply_pnfsd(x.u32(), Nfsstat::Inval).finish();
+                }
+                return;
+            }
+        };
+        let Some(xid) = t.u32(a::XID) else {
+            if g.cmd() != cmd::REGISTER {
+                self.stats.malformed += 1;
+            }
+            return; // REGISTER replies to our re-registration carry no xid
+        };
+        let start = Instant::now();
+        let kind = match g.cmd() {
+            cmd::GET_STATE => pnfsd::UpcallKind::GetState,
+            cmd::GET_DEVICE_INFO => pnfsd::UpcallKind::GetDeviceInfo,
+            cmd::LAYOUT_GET => pnfsd::UpcallKind::LayoutGet,
+            cmd::LAYOUT_RETURN => pnfsd::UpcallKind::LayoutReturn,
+            cmd::LAYOUT_COMMIT => pnfsd::UpcallKind::LayoutCommit,
+            cmd::STATE_CHANGED => pnfsd::UpcallKind::StateChanged,
+            other => {
+                self.stats.malformed += 1;
+                self.ring.push(format!("unexpected pnfsd command {other} from the kernel half"));
+                self.reply_pnfsd(xid, Nfsstat::Inval).finish();
+                return;
+            }
+        };
+        self.stats.pnfsd[kind as usize].received += 1;
+        let answered = match kind {
+            pnfsd::UpcallKind::GetState => self.get_state(xid, &t, start),
+            pnfsd::UpcallKind::GetDeviceInfo => self.get_device_info(xid, &t),
+            pnfsd::UpcallKind::LayoutGet => self.layout_get(xid, &t),
+            pnfsd::UpcallKind::LayoutReturn | pnfsd::UpcallKind::LayoutCommit => {
+                let st = if !self.granting() {
+                    Nfsstat::Delay
+                } else if self.is_mds() {
+                    Nfsstat::Ok
+                } else {
+                    Nfsstat::Inval
+                };
+                self.reply_pnfsd(xid, st).finish();
+                Some(st)
+            }
+            pnfsd::UpcallKind::StateChanged => self.state_changed(xid, &t, start),
+        };
+        if let Some(st) = answered {
+            self.stats.pnfsd_answered(kind as u32, st as u32, start.elapsed());
+        }
+    }
+
+    /// GET_STATE: cache, else the MDS (own kernel or over the cluster).
+    fn get_state(&mut self, xid: u32, t: &PnfsdAttrs<'_>, start: Instant) -> Option<Nfsstat> {
+        use pnfsd::attr as a;
+        let (Some(fsid), Some(fileid), Some(stateid), Some(clientid)) =
+            (t.u64(a::FSID), t.u64(a::FILEID), t.array::<16>(a::STATEID), t.u64(a::CLIENTID))
+        else {
+            self.reply_pnfsd(xid, Nfsstat::Inval).finish();
+            return Some(Nfsstat::Inval);
+        };
+        if !self.granting() {
+            self.reply_pnfsd(xid, Nfsstat::Delay).finish();
+            return Some(Nfsstat::Delay);
+        }
+        if let Some(boot) = t.u64(a::BOOT_EPOCH) {
+            if boot != 0 && boot != self.mds_epoch {
+                self.reply_pnfsd(xid, Nfsstat::StaleStateid).finish();
+                return Some(Nfsstat::StaleStateid);
+            }
+        }
+        let key: StateKey = (clientid, fsid, fileid, stateid[4..].try_into().unwrap());
+        let seqid = u32::from_be_bytes(stateid[..4].try_into().unwrap());
+        if let Some(e) = self.cache.get(&key).copied() {
+            if seqid <= e.generation {
+                self.stats.cache_hits += 1;
+                let st = if seqid < e.generation { Nfsstat::OldStateid } else { Nfsstat::Ok };
+                let mut b = self.reply_pnfsd(xid, st);
+                b.put_u32(a::ACCESS, e.access)
+                    .put_u32(a::GENERATION, e.generation)
+                    .put_u64(a::CLIENTID, clientid)
+                    .put_u64(a::VERIFIER, e.verifier);
+                b.finish();
+                return Some(st);
+            }
+        }
+        self.stats.cache_misses += 1;
+        if self.parked.len() >= self.cfg.max_parked {
+            self.reply_pnfsd(xid, Nfsstat::Delay).finish();
+            return Some(Nfsstat::Delay);
+        }
+        let qid = self.next_id();
+        let waiter = Waiter::Kernel { xid, kind: pnfsd::UpcallKind::GetState as u32, since: start };
+        self.ask_mds(qid, waiter, fsid, fileid, *stateid, clientid);
+        None
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        ((self.node as u64) << 40) | (self.next_id & ((1 << 40) - 1))
+    }
+
+    fn ask_mds(&mut self, qid: u64, waiter: Waiter, fsid: u64, fileid: u64, stateid: [u8; 16], clientid: u64) {
+        self.parked.insert(qid, Parked { waiter, since: Instant::now() });
+        if self.is_mds() {
+            let tag = Tag::Query { qid, to: self.node, fsid, fileid, stateid, clientid };
+            self.downcall(tag, Down::StateCheck { fsid, fileid, stateid, clientid });
+        } else {
+            self.send(Msg::StateQuery { qid, from: self.node, fsid, fileid, stateid, clientid });
+        }
+    }
+
+    fn answer_state(&mut self, w: Waiter, st: Nfsstat, e: Option<(CacheEntry, u64)>) {
+        match w {
+            Waiter::Kernel { xid, kind, since } => {
+                let mut b = self.reply_pnfsd(xid, st);
+                if let Some((e, clientid)) = e {
+                    use pnfsd::attr as a;
+                    b.put_u32(a::ACCESS, e.access)
+                        .put_u32(a::GENERATION, e.generation)
+                        .put_u64(a::CLIENTID, clientid)
+                        .put_u64(a::VERIFIER, e.verifier);
+                }
+                b.finish();
+                self.stats.pnfsd_answered(kind, st as u32, since.elapsed());
+            }
+            Waiter::Control(tx) => {
+                let mut v = json!({ "status": st.name(), "status_code": st as u32 });
+                if let Some((e, clientid)) = e {
+                    v["access"] = json!(e.access);
+                    v["generation"] = json!(e.generation);
+                    v["clientid"] = json!(clientid);
+                    v["verifier"] = json!(e.verifier);
+                    v["epoch"] = json!(e.epoch);
+                }
+                let _ = tx.send(v);
+            }
+        }
+    }
+
+    fn get_device_info(&mut self, xid: u32, t: &PnfsdAttrs<'_>) -> Option<Nfsstat> {
+        let Some(id) = t.array::<16>(pnfsd::attr::DEVICE_ID) else {
+            self.reply_pnfsd(xid, Nfsstat::Inval).finish();
+            return Some(Nfsstat::Inval);
+        };
+        let node = device_node(id).filter(|n| self.members.contains(n));
+        let st = if !self.granting() {
+            Nfsstat::Delay
+        } else if node.and_then(|n| self.peers.get(&n)).is_some() {
+            Nfsstat::Ok
+        } else {
+            Nfsstat::Noent
+        };
+        let peer = node.and_then(|n| self.peers.get(&n)).filter(|_| st == Nfsstat::Ok);
+        // Build directly into tx: no allocation for the address list.
+        let mut b = MsgBuilder::genl(&mut self.tx, self.target.pnfsd.id, pnfs_netlink::codec::NLM_F_REQUEST, xid, self.sock.port(), pnfsd::cmd::REPLY, 1);
+        b.put_u32(pnfsd::attr::XID, xid).put_u32(pnfsd::attr::STATUS, st as u32);
+        if let Some(p) = peer {
+            for addr in &p.addrs {
+                let n = b.nest_begin(pnfsd::attr::DS_ADDR);
+                b.put_str(pnfsd::ds_addr_attr::NETID, &addr.netid).put_str(pnfsd::ds_addr_attr::UADDR, &addr.uaddr);
+                b.nest_end(n);
+            }
+        }
+        b.finish();
+        Some(st)
+    }
+
+    fn layout_get(&mut self, xid: u32, t: &PnfsdAttrs<'_>) -> Option<Nfsstat> {
+        use pnfsd::attr as a;
+        let st = if !self.granting() {
+            Nfsstat::Delay
+        } else if !self.is_mds() {
+            Nfsstat::Layoutunavailable
+        } else if self.grace_until.is_some() {
+            Nfsstat::Grace
+        } else {
+            Nfsstat::Ok
+        };
+        if st != Nfsstat::Ok {
+            self.reply_pnfsd(xid, st).finish();
+            return Some(st);
+        }
+        let fileid = t.u64(a::FILEID).unwrap_or(0);
+        // Data servers: the live members that announced addresses; stripe files over them.
+        let servers = self.members.iter().filter(|n| self.peers.get(n).is_some_and(|p| !p.addrs.is_empty())).count();
+        if servers == 0 {
+            self.reply_pnfsd(xid, Nfsstat::Layoutunavailable).finish();
+            return Some(Nfsstat::Layoutunavailable);
+        }
+        let pick = *self
+            .members
+            .iter()
+            .filter(|n| self.peers.get(n).is_some_and(|p| !p.addrs.is_empty()))
+            .nth((fileid % servers as u64) as usize)
+            .expect("counted above");
+        let mut stateid = [0u8; 16];
+        stateid[..4].copy_from_slice(&1u32.to_be_bytes());
+        stateid[4..12].copy_from_slice(&fileid.to_le_bytes());
+        stateid[12..].copy_from_slice(&self.node.to_be_bytes());
+        let (iomode, offset, length) =
+            (t.u32(a::IOMODE).unwrap_or(1), t.u64(a::OFFSET).unwrap_or(0), t.u64(a::LENGTH).unwrap_or(u64::MAX));
+        let mut b = self.reply_pnfsd(xid, Nfsstat::Ok);
+        b.put_bytes(a::DEVICE_ID, &device_id(pick))
+            .put_bytes(a::STATEID, &stateid)
+            .put_u32(a::IOMODE, iomode)
+            .put_u64(a::OFFSET, offset)
+            .put_u64(a::LENGTH, length);
+        b.finish();
+        Some(Nfsstat::Ok)
+    }
+
+    /// STATE_CHANGED on the MDS: every cache drops the state before the kernel is told
+    /// it is done (acks from every member).
+    fn state_changed(&mut self, xid: u32, t: &PnfsdAttrs<'_>, start: Instant) -> Option<Nfsstat> {
+        use pnfsd::attr as a;
+        let (Some(clientid), Some(fsid), Some(fileid), Some(stateid)) =
+            (t.u64(a::CLIENTID), t.u64(a::FSID), t.u64(a::FILEID), t.array::<16>(a::STATEID))
+        else {
+            self.reply_pnfsd(xid, Nfsstat::Inval).finish();
+            return Some(Nfsstat::Inval);
+        };
+        if !self.quorate {
+            self.reply_pnfsd(xid, Nfsstat::Delay).finish();
+            return Some(Nfsstat::Delay);
+        }
+        let waiter = Waiter::Kernel { xid, kind: pnfsd::UpcallKind::StateChanged as u32, since: start };
+        self.invalidate(clientid, fsid, fileid, Some(stateid[4..].try_into().unwrap()), waiter, 1);
+        None
+    }
+
+    fn invalidate(&mut self, clientid: u64, fsid: u64, fileid: u64, other: Option<[u8; 12]>, waiter: Waiter, count: u32) {
+        let iid = self.next_id();
+        self.invals.insert(iid, InvalWait { waiting: self.members.iter().copied().collect(), waiter: Some(waiter), count });
+        self.send(Msg::Invalidate { iid, origin: self.node, clientid, fsid, fileid, other });
+    }
+
+    fn reply_gfs2(&mut self, xid: u32, status: i32) -> MsgBuilder<'_> {
+        let mut b = MsgBuilder::genl(&mut self.tx, self.target.gfs2.id, pnfs_netlink::codec::NLM_F_REQUEST, xid, self.sock.port(), gfs2ctl::cmd::REPLY, 1);
+        b.put_u32(gfs2ctl::attr::XID, xid).put_i32(gfs2ctl::attr::STATUS, status);
+        b
+    }
+
+    fn answer_gfs2(&mut self, w: Waiter, status: i32, jid_first: Option<(u32, bool)>) {
+        match w {
+            Waiter::Kernel { xid, kind, since } => {
+                let mut b = self.reply_gfs2(xid, status);
+                if let Some((jid, first)) = jid_first {
+                    b.put_u32(gfs2ctl::attr::JID, jid).put_u8(gfs2ctl::attr::FIRST, first as u8);
+                }
+                b.finish();
+                self.stats.gfs2_answered(kind, status, since.elapsed());
+            }
+            Waiter::Control(tx) => {
+                let _ = tx.send(json!({ "status": status, "jid": jid_first.map(|j| j.0), "first": jid_first.map(|j| j.1) }));
+            }
+        }
+    }
+
+    fn on_gfs2(&mut self, g: &GenlMsg<'_>) {
+        use gfs2ctl::{attr as a, cmd};
+        let t = match Gfs2Attrs::parse(g.attrs, &gfs2ctl::GFS2CTL_POLICY) {
+            Ok(t) => t,
+            Err(e) => {
+                self.stats.malformed += 1;
+                self.ring.push(format!("malformed gfs2ctl upcall: {e}"));
+                if let Some(Ok(x)) = pnfs_netlink::AttrIter::new(g.attrs).find(|x| x.as_ref().is_ok_and(|x| x.kind == a::XID)) {
+                    self.reply_gfs2(x.u32(), -libc::EINVAL).finish();
+                }
+                return;
+            }
+        };
+        let Some(xid) = t.u32(a::XID) else { return };
+        let start = Instant::now();
+        let kind = match g.cmd() {
+            cmd::MOUNT => gfs2ctl::UpcallKind::Mount,
+            cmd::MOUNT_DONE => gfs2ctl::UpcallKind::MountDone,
+            cmd::UNMOUNT => gfs2ctl::UpcallKind::Unmount,
+            cmd::WITHDRAW => gfs2ctl::UpcallKind::Withdraw,
+            cmd::RECOVERY_DONE => gfs2ctl::UpcallKind::RecoveryDone,
+            _ => {
+                self.reply_gfs2(xid, -libc::EOPNOTSUPP).finish();
+                return;
+            }
+        };
+        self.stats.gfs2[kind as usize].received += 1;
+        let waiter = Waiter::Kernel { xid, kind: kind as u32, since: start };
+        let Some(table) = t.str(a::TABLE).filter(|s| !s.is_empty()) else {
+            self.answer_gfs2(waiter, -libc::EINVAL, None);
+            return;
+        };
+        match kind {
+            gfs2ctl::UpcallKind::Mount => {
+                if !self.quorate {
+                    self.answer_gfs2(waiter, -libc::EAGAIN, None);
+                    return;
+                }
+                let req = self.next_id();
+                let spectator = t.u32(a::MOUNT_FLAGS).unwrap_or(0) & gfs2ctl::mount_flags::SPECTATOR != 0;
+                let table = table.to_string();
+                self.mounts_parked.insert(req, waiter);
+                self.send(Msg::Mount { req, node: self.node, table, spectator });
+            }
+            gfs2ctl::UpcallKind::Unmount => {
+                let req = self.next_id();
+                let table = table.to_string();
+                self.mounts_parked.insert(req, waiter);
+                self.send(Msg::Unmount { req, node: self.node, table });
+            }
+            gfs2ctl::UpcallKind::MountDone => {
+                let status = t.i32(a::STATUS).unwrap_or(0);
+                self.ring.push(format!("{table}: mount done, status {status}"));
+                self.answer_gfs2(waiter, 0, None);
+            }
+            gfs2ctl::UpcallKind::Withdraw => {
+                let jid = t.u32(a::JID).unwrap_or(0);
+                let table = table.to_string();
+                self.ring.push(format!("{table}: WITHDRAW (jid {jid}) acknowledged"));
+                tracing::warn!(table, jid, "gfs2 withdraw acknowledged");
+                self.answer_gfs2(waiter, 0, None);
+                self.send(Msg::Withdraw { node: self.node, table, jid });
+            }
+            gfs2ctl::UpcallKind::RecoveryDone => {
+                let jid = t.u32(a::JID).unwrap_or(0);
+                let status = t.u32(a::RECOVERY_STATUS).unwrap_or(gfs2ctl::RecoveryStatus::Failed as u32);
+                let table = table.to_string();
+                self.answer_gfs2(waiter, 0, None);
+                self.send(Msg::RecoveryDone { node: self.node, table, jid, status });
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- cluster
+
+    fn on_cluster(&mut self, ev: ClusterEvent) {
+        match ev {
+            ClusterEvent::Membership(m) => self.on_membership(m),
+            ClusterEvent::Message { from, payload } => match Msg::decode(&payload) {
+                Ok(msg) => {
+                    if !self.members.contains(&from) {
+                        self.stats.rejected_cluster += 1;
+                        self.ring.push(format!("message from non-member {from} ignored"));
+                        return;
+                    }
+                    self.on_msg(from, msg)
+                }
+                Err(e) => {
+                    self.stats.rejected_cluster += 1;
+                    self.ring.push(format!("cluster message from node {from} rejected: {e}"));
+                    tracing::warn!(from, "cluster message rejected: {e}");
+                }
+            },
+            ClusterEvent::Lost(_) => {}
+        }
+    }
+
+    fn on_membership(&mut self, m: Membership) {
+        let was_quorate = self.quorate;
+        self.ring.push(format!(
+            "membership: members {:?} joined {:?} left {:?} quorate {}",
+            m.members, m.joined, m.left, m.quorate
+        ));
+        self.members = m.members.clone();
+        self.quorate = m.quorate;
+        if was_quorate != self.quorate {
+            // A partition loses (or regains) the right to grant: drop what we cached.
+            self.cache.clear();
+            self.ring.push(format!("quorum {}: cache flushed", if m.quorate { "regained" } else { "lost" }));
+        }
+        for (n, why) in &m.left {
+            self.peers.remove(n);
+            self.member_left(*n, *why);
+        }
+        // Acks no longer expected from departed members.
+        let gone: Vec<NodeId> = m.left.iter().map(|(n, _)| *n).collect();
+        let iids: Vec<u64> = self.invals.keys().copied().collect();
+        for iid in iids {
+            if let Some(w) = self.invals.get_mut(&iid) {
+                w.waiting.retain(|n| !gone.contains(n));
+            }
+            self.maybe_finish_inval(iid);
+        }
+        if !m.joined.is_empty() && !m.joined.contains(&self.node) {
+            // Tell newcomers who we are (they did not see our earlier Hello).
+            self.say_hello();
+        }
+        self.downcall(Tag::Fire, Down::Members(self.members.clone()));
+        self.elect();
+    }
+
+    fn member_left(&mut self, n: NodeId, why: LeaveReason) {
+        self.ring.push(format!("node {n} left ({why:?})"));
+        if self.is_mds() {
+            let id = device_id(n);
+            self.downcall(Tag::Fire, Down::LayoutRecallDevice { id });
+            self.downcall(Tag::Fire, Down::DeviceDel { id });
+        }
+        // GFS2: the dead node's journals must be recovered by one survivor.
+        let tables: Vec<(String, u32)> = self
+            .store
+            .state
+            .journals
+            .iter()
+            .filter_map(|(t, m)| m.get(&n).map(|j| (t.clone(), *j)))
+            .collect();
+        for (table, jid) in tables {
+            let survivors: Vec<NodeId> = self.store.state.journals[&table]
+                .keys()
+                .copied()
+                .filter(|x| self.members.contains(x))
+                .collect();
+            let Some(&recoverer) = survivors.first() else {
+                self.ring.push(format!("{table}: jid {jid} of node {n} waits for a mounter to recover it"));
+                continue;
+            };
+            self.recovery.insert((table.clone(), jid), RecoveryJob { dead: n, recoverer });
+            if self.local_mounts.contains_key(&table) {
+                self.downcall(Tag::Fire, Down::Block { table: table.clone(), block: true });
+            }
+            self.ring.push(format!("{table}: node {n} died holding jid {jid}; node {recoverer} recovers it"));
+            if recoverer == self.node {
+                self.downcall(Tag::Fire, Down::Recover { table, jid });
+            }
+        }
+    }
+
+    /// Choose the MDS: highest priority among members that said Hello with a protocol
+    /// version we share, ties to the lowest node id. Every daemon computes the same
+    /// from the same agreed sequence.
+    fn elect(&mut self) {
+        let best = self
+            .members
+            .iter()
+            .filter_map(|n| self.peers.get(n).map(|p| (p.priority, std::cmp::Reverse(*n))))
+            .max()
+            .map(|(_, std::cmp::Reverse(n))| n);
+        if best == self.mds {
+            return;
+        }
+        let old = self.mds;
+        self.mds = best;
+        self.cache.clear();
+        self.ring.push(format!("MDS {old:?} -> {best:?}; DS cache flushed"));
+        tracing::info!(?old, new = ?best, "MDS changed");
+        if best == Some(self.node) {
+            let epoch = self
+                .peers
+                .values()
+                .map(|p| p.epoch)
+                .chain([self.store.state.epoch, self.mds_epoch])
+                .max()
+                .unwrap_or(0)
+                + 1;
+            self.store.state.epoch = epoch;
+            if let Err(e) = self.store.save() {
+                self.ring.push(format!("epoch not saved: {e}"));
+            }
+            self.send(Msg::MdsEpoch { node: self.node, epoch });
+        }
+        // Re-REGISTER with the new role (takes effect in the kernel half at once).
+        if let Some(mds) = best {
+            let role = if mds == self.node { pnfsd::Role::Mds } else { pnfsd::Role::Ds };
+            if self.registered_role != Some((role, mds)) {
+                self.registered_role = Some((role, mds));
+                let epoch = self.store.state.epoch.max(self.mds_epoch);
+                let mut b = MsgBuilder::genl(&mut self.tx, self.target.pnfsd.id, pnfs_netlink::codec::NLM_F_REQUEST, 0, self.sock.port(), pnfsd::cmd::REGISTER, 1);
+                b.put_u32(pnfsd::attr::VERSION, pnfsd::VERSION)
+                    .put_u32(pnfsd::attr::NODE_ID, self.node)
+                    .put_u32(pnfsd::attr::ROLE, role as u32)
+                    .put_u32(pnfsd::attr::MDS_ID, mds)
+                    .put_u64(pnfsd::attr::BOOT_EPOCH, epoch);
+                b.finish();
+            }
+        }
+    }
+
+    fn push_devices(&mut self) {
+        let devs: Vec<(NodeId, Vec<DsAddr>)> = self
+            .members
+            .iter()
+            .filter_map(|n| self.peers.get(n).map(|p| (*n, p.addrs.clone())))
+            .collect();
+        for (n, addrs) in devs {
+            self.downcall(Tag::Fire, Down::DeviceSet { id: device_id(n), node: n, addrs });
+        }
+    }
+
+    fn on_msg(&mut self, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Hello { min_version, max_version, node, priority, epoch, incarnation, addrs } => {
+                if node != from {
+                    self.ring.push(format!("hello from {from} claims node {node}: ignored"));
+                    return;
+                }
+                if max_version < PROTO_MIN_VERSION || min_version > PROTO_VERSION {
+                    self.stats.rejected_cluster += 1;
+                    self.ring.push(format!(
+                        "node {node} speaks {min_version}..={max_version}, we {PROTO_MIN_VERSION}..={PROTO_VERSION}: ignored"
+                    ));
+                    return;
+                }
+                let fresh = self.peers.get(&node).map(|p| p.incarnation) != Some(incarnation);
+                self.peers.insert(node, Peer { priority, epoch, incarnation, max_version, addrs: addrs.clone() });
+                if fresh {
+                    self.ring.push(format!("hello from node {node} (priority {priority}, epoch {epoch}, v{max_version})"));
+                }
+                self.elect();
+                if self.is_mds() {
+                    self.downcall(Tag::Fire, Down::DeviceSet { id: device_id(node), node, addrs });
+                }
+            }
+            Msg::MdsEpoch { node, epoch } => {
+                self.mds_epoch = epoch;
+                if epoch > self.store.state.epoch {
+                    self.store.state.epoch = epoch;
+                    if let Err(e) = self.store.save() {
+                        self.ring.push(format!("epoch not saved: {e}"));
+                    }
+                }
+                self.cache.clear();
+                self.ring.push(format!("node {node} is MDS with epoch {epoch}"));
+                if node == self.node {
+                    self.grace_until = Some(Instant::now() + Duration::from_millis(self.cfg.grace_ms));
+                    self.downcall(Tag::Fire, Down::Grace { start: true, epoch });
+                    self.push_devices();
+                }
+            }
+            Msg::StateQuery { qid, from: asker, fsid, fileid, stateid, clientid } => {
+                if self.is_mds() {
+                    let tag = Tag::Query { qid, to: asker, fsid, fileid, stateid, clientid };
+                    self.downcall(tag, Down::StateCheck { fsid, fileid, stateid, clientid });
+                }
+            }
+            Msg::StateAnswer { qid, to, fsid, fileid, stateid, clientid, status, access, generation, verifier, epoch } => {
+                let key: StateKey = (clientid, fsid, fileid, stateid[4..].try_into().unwrap());
+                let entry = CacheEntry { generation, access, verifier, epoch };
+                if status == Nfsstat::Ok as u32 && epoch == self.mds_epoch && self.cache.len() < self.cfg.max_cache {
+                    self.cache.insert(key, entry);
+                }
+                if to == self.node {
+                    if let Some(p) = self.parked.remove(&qid) {
+                        let st = Nfsstat::from_u32(status).unwrap_or(Nfsstat::Io);
+                        let e = (st == Nfsstat::Ok || st == Nfsstat::OldStateid).then_some((entry, clientid));
+                        self.answer_state(p.waiter, st, e);
+                    }
+                }
+            }
+            Msg::Invalidate { iid, origin, clientid, fsid, fileid, other } => {
+                let before = self.cache.len();
+                self.cache.retain(|k, _| {
+                    !(k.0 == clientid && other.is_none_or(|o| k.1 == fsid && k.2 == fileid && k.3 == o))
+                });
+                let dropped = before - self.cache.len();
+                if dropped > 0 {
+                    self.ring.push(format!("invalidated {dropped} cached state(s) of client {clientid:#x}"));
+                }
+                self.send(Msg::InvalidateAck { iid, origin, node: self.node });
+            }
+            Msg::InvalidateAck { iid, origin, node } => {
+                if origin == self.node {
+                    if let Some(w) = self.invals.get_mut(&iid) {
+                        w.waiting.remove(&node);
+                    }
+                    self.maybe_finish_inval(iid);
+                }
+            }
+            Msg::Mount { req, node, table, spectator } => self.on_mount(req, node, table, spectator),
+            Msg::Unmount { req, node, table } => {
+                if let Some(m) = self.store.state.journals.get_mut(&table) {
+                    m.remove(&node);
+                    if m.is_empty() {
+                        self.store.state.journals.remove(&table);
+                    }
+                }
+                if let Err(e) = self.store.save() {
+                    self.ring.push(format!("journals not saved: {e}"));
+                }
+                self.ring.push(format!("{table}: node {node} unmounted"));
+                if node == self.node {
+                    self.local_mounts.remove(&table);
+                    if let Some(w) = self.mounts_parked.remove(&req) {
+                        self.answer_gfs2(w, 0, None);
+                    }
+                }
+            }
+            Msg::Withdraw { node, table, jid } => {
+                self.ring.push(format!("{table}: node {node} withdrew (jid {jid})"));
+            }
+            Msg::RecoveryDone { node, table, jid, status } => {
+                let done = status == gfs2ctl::RecoveryStatus::Done as u32;
+                let job = self.recovery.remove(&(table.clone(), jid));
+                self.ring.push(format!(
+                    "{table}: jid {jid} recovery by node {node} {}",
+                    if done { "done" } else { "FAILED" }
+                ));
+                match job {
+                    Some(job) if done => {
+                        if let Some(m) = self.store.state.journals.get_mut(&table) {
+                            m.remove(&job.dead);
+                        }
+                        if let Err(e) = self.store.save() {
+                            self.ring.push(format!("journals not saved: {e}"));
+                        }
+                        if self.local_mounts.contains_key(&table) && !self.recovery.keys().any(|(t, _)| *t == table) {
+                            self.downcall(Tag::Fire, Down::Block { table, block: false });
+                        }
+                    }
+                    Some(job) => {
+                        // Try the next survivor (deterministic: the next lowest node id).
+                        let next = self.store.state.journals.get(&table).and_then(|m| {
+                            m.keys().copied().filter(|x| self.members.contains(x) && *x > job.recoverer).min()
+                        });
+                        if let Some(r) = next {
+                            self.recovery.insert((table.clone(), jid), RecoveryJob { dead: job.dead, recoverer: r });
+                            if r == self.node {
+                                self.downcall(Tag::Fire, Down::Recover { table, jid });
+                            }
+                        }
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+
+    fn on_mount(&mut self, req: u64, node: NodeId, table: String, spectator: bool) {
+        let live = &self.members;
+        let entry = self.store.state.journals.entry(table.clone()).or_default();
+        let first = !entry.keys().any(|n| *n != node && live.contains(n));
+        let jid = match entry.get(&node) {
+            Some(j) => *j,
+            None => {
+                // Lowest journal not held by another node (a dead node's journal stays
+                // held until it is recovered).
+                let used: BTreeSet<u32> = entry.values().copied().collect();
+                (0..).find(|j| !used.contains(j)).unwrap()
+            }
+        };
+        if !spectator {
+            entry.insert(node, jid);
+        }
+        if let Err(e) = self.store.save() {
+            self.ring.push(format!("journals not saved: {e}"));
+        }
+        self.ring.push(format!("{table}: node {node} mounts with jid {jid}{}", if first { " (first)" } else { "" }));
+        if node == self.node {
+            self.local_mounts.insert(table, (jid, first));
+            if let Some(w) = self.mounts_parked.remove(&req) {
+                self.answer_gfs2(w, 0, Some((jid, first)));
+            }
+        }
+    }
+
+    fn maybe_finish_inval(&mut self, iid: u64) {
+        if self.invals.get(&iid).is_some_and(|w| w.waiting.is_empty()) {
+            let mut w = self.invals.remove(&iid).unwrap();
+            match w.waiter.take() {
+                Some(Waiter::Control(tx)) => {
+                    let _ = tx.send(json!({ "revoked": w.count, "acknowledged_by_all": true }));
+                }
+                Some(k) => self.answer_state(k, Nfsstat::Ok, None),
+                None => {}
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- downcalls
+
+    fn on_downcall(&mut self, tag: Tag, d: Down, r: Result<DownOut, String>) {
+        match (tag, r) {
+            (Tag::Fire, Ok(_)) => {}
+            (Tag::Fire, Err(e)) => {
+                self.ring.push(format!("downcall {d:?} failed: {e}"));
+                tracing::warn!("downcall {d:?} failed: {e}");
+            }
+            (Tag::Query { qid, to, fsid, fileid, stateid, clientid }, r) => {
+                let (status, access, generation, verifier, epoch) = match r {
+                    Ok(DownOut::State { status, access, generation, verifier, .. }) => {
+                        (status, access, generation, verifier, self.mds_epoch)
+                    }
+                    Ok(_) | Err(_) => (Nfsstat::Delay as u32, 0, 0, 0, self.mds_epoch),
+                };
+                if to == self.node && !self.quorate {
+                    if let Some(p) = self.parked.remove(&qid) {
+                        self.answer_state(p.waiter, Nfsstat::Delay, None);
+                    }
+                    return;
+                }
+                self.send(Msg::StateAnswer { qid, to, fsid, fileid, stateid, clientid, status, access, generation, verifier, epoch });
+            }
+            (Tag::Revoke { clientid, one, waiter }, Ok(DownOut::Count(n))) => {
+                let (fsid, fileid, other) = match one {
+                    Some((f, i, s)) => (f, i, Some(s[4..].try_into().unwrap())),
+                    None => (0, 0, None),
+                };
+                self.invalidate(clientid, fsid, fileid, other, waiter, n);
+            }
+            (Tag::Revoke { waiter, .. }, r) => {
+                let err = match r {
+                    Err(e) => e,
+                    Ok(o) => format!("unexpected answer {o:?}"),
+                };
+                if let Waiter::Control(tx) = waiter {
+                    let _ = tx.send(json!({ "error": err }));
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- time
+
+    fn on_tick(&mut self) {
+        let limit = Duration::from_millis(self.cfg.query_timeout_ms);
+        let expired: Vec<u64> = self.parked.iter().filter(|(_, p)| p.since.elapsed() > limit).map(|(q, _)| *q).collect();
+        for q in expired {
+            if let Some(p) = self.parked.remove(&q) {
+                self.stats.query_timeouts += 1;
+                self.answer_state(p.waiter, Nfsstat::Delay, None);
+            }
+        }
+        if let Some(t) = self.grace_until {
+            if Instant::now() >= t {
+                self.grace_until = None;
+                let epoch = self.mds_epoch;
+                self.ring.push(format!("grace of epoch {epoch} ends"));
+                self.downcall(Tag::Fire, Down::Grace { start: false, epoch });
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- control
+
+    fn on_control(&mut self, r: ControlReq) {
+        let cmd = r.req.get("cmd").and_then(Value::as_str).unwrap_or("");
+        let v = match cmd {
+            "ping" => json!({ "pong": self.node, "incarnation": self.incarnation }),
+            "status" => self.status_json(),
+            "stats" => self.stats.to_json(),
+            "cache" => {
+                let mut v: Vec<Value> = self
+                    .cache
+                    .iter()
+                    .map(|((c, f, i, o), e)| {
+                        json!({ "clientid": c, "fsid": f, "fileid": i, "other": hex(o), "generation": e.generation, "access": e.access, "epoch": e.epoch })
+                    })
+                    .collect();
+                v.sort_by_key(|x| x.to_string());
+                json!({ "entries": v })
+            }
+            "ring" => json!({ "entries": self.ring.entries().collect::<Vec<_>>() }),
+            "journals" => json!({
+                "journals": self.store.state.journals,
+                "local": self.local_mounts.iter().map(|(t, (j, f))| json!({"table": t, "jid": j, "first": f})).collect::<Vec<_>>(),
+                "recovery": self.recovery.iter().map(|((t, j), r)| json!({"table": t, "jid": j, "dead": r.dead, "recoverer": r.recoverer})).collect::<Vec<_>>(),
+            }),
+            "query" => return self.control_query(r),
+            "revoke" => return self.control_revoke(r),
+            other => json!({ "error": format!("unknown control command {other:?}") }),
+        };
+        let _ = r.reply.send(v);
+    }
+
+    fn control_query(&mut self, r: ControlReq) {
+        let g = |k: &str| r.req.get(k).and_then(Value::as_u64);
+        let stateid = r.req.get("stateid").and_then(Value::as_str).and_then(unhex16);
+        let (Some(fsid), Some(fileid), Some(clientid), Some(stateid)) = (g("fsid"), g("fileid"), g("clientid"), stateid) else {
+            let _ = r.reply.send(json!({ "error": "query needs fsid, fileid, clientid and a 32-hex-digit stateid" }));
+            return;
+        };
+        if !self.granting() {
+            let _ = r.reply.send(json!({ "status": "delay", "status_code": Nfsstat::Delay as u32, "reason": "not granting (no quorum or no MDS)" }));
+            return;
+        }
+        let qid = self.next_id();
+        self.ask_mds(qid, Waiter::Control(r.reply), fsid, fileid, stateid, clientid);
+    }
+
+    fn control_revoke(&mut self, r: ControlReq) {
+        if !self.is_mds() {
+            let _ = r.reply.send(json!({ "error": format!("this node is not the MDS (MDS is {:?})", self.mds) }));
+            return;
+        }
+        let Some(clientid) = r.req.get("clientid").and_then(Value::as_u64) else {
+            let _ = r.reply.send(json!({ "error": "revoke needs clientid" }));
+            return;
+        };
+        let one = match (
+            r.req.get("fsid").and_then(Value::as_u64),
+            r.req.get("fileid").and_then(Value::as_u64),
+            r.req.get("stateid").and_then(Value::as_str).and_then(unhex16),
+        ) {
+            (Some(f), Some(i), Some(s)) => Some((f, i, s)),
+            (None, None, None) => None,
+            _ => {
+                let _ = r.reply.send(json!({ "error": "fsid, fileid and stateid go together" }));
+                return;
+            }
+        };
+        let tag = Tag::Revoke { clientid, one, waiter: Waiter::Control(r.reply) };
+        self.downcall(tag, Down::StateRevoke { clientid, one });
+    }
+
+    fn status_json(&self) -> Value {
+        let members: Vec<Value> = self
+            .members
+            .iter()
+            .map(|n| {
+                let p = self.peers.get(n);
+                json!({
+                    "node": n,
+                    "mds": self.mds == Some(*n),
+                    "self": *n == self.node,
+                    "priority": p.map(|p| p.priority),
+                    "epoch": p.map(|p| p.epoch),
+                    "version": p.map(|p| p.max_version),
+                    "addrs": p.map(|p| p.addrs.iter().map(|a| format!("{} {}", a.netid, a.uaddr)).collect::<Vec<_>>()),
+                })
+            })
+            .collect();
+        json!({
+            "node": self.node,
+            "engine": self.cluster.name(),
+            "kernel": self.target.describe(),
+            "port": self.sock.port(),
+            "quorate": self.quorate,
+            "granting": self.granting(),
+            "mds": self.mds,
+            "mds_epoch": self.mds_epoch,
+            "durable_epoch": self.store.state.epoch,
+            "in_grace": self.grace_until.is_some(),
+            "members": members,
+            "cache_entries": self.cache.len(),
+            "parked": self.parked.len(),
+            "protocol": PROTO_VERSION,
+        })
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Parse 32 hex digits into a stateid.
+pub fn unhex16(s: &str) -> Option<[u8; 16]> {
+    let s = s.trim_start_matches("0x");
+    if s.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}

@@ -1,0 +1,76 @@
+//! Durable state that must survive a restart: the MDS epoch and journal assignments.
+//! Written atomically (temporary file, fsync, rename, fsync of the directory), like
+//! nfsdcld's epochs: a crash leaves either the old or the new file, never a torn one.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Durable {
+    /// Highest MDS epoch seen or started.
+    pub epoch: u64,
+    /// Journal ids: lock table -> (node id -> jid).
+    pub journals: BTreeMap<String, BTreeMap<u32, u32>>,
+}
+
+pub struct Store {
+    path: PathBuf,
+    pub state: Durable,
+}
+
+impl Store {
+    /// Open (or create) the store in `dir`.
+    pub fn open(dir: &Path) -> std::io::Result<Store> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("state.json");
+        let state = match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Durable::default(),
+            Err(e) => return Err(e),
+        };
+        Ok(Store { path, state })
+    }
+
+    /// Write the state durably.
+    pub fn save(&self) -> std::io::Result<()> {
+        let tmp = self.path.with_extension("json.tmp");
+        {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&serde_json::to_vec_pretty(&self.state).expect("serializable"))?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &self.path)?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn survives_reopen() {
+        let dir = std::env::temp_dir().join(format!("pnfs-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut s = Store::open(&dir).unwrap();
+        assert_eq!(s.state, Durable::default());
+        s.state.epoch = 4;
+        s.state.journals.entry("c:fs".into()).or_default().insert(2, 1);
+        s.save().unwrap();
+        let s2 = Store::open(&dir).unwrap();
+        assert_eq!(s2.state, s.state);
+        std::fs::write(dir.join("state.json"), b"{not json").unwrap();
+        assert!(Store::open(&dir).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

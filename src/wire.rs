@@ -1,0 +1,378 @@
+//! Messages between daemons over the cluster engine (CPG), with version negotiation.
+//!
+//! Layout: `magic u16 = 0x504e ("PN")`, `version u8`, `kind u8`, then the kind's fields
+//! in little-endian, strings as `u16 len + bytes`. A message whose version this daemon
+//! does not speak, or that is malformed, is rejected with a reason (logged by the caller)
+//! and changes nothing.
+
+use std::fmt;
+
+pub const MAGIC: u16 = 0x504e;
+/// Highest protocol version this daemon speaks.
+pub const PROTO_VERSION: u8 = 1;
+/// Lowest protocol version this daemon speaks.
+pub const PROTO_MIN_VERSION: u8 = 1;
+/// Largest message accepted (CPG messages can be large; ours are small).
+pub const MAX_MSG: usize = 64 * 1024;
+
+/// Identity of a stateid in caches: (clientid, fsid, fileid, other).
+pub type StateKey = (u64, u64, u64, [u8; 12]);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DsAddr {
+    pub netid: String,
+    pub uaddr: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    /// Sent on start and whenever a member joins: who I am and what I speak.
+    Hello {
+        min_version: u8,
+        max_version: u8,
+        node: u32,
+        priority: u32,
+        /// Highest MDS epoch this node has seen (durable).
+        epoch: u64,
+        /// Incarnation of this daemon (changes at every start).
+        incarnation: u64,
+        addrs: Vec<DsAddr>,
+    },
+    /// A DS asks the MDS about a stateid.
+    StateQuery { qid: u64, from: u32, fsid: u64, fileid: u64, stateid: [u8; 16], clientid: u64 },
+    /// The MDS's answer; every DS caches it.
+    StateAnswer {
+        qid: u64,
+        to: u32,
+        fsid: u64,
+        fileid: u64,
+        stateid: [u8; 16],
+        clientid: u64,
+        status: u32,
+        access: u32,
+        generation: u32,
+        verifier: u64,
+        epoch: u64,
+    },
+    /// The MDS revoked or closed state: drop it from caches (other = None: all of the
+    /// client's state), then acknowledge.
+    Invalidate { iid: u64, origin: u32, clientid: u64, fsid: u64, fileid: u64, other: Option<[u8; 12]> },
+    InvalidateAck { iid: u64, origin: u32, node: u32 },
+    /// A node took over as MDS with a new epoch (grace starts).
+    MdsEpoch { node: u32, epoch: u64 },
+    /// A node mounts a GFS2 filesystem: every node assigns the same journal.
+    Mount { req: u64, node: u32, table: String, spectator: bool },
+    Unmount { req: u64, node: u32, table: String },
+    Withdraw { node: u32, table: String, jid: u32 },
+    RecoveryDone { node: u32, table: String, jid: u32, status: u32 },
+}
+
+/// Why a message was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WireError {
+    Short,
+    BadMagic(u16),
+    Version(u8),
+    UnknownKind(u8),
+    BadString,
+    TooLarge(usize),
+    Trailing(usize),
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WireError::Short => write!(f, "message truncated"),
+            WireError::BadMagic(m) => write!(f, "bad magic {m:#06x}"),
+            WireError::Version(v) => write!(
+                f,
+                "protocol version {v} not spoken here ({PROTO_MIN_VERSION}..={PROTO_VERSION})"
+            ),
+            WireError::UnknownKind(k) => write!(f, "unknown message kind {k}"),
+            WireError::BadString => write!(f, "string not UTF-8"),
+            WireError::TooLarge(n) => write!(f, "message of {n} bytes too large"),
+            WireError::Trailing(n) => write!(f, "{n} trailing bytes"),
+        }
+    }
+}
+
+impl std::error::Error for WireError {}
+
+struct W<'a>(&'a mut Vec<u8>);
+
+impl W<'_> {
+    fn u8(&mut self, v: u8) -> &mut Self {
+        self.0.push(v);
+        self
+    }
+    fn u32(&mut self, v: u32) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    fn u64(&mut self, v: u64) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    fn bytes(&mut self, v: &[u8]) -> &mut Self {
+        self.0.extend_from_slice(v);
+        self
+    }
+    fn str(&mut self, v: &str) -> &mut Self {
+        let b = &v.as_bytes()[..v.len().min(u16::MAX as usize)];
+        self.0.extend_from_slice(&(b.len() as u16).to_le_bytes());
+        self.0.extend_from_slice(b);
+        self
+    }
+}
+
+struct R<'a>(&'a [u8]);
+
+impl<'a> R<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        if self.0.len() < n {
+            return Err(WireError::Short);
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8, WireError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, WireError> {
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().unwrap()))
+    }
+    fn u32(&mut self) -> Result<u32, WireError> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    fn u64(&mut self) -> Result<u64, WireError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+    }
+    fn arr<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
+        Ok(self.take(N)?.try_into().unwrap())
+    }
+    fn str(&mut self) -> Result<String, WireError> {
+        let n = self.u16()? as usize;
+        std::str::from_utf8(self.take(n)?)
+            .map(str::to_string)
+            .map_err(|_| WireError::BadString)
+    }
+}
+
+impl Msg {
+    fn kind(&self) -> u8 {
+        match self {
+            Msg::Hello { .. } => 1,
+            Msg::StateQuery { .. } => 2,
+            Msg::StateAnswer { .. } => 3,
+            Msg::Invalidate { .. } => 4,
+            Msg::InvalidateAck { .. } => 5,
+            Msg::MdsEpoch { .. } => 6,
+            Msg::Mount { .. } => 7,
+            Msg::Unmount { .. } => 8,
+            Msg::Withdraw { .. } => 9,
+            Msg::RecoveryDone { .. } => 10,
+        }
+    }
+
+    /// Encode into `buf` (cleared first).
+    pub fn encode(&self, buf: &mut Vec<u8>) {
+        buf.clear();
+        let mut w = W(buf);
+        w.bytes(&MAGIC.to_le_bytes()).u8(PROTO_VERSION).u8(self.kind());
+        match self {
+            Msg::Hello { min_version, max_version, node, priority, epoch, incarnation, addrs } => {
+                w.u8(*min_version).u8(*max_version).u32(*node).u32(*priority).u64(*epoch);
+                w.u64(*incarnation).u8(addrs.len().min(255) as u8);
+                for a in addrs.iter().take(255) {
+                    w.str(&a.netid).str(&a.uaddr);
+                }
+            }
+            Msg::StateQuery { qid, from, fsid, fileid, stateid, clientid } => {
+                w.u64(*qid).u32(*from).u64(*fsid).u64(*fileid).bytes(stateid).u64(*clientid);
+            }
+            Msg::StateAnswer {
+                qid,
+                to,
+                fsid,
+                fileid,
+                stateid,
+                clientid,
+                status,
+                access,
+                generation,
+                verifier,
+                epoch,
+            } => {
+                w.u64(*qid).u32(*to).u64(*fsid).u64(*fileid).bytes(stateid).u64(*clientid);
+                w.u32(*status).u32(*access).u32(*generation).u64(*verifier).u64(*epoch);
+            }
+            Msg::Invalidate { iid, origin, clientid, fsid, fileid, other } => {
+                w.u64(*iid).u32(*origin).u64(*clientid).u64(*fsid).u64(*fileid);
+                match other {
+                    Some(o) => w.u8(1).bytes(o),
+                    None => w.u8(0),
+                };
+            }
+            Msg::InvalidateAck { iid, origin, node } => {
+                w.u64(*iid).u32(*origin).u32(*node);
+            }
+            Msg::MdsEpoch { node, epoch } => {
+                w.u32(*node).u64(*epoch);
+            }
+            Msg::Mount { req, node, table, spectator } => {
+                w.u64(*req).u32(*node).str(table).u8(*spectator as u8);
+            }
+            Msg::Unmount { req, node, table } => {
+                w.u64(*req).u32(*node).str(table);
+            }
+            Msg::Withdraw { node, table, jid } => {
+                w.u32(*node).str(table).u32(*jid);
+            }
+            Msg::RecoveryDone { node, table, jid, status } => {
+                w.u32(*node).str(table).u32(*jid).u32(*status);
+            }
+        }
+    }
+
+    /// Decode one message; any defect is an error, never a panic.
+    pub fn decode(buf: &[u8]) -> Result<Msg, WireError> {
+        if buf.len() > MAX_MSG {
+            return Err(WireError::TooLarge(buf.len()));
+        }
+        let mut r = R(buf);
+        let magic = r.u16()?;
+        if magic != MAGIC {
+            return Err(WireError::BadMagic(magic));
+        }
+        let version = r.u8()?;
+        if !(PROTO_MIN_VERSION..=PROTO_VERSION).contains(&version) {
+            return Err(WireError::Version(version));
+        }
+        let kind = r.u8()?;
+        let m = match kind {
+            1 => {
+                let (min_version, max_version) = (r.u8()?, r.u8()?);
+                let (node, priority, epoch, incarnation) = (r.u32()?, r.u32()?, r.u64()?, r.u64()?);
+                let n = r.u8()?;
+                let mut addrs = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    addrs.push(DsAddr { netid: r.str()?, uaddr: r.str()? });
+                }
+                Msg::Hello { min_version, max_version, node, priority, epoch, incarnation, addrs }
+            }
+            2 => Msg::StateQuery {
+                qid: r.u64()?,
+                from: r.u32()?,
+                fsid: r.u64()?,
+                fileid: r.u64()?,
+                stateid: r.arr()?,
+                clientid: r.u64()?,
+            },
+            3 => Msg::StateAnswer {
+                qid: r.u64()?,
+                to: r.u32()?,
+                fsid: r.u64()?,
+                fileid: r.u64()?,
+                stateid: r.arr()?,
+                clientid: r.u64()?,
+                status: r.u32()?,
+                access: r.u32()?,
+                generation: r.u32()?,
+                verifier: r.u64()?,
+                epoch: r.u64()?,
+            },
+            4 => {
+                let (iid, origin, clientid, fsid, fileid) =
+                    (r.u64()?, r.u32()?, r.u64()?, r.u64()?, r.u64()?);
+                let other = match r.u8()? {
+                    0 => None,
+                    _ => Some(r.arr()?),
+                };
+                Msg::Invalidate { iid, origin, clientid, fsid, fileid, other }
+            }
+            5 => Msg::InvalidateAck { iid: r.u64()?, origin: r.u32()?, node: r.u32()? },
+            6 => Msg::MdsEpoch { node: r.u32()?, epoch: r.u64()? },
+            7 => Msg::Mount { req: r.u64()?, node: r.u32()?, table: r.str()?, spectator: r.u8()? != 0 },
+            8 => Msg::Unmount { req: r.u64()?, node: r.u32()?, table: r.str()? },
+            9 => Msg::Withdraw { node: r.u32()?, table: r.str()?, jid: r.u32()? },
+            10 => Msg::RecoveryDone { node: r.u32()?, table: r.str()?, jid: r.u32()?, status: r.u32()? },
+            k => return Err(WireError::UnknownKind(k)),
+        };
+        if !r.0.is_empty() {
+            return Err(WireError::Trailing(r.0.len()));
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<Msg> {
+        vec![
+            Msg::Hello {
+                min_version: 1,
+                max_version: 1,
+                node: 2,
+                priority: 10,
+                epoch: 7,
+                incarnation: 99,
+                addrs: vec![DsAddr { netid: "tcp".into(), uaddr: "10.0.0.2.8.1".into() }],
+            },
+            Msg::StateQuery { qid: 1, from: 2, fsid: 3, fileid: 4, stateid: [5; 16], clientid: 6 },
+            Msg::StateAnswer {
+                qid: 1,
+                to: 2,
+                fsid: 3,
+                fileid: 4,
+                stateid: [5; 16],
+                clientid: 6,
+                status: 0,
+                access: 3,
+                generation: 1,
+                verifier: 9,
+                epoch: 2,
+            },
+            Msg::Invalidate { iid: 1, origin: 1, clientid: 6, fsid: 3, fileid: 4, other: Some([1; 12]) },
+            Msg::Invalidate { iid: 2, origin: 1, clientid: 6, fsid: 0, fileid: 0, other: None },
+            Msg::InvalidateAck { iid: 1, origin: 1, node: 3 },
+            Msg::MdsEpoch { node: 1, epoch: 4 },
+            Msg::Mount { req: 1, node: 2, table: "c:fs".into(), spectator: false },
+            Msg::Unmount { req: 2, node: 2, table: "c:fs".into() },
+            Msg::Withdraw { node: 2, table: "c:fs".into(), jid: 1 },
+            Msg::RecoveryDone { node: 2, table: "c:fs".into(), jid: 1, status: 1 },
+        ]
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        let mut buf = Vec::new();
+        for m in all() {
+            m.encode(&mut buf);
+            assert_eq!(Msg::decode(&buf).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn defects_are_errors() {
+        let mut buf = Vec::new();
+        all()[0].encode(&mut buf);
+        for n in 0..buf.len() {
+            assert!(Msg::decode(&buf[..n]).is_err(), "prefix {n} accepted");
+        }
+        let mut v = buf.clone();
+        v[2] = 9;
+        assert_eq!(Msg::decode(&v), Err(WireError::Version(9)));
+        let mut v = buf.clone();
+        v[0] = 0;
+        assert!(matches!(Msg::decode(&v), Err(WireError::BadMagic(_))));
+        let mut v = buf.clone();
+        v[3] = 200;
+        assert_eq!(Msg::decode(&v), Err(WireError::UnknownKind(200)));
+        let mut v = buf.clone();
+        v.push(0);
+        assert_eq!(Msg::decode(&v), Err(WireError::Trailing(1)));
+    }
+}
