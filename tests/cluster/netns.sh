@@ -222,7 +222,7 @@ nn_down() { # DIR
 	if [[ -f $dir/pids.all ]]; then
 		while read -r pid; do
 			[[ $pid =~ ^[0-9]+$ ]] || continue
-			rm -f /dev/shm/qb-"$pid"-* /dev/shm/qb-corosync-"$pid"-*
+			rm -rf /dev/shm/qb-"$pid"-* /dev/shm/qb-corosync-"$pid"-* || true
 		done <"$dir/pids.all"
 	fi
 	if [[ -f $dir/netns.list ]]; then
