@@ -53,7 +53,9 @@ fn event_json(ev: &ClusterEvent) -> serde_json::Value {
 }
 
 async fn watch(group: &str) -> Result<(), String> {
-    let mut engine = CorosyncEngine::new(group).map_err(|e| e.to_string())?;
+    let mut engine = CorosyncEngine::new(group)
+        .await
+        .map_err(|e| e.to_string())?;
     out(json!({"ev": "ready", "node": engine.node_id(), "group": group}));
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<String>();
     std::thread::spawn(move || {
@@ -78,7 +80,7 @@ async fn watch(group: &str) -> Result<(), String> {
             },
             cmd = cmd_rx.recv() => match cmd.as_deref() {
                 Some(line) if line.starts_with("send ") => {
-                    if let Err(e) = engine.send(line["send ".len()..].as_bytes()) {
+                    if let Err(e) = engine.send(&line.as_bytes()["send ".len()..]) {
                         out(json!({"ev": "error", "what": "send", "error": e.to_string()}));
                     }
                 }
@@ -121,7 +123,9 @@ async fn next_from(engine: &mut CorosyncEngine, peer: NodeId) -> Result<(u8, u32
 }
 
 async fn pingpong(group: &str, peer: NodeId, count: u32, warmup: u32) -> Result<(), String> {
-    let mut engine = CorosyncEngine::new(group).map_err(|e| e.to_string())?;
+    let mut engine = CorosyncEngine::new(group)
+        .await
+        .map_err(|e| e.to_string())?;
     let me = engine.node_id();
     if me == peer {
         return Err(format!("peer {peer} is this node"));
@@ -153,14 +157,34 @@ async fn pingpong(group: &str, peer: NodeId, count: u32, warmup: u32) -> Result<
         }
     }
     let mut rtts = Vec::with_capacity(count as usize);
+    // Messages do not cross a configuration change: if the ring re-forms (it does on an
+    // overloaded machine), the ping or pong may be gone. Count such changes and resend
+    // the ping once the peer is a member again (late duplicate pongs are ignored).
+    let mut changes = 0u32;
     for seq in 0..warmup + count {
         let t = Instant::now();
         send(&engine, PING, seq)?;
         loop {
-            match next_from(&mut engine, peer).await? {
-                (PONG, s) if s == seq => break,
-                (PONG, _) => {}
-                (k, _) => return Err(format!("unexpected frame kind {k}")),
+            let ev = tokio::time::timeout(WAIT, engine.events().recv())
+                .await
+                .map_err(|_| format!("no pong {seq} from node {peer} within {WAIT:?}"))?;
+            match ev {
+                Some(ClusterEvent::Message { from, payload }) if from == peer => {
+                    match unframe(&payload) {
+                        Some((PONG, s)) if s == seq => break,
+                        Some((PONG, _)) => {}
+                        other => return Err(format!("unexpected frame {other:?}")),
+                    }
+                }
+                Some(ClusterEvent::Membership(m)) => {
+                    changes += 1;
+                    if m.members.contains(&peer) {
+                        send(&engine, PING, seq)?;
+                    }
+                }
+                Some(ClusterEvent::Lost(r)) => return Err(format!("lost: {r}")),
+                Some(ClusterEvent::Message { .. }) => {}
+                None => return Err("event channel closed".into()),
             }
         }
         if seq >= warmup {
@@ -184,6 +208,7 @@ async fn pingpong(group: &str, peer: NodeId, count: u32, warmup: u32) -> Result<
         "p99_us": pct(99),
         "max_us": rtts.last().map(|d| d.as_micros() as u64),
         "mean_us": mean,
+        "membership_changes": changes,
     }));
     // Let the DONE frame leave before the handle is finalized: wait for its own delivery.
     let deadline = Instant::now() + WAIT;

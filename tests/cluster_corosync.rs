@@ -96,7 +96,7 @@ impl Harness {
         let dir =
             std::env::temp_dir().join(format!("pnfs-corosync-{}-{nanos}", std::process::id()));
         let (tx, rx) = mpsc::channel();
-        let mut h = Harness {
+        let h = Harness {
             dir,
             probes: vec![],
             tx,

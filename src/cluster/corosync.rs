@@ -56,6 +56,10 @@ pub const MAX_PAYLOAD: usize = 1 << 20;
 /// How long `send` keeps retrying `CS_ERR_TRY_AGAIN` before giving up.
 pub const SEND_RETRY_BUDGET: Duration = Duration::from_millis(500);
 
+/// How long `new` keeps retrying `cpg_join` while corosync answers `CS_ERR_TRY_AGAIN`
+/// (it does while the ring is re-forming).
+pub const JOIN_RETRY_BUDGET: Duration = Duration::from_secs(10);
+
 /// First and largest back-off step between retries.
 const BACKOFF_FIRST: Duration = Duration::from_micros(50);
 const BACKOFF_MAX: Duration = Duration::from_millis(20);
@@ -268,10 +272,11 @@ fn unavailable(what: &str, e: CsError) -> ClusterError {
 }
 
 impl CorosyncEngine {
-    /// Connects to the local corosync, joins CPG group `group_name` and starts dispatching.
-    /// Must be called within a tokio runtime (the dispatch task is spawned on it).
+    /// Connects to the local corosync, joins CPG group `group_name` and starts dispatching
+    /// on the current tokio runtime. While the ring is re-forming, corosync refuses the
+    /// join with `CS_ERR_TRY_AGAIN`; that is retried for up to [`JOIN_RETRY_BUDGET`].
     /// The first event is the membership that includes this node.
-    pub fn new(group_name: &str) -> Result<Self, ClusterError> {
+    pub async fn new(group_name: &str) -> Result<Self, ClusterError> {
         let rt = tokio::runtime::Handle::try_current()
             .map_err(|e| ClusterError::Unavailable(format!("no tokio runtime: {e}")))?;
         let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
@@ -322,7 +327,18 @@ impl CorosyncEngine {
             .map_err(|e| unavailable("quorum_trackstart", e))?;
         let cpg_fd = cpg::fd_get(&handles.cpg).map_err(|e| unavailable("cpg_fd_get", e))?;
         let q_fd = quorum::fd_get(&handles.quorum).map_err(|e| unavailable("quorum_fd_get", e))?;
-        cpg::join(&handles.cpg, group_name).map_err(|e| unavailable("cpg_join", e))?;
+        let mut step = BACKOFF_FIRST;
+        let deadline = tokio::time::Instant::now() + JOIN_RETRY_BUDGET;
+        loop {
+            match cpg::join(&handles.cpg, group_name) {
+                Ok(()) => break,
+                Err(CsError::CsErrTryAgain) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(step).await;
+                    step = (step * 2).min(BACKOFF_MAX);
+                }
+                Err(e) => return Err(unavailable("cpg_join", e)),
+            }
+        }
 
         let (tx, rx) = mpsc::channel(QUEUE);
         let register = |fd| {
@@ -609,7 +625,7 @@ mod tests {
     async fn new_without_reachable_corosync_is_unavailable_or_works() {
         // In a namespace without corosync this must fail cleanly (no hang, no panic);
         // where corosync runs, it must come up with a membership that includes us.
-        match CorosyncEngine::new("pnfs-unit-test") {
+        match CorosyncEngine::new("pnfs-unit-test").await {
             Err(ClusterError::Unavailable(msg)) => assert!(msg.contains("cpg_initialize"), "{msg}"),
             Err(e) => panic!("unexpected error {e}"),
             Ok(mut e) => {
