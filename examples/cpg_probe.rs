@@ -209,6 +209,7 @@ async fn pingpong(group: &str, peer: NodeId, count: u32, warmup: u32) -> Result<
         "max_us": rtts.last().map(|d| d.as_micros() as u64),
         "mean_us": mean,
         "membership_changes": changes,
+        "over_100ms": rtts.iter().filter(|d| d.as_millis() > 100).count(),
     }));
     // Let the DONE frame leave before the handle is finalized: wait for its own delivery.
     let deadline = Instant::now() + WAIT;

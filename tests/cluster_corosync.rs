@@ -23,6 +23,8 @@ const GROUP: &str = "pnfs-test";
 /// Bound on every wait for cluster events (token 1000 ms + consensus 1200 ms ≈ 2.2 s).
 const WAIT: Duration = Duration::from_secs(30);
 const MESSAGES_PER_NODE: usize = 20;
+/// Bound on the 1000-round-trip ping-pong.
+const PINGPONG_WAIT: Duration = Duration::from_secs(300);
 
 /// Writes straight to fd 2: the test harness does not capture it.
 fn loud(msg: &str) {
@@ -195,8 +197,18 @@ impl Harness {
 
     /// Reads probe lines until `done(log)` holds; panics (with the logs) after [`WAIT`].
     /// Returns the arrival time of the line that made it hold.
-    fn wait_until(&mut self, what: &str, mut done: impl FnMut(&[Vec<Value>]) -> bool) -> Instant {
-        let deadline = Instant::now() + WAIT;
+    fn wait_until(&mut self, what: &str, done: impl FnMut(&[Vec<Value>]) -> bool) -> Instant {
+        self.wait_until_for(what, WAIT, done)
+    }
+
+    /// [`Self::wait_until`] with its own bound.
+    fn wait_until_for(
+        &mut self,
+        what: &str,
+        bound: Duration,
+        mut done: impl FnMut(&[Vec<Value>]) -> bool,
+    ) -> Instant {
+        let deadline = Instant::now() + bound;
         if done(&self.log) {
             return Instant::now();
         }
@@ -226,7 +238,7 @@ impl Harness {
                     }
                 }
                 Err(_) => panic!(
-                    "timed out after {WAIT:?} waiting for {what}; logs in {}; events so far:\n{}",
+                    "timed out after {bound:?} waiting for {what}; logs in {}; events so far:\n{}",
                     self.dir.display(),
                     self.log
                         .iter()
@@ -371,7 +383,9 @@ fn three_nodes_membership_order_and_failure() {
     // 3. Bare CPG ping-pong, node 1 <-> node 2, on its own group (numbers only printed).
     let pp_resp = h.probe(2, &["pingpong", "pnfs-pingpong", "1", "1000"]);
     let pp_init = h.probe(1, &["pingpong", "pnfs-pingpong", "2", "1000"]);
-    h.wait_until("the ping-pong result", |log| {
+    // Each round trip waits for the totem token; on an overloaded machine the ring stalls
+    // for seconds at a time (see the corosync logs), hence the generous bound.
+    h.wait_until_for("the ping-pong result", PINGPONG_WAIT, |log| {
         log[pp_init].iter().any(|v| v["ev"] == "pingpong")
     });
     let r = h.log[pp_init]
