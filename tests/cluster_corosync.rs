@@ -87,6 +87,8 @@ struct Harness {
     /// Every JSON line seen per probe, in arrival order.
     log: Vec<Vec<Value>>,
     up: bool,
+    /// Arrival times are stored in each line as `_rx_ms`, relative to this.
+    t0: Instant,
 }
 
 impl Harness {
@@ -104,6 +106,7 @@ impl Harness {
             tx,
             rx,
             log: vec![],
+            t0: Instant::now(),
             up: true, // `down` is harmless if `up` failed half-way (it cleaned up itself)
         };
         let out = Command::new(script())
@@ -174,6 +177,16 @@ impl Harness {
         self.probes.push((child, stdin));
         self.log.push(vec![]);
         idx
+    }
+
+    /// When the line `v` arrived, in ms since `since`.
+    fn ms_since(&self, v: &Value, since: Instant) -> i64 {
+        let rx = self.t0 + Duration::from_millis(v["_rx_ms"].as_u64().expect("_rx_ms"));
+        if rx >= since {
+            (rx - since).as_millis() as i64
+        } else {
+            -((since - rx).as_millis() as i64)
+        }
     }
 
     fn command(&mut self, probe: usize, cmd: &str) {
@@ -407,16 +420,16 @@ fn three_nodes_membership_order_and_failure() {
     let mut detect = vec![];
     for &p in &w[..2] {
         let before = seen_before[p];
-        let t = h.wait_until("node 3 leaving", |log| {
+        h.wait_until("node 3 leaving", |log| {
             memberships(&log[p])
                 .skip(before)
                 .any(|m| ids(&m["members"]) == [1, 2])
         });
-        detect.push((t - t_kill).as_millis());
         let m = memberships(&h.log[p])
             .skip(before)
             .find(|m| ids(&m["members"]) == [1, 2])
             .unwrap();
+        detect.push(h.ms_since(m, t_kill));
         assert_eq!(
             m["left"],
             serde_json::json!([[3, "node-down"]]),
@@ -431,12 +444,13 @@ fn three_nodes_membership_order_and_failure() {
             h.log[p]
         );
     }
-    let t = h.wait_until("Lost on node 3's probe", |log| {
+    h.wait_until("Lost on node 3's probe", |log| {
         log[w[2]].iter().any(|v| v["ev"] == "lost")
     });
+    let lost = h.log[w[2]].iter().find(|v| v["ev"] == "lost").unwrap();
     loud(&format!(
         "kill -9 corosync on node 3: nodes 1,2 saw node-down after {detect:?} ms; node 3's probe got Lost after {} ms",
-        (t - t_kill).as_millis()
+        h.ms_since(lost, t_kill)
     ));
 
     // 5. Partition node 2 away: node 1 alone has 1 of 3 votes and must not be quorate,
@@ -446,15 +460,16 @@ fn three_nodes_membership_order_and_failure() {
     h.netns(&["partition", "2"]);
     for (p, me) in [(w[0], 1u64), (w[1], 2u64)] {
         let b = before[p];
-        let t = h.wait_until("the partition to be seen", |log| {
+        h.wait_until("the partition to be seen", |log| {
             memberships(&log[p])
                 .skip(b)
                 .any(|m| ids(&m["members"]) == [me] && m["quorate"] == false)
         });
         let changes: Vec<&Value> = memberships(&h.log[p]).skip(b).collect();
+        let alone = changes.iter().find(|m| ids(&m["members"]) == [me]).unwrap();
         loud(&format!(
             "partition: node {me} alone and inquorate after {} ms (changes seen: {changes:?})",
-            (t - t_cut).as_millis()
+            h.ms_since(alone, t_cut)
         ));
         // Corosync's quorum notification may come before CPG's configuration change (then
         // the engine reports the old members with quorate=false first); what must never
