@@ -230,9 +230,10 @@ impl Harness {
             match self.rx.recv_timeout(left) {
                 Ok(Line {
                     probe,
-                    json: Some(v),
+                    json: Some(mut v),
                     at,
                 }) => {
+                    v["_rx_ms"] = ((at - self.t0).as_millis() as u64).into();
                     if v["ev"] == "error" {
                         panic!("probe {probe} reported {v} while waiting for {what}");
                     }
