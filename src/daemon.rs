@@ -108,6 +108,14 @@ pub struct Daemon {
     local_mounts: BTreeMap<String, (u32, bool)>,
     recovery: BTreeMap<(String, u32), RecoveryJob>,
     registered_role: Option<(pnfsd::Role, NodeId)>,
+    /// Durable state: version changed in memory, version on disk, write in flight.
+    dirty_version: u64,
+    saved_version: u64,
+    write_in_flight: bool,
+    save_tx: mpsc::Sender<(u64, crate::store::Durable)>,
+    saved_rx: mpsc::Receiver<(u64, Result<(), String>)>,
+    /// GFS2 answers that wait until the journal assignment is on disk.
+    after_save: Vec<(u64, Waiter, i32, Option<(u32, bool)>)>,
 }
 
 /// Errors that stop the daemon.
@@ -138,6 +146,8 @@ impl Daemon {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0)
             ^ std::process::id() as u64;
+        let (saved_tx, saved_rx) = mpsc::channel(16);
+        let save_tx = crate::store::spawn_writer(store.path().to_path_buf(), saved_tx);
         let mut ring = Ring::new(cfg.ring_size);
         ring.push(format!(
             "start node {node}: {} registered pnfsd v{pv} gfs2ctl v{gv} on port {}, engine {}, epoch {}",
@@ -175,6 +185,12 @@ impl Daemon {
             local_mounts: BTreeMap::new(),
             recovery: BTreeMap::new(),
             registered_role: Some((pnfsd::Role::Ds, 0)),
+            dirty_version: 0,
+            saved_version: 0,
+            write_in_flight: false,
+            save_tx,
+            saved_rx,
+            after_save: Vec::new(),
             cfg,
         })
     }
@@ -230,6 +246,11 @@ impl Daemon {
                     self.on_downcall(tag, d, r);
                     self.flush().await;
                 }
+                Some((v, r)) = self.saved_rx.recv() => {
+                    self.rx = rx;
+                    self.on_saved(v, r);
+                    self.flush().await;
+                }
                 Some(req) = control.recv() => {
                     self.rx = rx;
                     self.on_control(req);
@@ -246,8 +267,16 @@ impl Daemon {
         result
     }
 
-    /// Send the REPLY messages built so far, as one datagram.
+    /// Send the REPLY messages built so far, as one datagram; start a durable write of
+    /// what changed.
     async fn flush(&mut self) {
+        if self.dirty_version > self.saved_version && !self.write_in_flight {
+            self.write_in_flight = true;
+            let snap = (self.dirty_version, self.store.state.clone());
+            if self.save_tx.try_send(snap).is_err() {
+                self.write_in_flight = false;
+            }
+        }
         if self.tx.is_empty() {
             return;
         }
@@ -255,6 +284,44 @@ impl Daemon {
             self.ring.push(format!("replies not delivered to the kernel half: {e}"));
         }
         self.tx.clear();
+    }
+
+    fn mark_dirty(&mut self) {
+        self.dirty_version += 1;
+    }
+
+    fn on_saved(&mut self, version: u64, r: Result<(), String>) {
+        self.write_in_flight = false;
+        let status = match r {
+            Ok(()) => {
+                self.saved_version = self.saved_version.max(version);
+                0
+            }
+            Err(e) => {
+                self.ring.push(format!("durable state not written: {e}"));
+                tracing::error!("durable state not written: {e}");
+                -libc::EIO
+            }
+        };
+        let ready: Vec<_> = {
+            let (ready, keep): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut self.after_save).into_iter().partition(|(v, ..)| *v <= version);
+            self.after_save = keep;
+            ready
+        };
+        for (_, w, st, jf) in ready {
+            let st = if status != 0 { status } else { st };
+            self.answer_gfs2(w, st, if st == 0 { jf } else { None });
+        }
+    }
+
+    /// Answer once the current state is durable.
+    fn answer_when_saved(&mut self, w: Waiter, status: i32, jf: Option<(u32, bool)>) {
+        if self.dirty_version <= self.saved_version {
+            self.answer_gfs2(w, status, jf);
+        } else {
+            self.after_save.push((self.dirty_version, w, status, jf));
+        }
     }
 
     async fn shutdown(&mut self) {
@@ -822,9 +889,7 @@ impl Daemon {
                 .unwrap_or(0)
                 + 1;
             self.store.state.epoch = epoch;
-            if let Err(e) = self.store.save() {
-                self.ring.push(format!("epoch not saved: {e}"));
-            }
+            self.mark_dirty();
             self.send(Msg::MdsEpoch { node: self.node, epoch });
         }
         // Re-REGISTER with the new role (takes effect in the kernel half at once).
@@ -883,9 +948,7 @@ impl Daemon {
                 self.mds_epoch = epoch;
                 if epoch > self.store.state.epoch {
                     self.store.state.epoch = epoch;
-                    if let Err(e) = self.store.save() {
-                        self.ring.push(format!("epoch not saved: {e}"));
-                    }
+                    self.mark_dirty();
                 }
                 self.cache.clear();
                 self.ring.push(format!("node {node} is MDS with epoch {epoch}"));
@@ -942,14 +1005,12 @@ impl Daemon {
                         self.store.state.journals.remove(&table);
                     }
                 }
-                if let Err(e) = self.store.save() {
-                    self.ring.push(format!("journals not saved: {e}"));
-                }
+                self.mark_dirty();
                 self.ring.push(format!("{table}: node {node} unmounted"));
                 if node == self.node {
                     self.local_mounts.remove(&table);
                     if let Some(w) = self.mounts_parked.remove(&req) {
-                        self.answer_gfs2(w, 0, None);
+                        self.answer_when_saved(w, 0, None);
                     }
                 }
             }
@@ -968,9 +1029,7 @@ impl Daemon {
                         if let Some(m) = self.store.state.journals.get_mut(&table) {
                             m.remove(&job.dead);
                         }
-                        if let Err(e) = self.store.save() {
-                            self.ring.push(format!("journals not saved: {e}"));
-                        }
+                        self.mark_dirty();
                         if self.local_mounts.contains_key(&table) && !self.recovery.keys().any(|(t, _)| *t == table) {
                             self.downcall(Tag::Fire, Down::Block { table, block: false });
                         }
@@ -1006,17 +1065,15 @@ impl Daemon {
                 (0..).find(|j| !used.contains(j)).unwrap()
             }
         };
-        if !spectator {
-            entry.insert(node, jid);
-        }
-        if let Err(e) = self.store.save() {
-            self.ring.push(format!("journals not saved: {e}"));
+        let changed = !spectator && entry.insert(node, jid) != Some(jid);
+        if changed {
+            self.mark_dirty();
         }
         self.ring.push(format!("{table}: node {node} mounts with jid {jid}{}", if first { " (first)" } else { "" }));
         if node == self.node {
             self.local_mounts.insert(table, (jid, first));
             if let Some(w) = self.mounts_parked.remove(&req) {
-                self.answer_gfs2(w, 0, Some((jid, first)));
+                self.answer_when_saved(w, 0, Some((jid, first)));
             }
         }
     }

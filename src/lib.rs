@@ -15,3 +15,52 @@ pub mod ring;
 pub mod stats;
 pub mod store;
 pub mod wire;
+
+use config::{Config, EngineKind};
+use tokio::sync::{mpsc, watch};
+
+/// Build the configured cluster engine.
+pub async fn engine(cfg: &Config) -> anyhow::Result<Box<dyn cluster::Cluster>> {
+    Ok(match cfg.engine {
+        EngineKind::Local => Box::new(cluster::local::LocalEngine::new(cfg.node_id)),
+        #[cfg(feature = "corosync")]
+        EngineKind::Corosync => {
+            let e = cluster::corosync::CorosyncEngine::new(&cfg.cluster_name).await?;
+            if e.node_id() != cfg.node_id {
+                tracing::warn!(
+                    configured = cfg.node_id,
+                    corosync = e.node_id(),
+                    "node_id differs from corosync's nodeid; using corosync's"
+                );
+            }
+            Box::new(e)
+        }
+        #[cfg(not(feature = "corosync"))]
+        EngineKind::Corosync => anyhow::bail!(
+            "engine = \"corosync\" needs a build with `--features corosync` (Debian's libcpg)"
+        ),
+    })
+}
+
+/// Run a daemon until `shutdown` turns true: control socket, engine, kernel link, loop.
+/// `ready` receives the upcall port once registered.
+pub async fn run_daemon(
+    cfg: Config,
+    shutdown: watch::Receiver<bool>,
+    ready: Option<tokio::sync::oneshot::Sender<u32>>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let listener = control::bind(&cfg.control_socket)
+        .with_context(|| format!("binding control socket {}", cfg.control_socket))?;
+    let engine = engine(&cfg).await.context("starting the cluster engine")?;
+    let d = daemon::Daemon::start(cfg, engine).await.context("starting the daemon")?;
+    if let Some(r) = ready {
+        let _ = r.send(d.port());
+    }
+    let (ctl_tx, ctl_rx) = mpsc::channel(256);
+    let server = tokio::spawn(control::serve(listener, ctl_tx));
+    let r = d.run(ctl_rx, shutdown).await;
+    server.abort();
+    r.map_err(Into::into)
+}
+pub mod cli;

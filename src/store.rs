@@ -40,18 +40,53 @@ impl Store {
 
     /// Write the state durably.
     pub fn save(&self) -> std::io::Result<()> {
-        let tmp = self.path.with_extension("json.tmp");
-        {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&serde_json::to_vec_pretty(&self.state).expect("serializable"))?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, &self.path)?;
-        if let Some(dir) = self.path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+        save_to(&self.path, &self.state)
     }
+
+    /// Where the state lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Write `state` to `path` atomically and durably (blocking: call it off the main loop).
+pub fn save_to(path: &Path, state: &Durable) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&serde_json::to_vec_pretty(state).expect("serializable"))?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Group commit off the main loop: the latest snapshot is written, then its version is
+/// reported, so acknowledgements wait for durability without blocking the loop.
+pub fn spawn_writer(
+    path: PathBuf,
+    done: tokio::sync::mpsc::Sender<(u64, Result<(), String>)>,
+) -> tokio::sync::mpsc::Sender<(u64, Durable)> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Durable)>(4);
+    tokio::spawn(async move {
+        while let Some((version, state)) = rx.recv().await {
+            let p = path.clone();
+            let r = tokio::task::spawn_blocking(move || save_to(&p, &state))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+            if done.send((version, r)).await.is_err() {
+                break;
+            }
+        }
+    });
+    tx
+}
+
+impl Store {
 }
 
 #[cfg(test)]

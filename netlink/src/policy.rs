@@ -38,6 +38,8 @@ pub struct AttrPolicy {
     pub nested: Option<&'static Policy>,
     /// The attribute may repeat (a list).
     pub multi: bool,
+    /// Name of an enum value, for display.
+    pub enum_name: Option<fn(u64) -> Option<&'static str>>,
 }
 
 impl AttrPolicy {
@@ -51,6 +53,7 @@ impl AttrPolicy {
         max: None,
         nested: None,
         multi: false,
+        enum_name: None,
     };
 
     /// Exact payload length of fixed-size kinds.

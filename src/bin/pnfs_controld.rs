@@ -1,1 +1,143 @@
-fn main() {}
+//! `pnfs_controld`: the cluster daemon of the pNFS/GFS2 control channel.
+
+use clap::Parser;
+use pnfs_controld::config::{Addr, Config, EngineKind, SocketKind};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(version, about = "pNFS/GFS2 control-channel daemon (kernel half <-> Corosync cluster)")]
+struct Args {
+    /// TOML configuration file (flags override it).
+    #[arg(short, long, default_value = "/etc/pnfs-controld.toml")]
+    config: PathBuf,
+    /// This node's id.
+    #[arg(long)]
+    node_id: Option<u32>,
+    /// Cluster engine.
+    #[arg(long, value_parser = ["local", "corosync"])]
+    engine: Option<String>,
+    /// Kernel half: auto (module, else twin), generic (module) or usersock (twin).
+    #[arg(long, value_parser = ["auto", "generic", "usersock"])]
+    socket: Option<String>,
+    /// USERSOCK port of the twin.
+    #[arg(long, value_parser = parse_u32)]
+    twin_port: Option<u32>,
+    /// Directory of durable state.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Control socket ('@name' = abstract).
+    #[arg(long)]
+    control_socket: Option<String>,
+    /// MDS priority (highest live member wins).
+    #[arg(long)]
+    mds_priority: Option<u32>,
+    /// Data-server address as NETID,UADDR (repeatable).
+    #[arg(long = "addr")]
+    addrs: Vec<String>,
+    /// CPG group name.
+    #[arg(long)]
+    cluster_name: Option<String>,
+    /// Grace period of a new MDS, ms.
+    #[arg(long)]
+    grace_ms: Option<u64>,
+}
+
+fn parse_u32(s: &str) -> Result<u32, String> {
+    match s.strip_prefix("0x") {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    }
+    .map_err(|e| e.to_string())
+}
+
+fn config(a: &Args) -> anyhow::Result<Config> {
+    let mut c = match Config::load(&a.config) {
+        Ok(c) => c,
+        Err(pnfs_controld::config::ConfigError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Config::default()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(v) = a.node_id {
+        c.node_id = v;
+    }
+    if let Some(v) = &a.engine {
+        c.engine = if v == "corosync" { EngineKind::Corosync } else { EngineKind::Local };
+    }
+    if let Some(v) = &a.socket {
+        c.socket = match v.as_str() {
+            "generic" => SocketKind::Generic,
+            "usersock" => SocketKind::Usersock,
+            _ => SocketKind::Auto,
+        };
+    }
+    if let Some(v) = a.twin_port {
+        c.twin_port = v;
+    }
+    if let Some(v) = &a.state_dir {
+        c.state_dir = v.clone();
+    }
+    if let Some(v) = &a.control_socket {
+        c.control_socket = v.clone();
+    }
+    if let Some(v) = a.mds_priority {
+        c.mds_priority = v;
+    }
+    if let Some(v) = &a.cluster_name {
+        c.cluster_name = v.clone();
+    }
+    if let Some(v) = a.grace_ms {
+        c.grace_ms = v;
+    }
+    if !a.addrs.is_empty() {
+        c.addrs = a
+            .addrs
+            .iter()
+            .map(|s| match s.split_once(',') {
+                Some((n, u)) => Ok(Addr { netid: n.into(), uaddr: u.into() }),
+                None => Err(anyhow::anyhow!("--addr {s:?}: expected NETID,UADDR")),
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PNFS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cfg = match config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("pnfs_controld: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    // One thread: the hot path hands nothing between CPUs (see the latency notes).
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async move {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
+            tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
+            let _ = tx.send(true);
+        });
+        match pnfs_controld::run_daemon(cfg, rx, None).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("pnfs_controld: {e:#}");
+                ExitCode::from(2)
+            }
+        }
+    })
+}

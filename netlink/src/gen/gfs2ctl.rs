@@ -49,6 +49,10 @@ impl UpcallKind {
             _ => None,
         }
     }
+    /// The spec name of a raw value (for attribute rendering).
+    pub fn name_of(v: u64) -> Option<&'static str> {
+        u32::try_from(v).ok().and_then(Self::from_u32).map(Self::name)
+    }
     /// The value with this spec name.
     pub fn from_name(s: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|v| v.name() == s)
@@ -85,6 +89,10 @@ impl RecoveryStatus {
             2 => Some(RecoveryStatus::Failed),
             _ => None,
         }
+    }
+    /// The spec name of a raw value (for attribute rendering).
+    pub fn name_of(v: u64) -> Option<&'static str> {
+        u32::try_from(v).ok().and_then(Self::from_u32).map(Self::name)
     }
     /// The value with this spec name.
     pub fn from_name(s: &str) -> Option<Self> {
@@ -205,6 +213,7 @@ pub static KIND_STATS_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: Some(UpcallKind::name_of),
         },
         AttrPolicy {
             name: "sent",
@@ -215,6 +224,7 @@ pub static KIND_STATS_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "answered",
@@ -225,6 +235,7 @@ pub static KIND_STATS_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "errors",
@@ -235,6 +246,7 @@ pub static KIND_STATS_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "timeouts",
@@ -245,6 +257,7 @@ pub static KIND_STATS_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "failed",
@@ -255,6 +268,7 @@ pub static KIND_STATS_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "p50-ns",
@@ -265,6 +279,7 @@ pub static KIND_STATS_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "p99-ns",
@@ -275,6 +290,7 @@ pub static KIND_STATS_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "p999-ns",
@@ -285,6 +301,7 @@ pub static KIND_STATS_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
     ],
 };
@@ -303,6 +320,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "status",
@@ -313,6 +331,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "version",
@@ -323,6 +342,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "node-id",
@@ -333,6 +353,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "table",
@@ -343,6 +364,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "uuid",
@@ -353,6 +375,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "device",
@@ -363,6 +386,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "mount-flags",
@@ -373,6 +397,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "jid",
@@ -383,6 +408,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "first",
@@ -393,6 +419,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "recovery-status",
@@ -403,6 +430,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: Some(2),
             nested: None,
             multi: false,
+            enum_name: Some(RecoveryStatus::name_of),
         },
         AttrPolicy {
             name: "blocked",
@@ -413,6 +441,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "withdrawn",
@@ -423,6 +452,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "recover-jid",
@@ -433,6 +463,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "member",
@@ -443,6 +474,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: true,
+            enum_name: None,
         },
         AttrPolicy {
             name: "upcall-kind",
@@ -453,6 +485,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: Some(5),
             nested: None,
             multi: false,
+            enum_name: Some(UpcallKind::name_of),
         },
         AttrPolicy {
             name: "age-us",
@@ -463,6 +496,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "port",
@@ -473,6 +507,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "timeout-ms",
@@ -483,6 +518,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: Some(600000),
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "count",
@@ -493,6 +529,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "depth",
@@ -503,6 +540,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: Some(4096),
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "elapsed-ns",
@@ -513,6 +551,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "kind-stats",
@@ -523,6 +562,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: None,
             nested: Some(&KIND_STATS_POLICY),
             multi: true,
+            enum_name: None,
         },
         AttrPolicy {
             name: "late-replies",
@@ -533,6 +573,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "pad",
@@ -543,6 +584,7 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
     ],
 };

@@ -45,6 +45,10 @@ impl Role {
             _ => None,
         }
     }
+    /// The spec name of a raw value (for attribute rendering).
+    pub fn name_of(v: u64) -> Option<&'static str> {
+        u32::try_from(v).ok().and_then(Self::from_u32).map(Self::name)
+    }
     /// The value with this spec name.
     pub fn from_name(s: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|v| v.name() == s)
@@ -88,6 +92,10 @@ impl UpcallKind {
             6 => Some(UpcallKind::StateChanged),
             _ => None,
         }
+    }
+    /// The spec name of a raw value (for attribute rendering).
+    pub fn name_of(v: u64) -> Option<&'static str> {
+        u32::try_from(v).ok().and_then(Self::from_u32).map(Self::name)
     }
     /// The value with this spec name.
     pub fn from_name(s: &str) -> Option<Self> {
@@ -169,6 +177,10 @@ impl Nfsstat {
             _ => None,
         }
     }
+    /// The spec name of a raw value (for attribute rendering).
+    pub fn name_of(v: u64) -> Option<&'static str> {
+        u32::try_from(v).ok().and_then(Self::from_u32).map(Self::name)
+    }
     /// The value with this spec name.
     pub fn from_name(s: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|v| v.name() == s)
@@ -210,6 +222,10 @@ impl Iomode {
             _ => None,
         }
     }
+    /// The spec name of a raw value (for attribute rendering).
+    pub fn name_of(v: u64) -> Option<&'static str> {
+        u32::try_from(v).ok().and_then(Self::from_u32).map(Self::name)
+    }
     /// The value with this spec name.
     pub fn from_name(s: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|v| v.name() == s)
@@ -248,6 +264,10 @@ impl RecallType {
             _ => None,
         }
     }
+    /// The spec name of a raw value (for attribute rendering).
+    pub fn name_of(v: u64) -> Option<&'static str> {
+        u32::try_from(v).ok().and_then(Self::from_u32).map(Self::name)
+    }
     /// The value with this spec name.
     pub fn from_name(s: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|v| v.name() == s)
@@ -283,6 +303,10 @@ impl StateChange {
             _ => None,
         }
     }
+    /// The spec name of a raw value (for attribute rendering).
+    pub fn name_of(v: u64) -> Option<&'static str> {
+        u32::try_from(v).ok().and_then(Self::from_u32).map(Self::name)
+    }
     /// The value with this spec name.
     pub fn from_name(s: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|v| v.name() == s)
@@ -313,6 +337,10 @@ impl GraceAction {
             2 => Some(GraceAction::End),
             _ => None,
         }
+    }
+    /// The spec name of a raw value (for attribute rendering).
+    pub fn name_of(v: u64) -> Option<&'static str> {
+        u32::try_from(v).ok().and_then(Self::from_u32).map(Self::name)
     }
     /// The value with this spec name.
     pub fn from_name(s: &str) -> Option<Self> {
@@ -475,6 +503,7 @@ pub static DS_ADDR_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "uaddr",
@@ -485,6 +514,7 @@ pub static DS_ADDR_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
     ],
 };
@@ -503,6 +533,7 @@ pub static KIND_STATS_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: Some(UpcallKind::name_of),
         },
         AttrPolicy {
             name: "sent",
@@ -513,6 +544,7 @@ pub static KIND_STATS_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "answered",
@@ -523,6 +555,7 @@ pub static KIND_STATS_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "errors",
@@ -533,6 +566,7 @@ pub static KIND_STATS_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "timeouts",
@@ -543,6 +577,7 @@ pub static KIND_STATS_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "failed",
@@ -553,6 +588,7 @@ pub static KIND_STATS_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "p50-ns",
@@ -563,6 +599,7 @@ pub static KIND_STATS_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "p99-ns",
@@ -573,6 +610,7 @@ pub static KIND_STATS_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "p999-ns",
@@ -583,6 +621,7 @@ pub static KIND_STATS_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
     ],
 };
@@ -601,6 +640,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "status",
@@ -611,6 +651,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: Some(Nfsstat::name_of),
         },
         AttrPolicy {
             name: "version",
@@ -621,6 +662,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "node-id",
@@ -631,6 +673,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "role",
@@ -641,6 +684,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: Some(2),
             nested: None,
             multi: false,
+            enum_name: Some(Role::name_of),
         },
         AttrPolicy {
             name: "mds-id",
@@ -651,6 +695,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "boot-epoch",
@@ -661,6 +706,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "fsid",
@@ -671,6 +717,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "fileid",
@@ -681,6 +728,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "stateid",
@@ -691,6 +739,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "clientid",
@@ -701,6 +750,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "access",
@@ -711,6 +761,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "generation",
@@ -721,6 +772,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "verifier",
@@ -731,6 +783,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "device-id",
@@ -741,6 +794,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "ds-addr",
@@ -751,6 +805,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: Some(&DS_ADDR_POLICY),
             multi: true,
+            enum_name: None,
         },
         AttrPolicy {
             name: "iomode",
@@ -761,6 +816,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: Some(3),
             nested: None,
             multi: false,
+            enum_name: Some(Iomode::name_of),
         },
         AttrPolicy {
             name: "offset",
@@ -771,6 +827,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "length",
@@ -781,6 +838,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "recall-type",
@@ -791,6 +849,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: Some(4),
             nested: None,
             multi: false,
+            enum_name: Some(RecallType::name_of),
         },
         AttrPolicy {
             name: "last-write",
@@ -801,6 +860,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "state-change",
@@ -811,6 +871,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: Some(3),
             nested: None,
             multi: false,
+            enum_name: Some(StateChange::name_of),
         },
         AttrPolicy {
             name: "grace-action",
@@ -821,6 +882,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: Some(2),
             nested: None,
             multi: false,
+            enum_name: Some(GraceAction::name_of),
         },
         AttrPolicy {
             name: "grace-epoch",
@@ -831,6 +893,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "in-grace",
@@ -841,6 +904,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "upcall-kind",
@@ -851,6 +915,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: Some(6),
             nested: None,
             multi: false,
+            enum_name: Some(UpcallKind::name_of),
         },
         AttrPolicy {
             name: "age-us",
@@ -861,6 +926,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "port",
@@ -871,6 +937,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "timeout-ms",
@@ -881,6 +948,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: Some(600000),
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "count",
@@ -891,6 +959,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "depth",
@@ -901,6 +970,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: Some(4096),
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "elapsed-ns",
@@ -911,6 +981,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "kind-stats",
@@ -921,6 +992,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: Some(&KIND_STATS_POLICY),
             multi: true,
+            enum_name: None,
         },
         AttrPolicy {
             name: "late-replies",
@@ -931,6 +1003,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "layouts",
@@ -941,6 +1014,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
         AttrPolicy {
             name: "pad",
@@ -951,6 +1025,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             max: None,
             nested: None,
             multi: false,
+            enum_name: None,
         },
     ],
 };

@@ -159,6 +159,10 @@ pub fn gen_rust(spec: &Spec, source: &str) -> Result<String> {
                 writeln!(o, "            _ => None,")?;
                 writeln!(o, "        }}")?;
                 writeln!(o, "    }}")?;
+                writeln!(o, "    /// The spec name of a raw value (for attribute rendering).")?;
+                writeln!(o, "    pub fn name_of(v: u64) -> Option<&'static str> {{")?;
+                writeln!(o, "        u32::try_from(v).ok().and_then(Self::from_u32).map(Self::name)")?;
+                writeln!(o, "    }}")?;
                 writeln!(o, "    /// The value with this spec name.")?;
                 writeln!(o, "    pub fn from_name(s: &str) -> Option<Self> {{")?;
                 writeln!(
@@ -248,6 +252,11 @@ pub fn gen_rust(spec: &Spec, source: &str) -> Result<String> {
             writeln!(o, "            max: {max:?},")?;
             writeln!(o, "            nested: {nested},")?;
             writeln!(o, "            multi: {},", a.multi_attr.unwrap_or(false))?;
+            let enum_fn = match (&a.enum_name, a.enum_as_flags.unwrap_or(false)) {
+                (Some(e), false) => format!("Some({}::name_of)", camel(e)),
+                _ => "None".to_string(),
+            };
+            writeln!(o, "            enum_name: {enum_fn},")?;
             writeln!(o, "        }},")?;
         }
         writeln!(o, "    ],")?;

@@ -1,0 +1,250 @@
+//! `pnfsctl demo`: the embedded default in one process, over real netlink sockets: a twin
+//! (the kernel half over NETLINK_USERSOCK), `pnfs_controld` on the local engine, and a
+//! synthetic nfsd/gfs2 workload driven through the twin's TRIGGER load generator, with a
+//! live view of rate and latency per upcall kind.
+
+use super::{do_request, trigger_once};
+use crate::config::{Config, SocketKind};
+use crate::kernel::{self, device_id};
+use anyhow::Context;
+use clap::Args;
+use pnfs_netlink::{gfs2ctl, pnfsd};
+use pnfs_twin::{Twin, TwinConfig};
+use serde_json::Value;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Upcalls per second, spread over the kinds.
+    #[arg(long, default_value_t = 2000)]
+    rate: u32,
+    /// Upcalls kept in flight per kind.
+    #[arg(long, default_value_t = 4)]
+    depth: u32,
+    /// Print one line per second instead of a live table.
+    #[arg(long)]
+    plain: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    P(pnfsd::UpcallKind),
+    G(gfs2ctl::UpcallKind),
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::P(k) => k.name(),
+            Kind::G(k) => k.name(),
+        }
+    }
+}
+
+const KINDS: [Kind; 11] = [
+    Kind::P(pnfsd::UpcallKind::GetState),
+    Kind::P(pnfsd::UpcallKind::GetDeviceInfo),
+    Kind::P(pnfsd::UpcallKind::LayoutGet),
+    Kind::P(pnfsd::UpcallKind::LayoutReturn),
+    Kind::P(pnfsd::UpcallKind::LayoutCommit),
+    Kind::P(pnfsd::UpcallKind::StateChanged),
+    Kind::G(gfs2ctl::UpcallKind::Mount),
+    Kind::G(gfs2ctl::UpcallKind::MountDone),
+    Kind::G(gfs2ctl::UpcallKind::Withdraw),
+    Kind::G(gfs2ctl::UpcallKind::RecoveryDone),
+    Kind::G(gfs2ctl::UpcallKind::Unmount),
+];
+
+#[derive(Default, Clone, Copy)]
+struct Row {
+    sent: u64,
+    answered: u64,
+    errors: u64,
+    timeouts: u64,
+    failed: u64,
+    last_answered: u64,
+    rate: f64,
+    p50: u64,
+    p99: u64,
+}
+
+const FILES: u64 = 64;
+const CLIENT: u64 = 0xc1;
+
+fn stateid(fileid: u64) -> [u8; 16] {
+    let mut s = [0u8; 16];
+    s[..4].copy_from_slice(&1u32.to_be_bytes());
+    s[4..12].copy_from_slice(&fileid.to_le_bytes());
+    s
+}
+
+pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
+    let pid = std::process::id();
+    // SAFETY: plain getter.
+    let uid = unsafe { libc::geteuid() };
+    let twin = Twin::bind(&TwinConfig { port: 0, admin_uids: vec![uid], timeout: Duration::from_secs(2) })
+        .context("binding the twin's NETLINK_USERSOCK socket")?;
+    let port = twin.port();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let twin_task = tokio::spawn(twin.run(stop_rx.clone()));
+    let state_dir = std::env::temp_dir().join(format!("pnfs-demo-{pid}"));
+    let cfg = Config {
+        node_id: 1,
+        socket: SocketKind::Usersock,
+        twin_port: port,
+        state_dir: state_dir.clone(),
+        control_socket: format!("@pnfs-demo-{pid}"),
+        grace_ms: 1000,
+        ..Default::default()
+    };
+    let control = cfg.control_socket.clone();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let daemon = tokio::spawn(crate::run_daemon(cfg, stop_rx.clone(), Some(ready_tx)));
+    let daemon_port = match ready_rx.await {
+        Ok(p) => p,
+        Err(_) => {
+            let r = daemon.await;
+            anyhow::bail!("the daemon did not start: {:?}", r.map(|r| r.map_err(|e| format!("{e:#}"))));
+        }
+    };
+    println!(
+        "pnfsctl demo: twin on NETLINK_USERSOCK port {port:#x}, pnfs_controld (local engine) on port {daemon_port:#x}, control socket {control}"
+    );
+    let (mut c, t) = kernel::find(SocketKind::Usersock, port).await?;
+    // What nfsd's OPENs would have put in the MDS's table.
+    for f in 0..FILES {
+        do_request(&mut c, &t.pnfsd, pnfsd::cmd::STATE_SET, |b| {
+            use pnfsd::attr as x;
+            b.put_u64(x::FSID, 1).put_u64(x::FILEID, f).put_bytes(x::STATEID, &stateid(f)).put_u64(x::CLIENTID, CLIENT);
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!(e.msg))?;
+    }
+    // A new MDS starts in grace (no new layouts): wait until it ends.
+    let grace_start = Instant::now();
+    loop {
+        let st = do_request(&mut c, &t.pnfsd, pnfsd::cmd::STATUS_GET, |_| {}).await.map_err(|e| anyhow::anyhow!(e.msg))?;
+        let in_grace = st["in-grace"].as_u64() == Some(1);
+        let registered = st["role"].as_str() == Some("mds");
+        if registered && !in_grace && grace_start.elapsed() > Duration::from_millis(200) {
+            break;
+        }
+        if grace_start.elapsed() > Duration::from_secs(15) {
+            anyhow::bail!("the daemon never became MDS or never left grace: {st}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let per_tick = (a.rate as u64 / 10 / KINDS.len() as u64).max(1) as u32;
+    let mut rows = [Row::default(); KINDS.len()];
+    let tty = std::io::stdout().is_terminal() && !a.plain;
+    let started = Instant::now();
+    let deadline = a.duration.map(|s| started + Duration::from_secs_f64(s));
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut last_draw = Instant::now();
+    let mut n: u64 = 0;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    'outer: loop {
+        tokio::select! {
+            _ = &mut ctrl_c => break 'outer,
+            _ = tick.tick() => {}
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        for (i, k) in KINDS.iter().enumerate() {
+            n += 1;
+            let fileid = n % FILES;
+            let r = match *k {
+                Kind::P(kind) => trigger_once(&mut c, &t.pnfsd, |b| {
+                    use pnfsd::attr as x;
+                    b.put_u32(x::UPCALL_KIND, kind as u32).put_u32(x::COUNT, per_tick).put_u32(x::DEPTH, a.depth)
+                        .put_u64(x::FSID, 1).put_u64(x::FILEID, if kind == pnfsd::UpcallKind::StateChanged { 1 << 40 } else { fileid })
+                        .put_u64(x::CLIENTID, CLIENT).put_bytes(x::STATEID, &stateid(fileid))
+                        .put_bytes(x::DEVICE_ID, &device_id(1));
+                }).await,
+                Kind::G(kind) => trigger_once(&mut c, &t.gfs2, |b| {
+                    use gfs2ctl::attr as x;
+                    b.put_u32(x::UPCALL_KIND, kind as u32).put_u32(x::COUNT, per_tick).put_u32(x::DEPTH, a.depth)
+                        .put_str(x::TABLE, "demo:fs0").put_u32(x::RECOVERY_STATUS, gfs2ctl::RecoveryStatus::Done as u32);
+                }).await,
+            }
+            .map_err(|e| anyhow::anyhow!(e.msg))?;
+            let s = &r["kind-stats"][0];
+            let row = &mut rows[i];
+            let g = |k: &str| s[k].as_u64().unwrap_or(0);
+            row.sent += g("sent");
+            row.answered += g("answered");
+            row.errors += g("errors");
+            row.timeouts += g("timeouts");
+            row.failed += g("failed");
+        }
+        if last_draw.elapsed() >= Duration::from_secs(1) {
+            let dt = last_draw.elapsed().as_secs_f64();
+            last_draw = Instant::now();
+            refresh_latency(&mut c, &t, &mut rows).await?;
+            for r in rows.iter_mut() {
+                r.rate = (r.answered - r.last_answered) as f64 / dt;
+                r.last_answered = r.answered;
+            }
+            draw(&rows, started.elapsed(), tty);
+        }
+    }
+    refresh_latency(&mut c, &t, &mut rows).await?;
+    draw(&rows, started.elapsed(), false);
+    let _ = stop_tx.send(true);
+    let d = daemon.await;
+    let _ = twin_task.await;
+    let _ = std::fs::remove_dir_all(&state_dir);
+    if let Ok(Err(e)) = d {
+        anyhow::bail!("daemon: {e:#}");
+    }
+    let lost: u64 = rows.iter().map(|r| r.timeouts + r.failed).sum();
+    let total: u64 = rows.iter().map(|r| r.answered).sum();
+    println!("demo stopped cleanly: {total} upcalls answered, {lost} timed out or failed");
+    if lost > 0 {
+        anyhow::bail!("{lost} upcalls were not answered");
+    }
+    Ok(())
+}
+
+async fn refresh_latency(c: &mut pnfs_netlink::Client, t: &kernel::Target, rows: &mut [Row]) -> anyhow::Result<()> {
+    let p = do_request(c, &t.pnfsd, pnfsd::cmd::STATS_GET, |_| {}).await.map_err(|e| anyhow::anyhow!(e.msg))?;
+    let g = do_request(c, &t.gfs2, gfs2ctl::cmd::STATS_GET, |_| {}).await.map_err(|e| anyhow::anyhow!(e.msg))?;
+    let all: Vec<&Value> = p["kind-stats"].as_array().into_iter().flatten().chain(g["kind-stats"].as_array().into_iter().flatten()).collect();
+    for (i, k) in KINDS.iter().enumerate() {
+        if let Some(s) = all.iter().find(|s| s["kind"].as_str() == Some(k.name())) {
+            rows[i].p50 = s["p50-ns"].as_u64().unwrap_or(0);
+            rows[i].p99 = s["p99-ns"].as_u64().unwrap_or(0);
+        }
+    }
+    Ok(())
+}
+
+fn draw(rows: &[Row], elapsed: Duration, tty: bool) {
+    let mut out = String::new();
+    if tty {
+        out.push_str("\x1b[H\x1b[2J");
+    }
+    out.push_str(&format!(
+        "pnfs-controld demo — {:.0} s — twin (kernel half) <-> pnfs_controld (local engine); Ctrl-C stops\n",
+        elapsed.as_secs_f64()
+    ));
+    out.push_str(&format!(
+        "{:<16} {:>9} {:>10} {:>7} {:>8} {:>6} {:>10} {:>10}\n",
+        "upcall", "rate/s", "answered", "errors", "timeouts", "failed", "p50 us", "p99 us"
+    ));
+    for (k, r) in KINDS.iter().zip(rows) {
+        out.push_str(&format!(
+            "{:<16} {:>9.0} {:>10} {:>7} {:>8} {:>6} {:>10.1} {:>10.1}\n",
+            k.name(), r.rate, r.answered, r.errors, r.timeouts, r.failed, r.p50 as f64 / 1e3, r.p99 as f64 / 1e3
+        ));
+    }
+    print!("{out}");
+    let _ = std::io::stdout().flush();
+}

@@ -1,0 +1,907 @@
+//! `pnfsctl`: the `ip`-style tool. `pnfsctl [OPTIONS] OBJECT {COMMAND | help}`, unique
+//! prefixes accepted at every level (`pnfsctl dev sh`).
+
+pub mod demo;
+pub mod render;
+
+use crate::config::SocketKind;
+use crate::kernel::{self, device_id, Target};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use pnfs_netlink::client::{Client, FamilyInfo, TWIN_DEFAULT_PORT};
+use pnfs_netlink::codec::Messages;
+use pnfs_netlink::policy::Family;
+use pnfs_netlink::socket::{NlSocket, SocketOptions};
+use pnfs_netlink::{gfs2ctl, pnfsd, GenlMsg, NlError, Proto};
+use render::attrs_to_json;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pnfsctl",
+    version,
+    about = "Inspect and drive the pNFS/GFS2 control channel (kernel half and pnfs_controld)",
+    infer_subcommands = true,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// JSON output.
+    #[arg(short = 'j', long, global = true)]
+    json: bool,
+    /// Pretty JSON output (implies -j).
+    #[arg(short = 'p', long, global = true)]
+    pretty: bool,
+    /// More detail and statistics where it applies.
+    #[arg(short = 's', long = "stats", global = true)]
+    stats: bool,
+    /// Kernel half to use: auto (module, else twin), generic (module), usersock (twin).
+    #[arg(long, global = true, default_value = "auto", value_parser = ["auto", "generic", "usersock"])]
+    socket: String,
+    /// USERSOCK port of the twin.
+    #[arg(long, global = true, default_value_t = TWIN_DEFAULT_PORT, value_parser = parse_u32)]
+    twin_port: u32,
+    /// The daemon's control socket ('@name' = abstract).
+    #[arg(long, global = true, default_value = "@pnfs-controld")]
+    control: String,
+    #[command(subcommand)]
+    object: Object,
+}
+
+#[derive(Subcommand, Debug)]
+enum Object {
+    /// Generic netlink families (like `genl ctrl`), ours included.
+    Family {
+        #[command(subcommand)]
+        cmd: FamilyCmd,
+    },
+    /// Cluster members, the MDS and epochs (from the daemon).
+    Member {
+        #[command(subcommand)]
+        cmd: ShowOnly,
+    },
+    /// Devices (data servers) known to the kernel half.
+    Device {
+        #[command(subcommand)]
+        cmd: DeviceCmd,
+    },
+    /// Outstanding layouts.
+    Layout {
+        #[command(subcommand)]
+        cmd: LayoutCmd,
+    },
+    /// Stateids: the daemon's DS cache, the kernel's table, queries and revokes.
+    State {
+        #[command(subcommand)]
+        cmd: StateCmd,
+    },
+    /// GFS2 filesystems: mounts, journals, block and recovery state.
+    Fs {
+        #[command(subcommand)]
+        cmd: ShowOnly,
+    },
+    /// Upcalls waiting for the daemon.
+    Upcall {
+        #[command(subcommand)]
+        cmd: ShowOnly,
+    },
+    /// Counters and latency percentiles per upcall kind.
+    Stats {
+        #[command(subcommand)]
+        cmd: ShowOnly,
+    },
+    /// Live events from the multicast groups.
+    Monitor(MonitorArgs),
+    /// Round trips to the kernel half and to the daemon.
+    Ping(PingArgs),
+    /// The daemon's debug ring.
+    Debug {
+        #[command(subcommand)]
+        cmd: DebugCmd,
+    },
+    /// Make the kernel half issue upcalls (test trigger and load generator; admin).
+    Trigger(TriggerArgs),
+    /// Run the embedded default: a twin, a daemon on the local engine and a workload.
+    Demo(demo::DemoArgs),
+    /// Print shell completions (bash, zsh, fish).
+    Completions {
+        #[arg(value_parser = ["bash", "zsh", "fish"])]
+        shell: String,
+    },
+    /// Write man pages into a directory.
+    Man { dir: std::path::PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+enum ShowOnly {
+    /// Show it.
+    Show,
+}
+
+#[derive(Subcommand, Debug)]
+enum FamilyCmd {
+    /// List every family (the kernel's, and the twin's when reachable).
+    List,
+    /// Show one family with its ops and groups.
+    Show { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum DeviceCmd {
+    /// List devices.
+    Show,
+    /// Create or replace a device: ID (32 hex digits or node:N), node and addresses.
+    Set {
+        id: String,
+        #[arg(long)]
+        node: Option<u32>,
+        /// NETID,UADDR (repeatable).
+        #[arg(long = "addr")]
+        addrs: Vec<String>,
+    },
+    /// Remove a device.
+    Del { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum LayoutCmd {
+    /// List layouts.
+    Show,
+    /// Recall layouts: `file FSID FILEID`, `fsid FSID`, `device ID` or `all`.
+    Recall {
+        #[arg(value_parser = ["file", "fsid", "device", "all"])]
+        by: String,
+        args: Vec<String>,
+        #[arg(long)]
+        client: Option<u64>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum StateCmd {
+    /// The daemon's DS state cache (with -s: also the kernel's stateid table).
+    Show,
+    /// Ask the cluster about a stateid, as a DS would.
+    Query {
+        fsid: u64,
+        fileid: u64,
+        /// 32 hex digits.
+        stateid: String,
+        clientid: u64,
+    },
+    /// Revoke a client's state (on the MDS), then wait until every DS dropped it.
+    Revoke {
+        clientid: u64,
+        fsid: Option<u64>,
+        fileid: Option<u64>,
+        stateid: Option<String>,
+    },
+    /// Install a stateid in the kernel half's table (what nfsd's OPEN would do).
+    Set {
+        fsid: u64,
+        fileid: u64,
+        stateid: String,
+        clientid: u64,
+        #[arg(long)]
+        access: Option<u32>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DebugCmd {
+    /// Print the daemon's event ring.
+    Dump,
+}
+
+#[derive(Args, Debug)]
+struct MonitorArgs {
+    /// What to watch.
+    #[arg(default_value = "all", value_parser = ["all", "pnfsd", "gfs2", "daemon", "device", "layout", "state", "grace", "fs"])]
+    what: String,
+    /// Exit after this many events.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Exit after this many seconds.
+    #[arg(long)]
+    timeout: Option<f64>,
+}
+
+#[derive(Args, Debug)]
+struct PingArgs {
+    /// Round trips.
+    #[arg(short, long, default_value_t = 5)]
+    count: u32,
+}
+
+#[derive(Args, Debug)]
+struct TriggerArgs {
+    /// pnfsd or gfs2.
+    #[arg(value_parser = ["pnfsd", "gfs2"])]
+    family: String,
+    /// Upcall kind (get-state, get-device-info, layout-get, ..., mount, unmount, ...).
+    kind: String,
+    #[arg(long, default_value_t = 1)]
+    count: u32,
+    #[arg(long, default_value_t = 1)]
+    depth: u32,
+    #[arg(long)]
+    fsid: Option<u64>,
+    #[arg(long)]
+    fileid: Option<u64>,
+    #[arg(long)]
+    stateid: Option<String>,
+    #[arg(long)]
+    clientid: Option<u64>,
+    #[arg(long)]
+    device: Option<String>,
+    #[arg(long)]
+    table: Option<String>,
+    #[arg(long)]
+    jid: Option<u32>,
+}
+
+fn parse_u32(s: &str) -> Result<u32, String> {
+    match s.strip_prefix("0x") {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// An error with its exit code: 1 usage, 2 kernel or daemon.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub msg: String,
+}
+
+fn usage(msg: impl Into<String>) -> CliError {
+    CliError { code: 1, msg: msg.into() }
+}
+
+fn failed(ctx: &str, e: impl std::fmt::Display) -> CliError {
+    CliError { code: 2, msg: format!("{ctx}: {e}") }
+}
+
+type R<T> = Result<T, CliError>;
+
+struct Ctx {
+    cli: Cli,
+}
+
+impl Ctx {
+    fn print(&self, v: &Value, text: impl FnOnce(&Value) -> String) {
+        if self.cli.pretty {
+            println!("{}", serde_json::to_string_pretty(v).unwrap());
+        } else if self.cli.json {
+            println!("{v}");
+        } else {
+            print!("{}", text(v));
+        }
+    }
+
+    fn socket_kind(&self) -> SocketKind {
+        match self.cli.socket.as_str() {
+            "generic" => SocketKind::Generic,
+            "usersock" => SocketKind::Usersock,
+            _ => SocketKind::Auto,
+        }
+    }
+
+    async fn kernel(&self) -> R<(Client, Target)> {
+        kernel::find(self.socket_kind(), self.cli.twin_port).await.map_err(|e| failed("kernel half", e))
+    }
+
+    async fn daemon(&self, req: Value) -> R<Value> {
+        let v = crate::control::call(&self.cli.control, &req, Duration::from_secs(35))
+            .await
+            .map_err(|e| failed(&format!("daemon (control socket {})", self.cli.control), e))?;
+        if let Some(e) = v.get("error").and_then(Value::as_str) {
+            return Err(failed("daemon", e));
+        }
+        Ok(v)
+    }
+}
+
+/// Entry point of the binary: returns the exit code.
+pub fn main() -> u8 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    return if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 1 } else { 0 };
+                }
+                _ => 1,
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    match rt.block_on(run(Ctx { cli })) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("pnfsctl: {}", e.msg);
+            e.code
+        }
+    }
+}
+
+async fn run(ctx: Ctx) -> R<()> {
+    match &ctx.cli.object {
+        Object::Family { cmd } => family(&ctx, cmd).await,
+        Object::Member { .. } => member(&ctx).await,
+        Object::Device { cmd } => device(&ctx, cmd).await,
+        Object::Layout { cmd } => layout(&ctx, cmd).await,
+        Object::State { cmd } => state(&ctx, cmd).await,
+        Object::Fs { .. } => fs(&ctx).await,
+        Object::Upcall { .. } => upcall(&ctx).await,
+        Object::Stats { .. } => stats(&ctx).await,
+        Object::Monitor(a) => monitor(&ctx, a).await,
+        Object::Ping(a) => ping(&ctx, a).await,
+        Object::Debug { .. } => {
+            let v = ctx.daemon(json!({"cmd": "ring"})).await?;
+            ctx.print(&v, |v| {
+                let mut s = String::new();
+                for e in v["entries"].as_array().into_iter().flatten() {
+                    let us = e["time_us"].as_u64().unwrap_or(0);
+                    s.push_str(&format!("{}.{:06} {}\n", us / 1_000_000, us % 1_000_000, e["text"].as_str().unwrap_or("")));
+                }
+                s
+            });
+            Ok(())
+        }
+        Object::Trigger(a) => trigger(&ctx, a).await,
+        Object::Demo(a) => demo::run(a.clone()).await.map_err(|e| failed("demo", format!("{e:#}"))),
+        Object::Completions { shell } => {
+            let mut cmd = Cli::command();
+            let sh = match shell.as_str() {
+                "bash" => clap_complete::Shell::Bash,
+                "zsh" => clap_complete::Shell::Zsh,
+                _ => clap_complete::Shell::Fish,
+            };
+            clap_complete::generate(sh, &mut cmd, "pnfsctl", &mut std::io::stdout());
+            Ok(())
+        }
+        Object::Man { dir } => man(dir),
+    }
+}
+
+/// Write pnfsctl.1 and one page per object.
+pub fn man(dir: &std::path::Path) -> R<()> {
+    std::fs::create_dir_all(dir).map_err(|e| failed("man", e))?;
+    let cmd = Cli::command();
+    let write = |name: String, c: clap::Command| -> R<()> {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(c).render(&mut buf).map_err(|e| failed("man", e))?;
+        std::fs::write(dir.join(format!("{name}.1")), buf).map_err(|e| failed("man", e))
+    };
+    write("pnfsctl".into(), cmd.clone())?;
+    for sub in cmd.get_subcommands() {
+        let name = format!("pnfsctl-{}", sub.get_name());
+        let leaked: &'static str = Box::leak(name.clone().into_boxed_str());
+        write(name, sub.clone().name(leaked))?;
+    }
+    Ok(())
+}
+
+fn family_json(f: &FamilyInfo, source: &str, spec: Option<&Family>) -> Value {
+    json!({
+        "name": f.name,
+        "id": f.id,
+        "version": f.version,
+        "hdrsize": f.hdrsize,
+        "maxattr": f.maxattr,
+        "source": source,
+        "ops": f.ops.iter().map(|(id, flags)| {
+            let name = spec.and_then(|s| s.op(*id as u8)).map(|o| o.name);
+            json!({"id": id, "flags": flags, "name": name})
+        }).collect::<Vec<_>>(),
+        "groups": f.groups.iter().map(|(n, id)| json!({"name": n, "id": id})).collect::<Vec<_>>(),
+    })
+}
+
+fn spec_of(name: &str) -> Option<&'static Family> {
+    match name {
+        n if n == pnfsd::FAMILY_NAME => Some(&pnfsd::FAMILY),
+        n if n == gfs2ctl::FAMILY_NAME => Some(&gfs2ctl::FAMILY),
+        _ => None,
+    }
+}
+
+fn family_text(v: &Value) -> String {
+    let mut s = String::new();
+    for f in v.as_array().into_iter().flatten() {
+        s.push_str(&format!(
+            "{} id {:#x} version {} maxattr {} ({})\n",
+            f["name"].as_str().unwrap_or(""),
+            f["id"].as_u64().unwrap_or(0),
+            f["version"],
+            f["maxattr"],
+            f["source"].as_str().unwrap_or("")
+        ));
+        let ops: Vec<String> = f["ops"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| match o["name"].as_str() {
+                Some(n) => format!("{n}({})", o["id"]),
+                None => o["id"].to_string(),
+            })
+            .collect();
+        if !ops.is_empty() {
+            s.push_str(&format!("    ops {}\n", ops.join(" ")));
+        }
+        for g in f["groups"].as_array().into_iter().flatten() {
+            s.push_str(&format!("    group {} id {:#x}\n", g["name"].as_str().unwrap_or(""), g["id"].as_u64().unwrap_or(0)));
+        }
+    }
+    s
+}
+
+async fn twin_families(port: u32) -> Vec<FamilyInfo> {
+    let Ok(mut c) = Client::open(Proto::Usersock, port) else { return vec![] };
+    c.set_timeout(Duration::from_millis(500));
+    c.families().await.unwrap_or_default().into_iter().filter(|f| f.name != "nlctrl").collect()
+}
+
+async fn family(ctx: &Ctx, cmd: &FamilyCmd) -> R<()> {
+    let mut all = Vec::new();
+    if ctx.socket_kind() != SocketKind::Usersock {
+        let mut k = Client::open(Proto::Generic, 0).map_err(|e| failed("nlctrl", e))?;
+        for f in k.families().await.map_err(|e| failed("nlctrl", e))? {
+            all.push(family_json(&f, "kernel", spec_of(&f.name)));
+        }
+    }
+    if ctx.socket_kind() != SocketKind::Generic {
+        for f in twin_families(ctx.cli.twin_port).await {
+            all.push(family_json(&f, "twin", spec_of(&f.name)));
+        }
+    }
+    match cmd {
+        FamilyCmd::List => ctx.print(&Value::Array(all), family_text),
+        FamilyCmd::Show { name } => {
+            let found: Vec<Value> = all.into_iter().filter(|f| f["name"] == name.as_str()).collect();
+            if found.is_empty() {
+                return Err(failed("family", format!("{name:?} not found")));
+            }
+            ctx.print(&Value::Array(found), family_text);
+        }
+    }
+    Ok(())
+}
+
+/// Run a dump of `cmd` and render each message with the family's policy.
+async fn dump(c: &mut Client, fam: &FamilyInfo, cmd: u8) -> R<Vec<Value>> {
+    let policy = spec_of(&fam.name).map(|s| s.policy).expect("our family");
+    let mut out = Vec::new();
+    c.request(fam.id, cmd, 1, true, |_| {}, |m| {
+        out.push(attrs_to_json(m.attrs, policy));
+        Ok(())
+    })
+    .await
+    .map_err(|e| failed(&format!("{} dump", fam.name), e))?;
+    Ok(out)
+}
+
+async fn get(c: &mut Client, fam: &FamilyInfo, cmd: u8, build: impl FnOnce(&mut pnfs_netlink::MsgBuilder<'_>)) -> R<Value> {
+    let policy = spec_of(&fam.name).map(|s| s.policy).expect("our family");
+    let mut out = Value::Object(Default::default());
+    let op = spec_of(&fam.name).and_then(|s| s.op(cmd)).map(|o| o.name).unwrap_or("request");
+    c.request(fam.id, cmd, 1, false, build, |m| {
+        out = attrs_to_json(m.attrs, policy);
+        Ok(())
+    })
+    .await
+    .map_err(|e| failed(&format!("{} {op}", fam.name), e))?;
+    Ok(out)
+}
+
+async fn member(ctx: &Ctx) -> R<()> {
+    let v = ctx.daemon(json!({"cmd": "status"})).await?;
+    ctx.print(&v, |v| {
+        let mut s = format!(
+            "node {} engine {} kernel {}\nmds {} epoch {} grace {} quorate {} granting {}\n",
+            v["node"], v["engine"].as_str().unwrap_or(""), v["kernel"].as_str().unwrap_or(""),
+            v["mds"], v["mds_epoch"], v["in_grace"], v["quorate"], v["granting"]
+        );
+        for m in v["members"].as_array().into_iter().flatten() {
+            s.push_str(&format!(
+                "member {}{}{} priority {} epoch {} version {} addrs {}\n",
+                m["node"],
+                if m["mds"] == true { " MDS" } else { "" },
+                if m["self"] == true { " (self)" } else { "" },
+                m["priority"], m["epoch"], m["version"],
+                render::text(&m["addrs"]).trim()
+            ));
+        }
+        s
+    });
+    Ok(())
+}
+
+fn parse_device(s: &str) -> R<[u8; 16]> {
+    if let Some(n) = s.strip_prefix("node:") {
+        return n.parse().map(device_id).map_err(|_| usage(format!("bad device {s:?}: node:N")));
+    }
+    crate::daemon::unhex16(s).ok_or_else(|| usage(format!("bad device id {s:?}: 32 hex digits or node:N")))
+}
+
+fn parse_stateid(s: &str) -> R<[u8; 16]> {
+    crate::daemon::unhex16(s).ok_or_else(|| usage(format!("bad stateid {s:?}: 32 hex digits")))
+}
+
+async fn device(ctx: &Ctx, cmd: &DeviceCmd) -> R<()> {
+    let (mut c, t) = ctx.kernel().await?;
+    use pnfsd::attr as a;
+    match cmd {
+        DeviceCmd::Show => {
+            let v = Value::Array(dump(&mut c, &t.pnfsd, pnfsd::cmd::DEVICE_GET).await?);
+            ctx.print(&v, render::text);
+        }
+        DeviceCmd::Set { id, node, addrs } => {
+            let id = parse_device(id)?;
+            let mut parsed = Vec::new();
+            for s in addrs {
+                let (n, u) = s.split_once(',').ok_or_else(|| usage(format!("--addr {s:?}: expected NETID,UADDR")))?;
+                parsed.push((n.to_string(), u.to_string()));
+            }
+            get(&mut c, &t.pnfsd, pnfsd::cmd::DEVICE_SET, |b| {
+                b.put_bytes(a::DEVICE_ID, &id);
+                if let Some(n) = node {
+                    b.put_u32(a::NODE_ID, *n);
+                }
+                for (n, u) in &parsed {
+                    let x = b.nest_begin(a::DS_ADDR);
+                    b.put_str(pnfsd::ds_addr_attr::NETID, n).put_str(pnfsd::ds_addr_attr::UADDR, u);
+                    b.nest_end(x);
+                }
+            })
+            .await?;
+        }
+        DeviceCmd::Del { id } => {
+            let id = parse_device(id)?;
+            get(&mut c, &t.pnfsd, pnfsd::cmd::DEVICE_DEL, |b| {
+                b.put_bytes(a::DEVICE_ID, &id);
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn layout(ctx: &Ctx, cmd: &LayoutCmd) -> R<()> {
+    use pnfsd::attr as a;
+    match cmd {
+        LayoutCmd::Show => {
+            let (mut c, t) = ctx.kernel().await?;
+            let v = Value::Array(dump(&mut c, &t.pnfsd, pnfsd::cmd::LAYOUT_DUMP).await?);
+            ctx.print(&v, render::text);
+        }
+        LayoutCmd::Recall { by, args, client } => {
+            let num = |i: usize, what: &str| -> R<u64> {
+                args.get(i).ok_or_else(|| usage(format!("layout recall {by}: missing {what}")))?.parse().map_err(|_| usage(format!("{what}: not a number")))
+            };
+            let (rtype, fsid, fileid, dev) = match by.as_str() {
+                "file" => (pnfsd::RecallType::File, Some(num(0, "FSID")?), Some(num(1, "FILEID")?), None),
+                "fsid" => (pnfsd::RecallType::Fsid, Some(num(0, "FSID")?), None, None),
+                "device" => (pnfsd::RecallType::Device, None, None, Some(parse_device(args.first().ok_or_else(|| usage("layout recall device: missing ID"))?)?)),
+                _ => (pnfsd::RecallType::All, None, None, None),
+            };
+            let (mut c, t) = ctx.kernel().await?;
+            let v = get(&mut c, &t.pnfsd, pnfsd::cmd::LAYOUT_RECALL, |b| {
+                b.put_u32(a::RECALL_TYPE, rtype as u32);
+                if let Some(f) = fsid {
+                    b.put_u64(a::FSID, f);
+                }
+                if let Some(f) = fileid {
+                    b.put_u64(a::FILEID, f);
+                }
+                if let Some(d) = dev {
+                    b.put_bytes(a::DEVICE_ID, &d);
+                }
+                if let Some(cl) = client {
+                    b.put_u64(a::CLIENTID, *cl);
+                }
+            })
+            .await?;
+            ctx.print(&v, |v| format!("recalled {} layout(s)\n", v["layouts"]));
+        }
+    }
+    Ok(())
+}
+
+async fn state(ctx: &Ctx, cmd: &StateCmd) -> R<()> {
+    match cmd {
+        StateCmd::Show => {
+            let mut v = ctx.daemon(json!({"cmd": "cache"})).await?;
+            if ctx.cli.stats {
+                let (mut c, t) = ctx.kernel().await?;
+                v["kernel"] = Value::Array(dump(&mut c, &t.pnfsd, pnfsd::cmd::STATE_GET).await?);
+            }
+            ctx.print(&v, render::text);
+        }
+        StateCmd::Query { fsid, fileid, stateid, clientid } => {
+            let _ = parse_stateid(stateid)?;
+            let v = ctx
+                .daemon(json!({"cmd": "query", "fsid": fsid, "fileid": fileid, "stateid": stateid, "clientid": clientid}))
+                .await?;
+            ctx.print(&v, render::text);
+        }
+        StateCmd::Revoke { clientid, fsid, fileid, stateid } => {
+            let mut req = json!({"cmd": "revoke", "clientid": clientid});
+            match (fsid, fileid, stateid) {
+                (Some(f), Some(i), Some(s)) => {
+                    parse_stateid(s)?;
+                    req["fsid"] = json!(f);
+                    req["fileid"] = json!(i);
+                    req["stateid"] = json!(s);
+                }
+                (None, None, None) => {}
+                _ => return Err(usage("state revoke: give FSID FILEID STATEID together, or none")),
+            }
+            let v = ctx.daemon(req).await?;
+            ctx.print(&v, render::text);
+        }
+        StateCmd::Set { fsid, fileid, stateid, clientid, access } => {
+            let s = parse_stateid(stateid)?;
+            let (mut c, t) = ctx.kernel().await?;
+            use pnfsd::attr as a;
+            get(&mut c, &t.pnfsd, pnfsd::cmd::STATE_SET, |b| {
+                b.put_u64(a::FSID, *fsid).put_u64(a::FILEID, *fileid).put_bytes(a::STATEID, &s).put_u64(a::CLIENTID, *clientid);
+                if let Some(x) = access {
+                    b.put_u32(a::ACCESS, *x);
+                }
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn fs(ctx: &Ctx) -> R<()> {
+    let (mut c, t) = ctx.kernel().await?;
+    let mounts = dump(&mut c, &t.gfs2, gfs2ctl::cmd::MOUNT_GET).await?;
+    let journals = ctx.daemon(json!({"cmd": "journals"})).await.ok();
+    let v = json!({ "mounts": mounts, "cluster": journals });
+    ctx.print(&v, render::text);
+    Ok(())
+}
+
+async fn upcall(ctx: &Ctx) -> R<()> {
+    let (mut c, t) = ctx.kernel().await?;
+    let p = dump(&mut c, &t.pnfsd, pnfsd::cmd::UPCALL_DUMP).await?;
+    let g = dump(&mut c, &t.gfs2, gfs2ctl::cmd::UPCALL_DUMP).await?;
+    let v = json!({ "pnfsd": p, "gfs2ctl": g });
+    ctx.print(&v, render::text);
+    Ok(())
+}
+
+async fn stats(ctx: &Ctx) -> R<()> {
+    let (mut c, t) = ctx.kernel().await?;
+    let kp = get(&mut c, &t.pnfsd, pnfsd::cmd::STATS_GET, |_| {}).await?;
+    let kg = get(&mut c, &t.gfs2, gfs2ctl::cmd::STATS_GET, |_| {}).await?;
+    let d = ctx.daemon(json!({"cmd": "stats"})).await.ok();
+    let v = json!({ "kernel": { "pnfsd": kp, "gfs2ctl": kg }, "daemon": d });
+    ctx.print(&v, |v| {
+        let mut s = String::from("kernel half (round trip as the caller sees it):\n");
+        for fam in ["pnfsd", "gfs2ctl"] {
+            for k in v["kernel"][fam]["kind-stats"].as_array().into_iter().flatten() {
+                if k["sent"].as_u64().unwrap_or(0) == 0 && !ctx.cli.stats {
+                    continue;
+                }
+                s.push_str(&format!(
+                    "  {fam:8} {:16} sent {} answered {} errors {} timeouts {} failed {} p50 {}us p99 {}us p99.9 {}us\n",
+                    k["kind"].as_str().map(str::to_string).unwrap_or_else(|| k["kind"].to_string()),
+                    k["sent"], k["answered"], k["errors"], k["timeouts"], k["failed"],
+                    k["p50-ns"].as_u64().unwrap_or(0) / 1000, k["p99-ns"].as_u64().unwrap_or(0) / 1000, k["p999-ns"].as_u64().unwrap_or(0) / 1000
+                ));
+            }
+            s.push_str(&format!("  {fam:8} late replies {}\n", v["kernel"][fam]["late-replies"]));
+        }
+        if v["daemon"].is_object() {
+            s.push_str("daemon (service time):\n");
+            for fam in ["pnfsd", "gfs2ctl"] {
+                for k in v["daemon"][fam].as_array().into_iter().flatten() {
+                    if k["received"].as_u64().unwrap_or(0) == 0 && !ctx.cli.stats {
+                        continue;
+                    }
+                    s.push_str(&format!(
+                        "  {fam:8} {:16} received {} answered {} errors {} p50 {}us p99 {}us\n",
+                        k["kind"].as_str().unwrap_or(""), k["received"], k["answered"], k["errors"],
+                        k["p50_ns"].as_u64().unwrap_or(0) / 1000, k["p99_ns"].as_u64().unwrap_or(0) / 1000
+                    ));
+                }
+            }
+            let d = &v["daemon"];
+            s.push_str(&format!(
+                "  cache hits {} misses {} query timeouts {} malformed {} rejected cluster messages {}\n",
+                d["cache_hits"], d["cache_misses"], d["query_timeouts"], d["malformed"], d["rejected_cluster_messages"]
+            ));
+        } else {
+            s.push_str("daemon: not reachable\n");
+        }
+        s
+    });
+    Ok(())
+}
+
+fn event_matches(what: &str, fam: &str, name: &str) -> bool {
+    match what {
+        "all" => true,
+        "pnfsd" => fam == "pnfsd",
+        "gfs2" => fam == "gfs2ctl",
+        "daemon" => name.starts_with("daemon-"),
+        "device" => name == "device-changed",
+        "layout" => name == "layout-recalled",
+        "state" => name == "state-revoked",
+        "grace" => name == "grace-changed",
+        "fs" => name == "mount-changed" || name == "recovery",
+        _ => false,
+    }
+}
+
+async fn monitor(ctx: &Ctx, a: &MonitorArgs) -> R<()> {
+    let (_, t) = ctx.kernel().await?;
+    let sock = NlSocket::open(t.proto.number(), &SocketOptions::default()).map_err(|e| failed("monitor", e))?;
+    for f in [&t.pnfsd, &t.gfs2] {
+        let g = f.group("events").ok_or_else(|| failed("monitor", format!("{} has no events group", f.name)))?;
+        sock.join_group(g).map_err(|e| failed("monitor: join group", e))?;
+    }
+    let deadline = a.timeout.map(|s| Instant::now() + Duration::from_secs_f64(s));
+    let mut seen = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let wait = deadline.map(|d| d.saturating_duration_since(Instant::now())).unwrap_or(Duration::from_secs(86400 * 365));
+        let (n, from) = match tokio::time::timeout(wait, sock.recv_from(&mut buf)).await {
+            Err(_) => return Ok(()),
+            Ok(Err(NlError::Overrun)) => {
+                eprintln!("pnfsctl: monitor: events lost (receive queue overflowed); resync with `show` commands");
+                continue;
+            }
+            Ok(Err(e)) => return Err(failed("monitor", e)),
+            Ok(Ok(r)) => r,
+        };
+        if from.groups == 0 {
+            continue;
+        }
+        for m in Messages::new(&buf[..n]).flatten() {
+            let Ok(g) = GenlMsg::parse(m) else { continue };
+            let (fam, spec) = if m.header.kind == t.pnfsd.id {
+                ("pnfsd", &pnfsd::FAMILY)
+            } else if m.header.kind == t.gfs2.id {
+                ("gfs2ctl", &gfs2ctl::FAMILY)
+            } else {
+                continue;
+            };
+            let name = spec.op(g.cmd()).map(|o| o.name).unwrap_or("unknown");
+            if !event_matches(&a.what, fam, name) {
+                continue;
+            }
+            let mut v = json!({ "family": fam, "event": name });
+            if let Value::Object(attrs) = attrs_to_json(g.attrs, spec.policy) {
+                v.as_object_mut().unwrap().extend(attrs);
+            }
+            if ctx.cli.json || ctx.cli.pretty {
+                println!("{v}");
+            } else {
+                let mut rest = v.clone();
+                rest.as_object_mut().unwrap().remove("family");
+                rest.as_object_mut().unwrap().remove("event");
+                println!("[{fam}] {name} {}", render::text(&rest).trim_end().replace('\n', " "));
+            }
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            seen += 1;
+            if a.count.is_some_and(|c| seen >= c) {
+                return Ok(());
+            }
+        }
+    }
+}
+
+async fn ping(ctx: &Ctx, a: &PingArgs) -> R<()> {
+    let (mut c, t) = ctx.kernel().await?;
+    let mut k = Vec::new();
+    for _ in 0..a.count.max(1) {
+        let t0 = Instant::now();
+        get(&mut c, &t.pnfsd, pnfsd::cmd::STATUS_GET, |_| {}).await?;
+        k.push(t0.elapsed().as_nanos() as u64);
+    }
+    let mut d = Vec::new();
+    let mut derr = None;
+    for _ in 0..a.count.max(1) {
+        let t0 = Instant::now();
+        match ctx.daemon(json!({"cmd": "ping"})).await {
+            Ok(_) => d.push(t0.elapsed().as_nanos() as u64),
+            Err(e) => {
+                derr = Some(e.msg);
+                break;
+            }
+        }
+    }
+    let summary = |v: &[u64]| {
+        if v.is_empty() {
+            return Value::Null;
+        }
+        let min = *v.iter().min().unwrap();
+        let max = *v.iter().max().unwrap();
+        let avg = v.iter().sum::<u64>() / v.len() as u64;
+        json!({"count": v.len(), "min_ns": min, "avg_ns": avg, "max_ns": max})
+    };
+    let v = json!({
+        "kernel": { "target": t.describe(), "rtt": summary(&k) },
+        "daemon": { "control": ctx.cli.control, "rtt": summary(&d), "error": derr },
+    });
+    ctx.print(&v, |v| {
+        let line = |name: &str, x: &Value| match x["rtt"].as_object() {
+            Some(r) => format!(
+                "{name}: {} round trips, min/avg/max = {:.1}/{:.1}/{:.1} us\n",
+                r["count"], r["min_ns"].as_f64().unwrap_or(0.0) / 1e3, r["avg_ns"].as_f64().unwrap_or(0.0) / 1e3, r["max_ns"].as_f64().unwrap_or(0.0) / 1e3
+            ),
+            None => format!("{name}: unreachable: {}\n", x["error"].as_str().unwrap_or("")),
+        };
+        format!("{}{}", line(&format!("kernel half, {}", v["kernel"]["target"].as_str().unwrap_or("")), &v["kernel"]), line("daemon", &v["daemon"]))
+    });
+    if derr.is_some() {
+        return Err(failed("ping", "daemon unreachable"));
+    }
+    Ok(())
+}
+
+async fn trigger(ctx: &Ctx, a: &TriggerArgs) -> R<()> {
+    let (mut c, t) = ctx.kernel().await?;
+    let v = if a.family == "pnfsd" {
+        use pnfsd::attr as x;
+        let kind = pnfsd::UpcallKind::from_name(&a.kind).ok_or_else(|| usage(format!("unknown pnfsd upcall kind {:?}", a.kind)))?;
+        let stateid = a.stateid.as_deref().map(parse_stateid).transpose()?;
+        let dev = a.device.as_deref().map(parse_device).transpose()?;
+        get(&mut c, &t.pnfsd, pnfsd::cmd::TRIGGER, |b| {
+            b.put_u32(x::UPCALL_KIND, kind as u32).put_u32(x::COUNT, a.count).put_u32(x::DEPTH, a.depth);
+            if let Some(v) = a.fsid {
+                b.put_u64(x::FSID, v);
+            }
+            if let Some(v) = a.fileid {
+                b.put_u64(x::FILEID, v);
+            }
+            if let Some(v) = a.clientid {
+                b.put_u64(x::CLIENTID, v);
+            }
+            if let Some(v) = &stateid {
+                b.put_bytes(x::STATEID, v);
+            }
+            if let Some(v) = &dev {
+                b.put_bytes(x::DEVICE_ID, v);
+            }
+        })
+        .await?
+    } else {
+        use gfs2ctl::attr as x;
+        let kind = gfs2ctl::UpcallKind::from_name(&a.kind).ok_or_else(|| usage(format!("unknown gfs2 upcall kind {:?}", a.kind)))?;
+        get(&mut c, &t.gfs2, gfs2ctl::cmd::TRIGGER, |b| {
+            b.put_u32(x::UPCALL_KIND, kind as u32).put_u32(x::COUNT, a.count).put_u32(x::DEPTH, a.depth);
+            if let Some(v) = &a.table {
+                b.put_str(x::TABLE, v);
+            }
+            if let Some(v) = a.jid {
+                b.put_u32(x::JID, v);
+            }
+        })
+        .await?
+    };
+    ctx.print(&v, render::text);
+    Ok(())
+}
+
+/// Used by the demo: a trigger run's per-kind stats.
+pub(crate) async fn trigger_once(c: &mut Client, fam: &FamilyInfo, build: impl FnOnce(&mut pnfs_netlink::MsgBuilder<'_>)) -> Result<Value, CliError> {
+    get(c, fam, if fam.name == pnfsd::FAMILY_NAME { pnfsd::cmd::TRIGGER } else { gfs2ctl::cmd::TRIGGER }, build).await
+}
+
+/// Used by the demo: one `do` request.
+pub(crate) async fn do_request(c: &mut Client, fam: &FamilyInfo, cmd: u8, build: impl FnOnce(&mut pnfs_netlink::MsgBuilder<'_>)) -> Result<Value, CliError> {
+    get(c, fam, cmd, build).await
+}

@@ -1,0 +1,117 @@
+//! One print path: every answer is first a JSON value, then printed as JSON (`-j`),
+//! pretty JSON (`-p`) or `ip`-style text.
+
+use pnfs_netlink::codec::AttrIter;
+use pnfs_netlink::policy::{AttrKind, Policy};
+use serde_json::{Map, Value};
+
+/// Attributes of a message as a JSON object, named and typed by the family's policy.
+/// Unknown attributes (a newer kernel) are kept as `attr-N` with hex payloads.
+pub fn attrs_to_json(attrs: &[u8], policy: &'static Policy) -> Value {
+    let mut obj = Map::new();
+    for a in AttrIter::new(attrs) {
+        let Ok(a) = a else { break };
+        let (name, v, multi) = match policy.get(a.kind) {
+            Some(p) => {
+                let v = match p.kind {
+                    AttrKind::U8 => num(a.u8() as u64, p.enum_name),
+                    AttrKind::U16 => num(a.u16() as u64, p.enum_name),
+                    AttrKind::U32 => num(a.u32() as u64, p.enum_name),
+                    AttrKind::U64 => num(a.u64(), p.enum_name),
+                    AttrKind::S32 => Value::from(a.i32()),
+                    AttrKind::S64 => Value::from(a.u64() as i64),
+                    AttrKind::String => Value::from(a.str()),
+                    AttrKind::Binary => Value::from(hex(a.payload)),
+                    AttrKind::Flag => Value::Bool(true),
+                    AttrKind::Nest => match p.nested {
+                        Some(np) => attrs_to_json(a.payload, np),
+                        None => Value::from(hex(a.payload)),
+                    },
+                    AttrKind::Pad => continue,
+                    AttrKind::Unused => Value::from(hex(a.payload)),
+                };
+                (p.name.to_string(), v, p.multi)
+            }
+            None => (format!("attr-{}", a.kind), Value::from(hex(a.payload)), false),
+        };
+        if multi {
+            match obj.entry(name).or_insert_with(|| Value::Array(vec![])) {
+                Value::Array(v2) => v2.push(v),
+                _ => unreachable!(),
+            }
+        } else {
+            obj.insert(name, v);
+        }
+    }
+    Value::Object(obj)
+}
+
+fn num(v: u64, enum_name: Option<fn(u64) -> Option<&'static str>>) -> Value {
+    match enum_name.and_then(|f| f(v)) {
+        Some(n) => Value::from(n),
+        None => Value::from(v),
+    }
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `ip`-style text: `key value key value`, nested objects and lists of objects on
+/// indented lines below.
+pub fn text(v: &Value) -> String {
+    let mut out = String::new();
+    text_into(&mut out, v, 0);
+    out
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null => Some("-".into()),
+        Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {
+            Some(a.iter().filter_map(scalar).collect::<Vec<_>>().join(","))
+        }
+        _ => None,
+    }
+}
+
+fn text_into(out: &mut String, v: &Value, depth: usize) {
+    let pad = "    ".repeat(depth);
+    match v {
+        Value::Array(items) => {
+            for i in items {
+                text_into(out, i, depth);
+            }
+        }
+        Value::Object(m) => {
+            let mut line = Vec::new();
+            let mut below = Vec::new();
+            for (k, x) in m {
+                match scalar(x) {
+                    Some(s) => line.push(format!("{k} {s}")),
+                    None => below.push((k, x)),
+                }
+            }
+            if !line.is_empty() {
+                out.push_str(&pad);
+                out.push_str(&line.join(" "));
+                out.push('\n');
+            }
+            for (k, x) in below {
+                out.push_str(&pad);
+                out.push_str("  ");
+                out.push_str(k);
+                out.push_str(":\n");
+                text_into(out, x, depth + 1);
+            }
+        }
+        other => {
+            out.push_str(&pad);
+            out.push_str(&scalar(other).unwrap_or_default());
+            out.push('\n');
+        }
+    }
+}
