@@ -145,7 +145,9 @@ elif [ "${VMLANE_NO_APT:-0}" = 1 ]; then
 else
 	echo "installing: ${missing[*]}"
 	"${APT[@]}" update
-	"${APT[@]}" install "${PKGS[@]}"
+	# No recommends: qemu-system-x86 recommends the GUI/gstreamer/mesa
+	# stack (170 packages instead of 32 on a Debian 12 machine).
+	"${APT[@]}" install --no-install-recommends "${PKGS[@]}"
 fi
 
 # ---------------------------------------------------------------- kabi
@@ -197,7 +199,7 @@ else
 		# the headers metapackage, derive again, retry once.
 		echo "download failed; apt-get update and re-derive KABI"
 		"${APT[@]}" update
-		"${APT[@]}" install linux-headers-amd64
+		"${APT[@]}" install --no-install-recommends linux-headers-amd64
 		derive_kabi
 		IMGDIR="$CACHE/linux-image-${KABI}_$KVER"
 		VMLINUZ="$IMGDIR/boot/vmlinuz-$KABI"
