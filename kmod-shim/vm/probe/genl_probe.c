@@ -23,6 +23,10 @@
 #include <linux/genetlink.h>
 #include <linux/netlink.h>
 
+/* The kernel's spellings, for userspace (as tools/include does). */
+#define __printf(a, b)	__attribute__((format(printf, a, b)))
+#define __aligned(x)	__attribute__((aligned(x)))
+
 #define FAMILY_NAME		"pnfs_probe"
 #define CMD_ECHO		1
 #define A_PAD			1
@@ -42,10 +46,7 @@ static void pass(const char *name)
 	fflush(stdout);
 }
 
-static void fail(const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void fail(const char *name, const char *fmt, ...)
+static __printf(2, 3) void fail(const char *name, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -60,7 +61,7 @@ static void fail(const char *name, const char *fmt, ...)
 
 struct msgbuf {
 	size_t len;
-	unsigned char data[BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+	unsigned char data[BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 };
 
 static struct nlmsghdr *msg_start(struct msgbuf *m, uint16_t type,
