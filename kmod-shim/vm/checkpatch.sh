@@ -30,6 +30,7 @@ if [ ! -f "$CP_DIR/.complete" ]; then
 	echo "fetching scripts/checkpatch.pl from linux-source-6.1=$ver"
 	rm -rf "$CACHE"/checkpatch-* "$CACHE/download-src"
 	mkdir -p "$CACHE/download-src" "$CP_DIR"
+	chown _apt "$CACHE/download-src" 2>/dev/null || true
 	(cd "$CACHE/download-src" &&
 		apt-get -q -o DPkg::Lock::Timeout=60 download "linux-source-6.1=$ver")
 	dpkg --fsys-tarfile "$CACHE"/download-src/linux-source-6.1_*.deb |
