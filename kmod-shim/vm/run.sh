@@ -136,7 +136,7 @@ APT=(apt-get -y -q -o DPkg::Lock::Timeout=60)
 
 # ---------------------------------------------------------------- packages
 
-PKGS=(qemu-system-x86 linux-headers-amd64 busybox-static build-essential kmod)
+PKGS=(qemu-system-x86 linux-headers-amd64 busybox-static build-essential kmod xz-utils)
 
 phase packages
 missing=()
