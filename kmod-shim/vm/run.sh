@@ -223,13 +223,17 @@ fi
 VMLINUX="$IMGDIR/vmlinux-pvh"
 if [ "${VMLANE_BOOT:-pvh}" = pvh ] && [ ! -s "$VMLINUX" ]; then
 	off=$(grep -obUaP '\xfd7zXZ\x00' "$VMLINUZ" | head -n1 | cut -d: -f1 || true)
+	# (No pipe into xz: it stops reading after the stream, and the
+	# writer's SIGPIPE would fail the pipeline under pipefail.)
 	if [ -n "$off" ] &&
-	   tail -c +$((off + 1)) "$VMLINUZ" | xz -dc --single-stream >"$VMLINUX.tmp" 2>/dev/null &&
-	   readelf -n "$VMLINUX.tmp" 2>/dev/null | grep -q 'Xen.*(0x00000012)'; then
+	   tail -c +$((off + 1)) "$VMLINUZ" >"$VMLINUX.xz" &&
+	   xz -dc --single-stream "$VMLINUX.xz" >"$VMLINUX.tmp" &&
+	   readelf -n "$VMLINUX.tmp" | grep -q 'Xen.*(0x00000012)'; then
+		rm -f "$VMLINUX.xz"
 		mv "$VMLINUX.tmp" "$VMLINUX"
 		echo "extracted PVH-bootable vmlinux ($(stat -c %s "$VMLINUX") bytes)"
 	else
-		rm -f "$VMLINUX.tmp"
+		rm -f "$VMLINUX.tmp" "$VMLINUX.xz"
 		echo "WARNING: no PVH vmlinux could be extracted; booting the bzImage"
 	fi
 fi
