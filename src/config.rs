@@ -77,7 +77,10 @@ impl Default for Config {
             socket: SocketKind::Auto,
             twin_port: pnfs_netlink::client::TWIN_DEFAULT_PORT,
             mds_priority: 0,
-            addrs: vec![Addr { netid: "tcp".into(), uaddr: "127.0.0.1.8.1".into() }],
+            addrs: vec![Addr {
+                netid: "tcp".into(),
+                uaddr: "127.0.0.1.8.1".into(),
+            }],
             state_dir: PathBuf::from("/var/lib/pnfs-controld"),
             control_socket: "@pnfs-controld".into(),
             query_timeout_ms: 2000,
@@ -93,7 +96,10 @@ impl Default for Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
     #[error("invalid configuration: {0}")]
@@ -103,19 +109,24 @@ pub enum ConfigError {
 impl Config {
     /// Load `path`; a missing file is an error (the caller decides about defaults).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::parse(&text).map_err(|e| match e {
-            ConfigError::Parse { message, .. } => {
-                ConfigError::Parse { path: path.display().to_string(), message }
-            }
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.display().to_string(),
+                message,
+            },
             other => other,
         })
     }
 
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let c: Config = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: "<config>".into(), message: e.to_string() })?;
+        let c: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: "<config>".into(),
+            message: e.to_string(),
+        })?;
         c.validate()?;
         Ok(c)
     }
@@ -125,7 +136,9 @@ impl Config {
             return Err(ConfigError::Invalid("node_id must be non-zero".into()));
         }
         if self.cluster_name.is_empty() || self.cluster_name.len() > 127 {
-            return Err(ConfigError::Invalid("cluster_name must be 1..=127 bytes".into()));
+            return Err(ConfigError::Invalid(
+                "cluster_name must be 1..=127 bytes".into(),
+            ));
         }
         if self.twin_port == 0 {
             return Err(ConfigError::Invalid("twin_port must be non-zero".into()));
@@ -149,7 +162,9 @@ impl Config {
             ));
         }
         if self.control_socket.is_empty() {
-            return Err(ConfigError::Invalid("control_socket must not be empty".into()));
+            return Err(ConfigError::Invalid(
+                "control_socket must not be empty".into(),
+            ));
         }
         Ok(())
     }

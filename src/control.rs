@@ -36,8 +36,12 @@ pub fn bind(name: &str) -> std::io::Result<UnixListener> {
 pub async fn serve(listener: UnixListener, to_daemon: mpsc::Sender<ControlReq>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNS));
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
-        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let to_daemon = to_daemon.clone();
         tokio::spawn(async move {
             let _permit = permit;
@@ -48,7 +52,10 @@ pub async fn serve(listener: UnixListener, to_daemon: mpsc::Sender<ControlReq>) 
     }
 }
 
-async fn connection(stream: UnixStream, to_daemon: mpsc::Sender<ControlReq>) -> std::io::Result<()> {
+async fn connection(
+    stream: UnixStream,
+    to_daemon: mpsc::Sender<ControlReq>,
+) -> std::io::Result<()> {
     let (r, mut w) = stream.into_split();
     let mut lines = BufReader::new(r.take(MAX_LINE as u64 * 64)).lines();
     while let Some(line) = lines.next_line().await? {
@@ -92,8 +99,14 @@ pub async fn call(name: &str, req: &Value, timeout: Duration) -> std::io::Result
     match tokio::time::timeout(timeout, fut).await {
         Ok(Ok(Some(l))) => serde_json::from_str(&l)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
-        Ok(Ok(None)) => Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "daemon closed the connection")),
+        Ok(Ok(None)) => Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "daemon closed the connection",
+        )),
         Ok(Err(e)) => Err(e),
-        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "daemon did not answer")),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "daemon did not answer",
+        )),
     }
 }

@@ -39,9 +39,20 @@ enum Tag {
     /// Nothing waits; log failures.
     Fire,
     /// The MDS checks a stateid for a DS's query.
-    Query { qid: u64, to: NodeId, fsid: u64, fileid: u64, stateid: [u8; 16], clientid: u64 },
+    Query {
+        qid: u64,
+        to: NodeId,
+        fsid: u64,
+        fileid: u64,
+        stateid: [u8; 16],
+        clientid: u64,
+    },
     /// A revoke asked by `pnfsctl`: invalidate caches next.
-    Revoke { clientid: u64, one: Option<(u64, u64, [u8; 16])>, waiter: Waiter },
+    Revoke {
+        clientid: u64,
+        one: Option<(u64, u64, [u8; 16])>,
+        waiter: Waiter,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -137,7 +148,12 @@ impl Daemon {
         let store = Store::open(&cfg.state_dir)?;
         let (client, target) = kernel::find(cfg.socket, cfg.twin_port).await?;
         let node = cluster.node_id();
-        let reg = Registration { node_id: node, role: pnfsd::Role::Ds, mds_id: 0, epoch: store.state.epoch };
+        let reg = Registration {
+            node_id: node,
+            role: pnfsd::Role::Ds,
+            mds_id: 0,
+            epoch: store.state.epoch,
+        };
         let (sock, pv, gv) = kernel::register(&target, reg).await?;
         let (done_tx, done_rx) = mpsc::channel(1024);
         let down = kernel::spawn_worker(client, target.clone(), done_tx);
@@ -281,7 +297,8 @@ impl Daemon {
             return;
         }
         if let Err(e) = self.sock.send_to(&self.tx, self.target.peer, 0).await {
-            self.ring.push(format!("replies not delivered to the kernel half: {e}"));
+            self.ring
+                .push(format!("replies not delivered to the kernel half: {e}"));
         }
         self.tx.clear();
     }
@@ -304,8 +321,9 @@ impl Daemon {
             }
         };
         let ready: Vec<_> = {
-            let (ready, keep): (Vec<_>, Vec<_>) =
-                std::mem::take(&mut self.after_save).into_iter().partition(|(v, ..)| *v <= version);
+            let (ready, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.after_save)
+                .into_iter()
+                .partition(|(v, ..)| *v <= version);
             self.after_save = keep;
             ready
         };
@@ -341,7 +359,15 @@ impl Daemon {
             (self.target.pnfsd.id, pnfsd::cmd::UNREGISTER),
             (self.target.gfs2.id, gfs2ctl::cmd::UNREGISTER),
         ] {
-            let b = MsgBuilder::genl(&mut self.tx, fam, pnfs_netlink::codec::NLM_F_REQUEST, 0, self.sock.port(), cmd, 1);
+            let b = MsgBuilder::genl(
+                &mut self.tx,
+                fam,
+                pnfs_netlink::codec::NLM_F_REQUEST,
+                0,
+                self.sock.port(),
+                cmd,
+                1,
+            );
             b.finish();
         }
         self.flush().await;
@@ -375,7 +401,10 @@ impl Daemon {
             .cfg
             .addrs
             .iter()
-            .map(|a| DsAddr { netid: a.netid.clone(), uaddr: a.uaddr.clone() })
+            .map(|a| DsAddr {
+                netid: a.netid.clone(),
+                uaddr: a.uaddr.clone(),
+            })
             .collect();
         self.send(Msg::Hello {
             min_version: PROTO_MIN_VERSION,
@@ -424,8 +453,17 @@ impl Daemon {
 
     /// Start a REPLY to the kernel half.
     fn reply_pnfsd(&mut self, xid: u32, status: Nfsstat) -> MsgBuilder<'_> {
-        let mut b = MsgBuilder::genl(&mut self.tx, self.target.pnfsd.id, pnfs_netlink::codec::NLM_F_REQUEST, xid, self.sock.port(), pnfsd::cmd::REPLY, 1);
-        b.put_u32(pnfsd::attr::XID, xid).put_u32(pnfsd::attr::STATUS, status as u32);
+        let mut b = MsgBuilder::genl(
+            &mut self.tx,
+            self.target.pnfsd.id,
+            pnfs_netlink::codec::NLM_F_REQUEST,
+            xid,
+            self.sock.port(),
+            pnfsd::cmd::REPLY,
+            1,
+        );
+        b.put_u32(pnfsd::attr::XID, xid)
+            .put_u32(pnfsd::attr::STATUS, status as u32);
         b
     }
 
@@ -437,7 +475,9 @@ impl Daemon {
                 self.stats.malformed += 1;
                 self.ring.push(format!("malformed pnfsd upcall: {e}"));
                 // Answer INVAL if at least the xid can be found, so nothing waits.
-                if let Some(Ok(x)) = pnfs_netlink::AttrIter::new(g.attrs).find(|x| x.as_ref().is_ok_and(|x| x.kind == a::XID)) {
+                if let Some(Ok(x)) = pnfs_netlink::AttrIter::new(g.attrs)
+                    .find(|x| x.as_ref().is_ok_and(|x| x.kind == a::XID))
+                {
                     self.reply_pnfsd(x.u32(), Nfsstat::Inval).finish();
                 }
                 return;
@@ -459,7 +499,9 @@ impl Daemon {
             cmd::STATE_CHANGED => pnfsd::UpcallKind::StateChanged,
             other => {
                 self.stats.malformed += 1;
-                self.ring.push(format!("unexpected pnfsd command {other} from the kernel half"));
+                self.ring.push(format!(
+                    "unexpected pnfsd command {other} from the kernel half"
+                ));
                 self.reply_pnfsd(xid, Nfsstat::Inval).finish();
                 return;
             }
@@ -483,16 +525,20 @@ impl Daemon {
             pnfsd::UpcallKind::StateChanged => self.state_changed(xid, &t, start),
         };
         if let Some(st) = answered {
-            self.stats.pnfsd_answered(kind as u32, st as u32, start.elapsed());
+            self.stats
+                .pnfsd_answered(kind as u32, st as u32, start.elapsed());
         }
     }
 
     /// GET_STATE: cache, else the MDS (own kernel or over the cluster).
     fn get_state(&mut self, xid: u32, t: &PnfsdAttrs<'_>, start: Instant) -> Option<Nfsstat> {
         use pnfsd::attr as a;
-        let (Some(fsid), Some(fileid), Some(stateid), Some(clientid)) =
-            (t.u64(a::FSID), t.u64(a::FILEID), t.array::<16>(a::STATEID), t.u64(a::CLIENTID))
-        else {
+        let (Some(fsid), Some(fileid), Some(stateid), Some(clientid)) = (
+            t.u64(a::FSID),
+            t.u64(a::FILEID),
+            t.array::<16>(a::STATEID),
+            t.u64(a::CLIENTID),
+        ) else {
             self.reply_pnfsd(xid, Nfsstat::Inval).finish();
             return Some(Nfsstat::Inval);
         };
@@ -511,7 +557,11 @@ impl Daemon {
         if let Some(e) = self.cache.get(&key).copied() {
             if seqid <= e.generation {
                 self.stats.cache_hits += 1;
-                let st = if seqid < e.generation { Nfsstat::OldStateid } else { Nfsstat::Ok };
+                let st = if seqid < e.generation {
+                    Nfsstat::OldStateid
+                } else {
+                    Nfsstat::Ok
+                };
                 let mut b = self.reply_pnfsd(xid, st);
                 b.put_u32(a::ACCESS, e.access)
                     .put_u32(a::GENERATION, e.generation)
@@ -527,7 +577,11 @@ impl Daemon {
             return Some(Nfsstat::Delay);
         }
         let qid = self.next_id();
-        let waiter = Waiter::Kernel { xid, kind: pnfsd::UpcallKind::GetState as u32, since: start };
+        let waiter = Waiter::Kernel {
+            xid,
+            kind: pnfsd::UpcallKind::GetState as u32,
+            since: start,
+        };
         self.ask_mds(qid, waiter, fsid, fileid, *stateid, clientid);
         None
     }
@@ -537,13 +591,49 @@ impl Daemon {
         ((self.node as u64) << 40) | (self.next_id & ((1 << 40) - 1))
     }
 
-    fn ask_mds(&mut self, qid: u64, waiter: Waiter, fsid: u64, fileid: u64, stateid: [u8; 16], clientid: u64) {
-        self.parked.insert(qid, Parked { waiter, since: Instant::now() });
+    fn ask_mds(
+        &mut self,
+        qid: u64,
+        waiter: Waiter,
+        fsid: u64,
+        fileid: u64,
+        stateid: [u8; 16],
+        clientid: u64,
+    ) {
+        self.parked.insert(
+            qid,
+            Parked {
+                waiter,
+                since: Instant::now(),
+            },
+        );
         if self.is_mds() {
-            let tag = Tag::Query { qid, to: self.node, fsid, fileid, stateid, clientid };
-            self.downcall(tag, Down::StateCheck { fsid, fileid, stateid, clientid });
+            let tag = Tag::Query {
+                qid,
+                to: self.node,
+                fsid,
+                fileid,
+                stateid,
+                clientid,
+            };
+            self.downcall(
+                tag,
+                Down::StateCheck {
+                    fsid,
+                    fileid,
+                    stateid,
+                    clientid,
+                },
+            );
         } else {
-            self.send(Msg::StateQuery { qid, from: self.node, fsid, fileid, stateid, clientid });
+            self.send(Msg::StateQuery {
+                qid,
+                from: self.node,
+                fsid,
+                fileid,
+                stateid,
+                clientid,
+            });
         }
     }
 
@@ -588,14 +678,26 @@ impl Daemon {
         } else {
             Nfsstat::Noent
         };
-        let peer = node.and_then(|n| self.peers.get(&n)).filter(|_| st == Nfsstat::Ok);
+        let peer = node
+            .and_then(|n| self.peers.get(&n))
+            .filter(|_| st == Nfsstat::Ok);
         // Build directly into tx: no allocation for the address list.
-        let mut b = MsgBuilder::genl(&mut self.tx, self.target.pnfsd.id, pnfs_netlink::codec::NLM_F_REQUEST, xid, self.sock.port(), pnfsd::cmd::REPLY, 1);
-        b.put_u32(pnfsd::attr::XID, xid).put_u32(pnfsd::attr::STATUS, st as u32);
+        let mut b = MsgBuilder::genl(
+            &mut self.tx,
+            self.target.pnfsd.id,
+            pnfs_netlink::codec::NLM_F_REQUEST,
+            xid,
+            self.sock.port(),
+            pnfsd::cmd::REPLY,
+            1,
+        );
+        b.put_u32(pnfsd::attr::XID, xid)
+            .put_u32(pnfsd::attr::STATUS, st as u32);
         if let Some(p) = peer {
             for addr in &p.addrs {
                 let n = b.nest_begin(pnfsd::attr::DS_ADDR);
-                b.put_str(pnfsd::ds_addr_attr::NETID, &addr.netid).put_str(pnfsd::ds_addr_attr::UADDR, &addr.uaddr);
+                b.put_str(pnfsd::ds_addr_attr::NETID, &addr.netid)
+                    .put_str(pnfsd::ds_addr_attr::UADDR, &addr.uaddr);
                 b.nest_end(n);
             }
         }
@@ -620,7 +722,11 @@ impl Daemon {
         }
         let fileid = t.u64(a::FILEID).unwrap_or(0);
         // Data servers: the live members that announced addresses; stripe files over them.
-        let servers = self.members.iter().filter(|n| self.peers.get(n).is_some_and(|p| !p.addrs.is_empty())).count();
+        let servers = self
+            .members
+            .iter()
+            .filter(|n| self.peers.get(n).is_some_and(|p| !p.addrs.is_empty()))
+            .count();
         if servers == 0 {
             self.reply_pnfsd(xid, Nfsstat::Layoutunavailable).finish();
             return Some(Nfsstat::Layoutunavailable);
@@ -635,8 +741,11 @@ impl Daemon {
         stateid[..4].copy_from_slice(&1u32.to_be_bytes());
         stateid[4..12].copy_from_slice(&fileid.to_le_bytes());
         stateid[12..].copy_from_slice(&self.node.to_be_bytes());
-        let (iomode, offset, length) =
-            (t.u32(a::IOMODE).unwrap_or(1), t.u64(a::OFFSET).unwrap_or(0), t.u64(a::LENGTH).unwrap_or(u64::MAX));
+        let (iomode, offset, length) = (
+            t.u32(a::IOMODE).unwrap_or(1),
+            t.u64(a::OFFSET).unwrap_or(0),
+            t.u64(a::LENGTH).unwrap_or(u64::MAX),
+        );
         let mut b = self.reply_pnfsd(xid, Nfsstat::Ok);
         b.put_bytes(a::DEVICE_ID, &device_id(pick))
             .put_bytes(a::STATEID, &stateid)
@@ -651,9 +760,12 @@ impl Daemon {
     /// it is done (acks from every member).
     fn state_changed(&mut self, xid: u32, t: &PnfsdAttrs<'_>, start: Instant) -> Option<Nfsstat> {
         use pnfsd::attr as a;
-        let (Some(clientid), Some(fsid), Some(fileid), Some(stateid)) =
-            (t.u64(a::CLIENTID), t.u64(a::FSID), t.u64(a::FILEID), t.array::<16>(a::STATEID))
-        else {
+        let (Some(clientid), Some(fsid), Some(fileid), Some(stateid)) = (
+            t.u64(a::CLIENTID),
+            t.u64(a::FSID),
+            t.u64(a::FILEID),
+            t.array::<16>(a::STATEID),
+        ) else {
             self.reply_pnfsd(xid, Nfsstat::Inval).finish();
             return Some(Nfsstat::Inval);
         };
@@ -661,20 +773,62 @@ impl Daemon {
             self.reply_pnfsd(xid, Nfsstat::Delay).finish();
             return Some(Nfsstat::Delay);
         }
-        let waiter = Waiter::Kernel { xid, kind: pnfsd::UpcallKind::StateChanged as u32, since: start };
-        self.invalidate(clientid, fsid, fileid, Some(stateid[4..].try_into().unwrap()), waiter, 1);
+        let waiter = Waiter::Kernel {
+            xid,
+            kind: pnfsd::UpcallKind::StateChanged as u32,
+            since: start,
+        };
+        self.invalidate(
+            clientid,
+            fsid,
+            fileid,
+            Some(stateid[4..].try_into().unwrap()),
+            waiter,
+            1,
+        );
         None
     }
 
-    fn invalidate(&mut self, clientid: u64, fsid: u64, fileid: u64, other: Option<[u8; 12]>, waiter: Waiter, count: u32) {
+    fn invalidate(
+        &mut self,
+        clientid: u64,
+        fsid: u64,
+        fileid: u64,
+        other: Option<[u8; 12]>,
+        waiter: Waiter,
+        count: u32,
+    ) {
         let iid = self.next_id();
-        self.invals.insert(iid, InvalWait { waiting: self.members.iter().copied().collect(), waiter: Some(waiter), count });
-        self.send(Msg::Invalidate { iid, origin: self.node, clientid, fsid, fileid, other });
+        self.invals.insert(
+            iid,
+            InvalWait {
+                waiting: self.members.iter().copied().collect(),
+                waiter: Some(waiter),
+                count,
+            },
+        );
+        self.send(Msg::Invalidate {
+            iid,
+            origin: self.node,
+            clientid,
+            fsid,
+            fileid,
+            other,
+        });
     }
 
     fn reply_gfs2(&mut self, xid: u32, status: i32) -> MsgBuilder<'_> {
-        let mut b = MsgBuilder::genl(&mut self.tx, self.target.gfs2.id, pnfs_netlink::codec::NLM_F_REQUEST, xid, self.sock.port(), gfs2ctl::cmd::REPLY, 1);
-        b.put_u32(gfs2ctl::attr::XID, xid).put_i32(gfs2ctl::attr::STATUS, status);
+        let mut b = MsgBuilder::genl(
+            &mut self.tx,
+            self.target.gfs2.id,
+            pnfs_netlink::codec::NLM_F_REQUEST,
+            xid,
+            self.sock.port(),
+            gfs2ctl::cmd::REPLY,
+            1,
+        );
+        b.put_u32(gfs2ctl::attr::XID, xid)
+            .put_i32(gfs2ctl::attr::STATUS, status);
         b
     }
 
@@ -683,7 +837,8 @@ impl Daemon {
             Waiter::Kernel { xid, kind, since } => {
                 let mut b = self.reply_gfs2(xid, status);
                 if let Some((jid, first)) = jid_first {
-                    b.put_u32(gfs2ctl::attr::JID, jid).put_u8(gfs2ctl::attr::FIRST, first as u8);
+                    b.put_u32(gfs2ctl::attr::JID, jid)
+                        .put_u8(gfs2ctl::attr::FIRST, first as u8);
                 }
                 b.finish();
                 self.stats.gfs2_answered(kind, status, since.elapsed());
@@ -701,7 +856,9 @@ impl Daemon {
             Err(e) => {
                 self.stats.malformed += 1;
                 self.ring.push(format!("malformed gfs2ctl upcall: {e}"));
-                if let Some(Ok(x)) = pnfs_netlink::AttrIter::new(g.attrs).find(|x| x.as_ref().is_ok_and(|x| x.kind == a::XID)) {
+                if let Some(Ok(x)) = pnfs_netlink::AttrIter::new(g.attrs)
+                    .find(|x| x.as_ref().is_ok_and(|x| x.kind == a::XID))
+                {
                     self.reply_gfs2(x.u32(), -libc::EINVAL).finish();
                 }
                 return;
@@ -721,7 +878,11 @@ impl Daemon {
             }
         };
         self.stats.gfs2[kind as usize].received += 1;
-        let waiter = Waiter::Kernel { xid, kind: kind as u32, since: start };
+        let waiter = Waiter::Kernel {
+            xid,
+            kind: kind as u32,
+            since: start,
+        };
         let Some(table) = t.str(a::TABLE).filter(|s| !s.is_empty()) else {
             self.answer_gfs2(waiter, -libc::EINVAL, None);
             return;
@@ -733,36 +894,59 @@ impl Daemon {
                     return;
                 }
                 let req = self.next_id();
-                let spectator = t.u32(a::MOUNT_FLAGS).unwrap_or(0) & gfs2ctl::mount_flags::SPECTATOR != 0;
+                let spectator =
+                    t.u32(a::MOUNT_FLAGS).unwrap_or(0) & gfs2ctl::mount_flags::SPECTATOR != 0;
                 let table = table.to_string();
                 self.mounts_parked.insert(req, waiter);
-                self.send(Msg::Mount { req, node: self.node, table, spectator });
+                self.send(Msg::Mount {
+                    req,
+                    node: self.node,
+                    table,
+                    spectator,
+                });
             }
             gfs2ctl::UpcallKind::Unmount => {
                 let req = self.next_id();
                 let table = table.to_string();
                 self.mounts_parked.insert(req, waiter);
-                self.send(Msg::Unmount { req, node: self.node, table });
+                self.send(Msg::Unmount {
+                    req,
+                    node: self.node,
+                    table,
+                });
             }
             gfs2ctl::UpcallKind::MountDone => {
                 let status = t.i32(a::STATUS).unwrap_or(0);
-                self.ring.push(format!("{table}: mount done, status {status}"));
+                self.ring
+                    .push(format!("{table}: mount done, status {status}"));
                 self.answer_gfs2(waiter, 0, None);
             }
             gfs2ctl::UpcallKind::Withdraw => {
                 let jid = t.u32(a::JID).unwrap_or(0);
                 let table = table.to_string();
-                self.ring.push(format!("{table}: WITHDRAW (jid {jid}) acknowledged"));
+                self.ring
+                    .push(format!("{table}: WITHDRAW (jid {jid}) acknowledged"));
                 tracing::warn!(table, jid, "gfs2 withdraw acknowledged");
                 self.answer_gfs2(waiter, 0, None);
-                self.send(Msg::Withdraw { node: self.node, table, jid });
+                self.send(Msg::Withdraw {
+                    node: self.node,
+                    table,
+                    jid,
+                });
             }
             gfs2ctl::UpcallKind::RecoveryDone => {
                 let jid = t.u32(a::JID).unwrap_or(0);
-                let status = t.u32(a::RECOVERY_STATUS).unwrap_or(gfs2ctl::RecoveryStatus::Failed as u32);
+                let status = t
+                    .u32(a::RECOVERY_STATUS)
+                    .unwrap_or(gfs2ctl::RecoveryStatus::Failed as u32);
                 let table = table.to_string();
                 self.answer_gfs2(waiter, 0, None);
-                self.send(Msg::RecoveryDone { node: self.node, table, jid, status });
+                self.send(Msg::RecoveryDone {
+                    node: self.node,
+                    table,
+                    jid,
+                    status,
+                });
             }
         }
     }
@@ -776,14 +960,16 @@ impl Daemon {
                 Ok(msg) => {
                     if !self.members.contains(&from) {
                         self.stats.rejected_cluster += 1;
-                        self.ring.push(format!("message from non-member {from} ignored"));
+                        self.ring
+                            .push(format!("message from non-member {from} ignored"));
                         return;
                     }
                     self.on_msg(from, msg)
                 }
                 Err(e) => {
                     self.stats.rejected_cluster += 1;
-                    self.ring.push(format!("cluster message from node {from} rejected: {e}"));
+                    self.ring
+                        .push(format!("cluster message from node {from} rejected: {e}"));
                     tracing::warn!(from, "cluster message rejected: {e}");
                 }
             },
@@ -802,7 +988,10 @@ impl Daemon {
         if was_quorate != self.quorate {
             // A partition loses (or regains) the right to grant: drop what we cached.
             self.cache.clear();
-            self.ring.push(format!("quorum {}: cache flushed", if m.quorate { "regained" } else { "lost" }));
+            self.ring.push(format!(
+                "quorum {}: cache flushed",
+                if m.quorate { "regained" } else { "lost" }
+            ));
         }
         for (n, why) in &m.left {
             self.peers.remove(n);
@@ -847,14 +1036,25 @@ impl Daemon {
                 .filter(|x| self.members.contains(x))
                 .collect();
             let Some(&recoverer) = survivors.first() else {
-                self.ring.push(format!("{table}: jid {jid} of node {n} waits for a mounter to recover it"));
+                self.ring.push(format!(
+                    "{table}: jid {jid} of node {n} waits for a mounter to recover it"
+                ));
                 continue;
             };
-            self.recovery.insert((table.clone(), jid), RecoveryJob { dead: n, recoverer });
+            self.recovery
+                .insert((table.clone(), jid), RecoveryJob { dead: n, recoverer });
             if self.local_mounts.contains_key(&table) {
-                self.downcall(Tag::Fire, Down::Block { table: table.clone(), block: true });
+                self.downcall(
+                    Tag::Fire,
+                    Down::Block {
+                        table: table.clone(),
+                        block: true,
+                    },
+                );
             }
-            self.ring.push(format!("{table}: node {n} died holding jid {jid}; node {recoverer} recovers it"));
+            self.ring.push(format!(
+                "{table}: node {n} died holding jid {jid}; node {recoverer} recovers it"
+            ));
             if recoverer == self.node {
                 self.downcall(Tag::Fire, Down::Recover { table, jid });
             }
@@ -868,7 +1068,11 @@ impl Daemon {
         let best = self
             .members
             .iter()
-            .filter_map(|n| self.peers.get(n).map(|p| (p.priority, std::cmp::Reverse(*n))))
+            .filter_map(|n| {
+                self.peers
+                    .get(n)
+                    .map(|p| (p.priority, std::cmp::Reverse(*n)))
+            })
             .max()
             .map(|(_, std::cmp::Reverse(n))| n);
         if best == self.mds {
@@ -877,7 +1081,8 @@ impl Daemon {
         let old = self.mds;
         self.mds = best;
         self.cache.clear();
-        self.ring.push(format!("MDS {old:?} -> {best:?}; DS cache flushed"));
+        self.ring
+            .push(format!("MDS {old:?} -> {best:?}; DS cache flushed"));
         tracing::info!(?old, new = ?best, "MDS changed");
         if best == Some(self.node) {
             let epoch = self
@@ -890,15 +1095,30 @@ impl Daemon {
                 + 1;
             self.store.state.epoch = epoch;
             self.mark_dirty();
-            self.send(Msg::MdsEpoch { node: self.node, epoch });
+            self.send(Msg::MdsEpoch {
+                node: self.node,
+                epoch,
+            });
         }
         // Re-REGISTER with the new role (takes effect in the kernel half at once).
         if let Some(mds) = best {
-            let role = if mds == self.node { pnfsd::Role::Mds } else { pnfsd::Role::Ds };
+            let role = if mds == self.node {
+                pnfsd::Role::Mds
+            } else {
+                pnfsd::Role::Ds
+            };
             if self.registered_role != Some((role, mds)) {
                 self.registered_role = Some((role, mds));
                 let epoch = self.store.state.epoch.max(self.mds_epoch);
-                let mut b = MsgBuilder::genl(&mut self.tx, self.target.pnfsd.id, pnfs_netlink::codec::NLM_F_REQUEST, 0, self.sock.port(), pnfsd::cmd::REGISTER, 1);
+                let mut b = MsgBuilder::genl(
+                    &mut self.tx,
+                    self.target.pnfsd.id,
+                    pnfs_netlink::codec::NLM_F_REQUEST,
+                    0,
+                    self.sock.port(),
+                    pnfsd::cmd::REGISTER,
+                    1,
+                );
                 b.put_u32(pnfsd::attr::VERSION, pnfsd::VERSION)
                     .put_u32(pnfsd::attr::NODE_ID, self.node)
                     .put_u32(pnfsd::attr::ROLE, role as u32)
@@ -916,15 +1136,31 @@ impl Daemon {
             .filter_map(|n| self.peers.get(n).map(|p| (*n, p.addrs.clone())))
             .collect();
         for (n, addrs) in devs {
-            self.downcall(Tag::Fire, Down::DeviceSet { id: device_id(n), node: n, addrs });
+            self.downcall(
+                Tag::Fire,
+                Down::DeviceSet {
+                    id: device_id(n),
+                    node: n,
+                    addrs,
+                },
+            );
         }
     }
 
     fn on_msg(&mut self, from: NodeId, msg: Msg) {
         match msg {
-            Msg::Hello { min_version, max_version, node, priority, epoch, incarnation, addrs } => {
+            Msg::Hello {
+                min_version,
+                max_version,
+                node,
+                priority,
+                epoch,
+                incarnation,
+                addrs,
+            } => {
                 if node != from {
-                    self.ring.push(format!("hello from {from} claims node {node}: ignored"));
+                    self.ring
+                        .push(format!("hello from {from} claims node {node}: ignored"));
                     return;
                 }
                 if max_version < PROTO_MIN_VERSION || min_version > PROTO_VERSION {
@@ -935,13 +1171,29 @@ impl Daemon {
                     return;
                 }
                 let fresh = self.peers.get(&node).map(|p| p.incarnation) != Some(incarnation);
-                self.peers.insert(node, Peer { priority, epoch, incarnation, max_version, addrs: addrs.clone() });
+                self.peers.insert(
+                    node,
+                    Peer {
+                        priority,
+                        epoch,
+                        incarnation,
+                        max_version,
+                        addrs: addrs.clone(),
+                    },
+                );
                 if fresh {
                     self.ring.push(format!("hello from node {node} (priority {priority}, epoch {epoch}, v{max_version})"));
                 }
                 self.elect();
                 if self.is_mds() {
-                    self.downcall(Tag::Fire, Down::DeviceSet { id: device_id(node), node, addrs });
+                    self.downcall(
+                        Tag::Fire,
+                        Down::DeviceSet {
+                            id: device_id(node),
+                            node,
+                            addrs,
+                        },
+                    );
                 }
             }
             Msg::MdsEpoch { node, epoch } => {
@@ -951,43 +1203,102 @@ impl Daemon {
                     self.mark_dirty();
                 }
                 self.cache.clear();
-                self.ring.push(format!("node {node} is MDS with epoch {epoch}"));
+                self.ring
+                    .push(format!("node {node} is MDS with epoch {epoch}"));
                 if node == self.node {
-                    self.grace_until = Some(Instant::now() + Duration::from_millis(self.cfg.grace_ms));
+                    self.grace_until =
+                        Some(Instant::now() + Duration::from_millis(self.cfg.grace_ms));
                     self.downcall(Tag::Fire, Down::Grace { start: true, epoch });
                     self.push_devices();
                 }
             }
-            Msg::StateQuery { qid, from: asker, fsid, fileid, stateid, clientid } => {
+            Msg::StateQuery {
+                qid,
+                from: asker,
+                fsid,
+                fileid,
+                stateid,
+                clientid,
+            } => {
                 if self.is_mds() {
-                    let tag = Tag::Query { qid, to: asker, fsid, fileid, stateid, clientid };
-                    self.downcall(tag, Down::StateCheck { fsid, fileid, stateid, clientid });
+                    let tag = Tag::Query {
+                        qid,
+                        to: asker,
+                        fsid,
+                        fileid,
+                        stateid,
+                        clientid,
+                    };
+                    self.downcall(
+                        tag,
+                        Down::StateCheck {
+                            fsid,
+                            fileid,
+                            stateid,
+                            clientid,
+                        },
+                    );
                 }
             }
-            Msg::StateAnswer { qid, to, fsid, fileid, stateid, clientid, status, access, generation, verifier, epoch } => {
+            Msg::StateAnswer {
+                qid,
+                to,
+                fsid,
+                fileid,
+                stateid,
+                clientid,
+                status,
+                access,
+                generation,
+                verifier,
+                epoch,
+            } => {
                 let key: StateKey = (clientid, fsid, fileid, stateid[4..].try_into().unwrap());
-                let entry = CacheEntry { generation, access, verifier, epoch };
-                if status == Nfsstat::Ok as u32 && epoch == self.mds_epoch && self.cache.len() < self.cfg.max_cache {
+                let entry = CacheEntry {
+                    generation,
+                    access,
+                    verifier,
+                    epoch,
+                };
+                if status == Nfsstat::Ok as u32
+                    && epoch == self.mds_epoch
+                    && self.cache.len() < self.cfg.max_cache
+                {
                     self.cache.insert(key, entry);
                 }
                 if to == self.node {
                     if let Some(p) = self.parked.remove(&qid) {
                         let st = Nfsstat::from_u32(status).unwrap_or(Nfsstat::Io);
-                        let e = (st == Nfsstat::Ok || st == Nfsstat::OldStateid).then_some((entry, clientid));
+                        let e = (st == Nfsstat::Ok || st == Nfsstat::OldStateid)
+                            .then_some((entry, clientid));
                         self.answer_state(p.waiter, st, e);
                     }
                 }
             }
-            Msg::Invalidate { iid, origin, clientid, fsid, fileid, other } => {
+            Msg::Invalidate {
+                iid,
+                origin,
+                clientid,
+                fsid,
+                fileid,
+                other,
+            } => {
                 let before = self.cache.len();
                 self.cache.retain(|k, _| {
-                    !(k.0 == clientid && other.is_none_or(|o| k.1 == fsid && k.2 == fileid && k.3 == o))
+                    !(k.0 == clientid
+                        && other.is_none_or(|o| k.1 == fsid && k.2 == fileid && k.3 == o))
                 });
                 let dropped = before - self.cache.len();
                 if dropped > 0 {
-                    self.ring.push(format!("invalidated {dropped} cached state(s) of client {clientid:#x}"));
+                    self.ring.push(format!(
+                        "invalidated {dropped} cached state(s) of client {clientid:#x}"
+                    ));
                 }
-                self.send(Msg::InvalidateAck { iid, origin, node: self.node });
+                self.send(Msg::InvalidateAck {
+                    iid,
+                    origin,
+                    node: self.node,
+                });
             }
             Msg::InvalidateAck { iid, origin, node } => {
                 if origin == self.node {
@@ -997,7 +1308,12 @@ impl Daemon {
                     self.maybe_finish_inval(iid);
                 }
             }
-            Msg::Mount { req, node, table, spectator } => self.on_mount(req, node, table, spectator),
+            Msg::Mount {
+                req,
+                node,
+                table,
+                spectator,
+            } => self.on_mount(req, node, table, spectator),
             Msg::Unmount { req, node, table } => {
                 if let Some(m) = self.store.state.journals.get_mut(&table) {
                     m.remove(&node);
@@ -1015,9 +1331,15 @@ impl Daemon {
                 }
             }
             Msg::Withdraw { node, table, jid } => {
-                self.ring.push(format!("{table}: node {node} withdrew (jid {jid})"));
+                self.ring
+                    .push(format!("{table}: node {node} withdrew (jid {jid})"));
             }
-            Msg::RecoveryDone { node, table, jid, status } => {
+            Msg::RecoveryDone {
+                node,
+                table,
+                jid,
+                status,
+            } => {
                 let done = status == gfs2ctl::RecoveryStatus::Done as u32;
                 let job = self.recovery.remove(&(table.clone(), jid));
                 self.ring.push(format!(
@@ -1030,17 +1352,34 @@ impl Daemon {
                             m.remove(&job.dead);
                         }
                         self.mark_dirty();
-                        if self.local_mounts.contains_key(&table) && !self.recovery.keys().any(|(t, _)| *t == table) {
-                            self.downcall(Tag::Fire, Down::Block { table, block: false });
+                        if self.local_mounts.contains_key(&table)
+                            && !self.recovery.keys().any(|(t, _)| *t == table)
+                        {
+                            self.downcall(
+                                Tag::Fire,
+                                Down::Block {
+                                    table,
+                                    block: false,
+                                },
+                            );
                         }
                     }
                     Some(job) => {
                         // Try the next survivor (deterministic: the next lowest node id).
                         let next = self.store.state.journals.get(&table).and_then(|m| {
-                            m.keys().copied().filter(|x| self.members.contains(x) && *x > job.recoverer).min()
+                            m.keys()
+                                .copied()
+                                .filter(|x| self.members.contains(x) && *x > job.recoverer)
+                                .min()
                         });
                         if let Some(r) = next {
-                            self.recovery.insert((table.clone(), jid), RecoveryJob { dead: job.dead, recoverer: r });
+                            self.recovery.insert(
+                                (table.clone(), jid),
+                                RecoveryJob {
+                                    dead: job.dead,
+                                    recoverer: r,
+                                },
+                            );
                             if r == self.node {
                                 self.downcall(Tag::Fire, Down::Recover { table, jid });
                             }
@@ -1069,7 +1408,10 @@ impl Daemon {
         if changed {
             self.mark_dirty();
         }
-        self.ring.push(format!("{table}: node {node} mounts with jid {jid}{}", if first { " (first)" } else { "" }));
+        self.ring.push(format!(
+            "{table}: node {node} mounts with jid {jid}{}",
+            if first { " (first)" } else { "" }
+        ));
         if node == self.node {
             self.local_mounts.insert(table, (jid, first));
             if let Some(w) = self.mounts_parked.remove(&req) {
@@ -1100,11 +1442,25 @@ impl Daemon {
                 self.ring.push(format!("downcall {d:?} failed: {e}"));
                 tracing::warn!("downcall {d:?} failed: {e}");
             }
-            (Tag::Query { qid, to, fsid, fileid, stateid, clientid }, r) => {
+            (
+                Tag::Query {
+                    qid,
+                    to,
+                    fsid,
+                    fileid,
+                    stateid,
+                    clientid,
+                },
+                r,
+            ) => {
                 let (status, access, generation, verifier, epoch) = match r {
-                    Ok(DownOut::State { status, access, generation, verifier, .. }) => {
-                        (status, access, generation, verifier, self.mds_epoch)
-                    }
+                    Ok(DownOut::State {
+                        status,
+                        access,
+                        generation,
+                        verifier,
+                        ..
+                    }) => (status, access, generation, verifier, self.mds_epoch),
                     Ok(_) | Err(_) => (Nfsstat::Delay as u32, 0, 0, 0, self.mds_epoch),
                 };
                 if to == self.node && !self.quorate {
@@ -1113,9 +1469,28 @@ impl Daemon {
                     }
                     return;
                 }
-                self.send(Msg::StateAnswer { qid, to, fsid, fileid, stateid, clientid, status, access, generation, verifier, epoch });
+                self.send(Msg::StateAnswer {
+                    qid,
+                    to,
+                    fsid,
+                    fileid,
+                    stateid,
+                    clientid,
+                    status,
+                    access,
+                    generation,
+                    verifier,
+                    epoch,
+                });
             }
-            (Tag::Revoke { clientid, one, waiter }, Ok(DownOut::Count(n))) => {
+            (
+                Tag::Revoke {
+                    clientid,
+                    one,
+                    waiter,
+                },
+                Ok(DownOut::Count(n)),
+            ) => {
                 let (fsid, fileid, other) = match one {
                     Some((f, i, s)) => (f, i, Some(s[4..].try_into().unwrap())),
                     None => (0, 0, None),
@@ -1138,7 +1513,12 @@ impl Daemon {
 
     fn on_tick(&mut self) {
         let limit = Duration::from_millis(self.cfg.query_timeout_ms);
-        let expired: Vec<u64> = self.parked.iter().filter(|(_, p)| p.since.elapsed() > limit).map(|(q, _)| *q).collect();
+        let expired: Vec<u64> = self
+            .parked
+            .iter()
+            .filter(|(_, p)| p.since.elapsed() > limit)
+            .map(|(q, _)| *q)
+            .collect();
         for q in expired {
             if let Some(p) = self.parked.remove(&q) {
                 self.stats.query_timeouts += 1;
@@ -1150,7 +1530,13 @@ impl Daemon {
                 self.grace_until = None;
                 let epoch = self.mds_epoch;
                 self.ring.push(format!("grace of epoch {epoch} ends"));
-                self.downcall(Tag::Fire, Down::Grace { start: false, epoch });
+                self.downcall(
+                    Tag::Fire,
+                    Down::Grace {
+                        start: false,
+                        epoch,
+                    },
+                );
             }
         }
     }
@@ -1189,9 +1575,17 @@ impl Daemon {
 
     fn control_query(&mut self, r: ControlReq) {
         let g = |k: &str| r.req.get(k).and_then(Value::as_u64);
-        let stateid = r.req.get("stateid").and_then(Value::as_str).and_then(unhex16);
-        let (Some(fsid), Some(fileid), Some(clientid), Some(stateid)) = (g("fsid"), g("fileid"), g("clientid"), stateid) else {
-            let _ = r.reply.send(json!({ "error": "query needs fsid, fileid, clientid and a 32-hex-digit stateid" }));
+        let stateid = r
+            .req
+            .get("stateid")
+            .and_then(Value::as_str)
+            .and_then(unhex16);
+        let (Some(fsid), Some(fileid), Some(clientid), Some(stateid)) =
+            (g("fsid"), g("fileid"), g("clientid"), stateid)
+        else {
+            let _ = r.reply.send(
+                json!({ "error": "query needs fsid, fileid, clientid and a 32-hex-digit stateid" }),
+            );
             return;
         };
         if !self.granting() {
@@ -1199,12 +1593,21 @@ impl Daemon {
             return;
         }
         let qid = self.next_id();
-        self.ask_mds(qid, Waiter::Control(r.reply), fsid, fileid, stateid, clientid);
+        self.ask_mds(
+            qid,
+            Waiter::Control(r.reply),
+            fsid,
+            fileid,
+            stateid,
+            clientid,
+        );
     }
 
     fn control_revoke(&mut self, r: ControlReq) {
         if !self.is_mds() {
-            let _ = r.reply.send(json!({ "error": format!("this node is not the MDS (MDS is {:?})", self.mds) }));
+            let _ = r.reply.send(
+                json!({ "error": format!("this node is not the MDS (MDS is {:?})", self.mds) }),
+            );
             return;
         }
         let Some(clientid) = r.req.get("clientid").and_then(Value::as_u64) else {
@@ -1214,16 +1617,25 @@ impl Daemon {
         let one = match (
             r.req.get("fsid").and_then(Value::as_u64),
             r.req.get("fileid").and_then(Value::as_u64),
-            r.req.get("stateid").and_then(Value::as_str).and_then(unhex16),
+            r.req
+                .get("stateid")
+                .and_then(Value::as_str)
+                .and_then(unhex16),
         ) {
             (Some(f), Some(i), Some(s)) => Some((f, i, s)),
             (None, None, None) => None,
             _ => {
-                let _ = r.reply.send(json!({ "error": "fsid, fileid and stateid go together" }));
+                let _ = r
+                    .reply
+                    .send(json!({ "error": "fsid, fileid and stateid go together" }));
                 return;
             }
         };
-        let tag = Tag::Revoke { clientid, one, waiter: Waiter::Control(r.reply) };
+        let tag = Tag::Revoke {
+            clientid,
+            one,
+            waiter: Waiter::Control(r.reply),
+        };
         self.downcall(tag, Down::StateRevoke { clientid, one });
     }
 

@@ -30,7 +30,10 @@ impl Target {
 }
 
 async fn resolve_both(c: &mut Client) -> Result<(FamilyInfo, FamilyInfo), NlError> {
-    Ok((c.resolve(pnfsd::FAMILY_NAME).await?, c.resolve(gfs2ctl::FAMILY_NAME).await?))
+    Ok((
+        c.resolve(pnfsd::FAMILY_NAME).await?,
+        c.resolve(gfs2ctl::FAMILY_NAME).await?,
+    ))
 }
 
 /// Find the kernel half: with `Auto`, the module's families if registered, else the twin.
@@ -39,7 +42,15 @@ pub async fn find(kind: SocketKind, twin_port: u32) -> Result<(Client, Target), 
         let mut c = Client::open(Proto::Generic, 0)?;
         match resolve_both(&mut c).await {
             Ok((p, g)) => {
-                return Ok((c, Target { proto: Proto::Generic, peer: 0, pnfsd: p, gfs2: g }))
+                return Ok((
+                    c,
+                    Target {
+                        proto: Proto::Generic,
+                        peer: 0,
+                        pnfsd: p,
+                        gfs2: g,
+                    },
+                ))
             }
             Err(e) if kind == SocketKind::Generic => return Err(e),
             Err(NlError::FamilyNotFound(_)) => {}
@@ -75,34 +86,55 @@ pub struct Registration {
 /// Open the upcall socket and register it for both families. Returns the socket and the
 /// negotiated versions.
 pub async fn register(target: &Target, reg: Registration) -> Result<(NlSocket, u32, u32), NlError> {
-    let sock = NlSocket::open(target.proto.number(), &SocketOptions { rcvbuf: 8 << 20, ..Default::default() })?;
+    let sock = NlSocket::open(
+        target.proto.number(),
+        &SocketOptions {
+            rcvbuf: 8 << 20,
+            ..Default::default()
+        },
+    )?;
     let mut c = Client::from_socket(sock, target.peer);
     let pv = reregister(&mut c, target, reg).await?;
     let mut gv = 0;
-    c.request(target.gfs2.id, gfs2ctl::cmd::REGISTER, 1, false, |b| {
-        b.put_u32(gfs2ctl::attr::VERSION, gfs2ctl::VERSION).put_u32(gfs2ctl::attr::NODE_ID, reg.node_id);
-    }, |m| {
-        let t = pnfs_netlink::Gfs2Attrs::parse(m.attrs, &gfs2ctl::GFS2CTL_POLICY)?;
-        gv = t.u32(gfs2ctl::attr::VERSION).unwrap_or(0);
-        Ok(())
-    })
+    c.request(
+        target.gfs2.id,
+        gfs2ctl::cmd::REGISTER,
+        1,
+        false,
+        |b| {
+            b.put_u32(gfs2ctl::attr::VERSION, gfs2ctl::VERSION)
+                .put_u32(gfs2ctl::attr::NODE_ID, reg.node_id);
+        },
+        |m| {
+            let t = pnfs_netlink::Gfs2Attrs::parse(m.attrs, &gfs2ctl::GFS2CTL_POLICY)?;
+            gv = t.u32(gfs2ctl::attr::VERSION).unwrap_or(0);
+            Ok(())
+        },
+    )
     .await?;
     Ok((c.into_socket(), pv, gv))
 }
 
 async fn reregister(c: &mut Client, target: &Target, reg: Registration) -> Result<u32, NlError> {
     let mut version = 0;
-    c.request(target.pnfsd.id, pnfsd::cmd::REGISTER, 1, false, |b| {
-        b.put_u32(pnfsd::attr::VERSION, pnfsd::VERSION)
-            .put_u32(pnfsd::attr::NODE_ID, reg.node_id)
-            .put_u32(pnfsd::attr::ROLE, reg.role as u32)
-            .put_u32(pnfsd::attr::MDS_ID, reg.mds_id)
-            .put_u64(pnfsd::attr::BOOT_EPOCH, reg.epoch);
-    }, |m| {
-        let t = PnfsdAttrs::parse(m.attrs, &pnfsd::PNFSD_POLICY)?;
-        version = t.u32(pnfsd::attr::VERSION).unwrap_or(0);
-        Ok(())
-    })
+    c.request(
+        target.pnfsd.id,
+        pnfsd::cmd::REGISTER,
+        1,
+        false,
+        |b| {
+            b.put_u32(pnfsd::attr::VERSION, pnfsd::VERSION)
+                .put_u32(pnfsd::attr::NODE_ID, reg.node_id)
+                .put_u32(pnfsd::attr::ROLE, reg.role as u32)
+                .put_u32(pnfsd::attr::MDS_ID, reg.mds_id)
+                .put_u64(pnfsd::attr::BOOT_EPOCH, reg.epoch);
+        },
+        |m| {
+            let t = PnfsdAttrs::parse(m.attrs, &pnfsd::PNFSD_POLICY)?;
+            version = t.u32(pnfsd::attr::VERSION).unwrap_or(0);
+            Ok(())
+        },
+    )
     .await?;
     Ok(version)
 }
@@ -112,14 +144,39 @@ async fn reregister(c: &mut Client, target: &Target, reg: Registration) -> Resul
 pub enum Down {
     /// Re-REGISTER pnfsd with a new role / MDS (from the registered port: done by the
     /// main loop itself, not here).
-    DeviceSet { id: [u8; 16], node: u32, addrs: Vec<DsAddr> },
-    DeviceDel { id: [u8; 16] },
-    LayoutRecallDevice { id: [u8; 16] },
-    StateCheck { fsid: u64, fileid: u64, stateid: [u8; 16], clientid: u64 },
-    StateRevoke { clientid: u64, one: Option<(u64, u64, [u8; 16])> },
-    Grace { start: bool, epoch: u64 },
-    Block { table: String, block: bool },
-    Recover { table: String, jid: u32 },
+    DeviceSet {
+        id: [u8; 16],
+        node: u32,
+        addrs: Vec<DsAddr>,
+    },
+    DeviceDel {
+        id: [u8; 16],
+    },
+    LayoutRecallDevice {
+        id: [u8; 16],
+    },
+    StateCheck {
+        fsid: u64,
+        fileid: u64,
+        stateid: [u8; 16],
+        clientid: u64,
+    },
+    StateRevoke {
+        clientid: u64,
+        one: Option<(u64, u64, [u8; 16])>,
+    },
+    Grace {
+        start: bool,
+        epoch: u64,
+    },
+    Block {
+        table: String,
+        block: bool,
+    },
+    Recover {
+        table: String,
+        jid: u32,
+    },
     Members(Vec<u32>),
 }
 
@@ -128,7 +185,14 @@ pub enum Down {
 pub enum DownOut {
     Done,
     Count(u32),
-    State { status: u32, access: u32, generation: u32, clientid: u64, verifier: u64, epoch: u64 },
+    State {
+        status: u32,
+        access: u32,
+        generation: u32,
+        clientid: u64,
+        verifier: u64,
+        epoch: u64,
+    },
 }
 
 /// Routing of a downcall's result back to the main loop.
@@ -144,7 +208,9 @@ pub fn spawn_worker<T: Send + 'static>(
     let (tx, mut rx) = mpsc::channel::<(T, Down)>(1024);
     tokio::spawn(async move {
         while let Some((tag, d)) = rx.recv().await {
-            let r = downcall(&mut client, &target, &d).await.map_err(|e| e.to_string());
+            let r = downcall(&mut client, &target, &d)
+                .await
+                .map_err(|e| e.to_string());
             if done.send((tag, d, r)).await.is_err() {
                 break;
             }
@@ -156,7 +222,8 @@ pub fn spawn_worker<T: Send + 'static>(
 fn put_addrs(b: &mut MsgBuilder<'_>, addrs: &[DsAddr]) {
     for a in addrs {
         let n = b.nest_begin(pnfsd::attr::DS_ADDR);
-        b.put_str(pnfsd::ds_addr_attr::NETID, &a.netid).put_str(pnfsd::ds_addr_attr::UADDR, &a.uaddr);
+        b.put_str(pnfsd::ds_addr_attr::NETID, &a.netid)
+            .put_str(pnfsd::ds_addr_attr::UADDR, &a.uaddr);
         b.nest_end(n);
     }
 }
@@ -168,87 +235,168 @@ pub async fn downcall(c: &mut Client, t: &Target, d: &Down) -> Result<DownOut, N
     let mut out = DownOut::Done;
     match d {
         Down::DeviceSet { id, node, addrs } => {
-            c.request(p, pnfsd::cmd::DEVICE_SET, 1, false, |b| {
-                b.put_bytes(a::DEVICE_ID, id).put_u32(a::NODE_ID, *node);
-                put_addrs(b, addrs);
-            }, |_| Ok(()))
+            c.request(
+                p,
+                pnfsd::cmd::DEVICE_SET,
+                1,
+                false,
+                |b| {
+                    b.put_bytes(a::DEVICE_ID, id).put_u32(a::NODE_ID, *node);
+                    put_addrs(b, addrs);
+                },
+                |_| Ok(()),
+            )
             .await?
         }
         Down::DeviceDel { id } => {
-            c.request(p, pnfsd::cmd::DEVICE_DEL, 1, false, |b| {
-                b.put_bytes(a::DEVICE_ID, id);
-            }, |_| Ok(()))
+            c.request(
+                p,
+                pnfsd::cmd::DEVICE_DEL,
+                1,
+                false,
+                |b| {
+                    b.put_bytes(a::DEVICE_ID, id);
+                },
+                |_| Ok(()),
+            )
             .await?
         }
         Down::LayoutRecallDevice { id } => {
-            c.request(p, pnfsd::cmd::LAYOUT_RECALL, 1, false, |b| {
-                b.put_u32(a::RECALL_TYPE, pnfsd::RecallType::Device as u32).put_bytes(a::DEVICE_ID, id);
-            }, |m| {
-                let t = PnfsdAttrs::parse(m.attrs, &pnfsd::PNFSD_POLICY)?;
-                out = DownOut::Count(t.u32(a::LAYOUTS).unwrap_or(0));
-                Ok(())
-            })
+            c.request(
+                p,
+                pnfsd::cmd::LAYOUT_RECALL,
+                1,
+                false,
+                |b| {
+                    b.put_u32(a::RECALL_TYPE, pnfsd::RecallType::Device as u32)
+                        .put_bytes(a::DEVICE_ID, id);
+                },
+                |m| {
+                    let t = PnfsdAttrs::parse(m.attrs, &pnfsd::PNFSD_POLICY)?;
+                    out = DownOut::Count(t.u32(a::LAYOUTS).unwrap_or(0));
+                    Ok(())
+                },
+            )
             .await?
         }
-        Down::StateCheck { fsid, fileid, stateid, clientid } => {
-            c.request(p, pnfsd::cmd::STATE_CHECK, 1, false, |b| {
-                b.put_u64(a::FSID, *fsid)
-                    .put_u64(a::FILEID, *fileid)
-                    .put_bytes(a::STATEID, stateid)
-                    .put_u64(a::CLIENTID, *clientid);
-            }, |m| {
-                let t = PnfsdAttrs::parse(m.attrs, &pnfsd::PNFSD_POLICY)?;
-                out = DownOut::State {
-                    status: t.req_u32(a::STATUS)?,
-                    access: t.u32(a::ACCESS).unwrap_or(0),
-                    generation: t.u32(a::GENERATION).unwrap_or(0),
-                    clientid: t.u64(a::CLIENTID).unwrap_or(*clientid),
-                    verifier: t.u64(a::VERIFIER).unwrap_or(0),
-                    epoch: t.u64(a::BOOT_EPOCH).unwrap_or(0),
-                };
-                Ok(())
-            })
+        Down::StateCheck {
+            fsid,
+            fileid,
+            stateid,
+            clientid,
+        } => {
+            c.request(
+                p,
+                pnfsd::cmd::STATE_CHECK,
+                1,
+                false,
+                |b| {
+                    b.put_u64(a::FSID, *fsid)
+                        .put_u64(a::FILEID, *fileid)
+                        .put_bytes(a::STATEID, stateid)
+                        .put_u64(a::CLIENTID, *clientid);
+                },
+                |m| {
+                    let t = PnfsdAttrs::parse(m.attrs, &pnfsd::PNFSD_POLICY)?;
+                    out = DownOut::State {
+                        status: t.req_u32(a::STATUS)?,
+                        access: t.u32(a::ACCESS).unwrap_or(0),
+                        generation: t.u32(a::GENERATION).unwrap_or(0),
+                        clientid: t.u64(a::CLIENTID).unwrap_or(*clientid),
+                        verifier: t.u64(a::VERIFIER).unwrap_or(0),
+                        epoch: t.u64(a::BOOT_EPOCH).unwrap_or(0),
+                    };
+                    Ok(())
+                },
+            )
             .await?
         }
         Down::StateRevoke { clientid, one } => {
-            c.request(p, pnfsd::cmd::STATE_REVOKE, 1, false, |b| {
-                b.put_u64(a::CLIENTID, *clientid);
-                if let Some((f, i, s)) = one {
-                    b.put_u64(a::FSID, *f).put_u64(a::FILEID, *i).put_bytes(a::STATEID, s);
-                }
-            }, |m| {
-                let t = PnfsdAttrs::parse(m.attrs, &pnfsd::PNFSD_POLICY)?;
-                out = DownOut::Count(t.u32(a::COUNT).unwrap_or(0));
-                Ok(())
-            })
+            c.request(
+                p,
+                pnfsd::cmd::STATE_REVOKE,
+                1,
+                false,
+                |b| {
+                    b.put_u64(a::CLIENTID, *clientid);
+                    if let Some((f, i, s)) = one {
+                        b.put_u64(a::FSID, *f)
+                            .put_u64(a::FILEID, *i)
+                            .put_bytes(a::STATEID, s);
+                    }
+                },
+                |m| {
+                    let t = PnfsdAttrs::parse(m.attrs, &pnfsd::PNFSD_POLICY)?;
+                    out = DownOut::Count(t.u32(a::COUNT).unwrap_or(0));
+                    Ok(())
+                },
+            )
             .await?
         }
         Down::Grace { start, epoch } => {
-            let action = if *start { pnfsd::GraceAction::Start } else { pnfsd::GraceAction::End };
-            c.request(p, pnfsd::cmd::GRACE, 1, false, |b| {
-                b.put_u32(a::GRACE_ACTION, action as u32).put_u64(a::GRACE_EPOCH, *epoch);
-            }, |_| Ok(()))
+            let action = if *start {
+                pnfsd::GraceAction::Start
+            } else {
+                pnfsd::GraceAction::End
+            };
+            c.request(
+                p,
+                pnfsd::cmd::GRACE,
+                1,
+                false,
+                |b| {
+                    b.put_u32(a::GRACE_ACTION, action as u32)
+                        .put_u64(a::GRACE_EPOCH, *epoch);
+                },
+                |_| Ok(()),
+            )
             .await?
         }
         Down::Block { table, block } => {
-            let cmd = if *block { gfs2ctl::cmd::BLOCK } else { gfs2ctl::cmd::UNBLOCK };
-            c.request(g, cmd, 1, false, |b| {
-                b.put_str(gfs2ctl::attr::TABLE, table);
-            }, |_| Ok(()))
+            let cmd = if *block {
+                gfs2ctl::cmd::BLOCK
+            } else {
+                gfs2ctl::cmd::UNBLOCK
+            };
+            c.request(
+                g,
+                cmd,
+                1,
+                false,
+                |b| {
+                    b.put_str(gfs2ctl::attr::TABLE, table);
+                },
+                |_| Ok(()),
+            )
             .await?
         }
         Down::Recover { table, jid } => {
-            c.request(g, gfs2ctl::cmd::RECOVER, 1, false, |b| {
-                b.put_str(gfs2ctl::attr::TABLE, table).put_u32(gfs2ctl::attr::JID, *jid);
-            }, |_| Ok(()))
+            c.request(
+                g,
+                gfs2ctl::cmd::RECOVER,
+                1,
+                false,
+                |b| {
+                    b.put_str(gfs2ctl::attr::TABLE, table)
+                        .put_u32(gfs2ctl::attr::JID, *jid);
+                },
+                |_| Ok(()),
+            )
             .await?
         }
         Down::Members(m) => {
-            c.request(g, gfs2ctl::cmd::MEMBERS, 1, false, |b| {
-                for n in m {
-                    b.put_u32(gfs2ctl::attr::MEMBER, *n);
-                }
-            }, |_| Ok(()))
+            c.request(
+                g,
+                gfs2ctl::cmd::MEMBERS,
+                1,
+                false,
+                |b| {
+                    for n in m {
+                        b.put_u32(gfs2ctl::attr::MEMBER, *n);
+                    }
+                },
+                |_| Ok(()),
+            )
             .await?
         }
     }
@@ -265,5 +413,6 @@ pub fn device_id(node: u32) -> [u8; 16] {
 
 /// The node of a device id made by `device_id`.
 pub fn device_node(id: &[u8; 16]) -> Option<u32> {
-    (id[..4] == *b"PNFS" && id[8..] == [0; 8]).then(|| u32::from_be_bytes(id[4..8].try_into().unwrap()))
+    (id[..4] == *b"PNFS" && id[8..] == [0; 8])
+        .then(|| u32::from_be_bytes(id[4..8].try_into().unwrap()))
 }

@@ -53,7 +53,9 @@ pub async fn run_daemon(
     let listener = control::bind(&cfg.control_socket)
         .with_context(|| format!("binding control socket {}", cfg.control_socket))?;
     let engine = engine(&cfg).await.context("starting the cluster engine")?;
-    let d = daemon::Daemon::start(cfg, engine).await.context("starting the daemon")?;
+    let d = daemon::Daemon::start(cfg, engine)
+        .await
+        .context("starting the daemon")?;
     if let Some(r) = ready {
         let _ = r.send(d.port());
     }

@@ -18,7 +18,10 @@ pub struct Ring {
 
 impl Ring {
     pub fn new(cap: usize) -> Self {
-        Ring { cap: cap.max(1), entries: VecDeque::with_capacity(cap.min(4096)) }
+        Ring {
+            cap: cap.max(1),
+            entries: VecDeque::with_capacity(cap.min(4096)),
+        }
     }
 
     /// Record an event (also logged at debug level).
@@ -27,8 +30,10 @@ impl Ring {
         if self.entries.len() == self.cap {
             self.entries.pop_front();
         }
-        let time_us =
-            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
+        let time_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
         self.entries.push_back(Entry { time_us, text });
     }
 

@@ -80,10 +80,14 @@ impl Stats {
     }
 
     pub fn to_json(&self) -> Value {
-        let p: Vec<Value> =
-            pnfsd::UpcallKind::ALL.iter().map(|k| self.pnfsd[*k as usize].to_json(k.name())).collect();
-        let g: Vec<Value> =
-            gfs2ctl::UpcallKind::ALL.iter().map(|k| self.gfs2[*k as usize].to_json(k.name())).collect();
+        let p: Vec<Value> = pnfsd::UpcallKind::ALL
+            .iter()
+            .map(|k| self.pnfsd[*k as usize].to_json(k.name()))
+            .collect();
+        let g: Vec<Value> = gfs2ctl::UpcallKind::ALL
+            .iter()
+            .map(|k| self.gfs2[*k as usize].to_json(k.name()))
+            .collect();
         json!({
             "pnfsd": p,
             "gfs2ctl": g,

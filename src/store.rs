@@ -86,8 +86,7 @@ pub fn spawn_writer(
     tx
 }
 
-impl Store {
-}
+impl Store {}
 
 #[cfg(test)]
 mod tests {
@@ -100,7 +99,11 @@ mod tests {
         let mut s = Store::open(&dir).unwrap();
         assert_eq!(s.state, Durable::default());
         s.state.epoch = 4;
-        s.state.journals.entry("c:fs".into()).or_default().insert(2, 1);
+        s.state
+            .journals
+            .entry("c:fs".into())
+            .or_default()
+            .insert(2, 1);
         s.save().unwrap();
         let s2 = Store::open(&dir).unwrap();
         assert_eq!(s2.state, s.state);

@@ -39,7 +39,14 @@ pub enum Msg {
         addrs: Vec<DsAddr>,
     },
     /// A DS asks the MDS about a stateid.
-    StateQuery { qid: u64, from: u32, fsid: u64, fileid: u64, stateid: [u8; 16], clientid: u64 },
+    StateQuery {
+        qid: u64,
+        from: u32,
+        fsid: u64,
+        fileid: u64,
+        stateid: [u8; 16],
+        clientid: u64,
+    },
     /// The MDS's answer; every DS caches it.
     StateAnswer {
         qid: u64,
@@ -56,15 +63,47 @@ pub enum Msg {
     },
     /// The MDS revoked or closed state: drop it from caches (other = None: all of the
     /// client's state), then acknowledge.
-    Invalidate { iid: u64, origin: u32, clientid: u64, fsid: u64, fileid: u64, other: Option<[u8; 12]> },
-    InvalidateAck { iid: u64, origin: u32, node: u32 },
+    Invalidate {
+        iid: u64,
+        origin: u32,
+        clientid: u64,
+        fsid: u64,
+        fileid: u64,
+        other: Option<[u8; 12]>,
+    },
+    InvalidateAck {
+        iid: u64,
+        origin: u32,
+        node: u32,
+    },
     /// A node took over as MDS with a new epoch (grace starts).
-    MdsEpoch { node: u32, epoch: u64 },
+    MdsEpoch {
+        node: u32,
+        epoch: u64,
+    },
     /// A node mounts a GFS2 filesystem: every node assigns the same journal.
-    Mount { req: u64, node: u32, table: String, spectator: bool },
-    Unmount { req: u64, node: u32, table: String },
-    Withdraw { node: u32, table: String, jid: u32 },
-    RecoveryDone { node: u32, table: String, jid: u32, status: u32 },
+    Mount {
+        req: u64,
+        node: u32,
+        table: String,
+        spectator: bool,
+    },
+    Unmount {
+        req: u64,
+        node: u32,
+        table: String,
+    },
+    Withdraw {
+        node: u32,
+        table: String,
+        jid: u32,
+    },
+    RecoveryDone {
+        node: u32,
+        table: String,
+        jid: u32,
+        status: u32,
+    },
 }
 
 /// Why a message was rejected.
@@ -179,17 +218,43 @@ impl Msg {
     pub fn encode(&self, buf: &mut Vec<u8>) {
         buf.clear();
         let mut w = W(buf);
-        w.bytes(&MAGIC.to_le_bytes()).u8(PROTO_VERSION).u8(self.kind());
+        w.bytes(&MAGIC.to_le_bytes())
+            .u8(PROTO_VERSION)
+            .u8(self.kind());
         match self {
-            Msg::Hello { min_version, max_version, node, priority, epoch, incarnation, addrs } => {
-                w.u8(*min_version).u8(*max_version).u32(*node).u32(*priority).u64(*epoch);
+            Msg::Hello {
+                min_version,
+                max_version,
+                node,
+                priority,
+                epoch,
+                incarnation,
+                addrs,
+            } => {
+                w.u8(*min_version)
+                    .u8(*max_version)
+                    .u32(*node)
+                    .u32(*priority)
+                    .u64(*epoch);
                 w.u64(*incarnation).u8(addrs.len().min(255) as u8);
                 for a in addrs.iter().take(255) {
                     w.str(&a.netid).str(&a.uaddr);
                 }
             }
-            Msg::StateQuery { qid, from, fsid, fileid, stateid, clientid } => {
-                w.u64(*qid).u32(*from).u64(*fsid).u64(*fileid).bytes(stateid).u64(*clientid);
+            Msg::StateQuery {
+                qid,
+                from,
+                fsid,
+                fileid,
+                stateid,
+                clientid,
+            } => {
+                w.u64(*qid)
+                    .u32(*from)
+                    .u64(*fsid)
+                    .u64(*fileid)
+                    .bytes(stateid)
+                    .u64(*clientid);
             }
             Msg::StateAnswer {
                 qid,
@@ -204,11 +269,31 @@ impl Msg {
                 verifier,
                 epoch,
             } => {
-                w.u64(*qid).u32(*to).u64(*fsid).u64(*fileid).bytes(stateid).u64(*clientid);
-                w.u32(*status).u32(*access).u32(*generation).u64(*verifier).u64(*epoch);
+                w.u64(*qid)
+                    .u32(*to)
+                    .u64(*fsid)
+                    .u64(*fileid)
+                    .bytes(stateid)
+                    .u64(*clientid);
+                w.u32(*status)
+                    .u32(*access)
+                    .u32(*generation)
+                    .u64(*verifier)
+                    .u64(*epoch);
             }
-            Msg::Invalidate { iid, origin, clientid, fsid, fileid, other } => {
-                w.u64(*iid).u32(*origin).u64(*clientid).u64(*fsid).u64(*fileid);
+            Msg::Invalidate {
+                iid,
+                origin,
+                clientid,
+                fsid,
+                fileid,
+                other,
+            } => {
+                w.u64(*iid)
+                    .u32(*origin)
+                    .u64(*clientid)
+                    .u64(*fsid)
+                    .u64(*fileid);
                 match other {
                     Some(o) => w.u8(1).bytes(o),
                     None => w.u8(0),
@@ -220,7 +305,12 @@ impl Msg {
             Msg::MdsEpoch { node, epoch } => {
                 w.u32(*node).u64(*epoch);
             }
-            Msg::Mount { req, node, table, spectator } => {
+            Msg::Mount {
+                req,
+                node,
+                table,
+                spectator,
+            } => {
                 w.u64(*req).u32(*node).str(table).u8(*spectator as u8);
             }
             Msg::Unmount { req, node, table } => {
@@ -229,7 +319,12 @@ impl Msg {
             Msg::Withdraw { node, table, jid } => {
                 w.u32(*node).str(table).u32(*jid);
             }
-            Msg::RecoveryDone { node, table, jid, status } => {
+            Msg::RecoveryDone {
+                node,
+                table,
+                jid,
+                status,
+            } => {
                 w.u32(*node).str(table).u32(*jid).u32(*status);
             }
         }
@@ -257,9 +352,20 @@ impl Msg {
                 let n = r.u8()?;
                 let mut addrs = Vec::with_capacity(n as usize);
                 for _ in 0..n {
-                    addrs.push(DsAddr { netid: r.str()?, uaddr: r.str()? });
+                    addrs.push(DsAddr {
+                        netid: r.str()?,
+                        uaddr: r.str()?,
+                    });
                 }
-                Msg::Hello { min_version, max_version, node, priority, epoch, incarnation, addrs }
+                Msg::Hello {
+                    min_version,
+                    max_version,
+                    node,
+                    priority,
+                    epoch,
+                    incarnation,
+                    addrs,
+                }
             }
             2 => Msg::StateQuery {
                 qid: r.u64()?,
@@ -289,14 +395,46 @@ impl Msg {
                     0 => None,
                     _ => Some(r.arr()?),
                 };
-                Msg::Invalidate { iid, origin, clientid, fsid, fileid, other }
+                Msg::Invalidate {
+                    iid,
+                    origin,
+                    clientid,
+                    fsid,
+                    fileid,
+                    other,
+                }
             }
-            5 => Msg::InvalidateAck { iid: r.u64()?, origin: r.u32()?, node: r.u32()? },
-            6 => Msg::MdsEpoch { node: r.u32()?, epoch: r.u64()? },
-            7 => Msg::Mount { req: r.u64()?, node: r.u32()?, table: r.str()?, spectator: r.u8()? != 0 },
-            8 => Msg::Unmount { req: r.u64()?, node: r.u32()?, table: r.str()? },
-            9 => Msg::Withdraw { node: r.u32()?, table: r.str()?, jid: r.u32()? },
-            10 => Msg::RecoveryDone { node: r.u32()?, table: r.str()?, jid: r.u32()?, status: r.u32()? },
+            5 => Msg::InvalidateAck {
+                iid: r.u64()?,
+                origin: r.u32()?,
+                node: r.u32()?,
+            },
+            6 => Msg::MdsEpoch {
+                node: r.u32()?,
+                epoch: r.u64()?,
+            },
+            7 => Msg::Mount {
+                req: r.u64()?,
+                node: r.u32()?,
+                table: r.str()?,
+                spectator: r.u8()? != 0,
+            },
+            8 => Msg::Unmount {
+                req: r.u64()?,
+                node: r.u32()?,
+                table: r.str()?,
+            },
+            9 => Msg::Withdraw {
+                node: r.u32()?,
+                table: r.str()?,
+                jid: r.u32()?,
+            },
+            10 => Msg::RecoveryDone {
+                node: r.u32()?,
+                table: r.str()?,
+                jid: r.u32()?,
+                status: r.u32()?,
+            },
             k => return Err(WireError::UnknownKind(k)),
         };
         if !r.0.is_empty() {
@@ -319,9 +457,19 @@ mod tests {
                 priority: 10,
                 epoch: 7,
                 incarnation: 99,
-                addrs: vec![DsAddr { netid: "tcp".into(), uaddr: "10.0.0.2.8.1".into() }],
+                addrs: vec![DsAddr {
+                    netid: "tcp".into(),
+                    uaddr: "10.0.0.2.8.1".into(),
+                }],
             },
-            Msg::StateQuery { qid: 1, from: 2, fsid: 3, fileid: 4, stateid: [5; 16], clientid: 6 },
+            Msg::StateQuery {
+                qid: 1,
+                from: 2,
+                fsid: 3,
+                fileid: 4,
+                stateid: [5; 16],
+                clientid: 6,
+            },
             Msg::StateAnswer {
                 qid: 1,
                 to: 2,
@@ -335,14 +483,50 @@ mod tests {
                 verifier: 9,
                 epoch: 2,
             },
-            Msg::Invalidate { iid: 1, origin: 1, clientid: 6, fsid: 3, fileid: 4, other: Some([1; 12]) },
-            Msg::Invalidate { iid: 2, origin: 1, clientid: 6, fsid: 0, fileid: 0, other: None },
-            Msg::InvalidateAck { iid: 1, origin: 1, node: 3 },
+            Msg::Invalidate {
+                iid: 1,
+                origin: 1,
+                clientid: 6,
+                fsid: 3,
+                fileid: 4,
+                other: Some([1; 12]),
+            },
+            Msg::Invalidate {
+                iid: 2,
+                origin: 1,
+                clientid: 6,
+                fsid: 0,
+                fileid: 0,
+                other: None,
+            },
+            Msg::InvalidateAck {
+                iid: 1,
+                origin: 1,
+                node: 3,
+            },
             Msg::MdsEpoch { node: 1, epoch: 4 },
-            Msg::Mount { req: 1, node: 2, table: "c:fs".into(), spectator: false },
-            Msg::Unmount { req: 2, node: 2, table: "c:fs".into() },
-            Msg::Withdraw { node: 2, table: "c:fs".into(), jid: 1 },
-            Msg::RecoveryDone { node: 2, table: "c:fs".into(), jid: 1, status: 1 },
+            Msg::Mount {
+                req: 1,
+                node: 2,
+                table: "c:fs".into(),
+                spectator: false,
+            },
+            Msg::Unmount {
+                req: 2,
+                node: 2,
+                table: "c:fs".into(),
+            },
+            Msg::Withdraw {
+                node: 2,
+                table: "c:fs".into(),
+                jid: 1,
+            },
+            Msg::RecoveryDone {
+                node: 2,
+                table: "c:fs".into(),
+                jid: 1,
+                status: 1,
+            },
         ]
     }
 

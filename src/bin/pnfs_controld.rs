@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(version, about = "pNFS/GFS2 control-channel daemon (kernel half <-> Corosync cluster)")]
+#[command(
+    version,
+    about = "pNFS/GFS2 control-channel daemon (kernel half <-> Corosync cluster)"
+)]
 struct Args {
     /// TOML configuration file (flags override it).
     #[arg(short, long, default_value = "/etc/pnfs-controld.toml")]
@@ -65,7 +68,11 @@ fn config(a: &Args) -> anyhow::Result<Config> {
         c.node_id = v;
     }
     if let Some(v) = &a.engine {
-        c.engine = if v == "corosync" { EngineKind::Corosync } else { EngineKind::Local };
+        c.engine = if v == "corosync" {
+            EngineKind::Corosync
+        } else {
+            EngineKind::Local
+        };
     }
     if let Some(v) = &a.socket {
         c.socket = match v.as_str() {
@@ -97,7 +104,10 @@ fn config(a: &Args) -> anyhow::Result<Config> {
             .addrs
             .iter()
             .map(|s| match s.split_once(',') {
-                Some((n, u)) => Ok(Addr { netid: n.into(), uaddr: u.into() }),
+                Some((n, u)) => Ok(Addr {
+                    netid: n.into(),
+                    uaddr: u.into(),
+                }),
                 None => Err(anyhow::anyhow!("--addr {s:?}: expected NETID,UADDR")),
             })
             .collect::<Result<_, _>>()?;
@@ -123,7 +133,10 @@ fn main() -> ExitCode {
         }
     };
     // One thread: the hot path hands nothing between CPUs (see the latency notes).
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async move {
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {

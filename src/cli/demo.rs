@@ -86,8 +86,12 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     let pid = std::process::id();
     // SAFETY: plain getter.
     let uid = unsafe { libc::geteuid() };
-    let twin = Twin::bind(&TwinConfig { port: 0, admin_uids: vec![uid], timeout: Duration::from_secs(2) })
-        .context("binding the twin's NETLINK_USERSOCK socket")?;
+    let twin = Twin::bind(&TwinConfig {
+        port: 0,
+        admin_uids: vec![uid],
+        timeout: Duration::from_secs(2),
+    })
+    .context("binding the twin's NETLINK_USERSOCK socket")?;
     let port = twin.port();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let twin_task = tokio::spawn(twin.run(stop_rx.clone()));
@@ -108,7 +112,10 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         Ok(p) => p,
         Err(_) => {
             let r = daemon.await;
-            anyhow::bail!("the daemon did not start: {:?}", r.map(|r| r.map_err(|e| format!("{e:#}"))));
+            anyhow::bail!(
+                "the daemon did not start: {:?}",
+                r.map(|r| r.map_err(|e| format!("{e:#}")))
+            );
         }
     };
     println!(
@@ -119,7 +126,10 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     for f in 0..FILES {
         do_request(&mut c, &t.pnfsd, pnfsd::cmd::STATE_SET, |b| {
             use pnfsd::attr as x;
-            b.put_u64(x::FSID, 1).put_u64(x::FILEID, f).put_bytes(x::STATEID, &stateid(f)).put_u64(x::CLIENTID, CLIENT);
+            b.put_u64(x::FSID, 1)
+                .put_u64(x::FILEID, f)
+                .put_bytes(x::STATEID, &stateid(f))
+                .put_u64(x::CLIENTID, CLIENT);
         })
         .await
         .map_err(|e| anyhow::anyhow!(e.msg))?;
@@ -127,7 +137,9 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     // A new MDS starts in grace (no new layouts): wait until it ends.
     let grace_start = Instant::now();
     loop {
-        let st = do_request(&mut c, &t.pnfsd, pnfsd::cmd::STATUS_GET, |_| {}).await.map_err(|e| anyhow::anyhow!(e.msg))?;
+        let st = do_request(&mut c, &t.pnfsd, pnfsd::cmd::STATUS_GET, |_| {})
+            .await
+            .map_err(|e| anyhow::anyhow!(e.msg))?;
         let in_grace = st["in-grace"].as_u64() == Some(1);
         let registered = st["role"].as_str() == Some("mds");
         if registered && !in_grace && grace_start.elapsed() > Duration::from_millis(200) {
@@ -161,18 +173,38 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
             n += 1;
             let fileid = n % FILES;
             let r = match *k {
-                Kind::P(kind) => trigger_once(&mut c, &t.pnfsd, |b| {
-                    use pnfsd::attr as x;
-                    b.put_u32(x::UPCALL_KIND, kind as u32).put_u32(x::COUNT, per_tick).put_u32(x::DEPTH, a.depth)
-                        .put_u64(x::FSID, 1).put_u64(x::FILEID, if kind == pnfsd::UpcallKind::StateChanged { 1 << 40 } else { fileid })
-                        .put_u64(x::CLIENTID, CLIENT).put_bytes(x::STATEID, &stateid(fileid))
-                        .put_bytes(x::DEVICE_ID, &device_id(1));
-                }).await,
-                Kind::G(kind) => trigger_once(&mut c, &t.gfs2, |b| {
-                    use gfs2ctl::attr as x;
-                    b.put_u32(x::UPCALL_KIND, kind as u32).put_u32(x::COUNT, per_tick).put_u32(x::DEPTH, a.depth)
-                        .put_str(x::TABLE, "demo:fs0").put_u32(x::RECOVERY_STATUS, gfs2ctl::RecoveryStatus::Done as u32);
-                }).await,
+                Kind::P(kind) => {
+                    trigger_once(&mut c, &t.pnfsd, |b| {
+                        use pnfsd::attr as x;
+                        b.put_u32(x::UPCALL_KIND, kind as u32)
+                            .put_u32(x::COUNT, per_tick)
+                            .put_u32(x::DEPTH, a.depth)
+                            .put_u64(x::FSID, 1)
+                            .put_u64(
+                                x::FILEID,
+                                if kind == pnfsd::UpcallKind::StateChanged {
+                                    1 << 40
+                                } else {
+                                    fileid
+                                },
+                            )
+                            .put_u64(x::CLIENTID, CLIENT)
+                            .put_bytes(x::STATEID, &stateid(fileid))
+                            .put_bytes(x::DEVICE_ID, &device_id(1));
+                    })
+                    .await
+                }
+                Kind::G(kind) => {
+                    trigger_once(&mut c, &t.gfs2, |b| {
+                        use gfs2ctl::attr as x;
+                        b.put_u32(x::UPCALL_KIND, kind as u32)
+                            .put_u32(x::COUNT, per_tick)
+                            .put_u32(x::DEPTH, a.depth)
+                            .put_str(x::TABLE, "demo:fs0")
+                            .put_u32(x::RECOVERY_STATUS, gfs2ctl::RecoveryStatus::Done as u32);
+                    })
+                    .await
+                }
             }
             .map_err(|e| anyhow::anyhow!(e.msg))?;
             let s = &r["kind-stats"][0];
@@ -213,10 +245,23 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn refresh_latency(c: &mut pnfs_netlink::Client, t: &kernel::Target, rows: &mut [Row]) -> anyhow::Result<()> {
-    let p = do_request(c, &t.pnfsd, pnfsd::cmd::STATS_GET, |_| {}).await.map_err(|e| anyhow::anyhow!(e.msg))?;
-    let g = do_request(c, &t.gfs2, gfs2ctl::cmd::STATS_GET, |_| {}).await.map_err(|e| anyhow::anyhow!(e.msg))?;
-    let all: Vec<&Value> = p["kind-stats"].as_array().into_iter().flatten().chain(g["kind-stats"].as_array().into_iter().flatten()).collect();
+async fn refresh_latency(
+    c: &mut pnfs_netlink::Client,
+    t: &kernel::Target,
+    rows: &mut [Row],
+) -> anyhow::Result<()> {
+    let p = do_request(c, &t.pnfsd, pnfsd::cmd::STATS_GET, |_| {})
+        .await
+        .map_err(|e| anyhow::anyhow!(e.msg))?;
+    let g = do_request(c, &t.gfs2, gfs2ctl::cmd::STATS_GET, |_| {})
+        .await
+        .map_err(|e| anyhow::anyhow!(e.msg))?;
+    let all: Vec<&Value> = p["kind-stats"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(g["kind-stats"].as_array().into_iter().flatten())
+        .collect();
     for (i, k) in KINDS.iter().enumerate() {
         if let Some(s) = all.iter().find(|s| s["kind"].as_str() == Some(k.name())) {
             rows[i].p50 = s["p50-ns"].as_u64().unwrap_or(0);
@@ -242,7 +287,14 @@ fn draw(rows: &[Row], elapsed: Duration, tty: bool) {
     for (k, r) in KINDS.iter().zip(rows) {
         out.push_str(&format!(
             "{:<16} {:>9.0} {:>10} {:>7} {:>8} {:>6} {:>10.1} {:>10.1}\n",
-            k.name(), r.rate, r.answered, r.errors, r.timeouts, r.failed, r.p50 as f64 / 1e3, r.p99 as f64 / 1e3
+            k.name(),
+            r.rate,
+            r.answered,
+            r.errors,
+            r.timeouts,
+            r.failed,
+            r.p50 as f64 / 1e3,
+            r.p99 as f64 / 1e3
         ));
     }
     print!("{out}");

@@ -255,11 +255,17 @@ pub struct CliError {
 }
 
 fn usage(msg: impl Into<String>) -> CliError {
-    CliError { code: 1, msg: msg.into() }
+    CliError {
+        code: 1,
+        msg: msg.into(),
+    }
 }
 
 fn failed(ctx: &str, e: impl std::fmt::Display) -> CliError {
-    CliError { code: 2, msg: format!("{ctx}: {e}") }
+    CliError {
+        code: 2,
+        msg: format!("{ctx}: {e}"),
+    }
 }
 
 type R<T> = Result<T, CliError>;
@@ -288,7 +294,9 @@ impl Ctx {
     }
 
     async fn kernel(&self) -> R<(Client, Target)> {
-        kernel::find(self.socket_kind(), self.cli.twin_port).await.map_err(|e| failed("kernel half", e))
+        kernel::find(self.socket_kind(), self.cli.twin_port)
+            .await
+            .map_err(|e| failed("kernel half", e))
     }
 
     async fn daemon(&self, req: Value) -> R<Value> {
@@ -312,7 +320,13 @@ pub fn main() -> u8 {
                 | clap::error::ErrorKind::DisplayVersion
                 | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
                     let _ = e.print();
-                    return if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 1 } else { 0 };
+                    return if e.kind()
+                        == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                    {
+                        1
+                    } else {
+                        0
+                    };
                 }
                 _ => 1,
             };
@@ -320,7 +334,10 @@ pub fn main() -> u8 {
             return code;
         }
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     match rt.block_on(run(Ctx { cli })) {
         Ok(()) => 0,
         Err(e) => {
@@ -348,14 +365,21 @@ async fn run(ctx: Ctx) -> R<()> {
                 let mut s = String::new();
                 for e in v["entries"].as_array().into_iter().flatten() {
                     let us = e["time_us"].as_u64().unwrap_or(0);
-                    s.push_str(&format!("{}.{:06} {}\n", us / 1_000_000, us % 1_000_000, e["text"].as_str().unwrap_or("")));
+                    s.push_str(&format!(
+                        "{}.{:06} {}\n",
+                        us / 1_000_000,
+                        us % 1_000_000,
+                        e["text"].as_str().unwrap_or("")
+                    ));
                 }
                 s
             });
             Ok(())
         }
         Object::Trigger(a) => trigger(&ctx, a).await,
-        Object::Demo(a) => demo::run(a.clone()).await.map_err(|e| failed("demo", format!("{e:#}"))),
+        Object::Demo(a) => demo::run(a.clone())
+            .await
+            .map_err(|e| failed("demo", format!("{e:#}"))),
         Object::Completions { shell } => {
             let mut cmd = Cli::command();
             let sh = match shell.as_str() {
@@ -376,7 +400,9 @@ pub fn man(dir: &std::path::Path) -> R<()> {
     let cmd = Cli::command();
     let write = |name: String, c: clap::Command| -> R<()> {
         let mut buf = Vec::new();
-        clap_mangen::Man::new(c).render(&mut buf).map_err(|e| failed("man", e))?;
+        clap_mangen::Man::new(c)
+            .render(&mut buf)
+            .map_err(|e| failed("man", e))?;
         std::fs::write(dir.join(format!("{name}.1")), buf).map_err(|e| failed("man", e))
     };
     write("pnfsctl".into(), cmd.clone())?;
@@ -436,16 +462,27 @@ fn family_text(v: &Value) -> String {
             s.push_str(&format!("    ops {}\n", ops.join(" ")));
         }
         for g in f["groups"].as_array().into_iter().flatten() {
-            s.push_str(&format!("    group {} id {:#x}\n", g["name"].as_str().unwrap_or(""), g["id"].as_u64().unwrap_or(0)));
+            s.push_str(&format!(
+                "    group {} id {:#x}\n",
+                g["name"].as_str().unwrap_or(""),
+                g["id"].as_u64().unwrap_or(0)
+            ));
         }
     }
     s
 }
 
 async fn twin_families(port: u32) -> Vec<FamilyInfo> {
-    let Ok(mut c) = Client::open(Proto::Usersock, port) else { return vec![] };
+    let Ok(mut c) = Client::open(Proto::Usersock, port) else {
+        return vec![];
+    };
     c.set_timeout(Duration::from_millis(500));
-    c.families().await.unwrap_or_default().into_iter().filter(|f| f.name != "nlctrl").collect()
+    c.families()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| f.name != "nlctrl")
+        .collect()
 }
 
 async fn family(ctx: &Ctx, cmd: &FamilyCmd) -> R<()> {
@@ -464,7 +501,10 @@ async fn family(ctx: &Ctx, cmd: &FamilyCmd) -> R<()> {
     match cmd {
         FamilyCmd::List => ctx.print(&Value::Array(all), family_text),
         FamilyCmd::Show { name } => {
-            let found: Vec<Value> = all.into_iter().filter(|f| f["name"] == name.as_str()).collect();
+            let found: Vec<Value> = all
+                .into_iter()
+                .filter(|f| f["name"] == name.as_str())
+                .collect();
             if found.is_empty() {
                 return Err(failed("family", format!("{name:?} not found")));
             }
@@ -478,19 +518,34 @@ async fn family(ctx: &Ctx, cmd: &FamilyCmd) -> R<()> {
 async fn dump(c: &mut Client, fam: &FamilyInfo, cmd: u8) -> R<Vec<Value>> {
     let policy = spec_of(&fam.name).map(|s| s.policy).expect("our family");
     let mut out = Vec::new();
-    c.request(fam.id, cmd, 1, true, |_| {}, |m| {
-        out.push(attrs_to_json(m.attrs, policy));
-        Ok(())
-    })
+    c.request(
+        fam.id,
+        cmd,
+        1,
+        true,
+        |_| {},
+        |m| {
+            out.push(attrs_to_json(m.attrs, policy));
+            Ok(())
+        },
+    )
     .await
     .map_err(|e| failed(&format!("{} dump", fam.name), e))?;
     Ok(out)
 }
 
-async fn get(c: &mut Client, fam: &FamilyInfo, cmd: u8, build: impl FnOnce(&mut pnfs_netlink::MsgBuilder<'_>)) -> R<Value> {
+async fn get(
+    c: &mut Client,
+    fam: &FamilyInfo,
+    cmd: u8,
+    build: impl FnOnce(&mut pnfs_netlink::MsgBuilder<'_>),
+) -> R<Value> {
     let policy = spec_of(&fam.name).map(|s| s.policy).expect("our family");
     let mut out = Value::Object(Default::default());
-    let op = spec_of(&fam.name).and_then(|s| s.op(cmd)).map(|o| o.name).unwrap_or("request");
+    let op = spec_of(&fam.name)
+        .and_then(|s| s.op(cmd))
+        .map(|o| o.name)
+        .unwrap_or("request");
     c.request(fam.id, cmd, 1, false, build, |m| {
         out = attrs_to_json(m.attrs, policy);
         Ok(())
@@ -505,8 +560,14 @@ async fn member(ctx: &Ctx) -> R<()> {
     ctx.print(&v, |v| {
         let mut s = format!(
             "node {} engine {} kernel {}\nmds {} epoch {} grace {} quorate {} granting {}\n",
-            v["node"], v["engine"].as_str().unwrap_or(""), v["kernel"].as_str().unwrap_or(""),
-            v["mds"], v["mds_epoch"], v["in_grace"], v["quorate"], v["granting"]
+            v["node"],
+            v["engine"].as_str().unwrap_or(""),
+            v["kernel"].as_str().unwrap_or(""),
+            v["mds"],
+            v["mds_epoch"],
+            v["in_grace"],
+            v["quorate"],
+            v["granting"]
         );
         for m in v["members"].as_array().into_iter().flatten() {
             s.push_str(&format!(
@@ -514,7 +575,9 @@ async fn member(ctx: &Ctx) -> R<()> {
                 m["node"],
                 if m["mds"] == true { " MDS" } else { "" },
                 if m["self"] == true { " (self)" } else { "" },
-                m["priority"], m["epoch"], m["version"],
+                m["priority"],
+                m["epoch"],
+                m["version"],
                 render::text(&m["addrs"]).trim()
             ));
         }
@@ -525,9 +588,13 @@ async fn member(ctx: &Ctx) -> R<()> {
 
 fn parse_device(s: &str) -> R<[u8; 16]> {
     if let Some(n) = s.strip_prefix("node:") {
-        return n.parse().map(device_id).map_err(|_| usage(format!("bad device {s:?}: node:N")));
+        return n
+            .parse()
+            .map(device_id)
+            .map_err(|_| usage(format!("bad device {s:?}: node:N")));
     }
-    crate::daemon::unhex16(s).ok_or_else(|| usage(format!("bad device id {s:?}: 32 hex digits or node:N")))
+    crate::daemon::unhex16(s)
+        .ok_or_else(|| usage(format!("bad device id {s:?}: 32 hex digits or node:N")))
 }
 
 fn parse_stateid(s: &str) -> R<[u8; 16]> {
@@ -546,7 +613,9 @@ async fn device(ctx: &Ctx, cmd: &DeviceCmd) -> R<()> {
             let id = parse_device(id)?;
             let mut parsed = Vec::new();
             for s in addrs {
-                let (n, u) = s.split_once(',').ok_or_else(|| usage(format!("--addr {s:?}: expected NETID,UADDR")))?;
+                let (n, u) = s
+                    .split_once(',')
+                    .ok_or_else(|| usage(format!("--addr {s:?}: expected NETID,UADDR")))?;
                 parsed.push((n.to_string(), u.to_string()));
             }
             get(&mut c, &t.pnfsd, pnfsd::cmd::DEVICE_SET, |b| {
@@ -556,7 +625,8 @@ async fn device(ctx: &Ctx, cmd: &DeviceCmd) -> R<()> {
                 }
                 for (n, u) in &parsed {
                     let x = b.nest_begin(a::DS_ADDR);
-                    b.put_str(pnfsd::ds_addr_attr::NETID, n).put_str(pnfsd::ds_addr_attr::UADDR, u);
+                    b.put_str(pnfsd::ds_addr_attr::NETID, n)
+                        .put_str(pnfsd::ds_addr_attr::UADDR, u);
                     b.nest_end(x);
                 }
             })
@@ -583,12 +653,28 @@ async fn layout(ctx: &Ctx, cmd: &LayoutCmd) -> R<()> {
         }
         LayoutCmd::Recall { by, args, client } => {
             let num = |i: usize, what: &str| -> R<u64> {
-                args.get(i).ok_or_else(|| usage(format!("layout recall {by}: missing {what}")))?.parse().map_err(|_| usage(format!("{what}: not a number")))
+                args.get(i)
+                    .ok_or_else(|| usage(format!("layout recall {by}: missing {what}")))?
+                    .parse()
+                    .map_err(|_| usage(format!("{what}: not a number")))
             };
             let (rtype, fsid, fileid, dev) = match by.as_str() {
-                "file" => (pnfsd::RecallType::File, Some(num(0, "FSID")?), Some(num(1, "FILEID")?), None),
+                "file" => (
+                    pnfsd::RecallType::File,
+                    Some(num(0, "FSID")?),
+                    Some(num(1, "FILEID")?),
+                    None,
+                ),
                 "fsid" => (pnfsd::RecallType::Fsid, Some(num(0, "FSID")?), None, None),
-                "device" => (pnfsd::RecallType::Device, None, None, Some(parse_device(args.first().ok_or_else(|| usage("layout recall device: missing ID"))?)?)),
+                "device" => (
+                    pnfsd::RecallType::Device,
+                    None,
+                    None,
+                    Some(parse_device(
+                        args.first()
+                            .ok_or_else(|| usage("layout recall device: missing ID"))?,
+                    )?),
+                ),
                 _ => (pnfsd::RecallType::All, None, None, None),
             };
             let (mut c, t) = ctx.kernel().await?;
@@ -624,14 +710,24 @@ async fn state(ctx: &Ctx, cmd: &StateCmd) -> R<()> {
             }
             ctx.print(&v, render::text);
         }
-        StateCmd::Query { fsid, fileid, stateid, clientid } => {
+        StateCmd::Query {
+            fsid,
+            fileid,
+            stateid,
+            clientid,
+        } => {
             let _ = parse_stateid(stateid)?;
             let v = ctx
                 .daemon(json!({"cmd": "query", "fsid": fsid, "fileid": fileid, "stateid": stateid, "clientid": clientid}))
                 .await?;
             ctx.print(&v, render::text);
         }
-        StateCmd::Revoke { clientid, fsid, fileid, stateid } => {
+        StateCmd::Revoke {
+            clientid,
+            fsid,
+            fileid,
+            stateid,
+        } => {
             let mut req = json!({"cmd": "revoke", "clientid": clientid});
             match (fsid, fileid, stateid) {
                 (Some(f), Some(i), Some(s)) => {
@@ -641,17 +737,30 @@ async fn state(ctx: &Ctx, cmd: &StateCmd) -> R<()> {
                     req["stateid"] = json!(s);
                 }
                 (None, None, None) => {}
-                _ => return Err(usage("state revoke: give FSID FILEID STATEID together, or none")),
+                _ => {
+                    return Err(usage(
+                        "state revoke: give FSID FILEID STATEID together, or none",
+                    ))
+                }
             }
             let v = ctx.daemon(req).await?;
             ctx.print(&v, render::text);
         }
-        StateCmd::Set { fsid, fileid, stateid, clientid, access } => {
+        StateCmd::Set {
+            fsid,
+            fileid,
+            stateid,
+            clientid,
+            access,
+        } => {
             let s = parse_stateid(stateid)?;
             let (mut c, t) = ctx.kernel().await?;
             use pnfsd::attr as a;
             get(&mut c, &t.pnfsd, pnfsd::cmd::STATE_SET, |b| {
-                b.put_u64(a::FSID, *fsid).put_u64(a::FILEID, *fileid).put_bytes(a::STATEID, &s).put_u64(a::CLIENTID, *clientid);
+                b.put_u64(a::FSID, *fsid)
+                    .put_u64(a::FILEID, *fileid)
+                    .put_bytes(a::STATEID, &s)
+                    .put_u64(a::CLIENTID, *clientid);
                 if let Some(x) = access {
                     b.put_u32(a::ACCESS, *x);
                 }
@@ -746,16 +855,24 @@ fn event_matches(what: &str, fam: &str, name: &str) -> bool {
 
 async fn monitor(ctx: &Ctx, a: &MonitorArgs) -> R<()> {
     let (_, t) = ctx.kernel().await?;
-    let sock = NlSocket::open(t.proto.number(), &SocketOptions::default()).map_err(|e| failed("monitor", e))?;
+    let sock = NlSocket::open(t.proto.number(), &SocketOptions::default())
+        .map_err(|e| failed("monitor", e))?;
     for f in [&t.pnfsd, &t.gfs2] {
-        let g = f.group("events").ok_or_else(|| failed("monitor", format!("{} has no events group", f.name)))?;
-        sock.join_group(g).map_err(|e| failed("monitor: join group", e))?;
+        let g = f
+            .group("events")
+            .ok_or_else(|| failed("monitor", format!("{} has no events group", f.name)))?;
+        sock.join_group(g)
+            .map_err(|e| failed("monitor: join group", e))?;
     }
-    let deadline = a.timeout.map(|s| Instant::now() + Duration::from_secs_f64(s));
+    let deadline = a
+        .timeout
+        .map(|s| Instant::now() + Duration::from_secs_f64(s));
     let mut seen = 0u64;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let wait = deadline.map(|d| d.saturating_duration_since(Instant::now())).unwrap_or(Duration::from_secs(86400 * 365));
+        let wait = deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_secs(86400 * 365));
         let (n, from) = match tokio::time::timeout(wait, sock.recv_from(&mut buf)).await {
             Err(_) => return Ok(()),
             Ok(Err(NlError::Overrun)) => {
@@ -791,7 +908,10 @@ async fn monitor(ctx: &Ctx, a: &MonitorArgs) -> R<()> {
                 let mut rest = v.clone();
                 rest.as_object_mut().unwrap().remove("family");
                 rest.as_object_mut().unwrap().remove("event");
-                println!("[{fam}] {name} {}", render::text(&rest).trim_end().replace('\n', " "));
+                println!(
+                    "[{fam}] {name} {}",
+                    render::text(&rest).trim_end().replace('\n', " ")
+                );
             }
             use std::io::Write;
             let _ = std::io::stdout().flush();
@@ -840,11 +960,27 @@ async fn ping(ctx: &Ctx, a: &PingArgs) -> R<()> {
         let line = |name: &str, x: &Value| match x["rtt"].as_object() {
             Some(r) => format!(
                 "{name}: {} round trips, min/avg/max = {:.1}/{:.1}/{:.1} us\n",
-                r["count"], r["min_ns"].as_f64().unwrap_or(0.0) / 1e3, r["avg_ns"].as_f64().unwrap_or(0.0) / 1e3, r["max_ns"].as_f64().unwrap_or(0.0) / 1e3
+                r["count"],
+                r["min_ns"].as_f64().unwrap_or(0.0) / 1e3,
+                r["avg_ns"].as_f64().unwrap_or(0.0) / 1e3,
+                r["max_ns"].as_f64().unwrap_or(0.0) / 1e3
             ),
-            None => format!("{name}: unreachable: {}\n", x["error"].as_str().unwrap_or("")),
+            None => format!(
+                "{name}: unreachable: {}\n",
+                x["error"].as_str().unwrap_or("")
+            ),
         };
-        format!("{}{}", line(&format!("kernel half, {}", v["kernel"]["target"].as_str().unwrap_or("")), &v["kernel"]), line("daemon", &v["daemon"]))
+        format!(
+            "{}{}",
+            line(
+                &format!(
+                    "kernel half, {}",
+                    v["kernel"]["target"].as_str().unwrap_or("")
+                ),
+                &v["kernel"]
+            ),
+            line("daemon", &v["daemon"])
+        )
     });
     if derr.is_some() {
         return Err(failed("ping", "daemon unreachable"));
@@ -856,11 +992,14 @@ async fn trigger(ctx: &Ctx, a: &TriggerArgs) -> R<()> {
     let (mut c, t) = ctx.kernel().await?;
     let v = if a.family == "pnfsd" {
         use pnfsd::attr as x;
-        let kind = pnfsd::UpcallKind::from_name(&a.kind).ok_or_else(|| usage(format!("unknown pnfsd upcall kind {:?}", a.kind)))?;
+        let kind = pnfsd::UpcallKind::from_name(&a.kind)
+            .ok_or_else(|| usage(format!("unknown pnfsd upcall kind {:?}", a.kind)))?;
         let stateid = a.stateid.as_deref().map(parse_stateid).transpose()?;
         let dev = a.device.as_deref().map(parse_device).transpose()?;
         get(&mut c, &t.pnfsd, pnfsd::cmd::TRIGGER, |b| {
-            b.put_u32(x::UPCALL_KIND, kind as u32).put_u32(x::COUNT, a.count).put_u32(x::DEPTH, a.depth);
+            b.put_u32(x::UPCALL_KIND, kind as u32)
+                .put_u32(x::COUNT, a.count)
+                .put_u32(x::DEPTH, a.depth);
             if let Some(v) = a.fsid {
                 b.put_u64(x::FSID, v);
             }
@@ -880,9 +1019,12 @@ async fn trigger(ctx: &Ctx, a: &TriggerArgs) -> R<()> {
         .await?
     } else {
         use gfs2ctl::attr as x;
-        let kind = gfs2ctl::UpcallKind::from_name(&a.kind).ok_or_else(|| usage(format!("unknown gfs2 upcall kind {:?}", a.kind)))?;
+        let kind = gfs2ctl::UpcallKind::from_name(&a.kind)
+            .ok_or_else(|| usage(format!("unknown gfs2 upcall kind {:?}", a.kind)))?;
         get(&mut c, &t.gfs2, gfs2ctl::cmd::TRIGGER, |b| {
-            b.put_u32(x::UPCALL_KIND, kind as u32).put_u32(x::COUNT, a.count).put_u32(x::DEPTH, a.depth);
+            b.put_u32(x::UPCALL_KIND, kind as u32)
+                .put_u32(x::COUNT, a.count)
+                .put_u32(x::DEPTH, a.depth);
             if let Some(v) = &a.table {
                 b.put_str(x::TABLE, v);
             }
@@ -897,11 +1039,30 @@ async fn trigger(ctx: &Ctx, a: &TriggerArgs) -> R<()> {
 }
 
 /// Used by the demo: a trigger run's per-kind stats.
-pub(crate) async fn trigger_once(c: &mut Client, fam: &FamilyInfo, build: impl FnOnce(&mut pnfs_netlink::MsgBuilder<'_>)) -> Result<Value, CliError> {
-    get(c, fam, if fam.name == pnfsd::FAMILY_NAME { pnfsd::cmd::TRIGGER } else { gfs2ctl::cmd::TRIGGER }, build).await
+pub(crate) async fn trigger_once(
+    c: &mut Client,
+    fam: &FamilyInfo,
+    build: impl FnOnce(&mut pnfs_netlink::MsgBuilder<'_>),
+) -> Result<Value, CliError> {
+    get(
+        c,
+        fam,
+        if fam.name == pnfsd::FAMILY_NAME {
+            pnfsd::cmd::TRIGGER
+        } else {
+            gfs2ctl::cmd::TRIGGER
+        },
+        build,
+    )
+    .await
 }
 
 /// Used by the demo: one `do` request.
-pub(crate) async fn do_request(c: &mut Client, fam: &FamilyInfo, cmd: u8, build: impl FnOnce(&mut pnfs_netlink::MsgBuilder<'_>)) -> Result<Value, CliError> {
+pub(crate) async fn do_request(
+    c: &mut Client,
+    fam: &FamilyInfo,
+    cmd: u8,
+    build: impl FnOnce(&mut pnfs_netlink::MsgBuilder<'_>),
+) -> Result<Value, CliError> {
     get(c, fam, cmd, build).await
 }

@@ -32,7 +32,11 @@ pub fn attrs_to_json(attrs: &[u8], policy: &'static Policy) -> Value {
                 };
                 (p.name.to_string(), v, p.multi)
             }
-            None => (format!("attr-{}", a.kind), Value::from(hex(a.payload)), false),
+            None => (
+                format!("attr-{}", a.kind),
+                Value::from(hex(a.payload)),
+                false,
+            ),
         };
         if multi {
             match obj.entry(name).or_insert_with(|| Value::Array(vec![])) {

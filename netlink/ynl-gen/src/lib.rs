@@ -159,9 +159,15 @@ pub fn gen_rust(spec: &Spec, source: &str) -> Result<String> {
                 writeln!(o, "            _ => None,")?;
                 writeln!(o, "        }}")?;
                 writeln!(o, "    }}")?;
-                writeln!(o, "    /// The spec name of a raw value (for attribute rendering).")?;
+                writeln!(
+                    o,
+                    "    /// The spec name of a raw value (for attribute rendering)."
+                )?;
                 writeln!(o, "    pub fn name_of(v: u64) -> Option<&'static str> {{")?;
-                writeln!(o, "        u32::try_from(v).ok().and_then(Self::from_u32).map(Self::name)")?;
+                writeln!(
+                    o,
+                    "        u32::try_from(v).ok().and_then(Self::from_u32).map(Self::name)"
+                )?;
                 writeln!(o, "    }}")?;
                 writeln!(o, "    /// The value with this spec name.")?;
                 writeln!(o, "    pub fn from_name(s: &str) -> Option<Self> {{")?;
