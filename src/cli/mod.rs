@@ -102,6 +102,15 @@ enum Object {
     Trigger(TriggerArgs),
     /// Run the embedded default: a twin, a daemon on the local engine and a workload.
     Demo(demo::DemoArgs),
+    /// Run the user-space twin of the kernel half in the foreground (one per netns).
+    Twin {
+        /// Also allow this uid to send admin commands (root always may).
+        #[arg(long = "admin-uid")]
+        admin_uids: Vec<u32>,
+        /// Upcall timeout in ms.
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u64,
+    },
     /// Print shell completions (bash, zsh, fish).
     Completions {
         #[arg(value_parser = ["bash", "zsh", "fish"])]
@@ -391,6 +400,31 @@ async fn run(ctx: Ctx) -> R<()> {
             Ok(())
         }
         Object::Man { dir } => man(dir),
+        Object::Twin {
+            admin_uids,
+            timeout_ms,
+        } => {
+            let cfg = pnfs_twin::TwinConfig {
+                port: ctx.cli.twin_port,
+                admin_uids: admin_uids.clone(),
+                timeout: Duration::from_millis(*timeout_ms),
+            };
+            let twin = pnfs_twin::Twin::bind(&cfg)
+                .map_err(|e| failed(&format!("twin: USERSOCK port {:#x}", cfg.port), e))?;
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                        .unwrap();
+                tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
+                let _ = tx.send(true);
+            });
+            eprintln!(
+                "pnfsctl twin: serving pnfsd and gfs2ctl on NETLINK_USERSOCK port {:#x}",
+                twin.port()
+            );
+            twin.run(rx).await.map_err(|e| failed("twin", e))
+        }
     }
 }
 

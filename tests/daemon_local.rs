@@ -1,0 +1,252 @@
+//! pnfs_controld on the local engine against the twin, in a private network namespace:
+//! every upcall path, restart without loss, graceful shutdown.
+
+mod common;
+use common::{can_run, stateid, Node};
+use std::time::{Duration, Instant};
+
+fn trig(n: &Node, args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["trigger"];
+    a.extend_from_slice(args);
+    n.must(&a)
+}
+
+#[test]
+fn every_upcall_path_on_the_local_engine() {
+    if !can_run("every_upcall_path_on_the_local_engine") {
+        return;
+    }
+    let mut n = Node::new("local");
+    n.start_daemon(&[]);
+
+    // GET_STATE: miss -> the MDS (this node) asks its kernel -> ok; then a cache hit.
+    let sid = stateid(1, 7);
+    n.must(&["state", "set", "1", "7", &sid, "193"]);
+    let base = [
+        "--fsid",
+        "1",
+        "--fileid",
+        "7",
+        "--stateid",
+        &sid,
+        "--clientid",
+        "1",
+    ];
+    // clientid 1 is not the owner: the MDS says bad-stateid.
+    let r = trig(&n, &[&["pnfsd", "get-state"][..], &base[..]].concat());
+    assert_eq!(r["status"], "bad-stateid", "{r}");
+    let own = [
+        "--fsid",
+        "1",
+        "--fileid",
+        "7",
+        "--stateid",
+        &sid,
+        "--clientid",
+        "193",
+    ];
+    let r = trig(&n, &[&["pnfsd", "get-state"][..], &own[..]].concat());
+    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(r["generation"], 1, "{r}");
+    let before = n.must(&["stats", "show"])["daemon"]["cache_hits"]
+        .as_u64()
+        .unwrap();
+    let r = trig(
+        &n,
+        &[
+            &["pnfsd", "get-state", "--count", "50", "--depth", "8"][..],
+            &own[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(r["kind-stats"][0]["answered"], 50, "{r}");
+    assert_eq!(r["status"], "ok");
+    let after = n.must(&["stats", "show"])["daemon"]["cache_hits"]
+        .as_u64()
+        .unwrap();
+    assert!(after >= before + 50, "cache hits {before} -> {after}");
+    // An older seqid than the MDS's generation is OLD_STATEID, from the cache.
+    n.must(&["state", "set", "1", "8", &stateid(3, 8), "193"]);
+    let r = trig(
+        &n,
+        &[
+            "pnfsd",
+            "get-state",
+            "--fsid",
+            "1",
+            "--fileid",
+            "8",
+            "--stateid",
+            &stateid(3, 8),
+            "--clientid",
+            "193",
+        ],
+    );
+    assert_eq!(r["status"], "ok");
+    let r = trig(
+        &n,
+        &[
+            "pnfsd",
+            "get-state",
+            "--fsid",
+            "1",
+            "--fileid",
+            "8",
+            "--stateid",
+            &stateid(2, 8),
+            "--clientid",
+            "193",
+        ],
+    );
+    assert_eq!(r["status"], "old-stateid", "{r}");
+
+    // STATE_CHANGED: the cache forgets before the kernel hears "done".
+    let r = trig(
+        &n,
+        &[
+            "pnfsd",
+            "state-changed",
+            "--fsid",
+            "1",
+            "--fileid",
+            "7",
+            "--stateid",
+            &sid,
+            "--clientid",
+            "193",
+        ],
+    );
+    assert_eq!(r["status"], "ok", "{r}");
+    let cache = n.must(&["state", "show"]);
+    assert!(
+        !cache["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["fileid"] == 7),
+        "fileid 7 still cached after STATE_CHANGED: {cache}"
+    );
+
+    // GET_DEVICE_INFO: this node's device, and an unknown one.
+    let r = trig(&n, &["pnfsd", "get-device-info", "--device", "node:1"]);
+    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(r["ds-addr"][0]["uaddr"], "127.0.0.1.8.1", "{r}");
+    let r = trig(&n, &["pnfsd", "get-device-info", "--device", "node:9"]);
+    assert_eq!(r["status"], "noent", "{r}");
+    let devs = n.must(&["device", "show"]);
+    assert_eq!(
+        devs[0]["device-id"], "504e4653000000010000000000000000",
+        "{devs}"
+    );
+
+    // LAYOUT_GET records a layout in the kernel half; LAYOUT_RETURN removes it.
+    let r = trig(
+        &n,
+        &[
+            "pnfsd",
+            "layout-get",
+            "--fsid",
+            "1",
+            "--fileid",
+            "5",
+            "--clientid",
+            "193",
+        ],
+    );
+    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(r["device-id"], "504e4653000000010000000000000000");
+    let l = n.must(&["layout", "show"]);
+    assert_eq!(l.as_array().unwrap().len(), 1, "{l}");
+    let r = trig(
+        &n,
+        &[
+            "pnfsd",
+            "layout-commit",
+            "--fsid",
+            "1",
+            "--fileid",
+            "5",
+            "--clientid",
+            "193",
+        ],
+    );
+    assert_eq!(r["status"], "ok", "{r}");
+    let r = trig(
+        &n,
+        &[
+            "pnfsd",
+            "layout-return",
+            "--fsid",
+            "1",
+            "--fileid",
+            "5",
+            "--clientid",
+            "193",
+        ],
+    );
+    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(n.must(&["layout", "show"]).as_array().unwrap().len(), 0);
+
+    // GFS2: mount (first, jid 0), mount-done, withdraw, recovery-done, unmount.
+    let r = trig(&n, &["gfs2", "mount", "--table", "lab:fs0"]);
+    assert_eq!(
+        (r["status"].as_i64(), r["jid"].as_u64(), r["first"].as_u64()),
+        (Some(0), Some(0), Some(1)),
+        "{r}"
+    );
+    for k in ["mount-done", "withdraw", "recovery-done"] {
+        let r = trig(&n, &["gfs2", k, "--table", "lab:fs0"]);
+        assert_eq!(r["status"], 0, "{k}: {r}");
+    }
+    let fs = n.must(&["fs", "show"]);
+    assert_eq!(fs["mounts"][0]["table"], "lab:fs0", "{fs}");
+    assert_eq!(fs["mounts"][0]["withdrawn"], 1, "{fs}");
+    assert_eq!(fs["cluster"]["journals"]["lab:fs0"]["1"], 0, "{fs}");
+
+    // Restart without loss: the journal assignment survives a crash (it was written
+    // before the mount was acknowledged), and a restarted daemon re-registers.
+    n.kill_daemon();
+    let t0 = Instant::now();
+    let r = trig(&n, &["pnfsd", "get-device-info", "--device", "node:1"]);
+    assert_eq!(
+        r["kind-stats"][0]["failed"], 1,
+        "no daemon must fail at once: {r}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "failing took {:?}",
+        t0.elapsed()
+    );
+    n.start_daemon(&[]);
+    let fs = n.must(&["fs", "show"]);
+    assert_eq!(
+        fs["cluster"]["journals"]["lab:fs0"]["1"], 0,
+        "journal lost across restart: {fs}"
+    );
+    let r = trig(&n, &["gfs2", "unmount", "--table", "lab:fs0"]);
+    assert_eq!(r["status"], 0, "{r}");
+    assert!(n.must(&["fs", "show"])["mounts"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // Graceful shutdown unregisters: the kernel half fails upcalls at once afterwards.
+    let st = n.stop_daemon();
+    assert!(st.success(), "daemon exit status {st}");
+    let r = trig(
+        &n,
+        &[
+            "pnfsd",
+            "get-state",
+            "--fsid",
+            "1",
+            "--fileid",
+            "7",
+            "--stateid",
+            &sid,
+            "--clientid",
+            "193",
+        ],
+    );
+    assert_eq!(r["kind-stats"][0]["failed"], 1, "{r}");
+}
