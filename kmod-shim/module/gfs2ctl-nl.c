@@ -20,6 +20,11 @@ const struct nla_policy gfs2ctl_kind_stats_nl_policy[GFS2CTL_A_KIND_STATS_MAX + 
 	[GFS2CTL_A_KIND_STATS_P999_NS] = { .type = NLA_U64, },
 };
 
+static struct netlink_range_validation gfs2ctl_gfs2ctl_timeout_ms_range = {
+	.min = 1ULL,
+	.max = 600000ULL,
+};
+
 const struct nla_policy gfs2ctl_gfs2ctl_nl_policy[GFS2CTL_A_MAX + 1] = {
 	[GFS2CTL_A_XID] = { .type = NLA_U32, },
 	[GFS2CTL_A_STATUS] = { .type = NLA_S32, },
@@ -39,7 +44,7 @@ const struct nla_policy gfs2ctl_gfs2ctl_nl_policy[GFS2CTL_A_MAX + 1] = {
 	[GFS2CTL_A_UPCALL_KIND] = NLA_POLICY_RANGE(NLA_U32, 1, 5),
 	[GFS2CTL_A_AGE_US] = { .type = NLA_U64, },
 	[GFS2CTL_A_PORT] = { .type = NLA_U32, },
-	[GFS2CTL_A_TIMEOUT_MS] = NLA_POLICY_RANGE(NLA_U32, 1, 600000),
+	[GFS2CTL_A_TIMEOUT_MS] = NLA_POLICY_FULL_RANGE(NLA_U32, &gfs2ctl_gfs2ctl_timeout_ms_range),
 	[GFS2CTL_A_COUNT] = { .type = NLA_U32, },
 	[GFS2CTL_A_DEPTH] = NLA_POLICY_RANGE(NLA_U32, 1, 4096),
 	[GFS2CTL_A_ELAPSED_NS] = { .type = NLA_U64, },

@@ -1,130 +1,252 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * pnfs_shim - generic netlink control channel between nfsd/GFS2 and
- * pnfs_controld.
- *
- * Placeholder: this only registers a tiny "pnfs_probe" family with one
- * admin-only echo command, so that the VM lane (kmod-shim/vm/run.sh) is
- * proven end to end.  The real families (pnfsd, gfs2ctl) replace it.
+ * pnfs_shim: generic netlink control channel between nfsd pNFS / GFS2 and the
+ * cluster daemon (families "pnfsd" and "gfs2ctl").  Module setup: the two
+ * families, per-netns state, the netlink notifier that sees a daemon die.
  */
-
-#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/kernel.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/netlink.h>
+#include <linux/notifier.h>
+#include <linux/slab.h>
 #include <net/genetlink.h>
+#include <net/net_namespace.h>
+#include <net/netns/generic.h>
 
-#define PNFS_PROBE_FAMILY_NAME	"pnfs_probe"
-#define PNFS_PROBE_VERSION	1
-#define PNFS_PROBE_MAX_PAYLOAD	4096
+#include "pnfs_shim_internal.h"
+#include "pnfsd-nl.h"
+#include "gfs2ctl-nl.h"
 
-enum pnfs_probe_cmd {
-	PNFS_PROBE_CMD_UNSPEC,
-	PNFS_PROBE_CMD_ECHO,
+bool pnfs_shim_stopping;
 
-	__PNFS_PROBE_CMD_MAX,
-};
+static unsigned int pnfs_shim_net_id __read_mostly;
+static LIST_HEAD(pnfs_shim_nets);
+static DEFINE_MUTEX(pnfs_shim_nets_lock);
 
-enum pnfs_probe_attr {
-	PNFS_PROBE_A_UNSPEC,
-	PNFS_PROBE_A_PAD,
-	PNFS_PROBE_A_COOKIE,	/* u64, required, echoed back */
-	PNFS_PROBE_A_PAYLOAD,	/* binary, optional, echoed back */
+/*
+ * Formatted extack messages.  Linux 6.1 has no NL_SET_ERR_MSG_FMT (6.2+) and
+ * extack keeps only a pointer that is read when the ACK is built, after the
+ * handler returns.  The text goes to a small ring of static buffers instead;
+ * the last byte of a slot is never written, so a slot reused under heavy
+ * concurrent errors can garble a message but never unterminate it.
+ */
+#define PNFS_SHIM_ERR_SLOTS	64
+#define PNFS_SHIM_ERR_LEN	80
 
-	__PNFS_PROBE_A_MAX,
-};
+static char pnfs_shim_err_ring[PNFS_SHIM_ERR_SLOTS][PNFS_SHIM_ERR_LEN];
+static atomic_t pnfs_shim_err_next = ATOMIC_INIT(0);
 
-#define PNFS_PROBE_A_MAX	(__PNFS_PROBE_A_MAX - 1)
-
-static const struct nla_policy pnfs_probe_policy[PNFS_PROBE_A_MAX + 1] = {
-	[PNFS_PROBE_A_COOKIE]	= { .type = NLA_U64 },
-	[PNFS_PROBE_A_PAYLOAD]	= { .type = NLA_BINARY,
-				    .len = PNFS_PROBE_MAX_PAYLOAD },
-};
-
-static struct genl_family pnfs_probe_family;
-
-static int pnfs_probe_echo(struct sk_buff *skb, struct genl_info *info)
+void pnfs_shim_set_err(struct netlink_ext_ack *extack, const char *fmt, ...)
 {
-	struct nlattr *payload = info->attrs[PNFS_PROBE_A_PAYLOAD];
-	int len = payload ? nla_len(payload) : 0;
-	struct sk_buff *msg;
-	void *hdr;
-	u64 cookie;
+	unsigned int slot;
+	va_list ap;
+	char *buf;
 
-	if (!info->attrs[PNFS_PROBE_A_COOKIE]) {
-		NL_SET_ERR_MSG(info->extack, "cookie attribute is required");
-		return -EINVAL;
-	}
-	cookie = nla_get_u64(info->attrs[PNFS_PROBE_A_COOKIE]);
-
-	msg = genlmsg_new(nla_total_size_64bit(sizeof(u64)) +
-			  nla_total_size(len), GFP_KERNEL);
-	if (!msg)
-		return -ENOMEM;
-
-	hdr = genlmsg_put_reply(msg, info, &pnfs_probe_family, 0,
-				PNFS_PROBE_CMD_ECHO);
-	if (!hdr)
-		goto nospace;
-
-	if (nla_put_u64_64bit(msg, PNFS_PROBE_A_COOKIE, cookie,
-			      PNFS_PROBE_A_PAD))
-		goto nospace;
-	if (payload &&
-	    nla_put(msg, PNFS_PROBE_A_PAYLOAD, len, nla_data(payload)))
-		goto nospace;
-
-	genlmsg_end(msg, hdr);
-	return genlmsg_reply(msg, info);
-
-nospace:
-	nlmsg_free(msg);
-	return -EMSGSIZE;
+	if (!extack)
+		return;
+	slot = (unsigned int)atomic_inc_return(&pnfs_shim_err_next) % PNFS_SHIM_ERR_SLOTS;
+	buf = pnfs_shim_err_ring[slot];
+	va_start(ap, fmt);
+	vscnprintf(buf, PNFS_SHIM_ERR_LEN - 1, fmt, ap);
+	va_end(ap);
+	extack->_msg = buf;
 }
 
-static const struct genl_small_ops pnfs_probe_ops[] = {
-	{
-		.cmd	= PNFS_PROBE_CMD_ECHO,
-		.flags	= GENL_ADMIN_PERM,
-		.doit	= pnfs_probe_echo,
-	},
+struct pnfs_shim_net *pnfs_shim_net(const struct net *net)
+{
+	return net_generic(net, pnfs_shim_net_id);
+}
+
+struct pnfs_shim_chan *pnfs_shim_chan(const struct net *net, enum pnfs_shim_fam_idx idx)
+{
+	return pnfs_shim_net(net)->chan[idx];
+}
+
+/* Upcall commands sent to the kernel half: -EOPNOTSUPP with a reason. */
+static int pnfs_shim_upcall_cmd_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	GENL_SET_ERR_MSG(info, "upcalls are sent by the kernel");
+	return -EOPNOTSUPP;
+}
+
+#define PNFS_SHIM_UPCALL_OP(c) { .cmd = (c), .doit = pnfs_shim_upcall_cmd_doit }
+
+static const struct genl_small_ops pnfs_shim_pnfsd_upcall_ops[] = {
+	PNFS_SHIM_UPCALL_OP(PNFSD_CMD_GET_STATE),
+	PNFS_SHIM_UPCALL_OP(PNFSD_CMD_GET_DEVICE_INFO),
+	PNFS_SHIM_UPCALL_OP(PNFSD_CMD_LAYOUT_GET),
+	PNFS_SHIM_UPCALL_OP(PNFSD_CMD_LAYOUT_RETURN),
+	PNFS_SHIM_UPCALL_OP(PNFSD_CMD_LAYOUT_COMMIT),
+	PNFS_SHIM_UPCALL_OP(PNFSD_CMD_STATE_CHANGED),
 };
 
-static struct genl_family pnfs_probe_family __ro_after_init = {
-	.name		= PNFS_PROBE_FAMILY_NAME,
-	.version	= PNFS_PROBE_VERSION,
-	.maxattr	= PNFS_PROBE_A_MAX,
-	.policy		= pnfs_probe_policy,
+static const struct genl_small_ops pnfs_shim_gfs2_upcall_ops[] = {
+	PNFS_SHIM_UPCALL_OP(GFS2CTL_CMD_MOUNT),
+	PNFS_SHIM_UPCALL_OP(GFS2CTL_CMD_MOUNT_DONE),
+	PNFS_SHIM_UPCALL_OP(GFS2CTL_CMD_UNMOUNT),
+	PNFS_SHIM_UPCALL_OP(GFS2CTL_CMD_WITHDRAW),
+	PNFS_SHIM_UPCALL_OP(GFS2CTL_CMD_RECOVERY_DONE),
+};
+
+struct genl_family pnfs_shim_pnfsd_family __ro_after_init = {
+	.name		= PNFSD_FAMILY_NAME,
+	.version	= PNFSD_FAMILY_VERSION,
 	.netnsok	= true,
+	.parallel_ops	= true,
 	.module		= THIS_MODULE,
-	.small_ops	= pnfs_probe_ops,
-	.n_small_ops	= ARRAY_SIZE(pnfs_probe_ops),
+	.ops		= pnfsd_nl_ops,
+	.n_ops		= ARRAY_SIZE(pnfsd_nl_ops),
+	.small_ops	= pnfs_shim_pnfsd_upcall_ops,
+	.n_small_ops	= ARRAY_SIZE(pnfs_shim_pnfsd_upcall_ops),
+	.mcgrps		= pnfsd_nl_mcgrps,
+	.n_mcgrps	= ARRAY_SIZE(pnfsd_nl_mcgrps),
+};
+
+struct genl_family pnfs_shim_gfs2_family __ro_after_init = {
+	.name		= GFS2CTL_FAMILY_NAME,
+	.version	= GFS2CTL_FAMILY_VERSION,
+	.netnsok	= true,
+	.parallel_ops	= true,
+	.module		= THIS_MODULE,
+	.ops		= gfs2ctl_nl_ops,
+	.n_ops		= ARRAY_SIZE(gfs2ctl_nl_ops),
+	.small_ops	= pnfs_shim_gfs2_upcall_ops,
+	.n_small_ops	= ARRAY_SIZE(pnfs_shim_gfs2_upcall_ops),
+	.mcgrps		= gfs2ctl_nl_mcgrps,
+	.n_mcgrps	= ARRAY_SIZE(gfs2ctl_nl_mcgrps),
+};
+
+static void pnfs_shim_net_free(struct pnfs_shim_net *pn)
+{
+	int i;
+
+	for (i = 0; i < PNFS_SHIM_NFAM; i++) {
+		pnfs_shim_chan_free(pn->chan[i]);
+		pn->chan[i] = NULL;
+	}
+	pnfs_shim_pnfsd_state_free(pn->pnfsd);
+	pn->pnfsd = NULL;
+	pnfs_shim_gfs2_state_free(pn->gfs2);
+	pn->gfs2 = NULL;
+}
+
+static int __net_init pnfs_shim_net_init(struct net *net)
+{
+	struct pnfs_shim_net *pn = pnfs_shim_net(net);
+
+	pn->net = net;
+	pn->chan[PNFS_SHIM_PNFSD] = pnfs_shim_chan_alloc(net, &pnfs_shim_pnfsd_fam);
+	pn->chan[PNFS_SHIM_GFS2] = pnfs_shim_chan_alloc(net, &pnfs_shim_gfs2_fam);
+	pn->pnfsd = pnfs_shim_pnfsd_state_alloc();
+	pn->gfs2 = pnfs_shim_gfs2_state_alloc();
+	if (!pn->chan[PNFS_SHIM_PNFSD] || !pn->chan[PNFS_SHIM_GFS2] ||
+	    !pn->pnfsd || !pn->gfs2) {
+		pnfs_shim_net_free(pn);
+		return -ENOMEM;
+	}
+
+	mutex_lock(&pnfs_shim_nets_lock);
+	list_add_tail(&pn->node, &pnfs_shim_nets);
+	mutex_unlock(&pnfs_shim_nets_lock);
+	return 0;
+}
+
+static void __net_exit pnfs_shim_net_exit(struct net *net)
+{
+	struct pnfs_shim_net *pn = pnfs_shim_net(net);
+
+	mutex_lock(&pnfs_shim_nets_lock);
+	list_del(&pn->node);
+	mutex_unlock(&pnfs_shim_nets_lock);
+	pnfs_shim_net_free(pn);
+}
+
+static struct pernet_operations pnfs_shim_net_ops = {
+	.init	= pnfs_shim_net_init,
+	.exit	= pnfs_shim_net_exit,
+	.id	= &pnfs_shim_net_id,
+	.size	= sizeof(struct pnfs_shim_net),
+};
+
+/* A generic netlink socket was released: was it a registered daemon? */
+static int pnfs_shim_netlink_event(struct notifier_block *nb,
+				   unsigned long event, void *ptr)
+{
+	struct netlink_notify *n = ptr;
+	struct pnfs_shim_net *pn;
+	int i;
+
+	if (event != NETLINK_URELEASE || n->protocol != NETLINK_GENERIC)
+		return NOTIFY_DONE;
+
+	pn = pnfs_shim_net(n->net);
+	for (i = 0; i < PNFS_SHIM_NFAM; i++)
+		if (pn->chan[i])
+			pnfs_shim_daemon_gone(pn->chan[i], n->portid);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block pnfs_shim_netlink_notifier = {
+	.notifier_call = pnfs_shim_netlink_event,
 };
 
 static int __init pnfs_shim_init(void)
 {
 	int err;
 
-	err = genl_register_family(&pnfs_probe_family);
-	if (err) {
-		pr_err("cannot register genl family %s: %d\n",
-		       PNFS_PROBE_FAMILY_NAME, err);
+	err = register_pernet_subsys(&pnfs_shim_net_ops);
+	if (err)
 		return err;
-	}
-	pr_info("registered genl family %s (id %u)\n",
-		PNFS_PROBE_FAMILY_NAME, pnfs_probe_family.id);
+	err = genl_register_family(&pnfs_shim_pnfsd_family);
+	if (err)
+		goto err_pernet;
+	err = genl_register_family(&pnfs_shim_gfs2_family);
+	if (err)
+		goto err_pnfsd;
+	err = netlink_register_notifier(&pnfs_shim_netlink_notifier);
+	if (err)
+		goto err_gfs2;
 	return 0;
+
+err_gfs2:
+	genl_unregister_family(&pnfs_shim_gfs2_family);
+err_pnfsd:
+	genl_unregister_family(&pnfs_shim_pnfsd_family);
+err_pernet:
+	unregister_pernet_subsys(&pnfs_shim_net_ops);
+	return err;
 }
 
 static void __exit pnfs_shim_exit(void)
 {
-	genl_unregister_family(&pnfs_probe_family);
+	struct pnfs_shim_net *pn;
+	int i;
+
+	/*
+	 * New upcalls fail at once, pending ones fail now and TRIGGER runs stop,
+	 * so that genl_unregister_family() (which waits for running handlers)
+	 * does not wait for a daemon.
+	 */
+	WRITE_ONCE(pnfs_shim_stopping, true);
+	netlink_unregister_notifier(&pnfs_shim_netlink_notifier);
+	pnfs_shim_trigger_abort_all();
+	mutex_lock(&pnfs_shim_nets_lock);
+	list_for_each_entry(pn, &pnfs_shim_nets, node)
+		for (i = 0; i < PNFS_SHIM_NFAM; i++)
+			pnfs_shim_fail_pending(pn->chan[i], 0);
+	mutex_unlock(&pnfs_shim_nets_lock);
+
+	genl_unregister_family(&pnfs_shim_gfs2_family);
+	genl_unregister_family(&pnfs_shim_pnfsd_family);
+	unregister_pernet_subsys(&pnfs_shim_net_ops);
 }
 
 module_init(pnfs_shim_init);
 module_exit(pnfs_shim_exit);
 
-MODULE_DESCRIPTION("pNFS control channel shim (placeholder: pnfs_probe genl family)");
 MODULE_LICENSE("GPL");
-MODULE_ALIAS_GENL_FAMILY(PNFS_PROBE_FAMILY_NAME);
+MODULE_DESCRIPTION("pnfsd/gfs2ctl generic netlink control channel to the cluster daemon");
+MODULE_ALIAS_GENL_FAMILY(PNFSD_FAMILY_NAME);
+MODULE_ALIAS_GENL_FAMILY(GFS2CTL_FAMILY_NAME);

@@ -25,6 +25,11 @@ const struct nla_policy pnfsd_kind_stats_nl_policy[PNFSD_A_KIND_STATS_MAX + 1] =
 	[PNFSD_A_KIND_STATS_P999_NS] = { .type = NLA_U64, },
 };
 
+static struct netlink_range_validation pnfsd_pnfsd_timeout_ms_range = {
+	.min = 1ULL,
+	.max = 600000ULL,
+};
+
 const struct nla_policy pnfsd_pnfsd_nl_policy[PNFSD_A_MAX + 1] = {
 	[PNFSD_A_XID] = { .type = NLA_U32, },
 	[PNFSD_A_STATUS] = { .type = NLA_U32, },
@@ -54,7 +59,7 @@ const struct nla_policy pnfsd_pnfsd_nl_policy[PNFSD_A_MAX + 1] = {
 	[PNFSD_A_UPCALL_KIND] = NLA_POLICY_RANGE(NLA_U32, 1, 6),
 	[PNFSD_A_AGE_US] = { .type = NLA_U64, },
 	[PNFSD_A_PORT] = { .type = NLA_U32, },
-	[PNFSD_A_TIMEOUT_MS] = NLA_POLICY_RANGE(NLA_U32, 1, 600000),
+	[PNFSD_A_TIMEOUT_MS] = NLA_POLICY_FULL_RANGE(NLA_U32, &pnfsd_pnfsd_timeout_ms_range),
 	[PNFSD_A_COUNT] = { .type = NLA_U32, },
 	[PNFSD_A_DEPTH] = NLA_POLICY_RANGE(NLA_U32, 1, 4096),
 	[PNFSD_A_ELAPSED_NS] = { .type = NLA_U64, },

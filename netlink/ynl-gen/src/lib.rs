@@ -484,8 +484,11 @@ pub fn gen_c_nl(spec: &Spec, source: &str) -> Result<(String, String)> {
     for set in order {
         let p = c_attr_prefix(spec, set);
         let pol = format!("{f}_{}_nl_policy", lower(&set.name));
-        writeln!(h, "extern const struct nla_policy {pol}[{p}MAX + 1];")?;
-        writeln!(c, "const struct nla_policy {pol}[{p}MAX + 1] = {{")?;
+        // Bounds outside the s16 `min`/`max` of struct nla_policy need a
+        // struct netlink_range_validation (NLA_POLICY_FULL_RANGE), declared
+        // before the table that points at it. Not const: Linux 6.1's
+        // nla_policy.range is a non-const pointer (const from 6.2 on).
+        let mut body = String::new();
         for (_, a) in spec.attr_ids(set) {
             let t = a.kind.unwrap();
             let (min_len, max_len, min, max) = limits(spec, a)?;
@@ -502,6 +505,41 @@ pub fn gen_c_nl(spec: &Spec, source: &str) -> Result<(String, String)> {
                 AttrType::String if max_len > 0 => {
                     format!("{{ .type = NLA_NUL_STRING, .len = {max_len}, }}")
                 }
+                _ if (min.is_some() || max.is_some())
+                    && (min.map_or(false, |v| v > i16::MAX as u64)
+                        || max.map_or(false, |v| v > i16::MAX as u64)) =>
+                {
+                    let (signed, type_max) = match t {
+                        AttrType::U8 => (false, "U8_MAX"),
+                        AttrType::U16 => (false, "U16_MAX"),
+                        AttrType::U32 => (false, "U32_MAX"),
+                        AttrType::U64 => (false, "U64_MAX"),
+                        AttrType::S32 => (true, "S32_MAX"),
+                        AttrType::S64 => (true, "S64_MAX"),
+                        _ => (false, "U64_MAX"),
+                    };
+                    let range = format!("{f}_{}_{}_range", lower(&set.name), lower(&a.name));
+                    let lo = min.unwrap_or(0);
+                    let hi = max.map(|v| v.to_string()).unwrap_or_else(|| type_max.to_string());
+                    if signed {
+                        writeln!(
+                            c,
+                            "static struct netlink_range_validation_signed {range} = {{"
+                        )?;
+                        writeln!(c, "\t.min = {lo}LL,")?;
+                        writeln!(c, "\t.max = {hi},")?;
+                        writeln!(c, "}};")?;
+                        writeln!(c)?;
+                        format!("NLA_POLICY_FULL_RANGE_SIGNED({}, &{range})", c_nla_type(t))
+                    } else {
+                        writeln!(c, "static struct netlink_range_validation {range} = {{")?;
+                        writeln!(c, "\t.min = {lo}ULL,")?;
+                        writeln!(c, "\t.max = {hi}{},", if max.is_some() { "ULL" } else { "" })?;
+                        writeln!(c, "}};")?;
+                        writeln!(c)?;
+                        format!("NLA_POLICY_FULL_RANGE({}, &{range})", c_nla_type(t))
+                    }
+                }
                 _ => match (min, max) {
                     (Some(lo), Some(hi)) => {
                         format!("NLA_POLICY_RANGE({}, {lo}, {hi})", c_nla_type(t))
@@ -511,8 +549,11 @@ pub fn gen_c_nl(spec: &Spec, source: &str) -> Result<(String, String)> {
                     (None, None) => format!("{{ .type = {}, }}", c_nla_type(t)),
                 },
             };
-            writeln!(c, "\t[{name}] = {line},")?;
+            writeln!(body, "\t[{name}] = {line},")?;
         }
+        writeln!(h, "extern const struct nla_policy {pol}[{p}MAX + 1];")?;
+        writeln!(c, "const struct nla_policy {pol}[{p}MAX + 1] = {{")?;
+        c.push_str(&body);
         writeln!(c, "}};")?;
         writeln!(c)?;
     }
