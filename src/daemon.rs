@@ -89,6 +89,10 @@ struct RecoveryJob {
     recoverer: NodeId,
 }
 
+/// A GFS2 answer waiting for the durable write of `version`: (version, waiter, status,
+/// jid and first-mounter).
+type AfterSave = (u64, Waiter, i32, Option<(u32, bool)>);
+
 /// The daemon.
 pub struct Daemon {
     cfg: Config,
@@ -126,7 +130,7 @@ pub struct Daemon {
     save_tx: mpsc::Sender<(u64, crate::store::Durable)>,
     saved_rx: mpsc::Receiver<(u64, Result<(), String>)>,
     /// GFS2 answers that wait until the journal assignment is on disk.
-    after_save: Vec<(u64, Waiter, i32, Option<(u32, bool)>)>,
+    after_save: Vec<AfterSave>,
 }
 
 /// Errors that stop the daemon.

@@ -506,8 +506,8 @@ pub fn gen_c_nl(spec: &Spec, source: &str) -> Result<(String, String)> {
                     format!("{{ .type = NLA_NUL_STRING, .len = {max_len}, }}")
                 }
                 _ if (min.is_some() || max.is_some())
-                    && (min.map_or(false, |v| v > i16::MAX as u64)
-                        || max.map_or(false, |v| v > i16::MAX as u64)) =>
+                    && (min.is_some_and(|v| v > i16::MAX as u64)
+                        || max.is_some_and(|v| v > i16::MAX as u64)) =>
                 {
                     let (signed, type_max) = match t {
                         AttrType::U8 => (false, "U8_MAX"),
