@@ -32,7 +32,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-use pnfs_netlink::client::{CTRL_ATTR_FAMILY_ID, CTRL_ATTR_FAMILY_NAME, CTRL_CMD_GETFAMILY, GENL_ID_CTRL};
+use pnfs_netlink::client::{
+    CTRL_ATTR_FAMILY_ID, CTRL_ATTR_FAMILY_NAME, CTRL_CMD_GETFAMILY, GENL_ID_CTRL,
+};
 use pnfs_netlink::codec::{NLM_F_ACK, NLM_F_MULTI, NLM_F_REQUEST};
 use pnfs_netlink::pnfsd::{attr, ds_addr_attr, DS_ADDR_POLICY, PNFSD_POLICY};
 use pnfs_netlink::{AttrTable, Client, GenlMsg, Messages, MsgBuilder, NlSocket, PnfsdAttrs, Proto};
@@ -46,7 +48,15 @@ const STATEID: [u8; 16] = *b"0123456789abcdef";
 // ---------------------------------------------------------------- ours: build
 
 fn ours_build_upcall(buf: &mut Vec<u8>, xid: u32) {
-    let mut b = MsgBuilder::genl(buf, PNFSD_ID, 0, 0, 0, pnfs_netlink::pnfsd::cmd::GET_STATE, 1);
+    let mut b = MsgBuilder::genl(
+        buf,
+        PNFSD_ID,
+        0,
+        0,
+        0,
+        pnfs_netlink::pnfsd::cmd::GET_STATE,
+        1,
+    );
     b.put_u32(attr::XID, xid)
         .put_u32(attr::MDS_ID, 7)
         .put_u64(attr::BOOT_EPOCH, 1_700_000_000)
@@ -164,7 +174,6 @@ fn ours_parse_dump(buf: &[u8]) -> u64 {
 // ---------------------------------------------------------------- measurement
 
 struct Row {
-    name: String,
     ns_per_msg: f64,
     allocs_per_msg: f64,
 }
@@ -174,7 +183,7 @@ fn quick() -> bool {
 }
 
 /// Median over `samples` of ns per message for `f` (which handles `msgs` messages).
-fn measure(name: &str, msgs: usize, mut f: impl FnMut()) -> Row {
+fn measure(_side: &str, msgs: usize, mut f: impl FnMut()) -> Row {
     let (samples, target_ns) = if quick() { (3, 2e6) } else { (15, 40e6) };
     for _ in 0..100 {
         f();
@@ -197,11 +206,9 @@ fn measure(name: &str, msgs: usize, mut f: impl FnMut()) -> Row {
         }
         times.push(t.elapsed().as_nanos() as f64 / (iters as f64 * msgs as f64));
     }
-    let allocs = (ALLOCS.load(Relaxed) - a0) as f64
-        / (iters as f64 * samples as f64 * msgs as f64);
+    let allocs = (ALLOCS.load(Relaxed) - a0) as f64 / (iters as f64 * samples as f64 * msgs as f64);
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());
     Row {
-        name: name.to_string(),
         ns_per_msg: times[samples / 2],
         allocs_per_msg: allocs.max(0.0),
     }
@@ -258,7 +265,15 @@ fn time_rt(name: &str, placement: &'static str, mut one: impl FnMut()) -> Lat {
 /// CTRL_CMD_GETFAMILY("nlctrl") without ACK: exactly one answer datagram.
 fn getfamily_request(seq: u32) -> Vec<u8> {
     let mut buf = Vec::new();
-    let mut b = MsgBuilder::genl(&mut buf, GENL_ID_CTRL, NLM_F_REQUEST, seq, 0, CTRL_CMD_GETFAMILY, 1);
+    let mut b = MsgBuilder::genl(
+        &mut buf,
+        GENL_ID_CTRL,
+        NLM_F_REQUEST,
+        seq,
+        0,
+        CTRL_CMD_GETFAMILY,
+        1,
+    );
     b.put_str(CTRL_ATTR_FAMILY_NAME, "nlctrl");
     b.finish();
     buf
@@ -281,11 +296,19 @@ fn family_id_of(datagram: &[u8]) -> u16 {
 fn raw_socket() -> i32 {
     // SAFETY: plain socket/bind calls with valid arguments.
     unsafe {
-        let fd = libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_GENERIC);
+        let fd = libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_GENERIC,
+        );
         assert!(fd >= 0);
         let mut sa: libc::sockaddr_nl = std::mem::zeroed();
         sa.nl_family = libc::AF_NETLINK as _;
-        let r = libc::bind(fd, &sa as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_nl>() as _);
+        let r = libc::bind(
+            fd,
+            &sa as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_nl>() as _,
+        );
         assert_eq!(r, 0);
         fd
     }
@@ -298,7 +321,14 @@ fn floor_loop(placement: &'static str) -> Lat {
     let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
     sa.nl_family = libc::AF_NETLINK as _;
     let lat = time_rt("bare libc sendto/recv (floor)", placement, || unsafe {
-        let r = libc::sendto(fd, req.as_ptr() as *const _, req.len(), 0, &sa as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_nl>() as _);
+        let r = libc::sendto(
+            fd,
+            req.as_ptr() as *const _,
+            req.len(),
+            0,
+            &sa as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_nl>() as _,
+        );
         assert_eq!(r as usize, req.len());
         let n = libc::recv(fd, rx.as_mut_ptr() as *mut _, rx.len(), 0);
         assert!(n > 0);
@@ -373,16 +403,20 @@ fn theirs_sys_loop(placement: &'static str) -> Lat {
     let kernel = netlink_sys::SocketAddr::new(0, 0);
     let mut tx = Vec::with_capacity(4096);
     let mut rx: Vec<u8> = Vec::with_capacity(16384);
-    time_rt("netlink-sys + netlink-packet-generic GenlCtrl", placement, || {
-        let msg = theirs::getfamily("nlctrl");
-        tx.clear();
-        tx.resize(msg.buffer_len(), 0);
-        msg.serialize(&mut tx);
-        sock.send_to(&tx, &kernel, 0).unwrap();
-        rx.clear();
-        sock.recv(&mut rx, 0).unwrap();
-        black_box(theirs::family_id(&rx));
-    })
+    time_rt(
+        "netlink-sys + netlink-packet-generic GenlCtrl",
+        placement,
+        || {
+            let msg = theirs::getfamily("nlctrl");
+            tx.clear();
+            tx.resize(msg.buffer_len(), 0);
+            msg.serialize(&mut tx);
+            sock.send_to(&tx, &kernel, 0).unwrap();
+            rx.clear();
+            sock.recv(&mut rx, 0).unwrap();
+            black_box(theirs::family_id(&rx));
+        },
+    )
 }
 
 fn genetlink_loop(rt: &tokio::runtime::Runtime, placement: &'static str) -> Lat {
@@ -425,7 +459,10 @@ fn set_affinity(cpus: &[usize]) {
 }
 
 fn round_trips(placement: &'static str) -> Vec<Lat> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     vec![
         floor_loop(placement),
         ours_socket_loop(&rt, placement),
@@ -456,7 +493,9 @@ fn main() {
     if !args.iter().any(|a| a == "--bench") {
         std::env::set_var("BENCH_QUICK", "1");
     }
-    let nproc = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let nproc = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let model = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2");
     let kernel = sh("uname -r");
 
@@ -467,8 +506,16 @@ fn main() {
     ours_build_reply(&mut reply, 1);
     let mut dump = Vec::with_capacity(16384);
     ours_build_dump(&mut dump);
-    assert_eq!(theirs::build_upcall(1), up, "both sides emit the same upcall");
-    assert_eq!(theirs::build_reply(1), reply, "both sides emit the same reply");
+    assert_eq!(
+        theirs::build_upcall(1),
+        up,
+        "both sides emit the same upcall"
+    );
+    assert_eq!(
+        theirs::build_reply(1),
+        reply,
+        "both sides emit the same reply"
+    );
     assert_eq!(theirs::build_dump(), dump, "both sides emit the same dump");
     assert_eq!(ours_parse_upcall(&up), theirs::parse_upcall(&up));
     assert_eq!(ours_parse_reply(&reply), theirs::parse_reply(&reply));
@@ -586,7 +633,9 @@ fn main() {
     }
 
     // ---- JSON + markdown
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("benches");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("benches");
     std::fs::create_dir_all(&root).unwrap();
     let date = sh("date -u +%Y-%m-%dT%H:%M:%SZ");
     let mut j = String::new();
@@ -619,7 +668,8 @@ fn main() {
     let mut s = if md.exists() {
         std::fs::read_to_string(&md).unwrap()
     } else {
-        "# Benchmark reports\n\nEach section is appended by a benchmark run; newest last.\n".to_string()
+        "# Benchmark reports\n\nEach section is appended by a benchmark run; newest last.\n"
+            .to_string()
     };
     s.push_str(&format!("\n## codec + nlctrl round trip ({date})\n\n"));
     s.push_str(&format!(
@@ -639,14 +689,23 @@ fn main() {
     for (case, o, t) in &pairs {
         s.push_str(&format!(
             "| {case} | {:.1} | {:.1} | {:.1}× | {:.2} | {:.2} |\n",
-            o.ns_per_msg, t.ns_per_msg, t.ns_per_msg / o.ns_per_msg, o.allocs_per_msg, t.allocs_per_msg
+            o.ns_per_msg,
+            t.ns_per_msg,
+            t.ns_per_msg / o.ns_per_msg,
+            o.allocs_per_msg,
+            t.allocs_per_msg
         ));
     }
     s.push_str("\n| round trip | placement | p50 µs | p99 µs | allocs/rt | p50 / floor |\n|---|---|---:|---:|---:|---:|\n");
     for l in &lats {
         s.push_str(&format!(
             "| {} | {} | {:.2} | {:.2} | {:.1} | {:.2}× |\n",
-            l.name, l.placement, l.p50_us, l.p99_us, l.allocs_per_rt, l.p50_us / floor(l.placement)
+            l.name,
+            l.placement,
+            l.p50_us,
+            l.p99_us,
+            l.allocs_per_rt,
+            l.p50_us / floor(l.placement)
         ));
     }
     std::fs::write(&md, s).unwrap();

@@ -7,6 +7,20 @@ use pnfs_netlink::gfs2ctl::{attr as g2, GFS2CTL_POLICY};
 use pnfs_netlink::pnfsd::{attr, ds_addr_attr, PNFSD_POLICY};
 use pnfs_netlink::{AttrTable, DecodeError, Gfs2Attrs, PnfsdAttrs};
 
+/// The error of a parse that must fail (`AttrTable` is not `Debug`, so no `unwrap_err`).
+trait Fail {
+    fn fail(self) -> DecodeError;
+}
+
+impl<T> Fail for Result<T, DecodeError> {
+    fn fail(self) -> DecodeError {
+        match self {
+            Ok(_) => panic!("malformed input was accepted"),
+            Err(e) => e,
+        }
+    }
+}
+
 /// Raw attribute bytes: header (len, type) + payload + padding, no checks.
 fn nla(kind: u16, payload: &[u8]) -> Vec<u8> {
     let len = 4 + payload.len();
@@ -36,14 +50,16 @@ fn upcall() -> Vec<u8> {
 }
 
 fn first(datagram: &[u8]) -> Result<NlMsg<'_>, DecodeError> {
-    Messages::new(datagram).next().expect("a message or an error")
+    Messages::new(datagram)
+        .next()
+        .expect("a message or an error")
 }
 
 #[test]
 fn truncated_nlmsghdr() {
     let m = upcall();
     assert_eq!(
-        first(&m[..10]).unwrap_err(),
+        first(&m[..10]).fail(),
         DecodeError::Truncated {
             what: "nlmsghdr",
             need: 16,
@@ -62,7 +78,7 @@ fn nlmsg_len_beyond_datagram() {
     let have = m.len();
     m[..4].copy_from_slice(&200u32.to_ne_bytes());
     assert_eq!(
-        first(&m).unwrap_err(),
+        first(&m).fail(),
         DecodeError::BadMessageLength { len: 200, have }
     );
 }
@@ -73,7 +89,7 @@ fn nlmsg_len_below_header() {
     let have = m.len();
     m[..4].copy_from_slice(&8u32.to_ne_bytes());
     assert_eq!(
-        first(&m).unwrap_err(),
+        first(&m).fail(),
         DecodeError::BadMessageLength { len: 8, have }
     );
 }
@@ -103,7 +119,7 @@ fn truncated_genl_header() {
     m[..4].copy_from_slice(&18u32.to_ne_bytes());
     let msg = first(&m).unwrap();
     assert_eq!(
-        GenlMsg::parse(msg).unwrap_err(),
+        GenlMsg::parse(msg).fail(),
         DecodeError::Truncated {
             what: "genlmsghdr",
             need: 4,
@@ -117,26 +133,17 @@ fn attribute_overrun() {
     let mut a = nla(attr::XID, &1u32.to_ne_bytes());
     a.extend_from_slice(&nla(attr::FSID, &2u64.to_ne_bytes()));
     a[8..10].copy_from_slice(&40u16.to_ne_bytes()); // fsid claims 40 bytes, has 12
-    assert_eq!(
-        pnfsd(&a).unwrap_err(),
-        DecodeError::AttrOverrun { offset: 8 }
-    );
+    assert_eq!(pnfsd(&a).fail(), DecodeError::AttrOverrun { offset: 8 });
     // A header cut short is an overrun too.
     let b = &nla(attr::XID, &1u32.to_ne_bytes())[..2];
-    assert_eq!(
-        pnfsd(b).unwrap_err(),
-        DecodeError::AttrOverrun { offset: 0 }
-    );
+    assert_eq!(pnfsd(b).fail(), DecodeError::AttrOverrun { offset: 0 });
 }
 
 #[test]
 fn attribute_len_below_header() {
     let mut a = nla(attr::XID, &1u32.to_ne_bytes());
     a[..2].copy_from_slice(&3u16.to_ne_bytes());
-    assert_eq!(
-        pnfsd(&a).unwrap_err(),
-        DecodeError::AttrOverrun { offset: 0 }
-    );
+    assert_eq!(pnfsd(&a).fail(), DecodeError::AttrOverrun { offset: 0 });
 }
 
 #[test]
@@ -144,7 +151,7 @@ fn wrong_fixed_size() {
     let mut a = nla(attr::FSID, &2u64.to_ne_bytes());
     a.extend_from_slice(&nla(attr::XID, &[1, 0, 0]));
     assert_eq!(
-        pnfsd(&a).unwrap_err(),
+        pnfsd(&a).fail(),
         DecodeError::AttrLength {
             attr: "xid",
             offset: 12,
@@ -155,7 +162,7 @@ fn wrong_fixed_size() {
     // A u8 with 4 bytes, in the other family.
     let b = nla(g2::FIRST, &[1, 0, 0, 0]);
     assert_eq!(
-        gfs2(&b).unwrap_err(),
+        gfs2(&b).fail(),
         DecodeError::AttrLength {
             attr: "first",
             offset: 0,
@@ -169,7 +176,7 @@ fn wrong_fixed_size() {
 fn binary_with_wrong_exact_length() {
     let a = nla(attr::STATEID, &[0xab; 15]);
     assert_eq!(
-        pnfsd(&a).unwrap_err(),
+        pnfsd(&a).fail(),
         DecodeError::AttrLengthRange {
             attr: "stateid",
             offset: 0,
@@ -180,7 +187,7 @@ fn binary_with_wrong_exact_length() {
     );
     let b = nla(attr::DEVICE_ID, &[0xab; 17]);
     assert!(matches!(
-        pnfsd(&b).unwrap_err(),
+        pnfsd(&b).fail(),
         DecodeError::AttrLengthRange {
             attr: "device-id",
             len: 17,
@@ -193,7 +200,7 @@ fn binary_with_wrong_exact_length() {
 fn string_without_nul() {
     let a = nla(g2::TABLE, b"alpha:gfs0");
     assert_eq!(
-        gfs2(&a).unwrap_err(),
+        gfs2(&a).fail(),
         DecodeError::NotNulTerminated {
             attr: "table",
             offset: 0
@@ -205,7 +212,7 @@ fn string_without_nul() {
     let mut a = nla(attr::XID, &1u32.to_ne_bytes());
     a.extend_from_slice(&nla(attr::DS_ADDR | NLA_F_NESTED, &nest));
     assert_eq!(
-        pnfsd(&a).unwrap_err(),
+        pnfsd(&a).fail(),
         DecodeError::NotNulTerminated {
             attr: "uaddr",
             offset: 8 + 4 + 8
@@ -217,7 +224,7 @@ fn string_without_nul() {
 fn string_not_utf8() {
     let a = nla(g2::DEVICE, b"/dev/\xff\0");
     assert_eq!(
-        gfs2(&a).unwrap_err(),
+        gfs2(&a).fail(),
         DecodeError::BadUtf8 {
             attr: "device",
             offset: 0
@@ -235,7 +242,7 @@ fn string_too_long() {
     let mut long = vec![b'a'; 65];
     long.push(0);
     assert_eq!(
-        gfs2(&nla(g2::TABLE, &long)).unwrap_err(),
+        gfs2(&nla(g2::TABLE, &long)).fail(),
         DecodeError::AttrLengthRange {
             attr: "table",
             offset: 0,
@@ -249,7 +256,7 @@ fn string_too_long() {
     let mut padded = b"alpha:gfs0\0".to_vec();
     padded.resize(80, b'x');
     assert_eq!(
-        gfs2(&nla(g2::TABLE, &padded)).unwrap_err(),
+        gfs2(&nla(g2::TABLE, &padded)).fail(),
         DecodeError::AttrLengthRange {
             attr: "table",
             offset: 0,
@@ -264,7 +271,7 @@ fn string_too_long() {
 fn enum_out_of_range() {
     let mut a = nla(attr::VERSION, &1u32.to_ne_bytes());
     a.extend_from_slice(&nla(attr::ROLE, &3u32.to_ne_bytes()));
-    let e = pnfsd(&a).unwrap_err();
+    let e = pnfsd(&a).fail();
     assert_eq!(
         e,
         DecodeError::OutOfRange {
@@ -277,7 +284,7 @@ fn enum_out_of_range() {
     );
     assert_eq!(e.errno(), libc::ERANGE);
     assert_eq!(
-        pnfsd(&nla(attr::ROLE, &0u32.to_ne_bytes())).unwrap_err(),
+        pnfsd(&nla(attr::ROLE, &0u32.to_ne_bytes())).fail(),
         DecodeError::OutOfRange {
             attr: "role",
             offset: 0,
@@ -301,8 +308,11 @@ fn nest_chain(levels: usize, inner: u16) -> Vec<u8> {
 fn nest_depth_bomb_inside_a_known_nest() {
     // ds-addr { unknown#9 { unknown#9 { ... } } }: the unknown nests are skipped but their
     // depth is still bounded.
-    let deep = nla(attr::DS_ADDR | NLA_F_NESTED, &nest_chain(MAX_NEST_DEPTH + 2, 9));
-    let e = pnfsd(&deep).unwrap_err();
+    let deep = nla(
+        attr::DS_ADDR | NLA_F_NESTED,
+        &nest_chain(MAX_NEST_DEPTH + 2, 9),
+    );
+    let e = pnfsd(&deep).fail();
     // The first attribute past the limit: each level adds one 4-byte header.
     assert_eq!(
         e,
@@ -319,7 +329,7 @@ fn nest_depth_bomb_inside_a_known_nest() {
 fn nest_depth_bomb_inside_an_unknown_attribute() {
     let deep = nest_chain(MAX_NEST_DEPTH + 2, 200);
     assert_eq!(
-        pnfsd(&deep).unwrap_err(),
+        pnfsd(&deep).fail(),
         DecodeError::NestTooDeep {
             offset: 4 * MAX_NEST_DEPTH
         }
@@ -333,7 +343,7 @@ fn malformed_nest_contents() {
     let mut a = nla(attr::XID, &1u32.to_ne_bytes());
     a.extend_from_slice(&nla(attr::DS_ADDR | NLA_F_NESTED, &[2, 0, 1, 0]));
     assert_eq!(
-        pnfsd(&a).unwrap_err(),
+        pnfsd(&a).fail(),
         DecodeError::BadNest {
             attr: "ds-addr",
             offset: 8
@@ -346,11 +356,11 @@ fn missing_required_attribute() {
     let a = nla(attr::FSID, &2u64.to_ne_bytes());
     let t = pnfsd(&a).unwrap();
     assert_eq!(
-        t.require(attr::XID).unwrap_err(),
+        t.require(attr::XID).fail(),
         DecodeError::MissingAttr { attr: "xid" }
     );
     assert_eq!(
-        t.req_array::<16>(attr::STATEID).unwrap_err(),
+        t.req_array::<16>(attr::STATEID).fail(),
         DecodeError::MissingAttr { attr: "stateid" }
     );
     assert_eq!(t.req_u64(attr::FSID), Ok(2));
@@ -390,7 +400,7 @@ fn message_larger_than_64k() {
     let g = GenlMsg::parse(first(&buf).unwrap()).unwrap();
     assert_eq!(g.attrs.len(), 8200 * 8);
     assert_eq!(
-        pnfsd(g.attrs).unwrap_err(),
+        pnfsd(g.attrs).fail(),
         DecodeError::TooLarge { len: 8200 * 8 }
     );
     assert_eq!(DecodeError::TooLarge { len: 1 }.errno(), libc::EMSGSIZE);
@@ -404,7 +414,7 @@ fn truncated_error_message() {
     buf.extend_from_slice(&(-1i32).to_ne_bytes());
     buf[..4].copy_from_slice(&20u32.to_ne_bytes());
     assert_eq!(
-        ErrorMsg::parse(first(&buf).unwrap()).unwrap_err(),
+        ErrorMsg::parse(first(&buf).unwrap()).fail(),
         DecodeError::Truncated {
             what: "nlmsgerr",
             need: 20,

@@ -33,7 +33,11 @@ const UUID: [u8; 16] = [
 
 #[rustfmt::skip]
 mod bytes {
-    pub const GET_STATE_UPCALL: [u8; 104] = [
+    /// Netlink buffers are 4-byte aligned (the codec reads headers in place).
+    #[repr(C, align(4))]
+    pub struct Aligned<const N: usize>(pub [u8; N]);
+
+    pub static GET_STATE_UPCALL: Aligned<104> = Aligned([
         0x68, 0x00, 0x00, 0x00, // nlmsg len 104
         0x20, 0x00, // nlmsg type 0x0020 (pnfsd)
         0x00, 0x00, // nlmsg flags 0x0000 (none)
@@ -64,9 +68,9 @@ mod bytes {
         0x0c, 0x00, // nla len 12
         0x0b, 0x00, // nla type 11 (clientid)
         0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, // clientid 0x1122334455667788
-    ];
+    ]);
 
-    pub const GET_STATE_REPLY: [u8; 76] = [
+    pub static GET_STATE_REPLY: Aligned<76> = Aligned([
         0x4c, 0x00, 0x00, 0x00, // nlmsg len 76
         0x20, 0x00, // nlmsg type 0x0020 (pnfsd)
         0x05, 0x00, // nlmsg flags 0x0005 (REQUEST | ACK)
@@ -93,9 +97,9 @@ mod bytes {
         0x0c, 0x00, // nla len 12
         0x0e, 0x00, // nla type 14 (verifier)
         0x0d, 0xf0, 0xfe, 0xca, 0xef, 0xbe, 0xad, 0xde, // verifier 0xdeadbeefcafef00d
-    ];
+    ]);
 
-    pub const GET_DEVICE_INFO_REPLY: [u8; 104] = [
+    pub static GET_DEVICE_INFO_REPLY: Aligned<104> = Aligned([
         0x68, 0x00, 0x00, 0x00, // nlmsg len 104
         0x20, 0x00, // nlmsg type 0x0020 (pnfsd)
         0x05, 0x00, // nlmsg flags 0x0005 (REQUEST | ACK)
@@ -130,9 +134,9 @@ mod bytes {
             0x02, 0x00, // nla type 2 (uaddr)
             0x32, 0x30, 0x30, 0x31, 0x3a, 0x64, 0x62, 0x38, // uaddr "2001:db8::1.8.1\0"
             0x3a, 0x3a, 0x31, 0x2e, 0x38, 0x2e, 0x31, 0x00,
-    ];
+    ]);
 
-    pub const LAYOUT_GET_UPCALL: [u8; 96] = [
+    pub static LAYOUT_GET_UPCALL: Aligned<96> = Aligned([
         0x60, 0x00, 0x00, 0x00, // nlmsg len 96
         0x20, 0x00, // nlmsg type 0x0020 (pnfsd)
         0x00, 0x00, // nlmsg flags 0x0000 (none)
@@ -162,9 +166,9 @@ mod bytes {
         0x0c, 0x00, // nla len 12
         0x13, 0x00, // nla type 19 (length)
         0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // length NFS4_MAX_UINT64 (to EOF)
-    ];
+    ]);
 
-    pub const GFS2_MOUNT_UPCALL: [u8; 88] = [
+    pub static GFS2_MOUNT_UPCALL: Aligned<88> = Aligned([
         0x58, 0x00, 0x00, 0x00, // nlmsg len 88
         0x21, 0x00, // nlmsg type 0x0021 (gfs2ctl)
         0x00, 0x00, // nlmsg flags 0x0000 (none)
@@ -193,9 +197,9 @@ mod bytes {
         0x08, 0x00, // nla len 8
         0x08, 0x00, // nla type 8 (mount-flags)
         0x02, 0x00, 0x00, 0x00, // mount-flags RDONLY
-    ];
+    ]);
 
-    pub const ERROR_EXTACK: [u8; 72] = [
+    pub static ERROR_EXTACK: Aligned<72> = Aligned([
         0x48, 0x00, 0x00, 0x00, // nlmsg len 72
         0x02, 0x00, // nlmsg type 0x0002 (NLMSG_ERROR)
         0x00, 0x03, // nlmsg flags 0x0300 (CAPPED | ACK_TLVS)
@@ -216,18 +220,18 @@ mod bytes {
         0x08, 0x00, // nla len 8
         0x02, 0x00, // nla type 2 (NLMSGERR_ATTR_OFFS)
         0x14, 0x00, 0x00, 0x00, // offset 20 (the xid attribute)
-    ];
+    ]);
 
-    pub const DONE: [u8; 20] = [
+    pub static DONE: Aligned<20> = Aligned([
         0x14, 0x00, 0x00, 0x00, // nlmsg len 20
         0x03, 0x00, // nlmsg type 0x0003 (NLMSG_DONE)
         0x02, 0x00, // nlmsg flags 0x0002 (MULTI)
         0x4e, 0x00, 0x00, 0x00, // nlmsg seq 78
         0x00, 0x00, 0x00, 0x00, // nlmsg pid 0
         0x00, 0x00, 0x00, 0x00, // done: 0
-    ];
+    ]);
 
-    pub const CTRL_NEWFAMILY: [u8; 136] = [
+    pub static CTRL_NEWFAMILY: Aligned<136> = Aligned([
         0x88, 0x00, 0x00, 0x00, // nlmsg len 136
         0x10, 0x00, // nlmsg type 0x0010 (GENL_ID_CTRL)
         0x00, 0x00, // nlmsg flags 0x0000 (none)
@@ -282,7 +286,7 @@ mod bytes {
                 0x01, 0x00, // nla type 1 (CTRL_ATTR_MCAST_GRP_NAME)
                 0x65, 0x76, 0x65, 0x6e, 0x74, 0x73, 0x00, // "events\0"
                 0x00, // padding
-    ];
+    ]);
 
 }
 use bytes::*;
@@ -308,7 +312,7 @@ fn pnfsd_attrs<'a>(g: &GenlMsg<'a>) -> PnfsdAttrs<'a> {
 
 #[test]
 fn get_state_upcall() {
-    let g = genl(&GET_STATE_UPCALL);
+    let g = genl(&GET_STATE_UPCALL.0);
     assert_eq!(
         (g.header.kind, g.header.flags, g.header.seq, g.header.pid),
         (PNFSD_ID, 0, 0, 0)
@@ -339,13 +343,13 @@ fn get_state_upcall() {
         .put_u64(attr::FILEID, 4242)
         .put_bytes(attr::STATEID, &STATEID)
         .put_u64(attr::CLIENTID, 0x1122_3344_5566_7788);
-    assert_eq!(b.finish(), GET_STATE_UPCALL.len());
-    assert_eq!(buf, GET_STATE_UPCALL);
+    assert_eq!(b.finish(), GET_STATE_UPCALL.0.len());
+    assert_eq!(buf, GET_STATE_UPCALL.0);
 }
 
 #[test]
 fn get_state_reply() {
-    let g = genl(&GET_STATE_REPLY);
+    let g = genl(&GET_STATE_REPLY.0);
     assert_eq!(
         (g.header.kind, g.header.flags, g.header.seq, g.header.pid),
         (PNFSD_ID, NLM_F_REQUEST | NLM_F_ACK, 77, DAEMON_PORT)
@@ -384,12 +388,12 @@ fn get_state_reply() {
         .put_u64(attr::CLIENTID, 0x1122_3344_5566_7788)
         .put_u64(attr::VERIFIER, 0xdead_beef_cafe_f00d);
     b.finish();
-    assert_eq!(buf, GET_STATE_REPLY);
+    assert_eq!(buf, GET_STATE_REPLY.0);
 }
 
 #[test]
 fn get_device_info_reply_with_two_ds_addrs() {
-    let g = genl(&GET_DEVICE_INFO_REPLY);
+    let g = genl(&GET_DEVICE_INFO_REPLY.0);
     assert_eq!((g.header.seq, g.cmd()), (78, pnfsd::cmd::REPLY));
     let t = pnfsd_attrs(&g);
     assert_eq!(t.u32(attr::XID), Some(9));
@@ -434,12 +438,12 @@ fn get_device_info_reply_with_two_ds_addrs() {
         b.nest_end(n);
     }
     b.finish();
-    assert_eq!(buf, GET_DEVICE_INFO_REPLY);
+    assert_eq!(buf, GET_DEVICE_INFO_REPLY.0);
 }
 
 #[test]
 fn layout_get_upcall() {
-    let g = genl(&LAYOUT_GET_UPCALL);
+    let g = genl(&LAYOUT_GET_UPCALL.0);
     assert_eq!((g.header.kind, g.cmd()), (PNFSD_ID, pnfsd::cmd::LAYOUT_GET));
     let t = pnfsd_attrs(&g);
     for id in pnfsd::FAMILY.op(pnfsd::cmd::LAYOUT_GET).unwrap().request {
@@ -466,13 +470,13 @@ fn layout_get_upcall() {
         .put_u64(attr::OFFSET, 0)
         .put_u64(attr::LENGTH, u64::MAX);
     b.finish();
-    assert_eq!(buf, LAYOUT_GET_UPCALL);
+    assert_eq!(buf, LAYOUT_GET_UPCALL.0);
 }
 
 #[test]
 fn gfs2ctl_mount_upcall() {
     use gfs2ctl::attr as g2;
-    let g = genl(&GFS2_MOUNT_UPCALL);
+    let g = genl(&GFS2_MOUNT_UPCALL.0);
     assert_eq!((g.header.kind, g.cmd()), (GFS2CTL_ID, gfs2ctl::cmd::MOUNT));
     let t: Gfs2Attrs<'_> = AttrTable::parse(g.attrs, &GFS2CTL_POLICY).unwrap();
     assert_eq!(t.unknown, 0);
@@ -493,12 +497,12 @@ fn gfs2ctl_mount_upcall() {
         .put_str(g2::DEVICE, "/dev/vdb")
         .put_u32(g2::MOUNT_FLAGS, gfs2ctl::mount_flags::RDONLY);
     b.finish();
-    assert_eq!(buf, GFS2_MOUNT_UPCALL);
+    assert_eq!(buf, GFS2_MOUNT_UPCALL.0);
 }
 
 #[test]
 fn error_with_extack_capped() {
-    let m = only_message(&ERROR_EXTACK);
+    let m = only_message(&ERROR_EXTACK.0);
     assert_eq!(m.header.kind, NLMSG_ERROR);
     assert_eq!(m.header.flags, NLM_F_CAPPED | NLM_F_ACK_TLVS);
     let e = ErrorMsg::parse(m).unwrap();
@@ -517,8 +521,8 @@ fn error_with_extack_capped() {
     assert_eq!(e.offset, Some(20));
     assert_eq!(e.missing_attr, None);
 
-    // The request it answers is GET_STATE_REPLY's header.
-    let request = only_message(&GET_STATE_REPLY).header;
+    // The request it answers is GET_STATE_REPLY.0's header.
+    let request = only_message(&GET_STATE_REPLY.0).header;
     let mut buf = Vec::new();
     let len = put_error(
         &mut buf,
@@ -528,13 +532,13 @@ fn error_with_extack_capped() {
         Some(20),
         0,
     );
-    assert_eq!(len, ERROR_EXTACK.len());
-    assert_eq!(buf, ERROR_EXTACK);
+    assert_eq!(len, ERROR_EXTACK.0.len());
+    assert_eq!(buf, ERROR_EXTACK.0);
 }
 
 #[test]
 fn done() {
-    let m = only_message(&DONE);
+    let m = only_message(&DONE.0);
     assert_eq!(
         (m.header.kind, m.header.flags, m.header.seq, m.header.pid),
         (NLMSG_DONE, NLM_F_MULTI, 78, 0)
@@ -542,7 +546,7 @@ fn done() {
     assert_eq!(m.payload, 0i32.to_ne_bytes());
     let mut buf = Vec::new();
     assert_eq!(put_done(&mut buf, 78, 0), 20);
-    assert_eq!(buf, DONE);
+    assert_eq!(buf, DONE.0);
 }
 
 fn pnfsd_family_info() -> FamilyInfo {
@@ -568,7 +572,7 @@ fn pnfsd_family_info() -> FamilyInfo {
 
 #[test]
 fn ctrl_newfamily() {
-    let g = genl(&CTRL_NEWFAMILY);
+    let g = genl(&CTRL_NEWFAMILY.0);
     assert_eq!(
         (g.header.kind, g.header.seq, g.header.pid),
         (GENL_ID_CTRL, 5, 4321)
@@ -582,28 +586,28 @@ fn ctrl_newfamily() {
     let mut b = MsgBuilder::genl(&mut buf, GENL_ID_CTRL, 0, 5, 4321, CTRL_CMD_NEWFAMILY, 2);
     pnfsd_family_info().encode(&mut b);
     b.finish();
-    assert_eq!(buf, CTRL_NEWFAMILY);
+    assert_eq!(buf, CTRL_NEWFAMILY.0);
 }
 
 /// A datagram of several messages (a dump answer) splits where the headers say.
 #[test]
 fn concatenated_dump_datagram() {
     let mut datagram = Vec::new();
-    datagram.extend_from_slice(&GET_DEVICE_INFO_REPLY);
-    datagram.extend_from_slice(&GET_STATE_REPLY);
-    datagram.extend_from_slice(&DONE);
+    datagram.extend_from_slice(&GET_DEVICE_INFO_REPLY.0);
+    datagram.extend_from_slice(&GET_STATE_REPLY.0);
+    datagram.extend_from_slice(&DONE.0);
     let kinds: Vec<(u16, usize)> = Messages::new(&datagram)
         .map(|m| m.map(|m| (m.header.kind, m.payload.len())).unwrap())
         .collect();
     assert_eq!(
         kinds,
         [
-            (PNFSD_ID, GET_DEVICE_INFO_REPLY.len() - 16),
-            (PNFSD_ID, GET_STATE_REPLY.len() - 16),
+            (PNFSD_ID, GET_DEVICE_INFO_REPLY.0.len() - 16),
+            (PNFSD_ID, GET_STATE_REPLY.0.len() - 16),
             (NLMSG_DONE, 4)
         ]
     );
-    let _: &NlMsgHdr = only_message(&DONE).header;
+    let _: &NlMsgHdr = only_message(&DONE.0).header;
 }
 
 /// Writes the fixtures as the fuzz seed corpus when `PNFS_WRITE_CORPUS` names a folder
@@ -615,14 +619,14 @@ fn write_fuzz_corpus() {
     };
     let dir = std::path::PathBuf::from(dir);
     let messages: [(&str, &[u8]); 8] = [
-        ("get_state_upcall", &GET_STATE_UPCALL),
-        ("get_state_reply", &GET_STATE_REPLY),
-        ("get_device_info_reply", &GET_DEVICE_INFO_REPLY),
-        ("layout_get_upcall", &LAYOUT_GET_UPCALL),
-        ("gfs2_mount_upcall", &GFS2_MOUNT_UPCALL),
-        ("error_extack", &ERROR_EXTACK),
-        ("done", &DONE),
-        ("ctrl_newfamily", &CTRL_NEWFAMILY),
+        ("get_state_upcall", &GET_STATE_UPCALL.0),
+        ("get_state_reply", &GET_STATE_REPLY.0),
+        ("get_device_info_reply", &GET_DEVICE_INFO_REPLY.0),
+        ("layout_get_upcall", &LAYOUT_GET_UPCALL.0),
+        ("gfs2_mount_upcall", &GFS2_MOUNT_UPCALL.0),
+        ("error_extack", &ERROR_EXTACK.0),
+        ("done", &DONE.0),
+        ("ctrl_newfamily", &CTRL_NEWFAMILY.0),
     ];
     let write = |target: &str, name: &str, bytes: &[u8]| {
         let d = dir.join("corpus").join(target);
@@ -633,7 +637,7 @@ fn write_fuzz_corpus() {
         write("nlmsg", name, bytes);
     }
     // nlctrl parses attributes only (after the genl header).
-    write("nlctrl", "ctrl_newfamily", genl(&CTRL_NEWFAMILY).attrs);
+    write("nlctrl", "ctrl_newfamily", genl(&CTRL_NEWFAMILY.0).attrs);
     // The round-trip target reads its input as a recipe; any bytes are valid recipes.
     for (name, bytes) in messages {
         write("roundtrip", name, &bytes[16..]);

@@ -199,9 +199,15 @@ fn roundtrip<const N: usize>(
     prop_assert_eq!(len, buf.len());
 
     let mut msgs = Messages::new(&buf);
-    let m = msgs.next().unwrap().map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let m = msgs
+        .next()
+        .unwrap()
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert!(msgs.next().is_none());
-    prop_assert_eq!((m.header.kind, m.header.seq, m.header.pid), (family_id, 42, 7));
+    prop_assert_eq!(
+        (m.header.kind, m.header.seq, m.header.pid),
+        (family_id, 42, 7)
+    );
     let g = GenlMsg::parse(m).map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!((g.cmd(), g.genl.version), (cmd, family.version));
     let t: AttrTable<'_, N> = AttrTable::parse(g.attrs, family.policy)
@@ -269,7 +275,9 @@ fn gfs2ctl_every_op_roundtrips() {
 fn op_tables_cover_the_sets() {
     for family in [&pnfsd::FAMILY, &gfs2ctl::FAMILY] {
         for id in 1..=family.policy.max() {
-            let Some(p) = family.policy.get(id) else { continue };
+            let Some(p) = family.policy.get(id) else {
+                continue;
+            };
             if p.kind == AttrKind::Pad {
                 continue;
             }
@@ -293,10 +301,9 @@ fn parse_everything(bytes: &[u8]) {
         // Also for other kinds: ErrorMsg::parse must cope with any payload.
         let _ = ErrorMsg::parse(m);
         if let Ok(g) = GenlMsg::parse(m) {
-            if let Ok(t) = AttrTable::<{ pnfsd::attr::MAX as usize + 1 }>::parse(
-                g.attrs,
-                &pnfsd::PNFSD_POLICY,
-            ) {
+            if let Ok(t) =
+                AttrTable::<{ pnfsd::attr::MAX as usize + 1 }>::parse(g.attrs, &pnfsd::PNFSD_POLICY)
+            {
                 for id in 0..=pnfsd::attr::MAX + 1 {
                     let _ = t.get(id).map(|a| (a.u64(), a.str()));
                     let _ = t.all(id).count();

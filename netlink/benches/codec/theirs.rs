@@ -6,7 +6,7 @@
 use futures::StreamExt;
 use netlink_packet_core::{
     emit_u32, emit_u64, parse_string, parse_u32, parse_u64, DecodeError, DefaultNla, Emitable,
-    Nla, NlaBuffer, NlasIterator, NetlinkHeader, NetlinkMessage, NetlinkPayload, Parseable,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, Nla, NlaBuffer, NlasIterator, Parseable,
     ParseableParametrized, NLM_F_ACK, NLM_F_MULTIPART, NLM_F_REQUEST,
 };
 use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
