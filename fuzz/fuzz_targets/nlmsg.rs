@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use pnfs_netlink::codec::NLMSG_ERROR;
-use pnfs_netlink::{gfs2ctl, pnfsd, ErrorMsg, Gfs2Attrs, GenlMsg, Messages, PnfsdAttrs};
+use pnfs_netlink::{gfs2ctl, pnfsd, ErrorMsg, GenlMsg, Gfs2Attrs, Messages, PnfsdAttrs};
 
 fuzz_target!(|data: &[u8]| {
     for m in Messages::new(data) {

@@ -13,7 +13,11 @@ struct Recipe<'a>(&'a [u8]);
 
 impl Recipe<'_> {
     fn byte(&mut self) -> u8 {
-        let (b, rest) = self.0.split_first().map(|(b, r)| (*b, r)).unwrap_or((0, &[]));
+        let (b, rest) = self
+            .0
+            .split_first()
+            .map(|(b, r)| (*b, r))
+            .unwrap_or((0, &[]));
         self.0 = rest;
         b
     }
@@ -36,17 +40,33 @@ enum Value {
 
 fn value(r: &mut Recipe<'_>, p: &'static AttrPolicy) -> Value {
     match p.kind {
-        AttrKind::U8 | AttrKind::U16 | AttrKind::U32 | AttrKind::U64 | AttrKind::S32
+        AttrKind::U8
+        | AttrKind::U16
+        | AttrKind::U32
+        | AttrKind::U64
+        | AttrKind::S32
         | AttrKind::S64 => {
             let width = p.fixed_len().unwrap();
-            let top = if width == 8 { u64::MAX } else { (1 << (8 * width)) - 1 };
+            let top = if width == 8 {
+                u64::MAX
+            } else {
+                (1 << (8 * width)) - 1
+            };
             let (lo, hi) = (p.min.unwrap_or(0), p.max.unwrap_or(top).min(top));
             let span = hi - lo;
             let v = r.u64();
-            Value::Int(if span == u64::MAX { v } else { lo + v % (span + 1) })
+            Value::Int(if span == u64::MAX {
+                v
+            } else {
+                lo + v % (span + 1)
+            })
         }
         AttrKind::String => {
-            let max = if p.max_len > 0 { p.max_len as usize } else { 200 };
+            let max = if p.max_len > 0 {
+                p.max_len as usize
+            } else {
+                200
+            };
             let n = r.byte() as usize % (max + 1);
             let mut s: String = r
                 .take(n)
@@ -59,7 +79,11 @@ fn value(r: &mut Recipe<'_>, p: &'static AttrPolicy) -> Value {
             Value::Str(s)
         }
         AttrKind::Binary => {
-            let max = if p.max_len > 0 { p.max_len as usize } else { 300 };
+            let max = if p.max_len > 0 {
+                p.max_len as usize
+            } else {
+                300
+            };
             let min = p.min_len as usize;
             let n = min + r.byte() as usize % (max - min + 1);
             Value::Bytes(r.take(n))
@@ -132,7 +156,11 @@ impl<T> Pipe for T {}
 
 fn run<const N: usize>(family: &'static Family, r: &mut Recipe<'_>) {
     let op = &family.ops[r.byte() as usize % family.ops.len()];
-    let ids = if r.byte() & 1 == 0 { op.request } else { op.reply };
+    let ids = if r.byte() & 1 == 0 {
+        op.request
+    } else {
+        op.reply
+    };
     let mut fields = Vec::new();
     for &id in ids {
         let p = family.policy.get(id).unwrap();
@@ -156,7 +184,10 @@ fn run<const N: usize>(family: &'static Family, r: &mut Recipe<'_>) {
         let got: Vec<Value> = t.all(*id).map(|a| read(&a, p)).collect();
         assert_eq!(&got, vs, "{}", p.name);
         if let Some(first) = vs.first() {
-            assert_eq!(&read(&t.get(*id).unwrap(), p), if p.multi { first } else { vs.last().unwrap() });
+            assert_eq!(
+                &read(&t.get(*id).unwrap(), p),
+                if p.multi { first } else { vs.last().unwrap() }
+            );
         }
     }
 }
