@@ -338,6 +338,18 @@ fn validate(a: &Attr<'_>, p: &AttrPolicy, base: usize, depth: usize) -> Result<(
     }
     match p.kind {
         AttrKind::String => {
+            // As the kernel's NLA_NUL_STRING with `.len`: the payload, less one trailing
+            // NUL, may not exceed max_len, even when an earlier NUL ends the string.
+            let text_len = len - usize::from(a.payload.last() == Some(&0));
+            if p.max_len > 0 && text_len as u64 > p.max_len {
+                return Err(DecodeError::AttrLengthRange {
+                    attr: p.name,
+                    offset,
+                    len,
+                    min: 0,
+                    max: p.max_len,
+                });
+            }
             let limit = if p.max_len > 0 {
                 (p.max_len as usize + 1).min(len)
             } else {
@@ -386,9 +398,11 @@ fn validate(a: &Attr<'_>, p: &AttrPolicy, base: usize, depth: usize) -> Result<(
                     Some(ip) => validate(&inner, ip, inner_base, depth + 1)?,
                     // Unknown attributes inside a nest are skipped, but a nest of unknown
                     // shape still may not hide a depth bomb.
-                    None if inner.nested_flag => {
-                        check_depth(inner.payload, inner_base + inner.offset, depth + 1)?
-                    }
+                    None if inner.nested_flag => check_depth(
+                        inner.payload,
+                        inner_base + inner.offset + NLA_HDRLEN,
+                        depth + 1,
+                    )?,
                     None => {}
                 }
             }

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Run every fuzz target for SECONDS each (default 30); exit non-zero on a crash.
+#
+# Needs cargo-fuzz (installed here if missing) and a compiler that accepts -Z flags:
+# a nightly toolchain if one is installed, else stable with RUSTC_BOOTSTRAP=1.
+# Seeds come from fuzz/corpus/<target>/ (regenerate them with
+#   PNFS_WRITE_CORPUS=$PWD/fuzz cargo test -p pnfs-netlink --test fixtures write_fuzz_corpus).
+set -euo pipefail
+secs=${1:-30}
+cd "$(dirname "$0")"
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install --locked cargo-fuzz || cargo install cargo-fuzz
+fi
+
+# Pick the toolchain: nightly if it builds the fuzz targets, else stable + RUSTC_BOOTSTRAP.
+toolchain=()
+bootstrap=()
+if rustup run nightly rustc --version >/dev/null 2>&1 &&
+    cargo +nightly fuzz build -O nlctrl >/dev/null 2>&1; then
+    toolchain=(+nightly)
+    echo "fuzz: using $(rustup run nightly rustc --version)"
+else
+    bootstrap=(env RUSTC_BOOTSTRAP=1)
+    echo "fuzz: nightly unusable; using $(rustc --version) with RUSTC_BOOTSTRAP=1"
+fi
+
+status=0
+for target in $(cargo "${toolchain[@]}" fuzz list); do
+    mkdir -p "corpus/$target"
+    echo "fuzz: $target for ${secs}s"
+    # A scratch copy of the seeds, so new corpus entries do not dirty the tree.
+    work=$(mktemp -d)
+    cp -r "corpus/$target/." "$work/" 2>/dev/null || true
+    if ! "${bootstrap[@]}" cargo "${toolchain[@]}" fuzz run -O "$target" "$work" -- \
+        -max_total_time="$secs" -print_final_stats=1 2>"/tmp/fuzz-$target.log"; then
+        echo "fuzz: $target FAILED (crash input in fuzz/artifacts/$target/); log /tmp/fuzz-$target.log"
+        tail -40 "/tmp/fuzz-$target.log"
+        status=1
+    fi
+    grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' \
+        "/tmp/fuzz-$target.log" | sed "s/^/fuzz: $target /" || true
+    rm -rf "$work"
+done
+exit $status
