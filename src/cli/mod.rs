@@ -636,6 +636,13 @@ fn parse_stateid(s: &str) -> R<[u8; 16]> {
 }
 
 async fn device(ctx: &Ctx, cmd: &DeviceCmd) -> R<()> {
+    // Usage errors first: they must not depend on a kernel half being there.
+    match cmd {
+        DeviceCmd::Set { id, .. } | DeviceCmd::Del { id } => {
+            parse_device(id)?;
+        }
+        DeviceCmd::Show => {}
+    }
     let (mut c, t) = ctx.kernel().await?;
     use pnfsd::attr as a;
     match cmd {
