@@ -279,7 +279,12 @@ async fn gfs2_upcall(
             },
         )
         .await?;
-    check_eq!(counts(Fam::Gfs2, &t)?, (1, 1, 0, 0, 0), "{} run", kind.name());
+    check_eq!(
+        counts(Fam::Gfs2, &t)?,
+        (1, 1, 0, 0, 0),
+        "{} run",
+        kind.name()
+    );
     Ok(t)
 }
 
@@ -330,7 +335,12 @@ async fn resolve_families(env: &mut Env) -> R {
         let info = env.info(f).clone();
         check_eq!(info.name, spec.name, "resolved name");
         check_eq!(info.version, spec.version as u32, "{} version", f.name());
-        check_eq!(info.maxattr, spec.policy.max() as u32, "{} maxattr", f.name());
+        check_eq!(
+            info.maxattr,
+            spec.policy.max() as u32,
+            "{} maxattr",
+            f.name()
+        );
         let g = env.group(f)?;
         check!(g != 0, "{} events group id 0", f.name());
         for op in spec.ops {
@@ -373,7 +383,10 @@ async fn resolve_families(env: &mut Env) -> R {
     );
     // The dump describes the same families.
     let mut c = Client::open(env.target.proto, env.target.peer).map_err(|e| e.to_string())?;
-    let fams = c.families().await.map_err(|e| format!("nlctrl dump: {e}"))?;
+    let fams = c
+        .families()
+        .await
+        .map_err(|e| format!("nlctrl dump: {e}"))?;
     for f in Fam::BOTH {
         let d = fams.iter().find(|x| x.name == f.name());
         check_eq!(
@@ -400,7 +413,11 @@ async fn register_negotiates_version(env: &mut Env) -> R {
         .await?;
     check_eq!(m.cmd, pc::REGISTER, "pnfsd REGISTER reply cmd");
     check_eq!(m.a().u32(pa::VERSION), Some(1), "pnfsd negotiated version");
-    check_eq!(m.a().u32(pa::PORT), Some(d.port()), "pnfsd REGISTER reply port");
+    check_eq!(
+        m.a().u32(pa::PORT),
+        Some(d.port()),
+        "pnfsd REGISTER reply port"
+    );
     let s = env.status(Fam::Pnfsd).await?;
     let a = s.a();
     check_eq!(a.u32(pa::VERSION), Some(1), "status-get version");
@@ -408,19 +425,43 @@ async fn register_negotiates_version(env: &mut Env) -> R {
     check_eq!(a.u32(pa::NODE_ID), Some(3), "status-get node-id");
     check_eq!(a.u32(pa::ROLE), Some(2), "status-get role");
     check_eq!(a.u32(pa::MDS_ID), Some(4), "status-get mds-id");
-    check_eq!(a.u64(pa::BOOT_EPOCH), Some(0x1234_5678_9abc), "status-get boot-epoch");
+    check_eq!(
+        a.u64(pa::BOOT_EPOCH),
+        Some(0x1234_5678_9abc),
+        "status-get boot-epoch"
+    );
 
     let (g, m) = env
         .register_with(Fam::Gfs2, |b| {
             b.put_u32(ga::VERSION, 7).put_u32(ga::NODE_ID, 9);
         })
         .await?;
-    check_eq!(m.a().u32(ga::VERSION), Some(1), "gfs2ctl negotiated version");
-    check_eq!(m.a().u32(ga::PORT), Some(g.port()), "gfs2ctl REGISTER reply port");
+    check_eq!(
+        m.a().u32(ga::VERSION),
+        Some(1),
+        "gfs2ctl negotiated version"
+    );
+    check_eq!(
+        m.a().u32(ga::PORT),
+        Some(g.port()),
+        "gfs2ctl REGISTER reply port"
+    );
     let s = env.status(Fam::Gfs2).await?;
-    check_eq!(s.a().u32(ga::PORT), Some(g.port()), "gfs2ctl status-get port");
-    check_eq!(s.a().u32(ga::NODE_ID), Some(9), "gfs2ctl status-get node-id");
-    check_eq!(s.a().u32(ga::VERSION), Some(1), "gfs2ctl status-get version");
+    check_eq!(
+        s.a().u32(ga::PORT),
+        Some(g.port()),
+        "gfs2ctl status-get port"
+    );
+    check_eq!(
+        s.a().u32(ga::NODE_ID),
+        Some(9),
+        "gfs2ctl status-get node-id"
+    );
+    check_eq!(
+        s.a().u32(ga::VERSION),
+        Some(1),
+        "gfs2ctl status-get version"
+    );
     Ok(())
 }
 
@@ -435,7 +476,12 @@ async fn register_version_zero(env: &mut Env) -> R {
         let p = refused(r, &[libc::ERANGE], "REGISTER version 0")?;
         with_extack(&p, "REGISTER version 0")?;
         let port = env.status(f).await?.a().u32(f.port_attr());
-        check_eq!(port, Some(0), "{} registered after a refused REGISTER", f.name());
+        check_eq!(
+            port,
+            Some(0),
+            "{} registered after a refused REGISTER",
+            f.name()
+        );
     }
     Ok(())
 }
@@ -592,8 +638,14 @@ async fn upcall_get_state(env: &mut Env) -> R {
     let s = run_stats(Fam::Pnfsd, &t)?;
     check_eq!(s.kind, 1, "trigger kind-stats kind");
     check_eq!(s.counts(), (1, 1, 0, 0, 0), "trigger run counts");
-    check!(s.p50 > 0 && s.p50 <= s.p99 && s.p99 <= s.p999, "run percentiles {s:?}");
-    check!(t.a().u64(pa::ELAPSED_NS).is_some_and(|e| e > 0), "elapsed-ns");
+    check!(
+        s.p50 > 0 && s.p50 <= s.p99 && s.p99 <= s.p999,
+        "run percentiles {s:?}"
+    );
+    check!(
+        t.a().u64(pa::ELAPSED_NS).is_some_and(|e| e > 0),
+        "elapsed-ns"
+    );
     check_eq!(
         (
             t.a().u32(pa::STATUS),
@@ -604,7 +656,11 @@ async fn upcall_get_state(env: &mut Env) -> R {
         "trigger echo of the reply (status, access, generation)"
     );
     let after = env.kind_stats(Fam::Pnfsd, 1).await?;
-    check_eq!(before.delta(&after).counts(), (1, 1, 0, 0, 0), "cumulative delta");
+    check_eq!(
+        before.delta(&after).counts(),
+        (1, 1, 0, 0, 0),
+        "cumulative delta"
+    );
     Ok(())
 }
 
@@ -635,7 +691,11 @@ async fn upcall_get_device_info(env: &mut Env) -> R {
             },
         )
         .await?;
-    check_eq!(counts(Fam::Pnfsd, &t)?, (1, 1, 0, 0, 0), "trigger run counts");
+    check_eq!(
+        counts(Fam::Pnfsd, &t)?,
+        (1, 1, 0, 0, 0),
+        "trigger run counts"
+    );
     let addrs: Vec<(Option<&str>, Option<&str>)> = t
         .a()
         .all(pa::DS_ADDR)
@@ -708,7 +768,11 @@ async fn upcall_layout_get(env: &mut Env) -> R {
             },
         )
         .await?;
-    check_eq!(counts(Fam::Pnfsd, &t)?, (1, 1, 0, 0, 0), "trigger run counts");
+    check_eq!(
+        counts(Fam::Pnfsd, &t)?,
+        (1, 1, 0, 0, 0),
+        "trigger run counts"
+    );
     let l = layouts(env).await?;
     check_eq!(l.len(), 1, "layouts after one layout-get");
     let a = l[0].a();
@@ -760,9 +824,17 @@ async fn upcall_layout_return(env: &mut Env) -> R {
             Ok((pnfsd::Nfsstat::NomatchingLayout as u32, vec![]))
         })
         .await?;
-    check_eq!(counts(Fam::Pnfsd, &t)?, (1, 1, 1, 0, 0), "refused return run");
+    check_eq!(
+        counts(Fam::Pnfsd, &t)?,
+        (1, 1, 1, 0, 0),
+        "refused return run"
+    );
     check_eq!(t.a().u32(pa::STATUS), Some(10060), "echoed status");
-    check_eq!(layouts(env).await?.len(), 2, "layouts after a refused return");
+    check_eq!(
+        layouts(env).await?.len(),
+        2,
+        "layouts after a refused return"
+    );
     let (t, _) = env
         .trigger_one(&d, ret, |up| {
             check_eq!(up.cmd, pc::LAYOUT_RETURN, "upcall command");
@@ -876,7 +948,11 @@ async fn upcall_state_changed(env: &mut Env) -> R {
             },
         )
         .await?;
-    check_eq!(counts(Fam::Pnfsd, &t)?, (1, 1, 0, 0, 0), "state-changed run");
+    check_eq!(
+        counts(Fam::Pnfsd, &t)?,
+        (1, 1, 0, 0, 0),
+        "state-changed run"
+    );
     Ok(())
 }
 
@@ -903,7 +979,12 @@ async fn upcall_gfs2_mount(env: &mut Env) -> R {
                         a.str(ga::DEVICE),
                         a.u32(ga::MOUNT_FLAGS)
                     ),
-                    (Some(table), Some(&[0x66u8; 16][..]), Some("/dev/vdc"), Some(1)),
+                    (
+                        Some(table),
+                        Some(&[0x66u8; 16][..]),
+                        Some("/dev/vdc"),
+                        Some(1)
+                    ),
                     "mount attributes (table, uuid, device, flags)"
                 );
                 Ok((
@@ -917,11 +998,17 @@ async fn upcall_gfs2_mount(env: &mut Env) -> R {
         .await?;
     check_eq!(counts(Fam::Gfs2, &t)?, (1, 1, 0, 0, 0), "mount run");
     check_eq!(
-        (t.a().i32(ga::STATUS), t.a().u32(ga::JID), t.a().u8(ga::FIRST)),
+        (
+            t.a().i32(ga::STATUS),
+            t.a().u32(ga::JID),
+            t.a().u8(ga::FIRST)
+        ),
         (Some(0), Some(3), Some(1)),
         "trigger echo (status, jid, first)"
     );
-    let m = mount_of(env, table).await?.ok_or("mount-get lacks the mount")?;
+    let m = mount_of(env, table)
+        .await?
+        .ok_or("mount-get lacks the mount")?;
     let a = m.a();
     check_eq!(
         (
@@ -969,7 +1056,10 @@ async fn upcall_gfs2_mount_done(env: &mut Env) -> R {
         },
     )
     .await?;
-    check!(mount_of(env, table).await?.is_some(), "mount gone after mount-done");
+    check!(
+        mount_of(env, table).await?.is_some(),
+        "mount gone after mount-done"
+    );
     Ok(())
 }
 
@@ -991,7 +1081,9 @@ async fn upcall_gfs2_withdraw(env: &mut Env) -> R {
         },
     )
     .await?;
-    let m = mount_of(env, table).await?.ok_or("mount gone after withdraw")?;
+    let m = mount_of(env, table)
+        .await?
+        .ok_or("mount gone after withdraw")?;
     check_eq!(m.a().u8(ga::WITHDRAWN), Some(1), "withdrawn");
     Ok(())
 }
@@ -1005,7 +1097,11 @@ async fn upcall_gfs2_recovery_done(env: &mut Env) -> R {
     })
     .await?;
     let m = mount_of(env, table).await?.ok_or("mount gone")?;
-    check_eq!(m.a().u32(ga::RECOVER_JID), Some(2), "recover-jid after recover");
+    check_eq!(
+        m.a().u32(ga::RECOVER_JID),
+        Some(2),
+        "recover-jid after recover"
+    );
     gfs2_upcall(
         env,
         &d,
@@ -1039,8 +1135,19 @@ async fn upcall_gfs2_unmount(env: &mut Env) -> R {
     let table = "conf:unmount";
     gfs2_mount(env, &d, table, 4, 0).await?;
     gfs2_mount(env, &d, "conf:stays", 5, 0).await?;
-    gfs2_upcall(env, &d, gfs2ctl::UpcallKind::Unmount, table, |_| {}, |_| Ok(())).await?;
-    check!(mount_of(env, table).await?.is_none(), "mount still listed after unmount");
+    gfs2_upcall(
+        env,
+        &d,
+        gfs2ctl::UpcallKind::Unmount,
+        table,
+        |_| {},
+        |_| Ok(()),
+    )
+    .await?;
+    check!(
+        mount_of(env, table).await?.is_none(),
+        "mount still listed after unmount"
+    );
     check!(
         mount_of(env, "conf:stays").await?.is_some(),
         "unmount removed another mount"
@@ -1071,7 +1178,12 @@ async fn upcall_no_daemon(env: &mut Env) -> R {
                     .put_u32(depth_attr(f), 4);
             })
             .await?;
-        check_eq!(counts(f, &t)?, (10, 0, 0, 0, 10), "{} run without daemon", f.name());
+        check_eq!(
+            counts(f, &t)?,
+            (10, 0, 0, 0, 10),
+            "{} run without daemon",
+            f.name()
+        );
         let after = env.kind_stats(f, 1).await?;
         check_eq!(
             before.delta(&after).counts(),
@@ -1113,7 +1225,12 @@ async fn upcall_timeouts(env: &mut Env) -> R {
         };
         let (t, n) = tokio::join!(trig, read);
         check_eq!(n?, 3, "distinct xids the silent daemon received");
-        check_eq!(counts(f, &t?)?, (3, 0, 0, 3, 0), "{} run with a silent daemon", f.name());
+        check_eq!(
+            counts(f, &t?)?,
+            (3, 0, 0, 3, 0),
+            "{} run with a silent daemon",
+            f.name()
+        );
         let after = env.kind_stats(f, 2).await?;
         check_eq!(
             before.delta(&after).counts(),
@@ -1191,7 +1308,11 @@ async fn reply_other_port(env: &mut Env) -> R {
                 b.put_u32(pa::XID, up.xid).put_u32(pa::STATUS, 0);
             })
             .await;
-        let p = refused(r, &[libc::EPERM], "REPLY from a port that is not the daemon");
+        let p = refused(
+            r,
+            &[libc::EPERM],
+            "REPLY from a port that is not the daemon",
+        );
         // Answer properly either way, so the trigger ends.
         d.reply(up.xid, 0, &[]).await?;
         with_extack(&p?, "REPLY from a foreign port")
@@ -1263,7 +1384,11 @@ async fn daemon_death(env: &mut Env) -> R {
         };
         let (t, k) = tokio::join!(trig, kill);
         k?;
-        check_eq!(counts(Fam::Pnfsd, &t?)?, (N as u64, 0, 0, 0, N as u64), "run");
+        check_eq!(
+            counts(Fam::Pnfsd, &t?)?,
+            (N as u64, 0, 0, 0, N as u64),
+            "run"
+        );
         let down = event(env, &listener, Fam::Pnfsd, pc::DAEMON_DOWN, |a| {
             a.u32(pa::PORT) == Some(port)
         })
@@ -1306,7 +1431,11 @@ async fn upcall_concurrent(env: &mut Env) -> R {
                 outstanding.push(u.xid);
             }
             let distinct: HashSet<u32> = outstanding.iter().copied().collect();
-            check_eq!(distinct.len(), outstanding.len(), "xids in flight are distinct");
+            check_eq!(
+                distinct.len(),
+                outstanding.len(),
+                "xids in flight are distinct"
+            );
             check!(
                 outstanding.len() <= DEPTH,
                 "{} upcalls in flight, depth is {DEPTH}",
@@ -1329,7 +1458,11 @@ async fn upcall_concurrent(env: &mut Env) -> R {
     let c = COUNT as u64;
     check_eq!(counts(Fam::Pnfsd, &t?)?, (c, c, 0, 0, 0), "run");
     let after = env.kind_stats(Fam::Pnfsd, 1).await?;
-    check_eq!(before.delta(&after).counts(), (c, c, 0, 0, 0), "cumulative delta");
+    check_eq!(
+        before.delta(&after).counts(),
+        (c, c, 0, 0, 0),
+        "cumulative delta"
+    );
     Ok(())
 }
 
@@ -1362,7 +1495,10 @@ async fn upcall_dump(env: &mut Env) -> R {
             check_eq!(listed, xids, "{} upcall-dump xids", f.name());
             for m in &dump {
                 check_eq!(m.a().u32(kind_a), Some(kind), "upcall-dump upcall-kind");
-                check!(m.a().u64(age_a).is_some(), "upcall-dump entry without age-us");
+                check!(
+                    m.a().u64(age_a).is_some(),
+                    "upcall-dump entry without age-us"
+                );
             }
             Ok::<_, String>(())
         };
@@ -1386,7 +1522,12 @@ async fn stats_per_kind(env: &mut Env) -> R {
     ] {
         let (all, _) = env.stats(f).await?;
         let listed: Vec<u32> = all.iter().map(|k| k.kind).collect();
-        check_eq!(listed, (1..=kinds).collect::<Vec<_>>(), "{} stats kinds", f.name());
+        check_eq!(
+            listed,
+            (1..=kinds).collect::<Vec<_>>(),
+            "{} stats kinds",
+            f.name()
+        );
         let d = env.daemon(f).await?;
         let kind = 2;
         let before = env.kind_stats(f, kind).await?;
@@ -1402,11 +1543,21 @@ async fn stats_per_kind(env: &mut Env) -> R {
                 )
                 .await?;
             let errors = (status != 0) as u64;
-            check_eq!(counts(f, &t)?, (1, 1, errors, 0, 0), "{} run status {status}", f.name());
+            check_eq!(
+                counts(f, &t)?,
+                (1, 1, errors, 0, 0),
+                "{} run status {status}",
+                f.name()
+            );
         }
         let after = env.kind_stats(f, kind).await?;
         let delta = before.delta(&after);
-        check_eq!(delta.counts(), (2, 2, 1, 0, 0), "{} cumulative delta", f.name());
+        check_eq!(
+            delta.counts(),
+            (2, 2, 1, 0, 0),
+            "{} cumulative delta",
+            f.name()
+        );
         check!(
             after.p50 > 0 && after.p50 <= after.p99 && after.p99 <= after.p999,
             "{} percentiles {after:?}",
@@ -1504,7 +1655,11 @@ async fn device_set_get_del(env: &mut Env) -> R {
     let p = refused(r, &[libc::ENOENT], "device-del of a deleted device")?;
     with_extack(&p, "device-del ENOENT")?;
     check_eq!(
-        devices(env).await?.into_iter().map(|d| d.0).collect::<Vec<_>>(),
+        devices(env)
+            .await?
+            .into_iter()
+            .map(|d| d.0)
+            .collect::<Vec<_>>(),
         vec![d2.to_vec()],
         "devices after delete"
     );
@@ -1538,7 +1693,12 @@ async fn device_set_invalid(env: &mut Env) -> R {
         })
         .await;
     let p = refused(r, &[libc::EINVAL], "device-set without device-id")?;
-    names_missing(&p, pa::DEVICE_ID, "device-id", "device-set without device-id")?;
+    names_missing(
+        &p,
+        pa::DEVICE_ID,
+        "device-id",
+        "device-set without device-id",
+    )?;
     let r = env
         .req(Fam::Pnfsd, pc::DEVICE_SET, |b| {
             b.put_bytes(pa::DEVICE_ID, &[1; 15]);
@@ -1554,7 +1714,10 @@ async fn device_set_invalid(env: &mut Env) -> R {
         .await;
     let p = refused(r, &[libc::EINVAL, libc::ERANGE], "netid longer than 8")?;
     with_extack(&p, "netid longer than 8")?;
-    check!(devices(env).await?.is_empty(), "a refused device-set left a device");
+    check!(
+        devices(env).await?.is_empty(),
+        "a refused device-set left a device"
+    );
     let r = env
         .req(Fam::Pnfsd, pc::DEVICE_DEL, |b| {
             b.put_bytes(pa::DEVICE_ID, &devid(9));
@@ -1564,7 +1727,13 @@ async fn device_set_invalid(env: &mut Env) -> R {
     Ok(())
 }
 
-async fn state_check(env: &Env, fsid: u64, fileid: u64, sid: &[u8; 16], cl: Option<u64>) -> Result<Msg, String> {
+async fn state_check(
+    env: &Env,
+    fsid: u64,
+    fileid: u64,
+    sid: &[u8; 16],
+    cl: Option<u64>,
+) -> Result<Msg, String> {
     env.req1(Fam::Pnfsd, pc::STATE_CHECK, |b| {
         b.put_u64(pa::FSID, fsid)
             .put_u64(pa::FILEID, fileid)
@@ -1576,7 +1745,14 @@ async fn state_check(env: &Env, fsid: u64, fileid: u64, sid: &[u8; 16], cl: Opti
     .await
 }
 
-async fn state_set(env: &Env, fsid: u64, fileid: u64, sid: &[u8; 16], cl: u64, gen: Option<u32>) -> R {
+async fn state_set(
+    env: &Env,
+    fsid: u64,
+    fileid: u64,
+    sid: &[u8; 16],
+    cl: u64,
+    gen: Option<u32>,
+) -> R {
     env.req(Fam::Pnfsd, pc::STATE_SET, |b| {
         b.put_u64(pa::FSID, fsid)
             .put_u64(pa::FILEID, fileid)
@@ -1745,7 +1921,12 @@ async fn state_revoke(env: &mut Env) -> R {
     );
     let r = env.req(Fam::Pnfsd, pc::STATE_REVOKE, |_| {}).await;
     let p = refused(r, &[libc::EINVAL], "state-revoke without clientid")?;
-    names_missing(&p, pa::CLIENTID, "clientid", "state-revoke without clientid")?;
+    names_missing(
+        &p,
+        pa::CLIENTID,
+        "clientid",
+        "state-revoke without clientid",
+    )?;
     Ok(())
 }
 
@@ -1794,7 +1975,9 @@ async fn layout_recall(env: &mut Env) -> R {
     check_eq!(n, Some(0), "recall by an emptied fsid");
     let left = layouts(env).await?;
     check_eq!(
-        left.iter().map(|m| m.a().u64(pa::FILEID)).collect::<Vec<_>>(),
+        left.iter()
+            .map(|m| m.a().u64(pa::FILEID))
+            .collect::<Vec<_>>(),
         vec![Some(2)],
         "layouts before recall all"
     );
@@ -1803,7 +1986,10 @@ async fn layout_recall(env: &mut Env) -> R {
     })
     .await?;
     check_eq!(n, Some(1), "recall all");
-    check!(layouts(env).await?.is_empty(), "layouts left after recall all");
+    check!(
+        layouts(env).await?.is_empty(),
+        "layouts left after recall all"
+    );
     Ok(())
 }
 
@@ -1842,7 +2028,12 @@ async fn layout_recall_missing(env: &mut Env) -> R {
         })
         .await;
     let p = refused(r, &[libc::EINVAL], "recall without recall-type")?;
-    names_missing(&p, pa::RECALL_TYPE, "recall-type", "recall without recall-type")?;
+    names_missing(
+        &p,
+        pa::RECALL_TYPE,
+        "recall-type",
+        "recall without recall-type",
+    )?;
     let r = env
         .req(Fam::Pnfsd, pc::LAYOUT_RECALL, |b| {
             b.put_u32(pa::RECALL_TYPE, 5);
@@ -1868,13 +2059,29 @@ async fn grace(env: &mut Env) -> R {
         Ok::<_, String>((s.a().u8(pa::IN_GRACE), s.a().u64(pa::GRACE_EPOCH)))
     };
     set(G::Start as u32, Some(42)).await?;
-    check_eq!(state().await?, (Some(1), Some(42)), "status after grace start 42");
+    check_eq!(
+        state().await?,
+        (Some(1), Some(42)),
+        "status after grace start 42"
+    );
     set(G::End as u32, None).await?;
-    check_eq!(state().await?, (Some(0), Some(42)), "status after grace end");
+    check_eq!(
+        state().await?,
+        (Some(0), Some(42)),
+        "status after grace end"
+    );
     set(G::Start as u32, Some(43)).await?;
-    check_eq!(state().await?, (Some(1), Some(43)), "status after grace start 43");
+    check_eq!(
+        state().await?,
+        (Some(1), Some(43)),
+        "status after grace start 43"
+    );
     set(G::End as u32, Some(44)).await?;
-    check_eq!(state().await?, (Some(0), Some(44)), "status after grace end 44");
+    check_eq!(
+        state().await?,
+        (Some(0), Some(44)),
+        "status after grace end 44"
+    );
     let r = env
         .req(Fam::Pnfsd, pc::GRACE, |b| {
             b.put_u64(pa::GRACE_EPOCH, 1);
@@ -1884,7 +2091,11 @@ async fn grace(env: &mut Env) -> R {
     names_missing(&p, pa::GRACE_ACTION, "grace-action", "grace without action")?;
     let r = set(3, None).await;
     refused(r, &[libc::ERANGE], "grace-action 3")?;
-    check_eq!(state().await?, (Some(0), Some(44)), "status after refused grace");
+    check_eq!(
+        state().await?,
+        (Some(0), Some(44)),
+        "status after refused grace"
+    );
     Ok(())
 }
 
@@ -1912,9 +2123,17 @@ async fn gfs2_block_recover(env: &mut Env) -> R {
     })
     .await?;
     let m = mount_of(env, table).await?.ok_or("mount gone")?;
-    check_eq!(m.a().u32(ga::RECOVER_JID), Some(4), "recover-jid after recover");
+    check_eq!(
+        m.a().u32(ga::RECOVER_JID),
+        Some(4),
+        "recover-jid after recover"
+    );
     for cmd in [gc::BLOCK, gc::UNBLOCK] {
-        let p = refused(on(cmd, "conf:nosuch").await, &[libc::ENOENT], "unknown table")?;
+        let p = refused(
+            on(cmd, "conf:nosuch").await,
+            &[libc::ENOENT],
+            "unknown table",
+        )?;
         with_extack(&p, "unknown table")?;
     }
     let r = env
@@ -1933,7 +2152,15 @@ async fn gfs2_block_recover(env: &mut Env) -> R {
         .await;
     let p = refused(r, &[libc::EINVAL], "recover without jid")?;
     names_missing(&p, ga::JID, "jid", "recover without jid")?;
-    gfs2_upcall(env, &d, gfs2ctl::UpcallKind::Unmount, table, |_| {}, |_| Ok(())).await?;
+    gfs2_upcall(
+        env,
+        &d,
+        gfs2ctl::UpcallKind::Unmount,
+        table,
+        |_| {},
+        |_| Ok(()),
+    )
+    .await?;
     Ok(())
 }
 
@@ -1976,7 +2203,8 @@ async fn events_pnfsd(env: &mut Env) -> R {
         "daemon-up (node-id, role, version)"
     );
     env.req(f, pc::DEVICE_SET, |b| {
-        b.put_bytes(pa::DEVICE_ID, &devid(0xe)).put_u32(pa::NODE_ID, 4);
+        b.put_bytes(pa::DEVICE_ID, &devid(0xe))
+            .put_u32(pa::NODE_ID, 4);
         ds_addr(b, "tcp", "10.0.0.14.8.1");
     })
     .await?;
@@ -2045,7 +2273,10 @@ async fn events_pnfsd(env: &mut Env) -> R {
         "state-revoked (clientid, count)"
     );
     d.unregister().await?;
-    let m = event(env, &l, f, pc::DAEMON_DOWN, |a| a.u32(pa::PORT) == Some(port)).await?;
+    let m = event(env, &l, f, pc::DAEMON_DOWN, |a| {
+        a.u32(pa::PORT) == Some(port)
+    })
+    .await?;
     check_eq!(
         (m.a().u32(pa::NODE_ID), m.a().u32(pa::COUNT)),
         (Some(1), Some(0)),
@@ -2067,7 +2298,10 @@ async fn events_gfs2(env: &mut Env) -> R {
     );
     let table = "conf:events";
     gfs2_mount(env, &d, table, 6, 1).await?;
-    let m = event(env, &l, f, gc::MOUNT_CHANGED, |a| a.str(ga::TABLE) == Some(table)).await?;
+    let m = event(env, &l, f, gc::MOUNT_CHANGED, |a| {
+        a.str(ga::TABLE) == Some(table)
+    })
+    .await?;
     check_eq!(
         (m.a().u32(ga::JID), m.a().u8(ga::FIRST)),
         (Some(6), Some(1)),
@@ -2077,13 +2311,19 @@ async fn events_gfs2(env: &mut Env) -> R {
         b.put_str(ga::TABLE, table);
     })
     .await?;
-    let m = event(env, &l, f, gc::MOUNT_CHANGED, |a| a.str(ga::TABLE) == Some(table)).await?;
+    let m = event(env, &l, f, gc::MOUNT_CHANGED, |a| {
+        a.str(ga::TABLE) == Some(table)
+    })
+    .await?;
     check_eq!(m.a().u8(ga::BLOCKED), Some(1), "mount-changed on block");
     env.req(f, gc::RECOVER, |b| {
         b.put_str(ga::TABLE, table).put_u32(ga::JID, 2);
     })
     .await?;
-    let m = event(env, &l, f, gc::RECOVERY, |a| a.str(ga::TABLE) == Some(table)).await?;
+    let m = event(env, &l, f, gc::RECOVERY, |a| {
+        a.str(ga::TABLE) == Some(table)
+    })
+    .await?;
     check_eq!(m.a().u32(ga::JID), Some(2), "recovery on recover (jid)");
     gfs2_upcall(
         env,
@@ -2096,7 +2336,10 @@ async fn events_gfs2(env: &mut Env) -> R {
         |_| Ok(()),
     )
     .await?;
-    let m = event(env, &l, f, gc::RECOVERY, |a| a.str(ga::TABLE) == Some(table)).await?;
+    let m = event(env, &l, f, gc::RECOVERY, |a| {
+        a.str(ga::TABLE) == Some(table)
+    })
+    .await?;
     check_eq!(
         (m.a().u32(ga::JID), m.a().u32(ga::RECOVERY_STATUS)),
         (Some(2), Some(2)),
@@ -2113,12 +2356,33 @@ async fn events_gfs2(env: &mut Env) -> R {
         |_| Ok(()),
     )
     .await?;
-    let m = event(env, &l, f, gc::MOUNT_CHANGED, |a| a.str(ga::TABLE) == Some(table)).await?;
-    check_eq!(m.a().u8(ga::WITHDRAWN), Some(1), "mount-changed on withdraw");
-    gfs2_upcall(env, &d, gfs2ctl::UpcallKind::Unmount, table, |_| {}, |_| Ok(())).await?;
-    event(env, &l, f, gc::MOUNT_CHANGED, |a| a.str(ga::TABLE) == Some(table)).await?;
+    let m = event(env, &l, f, gc::MOUNT_CHANGED, |a| {
+        a.str(ga::TABLE) == Some(table)
+    })
+    .await?;
+    check_eq!(
+        m.a().u8(ga::WITHDRAWN),
+        Some(1),
+        "mount-changed on withdraw"
+    );
+    gfs2_upcall(
+        env,
+        &d,
+        gfs2ctl::UpcallKind::Unmount,
+        table,
+        |_| {},
+        |_| Ok(()),
+    )
+    .await?;
+    event(env, &l, f, gc::MOUNT_CHANGED, |a| {
+        a.str(ga::TABLE) == Some(table)
+    })
+    .await?;
     d.unregister().await?;
-    let m = event(env, &l, f, gc::DAEMON_DOWN, |a| a.u32(ga::PORT) == Some(port)).await?;
+    let m = event(env, &l, f, gc::DAEMON_DOWN, |a| {
+        a.u32(ga::PORT) == Some(port)
+    })
+    .await?;
     check_eq!(m.a().u32(ga::COUNT), Some(0), "daemon-down count");
     Ok(())
 }
@@ -2195,12 +2459,24 @@ async fn unprivileged(env: &mut Env) -> R {
             format!("{op}: errno {g:?}, want {e}")
         })
         .collect();
-    check!(wrong.is_empty(), "unprivileged sender: {}", wrong.join("; "));
+    check!(
+        wrong.is_empty(),
+        "unprivileged sender: {}",
+        wrong.join("; ")
+    );
     for f in Fam::BOTH {
         let port = env.status(f).await?.a().u32(f.port_attr());
-        check_eq!(port, Some(0), "{} daemon after the unprivileged REGISTER", f.name());
+        check_eq!(
+            port,
+            Some(0),
+            "{} daemon after the unprivileged REGISTER",
+            f.name()
+        );
     }
-    check!(devices(env).await?.is_empty(), "unprivileged device-set took effect");
+    check!(
+        devices(env).await?.is_empty(),
+        "unprivileged device-set took effect"
+    );
     Ok(())
 }
 
@@ -2219,7 +2495,11 @@ async fn malformed_short_fixed(env: &mut Env) -> R {
         .map(|(_, m)| m);
     let p = refused(r, &[libc::EINVAL, libc::ERANGE], "2-byte u32 version")?;
     with_extack(&p, "2-byte u32 version")?;
-    check_eq!(p.offset, Some(ATTRS_AT), "extack offset of the bad attribute");
+    check_eq!(
+        p.offset,
+        Some(ATTRS_AT),
+        "extack offset of the bad attribute"
+    );
     let r = env
         .req(Fam::Pnfsd, pc::CONFIG_SET, |b| {
             b.put_u8(pa::TIMEOUT_MS, 1);
@@ -2241,7 +2521,11 @@ async fn malformed_stateid(env: &mut Env) -> R {
         .await;
     let p = refused(r, &[libc::EINVAL, libc::ERANGE], "stateid of 15 bytes")?;
     with_extack(&p, "stateid of 15 bytes")?;
-    check_eq!(p.offset, Some(ATTRS_AT + 24), "extack offset of the stateid");
+    check_eq!(
+        p.offset,
+        Some(ATTRS_AT + 24),
+        "extack offset of the stateid"
+    );
     let r = env
         .req(Fam::Pnfsd, pc::STATE_CHECK, |b| {
             b.put_u64(pa::FSID, 1)
@@ -2272,7 +2556,11 @@ async fn malformed_string(env: &mut Env) -> R {
             b.put_str(ga::TABLE, &long);
         })
         .await;
-    let p = refused(r, &[libc::EINVAL, libc::ERANGE], "table longer than table-max")?;
+    let p = refused(
+        r,
+        &[libc::EINVAL, libc::ERANGE],
+        "table longer than table-max",
+    )?;
     with_extack(&p, "table longer than table-max")?;
     Ok(())
 }
@@ -2329,10 +2617,20 @@ async fn malformed_missing(env: &mut Env) -> R {
     names_missing(&p, pa::XID, "xid", "REPLY without xid")?;
     let r = env.trigger(Fam::Gfs2, |_| {}).await;
     let p = refused(r, &[libc::EINVAL], "trigger without upcall-kind")?;
-    names_missing(&p, ga::UPCALL_KIND, "upcall-kind", "trigger without upcall-kind")?;
+    names_missing(
+        &p,
+        ga::UPCALL_KIND,
+        "upcall-kind",
+        "trigger without upcall-kind",
+    )?;
     let r = env.req(Fam::Pnfsd, pc::CONFIG_SET, |_| {}).await;
     let p = refused(r, &[libc::EINVAL], "config-set without timeout-ms")?;
-    names_missing(&p, pa::TIMEOUT_MS, "timeout-ms", "config-set without timeout-ms")?;
+    names_missing(
+        &p,
+        pa::TIMEOUT_MS,
+        "timeout-ms",
+        "config-set without timeout-ms",
+    )?;
     Ok(())
 }
 
@@ -2340,7 +2638,11 @@ async fn malformed_unknown_cmd(env: &mut Env) -> R {
     for f in Fam::BOTH {
         for cmd in [0u8, 200] {
             let r = env.req(f, cmd, |_| {}).await;
-            refused(r, &[libc::EOPNOTSUPP], &format!("{} command {cmd}", f.name()))?;
+            refused(
+                r,
+                &[libc::EOPNOTSUPP],
+                &format!("{} command {cmd}", f.name()),
+            )?;
         }
     }
     Ok(())
@@ -2439,6 +2741,10 @@ async fn unknown_attribute(env: &mut Env) -> R {
             b.put_str(UNKNOWN, "future").put_u32(ga::VERSION, 1);
         })
         .await?;
-    check_eq!(m.a().u32(ga::PORT), Some(d.port()), "REGISTER with an unknown attribute");
+    check_eq!(
+        m.a().u32(ga::PORT),
+        Some(d.port()),
+        "REGISTER with an unknown attribute"
+    );
     Ok(())
 }

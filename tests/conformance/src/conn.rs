@@ -90,10 +90,12 @@ impl<'a> Attrs<'a> {
     }
     /// The value of `id`, or an error naming it (for `?` in cases).
     pub fn need_u32(&self, id: u16, what: &str) -> Result<u32, String> {
-        self.u32(id).ok_or_else(|| format!("{what}: u32 attribute {id} absent"))
+        self.u32(id)
+            .ok_or_else(|| format!("{what}: u32 attribute {id} absent"))
     }
     pub fn need_u64(&self, id: u16, what: &str) -> Result<u64, String> {
-        self.u64(id).ok_or_else(|| format!("{what}: u64 attribute {id} absent"))
+        self.u64(id)
+            .ok_or_else(|| format!("{what}: u64 attribute {id} absent"))
     }
 }
 

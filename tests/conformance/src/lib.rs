@@ -220,7 +220,10 @@ impl Daemon {
             .and_then(Result::ok)
             .map(|a| a.kind);
         if first != Some(1) {
-            return Err(format!("upcall cmd {}: xid is not the first attribute", m.cmd));
+            return Err(format!(
+                "upcall cmd {}: xid is not the first attribute",
+                m.cmd
+            ));
         }
         Ok(Upcall {
             cmd: m.cmd,
@@ -463,7 +466,9 @@ impl Env {
         let conn = Conn::open(&self.target).map_err(Fail::Local)?;
         let (buf, seq) = conn.encode(self.id(f), cmd, 0, build);
         conn.send_raw(&buf).await?;
-        let r = conn.answer(seq, Some(cmd), Duration::from_secs(120)).await?;
+        let r = conn
+            .answer(seq, Some(cmd), Duration::from_secs(120))
+            .await?;
         let n = r.len();
         r.into_iter()
             .next()
@@ -510,7 +515,9 @@ impl Env {
         }
         self.children.clear();
         for (f, conn) in std::mem::take(&mut self.registered) {
-            let _ = conn.request(self.id(f), pnfsd::cmd::UNREGISTER, |_| {}).await;
+            let _ = conn
+                .request(self.id(f), pnfsd::cmd::UNREGISTER, |_| {})
+                .await;
         }
         for f in Fam::BOTH {
             self.set_timeout(f, DEFAULT_TIMEOUT_MS).await?;
@@ -592,14 +599,12 @@ pub async fn run(
         }
         let verdict = match env.reset().await {
             Err(e) => Verdict::Fail(format!("reset before the case: {e}")),
-            Ok(()) => {
-                match tokio::time::timeout(Duration::from_secs(180), (case.run)(env)).await {
-                    Ok(Ok(())) => Verdict::Pass,
-                    Ok(Err(e)) if e.starts_with(SKIPPED) => Verdict::Skip(e),
-                    Ok(Err(e)) => Verdict::Fail(e),
-                    Err(_) => Verdict::Fail("case did not finish within 180 s".into()),
-                }
-            }
+            Ok(()) => match tokio::time::timeout(Duration::from_secs(180), (case.run)(env)).await {
+                Ok(Ok(())) => Verdict::Pass,
+                Ok(Err(e)) if e.starts_with(SKIPPED) => Verdict::Skip(e),
+                Ok(Err(e)) => Verdict::Fail(e),
+                Err(_) => Verdict::Fail("case did not finish within 180 s".into()),
+            },
         };
         report(case.name, &verdict);
         out.push((case.name, verdict));

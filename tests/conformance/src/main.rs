@@ -63,9 +63,7 @@ fn parse() -> Result<Args, String> {
             "--peer" => peer = Some(number(&val()?).ok_or("--peer needs a number")?),
             "--filter" => a.filter = Some(val()?),
             "--list" => a.list = true,
-            "--family" => {
-                a.family = Fam::from_name(&val()?).ok_or("--family: pnfsd or gfs2ctl")?
-            }
+            "--family" => a.family = Fam::from_name(&val()?).ok_or("--family: pnfsd or gfs2ctl")?,
             "--hold" => a.hold = number(&val()?).ok_or("--hold needs a number")?,
             "--uid" => a.uid = number(&val()?).ok_or("--uid needs a number")?,
             "--op" => a.op = val()?,

@@ -61,7 +61,9 @@ pub fn drop_privileges(uid: u32) -> Result<(), String> {
         .map(str::trim)
         .unwrap_or("?");
     if cap.chars().any(|c| c != '0') {
-        return Err(format!("capabilities left after dropping to uid {uid}: {cap}"));
+        return Err(format!(
+            "capabilities left after dropping to uid {uid}: {cap}"
+        ));
     }
     Ok(())
 }
