@@ -16,6 +16,10 @@ use gfs2ctl::{attr as ga, cmd as gc};
 use pnfsd::{attr as pa, cmd as pc};
 
 type R = Result<(), String>;
+/// (fsid, fileid, generation, clientid) of a state-get entry.
+type StateRow = (Option<u64>, Option<u64>, Option<u32>, Option<u64>);
+/// Attributes of a request, built late.
+type Build = dyn Fn(&mut MsgBuilder<'_>);
 
 macro_rules! check {
     ($c:expr, $($fmt:tt)+) => {
@@ -1841,7 +1845,7 @@ async fn state_set_check(env: &mut Env) -> R {
         Some(N::OldStateid as u32),
         "seqid below the explicit generation"
     );
-    let mut got: Vec<(Option<u64>, Option<u64>, Option<u32>, Option<u64>)> = env
+    let mut got: Vec<StateRow> = env
         .dump(Fam::Pnfsd, pc::STATE_GET)
         .await?
         .iter()
@@ -1995,7 +1999,7 @@ async fn layout_recall(env: &mut Env) -> R {
 
 async fn layout_recall_missing(env: &mut Env) -> R {
     use pnfsd::RecallType as T;
-    let cases: [(&str, Box<dyn Fn(&mut MsgBuilder<'_>)>); 3] = [
+    let cases: [(&str, Box<Build>); 3] = [
         (
             "file without fileid",
             Box::new(|b| {
