@@ -55,7 +55,7 @@ pub fn handle(twin: &Twin, ctx: &mut Ctx<'_>, op: &'static OpSpec, dump: bool) -
     match op.cmd {
         cmd::REGISTER => {
             let version = t.req_u32(attr::VERSION)?;
-            twin.register(ctx, version, t.u32(attr::NODE_ID).unwrap_or(0))
+            twin.register(ctx, version, t.u32(attr::NODE_ID).unwrap_or(0), None)
         }
         cmd::UNREGISTER => twin.unregister(ctx),
         cmd::REPLY => {

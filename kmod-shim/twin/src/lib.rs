@@ -417,8 +417,14 @@ impl Twin {
         }
     }
 
-    /// REGISTER (shared by both families).
-    pub fn register(&self, ctx: &mut Ctx<'_>, version: u32, node_id: u32) -> OpResult {
+    /// REGISTER (shared by both families). `role` is pnfsd's, carried by `daemon-up`.
+    pub fn register(
+        &self,
+        ctx: &mut Ctx<'_>,
+        version: u32,
+        node_id: u32,
+        role: Option<u32>,
+    ) -> OpResult {
         let fam = ctx.fam;
         let mut shim = self.shim.lock().unwrap();
         let up = shim.up(fam);
@@ -456,9 +462,11 @@ impl Twin {
             Fam::Gfs2 => (gfs2ctl::cmd::DAEMON_UP, gfs2ctl::attr::NODE_ID),
         };
         let mut e = ctx.event(up_cmd);
-        e.put_u32(a_port, port)
-            .put_u32(a_node, node_id)
-            .put_u32(a_version, version);
+        e.put_u32(a_port, port).put_u32(a_node, node_id);
+        if let Some(role) = role {
+            e.put_u32(pnfsd_nl::attr::ROLE, role);
+        }
+        e.put_u32(a_version, version);
         e.finish();
         tracing::info!(
             family = fam.spec().name,

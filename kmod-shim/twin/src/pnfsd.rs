@@ -198,7 +198,7 @@ pub fn handle(twin: &Twin, ctx: &mut Ctx<'_>, op: &'static OpSpec, dump: bool) -
         cmd::REGISTER => {
             let version = t.req_u32(attr::VERSION)?;
             let node = t.u32(attr::NODE_ID).unwrap_or(0);
-            twin.register(ctx, version, node)?;
+            twin.register(ctx, version, node, t.u32(attr::ROLE))?;
             let mut shim = twin.shim.lock().unwrap();
             shim.pnfsd.role = t.u32(attr::ROLE).unwrap_or(0);
             shim.pnfsd.mds_id = t.u32(attr::MDS_ID).unwrap_or(0);

@@ -195,6 +195,9 @@ impl Twin {
             let mut shim = self.shim.lock().unwrap();
             let up = shim.up(fam);
             let k = kind as usize;
+            // `sent` counts every upcall issued, so that once none is pending
+            // sent == answered + timeouts + failed, per run and cumulatively.
+            up.stats[k].sent += 1;
             let Some(d) = up.daemon else {
                 up.stats[k].failed += 1;
                 return Err(libc::ENOTCONN);
@@ -208,15 +211,18 @@ impl Twin {
                     waiter: tx,
                 },
             );
-            up.stats[k].sent += 1;
             (xid, d.port, up.timeout)
         };
         buf.clear();
         build_upcall(fam, kind, xid, fill, buf);
-        if let Err(e) = self.sock.send_to(buf, port, 0).await {
-            let refused =
-                matches!(&e, NlError::Io(io) if io.raw_os_error() == Some(libc::ECONNREFUSED));
-            if refused {
+        // Never wait for room: the module's genlmsg_unicast() is MSG_DONTWAIT too, and an
+        // upcall stuck on a daemon that stopped reading would escape its timeout.
+        if let Err(e) = self.sock.try_send_to(buf, port, 0) {
+            let errno = match &e {
+                NlError::Io(io) => io.raw_os_error(),
+                _ => None,
+            };
+            if errno == Some(libc::ECONNREFUSED) {
                 self.daemon_gone(fam, port);
             } else {
                 let mut shim = self.shim.lock().unwrap();
@@ -224,6 +230,8 @@ impl Twin {
                 if up.pending.remove(&xid).is_some() {
                     up.stats[kind as usize].failed += 1;
                 }
+                tracing::debug!(port, "upcall not delivered: {e}");
+                return Err(errno.unwrap_or(libc::EIO));
             }
             return Err(libc::ENOTCONN);
         }
@@ -400,16 +408,34 @@ fn apply_reply(twin: &Twin, fam: Fam, fill: &Fill, reply: &[u8], s: &mut KindSta
             };
             let changed = gfs2::apply_reply(&mut twin.shim.lock().unwrap().gfs2, kind, fill, &t);
             if let Some((table, m)) = changed {
-                let mut ev = Vec::with_capacity(128);
-                let mut e =
-                    MsgBuilder::genl(&mut ev, fam.id(), 0, 0, 0, gfs2ctl::cmd::MOUNT_CHANGED, 1);
                 use gfs2ctl::attr as a;
-                e.put_str(a::TABLE, &table)
-                    .put_u32(a::JID, m.jid)
-                    .put_u8(a::FIRST, m.first as u8)
-                    .put_u8(a::BLOCKED, m.blocked as u8)
-                    .put_u8(a::WITHDRAWN, m.withdrawn as u8);
-                e.finish();
+                let mut ev = Vec::with_capacity(128);
+                if kind == gfs2ctl::UpcallKind::RecoveryDone {
+                    // A finished recovery is a `recovery` event (the spec's "requested or
+                    // finished"), not a change of the mount.
+                    let mut e =
+                        MsgBuilder::genl(&mut ev, fam.id(), 0, 0, 0, gfs2ctl::cmd::RECOVERY, 1);
+                    e.put_str(a::TABLE, &table)
+                        .put_u32(a::JID, fill.jid)
+                        .put_u32(a::RECOVERY_STATUS, fill.recovery_status);
+                    e.finish();
+                } else {
+                    let mut e = MsgBuilder::genl(
+                        &mut ev,
+                        fam.id(),
+                        0,
+                        0,
+                        0,
+                        gfs2ctl::cmd::MOUNT_CHANGED,
+                        1,
+                    );
+                    e.put_str(a::TABLE, &table)
+                        .put_u32(a::JID, m.jid)
+                        .put_u8(a::FIRST, m.first as u8)
+                        .put_u8(a::BLOCKED, m.blocked as u8)
+                        .put_u8(a::WITHDRAWN, m.withdrawn as u8);
+                    e.finish();
+                }
                 let _ = twin.sock.try_send_to(&ev, 0, 1 << (fam.group() - 1));
             }
         }
