@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 
 fn text(n: &Node, args: &[&str]) -> String {
     let o = n.ctl(args);
-    assert!(o.status.success(), "pnfsctl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "pnfsctl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8(o.stdout).unwrap()
 }
 
@@ -23,13 +27,32 @@ fn every_object_in_text_and_json() {
     }
     let mut n = Node::new("cli");
     n.start_daemon(&["--addr", "tcp,10.9.0.1.8.1"]);
-    n.must(&["device", "set", "node:5", "--node", "5", "--addr", "tcp,10.9.0.5.8.1", "--addr", "rdma,10.9.0.5.8.2"]);
+    n.must(&[
+        "device",
+        "set",
+        "node:5",
+        "--node",
+        "5",
+        "--addr",
+        "tcp,10.9.0.5.8.1",
+        "--addr",
+        "rdma,10.9.0.5.8.2",
+    ]);
 
     // device: the same data in both renderings.
     let j = n.must(&["device", "show"]);
-    let five = j.as_array().unwrap().iter().find(|d| d["node-id"] == 5).expect("device 5").clone();
+    let five = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["node-id"] == 5)
+        .expect("device 5")
+        .clone();
     assert_eq!(five["device-id"], "504e4653000000050000000000000000");
-    assert_eq!(five["ds-addr"][1], serde_json::json!({"netid": "rdma", "uaddr": "10.9.0.5.8.2"}));
+    assert_eq!(
+        five["ds-addr"][1],
+        serde_json::json!({"netid": "rdma", "uaddr": "10.9.0.5.8.2"})
+    );
     let t = text(&n, &["dev", "sh"]); // unique prefixes
     assert!(
         t.contains("device-id 504e4653000000050000000000000000 node-id 5\n  ds-addr:\n    netid tcp uaddr 10.9.0.5.8.1\n    netid rdma uaddr 10.9.0.5.8.2\n"),
@@ -40,7 +63,17 @@ fn every_object_in_text_and_json() {
     assert_eq!(p, j);
 
     // layout
-    let r = n.must(&["trigger", "pnfsd", "layout-get", "--fsid", "3", "--fileid", "4", "--clientid", "9"]);
+    let r = n.must(&[
+        "trigger",
+        "pnfsd",
+        "layout-get",
+        "--fsid",
+        "3",
+        "--fileid",
+        "4",
+        "--clientid",
+        "9",
+    ]);
     assert_eq!(r["status"], "ok");
     let l = n.must(&["layout", "show"]);
     assert_eq!(l[0]["fsid"], 3);
@@ -48,7 +81,10 @@ fn every_object_in_text_and_json() {
     assert!(text(&n, &["layout", "show"]).starts_with("clientid 9 fsid 3 fileid 4 device-id "));
     let r = n.must(&["layout", "recall", "fsid", "3"]);
     assert_eq!(r["layouts"], 1);
-    assert_eq!(text(&n, &["layout", "recall", "all"]), "recalled 0 layout(s)\n");
+    assert_eq!(
+        text(&n, &["layout", "recall", "all"]),
+        "recalled 0 layout(s)\n"
+    );
 
     // state: kernel table and daemon cache
     let sid = stateid(1, 4);
@@ -61,7 +97,10 @@ fn every_object_in_text_and_json() {
     let rv = n.must(&["state", "revoke", "9", "3", "4", &sid]);
     assert_eq!(rv["revoked"], 1, "{rv}");
     assert_eq!(rv["acknowledged_by_all"], true);
-    assert!(n.must(&["state", "show"])["entries"].as_array().unwrap().is_empty());
+    assert!(n.must(&["state", "show"])["entries"]
+        .as_array()
+        .unwrap()
+        .is_empty());
 
     // fs
     n.must(&["trigger", "gfs2", "mount", "--table", "t:f"]);
@@ -79,18 +118,29 @@ fn every_object_in_text_and_json() {
     assert_eq!(u, serde_json::json!({"pnfsd": [], "gfs2ctl": []}));
     let st = n.must(&["stats", "show"]);
     let ks = st["kernel"]["pnfsd"]["kind-stats"].as_array().unwrap();
-    assert_eq!(ks.iter().find(|k| k["kind"] == "layout-get").unwrap()["answered"], 1);
+    assert_eq!(
+        ks.iter().find(|k| k["kind"] == "layout-get").unwrap()["answered"],
+        1
+    );
     assert!(text(&n, &["stats", "show"]).contains("pnfsd    layout-get       sent 1 answered 1"));
     let pg = n.must(&["ping", "-c", "3"]);
     assert_eq!(pg["kernel"]["rtt"]["count"], 3);
     assert_eq!(pg["daemon"]["rtt"]["count"], 3);
     let d = n.must(&["debug", "dump"]);
-    assert!(d["entries"].as_array().unwrap().iter().any(|e| e["text"].as_str().unwrap().contains("mounts with jid 0")));
+    assert!(d["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["text"].as_str().unwrap().contains("mounts with jid 0")));
 
     // family (the twin's, with op names from the spec)
     let fam = n.must(&["--socket", "usersock", "family", "show", "pnfsd"]);
     assert_eq!(fam[0]["source"], "twin");
-    assert!(fam[0]["ops"].as_array().unwrap().iter().any(|o| o["name"] == "device-set" && o["flags"].as_u64().unwrap() & 1 == 1));
+    assert!(fam[0]["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["name"] == "device-set" && o["flags"].as_u64().unwrap() & 1 == 1));
     assert_eq!(fam[0]["groups"][0]["name"], "events");
 }
 
@@ -101,7 +151,16 @@ fn monitor_receives_every_event_kind() {
     }
     let mut n = Node::new("mon");
     let mut mon = Command::new("ip")
-        .args(["netns", "exec", &n.ns, PNFSCTL, "-j", "monitor", "--timeout", "60"])
+        .args([
+            "netns",
+            "exec",
+            &n.ns,
+            PNFSCTL,
+            "-j",
+            "monitor",
+            "--timeout",
+            "60",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -121,25 +180,46 @@ fn monitor_receives_every_event_kind() {
     n.must(&["state", "set", "1", "1", &stateid(1, 1), "5"]);
     n.must(&["state", "revoke", "5"]);
     n.must(&["trigger", "gfs2", "mount", "--table", "m:f"]);
-    n.must(&["trigger", "gfs2", "recovery-done", "--table", "m:f", "--jid", "0"]);
+    n.must(&[
+        "trigger",
+        "gfs2",
+        "recovery-done",
+        "--table",
+        "m:f",
+        "--jid",
+        "0",
+    ]);
     n.stop_daemon(); // daemon-down
     let want: BTreeSet<&str> = [
-        "pnfsd/daemon-up", "gfs2ctl/daemon-up", "pnfsd/grace-changed", "pnfsd/device-changed",
-        "pnfsd/layout-recalled", "pnfsd/state-revoked", "gfs2ctl/mount-changed",
-        "pnfsd/daemon-down", "gfs2ctl/daemon-down",
+        "pnfsd/daemon-up",
+        "gfs2ctl/daemon-up",
+        "pnfsd/grace-changed",
+        "pnfsd/device-changed",
+        "pnfsd/layout-recalled",
+        "pnfsd/state-revoked",
+        "gfs2ctl/mount-changed",
+        "pnfsd/daemon-down",
+        "gfs2ctl/daemon-down",
     ]
     .into();
     let mut got = BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !want.iter().all(|w| got.contains(*w)) && Instant::now() < deadline {
         if let Ok(v) = rx.recv_timeout(Duration::from_millis(200)) {
-            got.insert(format!("{}/{}", v["family"].as_str().unwrap(), v["event"].as_str().unwrap()));
+            got.insert(format!(
+                "{}/{}",
+                v["family"].as_str().unwrap(),
+                v["event"].as_str().unwrap()
+            ));
         }
     }
     let _ = mon.kill();
     let _ = mon.wait();
     let missing: Vec<_> = want.iter().filter(|w| !got.contains(**w)).collect();
-    assert!(missing.is_empty(), "monitor missed {missing:?}; got {got:?}");
+    assert!(
+        missing.is_empty(),
+        "monitor missed {missing:?}; got {got:?}"
+    );
 }
 
 #[test]
@@ -158,7 +238,10 @@ fn errors_have_messages_and_exit_codes() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
     // No daemon: exit 2, naming the control socket.
-    let o = Command::new(PNFSCTL).args(["--control", "@pnfs-none-here", "member", "show"]).output().unwrap();
+    let o = Command::new(PNFSCTL)
+        .args(["--control", "@pnfs-none-here", "member", "show"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("@pnfs-none-here"));
     if !can_run("errors_have_messages_and_exit_codes (kernel errors)") {
@@ -168,12 +251,25 @@ fn errors_have_messages_and_exit_codes() {
     // Kernel-half errors: the extack message, exit 2.
     let o = n.ctl(&["device", "del", "node:77"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no such device"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no such device"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let o = n.ctl(&["layout", "recall", "device", "0123"]);
     assert_eq!(o.status.code(), Some(1));
     // Unprivileged sender: EPERM with the twin's message.
     let o = Command::new("ip")
-        .args(["netns", "exec", &n.ns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PNFSCTL])
+        .args([
+            "netns",
+            "exec",
+            &n.ns,
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            PNFSCTL,
+        ])
         .args(["device", "set", "node:3"])
         .output()
         .unwrap();
@@ -182,7 +278,16 @@ fn errors_have_messages_and_exit_codes() {
     assert!(err.contains("requires admin privilege"), "{err}");
     // ...while read-only dumps stay allowed.
     let o = Command::new("ip")
-        .args(["netns", "exec", &n.ns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PNFSCTL])
+        .args([
+            "netns",
+            "exec",
+            &n.ns,
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            PNFSCTL,
+        ])
         .args(["device", "show"])
         .output()
         .unwrap();
@@ -197,8 +302,11 @@ fn family_list_agrees_with_genl() {
         return;
     };
     let genl = String::from_utf8(g.stdout).unwrap();
-    let names: BTreeSet<String> =
-        genl.lines().filter_map(|l| l.strip_prefix("Name: ")).map(|s| s.trim().to_string()).collect();
+    let names: BTreeSet<String> = genl
+        .lines()
+        .filter_map(|l| l.strip_prefix("Name: "))
+        .map(|s| s.trim().to_string())
+        .collect();
     let ids: BTreeSet<(String, u64)> = {
         let mut v = BTreeSet::new();
         let mut cur = None;
@@ -206,18 +314,42 @@ fn family_list_agrees_with_genl() {
             if let Some(n) = l.strip_prefix("Name: ") {
                 cur = Some(n.trim().to_string());
             } else if let (Some(n), Some(rest)) = (&cur, l.trim().strip_prefix("ID: ")) {
-                let id = u64::from_str_radix(rest.split_whitespace().next().unwrap().trim_start_matches("0x"), 16).unwrap();
+                let id = u64::from_str_radix(
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap()
+                        .trim_start_matches("0x"),
+                    16,
+                )
+                .unwrap();
                 v.insert((n.clone(), id));
             }
         }
         v
     };
-    let o = Command::new(PNFSCTL).args(["--socket", "generic", "-j", "family", "list"]).output().unwrap();
+    let o = Command::new(PNFSCTL)
+        .args(["--socket", "generic", "-j", "family", "list"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let ours: BTreeSet<String> = v.as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().to_string()).collect();
-    let our_ids: BTreeSet<(String, u64)> =
-        v.as_array().unwrap().iter().map(|f| (f["name"].as_str().unwrap().to_string(), f["id"].as_u64().unwrap())).collect();
+    let ours: BTreeSet<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect();
+    let our_ids: BTreeSet<(String, u64)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap().to_string(),
+                f["id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(ours, names);
     assert_eq!(our_ids, ids);
 }

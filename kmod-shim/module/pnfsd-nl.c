@@ -77,6 +77,7 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
+		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_UNREGISTER,
@@ -84,6 +85,7 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
+		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_REPLY,
@@ -91,6 +93,7 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
+		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_STATE_CHECK,
@@ -98,6 +101,7 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
+		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_STATE_SET,
@@ -105,6 +109,7 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
+		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_STATE_REVOKE,
@@ -112,12 +117,14 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
+		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_STATE_GET,
 		.dumpit		= pnfsd_nl_state_get_dumpit,
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
+		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_DEVICE_SET,
@@ -125,6 +132,7 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
+		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_DEVICE_DEL,
@@ -132,12 +140,14 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
+		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_DEVICE_GET,
 		.dumpit		= pnfsd_nl_device_get_dumpit,
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
+		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_LAYOUT_RECALL,
@@ -145,12 +155,14 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
+		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_LAYOUT_DUMP,
 		.dumpit		= pnfsd_nl_layout_dump_dumpit,
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
+		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_GRACE,
@@ -158,24 +170,28 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
+		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_UPCALL_DUMP,
 		.dumpit		= pnfsd_nl_upcall_dump_dumpit,
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
+		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_STATUS_GET,
 		.doit		= pnfsd_nl_status_get_doit,
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
+		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_STATS_GET,
 		.doit		= pnfsd_nl_stats_get_doit,
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
+		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_CONFIG_SET,
@@ -183,6 +199,7 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
+		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_TRIGGER,
@@ -190,6 +207,7 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
+		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 };
 

@@ -520,7 +520,9 @@ pub fn gen_c_nl(spec: &Spec, source: &str) -> Result<(String, String)> {
                     };
                     let range = format!("{f}_{}_{}_range", lower(&set.name), lower(&a.name));
                     let lo = min.unwrap_or(0);
-                    let hi = max.map(|v| v.to_string()).unwrap_or_else(|| type_max.to_string());
+                    let hi = max
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| type_max.to_string());
                     if signed {
                         writeln!(
                             c,
@@ -534,7 +536,11 @@ pub fn gen_c_nl(spec: &Spec, source: &str) -> Result<(String, String)> {
                     } else {
                         writeln!(c, "static struct netlink_range_validation {range} = {{")?;
                         writeln!(c, "\t.min = {lo}ULL,")?;
-                        writeln!(c, "\t.max = {hi}{},", if max.is_some() { "ULL" } else { "" })?;
+                        writeln!(
+                            c,
+                            "\t.max = {hi}{},",
+                            if max.is_some() { "ULL" } else { "" }
+                        )?;
                         writeln!(c, "}};")?;
                         writeln!(c)?;
                         format!("NLA_POLICY_FULL_RANGE({}, &{range})", c_nla_type(t))
@@ -631,6 +637,17 @@ pub fn gen_c_nl(spec: &Spec, source: &str) -> Result<(String, String)> {
         }
         if !flags.is_empty() {
             writeln!(c, "\t\t.flags\t\t= {},", flags.join(" | "))?;
+        }
+        let mut validate = vec![];
+        for d in &op.dont_validate {
+            validate.push(match d {
+                spec::DontValidate::Strict => "GENL_DONT_VALIDATE_STRICT",
+                spec::DontValidate::Dump => "GENL_DONT_VALIDATE_DUMP",
+                spec::DontValidate::DumpStrict => "GENL_DONT_VALIDATE_DUMP_STRICT",
+            });
+        }
+        if !validate.is_empty() {
+            writeln!(c, "\t\t.validate\t= {},", validate.join(" | "))?;
         }
         writeln!(c, "\t}},")?;
     }
