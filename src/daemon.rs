@@ -118,7 +118,7 @@ pub struct Daemon {
     mounts_parked: HashMap<u64, Waiter>,
     local_mounts: BTreeMap<String, (u32, bool)>,
     recovery: BTreeMap<(String, u32), RecoveryJob>,
-    registered_role: Option<(pnfsd::Role, NodeId)>,
+    registered_role: Option<(pnfsd::Role, NodeId, u64)>,
     /// Durable state: version changed in memory, version on disk, write in flight.
     dirty_version: u64,
     saved_version: u64,
@@ -200,7 +200,7 @@ impl Daemon {
             mounts_parked: HashMap::new(),
             local_mounts: BTreeMap::new(),
             recovery: BTreeMap::new(),
-            registered_role: Some((pnfsd::Role::Ds, 0)),
+            registered_role: Some((pnfsd::Role::Ds, 0, 0)),
             dirty_version: 0,
             saved_version: 0,
             write_in_flight: false,
@@ -1100,16 +1100,21 @@ impl Daemon {
                 epoch,
             });
         }
-        // Re-REGISTER with the new role (takes effect in the kernel half at once).
-        if let Some(mds) = best {
+        self.register_role();
+    }
+
+    /// Re-REGISTER pnfsd with the current role, MDS and epoch when any of them changed
+    /// (takes effect in the kernel half at once).
+    fn register_role(&mut self) {
+        if let Some(mds) = self.mds {
             let role = if mds == self.node {
                 pnfsd::Role::Mds
             } else {
                 pnfsd::Role::Ds
             };
-            if self.registered_role != Some((role, mds)) {
-                self.registered_role = Some((role, mds));
-                let epoch = self.store.state.epoch.max(self.mds_epoch);
+            let epoch = self.store.state.epoch.max(self.mds_epoch);
+            if self.registered_role != Some((role, mds, epoch)) {
+                self.registered_role = Some((role, mds, epoch));
                 let mut b = MsgBuilder::genl(
                     &mut self.tx,
                     self.target.pnfsd.id,
@@ -1185,6 +1190,21 @@ impl Daemon {
                     self.ring.push(format!("hello from node {node} (priority {priority}, epoch {epoch}, v{max_version})"));
                 }
                 self.elect();
+                // A daemon that joins a running cluster never saw the MDS's MdsEpoch: take
+                // the epoch from the MDS's Hello (its durable epoch is the one it
+                // announced). Without this a joiner kept mds_epoch 0, cached no answer
+                // (their epoch differed) and registered a stale boot epoch.
+                if self.mds == Some(node) && node != self.node && epoch > self.mds_epoch {
+                    self.mds_epoch = epoch;
+                    if epoch > self.store.state.epoch {
+                        self.store.state.epoch = epoch;
+                        self.mark_dirty();
+                    }
+                    self.cache.clear();
+                    self.ring
+                        .push(format!("MDS {node}'s epoch {epoch} learned from its hello"));
+                    self.register_role();
+                }
                 if self.is_mds() {
                     self.downcall(
                         Tag::Fire,
@@ -1205,6 +1225,7 @@ impl Daemon {
                 self.cache.clear();
                 self.ring
                     .push(format!("node {node} is MDS with epoch {epoch}"));
+                self.register_role();
                 if node == self.node {
                     self.grace_until =
                         Some(Instant::now() + Duration::from_millis(self.cfg.grace_ms));
