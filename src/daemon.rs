@@ -108,6 +108,11 @@ pub struct Daemon {
     members: Vec<NodeId>,
     quorate: bool,
     peers: BTreeMap<NodeId, Peer>,
+    /// Whether our journal map is the cluster's: false after joining a running cluster
+    /// until the Journals snapshot arrives; journal messages wait in `sync_queue`.
+    journals_synced: bool,
+    first_membership: bool,
+    sync_queue: Vec<(NodeId, Msg)>,
     mds: Option<NodeId>,
     mds_epoch: u64,
     grace_until: Option<Instant>,
@@ -190,6 +195,9 @@ impl Daemon {
             members: vec![],
             quorate: false,
             peers: BTreeMap::new(),
+            journals_synced: false,
+            first_membership: true,
+            sync_queue: Vec::new(),
             mds: None,
             mds_epoch: 0,
             grace_until: None,
@@ -985,6 +993,31 @@ impl Daemon {
         ));
         self.members = m.members.clone();
         self.quorate = m.quorate;
+        if std::mem::take(&mut self.first_membership) {
+            // Alone: our durable journal map is the cluster's. Else wait for a snapshot.
+            self.journals_synced = m.members == [self.node];
+            if !self.journals_synced {
+                self.ring
+                    .push("joined a running cluster: journal map waits for a snapshot".into());
+            }
+        }
+        if !m.joined.is_empty() {
+            // The lowest old member (or, if all are new, the lowest member) sends the
+            // journal map as of this change; joiners adopt it and replay what came after.
+            let old: Vec<NodeId> = m
+                .members
+                .iter()
+                .copied()
+                .filter(|n| !m.joined.contains(n))
+                .collect();
+            let sender = old.first().or(m.members.first()).copied();
+            if sender == Some(self.node) && (self.journals_synced || old.is_empty()) {
+                self.send(Msg::Journals {
+                    node: self.node,
+                    journals: self.store.state.journals.clone(),
+                });
+            }
+        }
         if was_quorate != self.quorate {
             // A partition loses (or regains) the right to grant: drop what we cached.
             self.cache.clear();
@@ -1153,7 +1186,33 @@ impl Daemon {
     }
 
     fn on_msg(&mut self, from: NodeId, msg: Msg) {
+        if !self.journals_synced
+            && matches!(
+                msg,
+                Msg::Mount { .. } | Msg::Unmount { .. } | Msg::RecoveryDone { .. }
+            )
+        {
+            self.sync_queue.push((from, msg));
+            return;
+        }
         match msg {
+            Msg::Journals { node, journals } => {
+                if self.journals_synced {
+                    return; // every synced member already has exactly this map
+                }
+                if journals != self.store.state.journals {
+                    self.ring.push(format!(
+                        "journal map from node {node} replaces our stale one: {journals:?} (was {:?})",
+                        self.store.state.journals
+                    ));
+                    self.store.state.journals = journals;
+                    self.mark_dirty();
+                }
+                self.journals_synced = true;
+                for (f, m) in std::mem::take(&mut self.sync_queue) {
+                    self.on_msg(f, m);
+                }
+            }
             Msg::Hello {
                 min_version,
                 max_version,
