@@ -89,6 +89,9 @@ struct RecoveryJob {
     recoverer: NodeId,
 }
 
+/// A GFS2 answer held until state version `.0` is on disk: waiter, status, (jid, first).
+type AfterSave = (u64, Waiter, i32, Option<(u32, bool)>);
+
 /// The daemon.
 pub struct Daemon {
     cfg: Config,
@@ -108,6 +111,8 @@ pub struct Daemon {
     members: Vec<NodeId>,
     quorate: bool,
     peers: BTreeMap<NodeId, Peer>,
+    /// Members whose Hello was delivered (compatible or not): the election waits for all.
+    hello_seen: BTreeSet<NodeId>,
     /// Whether our journal map is the cluster's: false after joining a running cluster
     /// until the Journals snapshot arrives; journal messages wait in `sync_queue`.
     journals_synced: bool,
@@ -131,7 +136,7 @@ pub struct Daemon {
     save_tx: mpsc::Sender<(u64, crate::store::Durable)>,
     saved_rx: mpsc::Receiver<(u64, Result<(), String>)>,
     /// GFS2 answers that wait until the journal assignment is on disk.
-    after_save: Vec<(u64, Waiter, i32, Option<(u32, bool)>)>,
+    after_save: Vec<AfterSave>,
 }
 
 /// Errors that stop the daemon.
@@ -195,6 +200,7 @@ impl Daemon {
             members: vec![],
             quorate: false,
             peers: BTreeMap::new(),
+            hello_seen: BTreeSet::new(),
             journals_synced: false,
             first_membership: true,
             sync_queue: Vec::new(),
@@ -1028,6 +1034,7 @@ impl Daemon {
         }
         for (n, why) in &m.left {
             self.peers.remove(n);
+            self.hello_seen.remove(n);
             self.member_left(*n, *why);
         }
         // Acks no longer expected from departed members.
@@ -1098,6 +1105,39 @@ impl Daemon {
     /// version we share, ties to the lowest node id. Every daemon computes the same
     /// from the same agreed sequence.
     fn elect(&mut self) {
+        // Without quorum there is no MDS. In particular an MDS cut off from the majority
+        // must not stay MDS in its own view: the majority may elect another MDS with a
+        // higher epoch meanwhile, and on healing the old MDS, never having changed its
+        // mind, announced no new epoch (seen in tests/cluster_daemon.rs after a token
+        // loss: node 1 back as MDS with epoch 1 while nodes 2, 3 kept epoch 2, so no DS
+        // cached any answer). Forgetting it makes the healed cluster elect afresh: a new,
+        // higher epoch and a grace period.
+        if !self.quorate {
+            if let Some(old) = self.mds.take() {
+                self.cache.clear();
+                self.ring.push(format!(
+                    "no quorum: MDS {old} forgotten until quorum returns; DS cache flushed"
+                ));
+            }
+            return;
+        }
+        // Until every member's Hello is in, a member we know nothing about may have the
+        // highest priority: keep an MDS that is still a member, else elect nobody yet.
+        // (Otherwise a daemon joining a running cluster whose own Hello is delivered
+        // before the others' elects itself, announces an MdsEpoch that every node takes,
+        // registers as MDS and starts a grace period, then steps down on the next Hello.)
+        if self.members.iter().any(|n| !self.hello_seen.contains(n)) {
+            if self.mds.is_some_and(|m| self.members.contains(&m)) {
+                return;
+            }
+            if let Some(old) = self.mds.take() {
+                self.cache.clear();
+                self.ring.push(format!(
+                    "MDS {old} gone; no MDS until every member said Hello; DS cache flushed"
+                ));
+            }
+            return;
+        }
         let best = self
             .members
             .iter()
@@ -1227,6 +1267,7 @@ impl Daemon {
                         .push(format!("hello from {from} claims node {node}: ignored"));
                     return;
                 }
+                self.hello_seen.insert(node);
                 if max_version < PROTO_MIN_VERSION || min_version > PROTO_VERSION {
                     self.stats.rejected_cluster += 1;
                     self.ring.push(format!(
@@ -1253,7 +1294,13 @@ impl Daemon {
                 // the epoch from the MDS's Hello (its durable epoch is the one it
                 // announced). Without this a joiner kept mds_epoch 0, cached no answer
                 // (their epoch differed) and registered a stale boot epoch.
-                if self.mds == Some(node) && node != self.node && epoch > self.mds_epoch {
+                let mds_epoch = self
+                    .mds
+                    .filter(|m| *m != self.node)
+                    .and_then(|m| self.peers.get(&m))
+                    .map(|p| p.epoch);
+                if let Some(epoch) = mds_epoch.filter(|e| *e > self.mds_epoch) {
+                    let node = self.mds.unwrap();
                     self.mds_epoch = epoch;
                     if epoch > self.store.state.epoch {
                         self.store.state.epoch = epoch;
