@@ -112,6 +112,13 @@ pub struct Daemon {
     members: Vec<NodeId>,
     quorate: bool,
     peers: BTreeMap<NodeId, Peer>,
+    /// Members whose Hello was delivered (compatible or not): the election waits for all.
+    hello_seen: BTreeSet<NodeId>,
+    /// Whether our journal map is the cluster's: false after joining a running cluster
+    /// until the Journals snapshot arrives; journal messages wait in `sync_queue`.
+    journals_synced: bool,
+    first_membership: bool,
+    sync_queue: Vec<(NodeId, Msg)>,
     mds: Option<NodeId>,
     mds_epoch: u64,
     grace_until: Option<Instant>,
@@ -122,7 +129,7 @@ pub struct Daemon {
     mounts_parked: HashMap<u64, Waiter>,
     local_mounts: BTreeMap<String, (u32, bool)>,
     recovery: BTreeMap<(String, u32), RecoveryJob>,
-    registered_role: Option<(pnfsd::Role, NodeId)>,
+    registered_role: Option<(pnfsd::Role, NodeId, u64)>,
     /// Durable state: version changed in memory, version on disk, write in flight.
     dirty_version: u64,
     saved_version: u64,
@@ -194,6 +201,10 @@ impl Daemon {
             members: vec![],
             quorate: false,
             peers: BTreeMap::new(),
+            hello_seen: BTreeSet::new(),
+            journals_synced: false,
+            first_membership: true,
+            sync_queue: Vec::new(),
             mds: None,
             mds_epoch: 0,
             grace_until: None,
@@ -204,7 +215,7 @@ impl Daemon {
             mounts_parked: HashMap::new(),
             local_mounts: BTreeMap::new(),
             recovery: BTreeMap::new(),
-            registered_role: Some((pnfsd::Role::Ds, 0)),
+            registered_role: Some((pnfsd::Role::Ds, 0, 0)),
             dirty_version: 0,
             saved_version: 0,
             write_in_flight: false,
@@ -989,6 +1000,31 @@ impl Daemon {
         ));
         self.members = m.members.clone();
         self.quorate = m.quorate;
+        if std::mem::take(&mut self.first_membership) {
+            // Alone: our durable journal map is the cluster's. Else wait for a snapshot.
+            self.journals_synced = m.members == [self.node];
+            if !self.journals_synced {
+                self.ring
+                    .push("joined a running cluster: journal map waits for a snapshot".into());
+            }
+        }
+        if !m.joined.is_empty() {
+            // The lowest old member (or, if all are new, the lowest member) sends the
+            // journal map as of this change; joiners adopt it and replay what came after.
+            let old: Vec<NodeId> = m
+                .members
+                .iter()
+                .copied()
+                .filter(|n| !m.joined.contains(n))
+                .collect();
+            let sender = old.first().or(m.members.first()).copied();
+            if sender == Some(self.node) && (self.journals_synced || old.is_empty()) {
+                self.send(Msg::Journals {
+                    node: self.node,
+                    journals: self.store.state.journals.clone(),
+                });
+            }
+        }
         if was_quorate != self.quorate {
             // A partition loses (or regains) the right to grant: drop what we cached.
             self.cache.clear();
@@ -999,6 +1035,7 @@ impl Daemon {
         }
         for (n, why) in &m.left {
             self.peers.remove(n);
+            self.hello_seen.remove(n);
             self.member_left(*n, *why);
         }
         // Acks no longer expected from departed members.
@@ -1069,6 +1106,39 @@ impl Daemon {
     /// version we share, ties to the lowest node id. Every daemon computes the same
     /// from the same agreed sequence.
     fn elect(&mut self) {
+        // Without quorum there is no MDS. In particular an MDS cut off from the majority
+        // must not stay MDS in its own view: the majority may elect another MDS with a
+        // higher epoch meanwhile, and on healing the old MDS, never having changed its
+        // mind, announced no new epoch (seen in tests/cluster_daemon.rs after a token
+        // loss: node 1 back as MDS with epoch 1 while nodes 2, 3 kept epoch 2, so no DS
+        // cached any answer). Forgetting it makes the healed cluster elect afresh: a new,
+        // higher epoch and a grace period.
+        if !self.quorate {
+            if let Some(old) = self.mds.take() {
+                self.cache.clear();
+                self.ring.push(format!(
+                    "no quorum: MDS {old} forgotten until quorum returns; DS cache flushed"
+                ));
+            }
+            return;
+        }
+        // Until every member's Hello is in, a member we know nothing about may have the
+        // highest priority: keep an MDS that is still a member, else elect nobody yet.
+        // (Otherwise a daemon joining a running cluster whose own Hello is delivered
+        // before the others' elects itself, announces an MdsEpoch that every node takes,
+        // registers as MDS and starts a grace period, then steps down on the next Hello.)
+        if self.members.iter().any(|n| !self.hello_seen.contains(n)) {
+            if self.mds.is_some_and(|m| self.members.contains(&m)) {
+                return;
+            }
+            if let Some(old) = self.mds.take() {
+                self.cache.clear();
+                self.ring.push(format!(
+                    "MDS {old} gone; no MDS until every member said Hello; DS cache flushed"
+                ));
+            }
+            return;
+        }
         let best = self
             .members
             .iter()
@@ -1104,16 +1174,21 @@ impl Daemon {
                 epoch,
             });
         }
-        // Re-REGISTER with the new role (takes effect in the kernel half at once).
-        if let Some(mds) = best {
+        self.register_role();
+    }
+
+    /// Re-REGISTER pnfsd with the current role, MDS and epoch when any of them changed
+    /// (takes effect in the kernel half at once).
+    fn register_role(&mut self) {
+        if let Some(mds) = self.mds {
             let role = if mds == self.node {
                 pnfsd::Role::Mds
             } else {
                 pnfsd::Role::Ds
             };
-            if self.registered_role != Some((role, mds)) {
-                self.registered_role = Some((role, mds));
-                let epoch = self.store.state.epoch.max(self.mds_epoch);
+            let epoch = self.store.state.epoch.max(self.mds_epoch);
+            if self.registered_role != Some((role, mds, epoch)) {
+                self.registered_role = Some((role, mds, epoch));
                 let mut b = MsgBuilder::genl(
                     &mut self.tx,
                     self.target.pnfsd.id,
@@ -1152,7 +1227,33 @@ impl Daemon {
     }
 
     fn on_msg(&mut self, from: NodeId, msg: Msg) {
+        if !self.journals_synced
+            && matches!(
+                msg,
+                Msg::Mount { .. } | Msg::Unmount { .. } | Msg::RecoveryDone { .. }
+            )
+        {
+            self.sync_queue.push((from, msg));
+            return;
+        }
         match msg {
+            Msg::Journals { node, journals } => {
+                if self.journals_synced {
+                    return; // every synced member already has exactly this map
+                }
+                if journals != self.store.state.journals {
+                    self.ring.push(format!(
+                        "journal map from node {node} replaces our stale one: {journals:?} (was {:?})",
+                        self.store.state.journals
+                    ));
+                    self.store.state.journals = journals;
+                    self.mark_dirty();
+                }
+                self.journals_synced = true;
+                for (f, m) in std::mem::take(&mut self.sync_queue) {
+                    self.on_msg(f, m);
+                }
+            }
             Msg::Hello {
                 min_version,
                 max_version,
@@ -1167,6 +1268,7 @@ impl Daemon {
                         .push(format!("hello from {from} claims node {node}: ignored"));
                     return;
                 }
+                self.hello_seen.insert(node);
                 if max_version < PROTO_MIN_VERSION || min_version > PROTO_VERSION {
                     self.stats.rejected_cluster += 1;
                     self.ring.push(format!(
@@ -1189,6 +1291,27 @@ impl Daemon {
                     self.ring.push(format!("hello from node {node} (priority {priority}, epoch {epoch}, v{max_version})"));
                 }
                 self.elect();
+                // A daemon that joins a running cluster never saw the MDS's MdsEpoch: take
+                // the epoch from the MDS's Hello (its durable epoch is the one it
+                // announced). Without this a joiner kept mds_epoch 0, cached no answer
+                // (their epoch differed) and registered a stale boot epoch.
+                let mds_epoch = self
+                    .mds
+                    .filter(|m| *m != self.node)
+                    .and_then(|m| self.peers.get(&m))
+                    .map(|p| p.epoch);
+                if let Some(epoch) = mds_epoch.filter(|e| *e > self.mds_epoch) {
+                    let node = self.mds.unwrap();
+                    self.mds_epoch = epoch;
+                    if epoch > self.store.state.epoch {
+                        self.store.state.epoch = epoch;
+                        self.mark_dirty();
+                    }
+                    self.cache.clear();
+                    self.ring
+                        .push(format!("MDS {node}'s epoch {epoch} learned from its hello"));
+                    self.register_role();
+                }
                 if self.is_mds() {
                     self.downcall(
                         Tag::Fire,
@@ -1209,6 +1332,7 @@ impl Daemon {
                 self.cache.clear();
                 self.ring
                     .push(format!("node {node} is MDS with epoch {epoch}"));
+                self.register_role();
                 if node == self.node {
                     self.grace_until =
                         Some(Instant::now() + Duration::from_millis(self.cfg.grace_ms));

@@ -25,6 +25,7 @@ pub async fn engine(cfg: &Config) -> anyhow::Result<Box<dyn cluster::Cluster>> {
         EngineKind::Local => Box::new(cluster::local::LocalEngine::new(cfg.node_id)),
         #[cfg(feature = "corosync")]
         EngineKind::Corosync => {
+            use cluster::Cluster as _; // node_id() is a trait method
             let e = cluster::corosync::CorosyncEngine::new(&cfg.cluster_name).await?;
             if e.node_id() != cfg.node_id {
                 tracing::warn!(

@@ -5,6 +5,7 @@
 //! does not speak, or that is malformed, is rejected with a reason (logged by the caller)
 //! and changes nothing.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 pub const MAGIC: u16 = 0x504e;
@@ -103,6 +104,12 @@ pub enum Msg {
         table: String,
         jid: u32,
         status: u32,
+    },
+    /// The journal assignments as of the membership change that added members, sent by
+    /// the lowest old member; a joiner adopts them (its disk copy may be stale).
+    Journals {
+        node: u32,
+        journals: BTreeMap<String, BTreeMap<u32, u32>>,
     },
 }
 
@@ -211,6 +218,7 @@ impl Msg {
             Msg::Unmount { .. } => 8,
             Msg::Withdraw { .. } => 9,
             Msg::RecoveryDone { .. } => 10,
+            Msg::Journals { .. } => 11,
         }
     }
 
@@ -327,6 +335,15 @@ impl Msg {
             } => {
                 w.u32(*node).str(table).u32(*jid).u32(*status);
             }
+            Msg::Journals { node, journals } => {
+                w.u32(*node).u32(journals.len() as u32);
+                for (table, m) in journals {
+                    w.str(table).u32(m.len() as u32);
+                    for (n, j) in m {
+                        w.u32(*n).u32(*j);
+                    }
+                }
+            }
         }
     }
 
@@ -435,6 +452,19 @@ impl Msg {
                 jid: r.u32()?,
                 status: r.u32()?,
             },
+            11 => {
+                let node = r.u32()?;
+                let mut journals = BTreeMap::new();
+                for _ in 0..r.u32()? {
+                    let table = r.str()?;
+                    let mut m = BTreeMap::new();
+                    for _ in 0..r.u32()? {
+                        m.insert(r.u32()?, r.u32()?);
+                    }
+                    journals.insert(table, m);
+                }
+                Msg::Journals { node, journals }
+            }
             k => return Err(WireError::UnknownKind(k)),
         };
         if !r.0.is_empty() {
@@ -526,6 +556,10 @@ mod tests {
                 table: "c:fs".into(),
                 jid: 1,
                 status: 1,
+            },
+            Msg::Journals {
+                node: 1,
+                journals: [("c:fs".to_string(), [(1, 0), (2, 1)].into())].into(),
             },
         ]
     }

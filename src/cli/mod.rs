@@ -79,6 +79,11 @@ enum Object {
         #[command(subcommand)]
         cmd: ShowOnly,
     },
+    /// The kernel half's own status (role, MDS, boot epoch, grace, registered daemon).
+    Kernel {
+        #[command(subcommand)]
+        cmd: ShowOnly,
+    },
     /// Upcalls waiting for the daemon.
     Upcall {
         #[command(subcommand)]
@@ -364,6 +369,7 @@ async fn run(ctx: Ctx) -> R<()> {
         Object::Layout { cmd } => layout(&ctx, cmd).await,
         Object::State { cmd } => state(&ctx, cmd).await,
         Object::Fs { .. } => fs(&ctx).await,
+        Object::Kernel { .. } => kernel_status(&ctx).await,
         Object::Upcall { .. } => upcall(&ctx).await,
         Object::Stats { .. } => stats(&ctx).await,
         Object::Monitor(a) => monitor(&ctx, a).await,
@@ -817,6 +823,15 @@ async fn fs(ctx: &Ctx) -> R<()> {
     let mounts = dump(&mut c, &t.gfs2, gfs2ctl::cmd::MOUNT_GET).await?;
     let journals = ctx.daemon(json!({"cmd": "journals"})).await.ok();
     let v = json!({ "mounts": mounts, "cluster": journals });
+    ctx.print(&v, render::text);
+    Ok(())
+}
+
+async fn kernel_status(ctx: &Ctx) -> R<()> {
+    let (mut c, t) = ctx.kernel().await?;
+    let p = get(&mut c, &t.pnfsd, pnfsd::cmd::STATUS_GET, |_| {}).await?;
+    let g = get(&mut c, &t.gfs2, gfs2ctl::cmd::STATUS_GET, |_| {}).await?;
+    let v = json!({ "kernel": t.describe(), "pnfsd": p, "gfs2ctl": g });
     ctx.print(&v, render::text);
     Ok(())
 }
