@@ -9,8 +9,11 @@ set -euo pipefail
 secs=${1:-30}
 cd "$(dirname "$0")"
 
+# Exit 2 (not 1) when the fuzzers cannot be built here at all: the caller reports the
+# tier SKIPPED with this reason rather than passed. A crash is exit 1.
 if ! cargo fuzz --version >/dev/null 2>&1; then
-    cargo install --locked cargo-fuzz || cargo install cargo-fuzz
+    cargo install --locked cargo-fuzz || cargo install cargo-fuzz || {
+        echo "fuzz: SKIPPED: cargo-fuzz could not be installed"; exit 2; }
 fi
 
 # Pick the toolchain: nightly if it builds the fuzz targets, else stable + RUSTC_BOOTSTRAP.
@@ -23,6 +26,12 @@ if rustup run nightly rustc --version >/dev/null 2>&1 &&
 else
     bootstrap=(env RUSTC_BOOTSTRAP=1)
     echo "fuzz: nightly unusable; using $(rustc --version) with RUSTC_BOOTSTRAP=1"
+fi
+
+if ! "${bootstrap[@]}" cargo "${toolchain[@]}" fuzz build -O >/tmp/fuzz-build.log 2>&1; then
+    tail -30 /tmp/fuzz-build.log
+    echo "fuzz: SKIPPED: the fuzz targets do not build with this toolchain (see /tmp/fuzz-build.log)"
+    exit 2
 fi
 
 status=0
