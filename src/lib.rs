@@ -67,3 +67,24 @@ pub async fn run_daemon(
     r.map_err(Into::into)
 }
 pub mod cli;
+
+/// A number as decimal or `0x` hex (ports are usually written in hex).
+pub fn parse_u32(s: &str) -> Result<u32, String> {
+    match s.strip_prefix("0x") {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// A shutdown signal that turns true on SIGINT or SIGTERM.
+pub fn shutdown_on_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
+        let _ = tx.send(true);
+    });
+    rx
+}

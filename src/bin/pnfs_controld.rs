@@ -24,7 +24,7 @@ struct Args {
     #[arg(long, value_parser = ["auto", "generic", "usersock"])]
     socket: Option<String>,
     /// USERSOCK port of the twin.
-    #[arg(long, value_parser = parse_u32)]
+    #[arg(long, value_parser = pnfs_controld::parse_u32)]
     twin_port: Option<u32>,
     /// Directory of durable state.
     #[arg(long)]
@@ -44,14 +44,6 @@ struct Args {
     /// Grace period of a new MDS, ms.
     #[arg(long)]
     grace_ms: Option<u64>,
-}
-
-fn parse_u32(s: &str) -> Result<u32, String> {
-    match s.strip_prefix("0x") {
-        Some(h) => u32::from_str_radix(h, 16),
-        None => s.parse(),
-    }
-    .map_err(|e| e.to_string())
 }
 
 fn config(a: &Args) -> anyhow::Result<Config> {
@@ -138,13 +130,7 @@ fn main() -> ExitCode {
         .build()
         .expect("runtime");
     rt.block_on(async move {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
-            tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
-            let _ = tx.send(true);
-        });
+        let rx = pnfs_controld::shutdown_on_signal();
         match pnfs_controld::run_daemon(cfg, rx, None).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -38,7 +38,7 @@ pub struct Cli {
     #[arg(long, global = true, default_value = "auto", value_parser = ["auto", "generic", "usersock"])]
     socket: String,
     /// USERSOCK port of the twin.
-    #[arg(long, global = true, default_value_t = TWIN_DEFAULT_PORT, value_parser = parse_u32)]
+    #[arg(long, global = true, default_value_t = TWIN_DEFAULT_PORT, value_parser = crate::parse_u32)]
     twin_port: u32,
     /// The daemon's control socket ('@name' = abstract).
     #[arg(long, global = true, default_value = "@pnfs-controld")]
@@ -253,14 +253,6 @@ struct TriggerArgs {
     jid: Option<u32>,
 }
 
-fn parse_u32(s: &str) -> Result<u32, String> {
-    match s.strip_prefix("0x") {
-        Some(h) => u32::from_str_radix(h, 16),
-        None => s.parse(),
-    }
-    .map_err(|e| e.to_string())
-}
-
 /// An error with its exit code: 1 usage, 2 kernel or daemon.
 #[derive(Debug)]
 pub struct CliError {
@@ -417,14 +409,7 @@ async fn run(ctx: Ctx) -> R<()> {
             };
             let twin = pnfs_twin::Twin::bind(&cfg)
                 .map_err(|e| failed(&format!("twin: USERSOCK port {:#x}", cfg.port), e))?;
-            let (tx, rx) = tokio::sync::watch::channel(false);
-            tokio::spawn(async move {
-                let mut term =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                        .unwrap();
-                tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
-                let _ = tx.send(true);
-            });
+            let rx = crate::shutdown_on_signal();
             eprintln!(
                 "pnfsctl twin: serving pnfsd and gfs2ctl on NETLINK_USERSOCK port {:#x}",
                 twin.port()
