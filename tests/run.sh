@@ -12,8 +12,13 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 declare -a RESULTS=()
 failed=0
 
-note() { printf '\n===== %s =====\n' "$*"; }
-record() { RESULTS+=("$(printf '%-8s %-7s %s' "$1" "$2" "${3:-}")"); [ "$2" = FAIL ] && failed=1; return 0; }
+tier_start=$SECONDS
+note() { printf '\n===== %s =====\n' "$*"; tier_start=$SECONDS; }
+record() {
+  RESULTS+=("$(printf '%-8s %-7s %5ss  %s' "$1" "$2" "$((SECONDS - tier_start))" "${3:-}")")
+  [ "$2" = FAIL ] && failed=1
+  return 0
+}
 want() { [[ " $TIERS " == *" $1 "* ]]; }
 is_root() { [ "$(id -u)" = 0 ]; }
 

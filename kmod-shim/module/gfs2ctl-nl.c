@@ -61,7 +61,6 @@ const struct genl_ops gfs2ctl_nl_ops[13] = {
 		.policy		= gfs2ctl_gfs2ctl_nl_policy,
 		.maxattr	= GFS2CTL_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= GFS2CTL_CMD_UNREGISTER,
@@ -69,7 +68,6 @@ const struct genl_ops gfs2ctl_nl_ops[13] = {
 		.policy		= gfs2ctl_gfs2ctl_nl_policy,
 		.maxattr	= GFS2CTL_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= GFS2CTL_CMD_REPLY,
@@ -77,7 +75,6 @@ const struct genl_ops gfs2ctl_nl_ops[13] = {
 		.policy		= gfs2ctl_gfs2ctl_nl_policy,
 		.maxattr	= GFS2CTL_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= GFS2CTL_CMD_BLOCK,
@@ -85,7 +82,6 @@ const struct genl_ops gfs2ctl_nl_ops[13] = {
 		.policy		= gfs2ctl_gfs2ctl_nl_policy,
 		.maxattr	= GFS2CTL_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= GFS2CTL_CMD_UNBLOCK,
@@ -93,7 +89,6 @@ const struct genl_ops gfs2ctl_nl_ops[13] = {
 		.policy		= gfs2ctl_gfs2ctl_nl_policy,
 		.maxattr	= GFS2CTL_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= GFS2CTL_CMD_RECOVER,
@@ -101,7 +96,6 @@ const struct genl_ops gfs2ctl_nl_ops[13] = {
 		.policy		= gfs2ctl_gfs2ctl_nl_policy,
 		.maxattr	= GFS2CTL_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= GFS2CTL_CMD_MEMBERS,
@@ -109,35 +103,30 @@ const struct genl_ops gfs2ctl_nl_ops[13] = {
 		.policy		= gfs2ctl_gfs2ctl_nl_policy,
 		.maxattr	= GFS2CTL_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= GFS2CTL_CMD_MOUNT_GET,
 		.dumpit		= gfs2ctl_nl_mount_get_dumpit,
 		.policy		= gfs2ctl_gfs2ctl_nl_policy,
 		.maxattr	= GFS2CTL_A_MAX,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= GFS2CTL_CMD_UPCALL_DUMP,
 		.dumpit		= gfs2ctl_nl_upcall_dump_dumpit,
 		.policy		= gfs2ctl_gfs2ctl_nl_policy,
 		.maxattr	= GFS2CTL_A_MAX,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= GFS2CTL_CMD_STATUS_GET,
 		.doit		= gfs2ctl_nl_status_get_doit,
 		.policy		= gfs2ctl_gfs2ctl_nl_policy,
 		.maxattr	= GFS2CTL_A_MAX,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= GFS2CTL_CMD_STATS_GET,
 		.doit		= gfs2ctl_nl_stats_get_doit,
 		.policy		= gfs2ctl_gfs2ctl_nl_policy,
 		.maxattr	= GFS2CTL_A_MAX,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= GFS2CTL_CMD_CONFIG_SET,
@@ -145,7 +134,6 @@ const struct genl_ops gfs2ctl_nl_ops[13] = {
 		.policy		= gfs2ctl_gfs2ctl_nl_policy,
 		.maxattr	= GFS2CTL_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= GFS2CTL_CMD_TRIGGER,
@@ -153,7 +141,6 @@ const struct genl_ops gfs2ctl_nl_ops[13] = {
 		.policy		= gfs2ctl_gfs2ctl_nl_policy,
 		.maxattr	= GFS2CTL_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 };
 

@@ -590,10 +590,12 @@ int gfs2ctl_nl_status_get_doit(struct sk_buff *skb, struct genl_info *info)
 				info->genlhdr->cmd);
 	if (!hdr)
 		goto err_free;
-	if (registered &&
-	    (nla_put_u32(msg, GFS2CTL_A_VERSION, version) ||
-	     nla_put_u32(msg, GFS2CTL_A_PORT, port) ||
-	     nla_put_u32(msg, GFS2CTL_A_NODE_ID, node_id)))
+	/* Always present: port 0 means no daemon, version is then the family's own. */
+	if (!registered)
+		version = GFS2CTL_FAMILY_VERSION;
+	if (nla_put_u32(msg, GFS2CTL_A_VERSION, version) ||
+	    nla_put_u32(msg, GFS2CTL_A_PORT, registered ? port : 0) ||
+	    nla_put_u32(msg, GFS2CTL_A_NODE_ID, registered ? node_id : 0))
 		goto err_free;
 
 	mutex_lock(&st->lock);

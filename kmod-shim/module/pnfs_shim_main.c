@@ -64,42 +64,21 @@ struct pnfs_shim_chan *pnfs_shim_chan(const struct net *net, enum pnfs_shim_fam_
 	return pnfs_shim_net(net)->chan[idx];
 }
 
-/* Upcall commands sent to the kernel half: -EOPNOTSUPP with a reason. */
-static int pnfs_shim_upcall_cmd_doit(struct sk_buff *skb, struct genl_info *info)
-{
-	GENL_SET_ERR_MSG(info, "upcalls are sent by the kernel");
-	return -EOPNOTSUPP;
-}
-
-#define PNFS_SHIM_UPCALL_OP(c) { .cmd = (c), .doit = pnfs_shim_upcall_cmd_doit }
-
-static const struct genl_small_ops pnfs_shim_pnfsd_upcall_ops[] = {
-	PNFS_SHIM_UPCALL_OP(PNFSD_CMD_GET_STATE),
-	PNFS_SHIM_UPCALL_OP(PNFSD_CMD_GET_DEVICE_INFO),
-	PNFS_SHIM_UPCALL_OP(PNFSD_CMD_LAYOUT_GET),
-	PNFS_SHIM_UPCALL_OP(PNFSD_CMD_LAYOUT_RETURN),
-	PNFS_SHIM_UPCALL_OP(PNFSD_CMD_LAYOUT_COMMIT),
-	PNFS_SHIM_UPCALL_OP(PNFSD_CMD_STATE_CHANGED),
-};
-
-static const struct genl_small_ops pnfs_shim_gfs2_upcall_ops[] = {
-	PNFS_SHIM_UPCALL_OP(GFS2CTL_CMD_MOUNT),
-	PNFS_SHIM_UPCALL_OP(GFS2CTL_CMD_MOUNT_DONE),
-	PNFS_SHIM_UPCALL_OP(GFS2CTL_CMD_UNMOUNT),
-	PNFS_SHIM_UPCALL_OP(GFS2CTL_CMD_WITHDRAW),
-	PNFS_SHIM_UPCALL_OP(GFS2CTL_CMD_RECOVERY_DONE),
-};
-
+/*
+ * Upcall and event commands are not ops: sent to the kernel half they get genetlink's
+ * own -EOPNOTSUPP, and CTRL_CMD_GETFAMILY does not list them as accepted commands.
+ */
 struct genl_family pnfs_shim_pnfsd_family __ro_after_init = {
 	.name		= PNFSD_FAMILY_NAME,
 	.version	= PNFSD_FAMILY_VERSION,
+	/* family-wide too, so CTRL_CMD_GETFAMILY reports maxattr (6.1 takes it from here) */
+	.maxattr	= PNFSD_A_MAX,
+	.policy		= pnfsd_pnfsd_nl_policy,
 	.netnsok	= true,
 	.parallel_ops	= true,
 	.module		= THIS_MODULE,
 	.ops		= pnfsd_nl_ops,
 	.n_ops		= ARRAY_SIZE(pnfsd_nl_ops),
-	.small_ops	= pnfs_shim_pnfsd_upcall_ops,
-	.n_small_ops	= ARRAY_SIZE(pnfs_shim_pnfsd_upcall_ops),
 	.mcgrps		= pnfsd_nl_mcgrps,
 	.n_mcgrps	= ARRAY_SIZE(pnfsd_nl_mcgrps),
 };
@@ -107,13 +86,14 @@ struct genl_family pnfs_shim_pnfsd_family __ro_after_init = {
 struct genl_family pnfs_shim_gfs2_family __ro_after_init = {
 	.name		= GFS2CTL_FAMILY_NAME,
 	.version	= GFS2CTL_FAMILY_VERSION,
+	/* family-wide too, so CTRL_CMD_GETFAMILY reports maxattr (6.1 takes it from here) */
+	.maxattr	= GFS2CTL_A_MAX,
+	.policy		= gfs2ctl_gfs2ctl_nl_policy,
 	.netnsok	= true,
 	.parallel_ops	= true,
 	.module		= THIS_MODULE,
 	.ops		= gfs2ctl_nl_ops,
 	.n_ops		= ARRAY_SIZE(gfs2ctl_nl_ops),
-	.small_ops	= pnfs_shim_gfs2_upcall_ops,
-	.n_small_ops	= ARRAY_SIZE(pnfs_shim_gfs2_upcall_ops),
 	.mcgrps		= gfs2ctl_nl_mcgrps,
 	.n_mcgrps	= ARRAY_SIZE(gfs2ctl_nl_mcgrps),
 };

@@ -131,7 +131,7 @@ static int pnfsd_parse_ds_addrs(struct genl_info *info, struct pnfs_shim_ds_addr
 		if (n == PNFSD_MAX_DS_ADDRS) {
 			NL_SET_ERR_MSG_ATTR(info->extack, attr,
 					    "too many ds-addr entries (max-ds-addrs is 16)");
-			return -EINVAL;
+			return -E2BIG;
 		}
 		err = nla_parse_nested(tb, PNFSD_A_DS_ADDR_MAX, attr,
 				       pnfsd_ds_addr_nl_policy, info->extack);
@@ -675,6 +675,10 @@ int pnfsd_nl_state_revoke_doit(struct sk_buff *skb, struct genl_info *info)
 		return -EINVAL;
 	clientid = nla_get_u64(tb[PNFSD_A_CLIENTID]);
 	one = tb[PNFSD_A_FSID] && tb[PNFSD_A_FILEID] && tb[PNFSD_A_STATEID];
+	if (!one && (tb[PNFSD_A_FSID] || tb[PNFSD_A_FILEID] || tb[PNFSD_A_STATEID])) {
+		GENL_SET_ERR_MSG(info, "fsid, fileid and stateid go together");
+		return -EINVAL;
+	}
 	if (one) {
 		fsid = nla_get_u64(tb[PNFSD_A_FSID]);
 		fileid = nla_get_u64(tb[PNFSD_A_FILEID]);
@@ -1105,13 +1109,15 @@ int pnfsd_nl_status_get_doit(struct sk_buff *skb, struct genl_info *info)
 				info->genlhdr->cmd);
 	if (!hdr)
 		goto err_free;
-	if (registered &&
-	    (nla_put_u32(msg, PNFSD_A_VERSION, version) ||
-	     nla_put_u32(msg, PNFSD_A_PORT, port) ||
-	     nla_put_u32(msg, PNFSD_A_NODE_ID, node_id) ||
-	     (role && nla_put_u32(msg, PNFSD_A_ROLE, role)) ||
-	     nla_put_u32(msg, PNFSD_A_MDS_ID, mds_id) ||
-	     pnfsd_put_u64(msg, PNFSD_A_BOOT_EPOCH, boot_epoch)))
+	/* Always present: port 0 means no daemon, version is then the family's own. */
+	if (!registered)
+		version = PNFSD_FAMILY_VERSION;
+	if (nla_put_u32(msg, PNFSD_A_VERSION, version) ||
+	    nla_put_u32(msg, PNFSD_A_PORT, registered ? port : 0) ||
+	    nla_put_u32(msg, PNFSD_A_NODE_ID, registered ? node_id : 0) ||
+	    (role && nla_put_u32(msg, PNFSD_A_ROLE, role)) ||
+	    nla_put_u32(msg, PNFSD_A_MDS_ID, mds_id) ||
+	    pnfsd_put_u64(msg, PNFSD_A_BOOT_EPOCH, boot_epoch))
 		goto err_free;
 	if (nla_put_u8(msg, PNFSD_A_IN_GRACE, in_grace) ||
 	    pnfsd_put_u64(msg, PNFSD_A_GRACE_EPOCH, grace_epoch) ||

@@ -228,6 +228,8 @@ int pnfs_shim_upcall(struct pnfs_shim_chan *chan, u32 kind, const void *args,
 	if (kind < 1 || kind > fam->nkinds)
 		return -EINVAL;
 	ks = &chan->kstats[kind - 1];
+	/* also one that fails at once: sent = answered + timeouts + failed */
+	PNFS_SHIM_COUNT(ks, run, sent);
 
 	up = kzalloc(sizeof(*up) + fam->reply_size, GFP_KERNEL);
 	if (!up) {
@@ -289,7 +291,6 @@ int pnfs_shim_upcall(struct pnfs_shim_chan *chan, u32 kind, const void *args,
 		}
 		goto out_unsent;
 	}
-	PNFS_SHIM_COUNT(ks, run, sent);
 
 	left = wait_for_completion_killable_timeout(&up->done,
 						    msecs_to_jiffies(timeout_ms));

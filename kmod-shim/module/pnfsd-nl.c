@@ -77,7 +77,6 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_UNREGISTER,
@@ -85,7 +84,6 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_REPLY,
@@ -93,7 +91,6 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_STATE_CHECK,
@@ -101,7 +98,6 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_STATE_SET,
@@ -109,7 +105,6 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_STATE_REVOKE,
@@ -117,14 +112,12 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_STATE_GET,
 		.dumpit		= pnfsd_nl_state_get_dumpit,
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_DEVICE_SET,
@@ -132,7 +125,6 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_DEVICE_DEL,
@@ -140,14 +132,12 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_DEVICE_GET,
 		.dumpit		= pnfsd_nl_device_get_dumpit,
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_LAYOUT_RECALL,
@@ -155,14 +145,12 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_LAYOUT_DUMP,
 		.dumpit		= pnfsd_nl_layout_dump_dumpit,
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_GRACE,
@@ -170,28 +158,24 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_UPCALL_DUMP,
 		.dumpit		= pnfsd_nl_upcall_dump_dumpit,
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_STATUS_GET,
 		.doit		= pnfsd_nl_status_get_doit,
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_STATS_GET,
 		.doit		= pnfsd_nl_stats_get_doit,
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_CONFIG_SET,
@@ -199,7 +183,6 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 	{
 		.cmd		= PNFSD_CMD_TRIGGER,
@@ -207,7 +190,6 @@ const struct genl_ops pnfsd_nl_ops[18] = {
 		.policy		= pnfsd_pnfsd_nl_policy,
 		.maxattr	= PNFSD_A_MAX,
 		.flags		= GENL_ADMIN_PERM,
-		.validate	= GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
 	},
 };
 

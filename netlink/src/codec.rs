@@ -304,8 +304,24 @@ impl<'a> Iterator for AttrIter<'a> {
 }
 
 /// Check one attribute against its policy (and, for a nest, everything inside).
-fn validate(a: &Attr<'_>, p: &AttrPolicy, base: usize, depth: usize) -> Result<(), DecodeError> {
+fn validate(
+    a: &Attr<'_>,
+    p: &AttrPolicy,
+    base: usize,
+    depth: usize,
+    strict: bool,
+) -> Result<(), DecodeError> {
     let offset = base + a.offset;
+    if strict {
+        let attr = p.name;
+        match (p.kind, a.nested_flag) {
+            (AttrKind::Pad, _) => return Err(DecodeError::Rejected { attr, offset }),
+            (AttrKind::Nest, false) => return Err(DecodeError::NestedFlagMissing { attr, offset }),
+            (AttrKind::Nest, true) => {}
+            (_, true) => return Err(DecodeError::NestedFlagUnexpected { attr, offset }),
+            _ => {}
+        }
+    }
     let len = a.payload.len();
     if let Some(expected) = p.fixed_len() {
         if len != expected {
@@ -395,7 +411,13 @@ fn validate(a: &Attr<'_>, p: &AttrPolicy, base: usize, depth: usize) -> Result<(
                     offset,
                 })?;
                 match p.nested.and_then(|np| np.get(inner.kind)) {
-                    Some(ip) => validate(&inner, ip, inner_base, depth + 1)?,
+                    Some(ip) => validate(&inner, ip, inner_base, depth + 1, strict)?,
+                    None if strict => {
+                        return Err(DecodeError::UnknownAttr {
+                            kind: inner.kind,
+                            offset: inner_base + inner.offset,
+                        })
+                    }
                     // Unknown attributes inside a nest are skipped, but a nest of unknown
                     // shape still may not hide a depth bomb.
                     None if inner.nested_flag => check_depth(
@@ -444,6 +466,22 @@ impl<'a, const N: usize> AttrTable<'a, N> {
     /// single-valued attribute wins (as in the kernel); a multi-attr slot holds the first,
     /// and `all()` walks every occurrence.
     pub fn parse(buf: &'a [u8], policy: &'static Policy) -> Result<Self, DecodeError> {
+        Self::parse_with(buf, policy, false)
+    }
+
+    /// As [`AttrTable::parse`], with the kernel's strict validation of new genetlink
+    /// commands (`NL_VALIDATE_STRICT`): an attribute id the policy does not define, a pad
+    /// attribute, or a nest without `NLA_F_NESTED` is an error instead of being skipped.
+    /// The kernel half (module and twin) parses requests this way.
+    pub fn parse_strict(buf: &'a [u8], policy: &'static Policy) -> Result<Self, DecodeError> {
+        Self::parse_with(buf, policy, true)
+    }
+
+    fn parse_with(
+        buf: &'a [u8],
+        policy: &'static Policy,
+        strict: bool,
+    ) -> Result<Self, DecodeError> {
         if buf.len() > u16::MAX as usize {
             return Err(DecodeError::TooLarge { len: buf.len() });
         }
@@ -458,12 +496,18 @@ impl<'a, const N: usize> AttrTable<'a, N> {
             let a = a?;
             let id = a.kind as usize;
             match policy.get(a.kind) {
-                Some(p) if p.kind == AttrKind::Pad => {}
+                Some(p) if p.kind == AttrKind::Pad && !strict => {}
                 Some(p) if id < N => {
-                    validate(&a, p, 0, 0)?;
+                    validate(&a, p, 0, 0, strict)?;
                     if !(p.multi && t.slots[id].0 != 0) {
                         t.slots[id] = (a.offset as u16 + 1, a.payload.len() as u16);
                     }
+                }
+                _ if strict => {
+                    return Err(DecodeError::UnknownAttr {
+                        kind: a.kind,
+                        offset: a.offset,
+                    })
                 }
                 _ => {
                     if a.nested_flag {

@@ -50,6 +50,15 @@ pub enum DecodeError {
     BadNest { attr: &'static str, offset: usize },
     /// Nesting deeper than the protocol allows.
     NestTooDeep { offset: usize },
+    /// Strict validation: an attribute id the policy does not define (the kernel's
+    /// `NL_VALIDATE_MAXTYPE`), or one it rejects (`NLA_REJECT`, e.g. a pad).
+    UnknownAttr { kind: u16, offset: usize },
+    /// Strict validation: a nest without `NLA_F_NESTED` (the kernel's `NL_VALIDATE_NESTED`).
+    NestedFlagMissing { attr: &'static str, offset: usize },
+    /// Strict validation: `NLA_F_NESTED` on an attribute that is not a nest.
+    NestedFlagUnexpected { attr: &'static str, offset: usize },
+    /// Strict validation: an attribute the policy rejects (`NLA_REJECT`: the pad).
+    Rejected { attr: &'static str, offset: usize },
     /// A required attribute is absent.
     MissingAttr { attr: &'static str },
     /// A command the family does not define, or not valid in this direction.
@@ -71,7 +80,11 @@ impl DecodeError {
             | DecodeError::NotNulTerminated { offset, .. }
             | DecodeError::BadUtf8 { offset, .. }
             | DecodeError::BadNest { offset, .. }
-            | DecodeError::NestTooDeep { offset } => Some(offset),
+            | DecodeError::NestTooDeep { offset }
+            | DecodeError::UnknownAttr { offset, .. }
+            | DecodeError::NestedFlagMissing { offset, .. }
+            | DecodeError::NestedFlagUnexpected { offset, .. }
+            | DecodeError::Rejected { offset, .. } => Some(offset),
             _ => None,
         }
     }
@@ -139,6 +152,11 @@ impl fmt::Display for DecodeError {
             DecodeError::NestTooDeep { offset } => {
                 write!(f, "attributes nested too deep at offset {offset}")
             }
+            // The kernel's extack messages, word for word.
+            DecodeError::UnknownAttr { .. } => f.write_str("Unknown attribute type"),
+            DecodeError::NestedFlagMissing { .. } => f.write_str("NLA_F_NESTED is missing"),
+            DecodeError::NestedFlagUnexpected { .. } => f.write_str("NLA_F_NESTED not expected"),
+            DecodeError::Rejected { .. } => f.write_str("Attribute failed policy validation"),
             DecodeError::MissingAttr { attr } => write!(f, "missing attribute: {attr}"),
             DecodeError::UnknownCommand { cmd } => write!(f, "unknown command {cmd}"),
             DecodeError::UnknownFamily { id } => write!(f, "unknown family id {id}"),

@@ -389,6 +389,88 @@ fn pad_attribute_is_skipped() {
     assert_eq!((t.u32(attr::XID), t.u64(attr::FSID)), (Some(1), Some(2)));
 }
 
+fn strict(attrs: &[u8]) -> Result<PnfsdAttrs<'_>, DecodeError> {
+    AttrTable::parse_strict(attrs, &PNFSD_POLICY)
+}
+
+/// A DS_ADDR nest holding `inner`, after an XID (so the nest sits at offset 8).
+fn ds_addr_after_xid(flags: u16, inner: &[u8]) -> Vec<u8> {
+    let mut a = nla(attr::XID, &1u32.to_ne_bytes());
+    a.extend_from_slice(&nla(attr::DS_ADDR | flags, inner));
+    a
+}
+
+#[test]
+fn strict_refuses_unknown_attributes_as_the_kernel_does() {
+    let mut a = nla(attr::XID, &1u32.to_ne_bytes());
+    a.extend_from_slice(&nla(attr::MAX + 1, &[1, 2, 3, 4]));
+    let e = strict(&a).fail();
+    assert_eq!(
+        e,
+        DecodeError::UnknownAttr {
+            kind: attr::MAX + 1,
+            offset: 8
+        }
+    );
+    assert_eq!(
+        (e.to_string().as_str(), e.errno()),
+        ("Unknown attribute type", libc::EINVAL)
+    );
+    // Id 0 is never defined either.
+    assert!(matches!(
+        strict(&nla(0, &[])).fail(),
+        DecodeError::UnknownAttr { kind: 0, offset: 0 }
+    ));
+    // Inside a nest: the offset is the inner attribute's, from the start of the attributes.
+    let inner = nla(0x77, &[0; 4]);
+    assert_eq!(
+        strict(&ds_addr_after_xid(NLA_F_NESTED, &inner)).fail(),
+        DecodeError::UnknownAttr {
+            kind: 0x77,
+            offset: 12
+        }
+    );
+    // The liberal parse (used on what the kernel sends) still skips them.
+    assert_eq!(pnfsd(&a).unwrap().unknown, 1);
+}
+
+#[test]
+fn strict_checks_the_nested_flag_both_ways() {
+    let netid = nla(ds_addr_attr::NETID, b"tcp\0");
+    assert_eq!(
+        strict(&ds_addr_after_xid(0, &netid)).fail(),
+        DecodeError::NestedFlagMissing {
+            attr: "ds-addr",
+            offset: 8
+        }
+    );
+    assert!(strict(&ds_addr_after_xid(NLA_F_NESTED, &netid)).is_ok());
+    let flagged = nla(attr::XID | NLA_F_NESTED, &1u32.to_ne_bytes());
+    let e = strict(&flagged).fail();
+    assert_eq!(
+        e,
+        DecodeError::NestedFlagUnexpected {
+            attr: "xid",
+            offset: 0
+        }
+    );
+    assert_eq!(e.to_string(), "NLA_F_NESTED not expected");
+    // Liberal: the flag on a nest is optional.
+    assert!(pnfsd(&ds_addr_after_xid(0, &netid)).is_ok());
+}
+
+#[test]
+fn strict_rejects_the_pad_attribute() {
+    let mut a = nla(attr::XID, &1u32.to_ne_bytes());
+    a.extend_from_slice(&nla(attr::PAD, &[0; 4]));
+    let e = strict(&a).fail();
+    assert!(
+        matches!(e, DecodeError::Rejected { offset: 8, .. }),
+        "{e:?}"
+    );
+    assert_eq!(e.to_string(), "Attribute failed policy validation");
+}
+
 #[test]
 fn message_larger_than_64k() {
     let mut buf = Vec::new();

@@ -51,7 +51,7 @@ fn mount_event(ctx: &mut Ctx<'_>, table: &str, m: &Mount) {
 }
 
 pub fn handle(twin: &Twin, ctx: &mut Ctx<'_>, op: &'static OpSpec, dump: bool) -> OpResult {
-    let t = Gfs2Attrs::parse(ctx.msg.attrs, &gfs2ctl::GFS2CTL_POLICY)?;
+    let t = Gfs2Attrs::parse_strict(ctx.msg.attrs, &gfs2ctl::GFS2CTL_POLICY)?;
     match op.cmd {
         cmd::REGISTER => {
             let version = t.req_u32(attr::VERSION)?;

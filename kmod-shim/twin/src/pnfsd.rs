@@ -118,7 +118,10 @@ impl PnfsdState {
 }
 
 fn parse<'a>(ctx: &Ctx<'a>) -> Result<PnfsdAttrs<'a>, OpError> {
-    Ok(PnfsdAttrs::parse(ctx.msg.attrs, &pnfsd::PNFSD_POLICY)?)
+    Ok(PnfsdAttrs::parse_strict(
+        ctx.msg.attrs,
+        &pnfsd::PNFSD_POLICY,
+    )?)
 }
 
 /// Append ds-addr nests from a table's multi-attr list, checked as PROTOCOL.md says.

@@ -280,11 +280,14 @@ impl Twin {
 /// TRIGGER: run the load generator in the background and answer when it is done.
 pub fn start(twin: &Twin, ctx: &mut Ctx<'_>) -> OpResult {
     let fill = match ctx.fam {
-        Fam::Pnfsd => Fill::from_pnfsd(&PnfsdAttrs::parse(
+        Fam::Pnfsd => Fill::from_pnfsd(&PnfsdAttrs::parse_strict(
             ctx.msg.attrs,
             &pnfs_netlink::pnfsd::PNFSD_POLICY,
         )?)?,
-        Fam::Gfs2 => Fill::from_gfs2(&Gfs2Attrs::parse(ctx.msg.attrs, &gfs2ctl::GFS2CTL_POLICY)?)?,
+        Fam::Gfs2 => Fill::from_gfs2(&Gfs2Attrs::parse_strict(
+            ctx.msg.attrs,
+            &gfs2ctl::GFS2CTL_POLICY,
+        )?)?,
     };
     let kinds = match ctx.fam {
         Fam::Pnfsd => pnfs_netlink::pnfsd::UpcallKind::ALL.len() as u32,

@@ -522,6 +522,16 @@ impl Spec {
                     bail!("op {}: unknown multicast group {g:?}", op.name);
                 }
             }
+            // The generated family sets no resv_start_op, so every command is "new" and the
+            // kernel validates it strictly; 6.1's genl_validate_ops() WARNs and refuses the
+            // whole family (-EINVAL at insmod) if such an op carries validate flags.
+            if !op.dont_validate.is_empty() {
+                bail!(
+                    "op {}: dont-validate is refused by the kernel for new commands \
+                     (genl_validate_ops: validate flags on a cmd >= resv_start_op)",
+                    op.name
+                );
+            }
             if op.do_.is_none() && op.dump.is_none() && op.event.is_none() && op.notify.is_none() {
                 bail!("op {} has neither do, dump, event nor notify", op.name);
             }

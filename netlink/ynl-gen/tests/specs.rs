@@ -59,6 +59,10 @@ fn schema_model_rejects_what_the_kernel_schema_rejects() {
             base.replace("type: u32}", "type: binary, checks: {exact-len: nope}}"),
             "unknown const",
         ),
+        (
+            base.replace("do: {", "dont-validate: [strict], do: {"),
+            "dont-validate (the kernel refuses the family at insmod)",
+        ),
     ];
     for (text, what) in cases {
         assert!(

@@ -104,7 +104,8 @@ cases! {
     "malformed-upcall-sent-to-kernel" => malformed_upcall_to_kernel,
     "malformed-nest-depth-bomb" => malformed_depth_bomb,
     "malformed-truncated-genl-header" => malformed_truncated,
-    "unknown-attribute-ignored" => unknown_attribute,
+    "unknown-attribute-refused" => unknown_attribute,
+    "nested-flag-checked" => nested_flag,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2676,6 +2677,17 @@ async fn malformed_upcall_to_kernel(env: &mut Env) -> R {
     Ok(())
 }
 
+/// One attribute, encoded by hand (type taken as is, flags included), padded to 4.
+fn raw_nla(kind: u16, payload: &[u8]) -> Vec<u8> {
+    let len = 4 + payload.len();
+    let mut v = Vec::with_capacity(len + 3);
+    v.extend_from_slice(&(len as u16).to_ne_bytes());
+    v.extend_from_slice(&kind.to_ne_bytes());
+    v.extend_from_slice(payload);
+    v.resize((len + 3) & !3, 0);
+    v
+}
+
 /// `depth` nested attributes of type 3, each holding the next.
 fn nest_bomb(depth: usize) -> Vec<u8> {
     let mut inner: Vec<u8> = Vec::new();
@@ -2723,32 +2735,88 @@ async fn malformed_truncated(env: &mut Env) -> R {
     Ok(())
 }
 
+/// Strict validation (the kernel's default for new genetlink commands): an attribute id
+/// the family does not define is refused with "Unknown attribute type" and its offset, and
+/// nothing of the request takes effect. A newer daemon learns what the kernel half
+/// understands from REGISTER's version, not by sending attributes on spec.
 async fn unknown_attribute(env: &mut Env) -> R {
     const UNKNOWN: u16 = 0x7ff;
-    let s = env
-        .req1(Fam::Pnfsd, pc::STATUS_GET, |b| {
+    let unknown_type = |p: &PeerError, what: &str| -> R {
+        check_eq!(
+            p.message.as_deref(),
+            Some("Unknown attribute type"),
+            "{what}: extack"
+        );
+        check!(p.offset.is_some(), "{what}: no extack offset");
+        Ok(())
+    };
+    let r = env
+        .req(Fam::Pnfsd, pc::STATUS_GET, |b| {
             b.put_u32(UNKNOWN, 1);
         })
-        .await?;
-    check!(s.a().has(pa::PORT), "status-get with an unknown attribute");
-    env.req(Fam::Pnfsd, pc::CONFIG_SET, |b| {
-        b.put_u32(pa::TIMEOUT_MS, 4000).put_u64(UNKNOWN, 1);
-    })
-    .await?;
+        .await;
+    let p = refused(r, &[libc::EINVAL], "status-get with an unknown attribute")?;
+    unknown_type(&p, "status-get with an unknown attribute")?;
+    let before = env.status(Fam::Pnfsd).await?.a().u32(pa::TIMEOUT_MS);
+    let r = env
+        .req(Fam::Pnfsd, pc::CONFIG_SET, |b| {
+            b.put_u32(pa::TIMEOUT_MS, 4321).put_u64(UNKNOWN, 1);
+        })
+        .await;
+    let p = refused(r, &[libc::EINVAL], "config-set with an unknown attribute")?;
+    unknown_type(&p, "config-set with an unknown attribute")?;
     check_eq!(
         env.status(Fam::Pnfsd).await?.a().u32(pa::TIMEOUT_MS),
-        Some(4000),
-        "config-set with an unknown attribute took effect"
+        before,
+        "a refused config-set changed the timeout"
     );
-    let (d, m) = env
+    let r = env
         .register_with(Fam::Gfs2, |b| {
             b.put_str(UNKNOWN, "future").put_u32(ga::VERSION, 1);
         })
-        .await?;
+        .await
+        .map(|(_, m)| m);
+    let p = refused(r, &[libc::EINVAL], "REGISTER with an unknown attribute")?;
+    unknown_type(&p, "REGISTER with an unknown attribute")?;
     check_eq!(
-        m.a().u32(ga::PORT),
-        Some(d.port()),
-        "REGISTER with an unknown attribute"
+        env.status(Fam::Gfs2).await?.a().u32(ga::PORT),
+        Some(0),
+        "gfs2ctl registered after a refused REGISTER"
+    );
+    Ok(())
+}
+
+/// Strict validation of the nested flag: a nest without NLA_F_NESTED, or the flag on a
+/// plain attribute, is refused with the kernel's extack message.
+async fn nested_flag(env: &mut Env) -> R {
+    let r = env
+        .req(Fam::Pnfsd, pc::DEVICE_SET, |b| {
+            b.put_bytes(pa::DEVICE_ID, &devid(0xcc));
+            let mut inner = raw_nla(1, b"tcp\0");
+            inner.extend_from_slice(&raw_nla(2, b"10.0.0.1.8.1\0"));
+            b.put_raw_attrs(&raw_nla(pa::DS_ADDR, &inner));
+        })
+        .await;
+    let p = refused(r, &[libc::EINVAL], "ds-addr without NLA_F_NESTED")?;
+    check_eq!(
+        p.message.as_deref(),
+        Some("NLA_F_NESTED is missing"),
+        "ds-addr without NLA_F_NESTED: extack"
+    );
+    check!(
+        devices(env).await?.is_empty(),
+        "a refused device-set left a device"
+    );
+    let r = env
+        .req(Fam::Pnfsd, pc::CONFIG_SET, |b| {
+            b.put_u32(pa::TIMEOUT_MS | NLA_F_NESTED, 4000);
+        })
+        .await;
+    let p = refused(r, &[libc::EINVAL], "timeout-ms with NLA_F_NESTED")?;
+    check_eq!(
+        p.message.as_deref(),
+        Some("NLA_F_NESTED not expected"),
+        "timeout-ms with NLA_F_NESTED: extack"
     );
     Ok(())
 }

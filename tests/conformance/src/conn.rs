@@ -202,6 +202,42 @@ impl Conn {
             .map_err(|e| Fail::Local(format!("send: {e}")))
     }
 
+    /// Send bytes as one datagram from a thread of the blocking pool. The kernel runs a
+    /// netlink request inside the sender's `sendmsg()`, so a request the module answers only
+    /// after its upcalls were served (TRIGGER) must not block the thread that serves them.
+    /// The twin answers asynchronously, where this changes nothing.
+    pub async fn send_raw_detached(&self, bytes: Vec<u8>) -> Result<(), Fail> {
+        let fd = self.sock.as_raw_fd();
+        let peer = self.peer;
+        let sent = tokio::task::spawn_blocking(move || {
+            // SAFETY: sockaddr_nl is plain data; zeroed is a valid value.
+            let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+            sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+            sa.nl_pid = peer;
+            // SAFETY: bytes and sa outlive the call; the socket stays open because the
+            // caller awaits this task while holding `self`.
+            let r = unsafe {
+                libc::sendto(
+                    fd,
+                    bytes.as_ptr().cast(),
+                    bytes.len(),
+                    0,
+                    (&sa as *const libc::sockaddr_nl).cast(),
+                    std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+                )
+            };
+            if r < 0 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        });
+        match sent.await {
+            Ok(r) => r.map_err(|e| Fail::Local(format!("send: {e}"))),
+            Err(e) => Err(Fail::Local(format!("send thread: {e}"))),
+        }
+    }
+
     /// Encode a generic netlink request (with NLM_F_REQUEST|NLM_F_ACK and `extra_flags`).
     pub fn encode(
         &self,

@@ -465,7 +465,7 @@ impl Env {
         // A socket of its own: cases issue other requests while a trigger runs.
         let conn = Conn::open(&self.target).map_err(Fail::Local)?;
         let (buf, seq) = conn.encode(self.id(f), cmd, 0, build);
-        conn.send_raw(&buf).await?;
+        conn.send_raw_detached(buf).await?;
         let r = conn
             .answer(seq, Some(cmd), Duration::from_secs(120))
             .await?;
