@@ -225,6 +225,10 @@ impl<'a> Attr<'a> {
     // short payload reads as zero-extended rather than panicking.
     #[inline]
     fn fixed<const N: usize>(&self) -> [u8; N] {
+        // The validated case: exactly N bytes, one load.
+        if let Ok(b) = <[u8; N]>::try_from(self.payload) {
+            return b;
+        }
         let mut b = [0u8; N];
         let n = self.payload.len().min(N);
         b[..n].copy_from_slice(&self.payload[..n]);
@@ -251,9 +255,13 @@ impl<'a> Attr<'a> {
         i32::from_ne_bytes(self.fixed())
     }
     /// The string up to its NUL (lossy-free: invalid UTF-8 gives "").
+    #[inline]
     pub fn str(&self) -> &'a str {
-        let s = self.payload.split(|b| *b == 0).next().unwrap_or(&[]);
-        std::str::from_utf8(s).unwrap_or("")
+        let s = match self.payload.iter().position(|b| *b == 0) {
+            Some(n) => &self.payload[..n],
+            None => self.payload,
+        };
+        utf8(s).unwrap_or("")
     }
     /// Attributes inside this nest.
     pub fn nested(&self) -> AttrIter<'a> {
@@ -303,7 +311,20 @@ impl<'a> Iterator for AttrIter<'a> {
     }
 }
 
+/// `s` as UTF-8. Protocol strings (netids, addresses, lock table names) are short ASCII:
+/// checked a word at a time before falling back to the full decoder.
+#[inline]
+fn utf8(s: &[u8]) -> Option<&str> {
+    if s.is_ascii() {
+        // SAFETY: ASCII is valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(s) })
+    } else {
+        std::str::from_utf8(s).ok()
+    }
+}
+
 /// Check one attribute against its policy (and, for a nest, everything inside).
+#[inline]
 fn validate(
     a: &Attr<'_>,
     p: &AttrPolicy,
@@ -377,7 +398,7 @@ fn validate(
                     offset,
                 });
             };
-            if std::str::from_utf8(&a.payload[..nul]).is_err() {
+            if utf8(&a.payload[..nul]).is_none() {
                 return Err(DecodeError::BadUtf8 {
                     attr: p.name,
                     offset,
@@ -465,6 +486,7 @@ impl<'a, const N: usize> AttrTable<'a, N> {
     /// Validate every attribute of `buf` and index them. The last of a repeated
     /// single-valued attribute wins (as in the kernel); a multi-attr slot holds the first,
     /// and `all()` walks every occurrence.
+    #[inline]
     pub fn parse(buf: &'a [u8], policy: &'static Policy) -> Result<Self, DecodeError> {
         Self::parse_with(buf, policy, false)
     }
@@ -473,10 +495,12 @@ impl<'a, const N: usize> AttrTable<'a, N> {
     /// commands (`NL_VALIDATE_STRICT`): an attribute id the policy does not define, a pad
     /// attribute, or a nest without `NLA_F_NESTED` is an error instead of being skipped.
     /// The kernel half (module and twin) parses requests this way.
+    #[inline]
     pub fn parse_strict(buf: &'a [u8], policy: &'static Policy) -> Result<Self, DecodeError> {
         Self::parse_with(buf, policy, true)
     }
 
+    #[inline]
     fn parse_with(
         buf: &'a [u8],
         policy: &'static Policy,
@@ -544,7 +568,8 @@ impl<'a, const N: usize> AttrTable<'a, N> {
     /// The attribute `id`, or a MissingAttr error naming it.
     #[inline]
     pub fn require(&self, id: u16) -> Result<Attr<'a>, DecodeError> {
-        self.get(id).ok_or(DecodeError::MissingAttr {
+        // Lazily: naming the attribute costs a policy lookup the hit path must not pay.
+        self.get(id).ok_or_else(|| DecodeError::MissingAttr {
             attr: self.policy.name(id),
         })
     }
@@ -592,9 +617,35 @@ impl<'a, const N: usize> AttrTable<'a, N> {
     }
     #[inline]
     pub fn req_array<const M: usize>(&self, id: u16) -> Result<&'a [u8; M], DecodeError> {
-        self.array(id).ok_or(DecodeError::MissingAttr {
+        self.array(id).ok_or_else(|| DecodeError::MissingAttr {
             attr: self.policy.name(id),
         })
+    }
+
+    /// The attributes inside nest `a` (an attribute of this table), indexed by the nest's
+    /// policy without validating them again: `parse` validated every nest it indexed,
+    /// recursively. `None` if `a`'s id is not a nest in this table's policy.
+    pub fn nest<const M: usize>(&self, a: &Attr<'a>) -> Option<AttrTable<'a, M>> {
+        let policy = self.policy.get(a.kind)?.nested?;
+        debug_assert!(M > policy.max() as usize);
+        let mut t = AttrTable {
+            buf: a.payload,
+            slots: [(0, 0); M],
+            policy,
+            unknown: 0,
+        };
+        for inner in AttrIter::new(a.payload).map_while(Result::ok) {
+            let id = inner.kind as usize;
+            match policy.get(inner.kind) {
+                Some(p) if id < M && p.kind != AttrKind::Pad => {
+                    if !(p.multi && t.slots[id].0 != 0) {
+                        t.slots[id] = (inner.offset as u16 + 1, inner.payload.len() as u16);
+                    }
+                }
+                _ => t.unknown += 1,
+            }
+        }
+        Some(t)
     }
 
     /// Every occurrence of `id` (multi-attr lists), validated already.

@@ -57,6 +57,7 @@ impl AttrPolicy {
     };
 
     /// Exact payload length of fixed-size kinds.
+    #[inline]
     pub const fn fixed_len(&self) -> Option<usize> {
         match self.kind {
             AttrKind::U8 => Some(1),
@@ -84,6 +85,7 @@ impl Policy {
     }
 
     /// Policy of `id`, if the set defines it.
+    #[inline]
     pub fn get(&self, id: u16) -> Option<&AttrPolicy> {
         self.attrs
             .get(id as usize)

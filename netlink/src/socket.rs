@@ -70,6 +70,8 @@ pub struct NlSocket {
     fd: AsyncFd<Fd>,
     port: u32,
     proto: isize,
+    /// SO_PASSCRED is on: receive with a control buffer for SCM_CREDENTIALS.
+    passcred: bool,
 }
 
 /// Options applied when opening a socket.
@@ -141,7 +143,12 @@ impl NlSocket {
         // stays open and the same for the AsyncFd's whole life.
         let fd = unsafe { AsyncFd::register_with_interest(Fd(s), Interest::READABLE) }
             .map_err(|e| NlError::Io(e.into()))?;
-        Ok(NlSocket { fd, port, proto })
+        Ok(NlSocket {
+            fd,
+            port,
+            proto,
+            passcred: opts.passcred,
+        })
     }
 
     /// The bound port.
@@ -197,6 +204,9 @@ impl NlSocket {
     }
 
     fn raw_recv(&self, buf: &mut [u8]) -> io::Result<(usize, From)> {
+        if !self.passcred {
+            return self.raw_recvfrom(buf);
+        }
         // SAFETY: all structures are plain data, valid for the duration of the call.
         unsafe {
             let mut sa: libc::sockaddr_nl = std::mem::zeroed();
@@ -210,8 +220,12 @@ impl NlSocket {
             msg.msg_namelen = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
             msg.msg_iov = &mut iov;
             msg.msg_iovlen = 1;
-            msg.msg_control = cmsg.as_mut_ptr() as *mut libc::c_void;
-            msg.msg_controllen = std::mem::size_of_val(&cmsg) as _;
+            if self.passcred {
+                // Without SO_PASSCRED there is nothing to receive: no control buffer, so
+                // the kernel skips the control path entirely.
+                msg.msg_control = cmsg.as_mut_ptr() as *mut libc::c_void;
+                msg.msg_controllen = std::mem::size_of_val(&cmsg) as _;
+            }
             let r = libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT);
             if r < 0 {
                 return Err(io::Error::last_os_error());
@@ -238,6 +252,38 @@ impl NlSocket {
                     groups: sa.nl_groups,
                     creds,
                     truncated,
+                },
+            ))
+        }
+    }
+
+    /// recvfrom(2) for sockets without SO_PASSCRED: no msghdr to copy in and out, which
+    /// is most of what recvmsg(2) costs over it on a short datagram. MSG_TRUNC makes the
+    /// kernel return the datagram's full length, so truncation is still seen.
+    fn raw_recvfrom(&self, buf: &mut [u8]) -> io::Result<(usize, From)> {
+        // SAFETY: sa and buf are valid for the duration of the call; sockaddr_nl is plain data.
+        unsafe {
+            let mut sa: libc::sockaddr_nl = std::mem::zeroed();
+            let mut salen = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+            let r = libc::recvfrom(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+                libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+                &mut sa as *mut libc::sockaddr_nl as *mut libc::sockaddr,
+                &mut salen,
+            );
+            if r < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let r = r as usize;
+            Ok((
+                r.min(buf.len()),
+                From {
+                    port: sa.nl_pid,
+                    groups: sa.nl_groups,
+                    creds: None,
+                    truncated: r > buf.len(),
                 },
             ))
         }

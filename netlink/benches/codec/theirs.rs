@@ -258,10 +258,10 @@ fn reply(xid: u32) -> Msg {
 }
 
 fn device(i: usize) -> Msg {
-    let addrs = super::uaddrs(i).map(|(a, len)| {
+    let addrs = super::uaddrs(i).map(|a| {
         PnfsdAttr::DsAddr(vec![
             DsAddr::Netid("tcp".to_string()),
-            DsAddr::Uaddr(String::from_utf8(a[..len].to_vec()).unwrap()),
+            DsAddr::Uaddr(a.to_string()),
         ])
     });
     let [a0, a1] = addrs;
