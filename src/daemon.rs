@@ -1678,14 +1678,14 @@ impl Daemon {
             "status" => self.status_json(),
             "stats" => self.stats.to_json(),
             "cache" => {
-                let mut v: Vec<Value> = self
-                    .cache
-                    .iter()
+                let mut keys: Vec<_> = self.cache.iter().collect();
+                keys.sort_by_key(|(k, _)| *k);
+                let v: Vec<Value> = keys
+                    .into_iter()
                     .map(|((c, f, i, o), e)| {
                         json!({ "clientid": c, "fsid": f, "fileid": i, "other": hex(o), "generation": e.generation, "access": e.access, "epoch": e.epoch })
                     })
                     .collect();
-                v.sort_by_key(|x| x.to_string());
                 json!({ "entries": v })
             }
             "ring" => json!({ "entries": self.ring.entries().collect::<Vec<_>>() }),

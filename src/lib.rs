@@ -6,6 +6,7 @@
 //! - [`wire`]: messages between daemons; [`store`]: durable state;
 //! - [`control`]: the socket `pnfsctl` uses; [`config`]: the TOML configuration.
 
+pub mod bench;
 pub mod cluster;
 pub mod config;
 pub mod control;

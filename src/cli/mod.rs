@@ -7,7 +7,7 @@ pub mod render;
 use crate::config::SocketKind;
 use crate::kernel::{self, device_id, Target};
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use pnfs_netlink::client::{Client, FamilyInfo, TWIN_DEFAULT_PORT};
+use pnfs_netlink::client::{Client, FamilyInfo};
 use pnfs_netlink::codec::Messages;
 use pnfs_netlink::policy::Family;
 use pnfs_netlink::socket::{NlSocket, SocketOptions};
@@ -15,6 +15,9 @@ use pnfs_netlink::{gfs2ctl, pnfsd, GenlMsg, NlError, Proto};
 use render::attrs_to_json;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
+
+/// The twin's default port as help shows it (ports are written in hex everywhere else).
+const TWIN_DEFAULT_PORT_HEX: &str = "0x504e4653";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -38,7 +41,7 @@ pub struct Cli {
     #[arg(long, global = true, default_value = "auto", value_parser = ["auto", "generic", "usersock"])]
     socket: String,
     /// USERSOCK port of the twin.
-    #[arg(long, global = true, default_value_t = TWIN_DEFAULT_PORT, value_parser = crate::parse_u32)]
+    #[arg(long, global = true, default_value = TWIN_DEFAULT_PORT_HEX, value_parser = crate::parse_u32)]
     twin_port: u32,
     /// The daemon's control socket ('@name' = abstract).
     #[arg(long, global = true, default_value = "@pnfs-controld")]
@@ -107,6 +110,8 @@ enum Object {
     Trigger(TriggerArgs),
     /// Run the embedded default: a twin, a daemon on the local engine and a workload.
     Demo(demo::DemoArgs),
+    /// Benchmark upcall round trips against a bare USERSOCK echo (own twin and daemon)
+    Bench(crate::bench::BenchArgs),
     /// Run the user-space twin of the kernel half in the foreground (one per netns).
     Twin {
         /// Also allow this uid to send admin commands (root always may).
@@ -387,6 +392,9 @@ async fn run(ctx: Ctx) -> R<()> {
         Object::Demo(a) => demo::run(a.clone())
             .await
             .map_err(|e| failed("demo", format!("{e:#}"))),
+        Object::Bench(a) => crate::bench::cli(a, ctx.cli.json, ctx.cli.pretty)
+            .await
+            .map_err(|e| failed("bench", format!("{e:#}"))),
         Object::Completions { shell } => {
             let mut cmd = Cli::command();
             let sh = match shell.as_str() {
@@ -1106,4 +1114,15 @@ pub(crate) async fn do_request(
     build: impl FnOnce(&mut pnfs_netlink::MsgBuilder<'_>),
 ) -> Result<Value, CliError> {
     get(c, fam, cmd, build).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn help_shows_the_twin_default_port() {
+        assert_eq!(
+            crate::parse_u32(super::TWIN_DEFAULT_PORT_HEX),
+            Ok(pnfs_netlink::client::TWIN_DEFAULT_PORT)
+        );
+    }
 }

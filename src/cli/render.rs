@@ -71,10 +71,12 @@ pub fn text(v: &Value) -> String {
 
 fn scalar(v: &Value) -> Option<String> {
     match v {
+        Value::String(s) if s.is_empty() => Some("-".into()),
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         Value::Null => Some("-".into()),
+        Value::Array(a) if a.is_empty() => Some("(none)".into()),
         Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {
             Some(a.iter().filter_map(scalar).collect::<Vec<_>>().join(","))
         }

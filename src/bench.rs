@@ -1,0 +1,1302 @@
+//! The upcall round-trip benchmark (issue #8, paths 1 and 2), shared by
+//! `cargo bench --bench upcall` and `pnfsctl bench`.
+//!
+//! Product path: a twin (`pnfsctl twin`, the kernel half over NETLINK_USERSOCK) and
+//! `pnfs_controld` on the local engine registered to it, two processes. The twin's TRIGGER
+//! load generator issues `count` upcalls `depth` at a time and answers with the run's
+//! p50/p99/p99.9 (the shared [`Histogram`]) and its elapsed time.
+//!
+//! Floor: a bare echo between two processes over NETLINK_USERSOCK: this process sends
+//! datagrams of the real upcall's bytes `depth` at a time from one blocking socket and
+//! times each round trip into the same [`Histogram`]; the echo process (this program
+//! re-executed, [`echo_main`]) answers every datagram with one of the real reply's size.
+//!
+//! Both run in rounds that alternate product and floor case by case, under two CPU
+//! placements (every process pinned to cpu0; free), in a private network namespace
+//! when root. Medians over the rounds are reported.
+
+use crate::kernel::{self, device_id, Target};
+use anyhow::{bail, Context};
+use pnfs_netlink::codec::{MsgBuilder, NLMSG_DONE, NLMSG_HDRLEN, NLMSG_NOOP, NLM_F_REQUEST};
+use pnfs_netlink::histogram::Histogram;
+use pnfs_netlink::pnfsd::{self, attr as a, UpcallKind};
+use pnfs_netlink::{Client, PnfsdAttrs};
+use pnfs_twin::trigger::{build_upcall, Fill};
+use pnfs_twin::Fam;
+use serde_json::{json, Value};
+use std::ffi::OsString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How to start the processes of the benchmark.
+#[derive(Debug, Clone)]
+pub struct Programs {
+    /// `pnfsctl` (runs the twin).
+    pub pnfsctl: PathBuf,
+    /// `pnfs_controld`.
+    pub daemon: PathBuf,
+    /// The floor's echo: program and leading arguments; the USERSOCK port to bind is
+    /// appended, and the program must then call [`echo_main`] with it.
+    pub echo: Vec<OsString>,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A few seconds: one round, short runs (checks that everything works; the numbers
+    /// mean little).
+    pub quick: bool,
+    pub programs: Programs,
+    /// Heap allocations so far in this process (a counting global allocator), to count
+    /// the floor's allocations per round trip; None when not available.
+    pub allocs: Option<fn() -> u64>,
+    /// Progress lines on stderr.
+    pub progress: bool,
+}
+
+/// One side of one case: medians over the rounds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stat {
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub p999_ns: u64,
+    /// Upcalls (or echoes) completed per second.
+    pub per_sec: f64,
+    /// Errors, timeouts and failures over all rounds (product side; must be 0).
+    pub bad: u64,
+}
+
+/// One case under one placement.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub kind: UpcallKind,
+    pub depth: u32,
+    /// Upcalls per round.
+    pub count: u32,
+    pub upcall_bytes: usize,
+    pub reply_bytes: usize,
+    pub product: Stat,
+    pub floor: Stat,
+}
+
+impl Row {
+    pub fn p50_ratio(&self) -> f64 {
+        ratio(self.product.p50_ns as f64, self.floor.p50_ns as f64)
+    }
+    pub fn p99_ratio(&self) -> f64 {
+        ratio(self.product.p99_ns as f64, self.floor.p99_ns as f64)
+    }
+    /// Product throughput over the floor's (higher is better).
+    pub fn tput_ratio(&self) -> f64 {
+        ratio(self.product.per_sec, self.floor.per_sec)
+    }
+    pub fn meets_p50(&self) -> bool {
+        self.product.bad == 0 && self.p50_ratio() <= P50_TARGET
+    }
+    pub fn meets_p99(&self) -> bool {
+        self.product.bad == 0 && self.p99_ratio() <= P99_TARGET
+    }
+    pub fn meets_tput(&self) -> bool {
+        self.product.bad == 0 && self.tput_ratio() >= TPUT_TARGET
+    }
+}
+
+fn ratio(x: f64, floor: f64) -> f64 {
+    if floor > 0.0 {
+        x / floor
+    } else {
+        f64::NAN
+    }
+}
+
+/// The issue's targets: p50 ≤ 1.25× floor, p99 ≤ 2×, throughput ≥ 0.8× at every depth.
+pub const P50_TARGET: f64 = 1.25;
+pub const P99_TARGET: f64 = 2.0;
+pub const TPUT_TARGET: f64 = 0.8;
+
+/// All cases under one CPU placement.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub name: &'static str,
+    pub rows: Vec<Row>,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub date: String,
+    pub nproc: usize,
+    pub model: String,
+    pub kernel: String,
+    pub load_before: String,
+    pub load_after: String,
+    pub quick: bool,
+    pub rounds: usize,
+    pub warmup: u32,
+    /// Where the processes ran: a private network namespace, or why not.
+    pub netns: String,
+    pub placements: Vec<Placement>,
+    /// GET_STATE upcalls answered by the daemon from its cache during the measured runs,
+    /// and the misses (must be 0: the measured path is the hit path).
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub get_state_upcalls: u64,
+    /// Heap allocations per floor round trip in the sender's timed loop, when counted.
+    pub floor_allocs_per_rt: Option<f64>,
+    /// The daemon's own service time (arrival to REPLY built) per kind over the whole
+    /// run: (kind, p50 ns, p99 ns).
+    pub daemon_service: Vec<(String, u64, u64)>,
+}
+
+impl Report {
+    /// True when every row of every placement meets the three targets.
+    pub fn targets_met(&self) -> bool {
+        self.placements
+            .iter()
+            .flat_map(|p| &p.rows)
+            .all(|r| r.meets_p50() && r.meets_p99() && r.meets_tput())
+    }
+}
+
+/// The cases: every kind at depth 1, then GET_STATE deeper.
+const CASES: [(UpcallKind, u32); 6] = [
+    (UpcallKind::GetState, 1),
+    (UpcallKind::GetDeviceInfo, 1),
+    (UpcallKind::LayoutGet, 1),
+    (UpcallKind::GetState, 8),
+    (UpcallKind::GetState, 64),
+    (UpcallKind::GetState, 512),
+];
+
+/// The state the GET_STATE upcalls ask about (installed in the twin, then cached by the
+/// daemon: the measured GET_STATE path is the cache hit).
+const FSID: u64 = 0xf5;
+const FILEID: u64 = 0x42;
+const CLIENTID: u64 = 0xc1;
+const ACCESS: u32 = 3;
+/// The daemon's node id and its data-server address (GET_DEVICE_INFO, LAYOUT_GET).
+const NODE: u32 = 1;
+const DS_NETID: &str = "tcp";
+const DS_UADDR: &str = "10.0.0.1.8.1";
+/// Receive buffers: what the twin and the daemon ask for (capped by rmem_max alike).
+const RCVBUF: i32 = 8 << 20;
+
+fn stateid() -> [u8; 16] {
+    let mut s = [0u8; 16];
+    s[..4].copy_from_slice(&1u32.to_be_bytes());
+    s[4..12].copy_from_slice(&FILEID.to_le_bytes());
+    s
+}
+
+/// The upcall's fields as TRIGGER fills them (absent attributes: the twin's defaults).
+fn fill(kind: UpcallKind) -> Fill {
+    Fill {
+        kind: kind as u32,
+        count: 1,
+        depth: 1,
+        fsid: FSID,
+        fileid: FILEID,
+        stateid: stateid(),
+        clientid: CLIENTID,
+        device_id: device_id(NODE),
+        iomode: 1,
+        length: u64::MAX,
+        state_change: 1,
+        ..Default::default()
+    }
+}
+
+/// The REPLY the daemon sends for `kind` on the measured path, byte for byte in size
+/// (mirrors `Daemon::get_state` cache hit, `get_device_info`, `layout_get`).
+fn reply_template(kind: UpcallKind, daemon_port: u32) -> Vec<u8> {
+    let mut v = Vec::with_capacity(256);
+    let mut b = MsgBuilder::genl(
+        &mut v,
+        pnfs_twin::PNFSD_ID,
+        NLM_F_REQUEST,
+        1,
+        daemon_port,
+        pnfsd::cmd::REPLY,
+        1,
+    );
+    b.put_u32(a::XID, 1).put_u32(a::STATUS, 0);
+    match kind {
+        UpcallKind::GetState => {
+            b.put_u32(a::ACCESS, ACCESS)
+                .put_u32(a::GENERATION, 1)
+                .put_u64(a::CLIENTID, CLIENTID)
+                .put_u64(a::VERIFIER, 0);
+        }
+        UpcallKind::GetDeviceInfo => {
+            let n = b.nest_begin(a::DS_ADDR);
+            b.put_str(pnfsd::ds_addr_attr::NETID, DS_NETID)
+                .put_str(pnfsd::ds_addr_attr::UADDR, DS_UADDR);
+            b.nest_end(n);
+        }
+        UpcallKind::LayoutGet => {
+            b.put_bytes(a::DEVICE_ID, &device_id(NODE))
+                .put_bytes(a::STATEID, &stateid())
+                .put_u32(a::IOMODE, 1)
+                .put_u64(a::OFFSET, 0)
+                .put_u64(a::LENGTH, u64::MAX);
+        }
+        _ => unreachable!("not a benchmarked kind"),
+    }
+    b.finish();
+    v
+}
+
+// ---------------------------------------------------------------- raw USERSOCK sockets
+
+fn usersock(port: u32, rcvtimeo: Option<Duration>) -> std::io::Result<OwnedFd> {
+    // SAFETY: plain socket calls on a fd we own; pointers to live locals of the right size.
+    unsafe {
+        let fd = libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_USERSOCK,
+        );
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let fd = OwnedFd::from_raw_fd(fd);
+        let set = |opt: i32, v: *const libc::c_void, len: usize| {
+            if libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, opt, v, len as _) < 0 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        };
+        set(
+            libc::SO_RCVBUF,
+            &RCVBUF as *const i32 as *const _,
+            std::mem::size_of::<i32>(),
+        )?;
+        if let Some(t) = rcvtimeo {
+            let tv = libc::timeval {
+                tv_sec: t.as_secs() as _,
+                tv_usec: t.subsec_micros() as _,
+            };
+            set(
+                libc::SO_RCVTIMEO,
+                &tv as *const libc::timeval as *const _,
+                std::mem::size_of::<libc::timeval>(),
+            )?;
+        }
+        let mut sa: libc::sockaddr_nl = std::mem::zeroed();
+        sa.nl_family = libc::AF_NETLINK as _;
+        sa.nl_pid = port;
+        if libc::bind(
+            fd.as_raw_fd(),
+            &sa as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_nl>() as _,
+        ) < 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(fd)
+    }
+}
+
+#[inline]
+fn send_to(fd: &OwnedFd, buf: &[u8], port: u32) -> std::io::Result<()> {
+    // SAFETY: valid fd and buffer; sockaddr_nl is plain data.
+    let r = unsafe {
+        let mut sa: libc::sockaddr_nl = std::mem::zeroed();
+        sa.nl_family = libc::AF_NETLINK as _;
+        sa.nl_pid = port;
+        libc::sendto(
+            fd.as_raw_fd(),
+            buf.as_ptr() as *const _,
+            buf.len(),
+            0,
+            &sa as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_nl>() as _,
+        )
+    };
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Receive one datagram: its length and the sender's port.
+#[inline]
+fn recv_from(fd: &OwnedFd, buf: &mut [u8]) -> std::io::Result<(usize, u32)> {
+    // SAFETY: valid fd and buffer; the kernel fills `sa` up to `len`.
+    unsafe {
+        let mut sa: libc::sockaddr_nl = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+        let n = libc::recvfrom(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr() as *mut _,
+            buf.len(),
+            0,
+            &mut sa as *mut _ as *mut libc::sockaddr,
+            &mut len,
+        );
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok((n as usize, sa.nl_pid))
+    }
+}
+
+fn msg_type(buf: &[u8]) -> u16 {
+    u16::from_ne_bytes([buf[4], buf[5]])
+}
+
+/// Offset of the nlmsghdr seq and of the XID payload (the first attribute) in an upcall
+/// or a REPLY: the echo copies both, as the daemon answers the upcall's xid.
+const SEQ: std::ops::Range<usize> = 8..12;
+const XID: std::ops::Range<usize> = 24..28;
+
+/// The floor's echo process: bind `port`, then answer every datagram with the reply
+/// template (seq and xid copied from the request), as one datagram. An NLMSG_NOOP
+/// message sets the template (its payload) and is acknowledged; NLMSG_DONE exits.
+pub fn echo_main(port: u32) -> i32 {
+    // SAFETY: plain prctl: die with the benchmark that started us.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    let fd = match usersock(port, None) {
+        Ok(fd) => fd,
+        Err(e) => {
+            eprintln!("upcall echo: binding USERSOCK port {port:#x}: {e}");
+            return 2;
+        }
+    };
+    let mut rx = vec![0u8; 64 * 1024];
+    let mut reply = Vec::with_capacity(64 * 1024);
+    loop {
+        let (n, from) = match recv_from(&fd, &mut rx) {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                eprintln!("upcall echo: {e}");
+                return 2;
+            }
+        };
+        if n < NLMSG_HDRLEN {
+            continue;
+        }
+        match msg_type(&rx) {
+            NLMSG_NOOP => {
+                reply.clear();
+                reply.extend_from_slice(&rx[NLMSG_HDRLEN..n]);
+                let _ = send_to(&fd, &rx[..NLMSG_HDRLEN], from);
+            }
+            NLMSG_DONE => return 0,
+            _ => {
+                if reply.len() >= XID.end && n >= XID.end {
+                    reply[SEQ].copy_from_slice(&rx[SEQ]);
+                    reply[XID].copy_from_slice(&rx[XID]);
+                }
+                if let Err(e) = send_to(&fd, &reply, from) {
+                    eprintln!("upcall echo: send: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// The sender side of the floor.
+struct Floor {
+    fd: OwnedFd,
+    echo_port: u32,
+    rx: Vec<u8>,
+    ctl: Vec<u8>,
+    stamps: Vec<Instant>,
+}
+
+impl Floor {
+    fn open(echo_port: u32) -> anyhow::Result<Floor> {
+        Ok(Floor {
+            fd: usersock(0, Some(Duration::from_secs(10))).context("floor socket")?,
+            echo_port,
+            rx: vec![0u8; 64 * 1024],
+            ctl: Vec::with_capacity(1024),
+            stamps: Vec::with_capacity(1024),
+        })
+    }
+
+    /// Give the echo the reply to answer with (waits for it to be bound).
+    fn set_reply(&mut self, reply: &[u8]) -> anyhow::Result<()> {
+        self.ctl.clear();
+        let len = (NLMSG_HDRLEN + reply.len()) as u32;
+        self.ctl.extend_from_slice(&len.to_ne_bytes());
+        self.ctl.extend_from_slice(&NLMSG_NOOP.to_ne_bytes());
+        self.ctl.extend_from_slice(&[0u8; 10]);
+        self.ctl.extend_from_slice(reply);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match send_to(&self.fd, &self.ctl, self.echo_port) {
+                Ok(()) => break,
+                Err(e)
+                    if e.raw_os_error() == Some(libc::ECONNREFUSED)
+                        && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10)); // not bound yet
+                }
+                Err(e) => return Err(e).context("floor: reaching the echo process"),
+            }
+        }
+        loop {
+            let (n, from) = recv_from(&self.fd, &mut self.rx).context("floor: echo ack")?;
+            if from == self.echo_port && n == NLMSG_HDRLEN && msg_type(&self.rx) == NLMSG_NOOP {
+                return Ok(());
+            }
+        }
+    }
+
+    /// `count` round trips `depth` at a time, each timed from just before its send to
+    /// the receipt of its echo. No allocation inside: buffers are made before.
+    fn run(
+        &mut self,
+        upcall: &mut [u8],
+        depth: u32,
+        count: u32,
+        allocs: Option<fn() -> u64>,
+    ) -> anyhow::Result<(Stat, u64)> {
+        let d = depth.max(1).min(count.max(1)) as usize;
+        let now = Instant::now();
+        self.stamps.clear();
+        self.stamps.resize(d, now);
+        let mut h = Histogram::default();
+        let (fd, port) = (&self.fd, self.echo_port);
+        let a0 = allocs.map(|f| f());
+        let t0 = Instant::now();
+        let mut sent = 0u32;
+        let mut send = |i: u32, stamps: &mut [Instant]| -> std::io::Result<()> {
+            let xid = (i + 1).to_ne_bytes();
+            upcall[SEQ].copy_from_slice(&xid);
+            upcall[XID].copy_from_slice(&xid);
+            stamps[i as usize % d] = Instant::now();
+            send_to(fd, upcall, port)
+        };
+        while (sent as usize) < d {
+            send(sent, &mut self.stamps)?;
+            sent += 1;
+        }
+        let mut got = 0u32;
+        while got < count {
+            let (n, _) = recv_from(fd, &mut self.rx).context("floor: waiting for an echo")?;
+            let t = Instant::now();
+            if n < XID.end || self.rx[SEQ] != (got + 1).to_ne_bytes() {
+                bail!("floor: echo {} out of order or short ({n} bytes)", got + 1);
+            }
+            h.record((t - self.stamps[got as usize % d]).as_nanos() as u64);
+            got += 1;
+            if sent < count {
+                send(sent, &mut self.stamps)?;
+                sent += 1;
+            }
+        }
+        let elapsed = t0.elapsed();
+        let allocated = match (allocs, a0) {
+            (Some(f), Some(a0)) => f() - a0,
+            _ => 0,
+        };
+        Ok((
+            Stat {
+                p50_ns: h.quantile(0.5),
+                p99_ns: h.quantile(0.99),
+                p999_ns: h.quantile(0.999),
+                per_sec: count as f64 / elapsed.as_secs_f64(),
+                bad: 0,
+            },
+            allocated,
+        ))
+    }
+
+    fn stop(&mut self) {
+        let mut done = [0u8; NLMSG_HDRLEN];
+        done[..4].copy_from_slice(&(NLMSG_HDRLEN as u32).to_ne_bytes());
+        done[4..6].copy_from_slice(&NLMSG_DONE.to_ne_bytes());
+        let _ = send_to(&self.fd, &done, self.echo_port);
+    }
+}
+
+// ---------------------------------------------------------------- the product's processes
+
+/// The twin, the daemon and the echo, killed (and their directory removed) on drop.
+struct Procs {
+    dir: PathBuf,
+    children: Vec<(&'static str, Child)>,
+}
+
+impl Procs {
+    fn spawn(&mut self, name: &'static str, mut cmd: Command) -> anyhow::Result<u32> {
+        let log = std::fs::File::create(self.dir.join(format!("{name}.log")))?;
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {name} ({:?})", cmd.get_program()))?;
+        let pid = child.id();
+        self.children.push((name, child));
+        Ok(pid)
+    }
+
+    /// An error if a child already exited, with the tail of its log.
+    fn check_alive(&mut self) -> anyhow::Result<()> {
+        let dead = self
+            .children
+            .iter_mut()
+            .find_map(|(name, c)| c.try_wait().ok().flatten().map(|st| (*name, st)));
+        match dead {
+            Some((name, st)) => bail!("{name} exited ({st}):\n{}", self.tail(name)),
+            None => Ok(()),
+        }
+    }
+
+    fn tail(&self, name: &str) -> String {
+        let t = std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default();
+        let lines: Vec<&str> = t.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(|(_, c)| c.id()).collect()
+    }
+}
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for (_, c) in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Move this thread and every thread of `pids` onto `cpus`.
+fn place(pids: &[u32], cpus: &[usize]) -> anyhow::Result<()> {
+    // SAFETY: cpu_set_t is plain data, filled by CPU_SET and read by the call.
+    let set = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &c in cpus {
+            libc::CPU_SET(c, &mut set);
+        }
+        set
+    };
+    let apply = |tid: i32| {
+        // SAFETY: see above.
+        let r =
+            unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    };
+    apply(0).context("sched_setaffinity (self)")?;
+    for pid in pids {
+        for t in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+            if let Some(tid) = t?.file_name().to_str().and_then(|s| s.parse().ok()) {
+                // A thread that just exited is fine to miss.
+                let _ = apply(tid);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A private network namespace for this thread and what it starts (it disappears with
+/// the last of them), or why not.
+fn private_netns() -> String {
+    // SAFETY: plain getter.
+    if unsafe { libc::geteuid() } != 0 {
+        return "host network namespace (not root: no private namespace)".into();
+    }
+    // SAFETY: plain syscall; affects this thread and the children it starts.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        return format!(
+            "host network namespace (unshare(CLONE_NEWNET): {})",
+            std::io::Error::last_os_error()
+        );
+    }
+    "private network namespace (unshare CLONE_NEWNET; gone when the benchmark exits)".into()
+}
+
+fn sh(cmd: &str) -> String {
+    Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The product side of one case: one TRIGGER run.
+async fn trigger(
+    c: &mut Client,
+    t: &Target,
+    kind: UpcallKind,
+    depth: u32,
+    count: u32,
+) -> anyhow::Result<Stat> {
+    let f = fill(kind);
+    let mut st = Stat::default();
+    let mut elapsed = 0u64;
+    let mut answered = 0u64;
+    c.request(
+        t.pnfsd.id,
+        pnfsd::cmd::TRIGGER,
+        1,
+        false,
+        |b| {
+            b.put_u32(a::UPCALL_KIND, kind as u32)
+                .put_u32(a::COUNT, count)
+                .put_u32(a::DEPTH, depth)
+                .put_u64(a::FSID, f.fsid)
+                .put_u64(a::FILEID, f.fileid)
+                .put_bytes(a::STATEID, &f.stateid)
+                .put_u64(a::CLIENTID, f.clientid)
+                .put_bytes(a::DEVICE_ID, &f.device_id);
+        },
+        |m| {
+            let attrs = PnfsdAttrs::parse(m.attrs, &pnfsd::PNFSD_POLICY)?;
+            elapsed = attrs.u64(a::ELAPSED_NS).unwrap_or(0);
+            if let Some(ks) = attrs.get(a::KIND_STATS) {
+                use pnfsd::kind_stats_attr as k;
+                for x in ks.nested() {
+                    let x = x?;
+                    match x.kind {
+                        k::ANSWERED => answered = x.u64(),
+                        k::ERRORS | k::TIMEOUTS | k::FAILED => st.bad += x.u64(),
+                        k::P50_NS => st.p50_ns = x.u64(),
+                        k::P99_NS => st.p99_ns = x.u64(),
+                        k::P999_NS => st.p999_ns = x.u64(),
+                        _ => {}
+                    }
+                }
+            }
+            Ok(())
+        },
+    )
+    .await
+    .with_context(|| format!("TRIGGER {} depth {depth}", kind.name()))?;
+    if answered == 0 || elapsed == 0 {
+        bail!(
+            "TRIGGER {} depth {depth}: nothing answered ({} bad)",
+            kind.name(),
+            st.bad
+        );
+    }
+    // Errors are answers with a non-OK status; an upcall neither answered nor counted as
+    // a timeout or failure is bad too.
+    st.bad += (count as u64)
+        .saturating_sub(answered)
+        .saturating_sub(st.bad);
+    st.per_sec = answered as f64 / (elapsed as f64 / 1e9);
+    Ok(st)
+}
+
+async fn kernel_request(
+    c: &mut Client,
+    t: &Target,
+    cmd: u8,
+    build: impl FnOnce(&mut MsgBuilder<'_>),
+) -> anyhow::Result<()> {
+    c.request(t.pnfsd.id, cmd, 1, false, build, |_| Ok(()))
+        .await
+        .map_err(Into::into)
+}
+
+async fn daemon_call(control: &str, cmd: &str) -> anyhow::Result<Value> {
+    let v = crate::control::call(control, &json!({ "cmd": cmd }), Duration::from_secs(10)).await?;
+    if let Some(e) = v.get("error") {
+        bail!("daemon: {e}");
+    }
+    Ok(v)
+}
+
+fn median_stat(v: &[Stat]) -> Stat {
+    let med_u = |f: fn(&Stat) -> u64| {
+        let mut x: Vec<u64> = v.iter().map(f).collect();
+        x.sort_unstable();
+        x[x.len() / 2]
+    };
+    let mut tp: Vec<f64> = v.iter().map(|s| s.per_sec).collect();
+    tp.sort_by(|a, b| a.total_cmp(b));
+    Stat {
+        p50_ns: med_u(|s| s.p50_ns),
+        p99_ns: med_u(|s| s.p99_ns),
+        p999_ns: med_u(|s| s.p999_ns),
+        per_sec: tp[tp.len() / 2],
+        bad: v.iter().map(|s| s.bad).sum(),
+    }
+}
+
+/// Upcalls per round of a case.
+fn count_of(quick: bool, depth: u32) -> u32 {
+    match (quick, depth) {
+        (true, 1) => 300,
+        (true, _) => 2_000,
+        (false, 1) => 5_000,
+        (false, _) => 20_000,
+    }
+}
+
+/// Run the whole benchmark.
+pub async fn run(opts: Options) -> anyhow::Result<Report> {
+    let progress = |s: String| {
+        if opts.progress {
+            eprintln!("{s}");
+        }
+    };
+    let pid = std::process::id();
+    let netns = private_netns();
+    let nproc = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let load_before = sh("cut -d' ' -f1-3 /proc/loadavg");
+    let rounds = if opts.quick { 1 } else { 5 };
+    let warmup: u32 = if opts.quick { 50 } else { 1_000 };
+
+    // Ports unique on this machine even without a private namespace.
+    let twin_port = 0x5042_0000 | (pid & 0xffff);
+    let echo_port = 0x5045_0000 | (pid & 0xffff);
+    let control = format!("@pnfs-bench-{pid}");
+    let dir = std::env::temp_dir().join(format!("pnfs-bench-{pid}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let mut procs = Procs {
+        dir: dir.clone(),
+        children: vec![],
+    };
+    // SAFETY: plain getter.
+    let uid = unsafe { libc::geteuid() };
+
+    // ---- the kernel half (twin)
+    let mut twin = Command::new(&opts.programs.pnfsctl);
+    twin.arg("--twin-port").arg(twin_port.to_string()).args([
+        "twin",
+        "--admin-uid",
+        &uid.to_string(),
+        "--timeout-ms",
+        "5000",
+    ]);
+    procs.spawn("twin", twin)?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut c, target) = loop {
+        match kernel::find(crate::config::SocketKind::Usersock, twin_port).await {
+            Ok(x) => break x,
+            Err(e) if Instant::now() > deadline => {
+                bail!("the twin did not answer: {e}\n{}", procs.tail("twin"))
+            }
+            Err(_) => {
+                procs.check_alive()?;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    c.set_timeout(Duration::from_secs(120));
+
+    // ---- the daemon on the local engine, MDS of its one-node cluster
+    let mut d = Command::new(&opts.programs.daemon);
+    d.arg("--config")
+        .arg(dir.join("absent.toml"))
+        .args(["--node-id", &NODE.to_string(), "--engine", "local"])
+        .args([
+            "--socket",
+            "usersock",
+            "--twin-port",
+            &twin_port.to_string(),
+        ])
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .args(["--control-socket", &control, "--grace-ms", "300"])
+        .args(["--addr", &format!("{DS_NETID},{DS_UADDR}")]);
+    procs.spawn("daemon", d)?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let daemon_port = loop {
+        if let Ok(v) = daemon_call(&control, "status").await {
+            if v["granting"] == true && v["in_grace"] == false {
+                break v["port"].as_u64().unwrap_or(0) as u32;
+            }
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the daemon did not become a granting MDS:\n{}",
+                procs.tail("daemon")
+            );
+        }
+        procs.check_alive()?;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+
+    // ---- make GET_STATE a cache hit: the state exists in the kernel half (nfsd's OPEN),
+    // one upcall misses and fills the daemon's cache from the MDS (itself), the rest hit.
+    kernel_request(&mut c, &target, pnfsd::cmd::STATE_SET, |b| {
+        b.put_u64(a::FSID, FSID)
+            .put_u64(a::FILEID, FILEID)
+            .put_bytes(a::STATEID, &stateid())
+            .put_u64(a::CLIENTID, CLIENTID)
+            .put_u32(a::ACCESS, ACCESS);
+    })
+    .await
+    .context("STATE_SET")?;
+    let first = trigger(&mut c, &target, UpcallKind::GetState, 1, 1).await?;
+    if first.bad != 0 {
+        bail!("the first GET_STATE was not answered OK (cache not filled)");
+    }
+
+    // ---- the floor's echo process
+    let mut echo = Command::new(&opts.programs.echo[0]);
+    echo.args(&opts.programs.echo[1..])
+        .arg(echo_port.to_string());
+    procs.spawn("echo", echo)?;
+    let mut floor = Floor::open(echo_port)?;
+    let mut upcalls: Vec<(UpcallKind, Vec<u8>, Vec<u8>)> = Vec::new();
+    for k in [
+        UpcallKind::GetState,
+        UpcallKind::GetDeviceInfo,
+        UpcallKind::LayoutGet,
+    ] {
+        let mut up = Vec::with_capacity(256);
+        build_upcall(Fam::Pnfsd, k as u32, 1, &fill(k), &mut up);
+        upcalls.push((k, up, reply_template(k, daemon_port)));
+    }
+    let stats0 = daemon_call(&control, "stats").await?;
+
+    let all_cpus: Vec<usize> = (0..nproc).collect();
+    let placements: [(&'static str, Vec<usize>); 2] =
+        [("pinned cpu0", vec![0]), ("free", all_cpus.clone())];
+    let mut out = Vec::new();
+    let mut floor_allocs = 0u64;
+    let mut floor_rts = 0u64;
+    let mut get_state_upcalls = 0u64;
+    for (pname, cpus) in &placements {
+        place(&procs.pids(), cpus)?;
+        let mut samples: Vec<(Vec<Stat>, Vec<Stat>)> = vec![(vec![], vec![]); CASES.len()];
+        for round in 0..=rounds {
+            // Round 0 is the warm-up of every case on both sides, not recorded.
+            let warm = round == 0;
+            progress(format!(
+                "upcall bench: {pname}: {}",
+                if warm {
+                    "warm-up".to_string()
+                } else {
+                    format!("round {round}/{rounds}")
+                }
+            ));
+            for (i, &(kind, depth)) in CASES.iter().enumerate() {
+                let count = if warm {
+                    warmup.max(depth * 4)
+                } else {
+                    count_of(opts.quick, depth)
+                };
+                let (_, up, reply) = upcalls.iter_mut().find(|u| u.0 == kind).unwrap();
+                floor.set_reply(reply)?;
+                // Alternate which side goes first, so that a slow phase hits both alike.
+                let product_first = (round + i) % 2 == 0;
+                let mut p = None;
+                let mut f = None;
+                for side in 0..2 {
+                    if (side == 0) == product_first {
+                        p = Some(trigger(&mut c, &target, kind, depth, count).await?);
+                        if kind == UpcallKind::GetState {
+                            get_state_upcalls += count as u64;
+                        }
+                    } else {
+                        let (s, allocs) = floor.run(up, depth, count, opts.allocs)?;
+                        if !warm {
+                            floor_allocs += allocs;
+                            floor_rts += count as u64;
+                        }
+                        f = Some(s);
+                    }
+                }
+                if !warm {
+                    samples[i].0.push(p.unwrap());
+                    samples[i].1.push(f.unwrap());
+                }
+            }
+            procs.check_alive()?;
+        }
+        let rows = CASES
+            .iter()
+            .zip(samples)
+            .map(|(&(kind, depth), (p, f))| {
+                let (_, up, reply) = upcalls.iter().find(|u| u.0 == kind).unwrap();
+                Row {
+                    kind,
+                    depth,
+                    count: count_of(opts.quick, depth),
+                    upcall_bytes: up.len(),
+                    reply_bytes: reply.len(),
+                    product: median_stat(&p),
+                    floor: median_stat(&f),
+                }
+            })
+            .collect();
+        out.push(Placement { name: pname, rows });
+    }
+    place(&procs.pids(), &all_cpus)?;
+    floor.stop();
+
+    let stats1 = daemon_call(&control, "stats").await?;
+    let delta = |k: &str| stats1[k].as_u64().unwrap_or(0) - stats0[k].as_u64().unwrap_or(0);
+    let daemon_service = stats1["pnfsd"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|k| k["answered"].as_u64().unwrap_or(0) > 0)
+        .map(|k| {
+            (
+                k["kind"].as_str().unwrap_or("").to_string(),
+                k["p50_ns"].as_u64().unwrap_or(0),
+                k["p99_ns"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let report = Report {
+        date: sh("date -u +%Y-%m-%dT%H:%M:%SZ"),
+        nproc,
+        model: sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"),
+        kernel: sh("uname -r"),
+        load_before,
+        load_after: sh("cut -d' ' -f1-3 /proc/loadavg"),
+        quick: opts.quick,
+        rounds,
+        warmup,
+        netns,
+        placements: out,
+        cache_hits: delta("cache_hits"),
+        cache_misses: delta("cache_misses"),
+        get_state_upcalls,
+        floor_allocs_per_rt: opts
+            .allocs
+            .map(|_| floor_allocs as f64 / floor_rts.max(1) as f64),
+        daemon_service,
+    };
+    drop(procs);
+    if report.cache_misses != 0 || report.cache_hits != report.get_state_upcalls {
+        bail!(
+            "GET_STATE did not stay on the cache-hit path: {} hits, {} misses for {} upcalls",
+            report.cache_hits,
+            report.cache_misses,
+            report.get_state_upcalls
+        );
+    }
+    Ok(report)
+}
+
+// ---------------------------------------------------------------- output
+
+fn label(r: &Row) -> String {
+    match r.kind {
+        UpcallKind::GetState => "GET_STATE (cache hit)".into(),
+        UpcallKind::GetDeviceInfo => "GET_DEVICE_INFO".into(),
+        UpcallKind::LayoutGet => "LAYOUT_GET".into(),
+        k => k.name().into(),
+    }
+}
+
+fn us(ns: u64) -> f64 {
+    ns as f64 / 1000.0
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok {
+        "ok"
+    } else {
+        "MISS"
+    }
+}
+
+/// The table `pnfsctl bench` and the cargo bench print.
+pub fn text(r: &Report) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "upcall round trip: twin -> pnfs_controld -> twin (TRIGGER) vs bare USERSOCK echo (floor)\n\
+         {} CPUs, {}, kernel {}, load {} -> {}; {}; {} round(s), medians\n",
+        r.nproc, r.model, r.kernel, r.load_before, r.load_after, r.netns, r.rounds
+    ));
+    for p in &r.placements {
+        s.push_str(&format!("\n[{}]\n", p.name));
+        s.push_str(&format!(
+            "{:<22} {:>5} {:>8} {:>8} {:>8} {:>9} {:>9} {:>11} {:>11} {:>10} {:>10} {:>11}\n",
+            "path",
+            "depth",
+            "p50 µs",
+            "p99 µs",
+            "p99.9 µs",
+            "floor p50",
+            "floor p99",
+            "p50/floor",
+            "p99/floor",
+            "upcalls/s",
+            "floor/s",
+            "tput/floor"
+        ));
+        for row in &p.rows {
+            s.push_str(&format!(
+                "{:<22} {:>5} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>9.1} {:>6.2}x {:<4} {:>6.2}x {:<4} {:>10.0} {:>10.0} {:>6.2}x {:<4}{}\n",
+                label(row),
+                row.depth,
+                us(row.product.p50_ns),
+                us(row.product.p99_ns),
+                us(row.product.p999_ns),
+                us(row.floor.p50_ns),
+                us(row.floor.p99_ns),
+                row.p50_ratio(),
+                mark(row.meets_p50()),
+                row.p99_ratio(),
+                mark(row.meets_p99()),
+                row.product.per_sec,
+                row.floor.per_sec,
+                row.tput_ratio(),
+                mark(row.meets_tput()),
+                if row.product.bad > 0 {
+                    format!("  ({} errors/timeouts)", row.product.bad)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+    }
+    s.push_str(&format!(
+        "\ntargets (p50 <= {P50_TARGET}x, p99 <= {P99_TARGET}x, throughput >= {TPUT_TARGET}x floor, every row): {}\n",
+        if r.targets_met() { "met" } else { "NOT met" }
+    ));
+    s.push_str(&format!(
+        "GET_STATE cache hits {} of {} upcalls ({} misses)",
+        r.cache_hits, r.get_state_upcalls, r.cache_misses
+    ));
+    if let Some(x) = r.floor_allocs_per_rt {
+        s.push_str(&format!("; floor sender allocations per round trip {x:.2}"));
+    }
+    s.push('\n');
+    if r.quick {
+        s.push_str("(quick run: short runs, one round; the numbers are a smoke check)\n");
+    }
+    s
+}
+
+fn stat_json(s: &Stat) -> Value {
+    json!({
+        "p50_us": us(s.p50_ns), "p99_us": us(s.p99_ns), "p999_us": us(s.p999_ns),
+        "per_sec": s.per_sec.round(), "errors": s.bad,
+    })
+}
+
+/// The JSON report (`-j`, and `benches/upcall-report.json`).
+pub fn json(r: &Report) -> Value {
+    json!({
+        "date": r.date,
+        "machine": { "nproc": r.nproc, "model": r.model, "kernel": r.kernel,
+                     "loadavg_before": r.load_before, "loadavg_after": r.load_after },
+        "quick": r.quick,
+        "rounds": r.rounds,
+        "netns": r.netns,
+        "targets": { "p50_vs_floor_max": P50_TARGET, "p99_vs_floor_max": P99_TARGET,
+                     "throughput_vs_floor_min": TPUT_TARGET, "met": r.targets_met() },
+        "placements": r.placements.iter().map(|p| json!({
+            "placement": p.name,
+            "rows": p.rows.iter().map(|row| json!({
+                "kind": row.kind.name(),
+                "depth": row.depth,
+                "upcalls_per_round": row.count,
+                "upcall_bytes": row.upcall_bytes,
+                "reply_bytes": row.reply_bytes,
+                "product": stat_json(&row.product),
+                "floor": stat_json(&row.floor),
+                "p50_vs_floor": row.p50_ratio(),
+                "p99_vs_floor": row.p99_ratio(),
+                "throughput_vs_floor": row.tput_ratio(),
+                "meets": { "p50": row.meets_p50(), "p99": row.meets_p99(), "throughput": row.meets_tput() },
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "get_state_cache": { "hits": r.cache_hits, "misses": r.cache_misses, "upcalls": r.get_state_upcalls },
+        "floor_allocs_per_rt": r.floor_allocs_per_rt,
+        "daemon_service_time": r.daemon_service.iter().map(|(k, p50, p99)| json!({
+            "kind": k, "p50_us": us(*p50), "p99_us": us(*p99),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The markdown report (`benches/upcall.md`).
+pub fn markdown(r: &Report, command: &str) -> String {
+    let mut s = format!(
+        "# Upcall round trip\n\nWritten by `{command}` (replaced on every run; the JSON twin is \
+         `upcall-report.json`). `pnfsctl bench` runs the same code and prints the same table.\n"
+    );
+    s.push_str(&format!(
+        "\n## twin → daemon → twin vs bare USERSOCK echo ({})\n\n",
+        r.date
+    ));
+    s.push_str(&format!(
+        "Machine: {} CPUs, {}, kernel {}. Load average (1/5/15 min) {} before, {} after: the \
+         machine was shared with other work during the run, so absolute numbers are noisy; \
+         both sides of every case were sampled alternately to share the noise. Stalls by other \
+         work (CPU contention, wake-ups across vCPUs) show most in p99/p99.9 and throughput.\n\n",
+        r.nproc, r.model, r.kernel, r.load_before, r.load_after
+    ));
+    let c1 = count_of(r.quick, 1);
+    let cn = count_of(r.quick, 8);
+    s.push_str(&format!(
+        "Method: {}, release build with debug info. **Product**: `pnfsctl twin` (the kernel \
+         half over NETLINK_USERSOCK) and `pnfs_controld` on the local engine (a one-node cluster \
+         whose MDS it is) registered to it, two processes. The twin's TRIGGER load generator \
+         issues `count` upcalls `depth` at a time (depth concurrent tasks) and answers with \
+         the run's p50/p99/p99.9 and elapsed time; throughput = answered / elapsed. \
+         GET_STATE is the cache hit: the stateid is installed in the twin (STATE_SET), one \
+         untimed GET_STATE misses and fills the daemon's cache from its own kernel half, and \
+         the daemon's counters show every measured GET_STATE hit ({} hits, {} misses for {} \
+         upcalls). GET_DEVICE_INFO asks for the daemon's own device (one tcp address), \
+         LAYOUT_GET for a file striped over it. **Floor**: two minimal processes over \
+         NETLINK_USERSOCK — this process sends datagrams holding the real upcall's bytes \
+         from one blocking socket, `depth` at a time, and the echo process (the benchmark \
+         re-executed) answers each with one datagram of the real reply's size (seq and xid \
+         copied); blocking recvfrom/sendto, no SO_PASSCRED, receive buffers as large as the \
+         twin's and daemon's (the twin and the daemon are tokio current-thread event loops \
+         over epoll, as built). \
+         Each round trip is timed from just before its send to the receipt of its answer, \
+         into the same log-bucket histogram as the twin's (percentiles are bucket lower \
+         bounds, ≤ 6.25 % low); floor throughput = count / (first send → last answer). \
+         {} upcalls per run at depth 1, {} deeper; per placement one warm-up round, then \
+         {} round(s) visiting every case, product and floor alternately (the side that goes \
+         first alternates); each figure is the median over the rounds. Placements: every \
+         process (twin, daemon, echo, sender) pinned to cpu0, then free. Isolation: {}.\n\n",
+        if r.quick {
+            "quick run (BENCH_QUICK / --quick)"
+        } else {
+            "full run"
+        },
+        r.cache_hits,
+        r.cache_misses,
+        r.get_state_upcalls,
+        c1,
+        cn,
+        r.rounds,
+        r.netns,
+    ));
+    s.push_str(&format!(
+        "Targets (issue #8): p50 ≤ {P50_TARGET}× floor, p99 ≤ {P99_TARGET}×, throughput ≥ \
+         {TPUT_TARGET}× at every depth, checked on every row: **{}**.\n",
+        if r.targets_met() { "met" } else { "not met" }
+    ));
+    for p in &r.placements {
+        s.push_str(&format!(
+            "\n### {}\n\n| path | depth | bytes up/reply | p50 µs | p99 µs | p99.9 µs | floor p50 µs | floor p99 µs | floor p99.9 µs | p50 / floor | p99 / floor | upcalls/s | floor/s | throughput / floor |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            p.name
+        ));
+        for row in &p.rows {
+            let m = |ok: bool| if ok { "" } else { " ✗" };
+            s.push_str(&format!(
+                "| {} | {} | {}/{} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2}×{} | {:.2}×{} | {:.0} | {:.0} | {:.2}×{} |\n",
+                label(row),
+                row.depth,
+                row.upcall_bytes,
+                row.reply_bytes,
+                us(row.product.p50_ns),
+                us(row.product.p99_ns),
+                us(row.product.p999_ns),
+                us(row.floor.p50_ns),
+                us(row.floor.p99_ns),
+                us(row.floor.p999_ns),
+                row.p50_ratio(),
+                m(row.meets_p50()),
+                row.p99_ratio(),
+                m(row.meets_p99()),
+                row.product.per_sec,
+                row.floor.per_sec,
+                row.tput_ratio(),
+                m(row.meets_tput()),
+            ));
+        }
+    }
+    s.push_str("\n✗ = target missed.");
+    if r.placements
+        .iter()
+        .flat_map(|p| &p.rows)
+        .any(|x| x.product.bad > 0)
+    {
+        s.push_str(" Some product runs had errors or timeouts (see the JSON).");
+    }
+    s.push('\n');
+    if !r.daemon_service.is_empty() {
+        s.push_str(
+            "\nThe daemon's own service time (upcall arrival → REPLY built, from its `stats`, \
+             over the whole run): ",
+        );
+        let parts: Vec<String> = r
+            .daemon_service
+            .iter()
+            .map(|(k, p50, p99)| format!("{k} p50 {:.1} µs / p99 {:.1} µs", us(*p50), us(*p99)))
+            .collect();
+        s.push_str(&parts.join("; "));
+        s.push_str(
+            ". The rest of a round trip above the floor is the twin's upcall machinery \
+             (xid table, waiter wake-up, reply copy) and the two processes' event loops.\n",
+        );
+    }
+    if let Some(x) = r.floor_allocs_per_rt {
+        s.push_str(&format!(
+            "\nFloor sender heap allocations per round trip (counting allocator): {x:.2}.\n"
+        ));
+    }
+    s
+}
+
+/// Where the daemon binary is for `pnfsctl bench`: next to pnfsctl, else on PATH.
+pub fn sibling_daemon(pnfsctl: &Path) -> PathBuf {
+    let p = pnfsctl.with_file_name("pnfs_controld");
+    if p.exists() {
+        p
+    } else {
+        PathBuf::from("pnfs_controld")
+    }
+}
+
+/// `pnfsctl bench`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// A few seconds: one short round (checks that it works; the numbers mean little).
+    #[arg(long)]
+    pub quick: bool,
+    /// Internal: be the floor's echo process on this USERSOCK port.
+    #[arg(long, hide = true, value_parser = crate::parse_u32)]
+    pub echo_floor: Option<u32>,
+}
+
+/// `pnfsctl bench [--quick]`: the same round-trip set against a twin and a daemon it
+/// starts itself; the table, or with `-j`/`-p` the JSON report.
+pub async fn cli(a: &BenchArgs, json_out: bool, pretty: bool) -> anyhow::Result<()> {
+    if let Some(port) = a.echo_floor {
+        std::process::exit(echo_main(port));
+    }
+    let exe = std::env::current_exe().context("locating pnfsctl")?;
+    let opts = Options {
+        quick: a.quick,
+        programs: Programs {
+            daemon: sibling_daemon(&exe),
+            echo: vec![exe.clone().into(), "bench".into(), "--echo-floor".into()],
+            pnfsctl: exe,
+        },
+        allocs: None,
+        progress: !(json_out || pretty),
+    };
+    let r = run(opts).await?;
+    if pretty {
+        println!("{}", serde_json::to_string_pretty(&json(&r))?);
+    } else if json_out {
+        println!("{}", json(&r));
+    } else {
+        print!("{}", text(&r));
+    }
+    Ok(())
+}
