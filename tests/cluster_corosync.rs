@@ -20,8 +20,13 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const GROUP: &str = "pnfs-test";
-/// Bound on every wait for cluster events (token 1000 ms + consensus 1200 ms ≈ 2.2 s).
+/// Bound on every wait for cluster events (token 3000 ms + consensus 3600 ms ≈ 6.6 s).
 const WAIT: Duration = Duration::from_secs(30);
+/// Totem token timeout (ms) unless NETNS_TOKEN says otherwise. The harness's own default
+/// of 1000 ms is lost now and then on an overloaded 2-CPU machine (ring stalls of 0.7 s
+/// were seen in CI), and the spurious membership change that follows breaks the
+/// exact-sequence checks of this test.
+const TOKEN_MS: &str = "3000";
 const MESSAGES_PER_NODE: usize = 20;
 /// Bound on the 1000-round-trip ping-pong.
 const PINGPONG_WAIT: Duration = Duration::from_secs(300);
@@ -109,7 +114,9 @@ impl Harness {
             t0: Instant::now(),
             up: true, // `down` is harmless if `up` failed half-way (it cleaned up itself)
         };
+        let token = std::env::var("NETNS_TOKEN").unwrap_or_else(|_| TOKEN_MS.into());
         let out = Command::new(script())
+            .env("NETNS_TOKEN", &token)
             .arg("up")
             .arg(nodes.to_string())
             .arg(&h.dir)
