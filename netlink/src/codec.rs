@@ -257,11 +257,13 @@ impl<'a> Attr<'a> {
     /// The string up to its NUL (lossy-free: invalid UTF-8 gives "").
     #[inline]
     pub fn str(&self) -> &'a str {
-        let s = match self.payload.iter().position(|b| *b == 0) {
-            Some(n) => &self.payload[..n],
-            None => self.payload,
-        };
-        utf8(s).unwrap_or("")
+        let (text, ascii) = until_nul(self.payload);
+        if ascii {
+            // SAFETY: ASCII is valid UTF-8.
+            unsafe { std::str::from_utf8_unchecked(text) }
+        } else {
+            std::str::from_utf8(text).unwrap_or("")
+        }
     }
     /// Attributes inside this nest.
     pub fn nested(&self) -> AttrIter<'a> {
@@ -280,6 +282,35 @@ impl<'a> AttrIter<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
         AttrIter { buf, pos: 0 }
     }
+
+    /// The next attribute, or `None` at the end or at an overrun; `overrun()` tells them
+    /// apart. The hot loops use this: an `Attr` is returned in registers, where the
+    /// iterator's `Option<Result<Attr, DecodeError>>` goes through memory.
+    #[inline(always)]
+    pub fn next_attr(&mut self) -> Option<Attr<'a>> {
+        let rest = self.buf.get(self.pos..)?;
+        let h = rest.get(..NLA_HDRLEN)?;
+        let len = u16::from_ne_bytes([h[0], h[1]]) as usize;
+        let kind = u16::from_ne_bytes([h[2], h[3]]);
+        if len < NLA_HDRLEN || len > rest.len() {
+            return None;
+        }
+        let offset = self.pos;
+        self.pos += align(len);
+        Some(Attr {
+            kind: kind & NLA_TYPE_MASK,
+            nested_flag: kind & NLA_F_NESTED != 0,
+            payload: &rest[NLA_HDRLEN..len],
+            offset,
+        })
+    }
+
+    /// After `next_attr` returned `None`: the offset of a malformed attribute header, or
+    /// `None` if the buffer ended cleanly.
+    #[inline]
+    pub fn overrun(&self) -> Option<usize> {
+        (self.pos < self.buf.len()).then_some(self.pos)
+    }
 }
 
 impl<'a> Iterator for AttrIter<'a> {
@@ -287,44 +318,77 @@ impl<'a> Iterator for AttrIter<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let rest = self.buf.get(self.pos..)?;
-        if rest.is_empty() {
-            return None;
+        if let Some(a) = self.next_attr() {
+            return Some(Ok(a));
         }
-        let offset = self.pos;
-        let Ok((h, _)) = NlAttrHdr::ref_from_prefix(rest) else {
-            self.pos = self.buf.len();
-            return Some(Err(DecodeError::AttrOverrun { offset }));
-        };
-        let len = h.len as usize;
-        if len < NLA_HDRLEN || len > rest.len() {
-            self.pos = self.buf.len();
-            return Some(Err(DecodeError::AttrOverrun { offset }));
-        }
-        self.pos += align(len);
-        Some(Ok(Attr {
-            kind: h.kind & NLA_TYPE_MASK,
-            nested_flag: h.kind & NLA_F_NESTED != 0,
-            payload: &rest[NLA_HDRLEN..len],
-            offset,
-        }))
+        let offset = self.overrun()?;
+        self.pos = self.buf.len();
+        Some(Err(DecodeError::AttrOverrun { offset }))
     }
 }
 
-/// `s` as UTF-8. Protocol strings (netids, addresses, lock table names) are short ASCII:
-/// checked a word at a time before falling back to the full decoder.
+const LO: u64 = u64::from_ne_bytes([0x01; 8]);
+const HI: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// The bytes of `s` before its first NUL (all of `s` without one), and whether they are
+/// all ASCII. Protocol strings (netids, addresses, lock table names) are short ASCII, so
+/// both questions are answered in one pass, a word at a time.
 #[inline]
-fn utf8(s: &[u8]) -> Option<&str> {
-    if s.is_ascii() {
-        // SAFETY: ASCII is valid UTF-8.
-        Some(unsafe { std::str::from_utf8_unchecked(s) })
-    } else {
-        std::str::from_utf8(s).ok()
+fn until_nul(s: &[u8]) -> (&[u8], bool) {
+    let mut high = 0u64;
+    let mut i = 0;
+    while let Some(c) = s.get(i..i + 8) {
+        let w = u64::from_le_bytes(c.try_into().unwrap());
+        if let Some(n) = first_zero(w) {
+            return (&s[..i + n], (high | (w & below(n))) & HI == 0);
+        }
+        high |= w;
+        i += 8;
     }
+    let w = tail_word(&s[i..]);
+    match first_zero(w) {
+        Some(n) => (&s[..i + n], (high | (w & below(n))) & HI == 0),
+        None => (s, (high | w) & HI == 0),
+    }
+}
+
+/// Up to 7 bytes as a little-endian word, padded with 0x01 (not NUL, and ASCII), in at
+/// most three loads and without a call to memcpy.
+#[inline(always)]
+fn tail_word(t: &[u8]) -> u64 {
+    let mut w = LO;
+    let mut i = 0;
+    if let Some(c) = t.get(..4) {
+        w = (w & !0xffff_ffff) | u32::from_le_bytes(c.try_into().unwrap()) as u64;
+        i = 4;
+    }
+    if let Some(c) = t.get(i..i + 2) {
+        w = (w & !(0xffff << (i * 8)))
+            | (u16::from_le_bytes(c.try_into().unwrap()) as u64) << (i * 8);
+        i += 2;
+    }
+    if let Some(&c) = t.get(i) {
+        w = (w & !(0xff << (i * 8))) | (c as u64) << (i * 8);
+    }
+    w
+}
+
+/// Index of the first zero byte of little-endian word `w`. The lowest flagged byte is
+/// exactly the first zero (flags above it may be false positives from the borrow).
+#[inline(always)]
+fn first_zero(w: u64) -> Option<usize> {
+    let zero = w.wrapping_sub(LO) & !w & HI;
+    (zero != 0).then(|| (zero.trailing_zeros() / 8) as usize)
+}
+
+/// Mask of the `n` lowest bytes of a word (`n` < 8).
+#[inline(always)]
+fn below(n: usize) -> u64 {
+    (1u64 << (n * 8)).wrapping_sub(1)
 }
 
 /// Check one attribute against its policy (and, for a nest, everything inside).
-#[inline]
+#[inline(always)]
 fn validate(
     a: &Attr<'_>,
     p: &AttrPolicy,
@@ -392,13 +456,14 @@ fn validate(
             } else {
                 len
             };
-            let Some(nul) = a.payload[..limit].iter().position(|b| *b == 0) else {
+            let (text, ascii) = until_nul(&a.payload[..limit]);
+            if text.len() == limit {
                 return Err(DecodeError::NotNulTerminated {
                     attr: p.name,
                     offset,
                 });
-            };
-            if utf8(&a.payload[..nul]).is_none() {
+            }
+            if !ascii && std::str::from_utf8(text).is_err() {
                 return Err(DecodeError::BadUtf8 {
                     attr: p.name,
                     offset,
@@ -421,38 +486,54 @@ fn validate(
                 });
             }
         }
-        AttrKind::Nest => {
-            if depth >= MAX_NEST_DEPTH {
-                return Err(DecodeError::NestTooDeep { offset });
-            }
-            let inner_base = offset + NLA_HDRLEN;
-            for inner in a.nested() {
-                let inner = inner.map_err(|_| DecodeError::BadNest {
-                    attr: p.name,
-                    offset,
-                })?;
-                match p.nested.and_then(|np| np.get(inner.kind)) {
-                    Some(ip) => validate(&inner, ip, inner_base, depth + 1, strict)?,
-                    None if strict => {
-                        return Err(DecodeError::UnknownAttr {
-                            kind: inner.kind,
-                            offset: inner_base + inner.offset,
-                        })
-                    }
-                    // Unknown attributes inside a nest are skipped, but a nest of unknown
-                    // shape still may not hide a depth bomb.
-                    None if inner.nested_flag => check_depth(
-                        inner.payload,
-                        inner_base + inner.offset + NLA_HDRLEN,
-                        depth + 1,
-                    )?,
-                    None => {}
-                }
-            }
-        }
+        AttrKind::Nest => validate_nest(a, p, offset, depth, strict)?,
         _ => {}
     }
     Ok(())
+}
+
+/// The attributes inside nest `a` (at `offset`), against the nest's policy. Out of line,
+/// so that `validate` (of the common scalar and string cases) inlines into the loops.
+fn validate_nest(
+    a: &Attr<'_>,
+    p: &AttrPolicy,
+    offset: usize,
+    depth: usize,
+    strict: bool,
+) -> Result<(), DecodeError> {
+    if depth >= MAX_NEST_DEPTH {
+        return Err(DecodeError::NestTooDeep { offset });
+    }
+    let inner_base = offset + NLA_HDRLEN;
+    let mut it = a.nested();
+    loop {
+        let Some(inner) = it.next_attr() else {
+            return match it.overrun() {
+                None => Ok(()),
+                Some(_) => Err(DecodeError::BadNest {
+                    attr: p.name,
+                    offset,
+                }),
+            };
+        };
+        match p.nested.and_then(|np| np.get(inner.kind)) {
+            Some(ip) => validate(&inner, ip, inner_base, depth + 1, strict)?,
+            None if strict => {
+                return Err(DecodeError::UnknownAttr {
+                    kind: inner.kind,
+                    offset: inner_base + inner.offset,
+                })
+            }
+            // Unknown attributes inside a nest are skipped, but a nest of unknown shape
+            // still may not hide a depth bomb.
+            None if inner.nested_flag => check_depth(
+                inner.payload,
+                inner_base + inner.offset + NLA_HDRLEN,
+                depth + 1,
+            )?,
+            None => {}
+        }
+    }
 }
 
 /// Walk nests of unknown attributes only to bound their depth.
@@ -475,8 +556,9 @@ fn check_depth(buf: &[u8], base: usize, depth: usize) -> Result<(), DecodeError>
 #[derive(Clone, Copy)]
 pub struct AttrTable<'a, const N: usize> {
     buf: &'a [u8],
-    /// (offset of the attribute header + 1, payload length); 0 = absent.
-    slots: [(u16, u16); N],
+    /// Offset of the attribute header + 1; 0 = absent. The payload length is read back
+    /// from the header, which keeps the table (zeroed and returned per message) small.
+    slots: [u16; N],
     policy: &'static Policy,
     /// Attributes with ids the policy does not know (kept, skipped).
     pub unknown: u16,
@@ -512,19 +594,25 @@ impl<'a, const N: usize> AttrTable<'a, N> {
         debug_assert!(N > policy.max() as usize);
         let mut t = AttrTable {
             buf,
-            slots: [(0, 0); N],
+            slots: [0; N],
             policy,
             unknown: 0,
         };
-        for a in AttrIter::new(buf) {
-            let a = a?;
+        let mut it = AttrIter::new(buf);
+        loop {
+            let Some(a) = it.next_attr() else {
+                return match it.overrun() {
+                    None => Ok(t),
+                    Some(offset) => Err(DecodeError::AttrOverrun { offset }),
+                };
+            };
             let id = a.kind as usize;
             match policy.get(a.kind) {
                 Some(p) if p.kind == AttrKind::Pad && !strict => {}
                 Some(p) if id < N => {
                     validate(&a, p, 0, 0, strict)?;
-                    if !(p.multi && t.slots[id].0 != 0) {
-                        t.slots[id] = (a.offset as u16 + 1, a.payload.len() as u16);
+                    if !(p.multi && t.slots[id] != 0) {
+                        t.slots[id] = a.offset as u16 + 1;
                     }
                 }
                 _ if strict => {
@@ -541,28 +629,30 @@ impl<'a, const N: usize> AttrTable<'a, N> {
                 }
             }
         }
-        Ok(t)
     }
 
     /// The attribute `id`, if present.
     #[inline]
     pub fn get(&self, id: u16) -> Option<Attr<'a>> {
-        let (off, len) = *self.slots.get(id as usize)?;
+        let off = *self.slots.get(id as usize)?;
         if off == 0 {
             return None;
         }
         let start = off as usize - 1;
+        // The header was checked by `parse` (or `nest`); its length is re-read here.
+        let at = &self.buf[start..];
+        let len = u16::from_ne_bytes([at[0], at[1]]) as usize;
         Some(Attr {
             kind: id,
             nested_flag: false,
-            payload: &self.buf[start + NLA_HDRLEN..start + NLA_HDRLEN + len as usize],
+            payload: &at[NLA_HDRLEN..len],
             offset: start,
         })
     }
 
     #[inline]
     pub fn has(&self, id: u16) -> bool {
-        self.slots.get(id as usize).is_some_and(|s| s.0 != 0)
+        self.slots.get(id as usize).is_some_and(|s| *s != 0)
     }
 
     /// The attribute `id`, or a MissingAttr error naming it.
@@ -630,16 +720,17 @@ impl<'a, const N: usize> AttrTable<'a, N> {
         debug_assert!(M > policy.max() as usize);
         let mut t = AttrTable {
             buf: a.payload,
-            slots: [(0, 0); M],
+            slots: [0; M],
             policy,
             unknown: 0,
         };
-        for inner in AttrIter::new(a.payload).map_while(Result::ok) {
+        let mut it = AttrIter::new(a.payload);
+        while let Some(inner) = it.next_attr() {
             let id = inner.kind as usize;
             match policy.get(inner.kind) {
                 Some(p) if id < M && p.kind != AttrKind::Pad => {
-                    if !(p.multi && t.slots[id].0 != 0) {
-                        t.slots[id] = (inner.offset as u16 + 1, inner.payload.len() as u16);
+                    if !(p.multi && t.slots[id] != 0) {
+                        t.slots[id] = inner.offset as u16 + 1;
                     }
                 }
                 _ => t.unknown += 1,
@@ -650,7 +741,13 @@ impl<'a, const N: usize> AttrTable<'a, N> {
 
     /// Every occurrence of `id` (multi-attr lists), validated already.
     pub fn all(&self, id: u16) -> impl Iterator<Item = Attr<'a>> + 'a {
-        AttrIter::new(self.buf).filter_map(move |a| a.ok().filter(|a| a.kind == id))
+        let mut it = AttrIter::new(self.buf);
+        std::iter::from_fn(move || loop {
+            let a = it.next_attr()?;
+            if a.kind == id {
+                return Some(a);
+            }
+        })
     }
 
     /// The raw attribute bytes.
@@ -823,4 +920,48 @@ pub fn put_done(buf: &mut Vec<u8>, seq: u32, pid: u32) -> usize {
     let b = MsgBuilder::new(buf, NLMSG_DONE, NLM_F_MULTI, seq, pid);
     b.buf.extend_from_slice(&0i32.to_ne_bytes());
     b.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::until_nul;
+    use proptest::prelude::*;
+
+    fn naive(s: &[u8]) -> (&[u8], bool) {
+        let text = match s.iter().position(|b| *b == 0) {
+            Some(n) => &s[..n],
+            None => s,
+        };
+        (text, text.is_ascii())
+    }
+
+    #[test]
+    fn until_nul_edges() {
+        for s in [
+            &b""[..],
+            b"\0",
+            b"tcp\0",
+            b"10.0.0.1.8.1\0",
+            b"exactly8",
+            b"exactly8\0",
+            b"\x80\0",
+            b"abc\0\x80",
+            b"abcdefg\x80\0",
+            b"abcdefgh\x80\0",
+            b"\x01\0\x01\x01\x01\x01\x01\x01",
+            b"\x01\x01\x01\x01\x01\x01\x01\x00\x80",
+        ] {
+            assert_eq!(until_nul(s), naive(s), "{s:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn until_nul_matches_naive(s in proptest::collection::vec(
+            prop_oneof![Just(0u8), Just(1u8), Just(0x80u8), any::<u8>(), 0x20u8..0x7f],
+            0..40,
+        )) {
+            prop_assert_eq!(until_nul(&s), naive(&s));
+        }
+    }
 }
