@@ -12,6 +12,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod kernel;
+pub mod privs;
 pub mod ring;
 pub mod stats;
 pub mod store;

@@ -573,6 +573,22 @@ mod tests {
         }
     }
 
+    /// Writes every kind as the `cpgmsg` fuzz seed corpus when `PNFS_WRITE_CORPUS` names
+    /// the `fuzz/` folder (`PNFS_WRITE_CORPUS=$PWD/fuzz cargo test --lib wire`).
+    #[test]
+    fn write_fuzz_corpus() {
+        let Some(dir) = std::env::var_os("PNFS_WRITE_CORPUS") else {
+            return;
+        };
+        let dir = std::path::PathBuf::from(dir).join("corpus/cpgmsg");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut buf = Vec::new();
+        for (i, m) in all().iter().enumerate() {
+            m.encode(&mut buf);
+            std::fs::write(dir.join(format!("kind-{i:02}")), &buf).unwrap();
+        }
+    }
+
     #[test]
     fn defects_are_errors() {
         let mut buf = Vec::new();

@@ -250,3 +250,75 @@ fn every_upcall_path_on_the_local_engine() {
     );
     assert_eq!(r["kind-stats"][0]["failed"], 1, "{r}");
 }
+
+/// A `Cap*:` or other `Key:\tvalue` line of a /proc status file.
+fn status_field<'a>(status: &'a str, key: &str) -> &'a str {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("{key} missing in {status}"))
+        .trim()
+}
+
+#[test]
+fn daemon_keeps_only_cap_net_admin() {
+    if !can_run("daemon_keeps_only_cap_net_admin") {
+        return;
+    }
+    let mut n = Node::new("caps");
+    n.start_daemon(&[]);
+    let pid = n.daemon_pid().unwrap();
+    // Every thread of the daemon (capabilities are per thread).
+    let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let main = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert_eq!(status_field(&main, "Name"), "pnfs_controld");
+    let net_admin = format!("{:016x}", 1u64 << 12);
+    for t in &tasks {
+        let st = std::fs::read_to_string(t.join("status")).unwrap();
+        assert_eq!(
+            status_field(&st, "Tgid"),
+            pid.to_string(),
+            "{}",
+            t.display()
+        );
+        for key in ["CapEff", "CapPrm", "CapBnd"] {
+            assert_eq!(
+                status_field(&st, key),
+                net_admin,
+                "{} {key}: only CAP_NET_ADMIN may remain",
+                t.display()
+            );
+        }
+        for key in ["CapInh", "CapAmb"] {
+            assert_eq!(status_field(&st, key), "0000000000000000", "{key}");
+        }
+        assert_eq!(status_field(&st, "NoNewPrivs"), "1");
+    }
+    // And it still does its job: a GET_STATE miss asks the kernel half (a downcall),
+    // then answers.
+    let sid = stateid(3, 9);
+    n.must(&["state", "set", "3", "9", &sid, "77"]);
+    let r = trig(
+        &n,
+        &[
+            "pnfsd",
+            "get-state",
+            "--fsid",
+            "3",
+            "--fileid",
+            "9",
+            "--stateid",
+            &sid,
+            "--clientid",
+            "77",
+        ],
+    );
+    assert_eq!(r["status"], "ok", "{r}");
+    eprintln!(
+        "daemon pid {pid}: {} threads, each with CapEff=CapPrm=CapBnd={net_admin}, NoNewPrivs=1",
+        tasks.len()
+    );
+}

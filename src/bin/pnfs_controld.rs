@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use pnfs_controld::config::{Addr, Config, EngineKind, SocketKind};
+use pnfs_controld::privs;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -124,6 +125,19 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // Before any other thread exists: every thread created later inherits the reduced set.
+    match privs::drop_capabilities(&[privs::CAP_NET_ADMIN]) {
+        Ok(d) => tracing::info!(
+            before = format_args!("{:#x}", d.before),
+            after = format_args!("{:#x}", d.after),
+            bounding = d.bounding,
+            "capabilities dropped (CAP_NET_ADMIN kept for the module's admin commands)"
+        ),
+        Err(e) => {
+            eprintln!("pnfs_controld: dropping capabilities: {e}");
+            return ExitCode::from(1);
+        }
+    }
     // One thread: the hot path hands nothing between CPUs (see the latency notes).
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

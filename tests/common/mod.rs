@@ -96,6 +96,11 @@ impl Node {
         );
     }
 
+    /// Pid of the running daemon (`ip netns exec` execs it in place).
+    pub fn daemon_pid(&self) -> Option<u32> {
+        self.daemon.as_ref().map(Child::id)
+    }
+
     /// SIGKILL the daemon (a crash).
     pub fn kill_daemon(&mut self) {
         if let Some(mut c) = self.daemon.take() {

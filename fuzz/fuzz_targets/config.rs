@@ -1,0 +1,14 @@
+//! Any configuration file: parse gives a validated Config or an error with a message,
+//! never a panic; an accepted Config passes validate() again.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use pnfs_controld::config::Config;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    match Config::parse(text) {
+        Ok(c) => assert!(c.validate().is_ok()),
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+});
