@@ -152,6 +152,8 @@ pub enum DaemonError {
 }
 
 const TICK: Duration = Duration::from_millis(100);
+/// Datagrams taken per wake-up beyond the first (bounds the reply datagram too).
+const DRAIN_MAX: usize = 63;
 
 impl Daemon {
     /// Find the kernel half, register, and build the daemon (not yet running).
@@ -249,12 +251,10 @@ impl Daemon {
                     match r {
                         Ok((n, from)) if from.port == self.target.peer => {
                             self.on_datagram(&rx[..n]);
+                            self.drain(&mut rx);
                         }
                         Ok(_) => {}
-                        Err(NlError::Overrun) => {
-                            self.ring.push("upcall socket overrun: upcalls lost; the kernel half times them out".into());
-                            self.stats.overruns += 1;
-                        }
+                        Err(NlError::Overrun) => self.overrun(),
                         Err(e) => { self.rx = rx; break Err(e.into()); }
                     }
                     self.rx = rx;
@@ -296,6 +296,31 @@ impl Daemon {
         };
         self.shutdown().await;
         result
+    }
+
+    /// After a datagram: take what else is queued now (at most `DRAIN_MAX`), so that a
+    /// burst of upcalls costs one wake-up and its replies one datagram. An error is left
+    /// for the next `recv_from`, which reports it.
+    fn drain(&mut self, rx: &mut [u8]) {
+        for _ in 0..DRAIN_MAX {
+            match self.sock.try_recv_from(rx) {
+                Ok(Some((n, from))) if from.port == self.target.peer => {
+                    self.on_datagram(&rx[..n]);
+                }
+                Ok(Some(_)) => {}
+                Err(NlError::Overrun) => self.overrun(),
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+
+    /// The upcall socket's receive queue overflowed (ENOBUFS): the kernel half failed the
+    /// upcalls it could not queue at once (-EAGAIN; nothing of them is pending).
+    fn overrun(&mut self) {
+        self.ring.push(
+            "upcall socket overrun: the kernel half failed the upcalls it could not queue".into(),
+        );
+        self.stats.overruns += 1;
     }
 
     /// Send the REPLY messages built so far, as one datagram; start a durable write of

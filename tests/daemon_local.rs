@@ -322,3 +322,112 @@ fn daemon_keeps_only_cap_net_admin() {
         tasks.len()
     );
 }
+
+/// Peak resident set (VmHWM) and current RSS of `pid`, in KiB.
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = |k: &str| {
+        st.lines()
+            .find_map(|l| l.strip_prefix(k)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (kib("VmHWM"), kib("VmRSS"))
+}
+
+/// A flood of upcalls, as fast as the kernel half can issue them with 4096 in flight: the
+/// daemon's and the kernel half's memory stay bounded, every upcall is accounted for
+/// (answered, timed out or failed at once), nothing hangs, and the daemon serves after.
+/// `PNFS_FLOOD_COUNT` overrides the count (default 1,000,000).
+#[test]
+fn flood_of_upcalls_is_bounded() {
+    if !can_run("flood_of_upcalls_is_bounded") {
+        return;
+    }
+    let count: u64 = std::env::var("PNFS_FLOOD_COUNT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    // Bounds: the daemon holds no per-upcall state beyond its bounded parking and cache;
+    // the twin at most `depth` pending upcalls.
+    const DAEMON_MAX_KIB: u64 = 64 * 1024;
+    const TWIN_MAX_KIB: u64 = 128 * 1024;
+    let mut n = Node::new("flood");
+    n.start_daemon(&[]);
+    let (dpid, tpid) = (n.daemon_pid().unwrap(), n.twin_pid().unwrap());
+    let sid = stateid(5, 11);
+    n.must(&["state", "set", "5", "11", &sid, "99"]);
+    let own = [
+        "--fsid",
+        "5",
+        "--fileid",
+        "11",
+        "--stateid",
+        &sid,
+        "--clientid",
+        "99",
+    ];
+    let (d0, _) = rss_kib(dpid);
+    let t = Instant::now();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut peak = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (d, t) = (rss_kib(dpid).1, rss_kib(tpid).1);
+                peak = (peak.0.max(d), peak.1.max(t));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            peak
+        })
+    };
+    let cnt = count.to_string();
+    let r = trig(
+        &n,
+        &[
+            &["pnfsd", "get-state", "--count", &cnt, "--depth", "4096"][..],
+            &own[..],
+        ]
+        .concat(),
+    );
+    let secs = t.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (d_peak, t_peak) = sampler.join().unwrap();
+    let (d_hwm, _) = rss_kib(dpid);
+    let (t_hwm, _) = rss_kib(tpid);
+    let k = &r["kind-stats"][0];
+    let num = |f: &str| k[f].as_u64().unwrap_or_else(|| panic!("{f} in {r}"));
+    let (sent, answered, timeouts, failed) = (
+        num("sent"),
+        num("answered"),
+        num("timeouts"),
+        num("failed"),
+    );
+    assert_eq!(sent, count, "{r}");
+    assert_eq!(
+        answered + timeouts + failed,
+        sent,
+        "an upcall without exactly one outcome: {r}"
+    );
+    let stats = n.must(&["stats", "show"]);
+    let overruns = &stats["daemon"]["overruns"];
+    eprintln!(
+        "flood: {count} upcalls in {secs:.1} s ({:.0}/s): answered {answered}, timeouts {timeouts}, \
+         failed at once {failed}; daemon overruns {overruns}; RSS peak daemon {} KiB (HWM {d_hwm}, \
+         {d0} before), twin {} KiB (HWM {t_hwm}); bounds {DAEMON_MAX_KIB} / {TWIN_MAX_KIB} KiB",
+        count as f64 / secs,
+        d_peak,
+        t_peak
+    );
+    assert!(d_hwm <= DAEMON_MAX_KIB, "daemon peak RSS {d_hwm} KiB");
+    assert!(t_hwm <= TWIN_MAX_KIB, "twin peak RSS {t_hwm} KiB");
+    // Still serving, and nothing left pending in the kernel half.
+    let r = trig(&n, &[&["pnfsd", "get-state"][..], &own[..]].concat());
+    assert_eq!(r["status"], "ok", "{r}");
+    let pending = n.must(&["upcall", "show"]);
+    assert!(
+        pending["pnfsd"].as_array().is_none_or(|a| a.is_empty()),
+        "upcalls still pending after the flood: {pending}"
+    );
+}

@@ -96,6 +96,11 @@ impl Node {
         );
     }
 
+    /// Pid of the running twin (`pnfsctl twin`).
+    pub fn twin_pid(&self) -> Option<u32> {
+        self.twin.as_ref().map(Child::id)
+    }
+
     /// Pid of the running daemon (`ip netns exec` execs it in place).
     pub fn daemon_pid(&self) -> Option<u32> {
         self.daemon.as_ref().map(Child::id)
