@@ -129,6 +129,10 @@ pub struct Daemon {
     mounts_parked: HashMap<u64, Waiter>,
     local_mounts: BTreeMap<String, (u32, bool)>,
     recovery: BTreeMap<(String, u32), RecoveryJob>,
+    /// Nodes that left while we had no quorum: whether they died or we were cut off is
+    /// only known once quorum returns (then those still gone get their journals
+    /// recovered). A minority never recovers anyone's journal.
+    left_without_quorum: BTreeSet<NodeId>,
     registered_role: Option<(pnfsd::Role, NodeId, u64)>,
     /// Durable state: version changed in memory, version on disk, write in flight.
     dirty_version: u64,
@@ -166,6 +170,10 @@ impl Daemon {
             epoch: store.state.epoch,
         };
         let (sock, pv, gv) = kernel::register(&target, reg).await?;
+        // What the kernel half kept mounted while no daemon ran (a restart): those
+        // journals are still ours, and a node death must block these filesystems too.
+        let mut client = client;
+        let mounts = kernel::read_mounts(&mut client, &target).await?;
         let (done_tx, done_rx) = mpsc::channel(1024);
         let down = kernel::spawn_worker(client, target.clone(), done_tx);
         let incarnation = std::time::SystemTime::now()
@@ -176,6 +184,12 @@ impl Daemon {
         let (saved_tx, saved_rx) = mpsc::channel(16);
         let save_tx = crate::store::spawn_writer(store.path().to_path_buf(), saved_tx);
         let mut ring = Ring::new(cfg.ring_size);
+        if !mounts.is_empty() {
+            ring.push(format!(
+                "kernel half has {} filesystem(s) mounted from before: {mounts:?}",
+                mounts.len()
+            ));
+        }
         ring.push(format!(
             "start node {node}: {} registered pnfsd v{pv} gfs2ctl v{gv} on port {}, engine {}, epoch {}",
             target.describe(),
@@ -213,8 +227,12 @@ impl Daemon {
             next_id: 1,
             invals: HashMap::new(),
             mounts_parked: HashMap::new(),
-            local_mounts: BTreeMap::new(),
+            local_mounts: mounts
+                .into_iter()
+                .map(|(table, jid, first)| (table, (jid, first)))
+                .collect(),
             recovery: BTreeMap::new(),
+            left_without_quorum: BTreeSet::new(),
             registered_role: Some((pnfsd::Role::Ds, 0, 0)),
             dirty_version: 0,
             saved_version: 0,
@@ -921,6 +939,11 @@ impl Daemon {
                 });
             }
             gfs2ctl::UpcallKind::Unmount => {
+                if !self.quorate {
+                    // As for mount: the journal map changes only with quorum.
+                    self.answer_gfs2(waiter, -libc::EAGAIN, None);
+                    return;
+                }
                 let req = self.next_id();
                 let table = table.to_string();
                 self.mounts_parked.insert(req, waiter);
@@ -1033,10 +1056,34 @@ impl Daemon {
                 if m.quorate { "regained" } else { "lost" }
             ));
         }
+        if was_quorate && !self.quorate && self.journals_synced {
+            // The quorate side may recover our journals meanwhile: once we are back, its
+            // map is the cluster's, and ours is adopted from its snapshot on the merge.
+            self.journals_synced = false;
+            self.ring
+                .push("no quorum: journal map to be resynced from the quorate side".into());
+        } else if !was_quorate && self.quorate && !self.journals_synced && m.joined.is_empty() {
+            // Quorum came back without anyone joining: every member went through the
+            // same sequence, so our map is the group's.
+            self.journals_synced = true;
+            for (f, msg) in std::mem::take(&mut self.sync_queue) {
+                self.on_msg(f, msg);
+            }
+        }
         for (n, why) in &m.left {
             self.peers.remove(n);
             self.hello_seen.remove(n);
             self.member_left(*n, *why);
+        }
+        if self.quorate && !self.left_without_quorum.is_empty() {
+            // Quorum is back: who is still gone really left.
+            let gone: Vec<NodeId> = std::mem::take(&mut self.left_without_quorum)
+                .into_iter()
+                .filter(|n| !self.members.contains(n))
+                .collect();
+            for n in gone {
+                self.member_left(n, LeaveReason::NodeDown);
+            }
         }
         // Acks no longer expected from departed members.
         let gone: Vec<NodeId> = m.left.iter().map(|(n, _)| *n).collect();
@@ -1061,6 +1108,24 @@ impl Daemon {
             let id = device_id(n);
             self.downcall(Tag::Fire, Down::LayoutRecallDevice { id });
             self.downcall(Tag::Fire, Down::DeviceDel { id });
+        }
+        if matches!(why, LeaveReason::Left | LeaveReason::ProcDown) {
+            // Only the daemon went away (stopped, or crashed and restarting); the node and
+            // its kernel still run and still write their journals: recovering one now
+            // would replay a journal in use. Its restarted daemon reads its mounts back.
+            self.ring.push(format!(
+                "node {n}: daemon gone but node up: its journals stay held"
+            ));
+            return;
+        }
+        if !self.quorate {
+            // Cut off from the majority, we cannot tell a dead node from our own
+            // isolation: recovering a live node's journal would corrupt the filesystem.
+            self.left_without_quorum.insert(n);
+            self.ring.push(format!(
+                "node {n} left while we have no quorum: journal recovery deferred"
+            ));
+            return;
         }
         // GFS2: the dead node's journals must be recovered by one survivor.
         let tables: Vec<(String, u32)> = self

@@ -403,6 +403,29 @@ pub async fn downcall(c: &mut Client, t: &Target, d: &Down) -> Result<DownOut, N
     Ok(out)
 }
 
+/// The filesystems the kernel half has mounted: (table, jid, first). A restarted daemon
+/// reads them back (the kernel kept them mounted while it was away).
+pub async fn read_mounts(c: &mut Client, t: &Target) -> Result<Vec<(String, u32, bool)>, NlError> {
+    use gfs2ctl::attr as a;
+    let mut out = Vec::new();
+    c.request(
+        t.gfs2.id,
+        gfs2ctl::cmd::MOUNT_GET,
+        1,
+        true,
+        |_| {},
+        |m| {
+            let x = pnfs_netlink::Gfs2Attrs::parse(m.attrs, &gfs2ctl::GFS2CTL_POLICY)?;
+            if let (Some(table), Some(jid)) = (x.str(a::TABLE), x.u32(a::JID)) {
+                out.push((table.to_string(), jid, x.u8(a::FIRST).unwrap_or(0) != 0));
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(out)
+}
+
 /// The device id the cluster uses for a node's data server.
 pub fn device_id(node: u32) -> [u8; 16] {
     let mut id = [0u8; 16];
