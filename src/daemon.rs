@@ -127,6 +127,10 @@ pub struct Daemon {
     next_id: u64,
     invals: HashMap<u64, InvalWait>,
     mounts_parked: HashMap<u64, Waiter>,
+    /// MOUNT requests answered EAGAIN because the cluster did not order them within
+    /// the query timeout (a ring re-forming after a node death): when one is delivered
+    /// after all, the journal it took is released again.
+    mounts_expired: BTreeSet<u64>,
     local_mounts: BTreeMap<String, (u32, bool)>,
     recovery: BTreeMap<(String, u32), RecoveryJob>,
     /// Nodes that left while we had no quorum: whether they died or we were cut off is
@@ -227,6 +231,7 @@ impl Daemon {
             next_id: 1,
             invals: HashMap::new(),
             mounts_parked: HashMap::new(),
+            mounts_expired: BTreeSet::new(),
             local_mounts: mounts
                 .into_iter()
                 .map(|(table, jid, first)| (table, (jid, first)))
@@ -1601,6 +1606,22 @@ impl Daemon {
         if changed {
             self.mark_dirty();
         }
+        if node == self.node && self.mounts_expired.remove(&req) {
+            // The kernel half was told EAGAIN: it did not mount. Give back what this
+            // late request took (every node applies the Unmount in the same order).
+            self.ring.push(format!(
+                "{table}: late mount request {req:#x} delivered after its EAGAIN; releasing jid {jid}"
+            ));
+            if changed {
+                let req = self.next_id();
+                self.send(Msg::Unmount {
+                    req,
+                    node: self.node,
+                    table,
+                });
+            }
+            return;
+        }
         self.ring.push(format!(
             "{table}: node {node} mounts with jid {jid}{}",
             if first { " (first)" } else { "" }
@@ -1706,6 +1727,33 @@ impl Daemon {
 
     fn on_tick(&mut self) {
         let limit = Duration::from_millis(self.cfg.query_timeout_ms);
+        // A MOUNT or UNMOUNT the cluster has not ordered within the query timeout (the
+        // ring is re-forming after a node death): answer now, before the kernel half's
+        // own timeout, rather than late. A mount fails with EAGAIN (its journal, if the
+        // request is delivered after all, is released again: `on_mount`); an unmount
+        // succeeds (the kernel unmounts anyway; the journal is released in cluster
+        // order when the request is delivered).
+        let stale: Vec<(u64, bool)> = self
+            .mounts_parked
+            .iter()
+            .filter_map(|(r, w)| match w {
+                Waiter::Kernel { kind, since, .. } if since.elapsed() > limit => {
+                    Some((*r, *kind == gfs2ctl::UpcallKind::Mount as u32))
+                }
+                _ => None,
+            })
+            .collect();
+        for (r, is_mount) in stale {
+            if let Some(w) = self.mounts_parked.remove(&r) {
+                self.stats.query_timeouts += 1;
+                if is_mount {
+                    self.mounts_expired.insert(r);
+                    self.answer_gfs2(w, -libc::EAGAIN, None);
+                } else {
+                    self.answer_gfs2(w, 0, None);
+                }
+            }
+        }
         let expired: Vec<u64> = self
             .parked
             .iter()
