@@ -84,6 +84,11 @@ fn journals(h: &Harness, n: u32) -> Result<Value, String> {
 
 impl Scene {
     fn start(name: &'static str) -> Option<Scene> {
+        Scene::start_with(name, UPCALL_TIMEOUT_MS)
+    }
+
+    /// With the twins' upcall timeout `timeout_ms`.
+    fn start_with(name: &'static str, timeout_ms: u64) -> Option<Scene> {
         if let Some(reason) = skip_reason() {
             loud(&format!("SKIPPED: cluster_faults {name}: {reason}"));
             return None;
@@ -92,6 +97,7 @@ impl Scene {
         let mut h = Harness::up(&format!("faults-{name}"), 3);
         h.grace_ms = 1000;
         h.remove_on_success = true;
+        h.upcall_timeout_ms = timeout_ms;
         for n in 1..=3 {
             h.start_twin(n);
         }
@@ -183,7 +189,14 @@ impl Scene {
     /// Wait for the survivors `nodes` to block TABLE with `recoverer` (only) recovering
     /// `jid`; play GFS2's part (RECOVERY_DONE on the recoverer); wait until they are
     /// unblocked and the dead node's journal is released. Returns ms from `since`.
-    fn recover(&mut self, nodes: &[u32], recoverer: u32, jid: u64, dead: u32, since: Instant) -> u128 {
+    fn recover(
+        &mut self,
+        nodes: &[u32],
+        recoverer: u32,
+        jid: u64,
+        dead: u32,
+        since: Instant,
+    ) -> u128 {
         let nodes = nodes.to_vec();
         self.h
             .wait_for("survivors blocked, one recovering the journal", |h| {
@@ -208,18 +221,19 @@ impl Scene {
             &["recovery-done", "--table", TABLE, "--jid", &jid.to_string()],
         );
         assert_eq!(r["status"], 0, "recovery-done: {r}");
-        self.h.wait_for("survivors unblocked, journal released", |h| {
-            let mut seen = String::new();
-            let mut ok = true;
-            for &n in &nodes {
-                let f = h.try_ctl(n, &["fs", "show"])?;
-                let m = mount(&f, TABLE).cloned().unwrap_or_default();
-                let j = &f["cluster"]["journals"][TABLE];
-                ok &= m["blocked"] == 0 && j.get(dead.to_string()).is_none();
-                seen.push_str(&format!("node {n}: mount {m} journals {j}; "));
-            }
-            ok.then(|| ms(since.elapsed())).ok_or(seen)
-        })
+        self.h
+            .wait_for("survivors unblocked, journal released", |h| {
+                let mut seen = String::new();
+                let mut ok = true;
+                for &n in &nodes {
+                    let f = h.try_ctl(n, &["fs", "show"])?;
+                    let m = mount(&f, TABLE).cloned().unwrap_or_default();
+                    let j = &f["cluster"]["journals"][TABLE];
+                    ok &= m["blocked"] == 0 && j.get(dead.to_string()).is_none();
+                    seen.push_str(&format!("node {n}: mount {m} journals {j}; "));
+                }
+                ok.then(|| ms(since.elapsed())).ok_or(seen)
+            })
     }
 }
 
@@ -247,17 +261,18 @@ fn scenario_1_ds_corosync_kill() {
     });
     // Its daemon lost its corosync: it must exit (and the twin fail its upcalls fast).
     s.h.wait_daemon_exit(3, WAIT);
-    let recalled = s.h.wait_for("node 3's layouts recalled and device removed", |h| {
-        let l = h.try_ctl(1, &["layout", "show"])?;
-        let d = h.try_ctl(1, &["device", "show"])?;
-        let on3 = arr(&l)
-            .iter()
-            .filter(|x| x["device-id"] == device_hex(3))
-            .count();
-        (on3 == 0 && devices(&d) == [device_hex(1), device_hex(2)])
-            .then(|| ms(t_kill.elapsed()))
-            .ok_or(format!("layouts {l} devices {d}"))
-    });
+    let recalled =
+        s.h.wait_for("node 3's layouts recalled and device removed", |h| {
+            let l = h.try_ctl(1, &["layout", "show"])?;
+            let d = h.try_ctl(1, &["device", "show"])?;
+            let on3 = arr(&l)
+                .iter()
+                .filter(|x| x["device-id"] == device_hex(3))
+                .count();
+            (on3 == 0 && devices(&d) == [device_hex(1), device_hex(2)])
+                .then(|| ms(t_kill.elapsed()))
+                .ok_or(format!("layouts {l} devices {d}"))
+        });
     let l = s.h.ctl(1, &["layout", "show"]);
     assert!(
         arr(&l).iter().any(|x| x["device-id"] == device_hex(2)),
@@ -276,7 +291,10 @@ fn scenario_1_ds_corosync_kill() {
         .iter()
         .filter(|u| u.outcome == Outcome::Status(NFS4_OK))
         .count();
-    assert!(served > 0, "no upcall answered ok on the survivors after recovery");
+    assert!(
+        served > 0,
+        "no upcall answered ok on the survivors after recovery"
+    );
 }
 
 #[test]
@@ -300,14 +318,21 @@ fn scenario_2_mds_kill() {
         Ok(ms(t_kill.elapsed()))
     });
     // Deterministic choice: equal priorities, lowest node id.
-    let epoch2 = s.h.wait_for("nodes 2, 3 to agree on MDS 2", |h| agreed(h, &[2, 3], 2));
+    let epoch2 =
+        s.h.wait_for("nodes 2, 3 to agree on MDS 2", |h| agreed(h, &[2, 3], 2));
     let granting_us = mono_us();
     let recover = ms(t_kill.elapsed());
     assert!(epoch2 > epoch1, "new epoch {epoch2} not above {epoch1}");
     let k2 = s.h.ctl(2, &["kernel", "show"]);
     assert_eq!(k2["pnfsd"]["role"], "mds", "node 2's kernel half: {k2}");
-    assert_eq!(k2["pnfsd"]["boot-epoch"], epoch2, "node 2's kernel half: {k2}");
-    assert_eq!(k2["pnfsd"]["grace-epoch"], epoch2, "no grace of the new epoch: {k2}");
+    assert_eq!(
+        k2["pnfsd"]["boot-epoch"], epoch2,
+        "node 2's kernel half: {k2}"
+    );
+    assert_eq!(
+        k2["pnfsd"]["grace-epoch"], epoch2,
+        "no grace of the new epoch: {k2}"
+    );
     let k3 = s.h.ctl(3, &["kernel", "show"]);
     assert_eq!(k3["pnfsd"]["mds-id"], 2, "node 3's kernel half: {k3}");
     // DS caches flushed: nothing cached under the old MDS survives.
@@ -319,7 +344,10 @@ fn scenario_2_mds_kill() {
             .flatten()
             .filter(|e| e["epoch"].as_u64().unwrap_or(0) < epoch2)
             .collect();
-        assert!(stale.is_empty(), "node {n} still caches under the old MDS: {stale:?}");
+        assert!(
+            stale.is_empty(),
+            "node {n} still caches under the old MDS: {stale:?}"
+        );
     }
     // Node 1 held jid 0 of TABLE: node 2, the lowest survivor, recovers it.
     let recovered = s.recover(&[2, 3], 2, 0, 1, t_kill);
@@ -339,7 +367,10 @@ fn scenario_2_mds_kill() {
         .iter()
         .filter(|u| u.outcome == Outcome::Errno(libc::ETIMEDOUT))
         .collect();
-    assert!(timeouts.is_empty(), "upcalls timed out during the failover: {timeouts:?}");
+    assert!(
+        timeouts.is_empty(),
+        "upcalls timed out during the failover: {timeouts:?}"
+    );
     let delays = gap
         .iter()
         .filter(|u| u.kind == GET_STATE && u.outcome == Outcome::Status(NFS4ERR_DELAY))
@@ -349,7 +380,10 @@ fn scenario_2_mds_kill() {
         "no GET_STATE answered DELAY during the failover gap ({} upcalls in it)",
         gap.len()
     );
-    loud(&format!("  gap: {} upcalls, {delays} GET_STATE answered DELAY", gap.len()));
+    loud(&format!(
+        "  gap: {} upcalls, {delays} GET_STATE answered DELAY",
+        gap.len()
+    ));
 }
 
 #[test]
@@ -360,16 +394,22 @@ fn scenario_3_partition() {
     let (f, sid) = s.revocable[0].clone();
     let t_cut = Instant::now();
     s.h.netns(&["partition", "3"]);
-    let minority = s.h.wait_for("node 3 to lose quorum and stop granting", |h| {
-        let v = status(h, 3)?;
-        (v["quorate"] == false && v["granting"] == false)
-            .then(|| ms(t_cut.elapsed()))
-            .ok_or(v.to_string())
-    });
+    let minority =
+        s.h.wait_for("node 3 to lose quorum and stop granting", |h| {
+            let v = status(h, 3)?;
+            (v["quorate"] == false && v["granting"] == false)
+                .then(|| ms(t_cut.elapsed()))
+                .ok_or(v.to_string())
+        });
     let minority_us = mono_us();
-    let detect = s.h.wait_for("nodes 1, 2 to go on as a majority", |h| agreed(h, &[1, 2], 1).map(|_| ms(t_cut.elapsed())));
+    let detect = s.h.wait_for("nodes 1, 2 to go on as a majority", |h| {
+        agreed(h, &[1, 2], 1).map(|_| ms(t_cut.elapsed()))
+    });
     // While cut off: revoke a stateid the minority had cached; the majority goes on.
-    let r = s.h.ctl(1, &["state", "revoke", CLIENTID, FSID, &f.to_string(), &sid]);
+    let r = s.h.ctl(
+        1,
+        &["state", "revoke", CLIENTID, FSID, &f.to_string(), &sid],
+    );
     assert_eq!(r["acknowledged_by_all"], true, "revoke: {r}");
     let ack_us = mono_us();
     let plan_len = s.plan_len;
@@ -377,13 +417,17 @@ fn scenario_3_partition() {
     let t_heal = Instant::now();
     let heal_us = mono_us();
     s.h.netns(&["heal", "3"]);
-    let epoch = s.h.wait_for("node 3 back with a fresh view", |h| agreed(h, &[1, 2, 3], 1));
+    let epoch = s.h.wait_for("node 3 back with a fresh view", |h| {
+        agreed(h, &[1, 2, 3], 1)
+    });
     let rejoin = ms(t_heal.elapsed());
     // No stale state on the healed node: journal maps agree, and the revoked stateid
     // is not answered ok from anything it cached before the cut.
     s.h.wait_for("journal maps to agree", |h| {
         let j: Vec<Value> = (1..=3).map(|n| journals(h, n)).collect::<Result<_, _>>()?;
-        (j[0] == j[1] && j[1] == j[2]).then_some(()).ok_or(format!("{j:?}"))
+        (j[0] == j[1] && j[1] == j[2])
+            .then_some(())
+            .ok_or(format!("{j:?}"))
     });
     let healed_us = mono_us();
     s.w.wait_more(&mut s.h, &[1, 2, 3], plan_len);
@@ -395,19 +439,26 @@ fn scenario_3_partition() {
     let cut_off = window(&r, &[3], minority_us, heal_us);
     let granted: Vec<_> = cut_off
         .iter()
-        .filter(|u| {
-            u.fam == "pnfsd"
-                && matches!(u.outcome, Outcome::Status(s) if s == NFS4_OK)
-        })
+        .filter(|u| u.fam == "pnfsd" && matches!(u.outcome, Outcome::Status(s) if s == NFS4_OK))
         .collect();
-    assert!(granted.is_empty(), "the minority granted while cut off: {:?}", granted.first());
-    assert!(!cut_off.is_empty(), "no upcall on the minority while it was cut off");
+    assert!(
+        granted.is_empty(),
+        "the minority granted while cut off: {:?}",
+        granted.first()
+    );
+    assert!(
+        !cut_off.is_empty(),
+        "no upcall on the minority while it was cut off"
+    );
     let checked = r.assert_never_ok_after(f, &sid, ack_us);
     let on3 = window(&r, &[3], healed_us, u64::MAX)
         .iter()
         .filter(|u| u.is_get_state_of(f, &sid))
         .count();
-    assert!(on3 > 0, "node 3 never asked for the revoked stateid after healing");
+    assert!(
+        on3 > 0,
+        "node 3 never asked for the revoked stateid after healing"
+    );
     loud(&format!(
         "  minority answered {} upcalls while cut off, none ok; {checked} GET_STATE of the revoked stateid checked ({on3} on node 3 after healing)",
         cut_off.len()
@@ -416,46 +467,60 @@ fn scenario_3_partition() {
 
 #[test]
 fn scenario_4_daemon_restart_in_flight() {
-    let Some(mut s) = Scene::start("daemon-restart") else {
+    // A long upcall timeout: the bursts must still be pending (not timed out) when the
+    // daemon is killed, however slowly this machine issues 10,000 of them.
+    let Some(mut s) = Scene::start_with("daemon-restart", 30_000) else {
         return;
     };
     const IN_FLIGHT: u32 = 10_000;
     // Acknowledged before the crash: a revoke, and node 2's mount (jid 1).
     let (f, sid) = s.revocable[0].clone();
-    let r = s.h.ctl(1, &["state", "revoke", CLIENTID, FSID, &f.to_string(), &sid]);
+    let r = s.h.ctl(
+        1,
+        &["state", "revoke", CLIENTID, FSID, &f.to_string(), &sid],
+    );
     assert_eq!(r["acknowledged_by_all"], true, "revoke: {r}");
     let ack_us = mono_us();
     s.w.stop_node(2);
+    let burst_us = mono_us();
     // Hold the daemon so the burst stays in flight, then kill it.
     let pid = s.h.daemon_pid(2).expect("node 2's daemon") as i32;
     // SAFETY: signalling our own child.
     unsafe { libc::kill(pid, libc::SIGSTOP) };
-    let node2 = s.h.node(2);
+    // TRIGGER's depth is at most 4096 (the module runs one kthread per slot): three
+    // concurrent runs keep IN_FLIGHT upcalls going at once.
     let (valid_f, valid_s) = s.valid[0].clone();
-    let (bf, bs) = (valid_f, valid_s.clone());
-    let burst = std::thread::spawn(move || {
-        let t = Instant::now();
-        let r = node2.trigger(&[
-            "pnfsd",
-            "get-state",
-            "--fsid",
-            FSID,
-            "--clientid",
-            CLIENTID,
-            "--fileid",
-            &bf.to_string(),
-            "--stateid",
-            &bs,
-            "--count",
-            &IN_FLIGHT.to_string(),
-            "--depth",
-            &IN_FLIGHT.to_string(),
-        ]);
-        (r, t.elapsed())
-    });
-    // The burst is in flight once the pending count stops growing.
+    let bursts: Vec<_> = [4096u32, 4096, IN_FLIGHT - 8192]
+        .into_iter()
+        .map(|depth| {
+            let node2 = s.h.node(2);
+            let sid = valid_s.clone();
+            std::thread::spawn(move || {
+                node2.trigger(&[
+                    "pnfsd",
+                    "get-state",
+                    "--fsid",
+                    FSID,
+                    "--clientid",
+                    CLIENTID,
+                    "--fileid",
+                    &valid_f.to_string(),
+                    "--stateid",
+                    &sid,
+                    "--count",
+                    &depth.to_string(),
+                    "--depth",
+                    &depth.to_string(),
+                ])
+            })
+        })
+        .collect();
+    // The bursts are in flight once the pending count stops growing.
     let mut last = (0usize, 0u32);
-    let pending = s.h.wait_for("the burst to be in flight", |h| {
+    let pending = s.h.wait_for("the bursts to be in flight", |h| {
+        if let Some(e) = h.failed_triggers.lock().unwrap().first() {
+            panic!("a burst failed: {e}");
+        }
         let v = h.try_ctl(2, &["upcall", "show"])?;
         let n = arr(&v["pnfsd"]).len();
         if n > 0 && n == last.0 {
@@ -463,19 +528,26 @@ fn scenario_4_daemon_restart_in_flight() {
         } else {
             last = (n, 0);
         }
-        (last.1 >= 3).then_some(n).ok_or(format!("{n} pending"))
+        (last.1 >= 1).then_some(n).ok_or(format!("{n} pending"))
     });
     let t_kill = Instant::now();
     let kill_us = mono_us();
     s.h.kill_daemon(2);
-    let (res, _) = burst.join().unwrap();
+    let mut sent = 0;
+    for b in bursts {
+        let res = b
+            .join()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("a burst's trigger: {e}"));
+        sent += kind_stats(&res)["sent"].as_u64().unwrap_or(0);
+    }
     let failed_fast = ms(t_kill.elapsed());
-    let res = res.unwrap_or_else(|e| panic!("the burst's trigger: {e}"));
-    let k = kind_stats(&res);
-    assert_eq!(k["sent"], IN_FLIGHT, "burst: {res}");
+    assert_eq!(sent, IN_FLIGHT as u64, "bursts sent {sent}");
     let t_restart = Instant::now();
     s.h.start_daemon(2, 0);
-    let epoch = s.h.wait_for("node 2's daemon back in the cluster", |h| agreed(h, &[1, 2, 3], 1));
+    let epoch = s.h.wait_for("node 2's daemon back in the cluster", |h| {
+        agreed(h, &[1, 2, 3], 1)
+    });
     let port = s.h.wait_for("node 2 re-registered with its twin", |h| {
         let k = h.try_ctl(2, &["kernel", "show"])?;
         let v = status(h, 2)?;
@@ -487,7 +559,10 @@ fn scenario_4_daemon_restart_in_flight() {
     // Nothing acknowledged is lost: node 2 still holds jid 1, nobody recovered it, and
     // the restarted daemon knows its mount (re-read from the kernel half).
     let f2 = s.h.ctl(2, &["fs", "show"]);
-    assert_eq!(f2["cluster"]["journals"][TABLE]["2"], 1, "node 2's journal: {f2}");
+    assert_eq!(
+        f2["cluster"]["journals"][TABLE]["2"], 1,
+        "node 2's journal: {f2}"
+    );
     assert!(
         f2["cluster"]["local"]
             .as_array()
@@ -521,13 +596,28 @@ fn scenario_4_daemon_restart_in_flight() {
         .upcalls
         .iter()
         .filter(|u| u.node == 2 && u.is_get_state_of(valid_f, &valid_s))
-        .filter(|u| u.t0 < kill_us)
+        .filter(|u| u.t0 >= burst_us && u.t0 < kill_us)
         .collect();
     let slow: Vec<_> = burst
         .iter()
         .filter(|u| u.outcome == Outcome::Errno(libc::ETIMEDOUT))
         .collect();
-    assert!(slow.is_empty(), "{} burst upcalls waited for the timeout", slow.len());
+    assert!(
+        slow.is_empty(),
+        "{} burst upcalls waited for the timeout",
+        slow.len()
+    );
+    let ended_ms = burst
+        .iter()
+        .map(|u| u.t1.saturating_sub(kill_us))
+        .max()
+        .unwrap_or(0)
+        / 1000;
+    loud(&format!(
+        "  {} burst upcalls pending at the kill ended by {ended_ms} ms after it (twin's view), all {:?}",
+        burst.len(),
+        burst.first().map(|u| u.outcome)
+    ));
     r.assert_never_ok_after(f, &sid, ack_us);
     let served = window(&r, &[2], restart_us, u64::MAX)
         .iter()
@@ -555,7 +645,10 @@ fn scenario_5_revoke_under_cache() {
         });
         let before_us = mono_us();
         let t = Instant::now();
-        let r = s.h.ctl(1, &["state", "revoke", CLIENTID, FSID, &f.to_string(), &sid]);
+        let r = s.h.ctl(
+            1,
+            &["state", "revoke", CLIENTID, FSID, &f.to_string(), &sid],
+        );
         revoke_ms.push(ms(t.elapsed()));
         assert_eq!(r["acknowledged_by_all"], true, "revoke: {r}");
         assert_eq!(r["revoked"], 1, "revoke: {r}");
@@ -578,12 +671,17 @@ fn scenario_5_revoke_under_cache() {
                     && u.outcome == Outcome::Status(NFS4_OK)
             })
             .count();
-        assert!(cached_ok > 0, "stateid of fileid {f} never answered ok before its revoke");
+        assert!(
+            cached_ok > 0,
+            "stateid of fileid {f} never answered ok before its revoke"
+        );
         let n = r.assert_never_ok_after(f, &sid, ack_us);
         assert!(n > 0, "no GET_STATE of fileid {f} after its revoke");
         checked += n;
     }
-    loud(&format!("  {checked} GET_STATE of revoked stateids after their acks, none ok"));
+    loud(&format!(
+        "  {checked} GET_STATE of revoked stateids after their acks, none ok"
+    ));
 }
 
 #[test]
@@ -600,7 +698,9 @@ fn scenario_6_rolling_restart() {
         assert!(st.success(), "node {n}'s daemon on SIGTERM: {st}");
         let others: Vec<u32> = (1..=3).filter(|x| *x != n).collect();
         let mds = if n == 1 { 2 } else { 1 };
-        s.h.wait_for("the others to go on without it", |h| agreed(h, &others, mds));
+        s.h.wait_for("the others to go on without it", |h| {
+            agreed(h, &others, mds)
+        });
         s.h.start_daemon(n, prio);
         s.h.wait_for("all 3 agreeing again", |h| agreed(h, &[1, 2, 3], 1));
         times.push(ms(t.elapsed()));
@@ -611,7 +711,12 @@ fn scenario_6_rolling_restart() {
     // Nobody's filesystem was recovered or blocked by a daemon restart.
     let j: Vec<Value> = (1..=3).map(|n| journals(&s.h, n).unwrap()).collect();
     for (n, jn) in j.iter().enumerate() {
-        assert_eq!(jn[TABLE], serde_json::json!({"1": 0, "2": 1, "3": 2}), "node {}: {jn}", n + 1);
+        assert_eq!(
+            jn[TABLE],
+            serde_json::json!({"1": 0, "2": 1, "3": 2}),
+            "node {}: {jn}",
+            n + 1
+        );
     }
     let r = s.finish(6, &format!("detect=0ms recover={times:?}ms"), false);
     for (n, from, to) in windows {
@@ -621,9 +726,18 @@ fn scenario_6_rolling_restart() {
             .iter()
             .filter(|u| u.outcome == Outcome::Errno(libc::ETIMEDOUT))
             .count();
-        let answered = w.iter().filter(|u| matches!(u.outcome, Outcome::Status(_))).count();
-        assert_eq!(timeouts, 0, "upcalls timed out on {others:?} while node {n} restarted");
-        assert!(answered > 0, "no service on {others:?} while node {n} restarted");
+        let answered = w
+            .iter()
+            .filter(|u| matches!(u.outcome, Outcome::Status(_)))
+            .count();
+        assert_eq!(
+            timeouts, 0,
+            "upcalls timed out on {others:?} while node {n} restarted"
+        );
+        assert!(
+            answered > 0,
+            "no service on {others:?} while node {n} restarted"
+        );
     }
 }
 
@@ -639,7 +753,9 @@ fn scenario_7_rejoin_after_recovery() {
     s.h.netns(&["kill", "3"]);
     s.h.wait_daemon_exit(3, WAIT);
     s.h.kill_twin(3);
-    let detect = s.h.wait_for("nodes 1, 2 to go on", |h| agreed(h, &[1, 2], 1).map(|_| ms(t_kill.elapsed())));
+    let detect = s.h.wait_for("nodes 1, 2 to go on", |h| {
+        agreed(h, &[1, 2], 1).map(|_| ms(t_kill.elapsed()))
+    });
     let recovered = s.recover(&[1, 2], 1, 2, 3, t_kill);
     // Reboot: corosync, a fresh kernel half, the daemon with its old durable state.
     let t_back = Instant::now();
@@ -650,7 +766,9 @@ fn scenario_7_rejoin_after_recovery() {
     s.h.wait_for("node 3 back", |h| agreed(h, &[1, 2, 3], 1));
     s.h.wait_for("node 3 to adopt the journal map", |h| {
         let j: Vec<Value> = (1..=3).map(|n| journals(h, n)).collect::<Result<_, _>>()?;
-        (j[0] == j[2] && j[1] == j[2]).then_some(()).ok_or(format!("{j:?}"))
+        (j[0] == j[2] && j[1] == j[2])
+            .then_some(())
+            .ok_or(format!("{j:?}"))
     });
     let m = gfs2_trigger(&s.h, 3, &["mount", "--table", TABLE]);
     assert_eq!(m["status"], 0, "mount on the rejoined node: {m}");
@@ -661,12 +779,24 @@ fn scenario_7_rejoin_after_recovery() {
         let d = h.try_ctl(1, &["device", "show"])?;
         (devices(&d).len() == 3).then_some(()).ok_or(d.to_string())
     });
-    let r = s
-        .h
-        .node(1)
-        .trigger(&["pnfsd", "layout-get", "--fsid", FSID, "--clientid", CLIENTID, "--fileid", "302"])
-        .unwrap();
-    assert_eq!(r["device-id"], device_hex(3), "LAYOUT_GET striped to node 3 again: {r}");
+    let r =
+        s.h.node(1)
+            .trigger(&[
+                "pnfsd",
+                "layout-get",
+                "--fsid",
+                FSID,
+                "--clientid",
+                CLIENTID,
+                "--fileid",
+                "302",
+            ])
+            .unwrap();
+    assert_eq!(
+        r["device-id"],
+        device_hex(3),
+        "LAYOUT_GET striped to node 3 again: {r}"
+    );
     let back_us = mono_us();
     let plan = plan(3, &s.valid, &s.revocable);
     s.w.start(s.h.node(3), plan);

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 pub const WAIT: Duration = Duration::from_secs(60);
 /// Bound on one `pnfsctl` run (its own daemon timeout is 35 s, a trigger's 120 s).
 pub const CTL_TIMEOUT_S: u32 = 150;
-/// The twins' upcall timeout (the kernel half's default).
+/// The twins' default upcall timeout (the kernel half's default).
 pub const UPCALL_TIMEOUT_MS: u64 = 5000;
 
 /// Writes straight to fd 2: the test harness does not capture it.
@@ -176,8 +176,12 @@ impl NodeCtl {
         if s.trim().is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_str(s.trim())
-            .map_err(|e| format!("pnfsctl {args:?} on node {}: bad JSON {s:?}: {e}", self.node))
+        serde_json::from_str(s.trim()).map_err(|e| {
+            format!(
+                "pnfsctl {args:?} on node {}: bad JSON {s:?}: {e}",
+                self.node
+            )
+        })
     }
 }
 
@@ -187,6 +191,8 @@ pub struct Harness {
     pub nodes: u32,
     pub ns: Vec<String>,
     pub grace_ms: u64,
+    /// The twins' upcall timeout, ms.
+    pub upcall_timeout_ms: u64,
     twins: Vec<Option<Child>>,
     /// Per node, the record file of each twin started there, oldest first.
     pub records: Vec<Vec<PathBuf>>,
@@ -209,15 +215,13 @@ impl Harness {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "pnfs-{name}-{}-{nanos}",
-            std::process::id()
-        ));
+        let dir = std::env::temp_dir().join(format!("pnfs-{name}-{}-{nanos}", std::process::id()));
         let mut h = Harness {
             dir,
             nodes,
             ns: vec![],
             grace_ms: 2000,
+            upcall_timeout_ms: UPCALL_TIMEOUT_MS,
             twins: (0..nodes).map(|_| None).collect(),
             records: (0..nodes).map(|_| vec![]).collect(),
             ledger: Default::default(),
@@ -315,7 +319,7 @@ impl Harness {
                 "--port".into(),
                 "0x504e4653".into(),
                 "--timeout-ms".into(),
-                UPCALL_TIMEOUT_MS.to_string(),
+                self.upcall_timeout_ms.to_string(),
                 "--record".into(),
                 rec.display().to_string(),
             ],
@@ -541,7 +545,11 @@ impl Harness {
                     continue;
                 };
                 let tail: Vec<&str> = t.lines().rev().take(lines).collect();
-                s.push_str(&format!("--- {} (last {} lines)\n", p.display(), tail.len()));
+                s.push_str(&format!(
+                    "--- {} (last {} lines)\n",
+                    p.display(),
+                    tail.len()
+                ));
                 for l in tail.into_iter().rev() {
                     s.push_str(l);
                     s.push('\n');

@@ -9,7 +9,7 @@
 
 #![allow(dead_code)]
 
-use super::cluster::{loud, Harness, NodeCtl, UPCALL_TIMEOUT_MS};
+use super::cluster::{loud, Harness, NodeCtl};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -150,18 +150,21 @@ impl Workload {
     /// event that load has gone on over some interval.
     pub fn wait_more(&self, h: &mut Harness, nodes: &[u32], more: u64) {
         let target: Vec<(u32, u64)> = nodes.iter().map(|n| (*n, self.done(*n) + more)).collect();
-        h.wait_for(&format!("{more} more workload runs on nodes {nodes:?}"), |_| {
-            let behind: Vec<_> = target
-                .iter()
-                .filter(|(n, t)| self.done(*n) < *t)
-                .map(|(n, t)| format!("node {n}: {}/{t}", self.done(*n)))
-                .collect();
-            if behind.is_empty() {
-                Ok(())
-            } else {
-                Err(behind.join(", "))
-            }
-        });
+        h.wait_for(
+            &format!("{more} more workload runs on nodes {nodes:?}"),
+            |_| {
+                let behind: Vec<_> = target
+                    .iter()
+                    .filter(|(n, t)| self.done(*n) < *t)
+                    .map(|(n, t)| format!("node {n}: {}/{t}", self.done(*n)))
+                    .collect();
+                if behind.is_empty() {
+                    Ok(())
+                } else {
+                    Err(behind.join(", "))
+                }
+            },
+        );
     }
 
     /// Stop node `n`'s generator and wait for its current run to finish.
@@ -291,7 +294,8 @@ impl Records {
             max_wait_us: 0,
         };
         // Scheduling slack on an overloaded 2-CPU machine, on top of the timeout.
-        let bound_us = (UPCALL_TIMEOUT_MS + 2000) * 1000;
+        let timeout_ms = h.upcall_timeout_ms;
+        let bound_us = (timeout_ms + 2000) * 1000;
         for n in 1..=h.nodes {
             for (gen, path) in h.records[n as usize - 1].iter().enumerate() {
                 let (ups, unmatched) = parse_file(n, path, &mut problems);
@@ -312,7 +316,7 @@ impl Records {
                     r.max_wait_us = r.max_wait_us.max(wait);
                     if wait > bound_us {
                         problems.push(format!(
-                            "node {n}: upcall waited {} ms (timeout {UPCALL_TIMEOUT_MS} ms): {u:?}",
+                            "node {n}: upcall waited {} ms (timeout {timeout_ms} ms): {u:?}",
                             wait / 1000
                         ));
                     }

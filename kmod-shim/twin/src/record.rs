@@ -138,7 +138,10 @@ impl Recorder {
 
     /// A REPLY whose xid was not pending: classify it and write it out at once.
     pub fn unmatched_reply(&self, fam: Fam, xid: u32) {
-        let class = match self.finished.lock().unwrap()[Self::idx(fam)].by_xid.get(&xid) {
+        let class = match self.finished.lock().unwrap()[Self::idx(fam)]
+            .by_xid
+            .get(&xid)
+        {
             Some(Ended::Answered) => "dup",
             Some(Ended::NotAnswered) => "late",
             None => "unknown",

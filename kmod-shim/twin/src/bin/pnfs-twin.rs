@@ -3,7 +3,8 @@
 use pnfs_twin::{Twin, TwinConfig};
 use std::time::Duration;
 
-const USAGE: &str = "usage: pnfs-twin [--port N] [--admin-uid UID]... [--timeout-ms MS] [--record FILE]
+const USAGE: &str =
+    "usage: pnfs-twin [--port N] [--admin-uid UID]... [--timeout-ms MS] [--record FILE]
   Serves the pnfsd and gfs2ctl families over NETLINK_USERSOCK (see kmod-shim/PROTOCOL.md).
   --port N          USERSOCK port to bind (default 0x504e4653, \"PNFS\")
   --admin-uid UID   also allow UID to send admin commands (root always may)
