@@ -107,6 +107,8 @@ pub struct NodeCtl {
     twin_gen: Arc<std::sync::atomic::AtomicUsize>,
     /// Trigger runs that failed (pnfsctl error): their upcalls cannot be accounted.
     pub failed_triggers: Shared<Vec<String>>,
+    /// Trigger runs that never reached the twin (family lookup failed).
+    pub lookup_failures: Shared<u64>,
 }
 
 /// The per-run counters of a trigger's answer.
@@ -145,6 +147,12 @@ impl NodeCtl {
                     ));
                 }
                 Ok(v)
+            }
+            Err(e) if e.contains("pnfsctl: kernel half:") => {
+                // pnfsctl did not find the twin (nlctrl lookup timed out on a loaded
+                // machine): no TRIGGER was sent, no upcall issued; the ledger holds.
+                *self.lookup_failures.lock().unwrap() += 1;
+                Err(e)
             }
             Err(e) => {
                 self.failed_triggers.lock().unwrap().push(e.clone());
@@ -199,6 +207,7 @@ pub struct Harness {
     pub ledger: Ledger,
     twin_gen: Vec<Arc<std::sync::atomic::AtomicUsize>>,
     pub failed_triggers: Shared<Vec<String>>,
+    pub lookup_failures: Shared<u64>,
     daemons: Vec<Option<Child>>,
     /// Nodes whose daemon is expected to exit on its own (its corosync was killed).
     may_exit: Vec<bool>,
@@ -227,6 +236,7 @@ impl Harness {
             ledger: Default::default(),
             twin_gen: (0..nodes).map(|_| Default::default()).collect(),
             failed_triggers: Default::default(),
+            lookup_failures: Default::default(),
             daemons: (0..nodes).map(|_| None).collect(),
             may_exit: vec![false; nodes as usize],
             monitors: vec![],
@@ -283,6 +293,7 @@ impl Harness {
             ledger: self.ledger.clone(),
             twin_gen: self.twin_gen[n as usize - 1].clone(),
             failed_triggers: self.failed_triggers.clone(),
+            lookup_failures: self.lookup_failures.clone(),
         }
     }
 

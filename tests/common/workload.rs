@@ -236,6 +236,8 @@ pub struct Records {
     pub not_connected: u64,
     pub eagain: u64,
     pub max_wait_us: u64,
+    /// Trigger runs whose pnfsctl never reached the twin (reported, not an upcall).
+    pub lookup_failures: u64,
 }
 
 fn parse_file(node: u32, path: &Path, problems: &mut Vec<String>) -> (Vec<Upcall>, Vec<String>) {
@@ -292,6 +294,7 @@ impl Records {
             not_connected: 0,
             eagain: 0,
             max_wait_us: 0,
+            lookup_failures: *h.lookup_failures.lock().unwrap(),
         };
         // Scheduling slack on an overloaded 2-CPU machine, on top of the timeout.
         let timeout_ms = h.upcall_timeout_ms;
@@ -414,13 +417,14 @@ impl Records {
 
     pub fn summary(&self) -> String {
         format!(
-            "upcalls_checked={} timeouts={} enotconn={} eagain={} late={} max_wait={}ms",
+            "upcalls_checked={} timeouts={} enotconn={} eagain={} late={} max_wait={}ms lookup_failures={}",
             self.upcalls.len(),
             self.timeouts,
             self.not_connected,
             self.eagain,
             self.late,
-            self.max_wait_us / 1000
+            self.max_wait_us / 1000,
+            self.lookup_failures
         )
     }
 }
