@@ -127,8 +127,16 @@ pub struct Daemon {
     next_id: u64,
     invals: HashMap<u64, InvalWait>,
     mounts_parked: HashMap<u64, Waiter>,
+    /// MOUNT requests answered EAGAIN because the cluster did not order them within
+    /// the query timeout (a ring re-forming after a node death): when one is delivered
+    /// after all, the journal it took is released again.
+    mounts_expired: BTreeSet<u64>,
     local_mounts: BTreeMap<String, (u32, bool)>,
     recovery: BTreeMap<(String, u32), RecoveryJob>,
+    /// Nodes that left while we had no quorum: whether they died or we were cut off is
+    /// only known once quorum returns (then those still gone get their journals
+    /// recovered). A minority never recovers anyone's journal.
+    left_without_quorum: BTreeSet<NodeId>,
     registered_role: Option<(pnfsd::Role, NodeId, u64)>,
     /// Durable state: version changed in memory, version on disk, write in flight.
     dirty_version: u64,
@@ -168,6 +176,10 @@ impl Daemon {
             epoch: store.state.epoch,
         };
         let (sock, pv, gv) = kernel::register(&target, reg).await?;
+        // What the kernel half kept mounted while no daemon ran (a restart): those
+        // journals are still ours, and a node death must block these filesystems too.
+        let mut client = client;
+        let mounts = kernel::read_mounts(&mut client, &target).await?;
         let (done_tx, done_rx) = mpsc::channel(1024);
         let down = kernel::spawn_worker(client, target.clone(), done_tx);
         let incarnation = std::time::SystemTime::now()
@@ -178,6 +190,12 @@ impl Daemon {
         let (saved_tx, saved_rx) = mpsc::channel(16);
         let save_tx = crate::store::spawn_writer(store.path().to_path_buf(), saved_tx);
         let mut ring = Ring::new(cfg.ring_size);
+        if !mounts.is_empty() {
+            ring.push(format!(
+                "kernel half has {} filesystem(s) mounted from before: {mounts:?}",
+                mounts.len()
+            ));
+        }
         ring.push(format!(
             "start node {node}: {} registered pnfsd v{pv} gfs2ctl v{gv} on port {}, engine {}, epoch {}",
             target.describe(),
@@ -215,8 +233,13 @@ impl Daemon {
             next_id: 1,
             invals: HashMap::new(),
             mounts_parked: HashMap::new(),
-            local_mounts: BTreeMap::new(),
+            mounts_expired: BTreeSet::new(),
+            local_mounts: mounts
+                .into_iter()
+                .map(|(table, jid, first)| (table, (jid, first)))
+                .collect(),
             recovery: BTreeMap::new(),
+            left_without_quorum: BTreeSet::new(),
             registered_role: Some((pnfsd::Role::Ds, 0, 0)),
             dirty_version: 0,
             saved_version: 0,
@@ -946,6 +969,11 @@ impl Daemon {
                 });
             }
             gfs2ctl::UpcallKind::Unmount => {
+                if !self.quorate {
+                    // As for mount: the journal map changes only with quorum.
+                    self.answer_gfs2(waiter, -libc::EAGAIN, None);
+                    return;
+                }
                 let req = self.next_id();
                 let table = table.to_string();
                 self.mounts_parked.insert(req, waiter);
@@ -1058,10 +1086,34 @@ impl Daemon {
                 if m.quorate { "regained" } else { "lost" }
             ));
         }
+        if was_quorate && !self.quorate && self.journals_synced {
+            // The quorate side may recover our journals meanwhile: once we are back, its
+            // map is the cluster's, and ours is adopted from its snapshot on the merge.
+            self.journals_synced = false;
+            self.ring
+                .push("no quorum: journal map to be resynced from the quorate side".into());
+        } else if !was_quorate && self.quorate && !self.journals_synced && m.joined.is_empty() {
+            // Quorum came back without anyone joining: every member went through the
+            // same sequence, so our map is the group's.
+            self.journals_synced = true;
+            for (f, msg) in std::mem::take(&mut self.sync_queue) {
+                self.on_msg(f, msg);
+            }
+        }
         for (n, why) in &m.left {
             self.peers.remove(n);
             self.hello_seen.remove(n);
             self.member_left(*n, *why);
+        }
+        if self.quorate && !self.left_without_quorum.is_empty() {
+            // Quorum is back: who is still gone really left.
+            let gone: Vec<NodeId> = std::mem::take(&mut self.left_without_quorum)
+                .into_iter()
+                .filter(|n| !self.members.contains(n))
+                .collect();
+            for n in gone {
+                self.member_left(n, LeaveReason::NodeDown);
+            }
         }
         // Acks no longer expected from departed members.
         let gone: Vec<NodeId> = m.left.iter().map(|(n, _)| *n).collect();
@@ -1086,6 +1138,24 @@ impl Daemon {
             let id = device_id(n);
             self.downcall(Tag::Fire, Down::LayoutRecallDevice { id });
             self.downcall(Tag::Fire, Down::DeviceDel { id });
+        }
+        if matches!(why, LeaveReason::Left | LeaveReason::ProcDown) {
+            // Only the daemon went away (stopped, or crashed and restarting); the node and
+            // its kernel still run and still write their journals: recovering one now
+            // would replay a journal in use. Its restarted daemon reads its mounts back.
+            self.ring.push(format!(
+                "node {n}: daemon gone but node up: its journals stay held"
+            ));
+            return;
+        }
+        if !self.quorate {
+            // Cut off from the majority, we cannot tell a dead node from our own
+            // isolation: recovering a live node's journal would corrupt the filesystem.
+            self.left_without_quorum.insert(n);
+            self.ring.push(format!(
+                "node {n} left while we have no quorum: journal recovery deferred"
+            ));
+            return;
         }
         // GFS2: the dead node's journals must be recovered by one survivor.
         let tables: Vec<(String, u32)> = self
@@ -1561,6 +1631,22 @@ impl Daemon {
         if changed {
             self.mark_dirty();
         }
+        if node == self.node && self.mounts_expired.remove(&req) {
+            // The kernel half was told EAGAIN: it did not mount. Give back what this
+            // late request took (every node applies the Unmount in the same order).
+            self.ring.push(format!(
+                "{table}: late mount request {req:#x} delivered after its EAGAIN; releasing jid {jid}"
+            ));
+            if changed {
+                let req = self.next_id();
+                self.send(Msg::Unmount {
+                    req,
+                    node: self.node,
+                    table,
+                });
+            }
+            return;
+        }
         self.ring.push(format!(
             "{table}: node {node} mounts with jid {jid}{}",
             if first { " (first)" } else { "" }
@@ -1666,6 +1752,33 @@ impl Daemon {
 
     fn on_tick(&mut self) {
         let limit = Duration::from_millis(self.cfg.query_timeout_ms);
+        // A MOUNT or UNMOUNT the cluster has not ordered within the query timeout (the
+        // ring is re-forming after a node death): answer now, before the kernel half's
+        // own timeout, rather than late. A mount fails with EAGAIN (its journal, if the
+        // request is delivered after all, is released again: `on_mount`); an unmount
+        // succeeds (the kernel unmounts anyway; the journal is released in cluster
+        // order when the request is delivered).
+        let stale: Vec<(u64, bool)> = self
+            .mounts_parked
+            .iter()
+            .filter_map(|(r, w)| match w {
+                Waiter::Kernel { kind, since, .. } if since.elapsed() > limit => {
+                    Some((*r, *kind == gfs2ctl::UpcallKind::Mount as u32))
+                }
+                _ => None,
+            })
+            .collect();
+        for (r, is_mount) in stale {
+            if let Some(w) = self.mounts_parked.remove(&r) {
+                self.stats.query_timeouts += 1;
+                if is_mount {
+                    self.mounts_expired.insert(r);
+                    self.answer_gfs2(w, -libc::EAGAIN, None);
+                } else {
+                    self.answer_gfs2(w, 0, None);
+                }
+            }
+        }
         let expired: Vec<u64> = self
             .parked
             .iter()

@@ -56,7 +56,7 @@ if want cluster; then
     record cluster SKIPPED "corosync/libcpg not installed (apt-get install corosync libcpg-dev libcfg-dev libcmap-dev libquorum-dev libvotequorum-dev)"
   else
     if cargo build --features corosync --bins --examples -q && \
-       cargo build --workspace --features corosync --bins -q && cargo test --features corosync --test cluster_corosync --test cluster_daemon -- --nocapture --test-threads=1 2>&1 | tee target/cluster.log; then
+       cargo build --workspace --features corosync --bins -q && cargo test --features corosync --test cluster_corosync --test cluster_daemon --test cluster_faults -- --nocapture --test-threads=1 2>&1 | tee target/cluster.log; then
       record cluster PASS
     else
       record cluster FAIL "see target/cluster.log"

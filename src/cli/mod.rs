@@ -256,6 +256,10 @@ struct TriggerArgs {
     table: Option<String>,
     #[arg(long)]
     jid: Option<u32>,
+    /// How long to wait for the run to finish, ms (it answers when every upcall has,
+    /// which takes up to count/depth upcall timeouts).
+    #[arg(long, default_value_t = 120_000)]
+    wait_ms: u64,
 }
 
 /// An error with its exit code: 1 usage, 2 kernel or daemon.
@@ -1039,6 +1043,7 @@ async fn ping(ctx: &Ctx, a: &PingArgs) -> R<()> {
 
 async fn trigger(ctx: &Ctx, a: &TriggerArgs) -> R<()> {
     let (mut c, t) = ctx.kernel().await?;
+    c.set_timeout(Duration::from_millis(a.wait_ms));
     let v = if a.family == "pnfsd" {
         use pnfsd::attr as x;
         let kind = pnfsd::UpcallKind::from_name(&a.kind)

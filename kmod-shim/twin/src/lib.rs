@@ -10,6 +10,7 @@
 
 pub mod gfs2;
 pub mod pnfsd;
+pub mod record;
 pub mod trigger;
 pub mod upcall;
 
@@ -228,6 +229,8 @@ impl Ctx<'_> {
 pub struct Twin {
     pub shim: Arc<Mutex<Shim>>,
     pub sock: Arc<NlSocket>,
+    /// The per-upcall record, when asked for (`--record`; a test aid, see `record`).
+    pub record: Option<Arc<record::Recorder>>,
 }
 
 impl Twin {
@@ -244,7 +247,14 @@ impl Twin {
         Ok(Twin {
             shim: Arc::new(Mutex::new(Shim::new(cfg))),
             sock: Arc::new(sock),
+            record: None,
         })
+    }
+
+    /// Record every upcall and every unmatched reply in `path` (see `record`).
+    pub fn with_record(mut self, path: &std::path::Path) -> std::io::Result<Twin> {
+        self.record = Some(Arc::new(record::Recorder::create(path)?));
+        Ok(self)
     }
 
     pub fn port(&self) -> u32 {

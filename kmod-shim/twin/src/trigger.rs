@@ -3,7 +3,7 @@
 //! that drives it `depth` at a time.
 
 use crate::upcall::{KindStats, Outcome, Pending};
-use crate::{gfs2, pnfsd, Ctx, Fam, OpError, OpResult, Twin};
+use crate::{gfs2, pnfsd, record, Ctx, Fam, OpError, OpResult, Twin};
 use pnfs_netlink::codec::{put_error, MsgBuilder, NlMsgHdr, NLM_F_ACK};
 use pnfs_netlink::{gfs2ctl, Gfs2Attrs, NlError, PnfsdAttrs};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -190,7 +190,29 @@ impl Twin {
         fill: &Fill,
         buf: &mut Vec<u8>,
     ) -> Result<Vec<u8>, i32> {
-        let (tx, rx) = oneshot::channel();
+        let Some(rec) = &self.record else {
+            return self.upcall_xid(fam, kind, fill, buf).await.1;
+        };
+        let t0 = record::now_us();
+        let (xid, r) = self.upcall_xid(fam, kind, fill, buf).await;
+        let t1 = record::now_us();
+        let res = match &r {
+            Ok(reply) => record::Result::Status(reply_status(fam, reply)),
+            Err(e) => record::Result::Errno(*e),
+        };
+        rec.upcall(fam, xid, t0, t1, fill, res);
+        r
+    }
+
+    /// `upcall`, also returning the xid it used (0: none allocated).
+    async fn upcall_xid(
+        &self,
+        fam: Fam,
+        kind: u32,
+        fill: &Fill,
+        buf: &mut Vec<u8>,
+    ) -> (u32, Result<Vec<u8>, i32>) {
+        let (tx, mut rx) = oneshot::channel();
         let (xid, port, timeout) = {
             let mut shim = self.shim.lock().unwrap();
             let up = shim.up(fam);
@@ -200,7 +222,7 @@ impl Twin {
             up.stats[k].sent += 1;
             let Some(d) = up.daemon else {
                 up.stats[k].failed += 1;
-                return Err(libc::ENOTCONN);
+                return (0, Err(libc::ENOTCONN));
             };
             let xid = up.alloc_xid();
             up.pending.insert(
@@ -231,11 +253,11 @@ impl Twin {
                     up.stats[kind as usize].failed += 1;
                 }
                 tracing::debug!(port, "upcall not delivered: {e}");
-                return Err(errno.unwrap_or(libc::EIO));
+                return (xid, Err(errno.unwrap_or(libc::EIO)));
             }
-            return Err(libc::ENOTCONN);
+            return (xid, Err(libc::ENOTCONN));
         }
-        match tokio::time::timeout(timeout, rx).await {
+        let r = match tokio::time::timeout(timeout, &mut rx).await {
             Ok(Ok(Outcome::Reply(bytes))) => Ok(bytes),
             Ok(Ok(Outcome::NotConnected)) | Ok(Err(_)) => Err(libc::ENOTCONN),
             Err(_) => {
@@ -243,10 +265,19 @@ impl Twin {
                 let up = shim.up(fam);
                 if up.pending.remove(&xid).is_some() {
                     up.stats[kind as usize].timeouts += 1;
+                    Err(libc::ETIMEDOUT)
+                } else {
+                    // The reply (or the daemon's death) won the race with the timer: it
+                    // already took the pending entry and counted the outcome, so the
+                    // caller must get that outcome, not a timeout counted nowhere.
+                    match rx.try_recv() {
+                        Ok(Outcome::Reply(bytes)) => Ok(bytes),
+                        _ => Err(libc::ENOTCONN),
+                    }
                 }
-                Err(libc::ETIMEDOUT)
             }
-        }
+        };
+        (xid, r)
     }
 
     /// REPLY: wake the waiter of `xid`.
@@ -261,6 +292,10 @@ impl Twin {
         }
         let Some(p) = up.pending.remove(&xid) else {
             up.late_replies += 1;
+            drop(shim);
+            if let Some(rec) = &self.record {
+                rec.unmatched_reply(ctx.fam, xid);
+            }
             return Err(OpError::new(
                 libc::ENOENT,
                 format!("xid {xid} is not pending"),
@@ -304,6 +339,9 @@ pub fn start(twin: &Twin, ctx: &mut Ctx<'_>) -> OpResult {
         let started = Instant::now();
         let (stats, last) = run_load(&twin, fam, Arc::new(fill.clone())).await;
         let elapsed = started.elapsed().as_nanos() as u64;
+        if let Some(rec) = &twin.record {
+            rec.flush(); // the run's upcalls are in the record before its answer
+        }
         let mut out = Vec::with_capacity(512);
         encode_trigger_reply(
             &mut out,
@@ -366,6 +404,21 @@ async fn run_load(twin: &Twin, fam: Fam, fill: Arc<Fill>) -> (KindStats, Option<
     let mut guard = total.lock().unwrap();
     let (s, last) = &mut *guard;
     (std::mem::take(s), last.take())
+}
+
+/// The status attribute of a reply (pnfsd: nfsstat; gfs2: 0 or a negative errno);
+/// -1 when it has none (a malformed reply still counts as an answer).
+fn reply_status(fam: Fam, reply: &[u8]) -> i64 {
+    match fam {
+        Fam::Pnfsd => PnfsdAttrs::parse(reply, &pnfs_netlink::pnfsd::PNFSD_POLICY)
+            .ok()
+            .and_then(|t| t.u32(pnfs_netlink::pnfsd::attr::STATUS))
+            .map_or(-1, i64::from),
+        Fam::Gfs2 => Gfs2Attrs::parse(reply, &gfs2ctl::GFS2CTL_POLICY)
+            .ok()
+            .and_then(|t| t.i32(gfs2ctl::attr::STATUS))
+            .map_or(-1, i64::from),
+    }
 }
 
 /// Record what a reply does to the kernel half's state, and count errors.

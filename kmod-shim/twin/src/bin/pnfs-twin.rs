@@ -3,11 +3,14 @@
 use pnfs_twin::{Twin, TwinConfig};
 use std::time::Duration;
 
-const USAGE: &str = "usage: pnfs-twin [--port N] [--admin-uid UID]... [--timeout-ms MS]
+const USAGE: &str =
+    "usage: pnfs-twin [--port N] [--admin-uid UID]... [--timeout-ms MS] [--record FILE]
   Serves the pnfsd and gfs2ctl families over NETLINK_USERSOCK (see kmod-shim/PROTOCOL.md).
   --port N          USERSOCK port to bind (default 0x504e4653, \"PNFS\")
   --admin-uid UID   also allow UID to send admin commands (root always may)
-  --timeout-ms MS   upcall timeout (default 5000)";
+  --timeout-ms MS   upcall timeout (default 5000)
+  --record FILE     write one line per upcall and per unmatched reply to FILE
+                    (a test aid; format in kmod-shim/twin/src/record.rs)";
 
 fn parse_u32(s: &str) -> Option<u32> {
     match s.strip_prefix("0x") {
@@ -25,6 +28,7 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let mut cfg = TwinConfig::default();
+    let mut record: Option<std::path::PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = |name: &str| {
@@ -37,6 +41,13 @@ fn main() -> std::process::ExitCode {
             "--port" => cfg.port = val("--port"),
             "--admin-uid" => cfg.admin_uids.push(val("--admin-uid")),
             "--timeout-ms" => cfg.timeout = Duration::from_millis(val("--timeout-ms") as u64),
+            "--record" => match args.next() {
+                Some(p) => record = Some(p.into()),
+                None => {
+                    eprintln!("pnfs-twin: --record needs a file\n{USAGE}");
+                    return std::process::ExitCode::from(1);
+                }
+            },
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return std::process::ExitCode::SUCCESS;
@@ -52,13 +63,22 @@ fn main() -> std::process::ExitCode {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let twin = match Twin::bind(&cfg) {
+        let mut twin = match Twin::bind(&cfg) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("pnfs-twin: cannot bind USERSOCK port {:#x}: {e}", cfg.port);
                 return std::process::ExitCode::from(2);
             }
         };
+        if let Some(p) = &record {
+            twin = match twin.with_record(p) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("pnfs-twin: cannot create {}: {e}", p.display());
+                    return std::process::ExitCode::from(2);
+                }
+            };
+        }
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             let mut term =
