@@ -386,7 +386,16 @@ fn flood_of_upcalls_is_bounded() {
     let r = trig(
         &n,
         &[
-            &["pnfsd", "get-state", "--count", &cnt, "--depth", "4096"][..],
+            &[
+                "pnfsd",
+                "get-state",
+                "--count",
+                &cnt,
+                "--depth",
+                "4096",
+                "--wait-ms",
+                "1800000",
+            ][..],
             &own[..],
         ]
         .concat(),
