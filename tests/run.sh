@@ -4,7 +4,11 @@
 # loudly instead of pretending to pass.
 #
 #   bash tests/run.sh            all tiers
-#   TIERS="unit cluster" bash tests/run.sh   a subset (unit lint cluster fuzz vm)
+#   TIERS="unit cluster" bash tests/run.sh   a subset (unit lint cluster fuzz vm faults)
+#
+# `faults` (the cluster fault suite, tests/cluster_faults.rs, 6-9 min) is not in the
+# default list yet: it passed 7/7 in its last runs but has not yet passed three runs in a
+# row (issue #7), and a flaky tier would fail every CI run. Run it with TIERS=faults.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 TIERS=${TIERS:-"lint unit cluster fuzz vm"}
@@ -56,10 +60,26 @@ if want cluster; then
     record cluster SKIPPED "corosync/libcpg not installed (apt-get install corosync libcpg-dev libcfg-dev libcmap-dev libquorum-dev libvotequorum-dev)"
   else
     if cargo build --features corosync --bins --examples -q && \
-       cargo build --workspace --features corosync --bins -q && cargo test --features corosync --test cluster_corosync --test cluster_daemon --test cluster_faults -- --nocapture --test-threads=1 2>&1 | tee target/cluster.log; then
+       cargo build --workspace --features corosync --bins -q && cargo test --features corosync --test cluster_corosync --test cluster_daemon -- --nocapture --test-threads=1 2>&1 | tee target/cluster.log; then
       record cluster PASS
     else
       record cluster FAIL "see target/cluster.log"
+    fi
+  fi
+fi
+
+if want faults; then
+  note "faults: the cluster fault suite (7 scenarios, 3 nodes each)"
+  if ! is_root; then
+    record faults SKIPPED "needs root for network namespaces"
+  elif ! command -v corosync >/dev/null || [ ! -e /usr/include/corosync/cpg.h ]; then
+    record faults SKIPPED "corosync/libcpg not installed"
+  else
+    if cargo build --workspace --features corosync --bins -q && \
+       cargo test --features corosync --test cluster_faults -- --nocapture --test-threads=1 2>&1 | tee target/faults.log; then
+      record faults PASS "$(grep -c '^SCENARIO .*: PASS' target/faults.log) scenarios"
+    else
+      record faults FAIL "see target/faults.log"
     fi
   fi
 fi
