@@ -222,6 +222,101 @@ fn monitor_receives_every_event_kind() {
     );
 }
 
+/// ENOBUFS on the monitor's socket: events were lost, so the monitor re-reads the state
+/// by dump and prints it as one `resync` record that matches `device show`.
+#[test]
+fn monitor_resyncs_by_dump_after_lost_events() {
+    if !can_run("monitor_resyncs_by_dump_after_lost_events") {
+        return;
+    }
+    let n = Node::new("resync");
+    let mut mon = Command::new("ip")
+        .args(["netns", "exec", &n.ns, PNFSCTL, "-j", "monitor", "device"])
+        .args(["--rcvbuf", "1", "--timeout", "120"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = mon.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&l) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    let set = |i: u32| {
+        let id = format!("node:{i}");
+        let addr = format!("tcp,10.9.0.{i}.8.1");
+        n.must(&[
+            "device",
+            "set",
+            &id,
+            "--node",
+            &i.to_string(),
+            "--addr",
+            &addr,
+        ]);
+    };
+    // The monitor is listening once it reports an event (`ip netns exec` execs pnfsctl,
+    // so the child's pid is the monitor's).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut listening = false;
+    while !listening && Instant::now() < deadline {
+        set(1);
+        listening = rx.recv_timeout(Duration::from_millis(500)).is_ok();
+    }
+    assert!(
+        listening,
+        "the monitor reported no device event within 30 s"
+    );
+    while rx.try_recv().is_ok() {}
+    // Stop it, change 40 devices (each a multicast event), let it go on: its smallest
+    // possible receive buffer has overflowed.
+    let pid = mon.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    for i in 2..=41 {
+        set(i);
+    }
+    assert!(Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let resync = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(v) if v["event"] == "resync" => break v,
+            Ok(_) => {}
+            Err(_) => {
+                let _ = mon.kill();
+                let o = mon.wait_with_output().unwrap();
+                panic!(
+                    "no resync record after the overflow; monitor stderr: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
+            }
+        }
+    };
+    let _ = mon.kill();
+    let o = mon.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("events lost"), "monitor stderr: {err}");
+    assert_eq!(resync["family"], "all");
+    assert_eq!(
+        resync["devices"],
+        n.must(&["device", "show"]),
+        "the resync record is the device dump"
+    );
+    assert_eq!(resync["devices"].as_array().map(Vec::len), Some(41));
+}
+
 #[test]
 fn errors_have_messages_and_exit_codes() {
     // Usage errors need no kernel half: exit 1 with a message.

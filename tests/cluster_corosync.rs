@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo build --features corosync --example cpg_probe
-//! cargo test  --features corosync --test cluster_corosync -- --nocapture
+//! cargo test --workspace --features corosync --test cluster_corosync -- --ignored --nocapture
 //! ```
 //!
 //! The harness is `tests/cluster/netns.sh`; its run directory (corosync logs, probe
@@ -322,6 +322,7 @@ fn ids(v: &Value) -> Vec<u64> {
 }
 
 #[test]
+#[ignore = "cluster tier (3 corosync nodes in netns, root): run with --ignored"]
 fn three_nodes_membership_order_and_failure() {
     if let Some(reason) = skip_reason() {
         loud(&format!("SKIPPED: cluster_corosync: {reason}"));

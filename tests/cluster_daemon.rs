@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! cargo build --workspace --features corosync --bins
-//! cargo test  --features corosync --test cluster_daemon -- --nocapture
+//! cargo test --workspace --features corosync --test cluster_daemon -- --ignored --nocapture
 //! ```
 //!
 //! Scenarios (each waits on observable state with a deadline, never a fixed sleep):
@@ -37,6 +37,7 @@ const GRACE_MS: u64 = 2000;
 const TABLE: &str = "c:fs0";
 
 #[test]
+#[ignore = "cluster tier (3 corosync nodes in netns, root): run with --ignored"]
 fn three_daemons_state_layouts_gfs2_and_failover() {
     if let Some(reason) = skip_reason() {
         loud(&format!("SKIPPED: cluster_daemon: {reason}"));

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! cargo build --workspace --features corosync --bins
-//! cargo test  --features corosync --test cluster_faults -- --nocapture --test-threads=1
+//! cargo test --workspace --features corosync --test cluster_faults -- --ignored --nocapture --test-threads=1
 //! ```
 //!
 //! Each test prints one line on stderr (uncaptured):
@@ -246,6 +246,7 @@ fn window<'a>(r: &'a Records, nodes: &[u32], from: u64, to: u64) -> Vec<&'a Upca
 }
 
 #[test]
+#[ignore = "faults tier (3 corosync nodes in netns, root): run with --ignored"]
 fn scenario_1_ds_corosync_kill() {
     let Some(mut s) = Scene::start("ds-corosync-kill") else {
         return;
@@ -298,6 +299,7 @@ fn scenario_1_ds_corosync_kill() {
 }
 
 #[test]
+#[ignore = "faults tier (3 corosync nodes in netns, root): run with --ignored"]
 fn scenario_2_mds_kill() {
     let Some(mut s) = Scene::start("mds-kill") else {
         return;
@@ -387,6 +389,7 @@ fn scenario_2_mds_kill() {
 }
 
 #[test]
+#[ignore = "faults tier (3 corosync nodes in netns, root): run with --ignored"]
 fn scenario_3_partition() {
     let Some(mut s) = Scene::start("partition") else {
         return;
@@ -466,6 +469,7 @@ fn scenario_3_partition() {
 }
 
 #[test]
+#[ignore = "faults tier (3 corosync nodes in netns, root): run with --ignored"]
 fn scenario_4_daemon_restart_in_flight() {
     // A long upcall timeout: the bursts must still be pending (not timed out) when the
     // daemon is killed, however slowly this machine issues 10,000 of them.
@@ -627,6 +631,7 @@ fn scenario_4_daemon_restart_in_flight() {
 }
 
 #[test]
+#[ignore = "faults tier (3 corosync nodes in netns, root): run with --ignored"]
 fn scenario_5_revoke_under_cache() {
     let Some(mut s) = Scene::start("revoke") else {
         return;
@@ -685,6 +690,7 @@ fn scenario_5_revoke_under_cache() {
 }
 
 #[test]
+#[ignore = "faults tier (3 corosync nodes in netns, root): run with --ignored"]
 fn scenario_6_rolling_restart() {
     let Some(mut s) = Scene::start("rolling-restart") else {
         return;
@@ -742,6 +748,7 @@ fn scenario_6_rolling_restart() {
 }
 
 #[test]
+#[ignore = "faults tier (3 corosync nodes in netns, root): run with --ignored"]
 fn scenario_7_rejoin_after_recovery() {
     let Some(mut s) = Scene::start("rejoin") else {
         return;

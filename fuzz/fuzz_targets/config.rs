@@ -3,7 +3,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pnfs_controld::config::Config;
+// The daemon's config module itself, compiled in here: the fuzz build (sanitizers, nightly)
+// then needs serde and toml only, not the daemon's runtime (tokio, clap, ...).
+#[allow(dead_code)]
+#[path = "../../src/config.rs"]
+mod config;
+use config::Config;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

@@ -3,7 +3,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pnfs_controld::wire::{Msg, MAX_MSG};
+// The daemon's wire module itself, compiled in here (it depends on std only), so the
+// sanitizer build does not pull in the daemon's runtime.
+#[allow(dead_code)]
+#[path = "../../src/wire.rs"]
+mod wire;
+use wire::{Msg, MAX_MSG};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(m) = Msg::decode(data) else { return };

@@ -9,7 +9,8 @@
 # Usage: kmod-shim/vm/run.sh [--test-bin PATH]... [--cmd "COMMAND"]
 #                            [--timeout SECONDS] [--no-probe]
 #
-#   --test-bin PATH  statically linked binary to put in the guest's /bin
+#   --test-bin PATH  binary to put in the guest's /bin (if dynamically linked, its
+#                    loader and libraries go to the same paths in the guest)
 #                    (repeatable).
 #   --cmd "..."      shell command the guest runs as the test suite
 #                    (default: genl_probe).  It must print "PASS name" /
@@ -299,9 +300,15 @@ fi
 for b in ${TEST_BINS[@]+"${TEST_BINS[@]}"}; do
 	[ -f "$b" ] && [ -x "$b" ] || die "--test-bin $b: not an executable file"
 	readelf -h "$b" >/dev/null 2>&1 || die "--test-bin $b: not an ELF file"
-	is_static "$b" || die "--test-bin $b: dynamically linked (needs a static binary)"
 	cp "$b" "$WORK/bin/"
 	echo "added $(basename "$b") ($(stat -c %s "$b") bytes)"
+	# A dynamically linked binary brings its loader and libraries (as ldd resolves them
+	# on the host) to the same paths in the guest.
+	if ! is_static "$b"; then
+		ldd "$b" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' \
+			>>"$WORK/libs.list" || die "--test-bin $b: ldd failed"
+		echo "  dynamically linked: $(wc -l <"$WORK/libs.list") libraries so far"
+	fi
 done
 
 # ---------------------------------------------------------------- initramfs
@@ -320,6 +327,12 @@ for b in "$WORK"/bin/*; do
 	cp "$b" "$R/bin/"
 done
 cp "$KO" "$R/lib/modules/$MODNAME.ko"
+if [ -s "$WORK/libs.list" ]; then
+	sort -u "$WORK/libs.list" | while read -r lib; do
+		mkdir -p "$R$(dirname "$lib")"
+		cp -L "$lib" "$R$lib"
+	done
+fi
 mknod -m 600 "$R/dev/console" c 5 1 2>/dev/null || true
 printf '%s\n' "$CMD" >"$R/etc/vmlane-test.sh"
 

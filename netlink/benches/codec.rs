@@ -2,7 +2,7 @@
 //! (netlink-packet-core + netlink-packet-generic, genetlink) and against a bare libc
 //! loop, all in one run, with heap allocations counted by a counting global allocator.
 //!
-//! `cargo bench -p pnfs-netlink --bench codec` prints a table and writes
+//! `cargo bench -p pnfs-netlink --features compare --bench codec` prints a table and writes
 //! `benches/codec-report.json` and `benches/codec.md` (workspace root), replacing both.
 //! `BENCH_QUICK=1` shortens every loop (a smoke run; numbers are then not reported).
 
@@ -744,13 +744,13 @@ fn main() {
 
     let md = root.join("codec.md");
     let mut s = String::from(
-        "# Codec and nlctrl round trip\n\nWritten by `cargo bench -p pnfs-netlink --bench codec` \
+        "# Codec and nlctrl round trip\n\nWritten by `cargo bench -p pnfs-netlink --features compare --bench codec` \
          (replaced on every run; the JSON twin is `codec-report.json`).\n",
     );
     s.push_str(&format!("\n## codec + nlctrl round trip ({date})\n\n"));
     s.push_str(&format!(
         "Machine: {nproc} CPUs, {model}, kernel {kernel}.\n\n\
-         Method: `cargo bench -p pnfs-netlink --bench codec` (custom harness, release + debug info). \
+         Method: `cargo bench -p pnfs-netlink --features compare --bench codec` (custom harness, release + debug info). \
          Codec cases run pinned to cpu0: 100 warm-up calls each side, then 21 samples of ~20 ms \
          taken alternately (ours, theirs, ours, ...), median ns per message per side; heap \
          allocations counted by a counting `#[global_allocator]` over all samples. \

@@ -5,11 +5,14 @@
 //! The family tables in [`gen`] are generated from the specs by `ynl-gen`, which also
 //! writes the kernel module's uapi header and policies, so both halves share one source.
 
+#[cfg(feature = "io")]
 pub mod client;
 pub mod codec;
 pub mod error;
 pub mod histogram;
+pub mod nlctrl;
 pub mod policy;
+#[cfg(feature = "io")]
 pub mod socket;
 
 /// Tables generated from `netlink/specs/*.yaml`.
@@ -19,10 +22,13 @@ pub mod gen {
     pub mod pnfsd;
 }
 
-pub use client::{Client, FamilyInfo};
+#[cfg(feature = "io")]
+pub use client::Client;
 pub use codec::{AttrIter, AttrTable, ErrorMsg, GenlMsg, Messages, MsgBuilder, NlMsg};
 pub use error::{DecodeError, NlError, PeerError};
 pub use gen::{gfs2ctl, pnfsd};
+pub use nlctrl::FamilyInfo;
+#[cfg(feature = "io")]
 pub use socket::{NlSocket, Proto};
 
 /// Attribute table sized for the pnfsd main set.

@@ -111,13 +111,7 @@ fn config(a: &Args) -> anyhow::Result<Config> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PNFS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    pnfs_twin::logging::init("pnfs_controld");
     let cfg = match config(&args) {
         Ok(c) => c,
         Err(e) => {

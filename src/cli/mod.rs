@@ -222,6 +222,11 @@ struct MonitorArgs {
     /// Exit after this many seconds.
     #[arg(long)]
     timeout: Option<f64>,
+    /// Receive buffer of the event socket, in bytes (default: the system's). When it
+    /// overflows, events are lost: the monitor then re-reads the state by dump and prints
+    /// it as one `resync` record.
+    #[arg(long, value_name = "BYTES")]
+    rcvbuf: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -907,9 +912,12 @@ fn event_matches(what: &str, fam: &str, name: &str) -> bool {
 }
 
 async fn monitor(ctx: &Ctx, a: &MonitorArgs) -> R<()> {
-    let (_, t) = ctx.kernel().await?;
-    let sock = NlSocket::open(t.proto.number(), &SocketOptions::default())
-        .map_err(|e| failed("monitor", e))?;
+    let (mut c, t) = ctx.kernel().await?;
+    let opts = SocketOptions {
+        rcvbuf: a.rcvbuf.unwrap_or(0),
+        ..SocketOptions::default()
+    };
+    let sock = NlSocket::open(t.proto.number(), &opts).map_err(|e| failed("monitor", e))?;
     for f in [&t.pnfsd, &t.gfs2] {
         let g = f
             .group("events")
@@ -929,7 +937,12 @@ async fn monitor(ctx: &Ctx, a: &MonitorArgs) -> R<()> {
         let (n, from) = match tokio::time::timeout(wait, sock.recv_from(&mut buf)).await {
             Err(_) => return Ok(()),
             Ok(Err(NlError::Overrun)) => {
-                eprintln!("pnfsctl: monitor: events lost (receive queue overflowed); resync with `show` commands");
+                // Events were lost: what they would have said is re-read by dump, so the
+                // watcher's picture is whole again; the watch goes on from there.
+                eprintln!(
+                    "pnfsctl: monitor: events lost (receive queue overflowed); state re-read by dump"
+                );
+                emit_event(ctx, &resync(&mut c, &t, &a.what).await?);
                 continue;
             }
             Ok(Err(e)) => return Err(failed("monitor", e)),
@@ -955,25 +968,60 @@ async fn monitor(ctx: &Ctx, a: &MonitorArgs) -> R<()> {
             if let Value::Object(attrs) = attrs_to_json(g.attrs, spec.policy) {
                 v.as_object_mut().unwrap().extend(attrs);
             }
-            if ctx.cli.json || ctx.cli.pretty {
-                println!("{v}");
-            } else {
-                let mut rest = v.clone();
-                rest.as_object_mut().unwrap().remove("family");
-                rest.as_object_mut().unwrap().remove("event");
-                println!(
-                    "[{fam}] {name} {}",
-                    render::text(&rest).trim_end().replace('\n', " ")
-                );
-            }
-            use std::io::Write;
-            let _ = std::io::stdout().flush();
+            emit_event(ctx, &v);
             seen += 1;
             if a.count.is_some_and(|c| seen >= c) {
                 return Ok(());
             }
         }
     }
+}
+
+/// One monitor record: a JSON object per line with `-j`, else `[family] event attrs...`.
+fn emit_event(ctx: &Ctx, v: &Value) {
+    if ctx.cli.json || ctx.cli.pretty {
+        println!("{v}");
+    } else {
+        let mut rest = v.clone();
+        if let Some(o) = rest.as_object_mut() {
+            o.remove("family");
+            o.remove("event");
+        }
+        println!(
+            "[{}] {} {}",
+            v["family"].as_str().unwrap_or(""),
+            v["event"].as_str().unwrap_or(""),
+            render::text(&rest).trim_end().replace('\n', " ")
+        );
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}
+
+/// After lost events: the kernel half's current state of what `what` watches, by dump,
+/// as one record `{"family": "all", "event": "resync", ...}`.
+async fn resync(c: &mut Client, t: &Target, what: &str) -> R<Value> {
+    let want = |objs: &[&str]| what == "all" || objs.contains(&what);
+    let mut v = json!({ "family": "all", "event": "resync" });
+    if want(&["pnfsd", "device"]) {
+        v["devices"] = Value::Array(dump(c, &t.pnfsd, pnfsd::cmd::DEVICE_GET).await?);
+    }
+    if want(&["pnfsd", "layout"]) {
+        v["layouts"] = Value::Array(dump(c, &t.pnfsd, pnfsd::cmd::LAYOUT_DUMP).await?);
+    }
+    if want(&["pnfsd", "state"]) {
+        v["states"] = Value::Array(dump(c, &t.pnfsd, pnfsd::cmd::STATE_GET).await?);
+    }
+    if want(&["pnfsd", "grace", "daemon"]) {
+        v["pnfsd"] = get(c, &t.pnfsd, pnfsd::cmd::STATUS_GET, |_| {}).await?;
+    }
+    if want(&["gfs2", "fs"]) {
+        v["mounts"] = Value::Array(dump(c, &t.gfs2, gfs2ctl::cmd::MOUNT_GET).await?);
+    }
+    if want(&["gfs2", "daemon"]) {
+        v["gfs2ctl"] = get(c, &t.gfs2, gfs2ctl::cmd::STATUS_GET, |_| {}).await?;
+    }
+    Ok(v)
 }
 
 async fn ping(ctx: &Ctx, a: &PingArgs) -> R<()> {

@@ -9,6 +9,7 @@
 //! SCM_CREDENTIALS, as GENL_ADMIN_PERM would check CAP_NET_ADMIN.
 
 pub mod gfs2;
+pub mod logging;
 pub mod pnfsd;
 pub mod record;
 pub mod trigger;

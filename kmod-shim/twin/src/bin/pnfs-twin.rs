@@ -20,13 +20,7 @@ fn parse_u32(s: &str) -> Option<u32> {
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PNFS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    pnfs_twin::logging::init("pnfs-twin");
     let mut cfg = TwinConfig::default();
     let mut record: Option<std::path::PathBuf> = None;
     let mut args = std::env::args().skip(1);
