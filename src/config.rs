@@ -75,7 +75,7 @@ impl Default for Config {
             cluster_name: "pnfs".into(),
             engine: EngineKind::Local,
             socket: SocketKind::Auto,
-            twin_port: pnfs_netlink::client::TWIN_DEFAULT_PORT,
+            twin_port: pnfs_netlink::nlctrl::TWIN_DEFAULT_PORT,
             mds_priority: 0,
             addrs: vec![Addr {
                 netid: "tcp".into(),
