@@ -144,24 +144,17 @@ fn every_object_in_text_and_json() {
     assert_eq!(fam[0]["groups"][0]["name"], "events");
 }
 
-#[test]
-fn monitor_receives_every_event_kind() {
-    if !can_run("monitor_receives_every_event_kind") {
-        return;
-    }
-    let mut n = Node::new("mon");
+/// `pnfsctl -j monitor ARGS` in the node's namespace; its JSON lines arrive on the channel
+/// (stderr is piped for the caller to read after the end).
+fn spawn_monitor(
+    n: &Node,
+    args: &[&str],
+) -> (std::process::Child, std::sync::mpsc::Receiver<Value>) {
     let mut mon = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &n.ns,
-            PNFSCTL,
-            "-j",
-            "monitor",
-            "--timeout",
-            "60",
-        ])
+        .args(["netns", "exec", &n.ns, PNFSCTL, "-j", "monitor"])
+        .args(args)
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let out = mon.stdout.take().unwrap();
@@ -173,6 +166,16 @@ fn monitor_receives_every_event_kind() {
             }
         }
     });
+    (mon, rx)
+}
+
+#[test]
+fn monitor_receives_every_event_kind() {
+    if !can_run("monitor_receives_every_event_kind") {
+        return;
+    }
+    let mut n = Node::new("mon");
+    let (mut mon, rx) = spawn_monitor(&n, &["--timeout", "60"]);
     std::thread::sleep(Duration::from_millis(300)); // the monitor joins its groups
     n.start_daemon(&[]); // daemon-up (both families), grace-changed (start, end), device-changed
     n.must(&["device", "del", "node:1"]);
@@ -230,22 +233,7 @@ fn monitor_resyncs_by_dump_after_lost_events() {
         return;
     }
     let n = Node::new("resync");
-    let mut mon = Command::new("ip")
-        .args(["netns", "exec", &n.ns, PNFSCTL, "-j", "monitor", "device"])
-        .args(["--rcvbuf", "1", "--timeout", "120"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = mon.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<Value>();
-    std::thread::spawn(move || {
-        for l in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str(&l) {
-                let _ = tx.send(v);
-            }
-        }
-    });
+    let (mut mon, rx) = spawn_monitor(&n, &["device", "--rcvbuf", "1", "--timeout", "120"]);
     let set = |i: u32| {
         let id = format!("node:{i}");
         let addr = format!("tcp,10.9.0.{i}.8.1");
