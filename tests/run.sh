@@ -37,6 +37,10 @@ FEAT=()
 have_corosync() { command -v corosync >/dev/null && [ -e /usr/include/corosync/cpg.h ]; }
 have_corosync && FEAT=(--features corosync)
 CARGO_SEL=(--workspace "${FEAT[@]}")
+# Every test target, binary and example of that selection: what the cluster suites start
+# (pnfs_controld, pnfsctl, pnfs-twin, cpg_probe) and the VM tier's conformance binary.
+# A no-op after the unit tier.
+build_all() { cargo test "${CARGO_SEL[@]}" --no-run -q; }
 
 if want lint; then
   note "lint: cargo fmt --check, clippy -D warnings, cargo doc"
@@ -76,7 +80,7 @@ cluster_suite() { # tier, log, test targets...
     record "$tier" SKIPPED "needs root for network namespaces"
   elif ! have_corosync; then
     record "$tier" SKIPPED "corosync/libcpg not installed (apt-get install corosync libcpg-dev libcfg-dev libcmap-dev libquorum-dev libvotequorum-dev)"
-  elif cargo test "${CARGO_SEL[@]}" --no-run -q && \
+  elif build_all && \
        cargo test "${CARGO_SEL[@]}" "${tests[@]}" -- --ignored --nocapture --test-threads=1 2>&1 | tee "$log"; then
     return 0
   else
@@ -117,7 +121,7 @@ if want vm; then
   if ! is_root; then
     record vm SKIPPED "needs root (apt-get, qemu image setup)"
   else
-    if cargo test "${CARGO_SEL[@]}" --no-run -q && bash tests/vm.sh 2>&1 | tee target/vm.log && tail -n 1 target/vm.log | grep -q ' 0 failed'; then
+    if build_all && CONFORMANCE_BIN=target/debug/pnfs-conformance bash tests/vm.sh 2>&1 | tee target/vm.log && tail -n 1 target/vm.log | grep -q ' 0 failed'; then
       record vm PASS "$(tail -n 1 target/vm.log)"
     else
       record vm FAIL "$(tail -n 1 target/vm.log 2>/dev/null)"

@@ -10,10 +10,14 @@ gcc -static -O2 -Wall -I kmod-shim/module -o target/vm/smoke kmod-shim/module/te
 args=(--no-probe --test-bin target/vm/smoke)
 cmd="smoke"
 if [ -d tests/conformance ]; then
-  # The conformance binary of the unit tier's build (tests/run.sh builds it first); it is
-  # dynamically linked, so run.sh puts its loader and libraries into the guest.
-  bin=target/debug/pnfs-conformance
-  [ -x "$bin" ] || cargo build -q -p pnfs-conformance
+  # tests/run.sh passes the binary its shared build just made (CONFORMANCE_BIN); run
+  # alone, this builds it. Dynamically linked: run.sh puts its loader and libraries into
+  # the guest.
+  bin=${CONFORMANCE_BIN:-}
+  if [ -z "$bin" ]; then
+    cargo build -q -p pnfs-conformance
+    bin=target/debug/pnfs-conformance
+  fi
   args+=(--test-bin "$bin")
   cmd="smoke; pnfs-conformance --proto generic"
 fi
