@@ -367,7 +367,66 @@ fn floor_loop(placement: &'static str) -> Lat {
     lat
 }
 
-fn ours_socket_loop(rt: &tokio::runtime::Runtime, placement: &'static str) -> Lat {
+/// The floor with the receive our socket must make: `recvfrom` with the sender's address
+/// (a netlink client has to tell a reply from the kernel, port 0, from anything else) and
+/// MSG_TRUNC; with `epoll`, the fd is also registered (edge-triggered) with an epoll
+/// instance, as every async socket's is, so each reply also runs the kernel's epoll
+/// wake-up. The gaps between these rows and the floor are syscall and kernel costs an
+/// async netlink socket cannot avoid, not our code.
+fn floor_recvfrom_loop(placement: &'static str, epoll: bool) -> Lat {
+    let fd = raw_socket();
+    let ep = epoll.then(|| unsafe {
+        let ep = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+        assert!(ep >= 0);
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+            u64: 0,
+        };
+        assert_eq!(libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev), 0);
+        ep
+    });
+    let name = if epoll {
+        "bare libc sendto/recvfrom, fd in epoll"
+    } else {
+        "bare libc sendto/recvfrom + sender address"
+    };
+    let req = getfamily_request(1);
+    let mut rx = vec![0u8; 16384];
+    let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    sa.nl_family = libc::AF_NETLINK as _;
+    let lat = time_rt(name, placement, || unsafe {
+        let r = libc::sendto(
+            fd,
+            req.as_ptr() as *const _,
+            req.len(),
+            libc::MSG_DONTWAIT,
+            &sa as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_nl>() as _,
+        );
+        assert_eq!(r as usize, req.len());
+        let mut from: libc::sockaddr_nl = std::mem::zeroed();
+        let mut fromlen = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+        let n = libc::recvfrom(
+            fd,
+            rx.as_mut_ptr() as *mut _,
+            rx.len(),
+            libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+            &mut from as *mut _ as *mut libc::sockaddr,
+            &mut fromlen,
+        );
+        assert!(n > 0 && from.nl_pid == 0);
+        black_box(n);
+    });
+    if let Some(ep) = ep {
+        unsafe { libc::close(ep) };
+    }
+    unsafe { libc::close(fd) };
+    lat
+}
+
+/// Our socket's round trip: the datagram is received and its length checked, as in the
+/// floor (`parse` adds reading the family id out of it).
+fn ours_socket_loop(rt: &tokio::runtime::Runtime, placement: &'static str, parse: bool) -> Lat {
     rt.block_on(async {
         let sock = NlSocket::open(Proto::Generic.number(), &Default::default()).unwrap();
         let req = getfamily_request(1);
@@ -380,8 +439,12 @@ fn ours_socket_loop(rt: &tokio::runtime::Runtime, placement: &'static str) -> La
             let a = ALLOCS.load(Relaxed);
             let t = Instant::now();
             sock.send_to(&req, 0, 0).await.unwrap();
-            let (n, _) = sock.recv_from(&mut rx).await.unwrap();
-            black_box(family_id_of(&rx[..n]));
+            let (n, from) = sock.recv_from(&mut rx).await.unwrap();
+            assert!(n > 0 && from.port == 0);
+            if parse {
+                black_box(family_id_of(&rx[..n]));
+            }
+            black_box(n);
             if i >= warm {
                 v.push(t.elapsed().as_nanos() as u64);
                 allocs += ALLOCS.load(Relaxed) - a;
@@ -389,7 +452,11 @@ fn ours_socket_loop(rt: &tokio::runtime::Runtime, placement: &'static str) -> La
         }
         let (p50, p99) = percentiles(v);
         Lat {
-            name: "ours: NlSocket, prebuilt request + parse".into(),
+            name: if parse {
+                "ours: NlSocket, prebuilt request + parse".into()
+            } else {
+                "ours: NlSocket send_to/recv_from".into()
+            },
             placement,
             p50_us: p50,
             p99_us: p99,
@@ -501,7 +568,10 @@ fn round_trips(placement: &'static str) -> Vec<Lat> {
     for _ in 0..ROUNDS {
         rounds.push(vec![
             floor_loop(placement),
-            ours_socket_loop(&rt, placement),
+            floor_recvfrom_loop(placement, false),
+            floor_recvfrom_loop(placement, true),
+            ours_socket_loop(&rt, placement, false),
+            ours_socket_loop(&rt, placement, true),
             ours_client_loop(&rt, placement),
             theirs_sys_loop(placement),
             genetlink_loop(&rt, placement),
@@ -759,7 +829,13 @@ fn main() {
          both sides check their output bytes are identical and read every value. Round trips: \
          CTRL_CMD_GETFAMILY(\"nlctrl\") to the host kernel, {} rounds visiting every path in \
          turn, each round {} warm-up then {} timed; p50/p99 are medians over the rounds; \
-         current-thread tokio runtime for async paths, first pinned to cpu0 then free placement.\n\n",
+         current-thread tokio runtime for async paths, first pinned to cpu0 then free placement. \
+         The floor (p50/floor = 1) is a bare libc sendto/recv loop; the next two rows add, in \
+         bare libc too, what any async netlink socket pays: recvfrom with the sender's address \
+         (to tell the kernel's reply from other senders and from multicasts), then that with \
+         the fd registered in an epoll instance (the kernel's wake-up callback runs on every \
+         reply). `ours: NlSocket send_to/recv_from` is the same round trip through our tokio \
+         socket (sender and length checked); `+ parse` also reads the family id.\n\n",
         ROUNDS,
         rt_iters().0,
         rt_iters().1

@@ -95,6 +95,7 @@ impl<'a> Messages<'a> {
 impl<'a> Iterator for Messages<'a> {
     type Item = Result<NlMsg<'a>, DecodeError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.rest.is_empty() || self.failed {
             return None;
@@ -132,6 +133,7 @@ pub struct GenlMsg<'a> {
 
 impl<'a> GenlMsg<'a> {
     /// View a netlink message as generic netlink.
+    #[inline]
     pub fn parse(msg: NlMsg<'a>) -> Result<Self, DecodeError> {
         let Ok((genl, attrs)) = GenlMsgHdr::ref_from_prefix(msg.payload) else {
             return Err(DecodeError::Truncated {
@@ -255,14 +257,11 @@ impl<'a> Attr<'a> {
         i32::from_ne_bytes(self.fixed())
     }
     /// The string up to its NUL (lossy-free: invalid UTF-8 gives "").
-    #[inline]
+    #[inline(always)]
     pub fn str(&self) -> &'a str {
-        let (text, ascii) = until_nul(self.payload);
-        if ascii {
-            // SAFETY: ASCII is valid UTF-8.
-            unsafe { std::str::from_utf8_unchecked(text) }
-        } else {
-            std::str::from_utf8(text).unwrap_or("")
+        match plain_ascii(self.payload) {
+            Some(text) => text,
+            None => exact_str(self.payload),
         }
     }
     /// Attributes inside this nest.
@@ -288,19 +287,20 @@ impl<'a> AttrIter<'a> {
     /// iterator's `Option<Result<Attr, DecodeError>>` goes through memory.
     #[inline(always)]
     pub fn next_attr(&mut self) -> Option<Attr<'a>> {
-        let rest = self.buf.get(self.pos..)?;
-        let h = rest.get(..NLA_HDRLEN)?;
+        let offset = self.pos;
+        let h: [u8; NLA_HDRLEN] = self
+            .buf
+            .get(offset..offset + NLA_HDRLEN)?
+            .try_into()
+            .unwrap();
         let len = u16::from_ne_bytes([h[0], h[1]]) as usize;
         let kind = u16::from_ne_bytes([h[2], h[3]]);
-        if len < NLA_HDRLEN || len > rest.len() {
-            return None;
-        }
-        let offset = self.pos;
-        self.pos += align(len);
+        let payload = self.buf.get(offset + NLA_HDRLEN..offset + len)?;
+        self.pos = offset + align(len);
         Some(Attr {
             kind: kind & NLA_TYPE_MASK,
             nested_flag: kind & NLA_F_NESTED != 0,
-            payload: &rest[NLA_HDRLEN..len],
+            payload,
             offset,
         })
     }
@@ -349,6 +349,53 @@ fn until_nul(s: &[u8]) -> (&[u8], bool) {
     match first_zero(w) {
         Some(n) => (&s[..i + n], (high | (w & below(n))) & HI == 0),
         None => (s, (high | w) & HI == 0),
+    }
+}
+
+/// `payload` as text when it is the common protocol string: bytes 1..=0x7f, then one NUL
+/// as the last byte. A few word operations; anything else (an earlier NUL, non-ASCII text,
+/// no NUL) is `None` and goes the exact way (`until_nul`).
+#[inline(always)]
+fn plain_ascii(payload: &[u8]) -> Option<&str> {
+    let (&0, text) = payload.split_last()? else {
+        return None;
+    };
+    // Per byte b of a word, (b - 1) | b has its high bit set iff b is 0 or above 0x7f (a
+    // borrow only leaves a byte that is 0, which is flagged already).
+    let flag = |w: u64| w.wrapping_sub(LO) | w;
+    let n = text.len();
+    let bad = if n >= 8 {
+        let word = |i: usize| u64::from_le_bytes(text[i..i + 8].try_into().unwrap());
+        let mut acc = 0u64;
+        let mut i = 0;
+        while i + 8 < n {
+            acc |= flag(word(i));
+            i += 8;
+        }
+        // The last (possibly overlapping) word.
+        acc | flag(word(n - 8))
+    } else if n >= 4 {
+        // Two (possibly overlapping) 4-byte loads in one word.
+        let half = |i: usize| u32::from_le_bytes(text[i..i + 4].try_into().unwrap()) as u64;
+        flag(half(0) | half(n - 4) << 32)
+    } else {
+        flag(tail_word(text))
+    };
+    // SAFETY: every byte is ASCII, which is valid UTF-8.
+    (bad & HI == 0).then(|| unsafe { std::str::from_utf8_unchecked(text) })
+}
+
+/// The string of `payload` up to its first NUL, or "" if that is not UTF-8: the way of
+/// strings `plain_ascii` does not take.
+#[cold]
+#[inline(never)]
+fn exact_str(payload: &[u8]) -> &str {
+    let (text, ascii) = until_nul(payload);
+    if ascii {
+        // SAFETY: ASCII is valid UTF-8.
+        unsafe { std::str::from_utf8_unchecked(text) }
+    } else {
+        std::str::from_utf8(text).unwrap_or("")
     }
 }
 
@@ -439,36 +486,12 @@ fn validate(
     }
     match p.kind {
         AttrKind::String => {
-            // As the kernel's NLA_NUL_STRING with `.len`: the payload, less one trailing
-            // NUL, may not exceed max_len, even when an earlier NUL ends the string.
-            let text_len = len - usize::from(a.payload.last() == Some(&0));
-            if p.max_len > 0 && text_len as u64 > p.max_len {
-                return Err(DecodeError::AttrLengthRange {
-                    attr: p.name,
-                    offset,
-                    len,
-                    min: 0,
-                    max: p.max_len,
-                });
+            if let Some(text) = plain_ascii(a.payload) {
+                if p.max_len == 0 || text.len() as u64 <= p.max_len {
+                    return Ok(());
+                }
             }
-            let limit = if p.max_len > 0 {
-                (p.max_len as usize + 1).min(len)
-            } else {
-                len
-            };
-            let (text, ascii) = until_nul(&a.payload[..limit]);
-            if text.len() == limit {
-                return Err(DecodeError::NotNulTerminated {
-                    attr: p.name,
-                    offset,
-                });
-            }
-            if !ascii && std::str::from_utf8(text).is_err() {
-                return Err(DecodeError::BadUtf8 {
-                    attr: p.name,
-                    offset,
-                });
-            }
+            validate_string(a, p, offset)?;
         }
         AttrKind::Binary => {
             let max = if p.max_len > 0 {
@@ -488,6 +511,45 @@ fn validate(
         }
         AttrKind::Nest => validate_nest(a, p, offset, depth, strict)?,
         _ => {}
+    }
+    Ok(())
+}
+
+/// The exact check of a string attribute (kernel NLA_NUL_STRING semantics, UTF-8), for the
+/// strings `plain_ascii` does not accept.
+#[cold]
+#[inline(never)]
+fn validate_string(a: &Attr<'_>, p: &AttrPolicy, offset: usize) -> Result<(), DecodeError> {
+    let len = a.payload.len();
+    // As the kernel's NLA_NUL_STRING with `.len`: the payload, less one trailing
+    // NUL, may not exceed max_len, even when an earlier NUL ends the string.
+    let text_len = len - usize::from(a.payload.last() == Some(&0));
+    if p.max_len > 0 && text_len as u64 > p.max_len {
+        return Err(DecodeError::AttrLengthRange {
+            attr: p.name,
+            offset,
+            len,
+            min: 0,
+            max: p.max_len,
+        });
+    }
+    let limit = if p.max_len > 0 {
+        (p.max_len as usize + 1).min(len)
+    } else {
+        len
+    };
+    let (text, ascii) = until_nul(&a.payload[..limit]);
+    if text.len() == limit {
+        return Err(DecodeError::NotNulTerminated {
+            attr: p.name,
+            offset,
+        });
+    }
+    if !ascii && std::str::from_utf8(text).is_err() {
+        return Err(DecodeError::BadUtf8 {
+            attr: p.name,
+            offset,
+        });
     }
     Ok(())
 }
@@ -632,7 +694,7 @@ impl<'a, const N: usize> AttrTable<'a, N> {
     }
 
     /// The attribute `id`, if present.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, id: u16) -> Option<Attr<'a>> {
         let off = *self.slots.get(id as usize)?;
         if off == 0 {
@@ -656,7 +718,7 @@ impl<'a, const N: usize> AttrTable<'a, N> {
     }
 
     /// The attribute `id`, or a MissingAttr error naming it.
-    #[inline]
+    #[inline(always)]
     pub fn require(&self, id: u16) -> Result<Attr<'a>, DecodeError> {
         // Lazily: naming the attribute costs a policy lookup the hit path must not pay.
         self.get(id).ok_or_else(|| DecodeError::MissingAttr {
@@ -668,7 +730,7 @@ impl<'a, const N: usize> AttrTable<'a, N> {
     pub fn u8(&self, id: u16) -> Option<u8> {
         self.get(id).map(|a| a.u8())
     }
-    #[inline]
+    #[inline(always)]
     pub fn u32(&self, id: u16) -> Option<u32> {
         self.get(id).map(|a| a.u32())
     }
@@ -676,11 +738,11 @@ impl<'a, const N: usize> AttrTable<'a, N> {
     pub fn i32(&self, id: u16) -> Option<i32> {
         self.get(id).map(|a| a.i32())
     }
-    #[inline]
+    #[inline(always)]
     pub fn u64(&self, id: u16) -> Option<u64> {
         self.get(id).map(|a| a.u64())
     }
-    #[inline]
+    #[inline(always)]
     pub fn str(&self, id: u16) -> Option<&'a str> {
         self.get(id).map(|a| a.str())
     }
@@ -693,19 +755,19 @@ impl<'a, const N: usize> AttrTable<'a, N> {
     pub fn array<const M: usize>(&self, id: u16) -> Option<&'a [u8; M]> {
         self.get(id).and_then(|a| a.payload.try_into().ok())
     }
-    #[inline]
+    #[inline(always)]
     pub fn req_u32(&self, id: u16) -> Result<u32, DecodeError> {
         self.require(id).map(|a| a.u32())
     }
-    #[inline]
+    #[inline(always)]
     pub fn req_u64(&self, id: u16) -> Result<u64, DecodeError> {
         self.require(id).map(|a| a.u64())
     }
-    #[inline]
+    #[inline(always)]
     pub fn req_str(&self, id: u16) -> Result<&'a str, DecodeError> {
         self.require(id).map(|a| a.str())
     }
-    #[inline]
+    #[inline(always)]
     pub fn req_array<const M: usize>(&self, id: u16) -> Result<&'a [u8; M], DecodeError> {
         self.array(id).ok_or_else(|| DecodeError::MissingAttr {
             attr: self.policy.name(id),
@@ -924,7 +986,7 @@ pub fn put_done(buf: &mut Vec<u8>, seq: u32, pid: u32) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::until_nul;
+    use super::{plain_ascii, until_nul};
     use proptest::prelude::*;
 
     fn naive(s: &[u8]) -> (&[u8], bool) {
@@ -952,7 +1014,18 @@ mod tests {
             b"\x01\x01\x01\x01\x01\x01\x01\x00\x80",
         ] {
             assert_eq!(until_nul(s), naive(s), "{s:?}");
+            assert_eq!(plain_ascii(s), naive_plain(s), "{s:?}");
         }
+    }
+
+    /// ASCII 1..=0x7f text then exactly one NUL, at the end.
+    fn naive_plain(s: &[u8]) -> Option<&str> {
+        let (&0, text) = s.split_last()? else {
+            return None;
+        };
+        text.iter()
+            .all(|b| (1..=0x7f).contains(b))
+            .then(|| std::str::from_utf8(text).unwrap())
     }
 
     proptest! {
@@ -962,6 +1035,7 @@ mod tests {
             0..40,
         )) {
             prop_assert_eq!(until_nul(&s), naive(&s));
+            prop_assert_eq!(plain_ascii(&s), naive_plain(&s));
         }
     }
 }
