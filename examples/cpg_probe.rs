@@ -7,7 +7,9 @@
 //!       {"ev":"membership","members":[1,2],"joined":[2],"left":[[3,"node-down"]],"quorate":true}
 //!       {"ev":"message","from":2,"payload":"text"}
 //!       {"ev":"lost","reason":"..."}            (then exits 0)
-//!     Reads commands on stdin: `send TEXT` multicasts TEXT; `exit` (or EOF) exits.
+//!     Reads commands on stdin: `send TEXT` multicasts TEXT; `sendhex HEX` multicasts the
+//!     bytes HEX spells (e.g. a daemon message with a wrong protocol version); `exit` (or
+//!     EOF) exits. Each send is acknowledged by `{"ev":"sent","bytes":N}`.
 //!
 //! cpg_probe pingpong GROUP PEER COUNT [WARMUP]
 //!     Run on two nodes with each other's node id as PEER. The lower node id sends a ping,
@@ -79,9 +81,20 @@ async fn watch(group: &str) -> Result<(), String> {
                 None => return Err("event channel closed".into()),
             },
             cmd = cmd_rx.recv() => match cmd.as_deref() {
-                Some(line) if line.starts_with("send ") => {
-                    if let Err(e) = engine.send(&line.as_bytes()["send ".len()..]) {
-                        out(json!({"ev": "error", "what": "send", "error": e.to_string()}));
+                Some(line) if line.starts_with("send ") || line.starts_with("sendhex ") => {
+                    let bytes = match line.strip_prefix("sendhex ") {
+                        Some(hex) => match unhex(hex) {
+                            Some(b) => b,
+                            None => {
+                                out(json!({"ev": "error", "what": "sendhex", "error": "bad hex"}));
+                                continue;
+                            }
+                        },
+                        None => line.as_bytes()["send ".len()..].to_vec(),
+                    };
+                    match engine.send(&bytes) {
+                        Ok(()) => out(json!({"ev": "sent", "bytes": bytes.len()})),
+                        Err(e) => out(json!({"ev": "error", "what": "send", "error": e.to_string()})),
                     }
                 }
                 Some("exit") | None => return Ok(()),
@@ -89,6 +102,18 @@ async fn watch(group: &str) -> Result<(), String> {
             },
         }
     }
+}
+
+/// Bytes from hex digits (an even number of them), or None.
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 const PING: u8 = b'P';

@@ -12,6 +12,10 @@
 //! stderr) is kept under the temp dir and named in the output.
 #![cfg(feature = "corosync")]
 
+#[path = "common/cluster.rs"]
+mod cluster;
+use cluster::probe_bin;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -57,23 +61,6 @@ fn skip_reason() -> Option<String> {
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/netns.sh")
-}
-
-/// `target/<profile>/examples/cpg_probe`, next to this test's `deps` directory.
-fn probe_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    let p = profile_dir.join("examples/cpg_probe");
-    assert!(
-        p.is_file(),
-        "{} not built: run `cargo build --features corosync --example cpg_probe` \
-         (or `cargo test --features corosync`, which builds examples) first",
-        p.display()
-    );
-    p
 }
 
 /// One line from a probe (or its end), tagged with the probe index and arrival time.

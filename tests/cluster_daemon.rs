@@ -262,6 +262,13 @@ fn three_daemons_state_layouts_gfs2_and_failover() {
         "scenario 4: 6 layouts on node 1, fileids {on3:?} on node 3's device"
     ));
 
+    // 4b. Hostile CPG input: a probe joins the daemons' group on node 2 (another process
+    // of a member node: no membership change) and multicasts a daemon message with a
+    // wrong protocol version, one with a bad magic and a truncated one. Every daemon
+    // rejects all three with the reason in its ring, counts them, and keeps its view,
+    // devices and service; the probe leaving changes nothing either.
+    rogue_cpg_messages(&mut h, epoch1, &s1);
+
     // 5. GFS2 journals; node 3 dies; recall, device removal, block, recovery, unblock.
     for (n, want_jid) in [(1u32, 0u64), (2, 1), (3, 2)] {
         let r = h.ctl(n, &["trigger", "gfs2", "mount", "--table", TABLE]);
@@ -511,5 +518,118 @@ fn three_daemons_state_layouts_gfs2_and_failover() {
          grace on its kernel half from {} ms to {} ms ({grace_len} ms, configured {GRACE_MS}); devices {devs:?}; \
          node 2 recovers jid 0 after {rec_ms} ms; GET_STATE during the failover (at ms, status, took ms): {gap:?}",
         start.0, end.0
+    ));
+}
+
+fn rejected(h: &Harness, n: u32) -> Result<u64, String> {
+    let v = h.try_ctl(n, &["stats", "show"])?;
+    v["daemon"]["rejected_cluster_messages"]
+        .as_u64()
+        .ok_or(format!("no rejected_cluster_messages in {v}"))
+}
+
+fn view(h: &Harness, n: u32) -> (Value, Value, Vec<String>) {
+    let m = h.ctl(n, &["member", "show"]);
+    (m["mds"].clone(), m["mds_epoch"].clone(), {
+        let mut v = member_nodes(&m)
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>();
+        v.push(m["granting"].to_string());
+        v
+    })
+}
+
+fn rogue_cpg_messages(h: &mut Harness, epoch1: u64, sid: &str) {
+    use pnfs_controld::wire::{MAGIC, PROTO_VERSION};
+    let before: Vec<u64> = (1..=3).map(|n| rejected(h, n).unwrap()).collect();
+    let views: Vec<_> = (1..=3).map(|n| view(h, n)).collect();
+    let devs_before = devices(&h.ctl(1, &["device", "show"]));
+    let t = Instant::now();
+    let mut probe = h.probe(2, "pnfs");
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let m = MAGIC.to_le_bytes();
+    let frames = [
+        // A Hello (kind 1) framed with protocol version 99.
+        [&m[..], &[99, 1], &[0u8; 30][..]].concat(),
+        // Bad magic.
+        vec![0xff, 0xff, PROTO_VERSION, 1, 0, 0],
+        // Truncated: the header ends before the kind.
+        [&m[..], &[PROTO_VERSION]].concat(),
+    ];
+    for f in &frames {
+        probe.command(&format!("sendhex {}", hex(f)));
+        probe.wait("sent", WAIT, |v| v["ev"] == "sent");
+    }
+    for n in 1..=3u32 {
+        let want = before[n as usize - 1] + frames.len() as u64;
+        h.wait_for(&format!("node {n} to reject the probe's 3 messages"), |h| {
+            let r = rejected(h, n)?;
+            (r >= want)
+                .then_some(())
+                .ok_or(format!("rejected {r}, want {want}"))
+        });
+        let d = h.ctl(n, &["debug", "dump"]);
+        let texts: Vec<String> = arr(&d["entries"])
+            .iter()
+            .map(|e| e["text"].as_str().unwrap_or("").to_string())
+            .collect();
+        for reason in [
+            "protocol version 99",
+            "bad magic 0xffff",
+            "message truncated",
+        ] {
+            assert!(
+                texts
+                    .iter()
+                    .any(|t| t.contains("cluster message from node 2 rejected")
+                        && t.contains(reason)),
+                "node {n}'s ring has no rejection for {reason:?}: {texts:?}"
+            );
+        }
+    }
+    probe.exit();
+    // The probe's join and leave were no membership change: no node left, nothing
+    // recovered, the same MDS and epoch, the same devices; and the daemons still serve.
+    for n in 1..=3u32 {
+        assert_eq!(view(h, n), views[n as usize - 1], "node {n}'s view changed");
+        let d = h.ctl(n, &["debug", "dump"]);
+        assert!(
+            !arr(&d["entries"]).iter().any(|e| {
+                let t = e["text"].as_str().unwrap_or("");
+                t.starts_with("membership:") && !t.contains("left []")
+            }),
+            "node {n} saw a member leave: {d}"
+        );
+    }
+    assert_eq!(view(h, 1).1, epoch1);
+    assert_eq!(devices(&h.ctl(1, &["device", "show"])), devs_before);
+    // Node 3 asks for the stateid of scenario 2, revoked in scenario 3: still answered,
+    // and still revoked.
+    let r = h.ctl(
+        3,
+        &[
+            "trigger",
+            "pnfsd",
+            "get-state",
+            "--fsid",
+            "7",
+            "--fileid",
+            "100",
+            "--stateid",
+            sid,
+            "--clientid",
+            "42",
+        ],
+    );
+    assert_eq!(
+        trigger_status(&r),
+        "bad-stateid",
+        "GET_STATE on node 3 after the probe: {r}"
+    );
+    loud(&format!(
+        "scenario 4b: a probe in the daemons' CPG group on node 2 sent 3 malformed messages: \
+         each daemon rejected and logged all 3, kept its view (no member left), devices and service; {} ms",
+        ms(t.elapsed())
     ));
 }

@@ -4,14 +4,17 @@
 # loudly instead of pretending to pass.
 #
 #   bash tests/run.sh            all tiers
-#   TIERS="unit cluster" bash tests/run.sh   a subset (unit lint cluster fuzz vm faults)
+#   TIERS="unit cluster" bash tests/run.sh   a subset (unit lint cluster faults soak fuzz vm)
 #
 # `faults` (the cluster fault suite, tests/cluster_faults.rs) takes 4-6 min warm; CI ran
 # the other tiers in 2420 s of its 5400 s (2026-11-28), so it is in the default list.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p target
-TIERS=${TIERS:-"lint unit cluster faults fuzz vm"}
+TIERS=${TIERS:-"lint unit cluster faults soak fuzz vm"}
+# The soak tier's length (its tests/cluster_faults.rs soak_random_faults runs this long
+# after the cluster is up, then checks every upcall); CI keeps it well under 10 min.
+SOAK_SECONDS=${SOAK_SECONDS:-240}
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 declare -a RESULTS=()
 failed=0
@@ -69,9 +72,11 @@ if want unit; then
   fi
 fi
 
-cluster_suite() { # tier, log, test targets...
+cluster_suite() { # tier, log, libtest filter args (one word-split string), test targets...
   local tier=$1 log=$2
-  shift 2
+  local -a filter
+  read -r -a filter <<<"$3"
+  shift 3
   local tests=()
   for t in "$@"; do tests+=(--test "$t"); done
   if ! is_root; then
@@ -79,7 +84,7 @@ cluster_suite() { # tier, log, test targets...
   elif ! have_corosync; then
     record "$tier" SKIPPED "corosync/libcpg not installed (apt-get install corosync libcpg-dev libcfg-dev libcmap-dev libquorum-dev libvotequorum-dev)"
   elif build_all && \
-       cargo test "${CARGO_SEL[@]}" "${tests[@]}" -- --ignored --nocapture --test-threads=1 2>&1 | tee "$log"; then
+       cargo test "${CARGO_SEL[@]}" "${tests[@]}" -- --ignored --nocapture --test-threads=1 "${filter[@]}" 2>&1 | tee "$log"; then
     return 0
   else
     record "$tier" FAIL "see $log"
@@ -89,13 +94,19 @@ cluster_suite() { # tier, log, test targets...
 
 if want cluster; then
   note "cluster: real corosync, 3 nodes in network namespaces"
-  cluster_suite cluster target/cluster.log cluster_corosync cluster_daemon && record cluster PASS
+  cluster_suite cluster target/cluster.log "" cluster_corosync cluster_daemon && record cluster PASS
 fi
 
 if want faults; then
   note "faults: the cluster fault suite (7 scenarios, 3 nodes each)"
-  cluster_suite faults target/faults.log cluster_faults &&
+  cluster_suite faults target/faults.log "--skip soak_" cluster_faults &&
     record faults PASS "$(grep -c '^SCENARIO .*: PASS' target/faults.log) scenarios"
+fi
+
+if want soak; then
+  note "soak: one 3-node cluster under load, a random fault every few seconds for ${SOAK_SECONDS}s"
+  SOAK_SECONDS=$SOAK_SECONDS cluster_suite soak target/soak.log "soak_" cluster_faults &&
+    record soak PASS "$(grep -o '^SOAK: PASS.*faults=[0-9]*' target/soak.log | grep -o 'faults=[0-9]*')"
 fi
 
 if want fuzz; then

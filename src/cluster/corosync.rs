@@ -32,7 +32,10 @@
 //! # Group members
 //!
 //! CPG members are (node id, pid) pairs. The engine reports node ids, sorted and
-//! de-duplicated: the design runs one daemon per node.
+//! de-duplicated: the design runs one daemon per node. A node joins when its first
+//! process joins the group and leaves when its last one leaves, so another process on a
+//! member node joining or leaving the group (a debugging probe, or a rogue one) is no
+//! membership change for the daemons.
 
 use super::{Cluster, ClusterError, ClusterEvent, LeaveReason, Membership, NodeId};
 use rust_corosync::{cpg, quorum, CsError, DispatchFlags, TrackFlags};
@@ -71,10 +74,12 @@ enum Raw {
         from: u32,
         payload: Vec<u8>,
     },
+    /// (node id, pid) of the members after the change, of those that joined, and of
+    /// those that left with their CPG reason.
     Confchg {
-        members: Vec<u32>,
-        left: Vec<(u32, u32)>,
-        joined: Vec<u32>,
+        members: Vec<(u32, u32)>,
+        left: Vec<(u32, u32, u32)>,
+        joined: Vec<(u32, u32)>,
     },
     Quorum(bool),
 }
@@ -127,12 +132,12 @@ fn confchg_cb(
         push(
             key,
             Raw::Confchg {
-                members: members.iter().map(|a| a.nodeid.into()).collect(),
+                members: members.iter().map(|a| (a.nodeid.into(), a.pid)).collect(),
                 left: left
                     .iter()
-                    .map(|a| (a.nodeid.into(), a.reason as u32))
+                    .map(|a| (a.nodeid.into(), a.pid, a.reason as u32))
                     .collect(),
-                joined: joined.iter().map(|a| a.nodeid.into()).collect(),
+                joined: joined.iter().map(|a| (a.nodeid.into(), a.pid)).collect(),
             },
         );
     }
@@ -159,21 +164,35 @@ fn leave_reason(reason: u32) -> LeaveReason {
     }
 }
 
-/// Builds the daemon-facing membership from a CPG configuration change.
+/// Builds the daemon-facing membership from a CPG configuration change, in nodes: a node
+/// joined if a process of it joined and none of its other processes was a member already;
+/// it left if a process of it left and none is a member any more.
 fn build_membership(
-    members: &[u32],
-    left: &[(u32, u32)],
-    joined: &[u32],
+    members: &[(u32, u32)],
+    left: &[(u32, u32, u32)],
+    joined: &[(u32, u32)],
     quorate: bool,
 ) -> Membership {
-    let mut m: Vec<NodeId> = members.to_vec();
+    let mut m: Vec<NodeId> = members.iter().map(|&(n, _)| n).collect();
     m.sort_unstable();
     m.dedup();
-    let mut j: Vec<NodeId> = joined.to_vec();
+    let mut j: Vec<NodeId> = joined
+        .iter()
+        .map(|&(n, _)| n)
+        .filter(|&n| {
+            // Members of this node before the change: those now present that did not join.
+            !members
+                .iter()
+                .any(|&(mn, mp)| mn == n && !joined.contains(&(mn, mp)))
+        })
+        .collect();
     j.sort_unstable();
     j.dedup();
-    let mut l: Vec<(NodeId, LeaveReason)> =
-        left.iter().map(|&(n, r)| (n, leave_reason(r))).collect();
+    let mut l: Vec<(NodeId, LeaveReason)> = left
+        .iter()
+        .filter(|&&(n, _, _)| m.binary_search(&n).is_err())
+        .map(|&(n, _, r)| (n, leave_reason(r)))
+        .collect();
     l.sort_unstable_by_key(|&(n, _)| n);
     l.dedup_by_key(|&mut (n, _)| n);
     Membership {
@@ -542,7 +561,12 @@ mod tests {
 
     #[test]
     fn membership_is_sorted_and_deduplicated() {
-        let m = build_membership(&[3, 1, 2, 1], &[(5, 3), (4, 2)], &[2, 1], false);
+        let m = build_membership(
+            &[(3, 30), (1, 10), (2, 20), (1, 11)],
+            &[(5, 50, 3), (4, 40, 2)],
+            &[(2, 20), (1, 10), (1, 11)],
+            false,
+        );
         assert_eq!(m.members, vec![1, 2, 3]);
         assert_eq!(m.joined, vec![1, 2]);
         assert_eq!(
@@ -550,6 +574,35 @@ mod tests {
             vec![(4, LeaveReason::Left), (5, LeaveReason::NodeDown)]
         );
         assert!(!m.quorate);
+    }
+
+    #[test]
+    fn a_second_process_of_a_member_node_is_no_membership_change() {
+        // A probe (pid 99) on node 2 joins the group where the daemons 1, 2, 3 are.
+        let daemons = [(1, 10), (2, 20), (3, 30)];
+        let mut with_probe = daemons.to_vec();
+        with_probe.push((2, 99));
+        let m = build_membership(&with_probe, &[], &[(2, 99)], true);
+        assert_eq!(m.members, vec![1, 2, 3]);
+        assert!(m.joined.is_empty() && m.left.is_empty(), "{m:?}");
+        // It leaves again: node 2's daemon is still there.
+        let m = build_membership(&daemons, &[(2, 99, 2)], &[], true);
+        assert!(m.joined.is_empty() && m.left.is_empty(), "{m:?}");
+        // Node 2's daemon dies while the probe stays: node 2 stays a member.
+        let m = build_membership(&[(1, 10), (2, 99), (3, 30)], &[(2, 20, 5)], &[], true);
+        assert_eq!(m.members, vec![1, 2, 3]);
+        assert!(m.left.is_empty(), "{m:?}");
+        // Both of node 2's processes go down with it (one change): node 2 left.
+        let m = build_membership(&[(1, 10), (3, 30)], &[(2, 20, 3), (2, 99, 3)], &[], true);
+        assert_eq!(m.left, vec![(2, LeaveReason::NodeDown)]);
+        // A daemon restarting (old pid gone, new pid in one change) is no change either.
+        let m = build_membership(
+            &[(1, 10), (2, 21), (3, 30)],
+            &[(2, 20, 5)],
+            &[(2, 21)],
+            true,
+        );
+        assert!(m.joined.is_empty() && m.left.is_empty(), "{m:?}");
     }
 
     #[test]

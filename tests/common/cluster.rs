@@ -61,6 +61,77 @@ pub fn skip_reason() -> Option<String> {
     None
 }
 
+/// `target/<profile>/examples/cpg_probe`, next to this test's `deps` directory.
+pub fn probe_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let p = profile_dir.join("examples/cpg_probe");
+    assert!(
+        p.is_file(),
+        "{} not built: run `cargo build --features corosync --example cpg_probe` \
+         (or `cargo test --features corosync`, which builds examples) first",
+        p.display()
+    );
+    p
+}
+
+/// A `cpg_probe watch GROUP` in a node's namespace: another process in the daemons' CPG
+/// group, as a debugging tool or a rogue one would be. Killed when dropped.
+pub struct Probe {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    lines: mpsc::Receiver<Value>,
+}
+
+impl Probe {
+    /// Write one command line (`send TEXT`, `sendhex HEX`, `exit`).
+    pub fn command(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").expect("write to probe");
+    }
+
+    /// The first line for which `f` holds, within `bound`.
+    pub fn wait(
+        &mut self,
+        what: &str,
+        bound: Duration,
+        mut f: impl FnMut(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + bound;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) if f(&v) => return v,
+                Ok(v) if v["ev"] == "error" => panic!("probe: {v}"),
+                Ok(_) => {}
+                Err(e) => panic!("probe: no {what} within {bound:?}: {e}"),
+            }
+        }
+    }
+
+    /// `exit`, then wait (bounded) for the probe to leave the group and exit.
+    pub fn exit(mut self) {
+        self.command("exit");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("probe did not exit within 20 s");
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/netns.sh")
 }
@@ -280,6 +351,39 @@ impl Harness {
             h.dir.display()
         ));
         h
+    }
+
+    /// Start `cpg_probe watch GROUP` in node `n`'s namespace; returns once it joined.
+    pub fn probe(&self, n: u32, group: &str) -> Probe {
+        let stderr = std::fs::File::create(self.node_dir(n).join("probe.log")).unwrap();
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.ns[n as usize - 1]])
+            .arg(probe_bin())
+            .args(["watch", group])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn cpg_probe");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let v = serde_json::from_str(&line).unwrap_or(Value::String(line));
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut p = Probe {
+            child,
+            stdin,
+            lines,
+        };
+        p.wait("ready", Duration::from_secs(30), |v| v["ev"] == "ready");
+        p
     }
 
     pub fn node_dir(&self, n: u32) -> PathBuf {
