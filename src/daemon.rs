@@ -1957,3 +1957,214 @@ pub fn unhex16(s: &str) -> Option<[u8; 16]> {
     }
     Some(out)
 }
+
+/// The daemon's handlers without its event loop, for the stateful fuzz target
+/// (`fuzz/fuzz_targets/daemon.rs`): it feeds them random sequences of kernel datagrams,
+/// cluster messages and membership changes, downcall and durable-write completions and
+/// ticks, in any order. The parts are the production ones (a NETLINK_USERSOCK socket whose
+/// replies go to a port nobody binds, the local engine whose own messages are delivered
+/// back when the input says so, the store in a scratch directory); only the downcall
+/// worker and the store writer are replaced by queues the input completes.
+#[cfg(feature = "fuzzing")]
+pub mod harness {
+    use super::*;
+    use crate::cluster::local::LocalEngine;
+    use crate::store::Durable;
+    use pnfs_netlink::client::FamilyInfo;
+    use pnfs_netlink::socket::SocketOptions;
+    use pnfs_netlink::Proto;
+
+    /// Family ids of the seed corpus (`netlink/tests/fixtures.rs`).
+    pub const PNFSD_ID: u16 = 0x20;
+    pub const GFS2CTL_ID: u16 = 0x21;
+
+    /// One step of a sequence.
+    #[derive(Debug)]
+    pub enum Step<'a> {
+        /// A datagram from the kernel half.
+        Datagram(&'a [u8]),
+        /// A cluster message from node `from`.
+        Cluster { from: NodeId, payload: &'a [u8] },
+        /// A membership change (node sets as bit masks of nodes 1..=8).
+        Membership {
+            members: u8,
+            joined: u8,
+            left: u8,
+            quorate: bool,
+        },
+        /// Our own multicasts come back from the engine, in order.
+        Loopback,
+        /// Every queued downcall completes: `ok` with an answer of its kind (`value`
+        /// fills its fields), else with an error.
+        Downcalls { ok: bool, value: u32 },
+        /// The durable write in flight completes.
+        Saved { ok: bool },
+        Tick,
+    }
+
+    pub struct Harness {
+        d: Daemon,
+        down_rx: mpsc::Receiver<(Tag, Down)>,
+        save_rx: mpsc::Receiver<(u64, Durable)>,
+        // Keeps the daemon's `saved_rx` open.
+        _saved_tx: mpsc::Sender<(u64, Result<(), String>)>,
+        rt: tokio::runtime::Runtime,
+    }
+
+    fn family(id: u16, name: &str) -> FamilyInfo {
+        FamilyInfo {
+            id,
+            name: name.into(),
+            version: 1,
+            ..Default::default()
+        }
+    }
+
+    fn nodes(mask: u8) -> Vec<NodeId> {
+        (0..8).filter(|b| mask & (1 << b) != 0).map(|b| b + 1).collect()
+    }
+
+    impl Harness {
+        /// Node 1, state in `state_dir` (created; start from an empty directory for
+        /// reproducible runs).
+        pub fn new(state_dir: &std::path::Path) -> Harness {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let cfg = Config {
+                node_id: 1,
+                state_dir: state_dir.to_path_buf(),
+                ..Config::default()
+            };
+            let store = Store::open(&cfg.state_dir).expect("store");
+            let sock = {
+                let _g = rt.enter();
+                NlSocket::open(Proto::Usersock.number(), &SocketOptions::default())
+                    .expect("USERSOCK socket")
+            };
+            let (down, down_rx) = mpsc::channel(1024);
+            let (_done_tx, down_done) = mpsc::channel(1);
+            let (save_tx, save_rx) = mpsc::channel(4);
+            let (saved_tx, saved_rx) = mpsc::channel(16);
+            let d = Daemon {
+                node: 1,
+                incarnation: 1,
+                target: Target {
+                    proto: Proto::Usersock,
+                    // A port nobody binds: replies fail and are logged, as with a twin
+                    // that went away.
+                    peer: 0x7fff_fffe,
+                    pnfsd: family(PNFSD_ID, "pnfsd"),
+                    gfs2: family(GFS2CTL_ID, "gfs2ctl"),
+                },
+                sock,
+                rx: vec![],
+                tx: Vec::with_capacity(64 * 1024),
+                msg_buf: Vec::with_capacity(1024),
+                cluster: Box::new(LocalEngine::new(1)),
+                down,
+                down_done,
+                store,
+                ring: Ring::new(cfg.ring_size),
+                stats: Stats::default(),
+                members: vec![],
+                quorate: false,
+                peers: BTreeMap::new(),
+                hello_seen: BTreeSet::new(),
+                journals_synced: false,
+                first_membership: true,
+                sync_queue: Vec::new(),
+                mds: None,
+                mds_epoch: 0,
+                grace_until: None,
+                cache: HashMap::new(),
+                parked: HashMap::new(),
+                next_id: 1,
+                invals: HashMap::new(),
+                mounts_parked: HashMap::new(),
+                mounts_expired: BTreeSet::new(),
+                local_mounts: BTreeMap::new(),
+                recovery: BTreeMap::new(),
+                left_without_quorum: BTreeSet::new(),
+                registered_role: Some((pnfsd::Role::Ds, 0, 0)),
+                dirty_version: 0,
+                saved_version: 0,
+                write_in_flight: false,
+                save_tx,
+                saved_rx,
+                after_save: Vec::new(),
+                cfg,
+            };
+            let mut h = Harness {
+                d,
+                down_rx,
+                save_rx,
+                _saved_tx: saved_tx,
+                rt,
+            };
+            h.d.say_hello();
+            h
+        }
+
+        /// Run one step, then send what it produced, as the event loop does.
+        pub fn step(&mut self, s: Step<'_>) {
+            match s {
+                Step::Datagram(b) => self.d.on_datagram(b),
+                Step::Cluster { from, payload } => self.d.on_cluster(ClusterEvent::Message {
+                    from,
+                    payload: payload.to_vec(),
+                }),
+                Step::Membership {
+                    members,
+                    joined,
+                    left,
+                    quorate,
+                } => self.d.on_cluster(ClusterEvent::Membership(Membership {
+                    members: nodes(members),
+                    joined: nodes(joined & members),
+                    left: nodes(left & !members)
+                        .into_iter()
+                        .map(|n| (n, LeaveReason::NodeDown))
+                        .collect(),
+                    quorate,
+                })),
+                Step::Loopback => {
+                    while let Ok(ev) = self.d.cluster.events().try_recv() {
+                        self.d.on_cluster(ev);
+                    }
+                }
+                Step::Downcalls { ok, value } => {
+                    while let Ok((tag, down)) = self.down_rx.try_recv() {
+                        let r = if !ok {
+                            Err("refused by the kernel half (fuzz)".to_string())
+                        } else {
+                            Ok(match &down {
+                                Down::StateCheck { clientid, .. } => DownOut::State {
+                                    status: value % 4,
+                                    access: value >> 2 & 3,
+                                    generation: value >> 4,
+                                    clientid: *clientid,
+                                    verifier: value as u64,
+                                    epoch: (value >> 8) as u64,
+                                },
+                                Down::StateRevoke { .. } => DownOut::Count(value % 8),
+                                _ => DownOut::Done,
+                            })
+                        };
+                        self.d.on_downcall(tag, down, r);
+                    }
+                }
+                Step::Saved { ok } => {
+                    if let Ok((version, _)) = self.save_rx.try_recv() {
+                        let r = if ok { Ok(()) } else { Err("disk full (fuzz)".into()) };
+                        self.d.on_saved(version, r);
+                    }
+                }
+                Step::Tick => self.d.on_tick(),
+            }
+            let d = &mut self.d;
+            self.rt.block_on(d.flush());
+        }
+    }
+}
