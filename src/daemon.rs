@@ -1984,7 +1984,10 @@ pub mod harness {
         /// A datagram from the kernel half.
         Datagram(&'a [u8]),
         /// A cluster message from node `from`.
-        Cluster { from: NodeId, payload: &'a [u8] },
+        Cluster {
+            from: NodeId,
+            payload: &'a [u8],
+        },
         /// A membership change (node sets as bit masks of nodes 1..=8).
         Membership {
             members: u8,
@@ -1996,9 +1999,14 @@ pub mod harness {
         Loopback,
         /// Every queued downcall completes: `ok` with an answer of its kind (`value`
         /// fills its fields), else with an error.
-        Downcalls { ok: bool, value: u32 },
+        Downcalls {
+            ok: bool,
+            value: u32,
+        },
         /// The durable write in flight completes.
-        Saved { ok: bool },
+        Saved {
+            ok: bool,
+        },
         Tick,
     }
 
@@ -2021,7 +2029,10 @@ pub mod harness {
     }
 
     fn nodes(mask: u8) -> Vec<NodeId> {
-        (0..8).filter(|b| mask & (1 << b) != 0).map(|b| b + 1).collect()
+        (0..8)
+            .filter(|b| mask & (1 << b) != 0)
+            .map(|b| b + 1)
+            .collect()
     }
 
     impl Harness {
@@ -2157,7 +2168,11 @@ pub mod harness {
                 }
                 Step::Saved { ok } => {
                     if let Ok((version, _)) = self.save_rx.try_recv() {
-                        let r = if ok { Ok(()) } else { Err("disk full (fuzz)".into()) };
+                        let r = if ok {
+                            Ok(())
+                        } else {
+                            Err("disk full (fuzz)".into())
+                        };
                         self.d.on_saved(version, r);
                     }
                 }
@@ -2165,6 +2180,148 @@ pub mod harness {
             }
             let d = &mut self.d;
             self.rt.block_on(d.flush());
+        }
+
+        /// What `pnfsctl member show` shows.
+        pub fn status(&self) -> Value {
+            self.d.status_json()
+        }
+
+        /// What `pnfsctl stats show` shows of the daemon.
+        pub fn stats(&self) -> Value {
+            self.d.stats.to_json()
+        }
+
+        /// The debug ring's texts, oldest first.
+        pub fn ring(&self) -> Vec<String> {
+            self.d.ring.entries().map(|e| e.text.clone()).collect()
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::wire::MAGIC;
+
+        fn hello(node: NodeId, priority: u32) -> Vec<u8> {
+            let mut b = Vec::new();
+            Msg::Hello {
+                min_version: PROTO_MIN_VERSION,
+                max_version: PROTO_VERSION,
+                node,
+                priority,
+                epoch: 9,
+                incarnation: 7,
+                addrs: vec![],
+            }
+            .encode(&mut b);
+            b
+        }
+
+        /// A scratch state directory, removed when dropped.
+        struct Scratch(std::path::PathBuf);
+
+        impl Drop for Scratch {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+
+        fn scratch() -> Scratch {
+            static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Scratch(
+                std::env::temp_dir().join(format!("pnfs-harness-test-{}-{n}", std::process::id())),
+            )
+        }
+
+        /// Nodes 1 (us) and 2, node 1 MDS; returns the harness and its state directory.
+        fn two_nodes() -> (Harness, Scratch) {
+            let dir = scratch();
+            let mut h = Harness::new(&dir.0);
+            // The local engine's own first membership (node 1 alone) and our Hello.
+            h.step(Step::Loopback);
+            h.step(Step::Membership {
+                members: 0b11,
+                joined: 0b10,
+                left: 0,
+                quorate: true,
+            });
+            h.step(Step::Loopback);
+            h.step(Step::Cluster {
+                from: 2,
+                payload: &hello(2, 0),
+            });
+            h.step(Step::Downcalls { ok: true, value: 0 });
+            h.step(Step::Loopback);
+            assert_eq!(h.status()["mds"], 1, "{}", h.status());
+            assert_eq!(member_nodes(&h.status()), [1, 2], "{:?}", h.ring());
+            assert_eq!(rejected(&h), 0, "{:?}", h.ring());
+            (h, dir)
+        }
+
+        fn member_nodes(status: &Value) -> Vec<u64> {
+            status["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["node"].as_u64().unwrap())
+                .collect()
+        }
+
+        fn rejected(h: &Harness) -> u64 {
+            h.stats()["rejected_cluster_messages"].as_u64().unwrap()
+        }
+
+        #[test]
+        fn a_message_from_a_non_member_is_ignored() {
+            let (mut h, _dir) = two_nodes();
+            let before = h.status();
+            // Node 3 is no member: a Hello claiming MDS priority and a revoke ack.
+            h.step(Step::Cluster {
+                from: 3,
+                payload: &hello(3, 1000),
+            });
+            h.step(Step::Loopback);
+            h.step(Step::Tick);
+            assert_eq!(rejected(&h), 1);
+            assert_eq!(
+                h.status(),
+                before,
+                "state changed by a non-member's message"
+            );
+            assert!(
+                h.ring()
+                    .iter()
+                    .any(|t| t == "message from non-member 3 ignored"),
+                "{:?}",
+                h.ring()
+            );
+        }
+
+        #[test]
+        fn a_message_with_a_wrong_protocol_version_is_rejected() {
+            let (mut h, _dir) = two_nodes();
+            let before = h.status();
+            let mut m = hello(2, 1000);
+            m[2] = PROTO_VERSION + 1;
+            assert_eq!(&m[..2], &MAGIC.to_le_bytes());
+            h.step(Step::Cluster {
+                from: 2,
+                payload: &m,
+            });
+            h.step(Step::Loopback);
+            assert_eq!(rejected(&h), 1);
+            assert_eq!(h.status(), before, "state changed by a rejected message");
+            let want = format!(
+                "cluster message from node 2 rejected: protocol version {} not spoken here",
+                PROTO_VERSION + 1
+            );
+            assert!(
+                h.ring().iter().any(|t| t.starts_with(&want)),
+                "{:?}",
+                h.ring()
+            );
         }
     }
 }

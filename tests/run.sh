@@ -34,9 +34,11 @@ is_root() { [ "$(id -u)" = 0 ]; }
 # One feature set and one package selection (--workspace, tests included) for every cargo
 # command below, so that no tier rebuilds what an earlier one built (cargo unifies
 # features over the selected packages and targets: a narrower command recompiles).
-FEAT=()
+# Feature `fuzzing` adds the daemon's handler harness (daemon::harness), which the
+# stateful fuzz target and the unit tests of hostile cluster messages use.
+FEAT=(--features fuzzing)
 have_corosync() { command -v corosync >/dev/null && [ -e /usr/include/corosync/cpg.h ]; }
-have_corosync && FEAT=(--features corosync)
+have_corosync && FEAT=(--features corosync,fuzzing)
 CARGO_SEL=(--workspace "${FEAT[@]}")
 # Every test target, binary and example of that selection: what the cluster suites start
 # (pnfs_controld, pnfsctl, pnfs-twin, cpg_probe) and the VM tier's conformance binary.

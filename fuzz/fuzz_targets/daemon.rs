@@ -72,9 +72,7 @@ fuzz_target!(|data: &[u8]| {
                 value: r.u32(),
             },
             _ if op & 0x80 == 0 => Step::Tick,
-            _ => Step::Saved {
-                ok: op & 0x40 == 0,
-            },
+            _ => Step::Saved { ok: op & 0x40 == 0 },
         };
         h.step(step);
     }
