@@ -159,6 +159,23 @@ pub enum DaemonError {
     Cluster(String),
 }
 
+/// What a daemon is made of; the rest of its state starts empty.
+struct Parts {
+    cfg: Config,
+    node: NodeId,
+    incarnation: u64,
+    target: Target,
+    sock: NlSocket,
+    cluster: Box<dyn Cluster>,
+    down: mpsc::Sender<(Tag, Down)>,
+    down_done: mpsc::Receiver<Tagged<Tag>>,
+    store: Store,
+    ring: Ring,
+    save_tx: mpsc::Sender<(u64, crate::store::Durable)>,
+    saved_rx: mpsc::Receiver<(u64, Result<(), String>)>,
+    local_mounts: BTreeMap<String, (u32, bool)>,
+}
+
 const TICK: Duration = Duration::from_millis(100);
 /// Datagrams taken per wake-up beyond the first (bounds the reply datagram too).
 const DRAIN_MAX: usize = 63;
@@ -204,19 +221,41 @@ impl Daemon {
             store.state.epoch
         ));
         tracing::info!(node, port = sock.port(), kernel = %target.describe(), engine = cluster.name(), "registered");
-        Ok(Daemon {
+        Ok(Daemon::assemble(Parts {
+            cfg,
             node,
             incarnation,
             target,
             sock,
-            rx: vec![0u8; 64 * 1024],
-            tx: Vec::with_capacity(64 * 1024),
-            msg_buf: Vec::with_capacity(1024),
             cluster,
             down,
             down_done: done_rx,
             store,
             ring,
+            save_tx,
+            saved_rx,
+            local_mounts: mounts
+                .into_iter()
+                .map(|(table, jid, first)| (table, (jid, first)))
+                .collect(),
+        }))
+    }
+
+    /// A daemon from its parts, in its initial state (no membership seen yet).
+    fn assemble(p: Parts) -> Daemon {
+        Daemon {
+            node: p.node,
+            incarnation: p.incarnation,
+            target: p.target,
+            sock: p.sock,
+            rx: vec![0u8; 64 * 1024],
+            tx: Vec::with_capacity(64 * 1024),
+            msg_buf: Vec::with_capacity(1024),
+            cluster: p.cluster,
+            down: p.down,
+            down_done: p.down_done,
+            store: p.store,
+            ring: p.ring,
             stats: Stats::default(),
             members: vec![],
             quorate: false,
@@ -234,21 +273,18 @@ impl Daemon {
             invals: HashMap::new(),
             mounts_parked: HashMap::new(),
             mounts_expired: BTreeSet::new(),
-            local_mounts: mounts
-                .into_iter()
-                .map(|(table, jid, first)| (table, (jid, first)))
-                .collect(),
+            local_mounts: p.local_mounts,
             recovery: BTreeMap::new(),
             left_without_quorum: BTreeSet::new(),
             registered_role: Some((pnfsd::Role::Ds, 0, 0)),
             dirty_version: 0,
             saved_version: 0,
             write_in_flight: false,
-            save_tx,
-            saved_rx,
+            save_tx: p.save_tx,
+            saved_rx: p.saved_rx,
             after_save: Vec::new(),
-            cfg,
-        })
+            cfg: p.cfg,
+        }
     }
 
     /// The port the kernel half sends upcalls to.
@@ -2058,7 +2094,9 @@ pub mod harness {
             let (_done_tx, down_done) = mpsc::channel(1);
             let (save_tx, save_rx) = mpsc::channel(4);
             let (saved_tx, saved_rx) = mpsc::channel(16);
-            let d = Daemon {
+            let ring = Ring::new(cfg.ring_size);
+            let d = Daemon::assemble(Parts {
+                cfg,
                 node: 1,
                 incarnation: 1,
                 target: Target {
@@ -2070,43 +2108,15 @@ pub mod harness {
                     gfs2: family(GFS2CTL_ID, "gfs2ctl"),
                 },
                 sock,
-                rx: vec![],
-                tx: Vec::with_capacity(64 * 1024),
-                msg_buf: Vec::with_capacity(1024),
                 cluster: Box::new(LocalEngine::new(1)),
                 down,
                 down_done,
                 store,
-                ring: Ring::new(cfg.ring_size),
-                stats: Stats::default(),
-                members: vec![],
-                quorate: false,
-                peers: BTreeMap::new(),
-                hello_seen: BTreeSet::new(),
-                journals_synced: false,
-                first_membership: true,
-                sync_queue: Vec::new(),
-                mds: None,
-                mds_epoch: 0,
-                grace_until: None,
-                cache: HashMap::new(),
-                parked: HashMap::new(),
-                next_id: 1,
-                invals: HashMap::new(),
-                mounts_parked: HashMap::new(),
-                mounts_expired: BTreeSet::new(),
-                local_mounts: BTreeMap::new(),
-                recovery: BTreeMap::new(),
-                left_without_quorum: BTreeSet::new(),
-                registered_role: Some((pnfsd::Role::Ds, 0, 0)),
-                dirty_version: 0,
-                saved_version: 0,
-                write_in_flight: false,
+                ring,
                 save_tx,
                 saved_rx,
-                after_save: Vec::new(),
-                cfg,
-            };
+                local_mounts: BTreeMap::new(),
+            });
             let mut h = Harness {
                 d,
                 down_rx,

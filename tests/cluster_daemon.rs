@@ -138,24 +138,6 @@ fn three_daemons_state_layouts_gfs2_and_failover() {
     // 2. GET_STATE: miss on node 2 → MDS (node 1's kernel state-check) → answer; hit.
     let s1 = stateid(1);
     h.ctl(1, &["state", "set", "7", "100", &s1, "42"]);
-    let get_state = |h: &Harness, n: u32, fileid: &str, sid: &str| {
-        h.ctl(
-            n,
-            &[
-                "trigger",
-                "pnfsd",
-                "get-state",
-                "--fsid",
-                "7",
-                "--fileid",
-                fileid,
-                "--stateid",
-                sid,
-                "--clientid",
-                "42",
-            ],
-        )
-    };
     let stats = |h: &Harness, n: u32| h.ctl(n, &["stats", "show"])["daemon"].clone();
     let before = stats(&h, 2);
     let t0 = Instant::now();
@@ -521,6 +503,26 @@ fn three_daemons_state_layouts_gfs2_and_failover() {
     ));
 }
 
+/// `pnfsctl trigger pnfsd get-state` on node `n` (fsid 7, clientid 42).
+fn get_state(h: &Harness, n: u32, fileid: &str, sid: &str) -> Value {
+    h.ctl(
+        n,
+        &[
+            "trigger",
+            "pnfsd",
+            "get-state",
+            "--fsid",
+            "7",
+            "--fileid",
+            fileid,
+            "--stateid",
+            sid,
+            "--clientid",
+            "42",
+        ],
+    )
+}
+
 fn rejected(h: &Harness, n: u32) -> Result<u64, String> {
     let v = h.try_ctl(n, &["stats", "show"])?;
     v["daemon"]["rejected_cluster_messages"]
@@ -606,22 +608,7 @@ fn rogue_cpg_messages(h: &mut Harness, epoch1: u64, sid: &str) {
     assert_eq!(devices(&h.ctl(1, &["device", "show"])), devs_before);
     // Node 3 asks for the stateid of scenario 2, revoked in scenario 3: still answered,
     // and still revoked.
-    let r = h.ctl(
-        3,
-        &[
-            "trigger",
-            "pnfsd",
-            "get-state",
-            "--fsid",
-            "7",
-            "--fileid",
-            "100",
-            "--stateid",
-            sid,
-            "--clientid",
-            "42",
-        ],
-    );
+    let r = get_state(h, 3, "100", sid);
     assert_eq!(
         trigger_status(&r),
         "bad-stateid",
