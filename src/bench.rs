@@ -11,7 +11,12 @@
 //! times each round trip into the same [`Histogram`]; the echo process (this program
 //! re-executed, [`echo_main`]) answers every datagram with one of the real reply's size.
 //!
-//! Both run in rounds that alternate product and floor case by case, under two CPU
+//! Beside them, nfsdcld's model: nfsd's `cld` upcalls go over an rpc_pipefs pipe, one
+//! message per write and read. The pipe row sends the same upcall bytes `depth` at a time
+//! down one pipe to an echo process (the same program, [`echo_main`] with port 0) that
+//! reads each whole message and writes the reply's bytes up another pipe.
+//!
+//! All run in rounds that alternate product and floors case by case, under two CPU
 //! placements (every process pinned to cpu0; free), in a private network namespace
 //! when root. Medians over the rounds are reported.
 
@@ -79,6 +84,8 @@ pub struct Row {
     pub reply_bytes: usize,
     pub product: Stat,
     pub floor: Stat,
+    /// The same round trips over a pair of pipes (the rpc_pipefs model).
+    pub pipe: Stat,
 }
 
 impl Row {
@@ -357,9 +364,20 @@ const XID: std::ops::Range<usize> = 24..28;
 /// The floor's echo process: bind `port`, then answer every datagram with the reply
 /// template (seq and xid copied from the request), as one datagram. An NLMSG_NOOP
 /// message sets the template (its payload) and is acknowledged; NLMSG_DONE exits.
+///
+/// Port 0 is the pipe model instead ([`pipe_echo`]): messages on stdin, replies on stdout.
 pub fn echo_main(port: u32) -> i32 {
     // SAFETY: plain prctl: die with the benchmark that started us.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    if port == 0 {
+        return match pipe_echo() {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("upcall pipe echo: {e}");
+                2
+            }
+        };
+    }
     let fd = match usersock(port, None) {
         Ok(fd) => fd,
         Err(e) => {
@@ -398,6 +416,137 @@ pub fn echo_main(port: u32) -> i32 {
                 }
             }
         }
+    }
+}
+
+/// A pipe record that sets the reply (instead of an upcall: no netlink message starts
+/// with this length): `SET`, the upcall's length, the reply's length, the reply, padded
+/// to at least the length the echo reads records with until then (12 bytes at first,
+/// then the upcall's length).
+const PIPE_SET: u32 = u32::MAX;
+const PIPE_SET_HDR: usize = 12;
+
+/// The pipe model's echo: read each upcall with one read of its length from stdin (a
+/// pipe), answer it with the reply (seq and xid copied) in one write on stdout, as
+/// nfsdcld does on its rpc_pipefs pipe. EOF ends it.
+fn pipe_echo() -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    use std::os::fd::AsFd;
+    // Unbuffered both ways: one read(2) per message, one write(2) per reply.
+    let mut input = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned()?);
+    let mut output = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
+    let mut msg = vec![0u8; 64 * 1024];
+    let mut reply: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut len = PIPE_SET_HDR;
+    loop {
+        match input.read_exact(&mut msg[..len]) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let word = |i: usize| u32::from_ne_bytes(msg[i..i + 4].try_into().unwrap()) as usize;
+        if word(0) == PIPE_SET as usize {
+            let (up_len, reply_len) = (word(4), word(8));
+            let total = (PIPE_SET_HDR + reply_len).max(len);
+            if up_len < XID.end || up_len > msg.len() || total > msg.len() {
+                return Err(std::io::Error::other("bad pipe SET record"));
+            }
+            input.read_exact(&mut msg[len..total])?;
+            reply.clear();
+            reply.extend_from_slice(&msg[PIPE_SET_HDR..PIPE_SET_HDR + reply_len]);
+            len = up_len;
+            output.write_all(&msg[..4])?;
+            continue;
+        }
+        if reply.len() >= XID.end {
+            reply[SEQ].copy_from_slice(&msg[SEQ]);
+            reply[XID].copy_from_slice(&msg[XID]);
+        }
+        output.write_all(&reply)?;
+    }
+}
+
+/// The sender side of the pipe model.
+struct PipeFloor {
+    tx: std::fs::File,
+    rx: std::fs::File,
+    buf: Vec<u8>,
+    reply_len: usize,
+    /// The record length the echo reads with now.
+    echo_len: usize,
+    stamps: Vec<Instant>,
+}
+
+impl PipeFloor {
+    /// Tell the echo the upcall's length and the reply; wait for its acknowledgement.
+    fn set(&mut self, up_len: usize, reply: &[u8]) -> anyhow::Result<()> {
+        use std::io::{Read, Write};
+        self.buf.clear();
+        self.buf.extend_from_slice(&PIPE_SET.to_ne_bytes());
+        self.buf.extend_from_slice(&(up_len as u32).to_ne_bytes());
+        self.buf
+            .extend_from_slice(&(reply.len() as u32).to_ne_bytes());
+        self.buf.extend_from_slice(reply);
+        if self.buf.len() < self.echo_len {
+            self.buf.resize(self.echo_len, 0);
+        }
+        self.tx.write_all(&self.buf).context("pipe floor: SET")?;
+        self.echo_len = up_len;
+        let mut ack = [0u8; 4];
+        self.rx
+            .read_exact(&mut ack)
+            .context("pipe floor: SET ack")?;
+        self.reply_len = reply.len();
+        self.buf.resize(reply.len().max(64 * 1024), 0);
+        Ok(())
+    }
+
+    /// `count` round trips `depth` at a time, timed as [`Floor::run`] times them.
+    fn run(&mut self, upcall: &mut [u8], depth: u32, count: u32) -> anyhow::Result<Stat> {
+        use std::io::{Read, Write};
+        let d = depth.max(1).min(count.max(1)) as usize;
+        let now = Instant::now();
+        self.stamps.clear();
+        self.stamps.resize(d, now);
+        let mut h = Histogram::default();
+        let t0 = Instant::now();
+        let mut sent = 0u32;
+        let tx = &mut self.tx;
+        let mut send = |i: u32, stamps: &mut [Instant]| -> std::io::Result<()> {
+            let xid = (i + 1).to_ne_bytes();
+            upcall[SEQ].copy_from_slice(&xid);
+            upcall[XID].copy_from_slice(&xid);
+            stamps[i as usize % d] = Instant::now();
+            tx.write_all(upcall)
+        };
+        while (sent as usize) < d {
+            send(sent, &mut self.stamps)?;
+            sent += 1;
+        }
+        let mut got = 0u32;
+        while got < count {
+            let reply = &mut self.buf[..self.reply_len];
+            self.rx
+                .read_exact(reply)
+                .context("pipe floor: waiting for an echo")?;
+            let t = Instant::now();
+            if reply[SEQ] != (got + 1).to_ne_bytes() {
+                bail!("pipe floor: echo {} out of order", got + 1);
+            }
+            h.record((t - self.stamps[got as usize % d]).as_nanos() as u64);
+            got += 1;
+            if sent < count {
+                send(sent, &mut self.stamps)?;
+                sent += 1;
+            }
+        }
+        Ok(Stat {
+            p50_ns: h.quantile(0.5),
+            p99_ns: h.quantile(0.99),
+            p999_ns: h.quantile(0.999),
+            per_sec: count as f64 / t0.elapsed().as_secs_f64(),
+            bad: 0,
+        })
     }
 }
 
@@ -859,6 +1008,27 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         .arg(echo_port.to_string());
     procs.spawn("echo", echo)?;
     let mut floor = Floor::open(echo_port)?;
+    let mut pipe = {
+        let log = std::fs::File::create(dir.join("pipe-echo.log"))?;
+        let mut cmd = Command::new(&opts.programs.echo[0]);
+        cmd.args(&opts.programs.echo[1..])
+            .arg("0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log);
+        let mut child = cmd.spawn().context("starting the pipe echo")?;
+        let tx = std::fs::File::from(OwnedFd::from(child.stdin.take().unwrap()));
+        let rx = std::fs::File::from(OwnedFd::from(child.stdout.take().unwrap()));
+        procs.children.push(("pipe-echo", child));
+        PipeFloor {
+            tx,
+            rx,
+            buf: Vec::with_capacity(64 * 1024),
+            reply_len: 0,
+            echo_len: PIPE_SET_HDR,
+            stamps: Vec::with_capacity(1024),
+        }
+    };
     let mut upcalls: Vec<(UpcallKind, Vec<u8>, Vec<u8>)> = Vec::new();
     for k in [
         UpcallKind::GetState,
@@ -880,7 +1050,8 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     let mut get_state_upcalls = 0u64;
     for (pname, cpus) in &placements {
         place(&procs.pids(), cpus)?;
-        let mut samples: Vec<(Vec<Stat>, Vec<Stat>)> = vec![(vec![], vec![]); CASES.len()];
+        let mut samples: Vec<(Vec<Stat>, Vec<Stat>, Vec<Stat>)> =
+            vec![(vec![], vec![], vec![]); CASES.len()];
         for round in 0..=rounds {
             // Round 0 is the warm-up of every case on both sides, not recorded.
             let warm = round == 0;
@@ -900,28 +1071,32 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
                 };
                 let (_, up, reply) = upcalls.iter_mut().find(|u| u.0 == kind).unwrap();
                 floor.set_reply(reply)?;
-                // Alternate which side goes first, so that a slow phase hits both alike.
-                let product_first = (round + i) % 2 == 0;
-                let mut p = None;
-                let mut f = None;
-                for side in 0..2 {
-                    if (side == 0) == product_first {
-                        p = Some(trigger(&mut c, &target, kind, depth, count).await?);
-                        if kind == UpcallKind::GetState {
-                            get_state_upcalls += count as u64;
+                pipe.set(up.len(), reply)?;
+                // Rotate which side goes first, so that a slow phase hits all alike.
+                let (mut p, mut f, mut q) = (None, None, None);
+                for side in 0..3 {
+                    match (side + round as usize + i) % 3 {
+                        0 => {
+                            p = Some(trigger(&mut c, &target, kind, depth, count).await?);
+                            if kind == UpcallKind::GetState {
+                                get_state_upcalls += count as u64;
+                            }
                         }
-                    } else {
-                        let (s, allocs) = floor.run(up, depth, count, opts.allocs)?;
-                        if !warm {
-                            floor_allocs += allocs;
-                            floor_rts += count as u64;
+                        1 => {
+                            let (s, allocs) = floor.run(up, depth, count, opts.allocs)?;
+                            if !warm {
+                                floor_allocs += allocs;
+                                floor_rts += count as u64;
+                            }
+                            f = Some(s);
                         }
-                        f = Some(s);
+                        _ => q = Some(pipe.run(up, depth, count)?),
                     }
                 }
                 if !warm {
                     samples[i].0.push(p.unwrap());
                     samples[i].1.push(f.unwrap());
+                    samples[i].2.push(q.unwrap());
                 }
             }
             procs.check_alive()?;
@@ -929,7 +1104,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         let rows = CASES
             .iter()
             .zip(samples)
-            .map(|(&(kind, depth), (p, f))| {
+            .map(|(&(kind, depth), (p, f, q))| {
                 let (_, up, reply) = upcalls.iter().find(|u| u.0 == kind).unwrap();
                 Row {
                     kind,
@@ -939,6 +1114,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
                     reply_bytes: reply.len(),
                     product: median_stat(&p),
                     floor: median_stat(&f),
+                    pipe: median_stat(&q),
                 }
             })
             .collect();
@@ -1067,6 +1243,23 @@ pub fn text(r: &Report) -> String {
                 }
             ));
         }
+        s.push_str(&format!(
+            "rpc_pipefs model (same bytes over two pipes, one message per read/write):\n\
+             {:<22} {:>5} {:>8} {:>8} {:>10} {:>14} {:>14}\n",
+            "path", "depth", "pipe p50", "pipe p99", "pipe/s", "pipe p50/floor", "p50/pipe p50"
+        ));
+        for row in &p.rows {
+            s.push_str(&format!(
+                "{:<22} {:>5} {:>8.1} {:>8.1} {:>10.0} {:>13.2}x {:>13.2}x\n",
+                label(row),
+                row.depth,
+                us(row.pipe.p50_ns),
+                us(row.pipe.p99_ns),
+                row.pipe.per_sec,
+                ratio(row.pipe.p50_ns as f64, row.floor.p50_ns as f64),
+                ratio(row.product.p50_ns as f64, row.pipe.p50_ns as f64),
+            ));
+        }
     }
     s.push_str(&format!(
         "\ntargets (p50 <= {P50_TARGET}x, p99 <= {P99_TARGET}x, throughput >= {TPUT_TARGET}x floor, every row): {}\n",
@@ -1114,7 +1307,10 @@ pub fn json(r: &Report) -> Value {
                 "reply_bytes": row.reply_bytes,
                 "product": stat_json(&row.product),
                 "floor": stat_json(&row.floor),
+                "pipe": stat_json(&row.pipe),
                 "p50_vs_floor": row.p50_ratio(),
+                "pipe_p50_vs_floor": ratio(row.pipe.p50_ns as f64, row.floor.p50_ns as f64),
+                "p50_vs_pipe": ratio(row.product.p50_ns as f64, row.pipe.p50_ns as f64),
                 "p99_vs_floor": row.p99_ratio(),
                 "throughput_vs_floor": row.tput_ratio(),
                 "meets": { "p50": row.meets_p50(), "p99": row.meets_p99(), "throughput": row.meets_tput() },
@@ -1216,6 +1412,32 @@ pub fn markdown(r: &Report, command: &str) -> String {
                 row.floor.per_sec,
                 row.tput_ratio(),
                 m(row.meets_tput()),
+            ));
+        }
+    }
+    s.push_str(
+        "\n### rpc_pipefs model\n\nnfsd's `cld` upcall goes to nfsdcld over an rpc_pipefs pipe, \
+         one message per write and read. The same upcall bytes sent `depth` at a time down one \
+         pipe to an echo process that reads each whole message and writes the reply's bytes \
+         up another (both blocking), timed like the USERSOCK floor, in the same rounds:\n",
+    );
+    for p in &r.placements {
+        s.push_str(&format!(
+            "\n{}\n\n| path | depth | pipe p50 µs | pipe p99 µs | pipe p99.9 µs | pipe/s | pipe p50 / USERSOCK floor p50 | product p50 / pipe p50 | product/s / pipe/s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            p.name
+        ));
+        for row in &p.rows {
+            s.push_str(&format!(
+                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.0} | {:.2}× | {:.2}× | {:.2}× |\n",
+                label(row),
+                row.depth,
+                us(row.pipe.p50_ns),
+                us(row.pipe.p99_ns),
+                us(row.pipe.p999_ns),
+                row.pipe.per_sec,
+                ratio(row.pipe.p50_ns as f64, row.floor.p50_ns as f64),
+                ratio(row.product.p50_ns as f64, row.pipe.p50_ns as f64),
+                ratio(row.product.per_sec, row.pipe.per_sec),
             ));
         }
     }
