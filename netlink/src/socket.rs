@@ -5,7 +5,9 @@
 //! `sendto`/`recvmsg` on its fd so that the sender's credentials (SCM_CREDENTIALS) and
 //! truncation are visible, and so that a receive is tried before waiting for readiness:
 //! the kernel answers most requests inside `sendto`, so the common round trip costs the
-//! same two syscalls as a blocking loop.
+//! same two syscalls as a blocking loop. The fd joins tokio's epoll set only the first
+//! time a receive would block: a socket the kernel always answers at once (a CLI's, a
+//! resolver's) never pays the kernel's epoll wake-up on every datagram.
 
 use crate::error::NlError;
 use netlink_sys::{Socket, SocketAddr};
@@ -57,17 +59,21 @@ pub struct From {
     pub truncated: bool,
 }
 
-struct Fd(Socket);
+/// The socket's fd as registered with tokio (not owning it: `NlSocket::sock` does).
+struct Registered(RawFd);
 
-impl AsRawFd for Fd {
+impl AsRawFd for Registered {
     fn as_raw_fd(&self) -> RawFd {
-        self.0.as_raw_fd()
+        self.0
     }
 }
 
 /// An async netlink socket.
 pub struct NlSocket {
-    fd: AsyncFd<Fd>,
+    /// Registered with tokio's reactor on the first receive that would block. Declared
+    /// before `sock`: it deregisters (drops) before the fd is closed.
+    reactor: tokio::sync::OnceCell<AsyncFd<Registered>>,
+    sock: Socket,
     port: u32,
     proto: isize,
     /// SO_PASSCRED is on: receive with a control buffer for SCM_CREDENTIALS.
@@ -139,12 +145,9 @@ impl NlSocket {
             SocketAddr::new(opts.port, 0)
         };
         let port = addr.port_number();
-        // SAFETY: the fd is owned by the Socket inside `Fd`, which the AsyncFd owns, so it
-        // stays open and the same for the AsyncFd's whole life.
-        let fd = unsafe { AsyncFd::register_with_interest(Fd(s), Interest::READABLE) }
-            .map_err(|e| NlError::Io(e.into()))?;
         Ok(NlSocket {
-            fd,
+            reactor: tokio::sync::OnceCell::new(),
+            sock: s,
             port,
             proto,
             passcred: opts.passcred,
@@ -163,19 +166,19 @@ impl NlSocket {
 
     /// Join a multicast group (group number as resolved, 1-based).
     pub fn join_group(&self, group: u32) -> Result<(), NlError> {
-        self.fd.get_ref().0.add_membership(group)?;
+        self.sock.add_membership(group)?;
         Ok(())
     }
 
     /// Leave a multicast group.
     pub fn leave_group(&self, group: u32) -> Result<(), NlError> {
-        self.fd.get_ref().0.drop_membership(group)?;
+        self.sock.drop_membership(group)?;
         Ok(())
     }
 
     /// Do not report ENOBUFS (for sockets that never need a resync).
     pub fn set_no_enobufs(&self) -> Result<(), NlError> {
-        self.fd.get_ref().0.set_no_enobufs(true)?;
+        self.sock.set_no_enobufs(true)?;
         Ok(())
     }
 
@@ -188,7 +191,7 @@ impl NlSocket {
         // SAFETY: buf and sa are valid for the call.
         let r = unsafe {
             libc::sendto(
-                self.fd.as_raw_fd(),
+                self.sock.as_raw_fd(),
                 buf.as_ptr() as *const libc::c_void,
                 buf.len(),
                 libc::MSG_DONTWAIT,
@@ -226,7 +229,7 @@ impl NlSocket {
                 msg.msg_control = cmsg.as_mut_ptr() as *mut libc::c_void;
                 msg.msg_controllen = std::mem::size_of_val(&cmsg) as _;
             }
-            let r = libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT);
+            let r = libc::recvmsg(self.sock.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT);
             if r < 0 {
                 return Err(io::Error::last_os_error());
             }
@@ -266,7 +269,7 @@ impl NlSocket {
             let mut sa: libc::sockaddr_nl = std::mem::zeroed();
             let mut salen = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
             let r = libc::recvfrom(
-                self.fd.as_raw_fd(),
+                self.sock.as_raw_fd(),
                 buf.as_mut_ptr() as *mut libc::c_void,
                 buf.len(),
                 libc::MSG_DONTWAIT | libc::MSG_TRUNC,
@@ -322,7 +325,13 @@ impl NlSocket {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e.into()),
             }
-            let mut guard = self.fd.readable().await?;
+            let reactor = self
+                .reactor
+                .get_or_try_init(|| async {
+                    AsyncFd::with_interest(Registered(self.sock.as_raw_fd()), Interest::READABLE)
+                })
+                .await?;
+            let mut guard = reactor.readable().await?;
             guard.clear_ready();
         }
     }
@@ -340,6 +349,6 @@ impl NlSocket {
 
 impl AsRawFd for NlSocket {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.sock.as_raw_fd()
     }
 }
