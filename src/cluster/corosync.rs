@@ -32,10 +32,12 @@
 //! # Group members
 //!
 //! CPG members are (node id, pid) pairs. The engine reports node ids, sorted and
-//! de-duplicated: the design runs one daemon per node. A node joins when its first
-//! process joins the group and leaves when its last one leaves, so another process on a
-//! member node joining or leaving the group (a debugging probe, or a rogue one) is no
-//! membership change for the daemons.
+//! de-duplicated: the design runs one daemon per node. A node that keeps a process through
+//! a change neither joins nor leaves, so another process on a member node joining or
+//! leaving the group (a debugging probe, or a rogue one) is no membership change for the
+//! daemons. The price: while such a process stays, the death of that node's daemon is not
+//! seen as the node leaving (a liveness cost; the other way, the cluster would recall a
+//! live node's layouts whenever a probe on it exits).
 
 use super::{Cluster, ClusterError, ClusterEvent, LeaveReason, Membership, NodeId};
 use rust_corosync::{cpg, quorum, CsError, DispatchFlags, TrackFlags};
@@ -164,9 +166,10 @@ fn leave_reason(reason: u32) -> LeaveReason {
     }
 }
 
-/// Builds the daemon-facing membership from a CPG configuration change, in nodes: a node
-/// joined if a process of it joined and none of its other processes was a member already;
-/// it left if a process of it left and none is a member any more.
+/// Builds the daemon-facing membership from a CPG configuration change, in nodes. A node
+/// that kept a process through the change (a member before and after that did not just
+/// join) neither joined nor left, whatever its other processes did; otherwise it joined
+/// if a process of it joined, and left if one of its processes left.
 fn build_membership(
     members: &[(u32, u32)],
     left: &[(u32, u32, u32)],
@@ -176,21 +179,21 @@ fn build_membership(
     let mut m: Vec<NodeId> = members.iter().map(|&(n, _)| n).collect();
     m.sort_unstable();
     m.dedup();
+    let kept = |n: u32| {
+        members
+            .iter()
+            .any(|&(mn, mp)| mn == n && !joined.contains(&(mn, mp)))
+    };
     let mut j: Vec<NodeId> = joined
         .iter()
         .map(|&(n, _)| n)
-        .filter(|&n| {
-            // Members of this node before the change: those now present that did not join.
-            !members
-                .iter()
-                .any(|&(mn, mp)| mn == n && !joined.contains(&(mn, mp)))
-        })
+        .filter(|&n| !kept(n))
         .collect();
     j.sort_unstable();
     j.dedup();
     let mut l: Vec<(NodeId, LeaveReason)> = left
         .iter()
-        .filter(|&&(n, _, _)| m.binary_search(&n).is_err())
+        .filter(|&&(n, _, _)| !kept(n))
         .map(|&(n, _, r)| (n, leave_reason(r)))
         .collect();
     l.sort_unstable_by_key(|&(n, _)| n);
@@ -595,14 +598,17 @@ mod tests {
         // Both of node 2's processes go down with it (one change): node 2 left.
         let m = build_membership(&[(1, 10), (3, 30)], &[(2, 20, 3), (2, 99, 3)], &[], true);
         assert_eq!(m.left, vec![(2, LeaveReason::NodeDown)]);
-        // A daemon restarting (old pid gone, new pid in one change) is no change either.
+        // A daemon restarting with its old pid gone and its new pid in one change: node 2
+        // left (its process died) and joined again, as in two changes.
         let m = build_membership(
             &[(1, 10), (2, 21), (3, 30)],
             &[(2, 20, 5)],
             &[(2, 21)],
             true,
         );
-        assert!(m.joined.is_empty() && m.left.is_empty(), "{m:?}");
+        assert_eq!(m.members, vec![1, 2, 3]);
+        assert_eq!(m.joined, vec![2]);
+        assert_eq!(m.left, vec![(2, LeaveReason::ProcDown)]);
     }
 
     #[test]
