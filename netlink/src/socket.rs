@@ -328,7 +328,15 @@ impl NlSocket {
             let reactor = self
                 .reactor
                 .get_or_try_init(|| async {
-                    AsyncFd::with_interest(Registered(self.sock.as_raw_fd()), Interest::READABLE)
+                    // SAFETY: the fd belongs to `self.sock`, which outlives the AsyncFd
+                    // (declared after `reactor`, so dropped after it): it stays open and
+                    // the same for the registration's whole life.
+                    unsafe {
+                        AsyncFd::register_with_interest(
+                            Registered(self.sock.as_raw_fd()),
+                            Interest::READABLE,
+                        )
+                    }
                 })
                 .await?;
             let mut guard = reactor.readable().await?;

@@ -678,6 +678,18 @@ impl Harness {
 impl Drop for Harness {
     fn drop(&mut self) {
         let failed = std::thread::panicking();
+        if failed {
+            // The daemons' debug rings (what they decided and why), while they still run.
+            for n in 1..=self.nodes {
+                if self.daemons[n as usize - 1].is_some() {
+                    let ring = match self.try_ctl(n, &["debug", "dump"]) {
+                        Ok(v) => serde_json::to_string_pretty(&v).unwrap_or_default(),
+                        Err(e) => format!("debug dump failed: {e}"),
+                    };
+                    let _ = std::fs::write(self.node_dir(n).join("ring.json"), ring);
+                }
+            }
+        }
         for c in self.monitors.iter_mut() {
             let _ = c.kill();
             let _ = c.wait();
@@ -700,7 +712,7 @@ impl Drop for Harness {
         }
         if failed {
             loud(&format!(
-                "FAILED; logs kept in {}\n{}",
+                "FAILED; logs (and each daemon's debug ring, nN/ring.json) kept in {}\n{}",
                 self.dir.display(),
                 self.log_tails(25)
             ));
