@@ -337,6 +337,7 @@ impl NlSocket {
                             Interest::READABLE,
                         )
                     }
+                    .map_err(|e| NlError::Io(e.into()))
                 })
                 .await?;
             let mut guard = reactor.readable().await?;
