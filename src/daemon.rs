@@ -118,6 +118,10 @@ pub struct Daemon {
     /// until the Journals snapshot arrives; journal messages wait in `sync_queue`.
     journals_synced: bool,
     first_membership: bool,
+    /// Members when we last lost quorum: if quorum returns with members that were not
+    /// among them, our journal map may be stale (a healed partition) and waits for a
+    /// snapshot from a member that kept quorum.
+    members_at_loss: Vec<NodeId>,
     sync_queue: Vec<(NodeId, Msg)>,
     mds: Option<NodeId>,
     mds_epoch: u64,
@@ -263,6 +267,7 @@ impl Daemon {
             hello_seen: BTreeSet::new(),
             journals_synced: false,
             first_membership: true,
+            members_at_loss: vec![],
             sync_queue: Vec::new(),
             mds: None,
             mds_epoch: 0,
@@ -1122,15 +1127,28 @@ impl Daemon {
                 if m.quorate { "regained" } else { "lost" }
             ));
         }
+        if was_quorate && !self.quorate {
+            self.members_at_loss = self.members.clone();
+        }
         if was_quorate && !self.quorate && self.journals_synced {
             // The quorate side may recover our journals meanwhile: once we are back, its
             // map is the cluster's, and ours is adopted from its snapshot on the merge.
             self.journals_synced = false;
             self.ring
                 .push("no quorum: journal map to be resynced from the quorate side".into());
-        } else if !was_quorate && self.quorate && !self.journals_synced && m.joined.is_empty() {
-            // Quorum came back without anyone joining: every member went through the
-            // same sequence, so our map is the group's.
+        } else if !was_quorate
+            && self.quorate
+            && !self.journals_synced
+            && m.joined.is_empty()
+            && self
+                .members
+                .iter()
+                .all(|n| self.members_at_loss.contains(n))
+        {
+            // Quorum came back without anyone we did not have when we lost it (a node
+            // without this daemon restored it): every member went through the same
+            // sequence, so our map is the group's. After a healed partition the others
+            // are new to us: their snapshot brings the map the quorate side kept.
             self.journals_synced = true;
             for (f, msg) in std::mem::take(&mut self.sync_queue) {
                 self.on_msg(f, msg);

@@ -22,9 +22,11 @@
 //!
 //! `quorate` comes from **libquorum** (`quorum_getquorate` plus `quorum_trackstart`
 //! notifications), i.e. whatever quorum provider corosync is configured with
-//! (`corosync_votequorum` in our deployments), not a count computed here. On every CPG
-//! configuration change the engine asks `quorum_getquorate` synchronously, so the
-//! [`Membership`] carries corosync's view at the time the change is processed. When quorum
+//! (`corosync_votequorum` in our deployments), not a count computed here. A loss counts
+//! at once (a CPG configuration change also asks `quorum_getquorate`); a gain counts only
+//! once libquorum's notification and CPG's totem configuration change name the same
+//! totem ring, so that a cut-off node never sees itself quorate before CPG has delivered
+//! the merge that makes it part of the quorate cluster again. When quorum
 //! changes without a CPG membership change (e.g. a node without this daemon joins or leaves
 //! the corosync ring), the engine delivers a [`Membership`] with the same members, empty
 //! `joined`/`left` and the new `quorate`.
@@ -83,7 +85,15 @@ enum Raw {
         left: Vec<(u32, u32, u32)>,
         joined: Vec<(u32, u32)>,
     },
-    Quorum(bool),
+    /// libquorum's word and the totem ring it is about.
+    Quorum {
+        quorate: bool,
+        ring: u64,
+    },
+    /// CPG's totem configuration change: the ring this CPG view belongs to.
+    Totem {
+        ring: u64,
+    },
 }
 
 /// Callback records per engine, keyed by the id stored as the handles' context.
@@ -148,11 +158,39 @@ fn confchg_cb(
 fn quorum_cb(
     h: &quorum::Handle,
     quorate: bool,
-    _ring: quorum::RingId,
+    ring: quorum::RingId,
     _members: Vec<rust_corosync::NodeId>,
 ) {
     if let Ok(key) = quorum::context_get(h) {
-        push(key, Raw::Quorum(quorate));
+        push(
+            key,
+            Raw::Quorum {
+                quorate,
+                ring: ring.seq,
+            },
+        );
+    }
+}
+
+fn totem_cb(h: &cpg::Handle, ring: cpg::RingId, _members: Vec<rust_corosync::NodeId>) {
+    if let Ok(key) = cpg::context_get(h) {
+        push(key, Raw::Totem { ring: ring.seq });
+    }
+}
+
+/// See [`Dispatcher::gate`]: `previous` is what the daemon was told last.
+fn gate(
+    lib_quorate: bool,
+    quorum_ring: Option<u64>,
+    cpg_ring: Option<u64>,
+    previous: bool,
+) -> bool {
+    if !lib_quorate {
+        false
+    } else if quorum_ring == cpg_ring {
+        true
+    } else {
+        previous
     }
 }
 
@@ -308,7 +346,7 @@ impl CorosyncEngine {
             flags: cpg::Model1Flags::None,
             deliver_fn: Some(deliver_cb),
             confchg_fn: Some(confchg_cb),
-            totem_confchg_fn: None,
+            totem_confchg_fn: Some(totem_cb),
         });
         let q_model = quorum::ModelData::ModelV1(quorum::Model1Data {
             flags: quorum::Model1Flags::None,
@@ -380,6 +418,9 @@ impl CorosyncEngine {
             handles: handles.clone(),
             tx,
             batch: VecDeque::new(),
+            lib_quorate: quorate,
+            quorum_ring: None,
+            cpg_ring: None,
             quorate,
             last: None,
         };
@@ -453,6 +494,13 @@ struct Dispatcher {
     tx: mpsc::Sender<ClusterEvent>,
     /// Swapped with the registry queue after each dispatch; keeps its capacity.
     batch: VecDeque<Raw>,
+    /// libquorum's last word (`quorum_getquorate` at start, then its notifications).
+    lib_quorate: bool,
+    /// The totem ring of libquorum's last notification, and of CPG's last totem
+    /// configuration change (None: none since we started).
+    quorum_ring: Option<u64>,
+    cpg_ring: Option<u64>,
+    /// What the daemon is told (see [`Dispatcher::gate`]).
     quorate: bool,
     last: Option<Membership>,
 }
@@ -499,6 +547,21 @@ impl Dispatcher {
         // `self` drops here: AsyncFds first, then (if last) the handles.
     }
 
+    /// The quorum the daemon is told. Losing quorum counts at once. Gaining it counts
+    /// only once libquorum and CPG speak of the same totem ring (as dlm_controld waits
+    /// for): after a partition heals, libquorum may say "quorate" before CPG has
+    /// delivered the merge, and a cut-off node would then act as a quorate cluster of
+    /// itself (elect itself MDS, recover the others' journals). Until the rings match,
+    /// the previous answer stands.
+    fn gate(&self) -> bool {
+        gate(
+            self.lib_quorate,
+            self.quorum_ring,
+            self.cpg_ring,
+            self.quorate,
+        )
+    }
+
     /// Moves the records the callbacks queued into the event channel.
     async fn drain(&mut self) -> Result<(), Stop> {
         if let Some(q) = registry().get_mut(&self.handles.key) {
@@ -512,32 +575,56 @@ impl Dispatcher {
                     left,
                     joined,
                 } => {
-                    self.quorate = quorum::getquorate(&self.handles.quorum).map_err(|e| {
+                    // A loss libquorum already knows counts now; a gain waits for its
+                    // notification (and the rings to match).
+                    let now = quorum::getquorate(&self.handles.quorum).map_err(|e| {
                         Stop::Lost(format!("quorum_getquorate: {e} (corosync gone?)"))
                     })?;
+                    if !now {
+                        self.lib_quorate = false;
+                    }
+                    self.quorate = self.gate();
                     let m = build_membership(&members, &left, &joined, self.quorate);
                     self.last = Some(m.clone());
                     ClusterEvent::Membership(m)
                 }
-                Raw::Quorum(q) => {
-                    self.quorate = q;
-                    match &mut self.last {
-                        Some(last) if last.quorate != q => {
-                            last.quorate = q;
-                            ClusterEvent::Membership(Membership {
-                                members: last.members.clone(),
-                                joined: vec![],
-                                left: vec![],
-                                quorate: q,
-                            })
-                        }
-                        _ => continue,
+                Raw::Quorum { quorate, ring } => {
+                    self.lib_quorate = quorate;
+                    self.quorum_ring = Some(ring);
+                    match self.quorum_change() {
+                        Some(ev) => ev,
+                        None => continue,
+                    }
+                }
+                Raw::Totem { ring } => {
+                    self.cpg_ring = Some(ring);
+                    match self.quorum_change() {
+                        Some(ev) => ev,
+                        None => continue,
                     }
                 }
             };
             self.tx.send(ev).await.map_err(|_| Stop::Closed)?;
         }
         Ok(())
+    }
+
+    /// After a quorum or totem notification: a membership event with the same members
+    /// if the quorum the daemon is told changed.
+    fn quorum_change(&mut self) -> Option<ClusterEvent> {
+        let q = self.gate();
+        self.quorate = q;
+        let last = self.last.as_mut()?;
+        if last.quorate == q {
+            return None;
+        }
+        last.quorate = q;
+        Some(ClusterEvent::Membership(Membership {
+            members: last.members.clone(),
+            joined: vec![],
+            left: vec![],
+            quorate: q,
+        }))
     }
 }
 
@@ -663,11 +750,41 @@ mod tests {
     }
 
     #[test]
+    fn quorum_gained_counts_only_when_the_rings_match() {
+        // Start: libquorum's word, no ring change seen yet.
+        assert!(gate(true, None, None, false));
+        assert!(!gate(false, None, None, true));
+        // A cut-off node heals: libquorum says quorate for ring 9 while CPG is still on
+        // ring 8 (its merge not delivered yet): still not quorate.
+        assert!(!gate(true, Some(9), Some(8), false));
+        // CPG's totem change for ring 9 arrives: quorate.
+        assert!(gate(true, Some(9), Some(9), false));
+        // On the quorate side a ring change notified by libquorum first changes nothing.
+        assert!(gate(true, Some(9), Some(8), true));
+        // The first ring change since start, libquorum first: the answer stands.
+        assert!(!gate(true, Some(3), None, false));
+        // Losing quorum counts at once, whatever the rings.
+        assert!(!gate(false, Some(9), Some(8), true));
+    }
+
+    #[test]
     fn callbacks_queue_only_for_registered_engines() {
         let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
-        push(key, Raw::Quorum(true)); // unknown key: dropped
+        push(
+            key,
+            Raw::Quorum {
+                quorate: true,
+                ring: 1,
+            },
+        ); // unknown key: dropped
         registry().insert(key, VecDeque::new());
-        push(key, Raw::Quorum(false));
+        push(
+            key,
+            Raw::Quorum {
+                quorate: false,
+                ring: 2,
+            },
+        );
         push(
             key,
             Raw::Deliver {
@@ -677,7 +794,13 @@ mod tests {
         );
         let q = registry().remove(&key).unwrap();
         assert_eq!(q.len(), 2);
-        assert!(matches!(q[0], Raw::Quorum(false)));
+        assert!(matches!(
+            q[0],
+            Raw::Quorum {
+                quorate: false,
+                ring: 2
+            }
+        ));
     }
 
     #[tokio::test]
