@@ -107,7 +107,7 @@ async fn watch(group: &str) -> Result<(), String> {
 /// Bytes from hex digits (an even number of them), or None.
 fn unhex(s: &str) -> Option<Vec<u8>> {
     let s = s.trim();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

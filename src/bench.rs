@@ -365,7 +365,7 @@ const XID: std::ops::Range<usize> = 24..28;
 /// template (seq and xid copied from the request), as one datagram. An NLMSG_NOOP
 /// message sets the template (its payload) and is acknowledged; NLMSG_DONE exits.
 ///
-/// Port 0 is the pipe model instead ([`pipe_echo`]): messages on stdin, replies on stdout.
+/// Port 0 is the pipe model instead: messages on stdin, replies on stdout.
 pub fn echo_main(port: u32) -> i32 {
     // SAFETY: plain prctl: die with the benchmark that started us.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
@@ -1075,7 +1075,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
                 // Rotate which side goes first, so that a slow phase hits all alike.
                 let (mut p, mut f, mut q) = (None, None, None);
                 for side in 0..3 {
-                    match (side + round as usize + i) % 3 {
+                    match (side + round + i) % 3 {
                         0 => {
                             p = Some(trigger(&mut c, &target, kind, depth, count).await?);
                             if kind == UpcallKind::GetState {
