@@ -66,6 +66,8 @@ pub struct Config {
     pub max_cache: usize,
     /// Entries of the in-memory debug ring.
     pub ring_size: usize,
+    /// Watch GFS2's uevents (mounts, recoveries, withdraws) and acknowledge withdraws.
+    pub gfs2_uevents: bool,
 }
 
 impl Default for Config {
@@ -88,6 +90,7 @@ impl Default for Config {
             max_parked: 65_536,
             max_cache: 1 << 20,
             ring_size: 1024,
+            gfs2_uevents: true,
         }
     }
 }

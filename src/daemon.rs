@@ -150,6 +150,10 @@ pub struct Daemon {
     saved_rx: mpsc::Receiver<(u64, Result<(), String>)>,
     /// GFS2 answers that wait until the journal assignment is on disk.
     after_save: Vec<AfterSave>,
+    /// What the real GFS2's uevents said, and the queue they come in by (None: not
+    /// watched, or the watcher stopped).
+    gfs2: crate::gfs2::Gfs2View,
+    uevents: Option<mpsc::Receiver<Vec<u8>>>,
 }
 
 /// Errors that stop the daemon.
@@ -178,6 +182,7 @@ struct Parts {
     save_tx: mpsc::Sender<(u64, crate::store::Durable)>,
     saved_rx: mpsc::Receiver<(u64, Result<(), String>)>,
     local_mounts: BTreeMap<String, (u32, bool)>,
+    uevents: Option<mpsc::Receiver<Vec<u8>>>,
 }
 
 const TICK: Duration = Duration::from_millis(100);
@@ -225,6 +230,19 @@ impl Daemon {
             store.state.epoch
         ));
         tracing::info!(node, port = sock.port(), kernel = %target.describe(), engine = cluster.name(), "registered");
+        let uevents = if cfg.gfs2_uevents {
+            let (tx, rx) = mpsc::channel(256);
+            match crate::gfs2::spawn_watcher(tx) {
+                Ok(_) => Some(rx),
+                Err(e) => {
+                    tracing::warn!("GFS2 uevents not watched: {e}");
+                    ring.push(format!("GFS2 uevents not watched: {e}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
         Ok(Daemon::assemble(Parts {
             cfg,
             node,
@@ -242,6 +260,7 @@ impl Daemon {
                 .into_iter()
                 .map(|(table, jid, first)| (table, (jid, first)))
                 .collect(),
+            uevents,
         }))
     }
 
@@ -288,6 +307,8 @@ impl Daemon {
             save_tx: p.save_tx,
             saved_rx: p.saved_rx,
             after_save: Vec::new(),
+            gfs2: crate::gfs2::Gfs2View::new("/sys"),
+            uevents: p.uevents,
             cfg: p.cfg,
         }
     }
@@ -350,6 +371,16 @@ impl Daemon {
                     self.rx = rx;
                     self.on_control(req);
                     self.flush().await;
+                }
+                u = next_uevent(&mut self.uevents) => {
+                    self.rx = rx;
+                    match u {
+                        Some(b) => self.on_uevent(&b),
+                        None => {
+                            self.ring.push("GFS2 uevent watcher stopped".into());
+                            self.uevents = None;
+                        }
+                    }
                 }
                 _ = tick.tick() => {
                     self.rx = rx;
@@ -1863,6 +1894,26 @@ impl Daemon {
 
     // ---------------------------------------------------------------- control
 
+    /// A uevent of GFS2 or the DLM (the watcher filtered the rest).
+    fn on_uevent(&mut self, b: &[u8]) {
+        let ev = match crate::gfs2::Uevent::parse(b) {
+            Ok(ev) => ev,
+            Err(e) => return self.ring.push(format!("uevent dropped: {e}")),
+        };
+        let (line, action) = self.gfs2.apply(&ev);
+        if let Some(l) = line {
+            if ev.action == "offline" {
+                tracing::warn!("{l}");
+            }
+            self.ring.push(l);
+        }
+        if let Some(a) = action {
+            let l = self.gfs2.act(&a);
+            tracing::warn!("{l}");
+            self.ring.push(l);
+        }
+    }
+
     fn on_control(&mut self, r: ControlReq) {
         let cmd = r.req.get("cmd").and_then(Value::as_str).unwrap_or("");
         let v = match cmd {
@@ -1886,6 +1937,7 @@ impl Daemon {
                 "local": self.local_mounts.iter().map(|(t, (j, f))| json!({"table": t, "jid": j, "first": f})).collect::<Vec<_>>(),
                 "recovery": self.recovery.iter().map(|((t, j), r)| json!({"table": t, "jid": j, "dead": r.dead, "recoverer": r.recoverer})).collect::<Vec<_>>(),
             }),
+            "gfs2" => self.gfs2.to_json(),
             "query" => return self.control_query(r),
             "revoke" => return self.control_revoke(r),
             other => json!({ "error": format!("unknown control command {other:?}") }),
@@ -1992,6 +2044,14 @@ impl Daemon {
             "parked": self.parked.len(),
             "protocol": PROTO_VERSION,
         })
+    }
+}
+
+/// The next uevent datagram, or never if uevents are not watched.
+async fn next_uevent(rx: &mut Option<mpsc::Receiver<Vec<u8>>>) -> Option<Vec<u8>> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -2134,6 +2194,7 @@ pub mod harness {
                 save_tx,
                 saved_rx,
                 local_mounts: BTreeMap::new(),
+                uevents: None,
             });
             let mut h = Harness {
                 d,

@@ -4,13 +4,15 @@
 //! - [`kernel`]: finding and registering with the kernel half (module or twin);
 //! - [`cluster`]: the engines (local, corosync) behind one trait;
 //! - [`wire`]: messages between daemons; [`store`]: durable state;
-//! - [`control`]: the socket `pnfsctl` uses; [`config`]: the TOML configuration.
+//! - [`control`]: the socket `pnfsctl` uses; [`config`]: the TOML configuration;
+//! - [`gfs2`]: GFS2's uevents and withdraw acknowledgement.
 
 pub mod bench;
 pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod gfs2;
 pub mod kernel;
 pub mod privs;
 pub mod ring;

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod render;
 
 use crate::config::SocketKind;
+use crate::gfs2;
 use crate::kernel::{self, device_id, Target};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use pnfs_netlink::client::{Client, FamilyInfo};
@@ -824,7 +825,9 @@ async fn fs(ctx: &Ctx) -> R<()> {
     let (mut c, t) = ctx.kernel().await?;
     let mounts = dump(&mut c, &t.gfs2, gfs2ctl::cmd::MOUNT_GET).await?;
     let journals = ctx.daemon(json!({"cmd": "journals"})).await.ok();
-    let v = json!({ "mounts": mounts, "cluster": journals });
+    // What the real GFS2 said by uevents (empty where no GFS2 is mounted).
+    let gfs2 = ctx.daemon(json!({"cmd": "gfs2"})).await.ok();
+    let v = json!({ "mounts": mounts, "cluster": journals, "gfs2": gfs2 });
     ctx.print(&v, render::text);
     Ok(())
 }
@@ -925,6 +928,22 @@ async fn monitor(ctx: &Ctx, a: &MonitorArgs) -> R<()> {
         sock.join_group(g)
             .map_err(|e| failed("monitor: join group", e))?;
     }
+    // The real GFS2's own events (kobject uevents from the kernel), beside the kernel
+    // half's: what `pnfs_controld` acts on.
+    let uev = if matches!(a.what.as_str(), "all" | "gfs2" | "fs") {
+        match NlSocket::open(gfs2::NETLINK_KOBJECT_UEVENT, &SocketOptions::default())
+            .and_then(|s| s.join_group(gfs2::KERNEL_GROUP).map(|()| s))
+        {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("pnfsctl: monitor: GFS2 uevents not watched: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut ubuf = vec![0u8; gfs2::MAX_UEVENT];
     let deadline = a
         .timeout
         .map(|s| Instant::now() + Duration::from_secs_f64(s));
@@ -934,9 +953,28 @@ async fn monitor(ctx: &Ctx, a: &MonitorArgs) -> R<()> {
         let wait = deadline
             .map(|d| d.saturating_duration_since(Instant::now()))
             .unwrap_or(Duration::from_secs(86400 * 365));
-        let (n, from) = match tokio::time::timeout(wait, sock.recv_from(&mut buf)).await {
+        let next = async {
+            tokio::select! {
+                r = sock.recv_from(&mut buf) => Ok(r),
+                u = next_uevent(uev.as_ref(), &mut ubuf) => Err(u),
+            }
+        };
+        let r = match tokio::time::timeout(wait, next).await {
             Err(_) => return Ok(()),
-            Ok(Err(NlError::Overrun)) => {
+            Ok(Err(u)) => {
+                if let Some(v) = u {
+                    emit_event(ctx, &v);
+                    seen += 1;
+                    if a.count.is_some_and(|c| seen >= c) {
+                        return Ok(());
+                    }
+                }
+                continue;
+            }
+            Ok(Ok(r)) => r,
+        };
+        let (n, from) = match r {
+            Err(NlError::Overrun) => {
                 // Events were lost: what they would have said is re-read by dump, so the
                 // watcher's picture is whole again; the watch goes on from there.
                 eprintln!(
@@ -945,8 +983,8 @@ async fn monitor(ctx: &Ctx, a: &MonitorArgs) -> R<()> {
                 emit_event(ctx, &resync(&mut c, &t, &a.what).await?);
                 continue;
             }
-            Ok(Err(e)) => return Err(failed("monitor", e)),
-            Ok(Ok(r)) => r,
+            Err(e) => return Err(failed("monitor", e)),
+            Ok(r) => r,
         };
         if from.groups == 0 {
             continue;
@@ -975,6 +1013,29 @@ async fn monitor(ctx: &Ctx, a: &MonitorArgs) -> R<()> {
             }
         }
     }
+}
+
+/// The next GFS2 uevent from the kernel as a monitor record (None: a datagram that is
+/// not one; never ready without a socket).
+async fn next_uevent(sock: Option<&NlSocket>, buf: &mut [u8]) -> Option<Value> {
+    let Some(sock) = sock else {
+        return std::future::pending().await;
+    };
+    let (n, from) = sock.recv_from(buf).await.ok()?;
+    if from.port != 0 {
+        return None; // not the kernel
+    }
+    let e = gfs2::Uevent::parse(&buf[..n]).ok()?;
+    if e.subsystem() != "gfs2" {
+        return None;
+    }
+    let mut v = json!({ "family": "uevent", "event": e.action, "devpath": e.devpath });
+    for (k, val) in e.vars() {
+        if !matches!(k, "ACTION" | "DEVPATH" | "SUBSYSTEM" | "SEQNUM") {
+            v[k.to_ascii_lowercase()] = json!(val);
+        }
+    }
+    Some(v)
 }
 
 /// One monitor record: a JSON object per line with `-j`, else `[family] event attrs...`.
