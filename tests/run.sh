@@ -134,7 +134,7 @@ if want vm; then
   if ! is_root; then
     record vm SKIPPED "needs root (apt-get, qemu image setup)"
   else
-    if build_all && CONFORMANCE_BIN=target/debug/pnfs-conformance bash tests/vm.sh 2>&1 | tee target/vm.log && tail -n 1 target/vm.log | grep -q ' 0 failed'; then
+    if build_all && CONFORMANCE_BIN=target/debug/pnfs-conformance DAEMON_BIN_DIR=target/debug bash tests/vm.sh 2>&1 | tee target/vm.log && tail -n 1 target/vm.log | grep -q ' 0 failed'; then
       record vm PASS "$(tail -n 1 target/vm.log)"
     else
       record vm FAIL "$(tail -n 1 target/vm.log 2>/dev/null)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The VM tier: the real module in Debian's 6.1 kernel under qemu, tested by the module's
-# smoke test and, when it builds, the conformance suite (static) against NETLINK_GENERIC.
+# smoke test, the conformance suite against NETLINK_GENERIC, and pnfs_controld with a real
+# GFS2 filesystem (its uevents, a withdraw).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p target/vm
@@ -21,4 +22,21 @@ if [ -d tests/conformance ]; then
   args+=(--test-bin "$bin")
   cmd="smoke; pnfs-conformance --proto generic"
 fi
+
+# The daemon as GFS2's companion, against a real GFS2 (tests/vm/gfs2.sh): the debug
+# pnfs_controld and pnfsctl (tests/run.sh's build; run alone, this builds them), the
+# image's gfs2 module and its dependencies, and a small lock_nolock filesystem made here.
+command -v mkfs.gfs2 >/dev/null || apt-get install -y -q -o DPkg::Lock::Timeout=120 gfs2-utils
+dbin=${DAEMON_BIN_DIR:-}
+if [ -z "$dbin" ]; then
+  cargo build -q --bin pnfs_controld --bin pnfsctl
+  dbin=target/debug
+fi
+rm -f target/vm/gfs2.img
+truncate -s 48M target/vm/gfs2.img
+mkfs.gfs2 -O -p lock_nolock -j 1 -J 8 -t vmlane:fs0 target/vm/gfs2.img >/dev/null
+args+=(--test-bin "$dbin/pnfs_controld" --test-bin "$dbin/pnfsctl"
+  --file target/vm/gfs2.img:/gfs2.img --file tests/vm/gfs2.sh:/etc/gfs2-test.sh)
+for m in loop configfs dlm crc32c_generic libcrc32c gfs2; do args+=(--kmod "$m"); done
+cmd="$cmd; sh /etc/gfs2-test.sh"
 exec kmod-shim/vm/run.sh "${args[@]}" --cmd "$cmd"
