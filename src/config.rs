@@ -68,6 +68,9 @@ pub struct Config {
     pub ring_size: usize,
     /// Watch GFS2's uevents (mounts, recoveries, withdraws) and acknowledge withdraws.
     pub gfs2_uevents: bool,
+    /// nfsd's client-tracking pipe to serve in place of nfsdcld (Debian:
+    /// "/run/rpc_pipefs/nfsd/cld"; mask nfsdcld.service then). Empty: not served.
+    pub cld_pipe: String,
 }
 
 impl Default for Config {
@@ -91,6 +94,7 @@ impl Default for Config {
             max_cache: 1 << 20,
             ring_size: 1024,
             gfs2_uevents: true,
+            cld_pipe: String::new(),
         }
     }
 }

@@ -154,6 +154,12 @@ pub struct Daemon {
     /// watched, or the watcher stopped).
     gfs2: crate::gfs2::Gfs2View,
     uevents: Option<mpsc::Receiver<Vec<u8>>>,
+    /// nfsd's cld pipe: messages read (by the pipe task), answers to write, and answers
+    /// that wait until the client records they follow are on disk (version, answer if
+    /// written, answer if the write failed).
+    cld_rx: Option<mpsc::Receiver<Vec<u8>>>,
+    cld_tx: Option<mpsc::Sender<crate::cld::CldOut>>,
+    cld_after_save: Vec<(u64, crate::cld::CldOut, crate::cld::CldOut)>,
 }
 
 /// Errors that stop the daemon.
@@ -183,6 +189,7 @@ struct Parts {
     saved_rx: mpsc::Receiver<(u64, Result<(), String>)>,
     local_mounts: BTreeMap<String, (u32, bool)>,
     uevents: Option<mpsc::Receiver<Vec<u8>>>,
+    cld: Option<(mpsc::Receiver<Vec<u8>>, mpsc::Sender<crate::cld::CldOut>)>,
 }
 
 const TICK: Duration = Duration::from_millis(100);
@@ -243,6 +250,16 @@ impl Daemon {
         } else {
             None
         };
+        let cld = (!cfg.cld_pipe.is_empty()).then(|| {
+            let (req_tx, req_rx) = mpsc::channel(256);
+            let (out_tx, out_rx) = mpsc::channel(256);
+            crate::cld::spawn_server(cfg.cld_pipe.clone().into(), &cfg.state_dir, req_tx, out_rx);
+            ring.push(format!(
+                "serving nfsd's client tracking pipe {}",
+                cfg.cld_pipe
+            ));
+            (req_rx, out_tx)
+        });
         Ok(Daemon::assemble(Parts {
             cfg,
             node,
@@ -261,11 +278,16 @@ impl Daemon {
                 .map(|(table, jid, first)| (table, (jid, first)))
                 .collect(),
             uevents,
+            cld,
         }))
     }
 
     /// A daemon from its parts, in its initial state (no membership seen yet).
     fn assemble(p: Parts) -> Daemon {
+        let (cld_rx, cld_tx) = match p.cld {
+            Some((rx, tx)) => (Some(rx), Some(tx)),
+            None => (None, None),
+        };
         Daemon {
             node: p.node,
             incarnation: p.incarnation,
@@ -309,6 +331,9 @@ impl Daemon {
             after_save: Vec::new(),
             gfs2: crate::gfs2::Gfs2View::new("/sys"),
             uevents: p.uevents,
+            cld_rx,
+            cld_tx,
+            cld_after_save: Vec::new(),
             cfg: p.cfg,
         }
     }
@@ -372,7 +397,18 @@ impl Daemon {
                     self.on_control(req);
                     self.flush().await;
                 }
-                u = next_uevent(&mut self.uevents) => {
+                m = next_of(&mut self.cld_rx) => {
+                    self.rx = rx;
+                    match m {
+                        Some(b) => self.on_cld(&b),
+                        None => {
+                            self.ring.push("cld pipe task stopped".into());
+                            self.cld_rx = None;
+                        }
+                    }
+                    self.flush().await;
+                }
+                u = next_of(&mut self.uevents) => {
                     self.rx = rx;
                     match u {
                         Some(b) => self.on_uevent(&b),
@@ -465,6 +501,13 @@ impl Daemon {
         for (_, w, st, jf) in ready {
             let st = if status != 0 { status } else { st };
             self.answer_gfs2(w, st, if st == 0 { jf } else { None });
+        }
+        let (ready, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.cld_after_save)
+            .into_iter()
+            .partition(|(v, ..)| *v <= version);
+        self.cld_after_save = keep;
+        for (_, ok, err) in ready {
+            self.cld_send(if status == 0 { ok } else { err });
         }
     }
 
@@ -1894,6 +1937,130 @@ impl Daemon {
 
     // ---------------------------------------------------------------- control
 
+    /// Answer nfsd on the cld pipe (the pipe task writes it, then drops the message
+    /// from its in-flight journal).
+    fn cld_send(&mut self, out: crate::cld::CldOut) {
+        if let Some(tx) = &self.cld_tx {
+            if let Err(e) = tx.try_send(out) {
+                // The message stays journaled and is answered when the pipe reopens.
+                self.ring.push(format!("cld: answer not queued: {e}"));
+            }
+        }
+    }
+
+    /// One message from nfsd's cld pipe. Answers that follow a change of the client
+    /// records wait until the records are on disk (as nfsdcld answers after sqlite).
+    fn on_cld(&mut self, b: &[u8]) {
+        use crate::cld::{self, cmd, CldMsg, CldOut};
+        let m = match CldMsg::parse(b) {
+            Ok(m) => m,
+            Err(e @ cld::CldError::Version(_)) if b.len() >= cld::HDR_LEN => {
+                // The right size, a newer version: answer so no nfsd thread waits.
+                self.ring.push(format!("cld: {e}"));
+                let m = CldMsg::parse_any(b);
+                let xid = m.xid();
+                return self.cld_send(CldOut {
+                    xid,
+                    replies: vec![cld::reply(&m, -(libc::EPROTONOSUPPORT as i16))],
+                });
+            }
+            Err(e) => {
+                // Not a message nfsd sends: nothing to answer (its size is unknown).
+                self.ring.push(format!("cld: dropped: {e}"));
+                let xid = if b.len() >= cld::HDR_LEN {
+                    u32::from_ne_bytes([b[4], b[5], b[6], b[7]])
+                } else {
+                    0
+                };
+                return self.cld_send(CldOut {
+                    xid,
+                    replies: vec![],
+                });
+            }
+        };
+        let xid = m.xid();
+        let name_of = |m: &CldMsg<'_>| {
+            m.name()
+                .map(|n| String::from_utf8_lossy(n).into_owned())
+                .unwrap_or_default()
+        };
+        self.ring.push(format!(
+            "cld: {} v{} xid {xid} {}",
+            cld::cmd_name(m.cmd()),
+            m.vers(),
+            if matches!(m.cmd(), cmd::CREATE | cmd::REMOVE | cmd::CHECK) {
+                name_of(&m)
+            } else {
+                String::new()
+            }
+        ));
+        let now = |replies| CldOut { xid, replies };
+        let einval = -(libc::EINVAL as i16);
+        let records = &mut self.store.state.clients;
+        let ok: Vec<Vec<u8>> =
+            match m.cmd() {
+                cmd::GET_VERSION => {
+                    return self.cld_send(now(vec![cld::reply_version(&m, cld::VERSION)]))
+                }
+                cmd::CHECK => {
+                    let st = match m.name() {
+                        Ok(n) if records.may_reclaim(n) => 0,
+                        Ok(_) => -(libc::EACCES as i16),
+                        Err(_) => einval,
+                    };
+                    return self.cld_send(now(vec![cld::reply(&m, st)]));
+                }
+                cmd::CREATE => match (m.name(), m.princhash()) {
+                    (Ok(n), Ok(p)) => {
+                        records.create(n, p);
+                        vec![cld::reply(&m, 0)]
+                    }
+                    (Err(e), _) | (_, Err(e)) => {
+                        self.ring.push(format!("cld: Create xid {xid}: {e}"));
+                        return self.cld_send(now(vec![cld::reply(&m, einval)]));
+                    }
+                },
+                cmd::REMOVE => match m.name() {
+                    Ok(n) => {
+                        records.remove(n);
+                        vec![cld::reply(&m, 0)]
+                    }
+                    Err(e) => {
+                        self.ring.push(format!("cld: Remove xid {xid}: {e}"));
+                        return self.cld_send(now(vec![cld::reply(&m, einval)]));
+                    }
+                },
+                cmd::GRACE_START => {
+                    records.grace_start();
+                    let mut v: Vec<Vec<u8>> = records
+                        .reclaimable()
+                        .iter()
+                        .map(|(n, p)| cld::reply_upload(&m, n, p))
+                        .collect();
+                    self.ring.push(format!(
+                    "cld: grace starts: epoch {} recovering epoch {} ({} client(s) may reclaim)",
+                    records.current, records.recovery, v.len()
+                ));
+                    v.push(cld::reply(&m, 0));
+                    v
+                }
+                cmd::GRACE_DONE => {
+                    records.grace_done();
+                    self.ring
+                        .push(format!("cld: grace done: epoch {}", records.current));
+                    vec![cld::reply(&m, 0)]
+                }
+                other => {
+                    self.ring
+                        .push(format!("cld: command {other} not supported"));
+                    return self.cld_send(now(vec![cld::reply(&m, -(libc::EOPNOTSUPP as i16))]));
+                }
+            };
+        let err = now(vec![cld::reply(&m, -(libc::EREMOTEIO as i16))]);
+        self.mark_dirty();
+        self.cld_after_save.push((self.dirty_version, now(ok), err));
+    }
+
     /// A uevent of GFS2 or the DLM (the watcher filtered the rest).
     fn on_uevent(&mut self, b: &[u8]) {
         let ev = match crate::gfs2::Uevent::parse(b) {
@@ -1938,6 +2105,12 @@ impl Daemon {
                 "recovery": self.recovery.iter().map(|((t, j), r)| json!({"table": t, "jid": j, "dead": r.dead, "recoverer": r.recoverer})).collect::<Vec<_>>(),
             }),
             "gfs2" => self.gfs2.to_json(),
+            "clients" => {
+                let mut v = self.store.state.clients.to_json();
+                v["pipe"] = json!(self.cfg.cld_pipe);
+                v["serving"] = json!(self.cld_rx.is_some());
+                v
+            }
             "query" => return self.control_query(r),
             "revoke" => return self.control_revoke(r),
             other => json!({ "error": format!("unknown control command {other:?}") }),
@@ -2047,8 +2220,8 @@ impl Daemon {
     }
 }
 
-/// The next uevent datagram, or never if uevents are not watched.
-async fn next_uevent(rx: &mut Option<mpsc::Receiver<Vec<u8>>>) -> Option<Vec<u8>> {
+/// The next item of an optional queue, or never if there is none.
+async fn next_of<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
     match rx {
         Some(r) => r.recv().await,
         None => std::future::pending().await,
@@ -2195,6 +2368,7 @@ pub mod harness {
                 saved_rx,
                 local_mounts: BTreeMap::new(),
                 uevents: None,
+                cld: None,
             });
             let mut h = Harness {
                 d,

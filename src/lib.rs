@@ -5,9 +5,11 @@
 //! - [`cluster`]: the engines (local, corosync) behind one trait;
 //! - [`wire`]: messages between daemons; [`store`]: durable state;
 //! - [`control`]: the socket `pnfsctl` uses; [`config`]: the TOML configuration;
-//! - [`gfs2`]: GFS2's uevents and withdraw acknowledgement.
+//! - [`gfs2`]: GFS2's uevents and withdraw acknowledgement; [`cld`]: nfsd's
+//!   client-tracking pipe.
 
 pub mod bench;
+pub mod cld;
 pub mod cluster;
 pub mod config;
 pub mod control;

@@ -1,4 +1,5 @@
-//! Durable state that must survive a restart: the MDS epoch and journal assignments.
+//! Durable state that must survive a restart: the MDS epoch, journal assignments and
+//! nfsd's client records.
 //! Written atomically (temporary file, fsync, rename, fsync of the directory), like
 //! nfsdcld's epochs: a crash leaves either the old or the new file, never a torn one.
 
@@ -13,6 +14,9 @@ pub struct Durable {
     pub epoch: u64,
     /// Journal ids: lock table -> (node id -> jid).
     pub journals: BTreeMap<String, BTreeMap<u32, u32>>,
+    /// nfsd's client records by epoch (the cld pipe), as nfsdcld keeps them.
+    #[serde(default)]
+    pub clients: crate::cld::ClientRecords,
 }
 
 pub struct Store {

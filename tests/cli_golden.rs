@@ -105,6 +105,7 @@ fn every_object_matches_its_golden_text_and_json() {
         &["trigger", "gfs2", "mount", "--table", "a:b"],
     );
     g.both(&n, "fs-show", &["fs", "show"]);
+    g.both(&n, "client-show", &["client", "show"]);
 
     g.both(&n, "member-show", &["member", "show"]);
     g.both(&n, "kernel-show", &["kernel", "show"]);

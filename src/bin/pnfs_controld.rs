@@ -45,6 +45,10 @@ struct Args {
     /// Grace period of a new MDS, ms.
     #[arg(long)]
     grace_ms: Option<u64>,
+    /// Serve nfsd's client-tracking pipe (e.g. /run/rpc_pipefs/nfsd/cld) instead of
+    /// nfsdcld.
+    #[arg(long)]
+    cld_pipe: Option<String>,
 }
 
 fn config(a: &Args) -> anyhow::Result<Config> {
@@ -91,6 +95,9 @@ fn config(a: &Args) -> anyhow::Result<Config> {
     }
     if let Some(v) = a.grace_ms {
         c.grace_ms = v;
+    }
+    if let Some(v) = &a.cld_pipe {
+        c.cld_pipe = v.clone();
     }
     if !a.addrs.is_empty() {
         c.addrs = a

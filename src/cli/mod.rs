@@ -83,6 +83,11 @@ enum Object {
         #[command(subcommand)]
         cmd: ShowOnly,
     },
+    /// nfsd's client records (the cld pipe): epochs, grace, clients per epoch.
+    Client {
+        #[command(subcommand)]
+        cmd: ShowOnly,
+    },
     /// The kernel half's own status (role, MDS, boot epoch, grace, registered daemon).
     Kernel {
         #[command(subcommand)]
@@ -376,6 +381,11 @@ async fn run(ctx: Ctx) -> R<()> {
         Object::Layout { cmd } => layout(&ctx, cmd).await,
         Object::State { cmd } => state(&ctx, cmd).await,
         Object::Fs { .. } => fs(&ctx).await,
+        Object::Client { .. } => {
+            let v = ctx.daemon(json!({"cmd": "clients"})).await?;
+            ctx.print(&v, render::text);
+            Ok(())
+        }
         Object::Kernel { .. } => kernel_status(&ctx).await,
         Object::Upcall { .. } => upcall(&ctx).await,
         Object::Stats { .. } => stats(&ctx).await,

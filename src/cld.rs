@@ -1,0 +1,653 @@
+//! nfsd's client-tracking upcall, served as nfs-utils' nfsdcld serves it: the rpc_pipefs
+//! pipe `<pipefs>/nfsd/cld` (include/uapi/linux/nfsd/cld.h, fs/nfsd/nfs4recover.c).
+//!
+//! One `read()` returns one message, one `write()` answers one; a reply must be exactly
+//! as long as the message it answers (1034 bytes for `struct cld_msg`, v1; 1067 for
+//! `struct cld_msg_v2`), host byte order. nfsd asks:
+//! - GetVersion (first, v1 framing): we answer 2 (SHA-256 principal hashes);
+//! - GraceStart (once per nfsd start): one reply per reclaimable client with status
+//!   -EINPROGRESS and the same xid, then the final status;
+//! - Create (a client confirmed: record it durably before answering), Remove (expired),
+//!   GraceDone (nfsd leaves grace after our answer), Check (v0 kernels only).
+//!
+//! **A message read but never answered blocks an nfsd thread forever** (the kernel has
+//! no timeout once a message was read), so this side journals every message it read
+//! (`cld-inflight.json`, fsync'd before the daemon sees it) and answers the journal
+//! again after a restart; the kernel drops answers to xids it no longer waits for.
+//!
+//! [`ClientRecords`] are the durable records (epochs as nfsdcld keeps them: `current`,
+//! `recovery` (0 = not in grace) and the clients recorded in each epoch).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc;
+
+/// `struct cld_msg_hdr`.
+pub const HDR_LEN: usize = 8;
+/// `struct cld_msg` (v1).
+pub const V1_LEN: usize = 1034;
+/// `struct cld_msg_v2`.
+pub const V2_LEN: usize = 1067;
+/// NFS4_OPAQUE_LIMIT: longest client name.
+pub const NAME_MAX: usize = 1024;
+/// SHA256_DIGEST_SIZE: longest principal hash.
+pub const PRINCHASH_MAX: usize = 32;
+/// The upcall version we offer.
+pub const VERSION: u8 = 2;
+/// Offset of `cp_len` in a v2 message (after the header and `struct cld_name`).
+const PRINCHASH_OFF: usize = HDR_LEN + 2 + NAME_MAX;
+
+/// `enum cld_command`.
+pub mod cmd {
+    pub const CREATE: u8 = 0;
+    pub const REMOVE: u8 = 1;
+    pub const CHECK: u8 = 2;
+    pub const GRACE_DONE: u8 = 3;
+    pub const GRACE_START: u8 = 4;
+    pub const GET_VERSION: u8 = 5;
+}
+
+/// The command's name, for logs.
+pub fn cmd_name(c: u8) -> &'static str {
+    match c {
+        cmd::CREATE => "Create",
+        cmd::REMOVE => "Remove",
+        cmd::CHECK => "Check",
+        cmd::GRACE_DONE => "GraceDone",
+        cmd::GRACE_START => "GraceStart",
+        cmd::GET_VERSION => "GetVersion",
+        _ => "unknown",
+    }
+}
+
+/// Why bytes from the pipe are not a message we can answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CldError {
+    #[error("message of {0} bytes: a cld message has {V1_LEN} (v1) or {V2_LEN} (v2)")]
+    Size(usize),
+    #[error("upcall version {0} is newer than ours ({VERSION})")]
+    Version(u8),
+    #[error("client name length {0} is not within 1..={NAME_MAX}")]
+    NameLen(usize),
+    #[error("principal hash length {0} is over {PRINCHASH_MAX}")]
+    PrincLen(usize),
+}
+
+/// One message from nfsd, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct CldMsg<'a>(&'a [u8]);
+
+impl<'a> CldMsg<'a> {
+    /// Check the size and version; names are checked by [`CldMsg::name`].
+    pub fn parse(b: &'a [u8]) -> Result<CldMsg<'a>, CldError> {
+        if b.len() != V1_LEN && b.len() != V2_LEN {
+            return Err(CldError::Size(b.len()));
+        }
+        if b[0] > VERSION {
+            return Err(CldError::Version(b[0]));
+        }
+        Ok(CldMsg(b))
+    }
+    /// A message of a valid size whatever its version (to answer one we do not speak).
+    pub fn parse_any(b: &'a [u8]) -> CldMsg<'a> {
+        debug_assert!(b.len() >= HDR_LEN);
+        CldMsg(b)
+    }
+    pub fn bytes(&self) -> &'a [u8] {
+        self.0
+    }
+    pub fn vers(&self) -> u8 {
+        self.0[0]
+    }
+    pub fn cmd(&self) -> u8 {
+        self.0[1]
+    }
+    pub fn status(&self) -> i16 {
+        i16::from_ne_bytes([self.0[2], self.0[3]])
+    }
+    pub fn xid(&self) -> u32 {
+        u32::from_ne_bytes([self.0[4], self.0[5], self.0[6], self.0[7]])
+    }
+    /// Whether this is `struct cld_msg_v2` (with a principal hash).
+    pub fn is_v2(&self) -> bool {
+        self.0.len() == V2_LEN
+    }
+    /// The client name (`cm_name`, or `cm_clntinfo.cc_name` in v2: the same offset).
+    pub fn name(&self) -> Result<&'a [u8], CldError> {
+        let n = u16::from_ne_bytes([self.0[HDR_LEN], self.0[HDR_LEN + 1]]) as usize;
+        if n == 0 || n > NAME_MAX {
+            return Err(CldError::NameLen(n));
+        }
+        Ok(&self.0[HDR_LEN + 2..HDR_LEN + 2 + n])
+    }
+    /// The principal hash (v2 Create; empty otherwise).
+    pub fn princhash(&self) -> Result<&'a [u8], CldError> {
+        if !self.is_v2() {
+            return Ok(&[]);
+        }
+        let n = self.0[PRINCHASH_OFF] as usize;
+        if n > PRINCHASH_MAX {
+            return Err(CldError::PrincLen(n));
+        }
+        Ok(&self.0[PRINCHASH_OFF + 1..PRINCHASH_OFF + 1 + n])
+    }
+}
+
+/// The answer to `req` with `status` (the request echoed, as nfsdcld does).
+pub fn reply(req: &CldMsg<'_>, status: i16) -> Vec<u8> {
+    let mut b = req.0.to_vec();
+    b[2..4].copy_from_slice(&status.to_ne_bytes());
+    b
+}
+
+/// The answer to GetVersion: status 0, `cm_version`.
+pub fn reply_version(req: &CldMsg<'_>, version: u8) -> Vec<u8> {
+    let mut b = reply(req, 0);
+    b[HDR_LEN] = version;
+    b
+}
+
+/// One reclaimable client in answer to GraceStart: status -EINPROGRESS, the client's name
+/// (and principal hash in v2), the request's xid.
+pub fn reply_upload(req: &CldMsg<'_>, name: &[u8], princhash: &[u8]) -> Vec<u8> {
+    let mut b = vec![0u8; req.0.len()];
+    b[..HDR_LEN].copy_from_slice(&req.0[..HDR_LEN]);
+    b[2..4].copy_from_slice(&(-(libc::EINPROGRESS as i16)).to_ne_bytes());
+    let n = name.len().min(NAME_MAX);
+    b[HDR_LEN..HDR_LEN + 2].copy_from_slice(&(n as u16).to_ne_bytes());
+    b[HDR_LEN + 2..HDR_LEN + 2 + n].copy_from_slice(&name[..n]);
+    if req.is_v2() {
+        let p = princhash.len().min(PRINCHASH_MAX);
+        b[PRINCHASH_OFF] = p as u8;
+        b[PRINCHASH_OFF + 1..PRINCHASH_OFF + 1 + p].copy_from_slice(&princhash[..p]);
+    }
+    b
+}
+
+/// A message nfsd could send (for tests and the stand-in pipe).
+pub fn request(v2: bool, cmd: u8, xid: u32, name: &[u8], princhash: &[u8]) -> Vec<u8> {
+    let mut b = vec![0u8; if v2 { V2_LEN } else { V1_LEN }];
+    b[0] = if v2 { 2 } else { 1 };
+    b[1] = cmd;
+    b[4..8].copy_from_slice(&xid.to_ne_bytes());
+    let n = name.len().min(NAME_MAX);
+    b[HDR_LEN..HDR_LEN + 2].copy_from_slice(&(n as u16).to_ne_bytes());
+    b[HDR_LEN + 2..HDR_LEN + 2 + n].copy_from_slice(&name[..n]);
+    if v2 {
+        let p = princhash.len().min(PRINCHASH_MAX);
+        b[PRINCHASH_OFF] = p as u8;
+        b[PRINCHASH_OFF + 1..PRINCHASH_OFF + 1 + p].copy_from_slice(&princhash[..p]);
+    }
+    b
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The durable client records, in nfsdcld's model: clients confirmed in epoch
+/// `current`; while `recovery` is non-zero (grace), the clients of that epoch may
+/// reclaim. Names and principal hashes are kept as hex (they are opaque bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRecords {
+    pub current: u64,
+    pub recovery: u64,
+    /// epoch -> client name (hex) -> principal hash (hex, may be empty).
+    pub epochs: BTreeMap<u64, BTreeMap<String, String>>,
+}
+
+impl Default for ClientRecords {
+    fn default() -> Self {
+        ClientRecords {
+            current: 1,
+            recovery: 0,
+            epochs: BTreeMap::from([(1, BTreeMap::new())]),
+        }
+    }
+}
+
+impl ClientRecords {
+    /// nfsd starts: enter grace. If not in grace, the current epoch becomes the recovery
+    /// epoch and a new one starts; if already in grace (nfsd restarted during grace),
+    /// recovery stays and the current epoch starts over (nfsdcld's sqlite_grace_start).
+    pub fn grace_start(&mut self) {
+        if self.recovery == 0 {
+            self.recovery = self.current;
+            self.current += 1;
+        }
+        self.epochs.insert(self.current, BTreeMap::new());
+        // Only the two live epochs are kept.
+        let (c, r) = (self.current, self.recovery);
+        self.epochs.retain(|e, _| *e == c || *e == r);
+    }
+    /// Grace is over: the recovery epoch's records are dropped.
+    pub fn grace_done(&mut self) {
+        if self.recovery != 0 {
+            self.epochs.remove(&self.recovery);
+            self.recovery = 0;
+        }
+    }
+    pub fn create(&mut self, name: &[u8], princhash: &[u8]) {
+        self.epochs
+            .entry(self.current)
+            .or_default()
+            .insert(hex(name), hex(princhash));
+    }
+    pub fn remove(&mut self, name: &[u8]) -> bool {
+        self.epochs
+            .get_mut(&self.current)
+            .is_some_and(|m| m.remove(&hex(name)).is_some())
+    }
+    /// Whether `name` may reclaim (recorded in the recovery epoch).
+    pub fn may_reclaim(&self, name: &[u8]) -> bool {
+        self.recovery != 0
+            && self
+                .epochs
+                .get(&self.recovery)
+                .is_some_and(|m| m.contains_key(&hex(name)))
+    }
+    /// The clients that may reclaim: (name, principal hash).
+    pub fn reclaimable(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        if self.recovery == 0 {
+            return Vec::new();
+        }
+        self.epochs
+            .get(&self.recovery)
+            .into_iter()
+            .flatten()
+            .filter_map(|(n, p)| Some((unhex(n)?, unhex(p)?)))
+            .collect()
+    }
+    /// For `pnfsctl client show`: names printable where they are ASCII.
+    pub fn to_json(&self) -> serde_json::Value {
+        let show = |h: &str| -> String {
+            match unhex(h) {
+                Some(b) if b.iter().all(|c| (0x20..0x7f).contains(c)) => {
+                    String::from_utf8(b).unwrap_or_default()
+                }
+                _ => format!("0x{h}"),
+            }
+        };
+        serde_json::json!({
+            "current_epoch": self.current,
+            "recovery_epoch": self.recovery,
+            "in_grace": self.recovery != 0,
+            "epochs": self.epochs.iter().map(|(e, m)| serde_json::json!({
+                "epoch": e,
+                "role": if *e == self.current { "current" } else if *e == self.recovery { "recovery" } else { "old" },
+                "clients": m.iter().map(|(n, p)| serde_json::json!({
+                    "name": show(n),
+                    "princhash": p,
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// What the daemon answers: the datagrams to write, and whether they end the message
+/// (then it leaves the in-flight journal).
+#[derive(Debug)]
+pub struct CldOut {
+    pub xid: u32,
+    pub replies: Vec<Vec<u8>>,
+}
+
+/// The in-flight journal: every message read and not yet answered, on disk.
+struct Journal {
+    path: PathBuf,
+    msgs: Vec<Vec<u8>>,
+}
+
+impl Journal {
+    fn open(path: PathBuf) -> Journal {
+        let msgs = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Vec<String>>(&b).ok())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|h| unhex(h))
+            .collect();
+        Journal { path, msgs }
+    }
+    fn save(&self) -> std::io::Result<()> {
+        let tmp = self.path.with_extension("json.tmp");
+        {
+            let mut f = std::fs::File::create(&tmp)?;
+            let v: Vec<String> = self.msgs.iter().map(|m| hex(m)).collect();
+            f.write_all(&serde_json::to_vec(&v).expect("serializable"))?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &self.path)?;
+        if let Some(d) = self.path.parent() {
+            std::fs::File::open(d)?.sync_all()?;
+        }
+        Ok(())
+    }
+    fn add(&mut self, m: &[u8]) -> std::io::Result<()> {
+        self.msgs.push(m.to_vec());
+        self.save()
+    }
+    fn done(&mut self, xid: u32) -> std::io::Result<()> {
+        let before = self.msgs.len();
+        self.msgs
+            .retain(|m| CldMsg::parse(m).map(|c| c.xid() != xid).unwrap_or(false));
+        if self.msgs.len() != before {
+            self.save()?;
+        }
+        Ok(())
+    }
+}
+
+/// The pipe, opened: rpc_pipefs's file (or, as a stand-in for tests and the cluster
+/// suite, a unix SOCK_SEQPACKET socket at the same path, which keeps message boundaries
+/// as the pipe does).
+struct Pipe {
+    fd: AsyncFd<OwnedFd>,
+    /// The stand-in socket: a read of 0 bytes is its end. On rpc_pipefs, a read of 0
+    /// bytes means only that nothing is queued (its end is EPIPE).
+    socket: bool,
+}
+
+impl Pipe {
+    fn open(path: &Path) -> std::io::Result<Pipe> {
+        use std::os::unix::fs::FileTypeExt;
+        let ft = std::fs::metadata(path)?.file_type();
+        let fd: OwnedFd = if ft.is_socket() {
+            seqpacket_connect(path).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("stand-in pipe {}: {e}", path.display()))
+            })?
+        } else {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path)?
+                .into()
+        };
+        // SAFETY: the AsyncFd owns the fd (OwnedFd): it stays open, and the same, for the
+        // registration's whole life.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }?;
+        Ok(Pipe {
+            fd,
+            socket: ft.is_socket(),
+        })
+    }
+
+    async fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let mut g = self.fd.readable().await?;
+            match g.try_io(|fd| {
+                let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+                if n < 0 {
+                    Err(std::io::Error::last_os_error())
+                } else if n == 0 && !self.socket {
+                    Err(std::io::ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(n as usize)
+                }
+            }) {
+                Ok(r) => return r,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    fn write(&self, b: &[u8]) -> std::io::Result<()> {
+        let n = unsafe { libc::write(self.fd.as_raw_fd(), b.as_ptr().cast(), b.len()) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if n as usize != b.len() {
+            return Err(std::io::Error::other(format!(
+                "short write {n} of {}",
+                b.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+fn seqpacket_connect(path: &Path) -> std::io::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let p = path.as_os_str().as_bytes();
+    if p.len() >= addr.sun_path.len() {
+        return Err(std::io::Error::other("stand-in pipe path too long"));
+    }
+    for (d, s) in addr.sun_path.iter_mut().zip(p) {
+        *d = *s as libc::c_char;
+    }
+    let r = unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// Serve the pipe at `path` for the daemon: wait for it to appear (nfsd creates it when
+/// it starts and waits only ~1 s for a reader, so it is polled every 50 ms), open it,
+/// answer what the journal holds from before, then pass each message read (journaled
+/// first) to `to_daemon` and write what comes back on `from_daemon`. Reopens when nfsd
+/// stops or restarts.
+pub fn spawn_server(
+    path: PathBuf,
+    state_dir: &Path,
+    to_daemon: mpsc::Sender<Vec<u8>>,
+    mut from_daemon: mpsc::Receiver<CldOut>,
+) -> tokio::task::JoinHandle<()> {
+    let mut journal = Journal::open(state_dir.join("cld-inflight.json"));
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; V2_LEN + 1];
+        let mut waiting_logged = false;
+        loop {
+            let pipe = match Pipe::open(&path) {
+                Ok(p) => p,
+                Err(e) => {
+                    if !waiting_logged {
+                        tracing::info!("cld: waiting for {}: {e}", path.display());
+                        waiting_logged = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    if to_daemon.is_closed() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            waiting_logged = false;
+            tracing::info!("cld: serving {}", path.display());
+            // Messages read by an earlier incarnation and never answered.
+            for m in journal.msgs.clone() {
+                if to_daemon.send(m).await.is_err() {
+                    return;
+                }
+            }
+            loop {
+                tokio::select! {
+                    r = pipe.read(&mut buf) => match r {
+                        Ok(0) => { tracing::info!("cld: stand-in pipe closed"); break; }
+                        Ok(n) => {
+                            let m = &buf[..n];
+                            if let Err(e) = journal.add(m) {
+                                tracing::error!("cld: in-flight journal not written: {e}");
+                            }
+                            if to_daemon.send(m.to_vec()).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::info!("cld: pipe read: {e}; reopening");
+                            break;
+                        }
+                    },
+                    out = from_daemon.recv() => {
+                        let Some(out) = out else { return };
+                        let mut ok = true;
+                        for r in &out.replies {
+                            if let Err(e) = pipe.write(r) {
+                                // EINVAL: nfsd no longer waits for this xid (restarted).
+                                tracing::warn!(xid = out.xid, "cld: reply not taken: {e}");
+                                ok = e.raw_os_error() == Some(libc::EINVAL);
+                                break;
+                            }
+                        }
+                        if ok {
+                            if let Err(e) = journal.done(out.xid) {
+                                tracing::error!("cld: in-flight journal not written: {e}");
+                            }
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_the_kernels() {
+        assert_eq!(V1_LEN, HDR_LEN + 2 + NAME_MAX);
+        assert_eq!(V2_LEN, HDR_LEN + 2 + NAME_MAX + 1 + PRINCHASH_MAX);
+    }
+
+    #[test]
+    fn parses_and_answers() {
+        let r = request(true, cmd::CREATE, 77, b"Linux NFSv4.1 host", &[9; 32]);
+        let m = CldMsg::parse(&r).unwrap();
+        assert_eq!(
+            (m.vers(), m.cmd(), m.xid(), m.status()),
+            (2, cmd::CREATE, 77, 0)
+        );
+        assert_eq!(m.name().unwrap(), b"Linux NFSv4.1 host");
+        assert_eq!(m.princhash().unwrap(), &[9; 32]);
+        let a = reply(&m, -(libc::EREMOTEIO as i16));
+        let am = CldMsg::parse(&a).unwrap();
+        assert_eq!(a.len(), V2_LEN);
+        assert_eq!((am.xid(), am.status()), (77, -(libc::EREMOTEIO as i16)));
+
+        let v = request(false, cmd::GET_VERSION, 1, b"", &[]);
+        let vm = CldMsg::parse(&v).unwrap();
+        let a = reply_version(&vm, VERSION);
+        assert_eq!((a.len(), a[HDR_LEN]), (V1_LEN, 2));
+
+        let g = request(true, cmd::GRACE_START, 5, b"", &[]);
+        let gm = CldMsg::parse(&g).unwrap();
+        let u = reply_upload(&gm, b"client-a", b"\x01\x02");
+        let um = CldMsg::parse(&u).unwrap();
+        assert_eq!(um.status(), -(libc::EINPROGRESS as i16));
+        assert_eq!((um.xid(), um.cmd()), (5, cmd::GRACE_START));
+        assert_eq!(um.name().unwrap(), b"client-a");
+        assert_eq!(um.princhash().unwrap(), b"\x01\x02");
+    }
+
+    #[test]
+    fn rejects_bad_messages() {
+        assert_eq!(CldMsg::parse(&[0; 100]).unwrap_err(), CldError::Size(100));
+        let mut r = request(true, cmd::CREATE, 1, b"x", &[]);
+        r[0] = 3;
+        assert_eq!(CldMsg::parse(&r).unwrap_err(), CldError::Version(3));
+        let r = request(true, cmd::CREATE, 1, b"", &[]);
+        assert_eq!(
+            CldMsg::parse(&r).unwrap().name().unwrap_err(),
+            CldError::NameLen(0)
+        );
+        let mut r = request(true, cmd::CREATE, 1, b"x", &[]);
+        r[HDR_LEN..HDR_LEN + 2].copy_from_slice(&2000u16.to_ne_bytes());
+        assert_eq!(
+            CldMsg::parse(&r).unwrap().name().unwrap_err(),
+            CldError::NameLen(2000)
+        );
+        let mut r = request(true, cmd::CREATE, 1, b"x", &[]);
+        r[PRINCHASH_OFF] = 33;
+        assert_eq!(
+            CldMsg::parse(&r).unwrap().princhash().unwrap_err(),
+            CldError::PrincLen(33)
+        );
+    }
+
+    #[test]
+    fn epochs_follow_nfsdclds_model() {
+        let mut c = ClientRecords::default();
+        assert_eq!((c.current, c.recovery), (1, 0));
+        c.create(b"a", b"");
+        c.create(b"b", b"\x01");
+        assert!(c.remove(b"b"));
+        assert!(!c.remove(b"zz"));
+        // nfsd restarts: epoch 1's clients may reclaim, new records go to epoch 2.
+        c.grace_start();
+        assert_eq!((c.current, c.recovery), (2, 1));
+        assert_eq!(c.reclaimable(), vec![(b"a".to_vec(), vec![])]);
+        assert!(c.may_reclaim(b"a") && !c.may_reclaim(b"b"));
+        c.create(b"a", b"");
+        // Restart during grace: recovery stays, the current epoch starts over.
+        c.grace_start();
+        assert_eq!((c.current, c.recovery), (2, 1));
+        assert!(c.epochs[&2].is_empty());
+        c.create(b"a", b"");
+        c.grace_done();
+        assert_eq!((c.current, c.recovery), (2, 0));
+        assert!(!c.may_reclaim(b"a"));
+        assert_eq!(c.epochs.keys().copied().collect::<Vec<_>>(), vec![2]);
+        c.grace_start();
+        assert_eq!(c.reclaimable(), vec![(b"a".to_vec(), vec![])]);
+        let j = c.to_json();
+        assert_eq!(j["epochs"][0]["clients"][0]["name"], "a");
+    }
+
+    #[test]
+    fn the_journal_survives_a_restart() {
+        let dir = std::env::temp_dir().join(format!("pnfs-cld-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("cld-inflight.json");
+        let mut j = Journal::open(p.clone());
+        j.add(&request(true, cmd::GRACE_DONE, 9, b"", &[])).unwrap();
+        j.add(&request(true, cmd::CREATE, 10, b"c", &[])).unwrap();
+        j.done(10).unwrap();
+        let j2 = Journal::open(p);
+        assert_eq!(j2.msgs.len(), 1);
+        assert_eq!(CldMsg::parse(&j2.msgs[0]).unwrap().xid(), 9);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
