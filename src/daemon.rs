@@ -118,10 +118,11 @@ pub struct Daemon {
     /// until the Journals snapshot arrives; journal messages wait in `sync_queue`.
     journals_synced: bool,
     first_membership: bool,
-    /// Members when we last lost quorum: if quorum returns with members that were not
-    /// among them, our journal map may be stale (a healed partition) and waits for a
-    /// snapshot from a member that kept quorum.
-    members_at_loss: Vec<NodeId>,
+    /// Members that left after we last lost quorum. If one of them is a member again
+    /// when quorum returns, it was on the other side of a partition, where the quorate
+    /// part may have changed the journal map: ours waits for a snapshot. (The members
+    /// at the loss are no guide: libquorum reports the loss before CPG reports who left.)
+    departed_since_loss: BTreeSet<NodeId>,
     sync_queue: Vec<(NodeId, Msg)>,
     mds: Option<NodeId>,
     mds_epoch: u64,
@@ -308,7 +309,7 @@ impl Daemon {
             hello_seen: BTreeSet::new(),
             journals_synced: false,
             first_membership: true,
-            members_at_loss: vec![],
+            departed_since_loss: BTreeSet::new(),
             sync_queue: Vec::new(),
             mds: None,
             mds_epoch: 0,
@@ -1202,7 +1203,11 @@ impl Daemon {
             ));
         }
         if was_quorate && !self.quorate {
-            self.members_at_loss = self.members.clone();
+            self.departed_since_loss.clear();
+        }
+        if !self.quorate || !was_quorate {
+            self.departed_since_loss
+                .extend(m.left.iter().map(|(n, _)| *n));
         }
         if was_quorate && !self.quorate && self.journals_synced {
             // The quorate side may recover our journals meanwhile: once we are back, its
@@ -1214,15 +1219,15 @@ impl Daemon {
             && self.quorate
             && !self.journals_synced
             && m.joined.is_empty()
-            && self
+            && !self
                 .members
                 .iter()
-                .all(|n| self.members_at_loss.contains(n))
+                .any(|n| self.departed_since_loss.contains(n))
         {
-            // Quorum came back without anyone we did not have when we lost it (a node
-            // without this daemon restored it): every member went through the same
-            // sequence, so our map is the group's. After a healed partition the others
-            // are new to us: their snapshot brings the map the quorate side kept.
+            // Quorum came back and no member was away meanwhile (a node without this
+            // daemon restored it): every member went through the same sequence, so our
+            // map is the group's. After a healed partition the others were away: their
+            // snapshot brings the map the quorate side kept.
             self.journals_synced = true;
             for (f, msg) in std::mem::take(&mut self.sync_queue) {
                 self.on_msg(f, msg);
@@ -2557,6 +2562,49 @@ pub mod harness {
                 h.ring()
                     .iter()
                     .any(|t| t == "message from non-member 3 ignored"),
+                "{:?}",
+                h.ring()
+            );
+        }
+
+        /// Found by the soak: libquorum reports the loss before CPG reports who left,
+        /// so "members at the loss" were all three; when the partition healed, the cut
+        /// node took its own map for the group's and ignored the snapshot of the side
+        /// that had recovered its journal.
+        #[test]
+        fn a_healed_partition_waits_for_the_quorate_sides_journal_map() {
+            let dir = scratch();
+            let mut h = Harness::new(&dir.0);
+            h.step(Step::Loopback);
+            let m = |members, joined, left, quorate| Step::Membership {
+                members,
+                joined,
+                left,
+                quorate,
+            };
+            h.step(m(0b111, 0b110, 0, true));
+            h.step(Step::Loopback);
+            // Cut off: quorum lost first, then the others leave; later they are back
+            // (still without quorum), then quorum returns with no joins.
+            h.step(m(0b111, 0, 0, false));
+            h.step(m(0b001, 0, 0b110, false));
+            h.step(m(0b111, 0b110, 0, false));
+            h.step(m(0b111, 0, 0, true));
+            h.step(Step::Loopback);
+            let mut snap = Vec::new();
+            Msg::Journals {
+                node: 2,
+                journals: BTreeMap::from([("c:fs0".to_string(), BTreeMap::from([(3, 2)]))]),
+            }
+            .encode(&mut snap);
+            h.step(Step::Cluster {
+                from: 2,
+                payload: &snap,
+            });
+            assert!(
+                h.ring()
+                    .iter()
+                    .any(|t| t.starts_with("journal map from node 2 replaces our stale one")),
                 "{:?}",
                 h.ring()
             );
