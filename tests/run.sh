@@ -4,7 +4,7 @@
 # loudly instead of pretending to pass.
 #
 #   bash tests/run.sh            all tiers
-#   TIERS="unit cluster" bash tests/run.sh   a subset (unit lint cluster faults soak fuzz vm)
+#   TIERS="unit cluster" bash tests/run.sh   a subset (unit lint cluster faults soak fuzz vm nfsd)
 #
 # `faults` (the cluster fault suite, tests/cluster_faults.rs) takes 4-6 min warm; CI ran
 # the other tiers in 2420 s of its 5400 s (2026-11-28), so it is in the default list.
@@ -139,6 +139,17 @@ if want vm; then
     else
       record vm FAIL "$(tail -n 1 target/vm.log 2>/dev/null)"
     fi
+  fi
+fi
+
+if want nfsd; then
+  note "nfsd: real nfsd + GFS2 in a Debian guest (debootstrap, cached), pnfs_controld serving the cld pipe"
+  if ! is_root; then
+    record nfsd SKIPPED "needs root (apt-get, debootstrap, qemu)"
+  elif build_all && DAEMON_BIN_DIR=target/debug bash tests/vm/nfsd.sh 2>&1 | tee target/nfsd.log && tail -n 1 target/nfsd.log | grep -q ' 0 failed'; then
+    record nfsd PASS "$(tail -n 1 target/nfsd.log)"
+  else
+    record nfsd FAIL "$(tail -n 1 target/nfsd.log 2>/dev/null)"
   fi
 fi
 
