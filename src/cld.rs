@@ -307,28 +307,48 @@ pub struct CldOut {
     pub replies: Vec<Vec<u8>>,
 }
 
-/// The in-flight journal: every message read and not yet answered, on disk.
+/// Which pipe a message came from: the device and inode of the pipe file (nfsd makes a
+/// new one each time it starts, and its xids start over), or of the stand-in's socket file.
+type PipeId = (u64, u64);
+
+#[derive(Serialize, Deserialize)]
+struct JournalEntry {
+    dev: u64,
+    ino: u64,
+    msg: String,
+}
+
+/// The in-flight journal: every message read and not yet answered, with the pipe it came
+/// from, on disk.
 struct Journal {
     path: PathBuf,
-    msgs: Vec<Vec<u8>>,
+    entries: Vec<(PipeId, Vec<u8>)>,
 }
 
 impl Journal {
     fn open(path: PathBuf) -> Journal {
-        let msgs = std::fs::read(&path)
+        let entries = std::fs::read(&path)
             .ok()
-            .and_then(|b| serde_json::from_slice::<Vec<String>>(&b).ok())
+            .and_then(|b| serde_json::from_slice::<Vec<JournalEntry>>(&b).ok())
             .unwrap_or_default()
-            .iter()
-            .filter_map(|h| unhex(h))
+            .into_iter()
+            .filter_map(|e| Some(((e.dev, e.ino), unhex(&e.msg)?)))
             .collect();
-        Journal { path, msgs }
+        Journal { path, entries }
     }
     fn save(&self) -> std::io::Result<()> {
         let tmp = self.path.with_extension("json.tmp");
         {
             let mut f = std::fs::File::create(&tmp)?;
-            let v: Vec<String> = self.msgs.iter().map(|m| hex(m)).collect();
+            let v: Vec<JournalEntry> = self
+                .entries
+                .iter()
+                .map(|((dev, ino), m)| JournalEntry {
+                    dev: *dev,
+                    ino: *ino,
+                    msg: hex(m),
+                })
+                .collect();
             f.write_all(&serde_json::to_vec(&v).expect("serializable"))?;
             f.sync_all()?;
         }
@@ -338,18 +358,46 @@ impl Journal {
         }
         Ok(())
     }
-    fn add(&mut self, m: &[u8]) -> std::io::Result<()> {
-        self.msgs.push(m.to_vec());
+    fn add(&mut self, id: PipeId, m: &[u8]) -> std::io::Result<()> {
+        self.entries.push((id, m.to_vec()));
         self.save()
     }
-    fn done(&mut self, xid: u32) -> std::io::Result<()> {
-        let before = self.msgs.len();
-        self.msgs
-            .retain(|m| CldMsg::parse(m).map(|c| c.xid() != xid).unwrap_or(false));
-        if self.msgs.len() != before {
+    fn xid_of(m: &[u8]) -> Option<u32> {
+        m.get(4..8)
+            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    /// Whether the message `xid` from pipe `id` waits for its answer.
+    fn holds(&self, id: PipeId, xid: u32) -> bool {
+        self.entries
+            .iter()
+            .any(|(i, m)| *i == id && Self::xid_of(m) == Some(xid))
+    }
+    fn done(&mut self, id: PipeId, xid: u32) -> std::io::Result<()> {
+        let before = self.entries.len();
+        self.entries
+            .retain(|(i, m)| !(*i == id && Self::xid_of(m) == Some(xid)));
+        if self.entries.len() != before {
             self.save()?;
         }
         Ok(())
+    }
+    /// Forget what came from another pipe than `id`: that nfsd instance is gone, and its
+    /// xids mean other upcalls to the new one. Returns how many were forgotten.
+    fn forget_others(&mut self, id: PipeId) -> std::io::Result<usize> {
+        let before = self.entries.len();
+        self.entries.retain(|(i, _)| *i == id);
+        let n = before - self.entries.len();
+        if n > 0 {
+            self.save()?;
+        }
+        Ok(n)
+    }
+    fn pending(&self, id: PipeId) -> Vec<Vec<u8>> {
+        self.entries
+            .iter()
+            .filter(|(i, _)| *i == id)
+            .map(|(_, m)| m.clone())
+            .collect()
     }
 }
 
@@ -358,6 +406,7 @@ impl Journal {
 /// as the pipe does).
 struct Pipe {
     fd: AsyncFd<OwnedFd>,
+    id: PipeId,
     /// The stand-in socket: a read of 0 bytes is its end. On rpc_pipefs, a read of 0
     /// bytes means only that nothing is queued (its end is EPIPE).
     socket: bool,
@@ -382,8 +431,16 @@ impl Pipe {
         // SAFETY: the AsyncFd owns the fd (OwnedFd): it stays open, and the same, for the
         // registration's whole life.
         let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }?;
+        let id = if ft.is_socket() {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(path)?;
+            (m.dev(), m.ino())
+        } else {
+            fstat_id(fd.as_raw_fd())?
+        };
         Ok(Pipe {
             fd,
+            id,
             socket: ft.is_socket(),
         })
     }
@@ -407,6 +464,12 @@ impl Pipe {
         }
     }
 
+    /// Whether `path` is still the file we have open (same device and inode).
+    fn is_at(&self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == self.id)
+    }
+
     fn write(&self, b: &[u8]) -> std::io::Result<()> {
         let n = unsafe { libc::write(self.fd.as_raw_fd(), b.as_ptr().cast(), b.len()) };
         if n < 0 {
@@ -423,6 +486,15 @@ impl Pipe {
 }
 
 use std::os::unix::fs::OpenOptionsExt;
+
+fn fstat_id(fd: std::os::fd::RawFd) -> std::io::Result<PipeId> {
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on an open fd into a zeroed stat.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((st.st_dev, st.st_ino))
+}
 
 fn seqpacket_connect(path: &Path) -> std::io::Result<OwnedFd> {
     use std::os::fd::FromRawFd;
@@ -492,19 +564,40 @@ pub fn spawn_server(
             };
             waiting_logged = false;
             tracing::info!("cld: serving {}", path.display());
-            // Messages read by an earlier incarnation and never answered.
-            for m in journal.msgs.clone() {
+            // Messages read from this pipe by an earlier incarnation and never answered;
+            // those of a pipe nfsd has since replaced are void.
+            match journal.forget_others(pipe.id) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    "cld: {n} unanswered message(s) of an earlier nfsd instance dropped"
+                ),
+                Err(e) => tracing::error!("cld: in-flight journal not written: {e}"),
+            }
+            for m in journal.pending(pipe.id) {
                 if to_daemon.send(m).await.is_err() {
                     return;
                 }
             }
+            let mut check = tokio::time::interval(Duration::from_millis(50));
             loop {
                 tokio::select! {
+                    _ = check.tick() => {
+                        // nfsd removes the pipe when it stops and makes a new one when it
+                        // starts, then waits only ~1 s for a reader: notice by the path,
+                        // not by a wake-up on the old file.
+                        if !pipe.socket && !pipe.is_at(&path) {
+                            tracing::info!("cld: {} was replaced (nfsd restarted); reopening", path.display());
+                            break;
+                        }
+                    }
                     r = pipe.read(&mut buf) => match r {
                         Ok(0) => { tracing::info!("cld: stand-in pipe closed"); break; }
+                        Ok(n) if n < HDR_LEN => {
+                            tracing::warn!("cld: {n}-byte message dropped (no header, nothing to answer)");
+                        }
                         Ok(n) => {
                             let m = &buf[..n];
-                            if let Err(e) = journal.add(m) {
+                            if let Err(e) = journal.add(pipe.id, m) {
                                 tracing::error!("cld: in-flight journal not written: {e}");
                             }
                             if to_daemon.send(m.to_vec()).await.is_err() {
@@ -518,6 +611,12 @@ pub fn spawn_server(
                     },
                     out = from_daemon.recv() => {
                         let Some(out) = out else { return };
+                        if !journal.holds(pipe.id, out.xid) {
+                            // Read from a pipe nfsd has replaced since (or dropped as
+                            // malformed): the new instance's same xid is another upcall.
+                            tracing::info!(xid = out.xid, "cld: answer for an earlier pipe dropped");
+                            continue;
+                        }
                         let mut ok = true;
                         for r in &out.replies {
                             if let Err(e) = pipe.write(r) {
@@ -528,7 +627,7 @@ pub fn spawn_server(
                             }
                         }
                         if ok {
-                            if let Err(e) = journal.done(out.xid) {
+                            if let Err(e) = journal.done(pipe.id, out.xid) {
                                 tracing::error!("cld: in-flight journal not written: {e}");
                             }
                         } else {
@@ -537,7 +636,8 @@ pub fn spawn_server(
                     }
                 }
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            drop(pipe);
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
 }
@@ -642,12 +742,21 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("cld-inflight.json");
         let mut j = Journal::open(p.clone());
-        j.add(&request(true, cmd::GRACE_DONE, 9, b"", &[])).unwrap();
-        j.add(&request(true, cmd::CREATE, 10, b"c", &[])).unwrap();
-        j.done(10).unwrap();
-        let j2 = Journal::open(p);
-        assert_eq!(j2.msgs.len(), 1);
-        assert_eq!(CldMsg::parse(&j2.msgs[0]).unwrap().xid(), 9);
+        let (a, b) = ((1, 10), (1, 11));
+        j.add(a, &request(true, cmd::GRACE_DONE, 9, b"", &[]))
+            .unwrap();
+        j.add(a, &request(true, cmd::CREATE, 10, b"c", &[]))
+            .unwrap();
+        j.add(b, &request(true, cmd::CREATE, 9, b"d", &[])).unwrap();
+        j.done(a, 10).unwrap();
+        assert!(j.holds(a, 9) && j.holds(b, 9) && !j.holds(a, 10));
+        let mut j2 = Journal::open(p);
+        assert_eq!(j2.pending(a).len(), 1);
+        assert_eq!(CldMsg::parse(&j2.pending(a)[0]).unwrap().xid(), 9);
+        // nfsd restarted (pipe b): what came from pipe a is void.
+        assert_eq!(j2.forget_others(b).unwrap(), 1);
+        assert_eq!(j2.pending(a).len(), 0);
+        assert_eq!(j2.pending(b).len(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -159,9 +159,16 @@ fn serves_nfsds_client_tracking_pipe() {
     std::fs::create_dir_all(n.dir.join("state")).unwrap();
     let stale = cld::request(true, cmd::GRACE_DONE, 4242, b"", &[]);
     let hex: String = stale.iter().map(|b| format!("{b:02x}")).collect();
+    // ... from this pipe (its device and inode); one from an earlier pipe is void.
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::metadata(&pipe).unwrap();
+    let void = cld::request(true, cmd::GRACE_START, 4243, b"", &[]);
+    let void: String = void.iter().map(|b| format!("{b:02x}")).collect();
+    let entry =
+        |ino: u64, msg: &str| format!(r#"{{"dev":{},"ino":{ino},"msg":"{msg}"}}"#, md.dev());
     std::fs::write(
         n.dir.join("state/cld-inflight.json"),
-        format!("[\"{hex}\"]"),
+        format!("[{},{}]", entry(md.ino(), &hex), entry(md.ino() + 1, &void)),
     )
     .unwrap();
     n.start_daemon(&["--cld-pipe", pipe.to_str().unwrap()]);

@@ -91,7 +91,7 @@ else
 fi
 
 # The server restarts: nfsd asks for the reclaimable clients (GraceStart).
-rpc.nfsd 0
+timeout 30 rpc.nfsd 0
 sleep 2
 start_nfsd
 if until_ok 30 ring_has 'grace starts: .*(1 client(s) may reclaim)'; then
@@ -111,7 +111,7 @@ else
 	fail reclaim_lock "no lock state after the restart: $(states | head -5)"
 fi
 if states | grep -q 'type: open'; then pass reclaim_open; else fail reclaim_open "no open state"; fi
-if kill -0 $LPID 2>/dev/null && cat /mnt/nfs/f >/dev/null; then
+if kill -0 $LPID 2>/dev/null && timeout 20 cat /mnt/nfs/f >/dev/null; then
 	pass lock_holder_alive
 else
 	fail lock_holder_alive "the lock holder died or the file is unreadable"
@@ -123,6 +123,6 @@ else
 fi
 
 kill $LPID 2>/dev/null
-umount -f /mnt/nfs 2>/dev/null
-rpc.nfsd 0
+timeout 20 umount -f /mnt/nfs 2>/dev/null
+timeout 30 rpc.nfsd 0
 finish
