@@ -104,17 +104,7 @@ async fn watch(group: &str) -> Result<(), String> {
     }
 }
 
-/// Bytes from hex digits (an even number of them), or None.
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
+use pnfs_controld::unhex;
 
 const PING: u8 = b'P';
 const PONG: u8 = b'O';

@@ -186,19 +186,7 @@ pub fn request(v2: bool, cmd: u8, xid: u32, name: &[u8], princhash: &[u8]) -> Ve
     b
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
+use crate::{hex, unhex};
 
 /// The durable client records, in nfsdcld's model: clients confirmed in epoch
 /// `current`; while `recovery` is non-zero (grace), the clients of that epoch may

@@ -2233,9 +2233,7 @@ async fn next_of<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+use crate::hex;
 
 /// Parse 32 hex digits into a stateid.
 pub fn unhex16(s: &str) -> Option<[u8; 16]> {

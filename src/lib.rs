@@ -74,6 +74,23 @@ pub async fn run_daemon(
 }
 pub mod cli;
 
+/// Lower-case hex digits of bytes.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Bytes from hex digits (an even number of them, surrounding blanks ignored), or None.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 /// A number as decimal or `0x` hex (ports are usually written in hex).
 pub fn parse_u32(s: &str) -> Result<u32, String> {
     match s.strip_prefix("0x") {

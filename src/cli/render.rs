@@ -57,9 +57,7 @@ fn num(v: u64, enum_name: Option<fn(u64) -> Option<&'static str>>) -> Value {
     }
 }
 
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+pub use crate::hex;
 
 /// `ip`-style text: `key value key value`, nested objects and lists of objects on
 /// indented lines below.
