@@ -33,7 +33,12 @@ pass daemon_start
 
 pnfsctl -j monitor gfs2 --timeout 300 >/tmp/monitor.out 2>&1 &
 mpid=$!
-sleep 2
+# Mount only once the monitor listens: two sockets on the kernel's uevent group (protocol
+# 15, group 1) in /proc/net/netlink, the daemon's and the monitor's.
+uevent_listeners() { awk '$2 == 15 && $4 == "00000001"' /proc/net/netlink | wc -l; }
+i=0
+while [ "$(uevent_listeners)" -lt 2 ] && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
+[ "$(uevent_listeners)" -ge 2 ] || fail monitor_start "pnfsctl monitor did not join the uevent group in 60 s"
 
 # Wait until `pnfsctl -j fs show` has every "key":value given (one filesystem only, so
 # the keys are unambiguous); at most 60 s.
