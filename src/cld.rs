@@ -111,7 +111,7 @@ impl<'a> CldMsg<'a> {
         i16::from_ne_bytes([self.0[2], self.0[3]])
     }
     pub fn xid(&self) -> u32 {
-        u32::from_ne_bytes([self.0[4], self.0[5], self.0[6], self.0[7]])
+        xid_of(self.0).expect("parsed messages hold a header")
     }
     /// Whether this is `struct cld_msg_v2` (with a principal hash).
     pub fn is_v2(&self) -> bool {
@@ -136,6 +136,12 @@ impl<'a> CldMsg<'a> {
         }
         Ok(&self.0[PRINCHASH_OFF + 1..PRINCHASH_OFF + 1 + n])
     }
+}
+
+/// The xid of any bytes long enough to hold the header.
+pub fn xid_of(b: &[u8]) -> Option<u32> {
+    b.get(4..HDR_LEN)
+        .map(|x| u32::from_ne_bytes([x[0], x[1], x[2], x[3]]))
 }
 
 /// The answer to `req` with `status` (the request echoed, as nfsdcld does).
@@ -350,20 +356,16 @@ impl Journal {
         self.entries.push((id, m.to_vec()));
         self.save()
     }
-    fn xid_of(m: &[u8]) -> Option<u32> {
-        m.get(4..8)
-            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-    }
     /// Whether the message `xid` from pipe `id` waits for its answer.
     fn holds(&self, id: PipeId, xid: u32) -> bool {
         self.entries
             .iter()
-            .any(|(i, m)| *i == id && Self::xid_of(m) == Some(xid))
+            .any(|(i, m)| *i == id && xid_of(m) == Some(xid))
     }
     fn done(&mut self, id: PipeId, xid: u32) -> std::io::Result<()> {
         let before = self.entries.len();
         self.entries
-            .retain(|(i, m)| !(*i == id && Self::xid_of(m) == Some(xid)));
+            .retain(|(i, m)| !(*i == id && xid_of(m) == Some(xid)));
         if self.entries.len() != before {
             self.save()?;
         }

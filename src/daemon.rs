@@ -1972,11 +1972,7 @@ impl Daemon {
             Err(e) => {
                 // Not a message nfsd sends: nothing to answer (its size is unknown).
                 self.ring.push(format!("cld: dropped: {e}"));
-                let xid = if b.len() >= cld::HDR_LEN {
-                    u32::from_ne_bytes([b[4], b[5], b[6], b[7]])
-                } else {
-                    0
-                };
+                let xid = cld::xid_of(b).unwrap_or(0);
                 return self.cld_send(CldOut {
                     xid,
                     replies: vec![],
