@@ -216,18 +216,22 @@ impl Default for ClientRecords {
 }
 
 impl ClientRecords {
-    /// nfsd starts: enter grace. If not in grace, the current epoch becomes the recovery
-    /// epoch and a new one starts; if already in grace (nfsd restarted during grace),
-    /// recovery stays and the current epoch starts over (nfsdcld's sqlite_grace_start).
-    pub fn grace_start(&mut self) {
-        if self.recovery == 0 {
+    /// A node's nfsd starts: the cluster enters grace. If it is not in grace, the current
+    /// epoch becomes the recovery epoch and a new one starts (returns true); if it is
+    /// (another node's nfsd, or this one, started during grace), the epochs stay. Unlike
+    /// nfsdcld, which serves one node, the current epoch is not started over: it holds
+    /// the records of every node's clients that confirmed during this grace.
+    pub fn grace_start(&mut self) -> bool {
+        let new = self.recovery == 0;
+        if new {
             self.recovery = self.current;
             self.current += 1;
         }
-        self.epochs.insert(self.current, BTreeMap::new());
+        self.epochs.entry(self.current).or_default();
         // Only the two live epochs are kept.
         let (c, r) = (self.current, self.recovery);
         self.epochs.retain(|e, _| *e == c || *e == r);
+        new
     }
     /// Grace is over: the recovery epoch's records are dropped.
     pub fn grace_done(&mut self) {
@@ -242,28 +246,45 @@ impl ClientRecords {
             .or_default()
             .insert(hex(name), hex(princhash));
     }
+    /// A record from the cluster (name and hash already in hex).
+    pub fn apply(&mut self, create: bool, name: &str, princhash: &str) -> bool {
+        let m = self.epochs.entry(self.current).or_default();
+        if create {
+            m.insert(name.to_string(), princhash.to_string()) .is_none()
+        } else {
+            m.remove(name).is_some()
+        }
+    }
     pub fn remove(&mut self, name: &[u8]) -> bool {
         self.epochs
             .get_mut(&self.current)
             .is_some_and(|m| m.remove(&hex(name)).is_some())
     }
-    /// Whether `name` may reclaim (recorded in the recovery epoch).
-    pub fn may_reclaim(&self, name: &[u8]) -> bool {
-        self.recovery != 0
-            && self
-                .epochs
-                .get(&self.recovery)
-                .is_some_and(|m| m.contains_key(&hex(name)))
+    /// The epochs whose clients may reclaim: during grace, the recovery epoch and the
+    /// current one (a client that reclaimed on a node which then restarted within the
+    /// same grace is recorded only there).
+    fn reclaim_epochs(&self) -> impl Iterator<Item = &BTreeMap<String, String>> {
+        let live = if self.recovery == 0 {
+            [None, None]
+        } else {
+            [self.epochs.get(&self.recovery), self.epochs.get(&self.current)]
+        };
+        live.into_iter().flatten()
     }
-    /// The clients that may reclaim: (name, principal hash).
+    /// Whether `name` may reclaim.
+    pub fn may_reclaim(&self, name: &[u8]) -> bool {
+        let h = hex(name);
+        self.reclaim_epochs().any(|m| m.contains_key(&h))
+    }
+    /// The clients that may reclaim: (name, principal hash), each once.
     pub fn reclaimable(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        if self.recovery == 0 {
-            return Vec::new();
+        let mut all: BTreeMap<&String, &String> = BTreeMap::new();
+        for m in self.reclaim_epochs() {
+            for (n, p) in m {
+                all.entry(n).or_insert(p);
+            }
         }
-        self.epochs
-            .get(&self.recovery)
-            .into_iter()
-            .flatten()
+        all.into_iter()
             .filter_map(|(n, p)| Some((unhex(n)?, unhex(p)?)))
             .collect()
     }
@@ -711,11 +732,15 @@ mod tests {
         assert_eq!(c.reclaimable(), vec![(b"a".to_vec(), vec![])]);
         assert!(c.may_reclaim(b"a") && !c.may_reclaim(b"b"));
         c.create(b"a", b"");
-        // Restart during grace: recovery stays, the current epoch starts over.
-        c.grace_start();
+        c.create(b"new", b"");
+        // A start during grace (another node's, or this nfsd again): the epochs and their
+        // records stay; who confirmed during this grace may reclaim too.
+        assert!(!c.grace_start());
         assert_eq!((c.current, c.recovery), (2, 1));
-        assert!(c.epochs[&2].is_empty());
-        c.create(b"a", b"");
+        assert_eq!(c.epochs[&2].len(), 2);
+        assert!(c.may_reclaim(b"new"));
+        assert_eq!(c.reclaimable().len(), 2);
+        c.remove(b"new");
         c.grace_done();
         assert_eq!((c.current, c.recovery), (2, 0));
         assert!(!c.may_reclaim(b"a"));

@@ -9,7 +9,10 @@ use crate::kernel::{self, device_id, device_node, Down, DownOut, Registration, T
 use crate::ring::Ring;
 use crate::stats::Stats;
 use crate::store::Store;
-use crate::wire::{DsAddr, Msg, StateKey, PROTO_MIN_VERSION, PROTO_VERSION};
+use crate::wire::{
+    grace_op, DsAddr, GraceSnap, Msg, StateKey, GRACE_ENFORCING, GRACE_NEED, PROTO_MIN_VERSION,
+    PROTO_VERSION,
+};
 use pnfs_netlink::codec::{ErrorMsg, GenlMsg, Messages, MsgBuilder, NLMSG_ERROR};
 use pnfs_netlink::socket::NlSocket;
 use pnfs_netlink::{gfs2ctl, pnfsd, Gfs2Attrs, NlError, PnfsdAttrs};
@@ -161,6 +164,14 @@ pub struct Daemon {
     cld_rx: Option<mpsc::Receiver<Vec<u8>>>,
     cld_tx: Option<mpsc::Sender<crate::cld::CldOut>>,
     cld_after_save: Vec<(u64, crate::cld::CldOut, crate::cld::CldOut)>,
+    /// Cluster-wide grace: each member's flags (GRACE_NEED, GRACE_ENFORCING), replicated
+    /// by the Grace messages in the cluster's agreed order.
+    grace_nodes: BTreeMap<NodeId, u8>,
+    /// cld messages whose answer waits for our own cluster message (by its req) to come
+    /// back in the agreed order: the request as nfsd sent it.
+    cld_wait: HashMap<u64, Vec<u8>>,
+    /// GraceDone requests of our nfsd, answered when the cluster's grace ends.
+    grace_done_held: Vec<Vec<u8>>,
 }
 
 /// Errors that stop the daemon.
@@ -335,6 +346,9 @@ impl Daemon {
             cld_rx,
             cld_tx,
             cld_after_save: Vec::new(),
+            grace_nodes: BTreeMap::new(),
+            cld_wait: HashMap::new(),
+            grace_done_held: Vec::new(),
             cfg: p.cfg,
         }
     }
@@ -562,11 +576,13 @@ impl Daemon {
         self.mds == Some(self.node)
     }
 
-    fn send(&mut self, m: Msg) {
+    fn send(&mut self, m: Msg) -> bool {
         m.encode(&mut self.msg_buf);
         if let Err(e) = self.cluster.send(&self.msg_buf) {
             self.ring.push(format!("cluster send failed: {e}"));
+            return false;
         }
+        true
     }
 
     fn downcall(&mut self, tag: Tag, d: Down) {
@@ -1176,6 +1192,16 @@ impl Daemon {
                 self.ring
                     .push("joined a running cluster: journal map waits for a snapshot".into());
             }
+            if self.store.state.cld_in_grace {
+                // We restarted while our nfsd was in grace: the cluster must not end
+                // grace under it.
+                let req = self.next_id();
+                self.send(Msg::Grace {
+                    node: self.node,
+                    req,
+                    op: grace_op::REJOIN,
+                });
+            }
         }
         if !m.joined.is_empty() {
             // The lowest old member (or, if all are new, the lowest member) sends the
@@ -1188,9 +1214,11 @@ impl Daemon {
                 .collect();
             let sender = old.first().or(m.members.first()).copied();
             if sender == Some(self.node) && (self.journals_synced || old.is_empty()) {
+                let grace = self.grace_snap();
                 self.send(Msg::Journals {
                     node: self.node,
                     journals: self.store.state.journals.clone(),
+                    grace,
                 });
             }
         }
@@ -1263,10 +1291,18 @@ impl Daemon {
         }
         self.downcall(Tag::Fire, Down::Members(self.members.clone()));
         self.elect();
+        if self.quorate && !was_quorate {
+            self.maybe_end_grace();
+        }
     }
 
     fn member_left(&mut self, n: NodeId, why: LeaveReason) {
         self.ring.push(format!("node {n} left ({why:?})"));
+        // A node gone during grace no longer holds it up (if its nfsd is still in grace,
+        // its restarted daemon says so again).
+        if self.grace_nodes.remove(&n).is_some() {
+            self.maybe_end_grace();
+        }
         if self.is_mds() {
             let id = device_id(n);
             self.downcall(Tag::Fire, Down::LayoutRecallDevice { id });
@@ -1458,17 +1494,26 @@ impl Daemon {
         if !self.journals_synced
             && matches!(
                 msg,
-                Msg::Mount { .. } | Msg::Unmount { .. } | Msg::RecoveryDone { .. }
+                Msg::Mount { .. }
+                    | Msg::Unmount { .. }
+                    | Msg::RecoveryDone { .. }
+                    | Msg::Grace { .. }
+                    | Msg::Client { .. }
             )
         {
             self.sync_queue.push((from, msg));
             return;
         }
         match msg {
-            Msg::Journals { node, journals } => {
+            Msg::Journals {
+                node,
+                journals,
+                grace,
+            } => {
                 if self.journals_synced {
                     return; // every synced member already has exactly this map
                 }
+                self.adopt_grace(node, grace);
                 if journals != self.store.state.journals {
                     self.ring.push(format!(
                         "journal map from node {node} replaces our stale one: {journals:?} (was {:?})",
@@ -1482,6 +1527,14 @@ impl Daemon {
                     self.on_msg(f, m);
                 }
             }
+            Msg::Grace { node, req, op } => self.on_grace(node, req, op),
+            Msg::Client {
+                node,
+                req,
+                create,
+                name,
+                princhash,
+            } => self.on_client(node, req, create, &name, &princhash),
             Msg::Hello {
                 min_version,
                 max_version,
@@ -1997,69 +2050,282 @@ impl Daemon {
         ));
         let now = |replies| CldOut { xid, replies };
         let einval = -(libc::EINVAL as i16);
-        let records = &mut self.store.state.clients;
-        let ok: Vec<Vec<u8>> =
-            match m.cmd() {
-                cmd::GET_VERSION => {
-                    return self.cld_send(now(vec![cld::reply_version(&m, cld::VERSION)]))
-                }
-                cmd::CHECK => {
-                    let st = match m.name() {
-                        Ok(n) if records.may_reclaim(n) => 0,
-                        Ok(_) => -(libc::EACCES as i16),
-                        Err(_) => einval,
-                    };
-                    return self.cld_send(now(vec![cld::reply(&m, st)]));
-                }
-                cmd::CREATE => match (m.name(), m.princhash()) {
-                    (Ok(n), Ok(p)) => {
-                        records.create(n, p);
-                        vec![cld::reply(&m, 0)]
-                    }
+        // What goes to the cluster; the answer waits until it comes back in the agreed
+        // order (and, for records, until they are on disk), so every node's store holds
+        // a client before nfsd hears it is recorded.
+        let req = self.next_id();
+        let records = &self.store.state.clients;
+        let msg = match m.cmd() {
+            cmd::GET_VERSION => {
+                return self.cld_send(now(vec![cld::reply_version(&m, cld::VERSION)]))
+            }
+            cmd::CHECK => {
+                let st = match m.name() {
+                    Ok(n) if records.may_reclaim(n) => 0,
+                    Ok(_) => -(libc::EACCES as i16),
+                    Err(_) => einval,
+                };
+                return self.cld_send(now(vec![cld::reply(&m, st)]));
+            }
+            cmd::CREATE | cmd::REMOVE => {
+                let create = m.cmd() == cmd::CREATE;
+                let hash = if create { m.princhash() } else { Ok(&[][..]) };
+                match (m.name(), hash) {
+                    (Ok(n), Ok(p)) => Msg::Client {
+                        node: self.node,
+                        req,
+                        create,
+                        name: crate::hex(n),
+                        princhash: crate::hex(p),
+                    },
                     (Err(e), _) | (_, Err(e)) => {
-                        self.ring.push(format!("cld: Create xid {xid}: {e}"));
+                        self.ring
+                            .push(format!("cld: {} xid {xid}: {e}", cld::cmd_name(m.cmd())));
                         return self.cld_send(now(vec![cld::reply(&m, einval)]));
                     }
-                },
-                cmd::REMOVE => match m.name() {
-                    Ok(n) => {
-                        records.remove(n);
-                        vec![cld::reply(&m, 0)]
-                    }
-                    Err(e) => {
-                        self.ring.push(format!("cld: Remove xid {xid}: {e}"));
-                        return self.cld_send(now(vec![cld::reply(&m, einval)]));
-                    }
-                },
-                cmd::GRACE_START => {
-                    records.grace_start();
-                    let mut v: Vec<Vec<u8>> = records
-                        .reclaimable()
-                        .iter()
-                        .map(|(n, p)| cld::reply_upload(&m, n, p))
-                        .collect();
-                    self.ring.push(format!(
-                    "cld: grace starts: epoch {} recovering epoch {} ({} client(s) may reclaim)",
-                    records.current, records.recovery, v.len()
-                ));
-                    v.push(cld::reply(&m, 0));
-                    v
                 }
-                cmd::GRACE_DONE => {
-                    records.grace_done();
-                    self.ring
-                        .push(format!("cld: grace done: epoch {}", records.current));
-                    vec![cld::reply(&m, 0)]
-                }
-                other => {
-                    self.ring
-                        .push(format!("cld: command {other} not supported"));
-                    return self.cld_send(now(vec![cld::reply(&m, -(libc::EOPNOTSUPP as i16))]));
-                }
-            };
-        let err = now(vec![cld::reply(&m, -(libc::EREMOTEIO as i16))]);
+            }
+            cmd::GRACE_START => Msg::Grace {
+                node: self.node,
+                req,
+                op: grace_op::START,
+            },
+            cmd::GRACE_DONE => Msg::Grace {
+                node: self.node,
+                req,
+                op: grace_op::DONE,
+            },
+            other => {
+                self.ring
+                    .push(format!("cld: command {other} not supported"));
+                return self.cld_send(now(vec![cld::reply(&m, -(libc::EOPNOTSUPP as i16))]));
+            }
+        };
+        if self.send(msg) {
+            self.cld_wait.insert(req, b.to_vec());
+        } else {
+            // Not sent: nfsd must not wait for an answer that will never come.
+            self.cld_send(now(vec![cld::reply(&m, -(libc::EREMOTEIO as i16))]));
+        }
+    }
+
+    /// Our cld request `req` came back in the cluster's order: answer nfsd once the
+    /// state it changed is on disk.
+    fn cld_answer_after_save(&mut self, req: u64, replies: impl FnOnce(&Self, &crate::cld::CldMsg<'_>) -> Vec<Vec<u8>>) {
+        use crate::cld::{self, CldMsg, CldOut};
+        let Some(b) = self.cld_wait.remove(&req) else {
+            return;
+        };
+        let m = CldMsg::parse_any(&b);
+        let xid = m.xid();
+        let ok = CldOut {
+            xid,
+            replies: replies(self, &m),
+        };
+        let err = CldOut {
+            xid,
+            replies: vec![cld::reply(&m, -(libc::EREMOTEIO as i16))],
+        };
         self.mark_dirty();
-        self.cld_after_save.push((self.dirty_version, now(ok), err));
+        self.cld_after_save.push((self.dirty_version, ok, err));
+    }
+
+    /// A node's nfsd started or finished grace (in the agreed order, on every node).
+    fn on_grace(&mut self, node: NodeId, req: u64, op: u8) {
+        let c = &mut self.store.state.clients;
+        match op {
+            grace_op::START => {
+                if c.grace_start() {
+                    self.ring.push(format!(
+                        "grace: node {node}'s nfsd started: cluster grace begins, epoch {} recovering epoch {}",
+                        c.current, c.recovery
+                    ));
+                } else {
+                    self.ring.push(format!(
+                        "grace: node {node}'s nfsd started: joins the grace recovering epoch {}",
+                        c.recovery
+                    ));
+                }
+                self.grace_nodes
+                    .insert(node, GRACE_NEED | GRACE_ENFORCING);
+                self.mark_dirty();
+                if node == self.node {
+                    self.store.state.cld_in_grace = true;
+                    let open: Vec<NodeId> = self
+                        .members
+                        .iter()
+                        .copied()
+                        .filter(|n| self.grace_nodes.get(n).is_none_or(|f| f & GRACE_ENFORCING == 0))
+                        .collect();
+                    if !open.is_empty() {
+                        // Unpatched nfsd cannot re-enter grace once out of it: say so.
+                        self.ring.push(format!(
+                            "grace: nodes {open:?} are not in grace (an nfsd out of grace cannot re-enter it without a restart): their clients are not held off"
+                        ));
+                    }
+                    self.cld_answer_after_save(req, |d, m| {
+                        let c = &d.store.state.clients;
+                        let mut v: Vec<Vec<u8>> = c
+                            .reclaimable()
+                            .iter()
+                            .map(|(n, p)| crate::cld::reply_upload(m, n, p))
+                            .collect();
+                        v.push(crate::cld::reply(m, 0));
+                        v
+                    });
+                }
+            }
+            grace_op::DONE => {
+                if let Some(f) = self.grace_nodes.get_mut(&node) {
+                    *f &= !GRACE_NEED;
+                }
+                self.ring
+                    .push(format!("grace: node {node}'s nfsd finished reclaim"));
+                if node == self.node {
+                    if let Some(b) = self.cld_wait.remove(&req) {
+                        self.grace_done_held.push(b);
+                    }
+                }
+            }
+            _ => {
+                // REJOIN: a restarted daemon whose nfsd is still in grace.
+                let f = if c.recovery != 0 {
+                    GRACE_NEED | GRACE_ENFORCING
+                } else {
+                    GRACE_ENFORCING
+                };
+                self.grace_nodes.insert(node, f);
+                self.ring
+                    .push(format!("grace: node {node} is back with its nfsd in grace"));
+            }
+        }
+        self.maybe_end_grace();
+    }
+
+    /// Grace ends cluster-wide when no member needs it any more (and only with quorum:
+    /// a cut-off minority cannot tell); then every held GraceDone is answered.
+    fn maybe_end_grace(&mut self) {
+        let c = &self.store.state.clients;
+        if c.recovery != 0 {
+            let needing: Vec<NodeId> = self
+                .members
+                .iter()
+                .copied()
+                .filter(|n| self.grace_nodes.get(n).is_some_and(|f| f & GRACE_NEED != 0))
+                .collect();
+            if !needing.is_empty() || !self.quorate {
+                if !self.grace_done_held.is_empty() {
+                    self.ring.push(format!(
+                        "grace: GraceDone held: nodes {needing:?} still need grace{}",
+                        if self.quorate { "" } else { " (and no quorum)" }
+                    ));
+                }
+                return;
+            }
+            let r = c.recovery;
+            self.store.state.clients.grace_done();
+            self.grace_nodes.clear();
+            self.mark_dirty();
+            self.ring.push(format!(
+                "grace: epoch {r}'s grace ends cluster-wide (no member needs it)"
+            ));
+        }
+        if self.grace_done_held.is_empty() {
+            return;
+        }
+        self.store.state.cld_in_grace = false;
+        self.grace_nodes.remove(&self.node);
+        self.mark_dirty();
+        for b in std::mem::take(&mut self.grace_done_held) {
+            let m = crate::cld::CldMsg::parse_any(&b);
+            let xid = m.xid();
+            let ok = crate::cld::CldOut {
+                xid,
+                replies: vec![crate::cld::reply(&m, 0)],
+            };
+            let err = crate::cld::CldOut {
+                xid,
+                replies: vec![crate::cld::reply(&m, -(libc::EREMOTEIO as i16))],
+            };
+            self.cld_after_save.push((self.dirty_version, ok, err));
+        }
+    }
+
+    /// A client record from a node's nfsd (in the agreed order, on every node).
+    fn on_client(&mut self, node: NodeId, req: u64, create: bool, name: &str, princhash: &str) {
+        self.store
+            .state
+            .clients
+            .apply(create, name, princhash);
+        self.mark_dirty();
+        if node == self.node {
+            self.cld_answer_after_save(req, |_, m| vec![crate::cld::reply(m, 0)]);
+        }
+    }
+
+    /// For `pnfsctl grace show`: the cluster's epochs and every member's flags.
+    fn grace_json(&self) -> Value {
+        let c = &self.store.state.clients;
+        let mut nodes: BTreeSet<NodeId> = self.members.iter().copied().collect();
+        nodes.extend(self.grace_nodes.keys());
+        json!({
+            "current_epoch": c.current,
+            "recovery_epoch": c.recovery,
+            "in_grace": c.recovery != 0,
+            "quorate": self.quorate,
+            "nodes": nodes.iter().map(|n| {
+                let f = self.grace_nodes.get(n).copied().unwrap_or(0);
+                json!({
+                    "node": n,
+                    "member": self.members.contains(n),
+                    "need": f & GRACE_NEED != 0,
+                    "enforcing": f & GRACE_ENFORCING != 0,
+                })
+            }).collect::<Vec<_>>(),
+            "local": {
+                "node": self.node,
+                "cld_pipe": self.cfg.cld_pipe,
+                "nfsd_in_grace": self.store.state.cld_in_grace,
+                "grace_done_held": self.grace_done_held.len(),
+                "waiting_for_cluster": self.cld_wait.len(),
+            },
+        })
+    }
+
+    /// The grace state and client records a joiner adopts.
+    fn grace_snap(&self) -> GraceSnap {
+        let c = &self.store.state.clients;
+        GraceSnap {
+            current: c.current,
+            recovery: c.recovery,
+            nodes: self.grace_nodes.clone(),
+            epochs: c.epochs.clone(),
+        }
+    }
+
+    fn adopt_grace(&mut self, from: NodeId, g: GraceSnap) {
+        let c = &mut self.store.state.clients;
+        if (c.current, c.recovery, &c.epochs) != (g.current, g.recovery, &g.epochs) {
+            self.ring.push(format!(
+                "grace: epochs {}/{} and {} record set(s) from node {from} replace ours ({}/{})",
+                g.current,
+                g.recovery,
+                g.epochs.len(),
+                c.current,
+                c.recovery
+            ));
+            c.current = g.current;
+            c.recovery = g.recovery;
+            c.epochs = g.epochs;
+            self.mark_dirty();
+        }
+        // Our own flags are ours to say (a Rejoin follows if our nfsd is in grace).
+        let mine = self.grace_nodes.get(&self.node).copied();
+        self.grace_nodes = g.nodes;
+        match mine {
+            Some(f) => self.grace_nodes.insert(self.node, f),
+            None => self.grace_nodes.remove(&self.node),
+        };
     }
 
     /// A uevent of GFS2 or the DLM (the watcher filtered the rest).
@@ -2112,6 +2378,7 @@ impl Daemon {
                 v["serving"] = json!(self.cld_rx.is_some());
                 v
             }
+            "grace" => self.grace_json(),
             "query" => return self.control_query(r),
             "revoke" => return self.control_revoke(r),
             other => json!({ "error": format!("unknown control command {other:?}") }),
@@ -2589,6 +2856,10 @@ pub mod harness {
             Msg::Journals {
                 node: 2,
                 journals: BTreeMap::from([("c:fs0".to_string(), BTreeMap::from([(3, 2)]))]),
+                grace: GraceSnap {
+                    current: 1,
+                    ..GraceSnap::default()
+                },
             }
             .encode(&mut snap);
             h.step(Step::Cluster {

@@ -17,6 +17,10 @@ pub struct Durable {
     /// nfsd's client records by epoch (the cld pipe), as nfsdcld keeps them.
     #[serde(default)]
     pub clients: crate::cld::ClientRecords,
+    /// This node's nfsd is in grace (its GraceStart answered, its GraceDone not yet): a
+    /// restarted daemon tells the cluster so, and grace does not end under it.
+    #[serde(default)]
+    pub cld_in_grace: bool,
 }
 
 pub struct Store {

@@ -13,8 +13,35 @@ pub const MAGIC: u16 = 0x504e;
 pub const PROTO_VERSION: u8 = 1;
 /// Lowest protocol version this daemon speaks.
 pub const PROTO_MIN_VERSION: u8 = 1;
-/// Largest message accepted (CPG messages can be large; ours are small).
-pub const MAX_MSG: usize = 64 * 1024;
+/// Largest message accepted. Most are small; the snapshot a joiner gets (journal map and
+/// nfsd's client records, up to ~10k clients of 40-byte names) is the large one.
+pub const MAX_MSG: usize = 1024 * 1024;
+
+/// `Msg::Grace` operations: what a node's nfsd did on its cld pipe.
+pub mod grace_op {
+    /// nfsd started (GraceStart): the node needs and enforces grace.
+    pub const START: u8 = 1;
+    /// nfsd finished reclaim (GraceDone): the node no longer needs grace.
+    pub const DONE: u8 = 2;
+    /// The daemon restarted while its nfsd was still in grace: it needs and enforces it.
+    pub const REJOIN: u8 = 3;
+}
+
+/// Per-node grace flags in [`GraceSnap::nodes`].
+pub const GRACE_NEED: u8 = 1;
+pub const GRACE_ENFORCING: u8 = 2;
+
+/// The cluster's grace and client records, as a joiner adopts them (ganesha's
+/// rados_cluster model: epochs current/recovery, per-node NEED_GRACE and ENFORCING).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GraceSnap {
+    pub current: u64,
+    pub recovery: u64,
+    /// node -> GRACE_NEED | GRACE_ENFORCING.
+    pub nodes: BTreeMap<u32, u8>,
+    /// epoch -> client name (hex) -> principal hash (hex).
+    pub epochs: BTreeMap<u64, BTreeMap<String, String>>,
+}
 
 /// Identity of a stateid in caches: (clientid, fsid, fileid, other).
 pub type StateKey = (u64, u64, u64, [u8; 12]);
@@ -105,11 +132,25 @@ pub enum Msg {
         jid: u32,
         status: u32,
     },
-    /// The journal assignments as of the membership change that added members, sent by
-    /// the lowest old member; a joiner adopts them (its disk copy may be stale).
+    /// The journal assignments and the grace state as of the membership change that
+    /// added members, sent by the lowest old member; a joiner adopts them (its disk copy
+    /// may be stale).
     Journals {
         node: u32,
         journals: BTreeMap<String, BTreeMap<u32, u32>>,
+        grace: GraceSnap,
+    },
+    /// A node's nfsd started or ended grace (`grace_op`); `req` matches the answer the
+    /// node holds for its nfsd.
+    Grace { node: u32, req: u64, op: u8 },
+    /// A node's nfsd recorded (create) or expired a client: every node's store follows.
+    /// Name and principal hash in hex, as stored.
+    Client {
+        node: u32,
+        req: u64,
+        create: bool,
+        name: String,
+        princhash: String,
     },
 }
 
@@ -123,6 +164,7 @@ pub enum WireError {
     BadString,
     TooLarge(usize),
     Trailing(usize),
+    BadField(&'static str),
 }
 
 impl fmt::Display for WireError {
@@ -138,6 +180,7 @@ impl fmt::Display for WireError {
             WireError::BadString => write!(f, "string not UTF-8"),
             WireError::TooLarge(n) => write!(f, "message of {n} bytes too large"),
             WireError::Trailing(n) => write!(f, "{n} trailing bytes"),
+            WireError::BadField(what) => write!(f, "bad value in field {what}"),
         }
     }
 }
@@ -203,6 +246,14 @@ impl<'a> R<'a> {
             .map(str::to_string)
             .map_err(|_| WireError::BadString)
     }
+    /// A string of lowercase hex digits, even length (client names and hashes).
+    fn hex(&mut self) -> Result<String, WireError> {
+        let s = self.str()?;
+        if s.len() % 2 != 0 || !s.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) {
+            return Err(WireError::BadField("hex string"));
+        }
+        Ok(s)
+    }
 }
 
 impl Msg {
@@ -219,6 +270,8 @@ impl Msg {
             Msg::Withdraw { .. } => 9,
             Msg::RecoveryDone { .. } => 10,
             Msg::Journals { .. } => 11,
+            Msg::Grace { .. } => 12,
+            Msg::Client { .. } => 13,
         }
     }
 
@@ -335,7 +388,11 @@ impl Msg {
             } => {
                 w.u32(*node).str(table).u32(*jid).u32(*status);
             }
-            Msg::Journals { node, journals } => {
+            Msg::Journals {
+                node,
+                journals,
+                grace,
+            } => {
                 w.u32(*node).u32(journals.len() as u32);
                 for (table, m) in journals {
                     w.str(table).u32(m.len() as u32);
@@ -343,6 +400,35 @@ impl Msg {
                         w.u32(*n).u32(*j);
                     }
                 }
+                w.u64(grace.current)
+                    .u64(grace.recovery)
+                    .u32(grace.nodes.len() as u32);
+                for (n, f) in &grace.nodes {
+                    w.u32(*n).u8(*f);
+                }
+                w.u32(grace.epochs.len() as u32);
+                for (e, m) in &grace.epochs {
+                    w.u64(*e).u32(m.len() as u32);
+                    for (name, p) in m {
+                        w.str(name).str(p);
+                    }
+                }
+            }
+            Msg::Grace { node, req, op } => {
+                w.u32(*node).u64(*req).u8(*op);
+            }
+            Msg::Client {
+                node,
+                req,
+                create,
+                name,
+                princhash,
+            } => {
+                w.u32(*node)
+                    .u64(*req)
+                    .u8(*create as u8)
+                    .str(name)
+                    .str(princhash);
             }
         }
     }
@@ -463,7 +549,57 @@ impl Msg {
                     }
                     journals.insert(table, m);
                 }
-                Msg::Journals { node, journals }
+                let mut grace = GraceSnap {
+                    current: r.u64()?,
+                    recovery: r.u64()?,
+                    ..GraceSnap::default()
+                };
+                for _ in 0..r.u32()? {
+                    let n = r.u32()?;
+                    let f = r.u8()?;
+                    if f & !(GRACE_NEED | GRACE_ENFORCING) != 0 {
+                        return Err(WireError::BadField("grace flags"));
+                    }
+                    grace.nodes.insert(n, f);
+                }
+                for _ in 0..r.u32()? {
+                    let e = r.u64()?;
+                    let mut m = BTreeMap::new();
+                    for _ in 0..r.u32()? {
+                        m.insert(r.hex()?, r.hex()?);
+                    }
+                    grace.epochs.insert(e, m);
+                }
+                if grace.current == 0 || grace.recovery >= grace.current {
+                    return Err(WireError::BadField("grace epochs"));
+                }
+                Msg::Journals {
+                    node,
+                    journals,
+                    grace,
+                }
+            }
+            12 => {
+                let (node, req, op) = (r.u32()?, r.u64()?, r.u8()?);
+                if !(grace_op::START..=grace_op::REJOIN).contains(&op) {
+                    return Err(WireError::BadField("grace op"));
+                }
+                Msg::Grace { node, req, op }
+            }
+            13 => {
+                let (node, req) = (r.u32()?, r.u64()?);
+                let create = match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(WireError::BadField("client op")),
+                };
+                Msg::Client {
+                    node,
+                    req,
+                    create,
+                    name: r.hex()?,
+                    princhash: r.hex()?,
+                }
             }
             k => return Err(WireError::UnknownKind(k)),
         };
@@ -560,6 +696,28 @@ mod tests {
             Msg::Journals {
                 node: 1,
                 journals: [("c:fs".to_string(), [(1, 0), (2, 1)].into())].into(),
+                grace: GraceSnap {
+                    current: 3,
+                    recovery: 2,
+                    nodes: [(1, GRACE_NEED | GRACE_ENFORCING), (2, GRACE_ENFORCING)].into(),
+                    epochs: [
+                        (2, [("6c696e7578".to_string(), "ab".to_string())].into()),
+                        (3, BTreeMap::new()),
+                    ]
+                    .into(),
+                },
+            },
+            Msg::Grace {
+                node: 2,
+                req: 5,
+                op: grace_op::START,
+            },
+            Msg::Client {
+                node: 2,
+                req: 6,
+                create: true,
+                name: "6c696e7578".into(),
+                princhash: String::new(),
             },
         ]
     }

@@ -106,6 +106,7 @@ fn every_object_matches_its_golden_text_and_json() {
     );
     g.both(&n, "fs-show", &["fs", "show"]);
     g.both(&n, "client-show", &["client", "show"]);
+    g.both(&n, "grace-show", &["grace", "show"]);
 
     g.both(&n, "member-show", &["member", "show"]);
     g.both(&n, "kernel-show", &["kernel", "show"]);

@@ -88,6 +88,11 @@ enum Object {
         #[command(subcommand)]
         cmd: ShowOnly,
     },
+    /// nfsd's cluster-wide grace: epochs, each node's NEED/ENFORCING, held answers.
+    Grace {
+        #[command(subcommand)]
+        cmd: ShowOnly,
+    },
     /// The kernel half's own status (role, MDS, boot epoch, grace, registered daemon).
     Kernel {
         #[command(subcommand)]
@@ -383,6 +388,11 @@ async fn run(ctx: Ctx) -> R<()> {
         Object::Fs { .. } => fs(&ctx).await,
         Object::Client { .. } => {
             let v = ctx.daemon(json!({"cmd": "clients"})).await?;
+            ctx.print(&v, render::text);
+            Ok(())
+        }
+        Object::Grace { .. } => {
+            let v = ctx.daemon(json!({"cmd": "grace"})).await?;
             ctx.print(&v, render::text);
             Ok(())
         }
@@ -954,6 +964,11 @@ async fn monitor(ctx: &Ctx, a: &MonitorArgs) -> R<()> {
         None
     };
     let mut ubuf = vec![0u8; gfs2::MAX_UEVENT];
+    // The cluster-wide grace is the daemons' (nfsd's cld pipe), not the kernel half's:
+    // its changes are read from the daemon and shown as `cluster` records.
+    let want_grace = matches!(a.what.as_str(), "all" | "grace");
+    let mut grace_poll = tokio::time::interval(Duration::from_millis(200));
+    let mut last_grace: Option<Value> = None;
     let deadline = a
         .timeout
         .map(|s| Instant::now() + Duration::from_secs_f64(s));
@@ -967,6 +982,21 @@ async fn monitor(ctx: &Ctx, a: &MonitorArgs) -> R<()> {
             tokio::select! {
                 r = sock.recv_from(&mut buf) => Ok(r),
                 u = next_uevent(uev.as_ref(), &mut ubuf) => Err(u),
+                _ = grace_poll.tick(), if want_grace => {
+                    let req = json!({"cmd": "grace"});
+                    let v = crate::control::call(&ctx.cli.control, &req, Duration::from_secs(2)).await;
+                    Err(match v {
+                        Ok(v) if v.get("error").is_none() && last_grace.as_ref() != Some(&v) => {
+                            last_grace = Some(v.clone());
+                            let mut rec = json!({ "family": "cluster", "event": "grace" });
+                            if let (Some(r), Value::Object(m)) = (rec.as_object_mut(), v) {
+                                r.extend(m);
+                            }
+                            Some(rec)
+                        }
+                        _ => None,
+                    })
+                }
             }
         };
         let r = match tokio::time::timeout(wait, next).await {
