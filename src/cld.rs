@@ -250,7 +250,7 @@ impl ClientRecords {
     pub fn apply(&mut self, create: bool, name: &str, princhash: &str) -> bool {
         let m = self.epochs.entry(self.current).or_default();
         if create {
-            m.insert(name.to_string(), princhash.to_string()) .is_none()
+            m.insert(name.to_string(), princhash.to_string()).is_none()
         } else {
             m.remove(name).is_some()
         }
@@ -267,7 +267,10 @@ impl ClientRecords {
         let live = if self.recovery == 0 {
             [None, None]
         } else {
-            [self.epochs.get(&self.recovery), self.epochs.get(&self.current)]
+            [
+                self.epochs.get(&self.recovery),
+                self.epochs.get(&self.current),
+            ]
         };
         live.into_iter().flatten()
     }

@@ -172,6 +172,9 @@ pub struct Daemon {
     cld_wait: HashMap<u64, Vec<u8>>,
     /// GraceDone requests of our nfsd, answered when the cluster's grace ends.
     grace_done_held: Vec<Vec<u8>>,
+    /// The last grace decisions (bounded), numbered from 1 by `grace_seq`.
+    grace_events: std::collections::VecDeque<Value>,
+    grace_seq: u64,
 }
 
 /// Errors that stop the daemon.
@@ -205,6 +208,8 @@ struct Parts {
 }
 
 const TICK: Duration = Duration::from_millis(100);
+/// Grace decisions kept for `pnfsctl monitor grace`.
+const GRACE_EVENTS: usize = 256;
 /// Datagrams taken per wake-up beyond the first (bounds the reply datagram too).
 const DRAIN_MAX: usize = 63;
 
@@ -349,6 +354,8 @@ impl Daemon {
             grace_nodes: BTreeMap::new(),
             cld_wait: HashMap::new(),
             grace_done_held: Vec::new(),
+            grace_events: std::collections::VecDeque::new(),
+            grace_seq: 0,
             cfg: p.cfg,
         }
     }
@@ -1301,6 +1308,11 @@ impl Daemon {
         // A node gone during grace no longer holds it up (if its nfsd is still in grace,
         // its restarted daemon says so again).
         if self.grace_nodes.remove(&n).is_some() {
+            self.grace_log(
+                "left",
+                n,
+                format!("grace: node {n} left: it no longer holds grace"),
+            );
             self.maybe_end_grace();
         }
         if self.is_mds() {
@@ -2111,7 +2123,11 @@ impl Daemon {
 
     /// Our cld request `req` came back in the cluster's order: answer nfsd once the
     /// state it changed is on disk.
-    fn cld_answer_after_save(&mut self, req: u64, replies: impl FnOnce(&Self, &crate::cld::CldMsg<'_>) -> Vec<Vec<u8>>) {
+    fn cld_answer_after_save(
+        &mut self,
+        req: u64,
+        replies: impl FnOnce(&Self, &crate::cld::CldMsg<'_>) -> Vec<Vec<u8>>,
+    ) {
         use crate::cld::{self, CldMsg, CldOut};
         let Some(b) = self.cld_wait.remove(&req) else {
             return;
@@ -2130,24 +2146,49 @@ impl Daemon {
         self.cld_after_save.push((self.dirty_version, ok, err));
     }
 
+    /// Grace decisions go to the log, the event ring and (`what` non-empty) the grace
+    /// events `pnfsctl monitor grace` follows, with the epochs after the decision.
+    fn grace_log(&mut self, what: &'static str, node: NodeId, s: String) {
+        tracing::info!("{s}");
+        if !what.is_empty() {
+            self.grace_seq += 1;
+            let c = &self.store.state.clients;
+            if self.grace_events.len() == GRACE_EVENTS {
+                self.grace_events.pop_front();
+            }
+            self.grace_events.push_back(json!({
+                "seq": self.grace_seq,
+                "what": what,
+                "node": node,
+                "current_epoch": c.current,
+                "recovery_epoch": c.recovery,
+                "text": s,
+            }));
+        }
+        self.ring.push(s);
+    }
+
     /// A node's nfsd started or finished grace (in the agreed order, on every node).
     fn on_grace(&mut self, node: NodeId, req: u64, op: u8) {
         let c = &mut self.store.state.clients;
         match op {
             grace_op::START => {
-                if c.grace_start() {
-                    self.ring.push(format!(
-                        "grace: node {node}'s nfsd started: cluster grace begins, epoch {} recovering epoch {}",
-                        c.current, c.recovery
+                let new = c.grace_start();
+                let (cur, rec) = (c.current, c.recovery);
+                if new {
+                    self.grace_log("begin", node, format!(
+                        "grace: node {node}'s nfsd started: cluster grace begins, epoch {cur} recovering epoch {rec}"
                     ));
                 } else {
-                    self.ring.push(format!(
-                        "grace: node {node}'s nfsd started: joins the grace recovering epoch {}",
-                        c.recovery
-                    ));
+                    self.grace_log(
+                        "join",
+                        node,
+                        format!(
+                        "grace: node {node}'s nfsd started: joins the grace recovering epoch {rec}"
+                    ),
+                    );
                 }
-                self.grace_nodes
-                    .insert(node, GRACE_NEED | GRACE_ENFORCING);
+                self.grace_nodes.insert(node, GRACE_NEED | GRACE_ENFORCING);
                 self.mark_dirty();
                 if node == self.node {
                     self.store.state.cld_in_grace = true;
@@ -2155,11 +2196,15 @@ impl Daemon {
                         .members
                         .iter()
                         .copied()
-                        .filter(|n| self.grace_nodes.get(n).is_none_or(|f| f & GRACE_ENFORCING == 0))
+                        .filter(|n| {
+                            self.grace_nodes
+                                .get(n)
+                                .is_none_or(|f| f & GRACE_ENFORCING == 0)
+                        })
                         .collect();
                     if !open.is_empty() {
                         // Unpatched nfsd cannot re-enter grace once out of it: say so.
-                        self.ring.push(format!(
+                        self.grace_log("unenforced", node, format!(
                             "grace: nodes {open:?} are not in grace (an nfsd out of grace cannot re-enter it without a restart): their clients are not held off"
                         ));
                     }
@@ -2179,8 +2224,11 @@ impl Daemon {
                 if let Some(f) = self.grace_nodes.get_mut(&node) {
                     *f &= !GRACE_NEED;
                 }
-                self.ring
-                    .push(format!("grace: node {node}'s nfsd finished reclaim"));
+                self.grace_log(
+                    "done",
+                    node,
+                    format!("grace: node {node}'s nfsd finished reclaim"),
+                );
                 if node == self.node {
                     if let Some(b) = self.cld_wait.remove(&req) {
                         self.grace_done_held.push(b);
@@ -2189,14 +2237,17 @@ impl Daemon {
             }
             _ => {
                 // REJOIN: a restarted daemon whose nfsd is still in grace.
-                let f = if c.recovery != 0 {
+                let f = if self.store.state.clients.recovery != 0 {
                     GRACE_NEED | GRACE_ENFORCING
                 } else {
                     GRACE_ENFORCING
                 };
                 self.grace_nodes.insert(node, f);
-                self.ring
-                    .push(format!("grace: node {node} is back with its nfsd in grace"));
+                self.grace_log(
+                    "rejoin",
+                    node,
+                    format!("grace: node {node} is back with its nfsd in grace"),
+                );
             }
         }
         self.maybe_end_grace();
@@ -2215,10 +2266,14 @@ impl Daemon {
                 .collect();
             if !needing.is_empty() || !self.quorate {
                 if !self.grace_done_held.is_empty() {
-                    self.ring.push(format!(
-                        "grace: GraceDone held: nodes {needing:?} still need grace{}",
-                        if self.quorate { "" } else { " (and no quorum)" }
-                    ));
+                    self.grace_log(
+                        "",
+                        self.node,
+                        format!(
+                            "grace: GraceDone held: nodes {needing:?} still need grace{}",
+                            if self.quorate { "" } else { " (and no quorum)" }
+                        ),
+                    );
                 }
                 return;
             }
@@ -2226,9 +2281,11 @@ impl Daemon {
             self.store.state.clients.grace_done();
             self.grace_nodes.clear();
             self.mark_dirty();
-            self.ring.push(format!(
-                "grace: epoch {r}'s grace ends cluster-wide (no member needs it)"
-            ));
+            self.grace_log(
+                "end",
+                self.node,
+                format!("grace: epoch {r}'s grace ends cluster-wide (no member needs it)"),
+            );
         }
         if self.grace_done_held.is_empty() {
             return;
@@ -2253,10 +2310,7 @@ impl Daemon {
 
     /// A client record from a node's nfsd (in the agreed order, on every node).
     fn on_client(&mut self, node: NodeId, req: u64, create: bool, name: &str, princhash: &str) {
-        self.store
-            .state
-            .clients
-            .apply(create, name, princhash);
+        self.store.state.clients.apply(create, name, princhash);
         self.mark_dirty();
         if node == self.node {
             self.cld_answer_after_save(req, |_, m| vec![crate::cld::reply(m, 0)]);
@@ -2378,7 +2432,22 @@ impl Daemon {
                 v["serving"] = json!(self.cld_rx.is_some());
                 v
             }
-            "grace" => self.grace_json(),
+            "grace" => {
+                let mut v = self.grace_json();
+                if let Some(since) = r.req.get("since").and_then(Value::as_u64) {
+                    let ev: Vec<&Value> = self
+                        .grace_events
+                        .iter()
+                        .filter(|e| e["seq"].as_u64().is_some_and(|s| s > since))
+                        .collect();
+                    // Older than what is kept: the watcher missed some (it resyncs).
+                    let first = self.grace_seq + 1 - self.grace_events.len() as u64;
+                    v["events_lost"] = json!(since + 1 < first);
+                    v["events"] = json!(ev);
+                }
+                v["last_seq"] = json!(self.grace_seq);
+                v
+            }
             "query" => return self.control_query(r),
             "revoke" => return self.control_revoke(r),
             other => json!({ "error": format!("unknown control command {other:?}") }),

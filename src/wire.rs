@@ -142,7 +142,11 @@ pub enum Msg {
     },
     /// A node's nfsd started or ended grace (`grace_op`); `req` matches the answer the
     /// node holds for its nfsd.
-    Grace { node: u32, req: u64, op: u8 },
+    Grace {
+        node: u32,
+        req: u64,
+        op: u8,
+    },
     /// A node's nfsd recorded (create) or expired a client: every node's store follows.
     /// Name and principal hash in hex, as stored.
     Client {
@@ -249,7 +253,11 @@ impl<'a> R<'a> {
     /// A string of lowercase hex digits, even length (client names and hashes).
     fn hex(&mut self) -> Result<String, WireError> {
         let s = self.str()?;
-        if s.len() % 2 != 0 || !s.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) {
+        if s.len() % 2 != 0
+            || !s
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        {
             return Err(WireError::BadField("hex string"));
         }
         Ok(s)

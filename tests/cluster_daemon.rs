@@ -22,14 +22,21 @@
 //! 6. the MDS dies: node 2 becomes MDS with a higher epoch, its kernel half enters grace,
 //!    DS caches are flushed, GET_STATE during the failover answers `delay` and returns.
 //!
+//! A second test, `three_nodes_share_nfsds_grace`, plays each node's nfsd on a stand-in
+//! cld pipe and checks the cluster-wide grace (see its comment).
+//!
 //! The run directory (corosync, twin and daemon logs) is kept under the temp dir and
 //! named in the output.
 #![cfg(feature = "corosync")]
 
+#[path = "common/cld.rs"]
+mod cld_pipe;
 #[path = "common/cluster.rs"]
 mod cluster;
 
+use cld_pipe::{Logs, Nfsd};
 use cluster::*;
+use pnfs_controld::cld::{self, cmd};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -617,6 +624,333 @@ fn rogue_cpg_messages(h: &mut Harness, epoch1: u64, sid: &str) {
     loud(&format!(
         "scenario 4b: a probe in the daemons' CPG group on node 2 sent 3 malformed messages: \
          each daemon rejected and logged all 3, kept its view (no member left), devices and service; {} ms",
+        ms(t.elapsed())
+    ));
+}
+
+impl Logs for Harness {
+    fn logs(&self) -> String {
+        self.log_tails(40)
+    }
+}
+
+/// `pnfsctl grace show` on node `n`.
+fn grace(h: &Harness, n: u32) -> Result<Value, String> {
+    h.try_ctl(n, &["grace", "show"])
+}
+
+/// Node `n`'s view of each node's (need, enforcing) flags, by node id.
+fn flags(g: &Value) -> Vec<(u64, bool, bool)> {
+    arr(&g["nodes"])
+        .iter()
+        .filter(|x| x["need"] == true || x["enforcing"] == true)
+        .map(|x| {
+            (
+                x["node"].as_u64().unwrap_or(0),
+                x["need"] == true,
+                x["enforcing"] == true,
+            )
+        })
+        .collect()
+}
+
+/// The client names node `n` holds in its current epoch (and that epoch).
+fn current_clients(h: &Harness, n: u32) -> Result<(u64, Vec<String>), String> {
+    let v = h.try_ctl(n, &["client", "show"])?;
+    let cur = v["current_epoch"].as_u64().ok_or(v.to_string())?;
+    let e = arr(&v["epochs"])
+        .into_iter()
+        .find(|e| e["epoch"] == cur)
+        .ok_or(v.to_string())?;
+    let mut names: Vec<String> = arr(&e["clients"])
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    names.sort();
+    Ok((cur, names))
+}
+
+/// Cluster-wide grace for nfsd, with each node's nfsd played on a stand-in cld pipe by
+/// the test: all three nfsds start (one grace, epochs 2/1); clients recorded on nodes 1
+/// and 2 reach every node's store; nodes 1 and 2's GraceDone wait for node 3, the last
+/// to lift grace ends it everywhere. Then every nfsd restarts: a client recorded on node 1
+/// is uploaded (may reclaim) on node 2 too; node 3 restarting during that grace keeps the
+/// others' GraceDone waiting, and restarts again within the same grace; killing node 3's
+/// daemon releases the others; its restarted daemon adopts the cluster's records and
+/// answers its nfsd's GraceDone.
+#[test]
+#[ignore = "cluster tier (3 corosync nodes in netns, root): run with --ignored"]
+fn three_nodes_share_nfsds_grace() {
+    if let Some(reason) = skip_reason() {
+        loud(&format!("SKIPPED: cluster_daemon: {reason}"));
+        return;
+    }
+    let t0 = Instant::now();
+    let mut h = Harness::up("cluster-grace", 3);
+    h.cld = true;
+    let mut nfsd: Vec<Nfsd> = (1..=3).map(|n| Nfsd::listen(&h.cld_pipe(n))).collect();
+    for n in 1..=3 {
+        h.start_twin(n);
+    }
+    for n in 1..=3 {
+        h.wait_for(&format!("node {n}'s twin to answer"), |h| {
+            h.try_ctl(n, &["device", "show"]).map(|_| ())
+        });
+        h.start_daemon(n, if n == 1 { 10 } else { 0 });
+    }
+    for n in 1..=3 {
+        h.wait_for(&format!("node {n}: 3 members"), |h| {
+            let v = h.try_ctl(n, &["member", "show"])?;
+            (member_nodes(&v) == [1, 2, 3])
+                .then_some(())
+                .ok_or(v.to_string())
+        });
+        nfsd[n as usize - 1].accept(&h);
+    }
+    // `pnfsctl monitor grace` on node 2: its first record is the state before any grace.
+    let events = h.monitor(2, "grace");
+    let (_, first) = events
+        .recv_timeout(WAIT)
+        .expect("monitor grace prints the state");
+    assert_eq!(
+        (&first["event"], &first["current_epoch"], &first["in_grace"]),
+        (&"grace".into(), &1.into(), &false.into()),
+        "{first}"
+    );
+    let (a, b) = (b"client-a".as_slice(), b"client-b".as_slice());
+    let mut xid = 100u32;
+    let mut next = || {
+        xid += 10;
+        xid
+    };
+
+    // 1. Every nfsd starts: one cluster grace; nothing recorded yet, nothing uploaded.
+    for (i, d) in nfsd.iter().enumerate() {
+        let up = d.start(&h, next());
+        assert!(up.is_empty(), "node {}: uploaded {up:?}", i + 1);
+    }
+    for n in 1..=3 {
+        let g = h.wait_for(&format!("node {n}: grace 2/1, all need and enforce"), |h| {
+            let g = grace(h, n)?;
+            let all = vec![(1, true, true), (2, true, true), (3, true, true)];
+            (g["current_epoch"] == 2 && g["recovery_epoch"] == 1 && flags(&g) == all)
+                .then_some(g.clone())
+                .ok_or(g.to_string())
+        });
+        assert_eq!(g["local"]["nfsd_in_grace"], true, "node {n}: {g}");
+    }
+
+    // 2. Clients confirmed on nodes 1 and 2 are in every node's store.
+    let create = |x: u32, name: &[u8]| cld::request(true, cmd::CREATE, x, name, &[7; 32]);
+    assert_eq!(nfsd[0].call(&h, &create(next(), a)).0, 0);
+    assert_eq!(nfsd[1].call(&h, &create(next(), b)).0, 0);
+    for n in 1..=3 {
+        h.wait_for(
+            &format!("node {n}: both clients recorded in epoch 2"),
+            |h| {
+                let c = current_clients(h, n)?;
+                (c == (2, vec!["client-a".into(), "client-b".into()]))
+                    .then_some(())
+                    .ok_or(format!("{c:?}"))
+            },
+        );
+    }
+    // Reclaim is checked against the cluster's records (v0 Check): unknown -> EACCES.
+    let check = |x: u32, name: &[u8]| cld::request(false, cmd::CHECK, x, name, &[]);
+    assert_eq!(nfsd[2].call(&h, &check(next(), a)).0, 0);
+    assert_eq!(
+        nfsd[2].call(&h, &check(next(), b"never-recorded")).0,
+        -(libc::EACCES as i16)
+    );
+
+    // 3. Nodes 1 and 2 finish reclaim: held while node 3 needs grace; node 3 lifts it
+    //    last and grace ends everywhere.
+    let done = |x: u32| cld::request(false, cmd::GRACE_DONE, x, b"", &[]);
+    let (d1, d2) = (next(), next());
+    nfsd[0].send(&done(d1));
+    nfsd[1].send(&done(d2));
+    h.wait_for(
+        "node 1: its GraceDone held, node 3 still needs grace",
+        |h| {
+            let g = grace(h, 1)?;
+            (g["local"]["grace_done_held"] == 1 && flags(&g).contains(&(3, true, true)))
+                .then_some(())
+                .ok_or(g.to_string())
+        },
+    );
+    assert!(
+        !nfsd[0].answer_within(1000) && !nfsd[1].answer_within(10),
+        "a GraceDone was answered while node 3 still needed grace\n{}",
+        h.logs()
+    );
+    let d3 = next();
+    nfsd[2].send(&done(d3));
+    for (i, x) in [(0, d1), (1, d2), (2, d3)] {
+        assert_eq!(nfsd[i].status_of(&h, x), 0, "node {}'s GraceDone", i + 1);
+    }
+    for n in 1..=3 {
+        h.wait_for(&format!("node {n}: out of grace"), |h| {
+            let g = grace(h, n)?;
+            (g["in_grace"] == false && g["local"]["nfsd_in_grace"] == false && flags(&g).is_empty())
+                .then_some(())
+                .ok_or(g.to_string())
+        });
+    }
+    loud(&format!(
+        "grace 1: three nfsds started one grace; records replicated; GraceDone held for node 3, the last lifted it everywhere; {} ms",
+        ms(t0.elapsed())
+    ));
+
+    // 4. nfsd restarts on nodes 1 and 2: a new grace (3/2); node 2 uploads client-a,
+    //    recorded on node 1 (a client that moves may reclaim there) and records it.
+    let t = Instant::now();
+    for (i, d) in nfsd.iter_mut().enumerate().take(2) {
+        d.close();
+        d.accept(&h);
+        let mut up = d.start(&h, next());
+        up.sort();
+        assert_eq!(
+            up,
+            vec![(a.to_vec(), vec![7; 32]), (b.to_vec(), vec![7; 32])],
+            "node {}'s upload",
+            i + 1
+        );
+    }
+    assert_eq!(nfsd[1].call(&h, &create(next(), a)).0, 0);
+    // Node 3's nfsd restarts during this grace: it joins it (the same epochs).
+    nfsd[2].close();
+    nfsd[2].accept(&h);
+    assert_eq!(nfsd[2].start(&h, next()).len(), 2, "node 3's upload");
+    let g = grace(&h, 3).unwrap();
+    assert_eq!(
+        (g["current_epoch"].as_u64(), g["recovery_epoch"].as_u64()),
+        (Some(3), Some(2)),
+        "{g}"
+    );
+    let (d1, d2) = (next(), next());
+    nfsd[0].send(&done(d1));
+    nfsd[1].send(&done(d2));
+    // ... and again, still within the same grace: the others keep waiting.
+    nfsd[2].close();
+    nfsd[2].accept(&h);
+    assert_eq!(
+        nfsd[2].start(&h, next()).len(),
+        2,
+        "node 3's upload after its second restart"
+    );
+    h.wait_for("nodes 1 and 2: GraceDone held for node 3", |h| {
+        let held = (1..=2)
+            .map(|n| grace(h, n).map(|g| g["local"]["grace_done_held"] == 1))
+            .collect::<Result<Vec<_>, _>>()?;
+        (held == [true, true])
+            .then_some(())
+            .ok_or(format!("{held:?}"))
+    });
+    assert!(
+        !nfsd[0].answer_within(1000),
+        "node 1's GraceDone answered while node 3 needs grace"
+    );
+    let g = grace(&h, 1).unwrap();
+    assert_eq!(
+        (
+            g["current_epoch"].as_u64(),
+            g["recovery_epoch"].as_u64(),
+            flags(&g)
+        ),
+        (
+            Some(3),
+            Some(2),
+            vec![(1, false, true), (2, false, true), (3, true, true)]
+        ),
+        "{g}"
+    );
+
+    // 5. Node 3's daemon is killed during grace: the others are not left waiting.
+    h.kill_daemon(3);
+    nfsd[2].close();
+    for (i, x) in [(0, d1), (1, d2)] {
+        assert_eq!(nfsd[i].status_of(&h, x), 0, "node {}'s GraceDone", i + 1);
+    }
+    for n in 1..=2 {
+        let c = h.wait_for(
+            &format!("node {n}: grace over, epoch 3 holds client-a only"),
+            |h| {
+                let g = grace(h, n)?;
+                let c = current_clients(h, n)?;
+                if g["in_grace"] == false && c == (3, vec!["client-a".to_string()]) {
+                    Ok(c)
+                } else {
+                    Err(format!("{g} {c:?}"))
+                }
+            },
+        );
+        assert_eq!(c.0, 3);
+    }
+    loud(&format!(
+        "grace 2: restarts on nodes 1 and 2 began grace 3/2 (client-a uploaded on node 2 too); node 3 restarting twice kept their GraceDone waiting; killing its daemon released them; {} ms",
+        ms(t.elapsed())
+    ));
+
+    // 6. Node 3's daemon comes back while its nfsd is still in grace: it adopts the
+    //    cluster's records and answers its nfsd's GraceDone at once (grace is over).
+    let t = Instant::now();
+    h.start_daemon(3, 0);
+    nfsd[2].accept(&h);
+    h.wait_for("node 3: the cluster's records adopted", |h| {
+        let c = current_clients(h, 3)?;
+        (c == (3, vec!["client-a".to_string()]))
+            .then_some(())
+            .ok_or(format!("{c:?}"))
+    });
+    let d3 = next();
+    nfsd[2].send(&done(d3));
+    assert_eq!(
+        nfsd[2].status_of(&h, d3),
+        0,
+        "node 3's GraceDone after its restart"
+    );
+    let g = h.wait_for("node 3: out of grace", |h| {
+        let g = grace(h, 3)?;
+        (g["local"]["nfsd_in_grace"] == false)
+            .then_some(g.clone())
+            .ok_or(g.to_string())
+    });
+    assert_eq!(g["in_grace"], false, "{g}");
+    // What `pnfsctl monitor grace` on node 2 saw, in order: grace recovering epoch 1
+    // begins, ends; grace recovering epoch 2 begins; node 3 leaves; it ends.
+    let mut seen: Vec<String> = Vec::new();
+    let want = [
+        "grace-begin 1 2/1",
+        "grace-end 2 2/0",
+        "grace-begin 1 3/2",
+        "grace-left 3 3/2",
+        "grace-end 2 3/0",
+    ];
+    let deadline = Instant::now() + WAIT;
+    let mut all = Vec::new();
+    while Instant::now() < deadline {
+        let Ok((_, v)) = events.recv_timeout(Duration::from_millis(200)) else {
+            continue;
+        };
+        assert_eq!(v["family"], "cluster", "{v}");
+        let line = format!(
+            "{} {} {}/{}",
+            v["event"].as_str().unwrap_or(""),
+            v["node"],
+            v["current_epoch"],
+            v["recovery_epoch"]
+        );
+        all.push(v);
+        if want.contains(&line.as_str()) && !seen.contains(&line) {
+            seen.push(line);
+        }
+        if seen.len() == want.len() {
+            break;
+        }
+    }
+    assert_eq!(seen, want, "monitor grace on node 2 saw: {all:?}");
+    loud(&format!(
+        "grace 3: node 3's restarted daemon adopted the cluster's records and answered its nfsd's GraceDone; {} ms",
         ms(t.elapsed())
     ));
 }

@@ -968,7 +968,10 @@ async fn monitor(ctx: &Ctx, a: &MonitorArgs) -> R<()> {
     // its changes are read from the daemon and shown as `cluster` records.
     let want_grace = matches!(a.what.as_str(), "all" | "grace");
     let mut grace_poll = tokio::time::interval(Duration::from_millis(200));
-    let mut last_grace: Option<Value> = None;
+    // The last grace decision shown (None: the state not shown yet), and decisions read
+    // but not yet shown.
+    let mut grace_seen: Option<u64> = None;
+    let mut grace_queue: std::collections::VecDeque<Value> = Default::default();
     let deadline = a
         .timeout
         .map(|s| Instant::now() + Duration::from_secs_f64(s));
@@ -983,19 +986,7 @@ async fn monitor(ctx: &Ctx, a: &MonitorArgs) -> R<()> {
                 r = sock.recv_from(&mut buf) => Ok(r),
                 u = next_uevent(uev.as_ref(), &mut ubuf) => Err(u),
                 _ = grace_poll.tick(), if want_grace => {
-                    let req = json!({"cmd": "grace"});
-                    let v = crate::control::call(&ctx.cli.control, &req, Duration::from_secs(2)).await;
-                    Err(match v {
-                        Ok(v) if v.get("error").is_none() && last_grace.as_ref() != Some(&v) => {
-                            last_grace = Some(v.clone());
-                            let mut rec = json!({ "family": "cluster", "event": "grace" });
-                            if let (Some(r), Value::Object(m)) = (rec.as_object_mut(), v) {
-                                r.extend(m);
-                            }
-                            Some(rec)
-                        }
-                        _ => None,
-                    })
+                    Err(grace_events(ctx, &mut grace_seen, &mut grace_queue).await)
                 }
             }
         };
@@ -1053,6 +1044,51 @@ async fn monitor(ctx: &Ctx, a: &MonitorArgs) -> R<()> {
             }
         }
     }
+}
+
+/// The daemon's grace decisions since the last call, one monitor record per call (the
+/// rest wait in `queue`): first the whole grace state, then each decision as
+/// `grace-<what>` (`begin`, `join`, `done`, `end`, `left`, `rejoin`, `unenforced`); the
+/// whole state again if the daemon dropped decisions this watcher had not read.
+async fn grace_events(
+    ctx: &Ctx,
+    seen: &mut Option<u64>,
+    queue: &mut std::collections::VecDeque<Value>,
+) -> Option<Value> {
+    if let Some(v) = queue.pop_front() {
+        return Some(v);
+    }
+    let mut req = json!({"cmd": "grace"});
+    if let Some(s) = seen {
+        req["since"] = json!(s);
+    }
+    let v = crate::control::call(&ctx.cli.control, &req, Duration::from_secs(2))
+        .await
+        .ok()
+        .filter(|v| v.get("error").is_none())?;
+    let last = v["last_seq"].as_u64().unwrap_or(0);
+    let record = |event: String, body: &Value| {
+        let mut r = json!({ "family": "cluster", "event": event });
+        if let (Some(r), Value::Object(m)) = (r.as_object_mut(), body) {
+            r.extend(m.clone());
+        }
+        r
+    };
+    if seen.is_none() || v["events_lost"] == true {
+        *seen = Some(last);
+        let mut state = v.clone();
+        if let Some(m) = state.as_object_mut() {
+            m.remove("events");
+            m.remove("events_lost");
+        }
+        return Some(record("grace".into(), &state));
+    }
+    *seen = Some(last);
+    for e in v["events"].as_array().into_iter().flatten() {
+        let what = e["what"].as_str().unwrap_or("unknown");
+        queue.push_back(record(format!("grace-{what}"), e));
+    }
+    queue.pop_front()
 }
 
 /// The next GFS2 uevent from the kernel as a monitor record (None: a datagram that is

@@ -270,6 +270,8 @@ pub struct Harness {
     pub nodes: u32,
     pub ns: Vec<String>,
     pub grace_ms: u64,
+    /// Daemons serve a stand-in cld pipe at `<node dir>/cld.sock` (see [`Harness::cld_pipe`]).
+    pub cld: bool,
     /// The twins' upcall timeout, ms.
     pub upcall_timeout_ms: u64,
     twins: Vec<Option<Child>>,
@@ -301,6 +303,7 @@ impl Harness {
             nodes,
             ns: vec![],
             grace_ms: 2000,
+            cld: false,
             upcall_timeout_ms: UPCALL_TIMEOUT_MS,
             twins: (0..nodes).map(|_| None).collect(),
             records: (0..nodes).map(|_| vec![]).collect(),
@@ -460,7 +463,7 @@ impl Harness {
 
     pub fn start_daemon(&mut self, n: u32, priority: u32) {
         let state = self.node_dir(n).join("pnfs-state");
-        let args: Vec<String> = [
+        let mut args: Vec<String> = [
             "--config",
             &self.dir.join("no-such-config.toml").display().to_string(),
             "--engine",
@@ -481,6 +484,10 @@ impl Harness {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        if self.cld {
+            args.push("--cld-pipe".into());
+            args.push(self.cld_pipe(n).display().to_string());
+        }
         let c = self.spawn(
             n,
             "daemon.log",
@@ -489,6 +496,11 @@ impl Harness {
         );
         self.daemons[n as usize - 1] = Some(c);
         self.may_exit[n as usize - 1] = false;
+    }
+
+    /// Where node `n`'s daemon looks for nfsd's cld pipe (when `cld` is set).
+    pub fn cld_pipe(&self, n: u32) -> PathBuf {
+        self.node_dir(n).join("cld.sock")
     }
 
     /// The pid of node `n`'s running daemon.

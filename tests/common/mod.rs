@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod cld;
+
 use serde_json::Value;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -221,4 +223,10 @@ fn run_ok(c: &mut Command) {
 /// A stateid with seqid `seq` and `other` made from `n`.
 pub fn stateid(seq: u32, n: u64) -> String {
     format!("{seq:08x}{n:016x}00000000")
+}
+
+impl cld::Logs for Node {
+    fn logs(&self) -> String {
+        Node::logs(self)
+    }
 }
