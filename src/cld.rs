@@ -336,6 +336,18 @@ struct JournalEntry {
     msg: String,
 }
 
+/// The in-flight journal's file in the state directory.
+const JOURNAL_FILE: &str = "cld-inflight.json";
+
+/// Whether the in-flight journal in `state_dir` holds a message of `command` (read from
+/// nfsd by an earlier incarnation of the daemon and not answered yet).
+pub fn journal_holds(state_dir: &Path, command: u8) -> bool {
+    Journal::open(state_dir.join(JOURNAL_FILE))
+        .entries
+        .iter()
+        .any(|(_, m)| m.len() >= HDR_LEN && m[1] == command)
+}
+
 /// The in-flight journal: every message read and not yet answered, with the pipe it came
 /// from, on disk.
 struct Journal {
@@ -557,7 +569,7 @@ pub fn spawn_server(
     to_daemon: mpsc::Sender<Vec<u8>>,
     mut from_daemon: mpsc::Receiver<CldOut>,
 ) -> tokio::task::JoinHandle<()> {
-    let mut journal = Journal::open(state_dir.join("cld-inflight.json"));
+    let mut journal = Journal::open(state_dir.join(JOURNAL_FILE));
     tokio::spawn(async move {
         let mut buf = vec![0u8; V2_LEN + 1];
         let mut waiting_logged = false;

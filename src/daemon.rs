@@ -1203,10 +1203,20 @@ impl Daemon {
                 // We restarted while our nfsd was in grace: the cluster must not end
                 // grace under it.
                 let req = self.next_id();
+                // Its GraceDone may already wait in the journal (answered once replayed):
+                // then say we no longer need grace, whichever of the two arrives first.
+                let op = if crate::cld::journal_holds(
+                    &self.cfg.state_dir,
+                    crate::cld::cmd::GRACE_DONE,
+                ) {
+                    grace_op::REJOIN_DONE
+                } else {
+                    grace_op::REJOIN
+                };
                 self.send(Msg::Grace {
                     node: self.node,
                     req,
-                    op: grace_op::REJOIN,
+                    op,
                 });
             }
         }
@@ -2236,8 +2246,8 @@ impl Daemon {
                 }
             }
             _ => {
-                // REJOIN: a restarted daemon whose nfsd is still in grace.
-                let f = if self.store.state.clients.recovery != 0 {
+                // REJOIN(_DONE): a restarted daemon whose nfsd is still in grace.
+                let f = if self.store.state.clients.recovery != 0 && op == grace_op::REJOIN {
                     GRACE_NEED | GRACE_ENFORCING
                 } else {
                     GRACE_ENFORCING

@@ -25,6 +25,9 @@ pub mod grace_op {
     pub const DONE: u8 = 2;
     /// The daemon restarted while its nfsd was still in grace: it needs and enforces it.
     pub const REJOIN: u8 = 3;
+    /// The same, but its nfsd already finished reclaim (its GraceDone waits in the
+    /// daemon's journal): it enforces grace and no longer needs it.
+    pub const REJOIN_DONE: u8 = 4;
 }
 
 /// Per-node grace flags in [`GraceSnap::nodes`].
@@ -589,7 +592,7 @@ impl Msg {
             }
             12 => {
                 let (node, req, op) = (r.u32()?, r.u64()?, r.u8()?);
-                if !(grace_op::START..=grace_op::REJOIN).contains(&op) {
+                if !(grace_op::START..=grace_op::REJOIN_DONE).contains(&op) {
                     return Err(WireError::BadField("grace op"));
                 }
                 Msg::Grace { node, req, op }
