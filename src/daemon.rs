@@ -2070,6 +2070,16 @@ impl Daemon {
                 String::new()
             }
         ));
+        #[cfg(feature = "fuzzing")]
+        if std::env::var("PNFS_TEST_CLD_UNANSWERED").is_ok_and(|v| v == cld::cmd_name(m.cmd())) {
+            // Test hook (feature `fuzzing`, not in production builds): leave it
+            // unanswered, as a daemon that dies between reading and answering would; it
+            // stays in the in-flight journal for the next daemon to answer.
+            return self.ring.push(format!(
+                "cld: test hook: {} xid {xid} left unanswered",
+                cld::cmd_name(m.cmd())
+            ));
+        }
         let now = |replies| CldOut { xid, replies };
         let einval = -(libc::EINVAL as i16);
         // What goes to the cluster; the answer waits until it comes back in the agreed
@@ -2218,6 +2228,14 @@ impl Daemon {
                             "grace: nodes {open:?} are not in grace (an nfsd out of grace cannot re-enter it without a restart): their clients are not held off"
                         ));
                     }
+                    let c = &self.store.state.clients;
+                    let line = format!(
+                        "cld: grace starts: epoch {} recovering epoch {} ({} client(s) may reclaim)",
+                        c.current,
+                        c.recovery,
+                        c.reclaimable().len()
+                    );
+                    self.ring.push(line);
                     self.cld_answer_after_save(req, |d, m| {
                         let c = &d.store.state.clients;
                         let mut v: Vec<Vec<u8>> = c
@@ -2303,6 +2321,11 @@ impl Daemon {
         self.store.state.cld_in_grace = false;
         self.grace_nodes.remove(&self.node);
         self.mark_dirty();
+        let line = format!(
+            "cld: grace done: epoch {}",
+            self.store.state.clients.current
+        );
+        self.ring.push(line);
         for b in std::mem::take(&mut self.grace_done_held) {
             let m = crate::cld::CldMsg::parse_any(&b);
             let xid = m.xid();

@@ -22,8 +22,8 @@ finish() {
 	sleep 30
 }
 (
-	sleep 780
-	echo "FAIL nfsd_watchdog: the guest script still ran after 780 s"
+	sleep 840
+	echo "FAIL nfsd_watchdog: the guest script still ran after 840 s"
 	finish
 ) &
 
@@ -54,8 +54,9 @@ echo 10 >/proc/fs/nfsd/nfsv4gracetime
 
 pnfsctl twin >/tmp/twin.log 2>&1 &
 until_ok 30 pnfsctl --socket usersock family show pnfsd || { fail twin "the twin did not start"; finish; }
+# DAEMON_ENV: extra environment for the daemon (the test hook below).
 start_daemon() {
-	pnfs_controld --config /nonexistent --socket usersock --engine local --node-id 1 \
+	env ${DAEMON_ENV:-} pnfs_controld --config /nonexistent --socket usersock --engine local --node-id 1 \
 		--state-dir /var/lib/pnfs --cld-pipe /run/rpc_pipefs/nfsd/cld >>/tmp/daemon.log 2>&1 &
 	DPID=$!
 	until_ok 60 pnfsctl ping -c 1
@@ -90,6 +91,38 @@ else
 	fail client_recorded "$(pnfsctl -j client show)"
 fi
 
+# A client that is never recorded: a second NFSv4 client (another uniquifier and server
+# address give it another identity) confirms while no daemon serves the pipe, so nfsd's
+# Create for it waits unread and fails after 30 s. It takes a lock too.
+kill $DPID
+wait $DPID 2>/dev/null
+echo pnfs-other >/sys/module/nfs/parameters/nfs4_unique_id
+mkdir -p /mnt/nfs2
+if timeout 120 mount -t nfs4 -o vers=4.1,proto=tcp,soft,timeo=100 127.0.0.2:/srv/gfs2 /mnt/nfs2; then
+	pass client2_mount
+else
+	fail client2_mount "the second client's mount failed"
+fi
+echo other >/mnt/nfs2/g
+flock /mnt/nfs2/g -c 'echo locked >/tmp/locked2; exec sleep 3600' &
+L2PID=$!
+until_ok 60 test -e /tmp/locked2 || fail lock2 "flock by the second client did not succeed"
+if until_ok 60 sh -c "dmesg | grep -q 'Unable to create client record'"; then
+	pass client2_not_recorded
+else
+	fail client2_not_recorded "nfsd's Create for the second client did not fail: $(dmesg | grep -i nfsd | tail -3)"
+fi
+if start_daemon && [ "$(pnfsctl -j client show | grep -o '"name":' | wc -l)" = 1 ]; then
+	pass records_one_client
+else
+	fail records_one_client "$(pnfsctl -j client show)"
+fi
+# This daemon leaves nfsd's GraceDone unanswered (a test hook: as if it died between
+# reading and answering); it is killed below and the next one must answer it.
+kill $DPID
+wait $DPID 2>/dev/null
+DAEMON_ENV=PNFS_TEST_CLD_UNANSWERED=GraceDone start_daemon || fail daemon_restart "$(tail -5 /tmp/daemon.log)"
+
 # The server restarts: nfsd asks for the reclaimable clients (GraceStart).
 timeout 30 rpc.nfsd 0
 sleep 2
@@ -116,13 +149,44 @@ if kill -0 $LPID 2>/dev/null && timeout 20 cat /mnt/nfs/f >/dev/null; then
 else
 	fail lock_holder_alive "the lock holder died or the file is unreadable"
 fi
-if until_ok 60 ring_has 'cld: grace done'; then
+# The client never recorded may not reclaim: its lock is not back at the server.
+client2_dir() { grep -l 'pnfs-other' /proc/fs/nfsd/clients/*/info 2>/dev/null | head -1 | xargs -r dirname; }
+client2_connected() { [ -n "$(client2_dir)" ]; }
+until_ok 60 client2_connected
+sleep 5
+d2=$(client2_dir)
+if [ -n "$d2" ] && ! grep -q 'type: lock' "$d2/states"; then
+	pass unrecorded_client_no_reclaim
+else
+	fail unrecorded_client_no_reclaim "second client ${d2:-not connected}: $(cat "$d2/states" 2>/dev/null | head -5)"
+fi
+# nfsd's GraceDone is read and left unanswered: nfsd stays in grace, new opens wait.
+if until_ok 60 ring_has 'test hook: GraceDone'; then
+	pass grace_done_unanswered
+else
+	fail grace_done_unanswered "nfsd sent no GraceDone"
+fi
+if timeout 8 sh -c 'echo new >/mnt/nfs/new-in-grace' 2>/dev/null; then
+	fail grace_held "a new file was created while nfsd waited for GraceDone"
+else
+	pass grace_held
+fi
+# The daemon dies with it unanswered; the next one answers it from its journal.
+kill -9 $DPID
+wait $DPID 2>/dev/null
+if start_daemon && until_ok 60 ring_has 'cld: grace done'; then
+	pass journaled_grace_done_answered
+else
+	fail journaled_grace_done_answered "$(pnfsctl debug dump | grep cld | tail -5)"
+fi
+if timeout 60 sh -c 'echo new >/mnt/nfs/after-grace'; then
 	pass grace_done
 else
-	fail grace_done "nfsd never ended grace"
+	fail grace_done "nfsd still refuses new opens after the answer"
 fi
 
-kill $LPID 2>/dev/null
+kill $LPID $L2PID 2>/dev/null
 timeout 20 umount -f /mnt/nfs 2>/dev/null
+timeout 20 umount -f /mnt/nfs2 2>/dev/null
 timeout 30 rpc.nfsd 0
 finish

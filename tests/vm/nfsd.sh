@@ -3,11 +3,14 @@
 # (debootstrap, cached) holding the real nfs-utils and gfs2-utils; pnfs_controld serves
 # nfsd's client-tracking pipe in place of nfsdcld (which is not started), an NFSv4.1
 # client mounts a real GFS2 export over loopback, and the guest script
-# (tests/vm/nfsd-guest.sh) checks the record, a server restart with grace, reclaim of an
-# open file and a lock, and a daemon killed while nfsd waits on it.
+# (tests/vm/nfsd-guest.sh) checks the record, a second client that confirms while no
+# daemon serves the pipe (never recorded) and cannot reclaim, a server restart with grace,
+# reclaim of an open file and a lock, and a daemon killed while it holds nfsd's GraceDone
+# unanswered (its successor answers it from the journal).
 #
 # Usage: bash tests/vm/nfsd.sh   (root; after the vm tier, whose kernel image it reuses)
-# Env: DAEMON_BIN_DIR (default target/debug: pnfs_controld, pnfsctl), VMLANE_TIMEOUT.
+# Env: DAEMON_BIN_DIR (default target/debug: pnfs_controld, pnfsctl, built with feature
+# `fuzzing` for the test hook that leaves a message unanswered), VMLANE_TIMEOUT.
 # Last line: "N passed, M failed".
 set -Eeuo pipefail
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive
@@ -89,6 +92,10 @@ for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_p
 	cp "$ko" "$R/modules/"
 	echo "$m" >>"$R/modules/order"
 done
+grep -q PNFS_TEST_CLD_UNANSWERED "$dbin/pnfs_controld" || {
+	echo "nfsd-vm: $dbin/pnfs_controld has no test hook: build it with --features fuzzing"
+	exit 1
+}
 for b in "$dbin/pnfs_controld" "$dbin/pnfsctl"; do
 	cp "$b" "$R/payload/"
 	# Their shared libraries the guest may not have (libcorosync's, for a corosync build).
