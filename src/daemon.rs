@@ -1186,6 +1186,9 @@ impl Daemon {
 
     fn on_membership(&mut self, m: Membership) {
         let was_quorate = self.quorate;
+        // On the first one, this node's own grace flags are not announced yet (a Rejoin
+        // follows): no grace decision before it.
+        let first = self.first_membership;
         self.ring.push(format!(
             "membership: members {:?} joined {:?} left {:?} quorate {}",
             m.members, m.joined, m.left, m.quorate
@@ -1308,7 +1311,7 @@ impl Daemon {
         }
         self.downcall(Tag::Fire, Down::Members(self.members.clone()));
         self.elect();
-        if self.quorate && !was_quorate {
+        if self.quorate && !was_quorate && !first {
             self.maybe_end_grace();
         }
     }
@@ -2284,6 +2287,10 @@ impl Daemon {
     /// Grace ends cluster-wide when no member needs it any more (and only with quorum:
     /// a cut-off minority cannot tell); then every held GraceDone is answered.
     fn maybe_end_grace(&mut self) {
+        if !self.journals_synced {
+            // Joining: the cluster's grace is not known here yet (the snapshot brings it).
+            return;
+        }
         let c = &self.store.state.clients;
         if c.recovery != 0 {
             let needing: Vec<NodeId> = self
