@@ -2151,11 +2151,20 @@ impl Daemon {
         req: u64,
         replies: impl FnOnce(&Self, &crate::cld::CldMsg<'_>) -> Vec<Vec<u8>>,
     ) {
+        if let Some(b) = self.cld_wait.remove(&req) {
+            self.cld_reply_after_save(&b, replies);
+        }
+    }
+
+    /// Answer nfsd's message `b` once the state is on disk (-EREMOTEIO if the write
+    /// fails).
+    fn cld_reply_after_save(
+        &mut self,
+        b: &[u8],
+        replies: impl FnOnce(&Self, &crate::cld::CldMsg<'_>) -> Vec<Vec<u8>>,
+    ) {
         use crate::cld::{self, CldMsg, CldOut};
-        let Some(b) = self.cld_wait.remove(&req) else {
-            return;
-        };
-        let m = CldMsg::parse_any(&b);
+        let m = CldMsg::parse_any(b);
         let xid = m.xid();
         let ok = CldOut {
             xid,
@@ -2334,17 +2343,7 @@ impl Daemon {
         );
         self.ring.push(line);
         for b in std::mem::take(&mut self.grace_done_held) {
-            let m = crate::cld::CldMsg::parse_any(&b);
-            let xid = m.xid();
-            let ok = crate::cld::CldOut {
-                xid,
-                replies: vec![crate::cld::reply(&m, 0)],
-            };
-            let err = crate::cld::CldOut {
-                xid,
-                replies: vec![crate::cld::reply(&m, -(libc::EREMOTEIO as i16))],
-            };
-            self.cld_after_save.push((self.dirty_version, ok, err));
+            self.cld_reply_after_save(&b, |_, m| vec![crate::cld::reply(m, 0)]);
         }
     }
 

@@ -8,7 +8,7 @@
 #   RUN_DEADLINE=$(( $(date +%s) + 3600 )) bash tests/run.sh   finish within the hour
 #
 # Tiers run in the order above. This machine's speed varies a lot from run to run: on a
-# quiet day every tier together takes ~35 min (lint + unit ~3 min from cold); CI once
+# quiet day every tier together takes ~20 min (lint + unit ~2 min from cold); CI once
 # spent 45 min on lint + unit alone. So with RUN_DEADLINE set (.ci/run sets it from CI's
 # 90 minutes) a tier that cannot start in the time left, or that the deadline cuts off, is
 # reported SKIPPED with the reason: no verdict, never a pass. The order puts what most
@@ -18,8 +18,8 @@ cd "$(dirname "$0")/.."
 mkdir -p target
 TIERS=${TIERS:-"lint unit cluster faults soak vm fuzz nfsd"}
 # `soak` runs tests/cluster_faults.rs soak_random_faults this long after the cluster is
-# up (~5 min in all), then checks every upcall. `nfsd` is the real-nfsd VM lane: ~6 min
-# with its Debian image cached, ~13 min without.
+# up (~5 min in all), then checks every upcall. `nfsd` is the real-nfsd VM lane: 1-6 min
+# with its Debian image cached, 4-13 min without (quiet or busy machine).
 SOAK_SECONDS=${SOAK_SECONDS:-240}
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 declare -a RESULTS=()
