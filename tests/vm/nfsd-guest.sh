@@ -190,4 +190,64 @@ kill $LPID $L2PID 2>/dev/null
 timeout 20 umount -f /mnt/nfs 2>/dev/null
 timeout 20 umount -f /mnt/nfs2 2>/dev/null
 timeout 30 rpc.nfsd 0
+
+# GFS2 with lock_dlm (a one-node corosync cluster and dlm_controld): a withdraw blocks
+# the withdrawing task until userland acknowledges it through lock_module/withdraw, as
+# gfs2-utils' udev rule would; here pnfs_controld does, on the `offline` uevent.
+lock_dlm() {
+	mkdir -p /etc/corosync /srv/dlm /dev/misc /dev/shm
+	# libqb's IPC (corosync and its clients) lives in /dev/shm.
+	mountpoint -q /dev/shm || mount -t tmpfs tmpfs /dev/shm
+	# The node's address: not a 127/8 one (DLM's comms), on lo (no NIC here).
+	ip addr add 10.99.0.1/32 dev lo
+	printf '%s\n' 'totem {' '	version: 2' '	cluster_name: vmclus' '	transport: knet' \
+		'	crypto_cipher: none' '	crypto_hash: none' '}' \
+		'nodelist {' '	node {' '		ring0_addr: 10.99.0.1' '		nodeid: 1' '		name: pnfs-vm' '	}' '}' \
+		'quorum {' '	provider: corosync_votequorum' '}' \
+		'logging {' '	to_logfile: yes' '	logfile: /tmp/corosync.log' '	to_syslog: no' '	to_stderr: no' '}' \
+		>/etc/corosync/corosync.conf
+	corosync || { fail dlm_corosync "corosync did not start: $(tail -5 /tmp/corosync.log)"; return; }
+	if until_ok 30 sh -c 'corosync-quorumtool -s | grep -q "Quorate: *Yes"'; then
+		pass dlm_corosync
+	else
+		fail dlm_corosync "not quorate: $(corosync-quorumtool -s 2>&1 | tail -3); $(tail -5 /tmp/corosync.log)"
+		return
+	fi
+	mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
+	for d in dlm-control dlm-monitor dlm_plock; do
+		[ -e /dev/$d ] && ln -sf ../$d /dev/misc/$d
+	done
+	dlm_controld --enable_fencing 0 >/tmp/dlm_controld.log 2>&1 &
+	# Ready once it has told the kernel this node's address (configfs comms/<nodeid>).
+	if until_ok 30 test -d /sys/kernel/config/dlm/cluster/comms/1; then
+		pass dlm_controld
+	else
+		fail dlm_controld "$(tail -5 /tmp/dlm_controld.log) $(dlm_tool dump 2>&1 | tail -10)"
+		return
+	fi
+	if timeout 60 mount -t gfs2 /dev/vdc /srv/dlm; then
+		pass dlm_gfs2_mount
+	else
+		fail dlm_gfs2_mount "$(dmesg | grep -iE 'gfs2|dlm' | tail -5) $(dlm_tool dump 2>&1 | tail -15)"
+		return
+	fi
+	local T=vmclus:fs1
+	until_ok 30 sh -c "pnfsctl -j fs show | grep -q 'vmclus:fs1'"
+	# The write blocks until the acknowledgement: in the background.
+	(
+		echo 1 >"/sys/fs/gfs2/$T/withdraw"
+		echo done >/tmp/withdraw-returned
+	) &
+	if until_ok 60 test -e /tmp/withdraw-returned && dmesg | grep -q "fsid=$T.*File system withdrawn"; then
+		pass dlm_withdraw_completes
+	else
+		fail dlm_withdraw_completes "the withdraw still waits: $(dmesg | grep -iE 'gfs2' | tail -3)"
+	fi
+	if until_ok 10 sh -c "pnfsctl -j fs show | grep -q '\"withdraw_ack\":\"acknowledged'"; then
+		pass dlm_withdraw_acknowledged
+	else
+		fail dlm_withdraw_acknowledged "$(pnfsctl -j fs show)"
+	fi
+}
+lock_dlm
 finish

@@ -6,7 +6,9 @@
 # (tests/vm/nfsd-guest.sh) checks the record, a second client that confirms while no
 # daemon serves the pipe (never recorded) and cannot reclaim, a server restart with grace,
 # reclaim of an open file and a lock, and a daemon killed while it holds nfsd's GraceDone
-# unanswered (its successor answers it from the journal).
+# unanswered (its successor answers it from the journal); then a lock_dlm GFS2 (one-node
+# corosync and dlm_controld in the guest) withdraws and waits until pnfs_controld
+# acknowledges it.
 #
 # Usage: bash tests/vm/nfsd.sh   (root; after the vm tier, whose kernel image it reuses)
 # Env: DAEMON_BIN_DIR (default target/debug: pnfs_controld, pnfsctl, built with feature
@@ -48,7 +50,7 @@ KERNEL=$IMGDIR/vmlinux-pvh
 echo "nfsd-vm: kernel $KABI ($KERNEL)"
 
 # ---- the Debian root filesystem, cached by its package list and kernel
-PKGS=nfs-kernel-server,nfs-common,gfs2-utils,kmod,iproute2,procps,util-linux,psmisc
+PKGS=nfs-kernel-server,nfs-common,gfs2-utils,kmod,iproute2,procps,util-linux,psmisc,corosync,dlm-controld
 key=$(printf '%s %s v1' "$PKGS" "$KABI" | sha256sum | cut -c1-12)
 ROOTIMG=$CACHE/debian-root-$key.img
 if [ ! -s "$ROOTIMG" ]; then
@@ -82,6 +84,10 @@ rm -rf "$WORK"
 mkdir -p "$WORK/initrd"/{bin,dev,proc,sys,newroot,modules,payload}
 truncate -s 128M "$WORK/gfs2.img"
 mkfs.gfs2 -O -p lock_nolock -j 1 -J 8 -t vmnfs:fs0 "$WORK/gfs2.img" >/dev/null
+# A second one for lock_dlm (a one-node corosync cluster and dlm_controld in the guest):
+# its withdraw waits for userland's acknowledgement.
+truncate -s 64M "$WORK/gfs2dlm.img"
+mkfs.gfs2 -O -p lock_dlm -j 1 -J 8 -t vmclus:fs1 "$WORK/gfs2dlm.img" >/dev/null
 R=$WORK/initrd
 cp /bin/busybox "$R/bin/busybox"
 for a in sh mount umount mkdir insmod switch_root cp echo cat sleep; do ln -s busybox "$R/bin/$a"; done
@@ -134,6 +140,7 @@ timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" -m 1024 -smp
 	-nodefaults -display none -no-reboot -net none -serial "file:$SERIAL" \
 	-drive "file=$ROOTIMG,format=raw,if=virtio,snapshot=on" \
 	-drive "file=$WORK/gfs2.img,format=raw,if=virtio" \
+	-drive "file=$WORK/gfs2dlm.img,format=raw,if=virtio" \
 	-kernel "$KERNEL" -initrd "$WORK/initrd.gz" \
 	-append "console=ttyS0 panic=-1 quiet" </dev/null >"$WORK/qemu.out" 2>&1
 qrc=$?
