@@ -317,6 +317,73 @@ impl ClientRecords {
     }
 }
 
+/// nfs-utils' nfsdcld keeps its records in sqlite (Debian:
+/// `/var/lib/nfs/nfsdcld/main.sqlite`): table `grace(current, recovery)` and one table
+/// `"rec-%016x"` per live epoch with the client name in `id` and, from schema 4, the
+/// principal hash in `princhash`. Reads them (read-only) as our records, to take over
+/// from nfsdcld without losing who may reclaim.
+pub fn import_nfsdcld(path: &Path) -> Result<ClientRecords, String> {
+    use rusqlite::{Connection, OpenFlags};
+    let err = |e: rusqlite::Error| format!("{}: {e}", path.display());
+    let db = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(err)?;
+    let (current, recovery): (i64, i64) = db
+        .query_row("SELECT current, recovery FROM grace", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(err)?;
+    if current < 1 || recovery < 0 || recovery >= current {
+        return Err(format!(
+            "{}: grace epochs current {current} recovery {recovery} make no sense",
+            path.display()
+        ));
+    }
+    let mut epochs = BTreeMap::new();
+    for e in [current, recovery].into_iter().filter(|e| *e != 0) {
+        let table = format!("rec-{e:016x}");
+        let m: &mut BTreeMap<String, String> = epochs.entry(e as u64).or_default();
+        let exists: i64 = db
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [&table],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        if exists == 0 {
+            continue; // no client recorded in that epoch yet
+        }
+        // Schema 3 has no princhash column.
+        let cols = if db
+            .prepare(&format!("SELECT princhash FROM \"{table}\" LIMIT 0"))
+            .is_ok()
+        {
+            "id, princhash"
+        } else {
+            "id, NULL"
+        };
+        let mut st = db
+            .prepare(&format!("SELECT {cols} FROM \"{table}\""))
+            .map_err(err)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
+            })
+            .map_err(err)?;
+        for row in rows {
+            let (id, ph) = row.map_err(err)?;
+            m.insert(hex(&id), hex(&ph.unwrap_or_default()));
+        }
+    }
+    Ok(ClientRecords {
+        current: current as u64,
+        recovery: recovery as u64,
+        epochs,
+    })
+}
+
 /// What the daemon answers: the datagrams to write, and whether they end the message
 /// (then it leaves the in-flight journal).
 #[derive(Debug)]
@@ -731,6 +798,55 @@ mod tests {
             CldMsg::parse(&r).unwrap().princhash().unwrap_err(),
             CldError::PrincLen(33)
         );
+    }
+
+    /// A database laid out as nfsdcld (schema 4) writes it, in grace: epoch 3 recovering
+    /// epoch 2; and one of schema 3 (no princhash).
+    #[test]
+    fn imports_nfsdclds_database() {
+        let dir = std::env::temp_dir().join(format!("pnfs-nfsdcld-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("main.sqlite");
+        let db = rusqlite::Connection::open(&path).unwrap();
+        db.execute_batch(
+            "CREATE TABLE parameters (key TEXT PRIMARY KEY, value TEXT);
+             INSERT INTO parameters VALUES ('version', '4');
+             CREATE TABLE grace (current INTEGER, recovery INTEGER);
+             INSERT INTO grace VALUES (3, 2);
+             CREATE TABLE \"rec-0000000000000002\" (id BLOB PRIMARY KEY, princhash BLOB);
+             INSERT INTO \"rec-0000000000000002\" VALUES (x'6f6c64', x'0102');
+             INSERT INTO \"rec-0000000000000002\" VALUES (x'626f7468', NULL);
+             CREATE TABLE \"rec-0000000000000003\" (id BLOB PRIMARY KEY, princhash BLOB);
+             INSERT INTO \"rec-0000000000000003\" VALUES (x'626f7468', NULL);",
+        )
+        .unwrap();
+        drop(db);
+        let c = import_nfsdcld(&path).unwrap();
+        assert_eq!((c.current, c.recovery), (3, 2));
+        assert!(c.may_reclaim(b"old") && c.may_reclaim(b"both") && !c.may_reclaim(b"new"));
+        let mut up = c.reclaimable();
+        up.sort();
+        assert_eq!(
+            up,
+            vec![(b"both".to_vec(), vec![]), (b"old".to_vec(), vec![1, 2])]
+        );
+        // Schema 3, out of grace, its current table not made yet.
+        let p3 = dir.join("v3.sqlite");
+        let db = rusqlite::Connection::open(&p3).unwrap();
+        db.execute_batch(
+            "CREATE TABLE grace (current INTEGER, recovery INTEGER);
+             INSERT INTO grace VALUES (5, 0);",
+        )
+        .unwrap();
+        drop(db);
+        let c = import_nfsdcld(&p3).unwrap();
+        assert_eq!((c.current, c.recovery, c.epochs.len()), (5, 0, 1));
+        // Not a database of nfsdcld's: an error that names the file, no panic.
+        std::fs::write(dir.join("junk"), b"not sqlite").unwrap();
+        let e = import_nfsdcld(&dir.join("junk")).unwrap_err();
+        assert!(e.contains("junk"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

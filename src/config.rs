@@ -71,6 +71,9 @@ pub struct Config {
     /// nfsd's client-tracking pipe to serve in place of nfsdcld (Debian:
     /// "/run/rpc_pipefs/nfsd/cld"; mask nfsdcld.service then). Empty: not served.
     pub cld_pipe: String,
+    /// nfsdcld's database, imported when this daemon first serves the pipe (its own
+    /// state directory new). Empty or missing: nothing to import.
+    pub nfsdcld_db: String,
 }
 
 impl Default for Config {
@@ -95,6 +98,7 @@ impl Default for Config {
             ring_size: 1024,
             gfs2_uevents: true,
             cld_pipe: String::new(),
+            nfsdcld_db: "/var/lib/nfs/nfsdcld/main.sqlite".into(),
         }
     }
 }

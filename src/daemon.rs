@@ -207,6 +207,37 @@ struct Parts {
     cld: Option<(mpsc::Receiver<Vec<u8>>, mpsc::Sender<crate::cld::CldOut>)>,
 }
 
+/// First start serving nfsd's pipe (no state on disk yet): take nfsdcld's records over,
+/// if its database is there. Returns what to log in the ring.
+fn import_nfsdcld_once(cfg: &Config, store: &mut Store) -> Option<String> {
+    if cfg.cld_pipe.is_empty() || !store.fresh || cfg.nfsdcld_db.is_empty() {
+        return None;
+    }
+    let path = std::path::Path::new(&cfg.nfsdcld_db);
+    if !path.exists() {
+        return None;
+    }
+    let line = match crate::cld::import_nfsdcld(path) {
+        Ok(c) => {
+            let n: usize = c.epochs.values().map(|m| m.len()).sum();
+            let line = format!(
+                "cld: imported nfsdcld's database {}: epochs {}/{}, {n} client record(s)",
+                path.display(),
+                c.current,
+                c.recovery
+            );
+            store.state.clients = c;
+            if let Err(e) = store.save() {
+                tracing::error!("imported records not saved: {e}");
+            }
+            line
+        }
+        Err(e) => format!("cld: nfsdcld's database not imported: {e}"),
+    };
+    tracing::info!("{line}");
+    Some(line)
+}
+
 const TICK: Duration = Duration::from_millis(100);
 /// Grace decisions kept for `pnfsctl monitor grace`.
 const GRACE_EVENTS: usize = 256;
@@ -216,7 +247,8 @@ const DRAIN_MAX: usize = 63;
 impl Daemon {
     /// Find the kernel half, register, and build the daemon (not yet running).
     pub async fn start(cfg: Config, cluster: Box<dyn Cluster>) -> Result<Daemon, DaemonError> {
-        let store = Store::open(&cfg.state_dir)?;
+        let mut store = Store::open(&cfg.state_dir)?;
+        let imported = import_nfsdcld_once(&cfg, &mut store);
         let (client, target) = kernel::find(cfg.socket, cfg.twin_port).await?;
         let node = cluster.node_id();
         let reg = Registration {
@@ -240,6 +272,9 @@ impl Daemon {
         let (saved_tx, saved_rx) = mpsc::channel(16);
         let save_tx = crate::store::spawn_writer(store.path().to_path_buf(), saved_tx);
         let mut ring = Ring::new(cfg.ring_size);
+        if let Some(l) = imported {
+            ring.push(l);
+        }
         if !mounts.is_empty() {
             ring.push(format!(
                 "kernel half has {} filesystem(s) mounted from before: {mounts:?}",

@@ -26,6 +26,8 @@ pub struct Durable {
 pub struct Store {
     path: PathBuf,
     pub state: Durable,
+    /// No state was on disk: this is the daemon's first start here.
+    pub fresh: bool,
 }
 
 impl Store {
@@ -33,17 +35,20 @@ impl Store {
     pub fn open(dir: &Path) -> std::io::Result<Store> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join("state.json");
-        let state = match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", path.display()),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Durable::default(),
+        let (state, fresh) = match std::fs::read(&path) {
+            Ok(b) => (
+                serde_json::from_slice(&b).map_err(|e| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{}: {e}", path.display()),
+                    )
+                })?,
+                false,
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Durable::default(), true),
             Err(e) => return Err(e),
         };
-        Ok(Store { path, state })
+        Ok(Store { path, state, fresh })
     }
 
     /// Write the state durably.

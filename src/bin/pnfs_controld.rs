@@ -49,6 +49,10 @@ struct Args {
     /// nfsdcld.
     #[arg(long)]
     cld_pipe: Option<String>,
+    /// nfsdcld's sqlite database to import on first start (default
+    /// /var/lib/nfs/nfsdcld/main.sqlite).
+    #[arg(long)]
+    nfsdcld_db: Option<String>,
 }
 
 fn config(a: &Args) -> anyhow::Result<Config> {
@@ -98,6 +102,9 @@ fn config(a: &Args) -> anyhow::Result<Config> {
     }
     if let Some(v) = &a.cld_pipe {
         c.cld_pipe = v.clone();
+    }
+    if let Some(v) = &a.nfsdcld_db {
+        c.nfsdcld_db = v.clone();
     }
     if !a.addrs.is_empty() {
         c.addrs = a

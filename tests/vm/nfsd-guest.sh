@@ -61,19 +61,19 @@ start_daemon() {
 	DPID=$!
 	until_ok 60 pnfsctl ping -c 1
 }
-if start_daemon; then pass daemon_start; else fail daemon_start "$(tail -5 /tmp/daemon.log)"; finish; fi
 
 rpcbind
 exportfs -o rw,sync,no_root_squash,no_subtree_check,fsid=1 '*:/srv/gfs2'
 rpc.mountd -N 2 -N 3
 start_nfsd() { rpc.nfsd -N 3 -V 4.1 -V 4.2 2; }
-start_nfsd
-if until_ok 20 ring_has 'cld: GetVersion' && dmesg | grep -q 'Using nfsdcld client tracking operations'; then
-	pass cld_serves_nfsd
-else
-	fail cld_serves_nfsd "nfsd did not take our cld pipe: $(dmesg | grep -i nfsd | tail -3)"
-fi
 
+# nfs-utils' own nfsdcld serves the pipe first and records the client in its sqlite
+# database; pnfs_controld, started afterwards on an empty state directory, imports it.
+mkdir -p /var/lib/nfs/nfsdcld
+nfsdcld -F -p /run/rpc_pipefs >/tmp/nfsdcld.log 2>&1 &
+NPID=$!
+sleep 1
+start_nfsd
 if timeout 90 mount -t nfs4 -o vers=4.1,proto=tcp,soft,timeo=100 127.0.0.1:/srv/gfs2 /mnt/nfs; then
 	pass client_mount
 else
@@ -85,6 +85,31 @@ echo hello >/mnt/nfs/f
 flock /mnt/nfs/f -c 'echo locked >/tmp/locked; exec sleep 3600' &
 LPID=$!
 until_ok 30 test -e /tmp/locked || fail lock "flock on the NFS file did not succeed"
+sleep 2
+timeout 30 rpc.nfsd 0
+kill $NPID
+wait $NPID 2>/dev/null
+if [ -s /var/lib/nfs/nfsdcld/main.sqlite ]; then pass nfsdcld_db; else fail nfsdcld_db "nfsdcld wrote no database: $(tail -3 /tmp/nfsdcld.log)"; fi
+
+if start_daemon; then pass daemon_start; else fail daemon_start "$(tail -5 /tmp/daemon.log)"; finish; fi
+if ring_has "imported nfsdcld's database .*1 client record" && clients_have '"name":"Linux NFSv4.1 pnfs-vm'; then
+	pass nfsdcld_import
+else
+	fail nfsdcld_import "$(pnfsctl debug dump | grep -i nfsdcld) $(pnfsctl -j client show)"
+fi
+# nfsd starts on our pipe: the imported client may reclaim its lock.
+start_nfsd
+if until_ok 20 ring_has 'cld: GetVersion' && dmesg | grep -q 'Using nfsdcld client tracking operations'; then
+	pass cld_serves_nfsd
+else
+	fail cld_serves_nfsd "nfsd did not take our cld pipe: $(dmesg | grep -i nfsd | tail -3)"
+fi
+if until_ok 30 ring_has 'grace starts: .*(1 client(s) may reclaim)' && until_ok 120 states_have 'type: lock'; then
+	pass imported_client_reclaims
+else
+	fail imported_client_reclaims "$(pnfsctl debug dump | grep cld | tail -5) $(states | head -5)"
+fi
+if until_ok 60 ring_has 'cld: grace done'; then pass import_grace_done; else fail import_grace_done "no GraceDone"; fi
 if until_ok 30 clients_have '"name":"Linux NFSv4.1 pnfs-vm'; then
 	pass client_recorded
 else
