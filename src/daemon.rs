@@ -1588,6 +1588,20 @@ impl Daemon {
                 }
             }
             Msg::Grace { node, req, op } => self.on_grace(node, req, op),
+            Msg::FsRecovery {
+                node,
+                table,
+                jid,
+                result,
+            } => {
+                let l = self.gfs2.cluster_recovery(crate::gfs2::ClusterRecovery {
+                    node,
+                    table,
+                    jid,
+                    result,
+                });
+                self.ring.push(l);
+            }
             Msg::Client {
                 node,
                 req,
@@ -2463,6 +2477,21 @@ impl Daemon {
             Err(e) => return self.ring.push(format!("uevent dropped: {e}")),
         };
         let (line, action) = self.gfs2.apply(&ev);
+        // A journal recovery's result goes to every node (GFS2 tells only this one).
+        if ev.action == "change" && ev.get("SUBSYSTEM") == Some("gfs2") {
+            if let (Some(table), Some(jid), Some(result)) = (
+                ev.get("LOCKTABLE"),
+                ev.get("JID").and_then(|v| v.parse().ok()),
+                ev.get("RECOVERY"),
+            ) {
+                self.send(Msg::FsRecovery {
+                    node: self.node,
+                    table: table.to_string(),
+                    jid,
+                    result: result.to_string(),
+                });
+            }
+        }
         if let Some(l) = line {
             if ev.action == "offline" {
                 tracing::warn!("{l}");
@@ -2693,6 +2722,8 @@ pub mod harness {
         },
         /// Our own multicasts come back from the engine, in order.
         Loopback,
+        /// A kernel uevent (GFS2's or the DLM's), as the watcher passes it.
+        Uevent(&'a [u8]),
         /// Every queued downcall completes: `ok` with an answer of its kind (`value`
         /// fills its fields), else with an error.
         Downcalls {
@@ -2755,7 +2786,7 @@ pub mod harness {
             let (save_tx, save_rx) = mpsc::channel(4);
             let (saved_tx, saved_rx) = mpsc::channel(16);
             let ring = Ring::new(cfg.ring_size);
-            let d = Daemon::assemble(Parts {
+            let mut d = Daemon::assemble(Parts {
                 cfg,
                 node: 1,
                 incarnation: 1,
@@ -2779,6 +2810,8 @@ pub mod harness {
                 uevents: None,
                 cld: None,
             });
+            // A withdraw's acknowledgement goes to a scratch tree, never the host's /sys.
+            d.gfs2 = crate::gfs2::Gfs2View::new(state_dir.join("sys"));
             let mut h = Harness {
                 d,
                 down_rx,
@@ -2812,6 +2845,7 @@ pub mod harness {
                         .collect(),
                     quorate,
                 })),
+                Step::Uevent(b) => self.d.on_uevent(b),
                 Step::Loopback => {
                     while let Ok(ev) = self.d.cluster.events().try_recv() {
                         self.d.on_cluster(ev);
@@ -2969,6 +3003,35 @@ pub mod harness {
                 "{:?}",
                 h.ring()
             );
+        }
+
+        /// A journal recovery GFS2 reports on this node reaches every node's view, and a
+        /// peer's report shows here.
+        #[test]
+        fn recovery_results_are_reported_cluster_wide() {
+            let (mut h, _dir) = two_nodes();
+            let ev = b"change@/fs/gfs2/c:fs0\0ACTION=change\0DEVPATH=/fs/gfs2/c:fs0\0SUBSYSTEM=gfs2\0LOCKTABLE=c:fs0\0LOCKPROTO=lock_dlm\0JOURNALID=0\0JID=1\0RECOVERY=Done\0";
+            h.step(Step::Uevent(ev));
+            h.step(Step::Loopback);
+            let mut peer = Vec::new();
+            Msg::FsRecovery {
+                node: 2,
+                table: "c:fs0".into(),
+                jid: 0,
+                result: "Failed".into(),
+            }
+            .encode(&mut peer);
+            h.step(Step::Cluster {
+                from: 2,
+                payload: &peer,
+            });
+            let ring = h.ring();
+            for want in [
+                "gfs2 c:fs0: node 1 reports journal 1 recovery Done",
+                "gfs2 c:fs0: node 2 reports journal 0 recovery Failed",
+            ] {
+                assert!(ring.iter().any(|t| t == want), "{want:?} not in {ring:?}");
+            }
         }
 
         /// Found by the soak: libquorum reports the loss before CPG reports who left,

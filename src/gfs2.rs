@@ -154,7 +154,21 @@ pub struct Gfs2View {
     gone: Vec<String>,
     dlm_events: u64,
     ignored: u64,
+    /// Journal recoveries GFS2 reported on any node (newest last, bounded).
+    cluster_recoveries: Vec<ClusterRecovery>,
 }
+
+/// A journal recovery a node's GFS2 reported (its daemon told the cluster).
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterRecovery {
+    pub node: u32,
+    pub table: String,
+    pub jid: u32,
+    pub result: String,
+}
+
+/// Cluster-wide recoveries kept for `pnfsctl fs show`.
+const MAX_CLUSTER_RECOVERIES: usize = 64;
 
 impl Gfs2View {
     /// A view whose acknowledgements go under `sysfs` (`/sys` in production).
@@ -165,7 +179,21 @@ impl Gfs2View {
             gone: Vec::new(),
             dlm_events: 0,
             ignored: 0,
+            cluster_recoveries: Vec::new(),
         }
+    }
+
+    /// A node's journal recovery result, as its daemon told the cluster.
+    pub fn cluster_recovery(&mut self, r: ClusterRecovery) -> String {
+        let line = format!(
+            "gfs2 {}: node {} reports journal {} recovery {}",
+            r.table, r.node, r.jid, r.result
+        );
+        if self.cluster_recoveries.len() == MAX_CLUSTER_RECOVERIES {
+            self.cluster_recoveries.remove(0);
+        }
+        self.cluster_recoveries.push(r);
+        line
     }
 
     /// Take one uevent. Returns a line for the debug ring and what to do, if anything.
@@ -334,6 +362,7 @@ impl Gfs2View {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "filesystems": self.fs.values().collect::<Vec<_>>(),
+            "cluster_recoveries": self.cluster_recoveries,
             "dlm_events": self.dlm_events,
             "ignored_events": self.ignored,
         })

@@ -150,6 +150,14 @@ pub enum Msg {
         req: u64,
         op: u8,
     },
+    /// A node's GFS2 reported a journal recovery by uevent (`JID=n RECOVERY=Done|Failed`):
+    /// every node shows it.
+    FsRecovery {
+        node: u32,
+        table: String,
+        jid: u32,
+        result: String,
+    },
     /// A node's nfsd recorded (create) or expired a client: every node's store follows.
     /// Name and principal hash in hex, as stored.
     Client {
@@ -283,6 +291,7 @@ impl Msg {
             Msg::Journals { .. } => 11,
             Msg::Grace { .. } => 12,
             Msg::Client { .. } => 13,
+            Msg::FsRecovery { .. } => 14,
         }
     }
 
@@ -427,6 +436,14 @@ impl Msg {
             }
             Msg::Grace { node, req, op } => {
                 w.u32(*node).u64(*req).u8(*op);
+            }
+            Msg::FsRecovery {
+                node,
+                table,
+                jid,
+                result,
+            } => {
+                w.u32(*node).str(table).u32(*jid).str(result);
             }
             Msg::Client {
                 node,
@@ -597,6 +614,12 @@ impl Msg {
                 }
                 Msg::Grace { node, req, op }
             }
+            14 => Msg::FsRecovery {
+                node: r.u32()?,
+                table: r.str()?,
+                jid: r.u32()?,
+                result: r.str()?,
+            },
             13 => {
                 let (node, req) = (r.u32()?, r.u64()?);
                 let create = match r.u8()? {
@@ -729,6 +752,12 @@ mod tests {
                 create: true,
                 name: "6c696e7578".into(),
                 princhash: String::new(),
+            },
+            Msg::FsRecovery {
+                node: 3,
+                table: "c:fs".into(),
+                jid: 1,
+                result: "Done".into(),
             },
         ]
     }

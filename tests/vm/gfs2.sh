@@ -73,6 +73,13 @@ if fs_has "\"table\":\"$T\"" '"lockproto":"lock_nolock"' '"jid":0' '"mounted":tr
 else
 	fail fs_show_mount "daemon state does not show the mount: $(cat /tmp/fs.json)"
 fi
+# The journal recovery GFS2 reported went to the cluster (here the local engine, one node)
+# and came back as the cluster's record.
+if fs_has "\"cluster_recoveries\":[{\"node\":1,\"table\":\"$T\",\"jid\":0,\"result\":\"Done\"}]"; then
+	pass fs_show_cluster_recovery
+else
+	fail fs_show_cluster_recovery "$(cat /tmp/fs.json)"
+fi
 
 # A withdraw on request (sysfs `withdraw`): GFS2 sends `offline`. The stack dump GFS2
 # prints on a withdraw is expected here, and only here.
