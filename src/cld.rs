@@ -241,24 +241,22 @@ impl ClientRecords {
         }
     }
     pub fn create(&mut self, name: &[u8], princhash: &[u8]) {
-        self.epochs
-            .entry(self.current)
-            .or_default()
-            .insert(hex(name), hex(princhash));
-    }
-    /// A record from the cluster (name and hash already in hex).
-    pub fn apply(&mut self, create: bool, name: &str, princhash: &str) -> bool {
-        let m = self.epochs.entry(self.current).or_default();
-        if create {
-            m.insert(name.to_string(), princhash.to_string()).is_none()
-        } else {
-            m.remove(name).is_some()
-        }
+        self.apply(true, &hex(name), &hex(princhash));
     }
     pub fn remove(&mut self, name: &[u8]) -> bool {
-        self.epochs
-            .get_mut(&self.current)
-            .is_some_and(|m| m.remove(&hex(name)).is_some())
+        self.apply(false, &hex(name), "")
+    }
+    /// A record in the current epoch, name and hash already in hex (as the cluster
+    /// carries them): created (true if new) or removed (true if it was there).
+    pub fn apply(&mut self, create: bool, name: &str, princhash: &str) -> bool {
+        if create {
+            let m = self.epochs.entry(self.current).or_default();
+            m.insert(name.to_string(), princhash.to_string()).is_none()
+        } else {
+            self.epochs
+                .get_mut(&self.current)
+                .is_some_and(|m| m.remove(name).is_some())
+        }
     }
     /// The epochs whose clients may reclaim: during grace, the recovery epoch and the
     /// current one (a client that reclaimed on a node which then restarted within the

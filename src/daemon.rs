@@ -2198,7 +2198,7 @@ impl Daemon {
     fn cld_answer_after_save(
         &mut self,
         req: u64,
-        replies: impl FnOnce(&Self, &crate::cld::CldMsg<'_>) -> Vec<Vec<u8>>,
+        replies: impl FnOnce(&crate::cld::CldMsg<'_>) -> Vec<Vec<u8>>,
     ) {
         if let Some(b) = self.cld_wait.remove(&req) {
             self.cld_reply_after_save(&b, replies);
@@ -2210,14 +2210,14 @@ impl Daemon {
     fn cld_reply_after_save(
         &mut self,
         b: &[u8],
-        replies: impl FnOnce(&Self, &crate::cld::CldMsg<'_>) -> Vec<Vec<u8>>,
+        replies: impl FnOnce(&crate::cld::CldMsg<'_>) -> Vec<Vec<u8>>,
     ) {
         use crate::cld::{self, CldMsg, CldOut};
         let m = CldMsg::parse_any(b);
         let xid = m.xid();
         let ok = CldOut {
             xid,
-            replies: replies(self, &m),
+            replies: replies(&m),
         };
         let err = CldOut {
             xid,
@@ -2290,17 +2290,16 @@ impl Daemon {
                         ));
                     }
                     let c = &self.store.state.clients;
+                    let upload = c.reclaimable();
                     let line = format!(
                         "cld: grace starts: epoch {} recovering epoch {} ({} client(s) may reclaim)",
                         c.current,
                         c.recovery,
-                        c.reclaimable().len()
+                        upload.len()
                     );
                     self.ring.push(line);
-                    self.cld_answer_after_save(req, |d, m| {
-                        let c = &d.store.state.clients;
-                        let mut v: Vec<Vec<u8>> = c
-                            .reclaimable()
+                    self.cld_answer_after_save(req, move |m| {
+                        let mut v: Vec<Vec<u8>> = upload
                             .iter()
                             .map(|(n, p)| crate::cld::reply_upload(m, n, p))
                             .collect();
@@ -2392,7 +2391,7 @@ impl Daemon {
         );
         self.ring.push(line);
         for b in std::mem::take(&mut self.grace_done_held) {
-            self.cld_reply_after_save(&b, |_, m| vec![crate::cld::reply(m, 0)]);
+            self.cld_reply_after_save(&b, |m| vec![crate::cld::reply(m, 0)]);
         }
     }
 
@@ -2401,7 +2400,7 @@ impl Daemon {
         self.store.state.clients.apply(create, name, princhash);
         self.mark_dirty();
         if node == self.node {
-            self.cld_answer_after_save(req, |_, m| vec![crate::cld::reply(m, 0)]);
+            self.cld_answer_after_save(req, |m| vec![crate::cld::reply(m, 0)]);
         }
     }
 
@@ -2478,12 +2477,8 @@ impl Daemon {
         };
         let (line, action) = self.gfs2.apply(&ev);
         // A journal recovery's result goes to every node (GFS2 tells only this one).
-        if ev.action == "change" && ev.get("SUBSYSTEM") == Some("gfs2") {
-            if let (Some(table), Some(jid), Some(result)) = (
-                ev.get("LOCKTABLE"),
-                ev.get("JID").and_then(|v| v.parse().ok()),
-                ev.get("RECOVERY"),
-            ) {
+        if ev.action == "change" && ev.subsystem() == "gfs2" {
+            if let (Some(table), Some((jid, result))) = (ev.get("LOCKTABLE"), ev.recovery()) {
                 self.send(Msg::FsRecovery {
                     node: self.node,
                     table: table.to_string(),

@@ -109,6 +109,12 @@ impl<'a> Uevent<'a> {
     pub fn subsystem(&self) -> &'a str {
         self.get("SUBSYSTEM").unwrap_or("")
     }
+
+    /// `JID=n RECOVERY=Done|Failed` (GFS2's `change` after a journal recovery): the
+    /// journal and how its recovery went.
+    pub fn recovery(&self) -> Option<(u32, &'a str)> {
+        Some((self.get("JID")?.parse().ok()?, self.get("RECOVERY")?))
+    }
 }
 
 /// One journal recovery GFS2 reported.
@@ -284,10 +290,7 @@ impl Gfs2View {
                     st.first_mount_done = true;
                     what.push("first mount done".to_string());
                 }
-                if let (Some(jid), Some(res)) = (
-                    ev.get("JID").and_then(|v| v.parse().ok()),
-                    ev.get("RECOVERY"),
-                ) {
+                if let Some((jid, res)) = ev.recovery() {
                     if st.recoveries.len() == MAX_RECOVERIES {
                         st.recoveries.remove(0);
                     }

@@ -55,13 +55,9 @@ fn three_daemons_state_layouts_gfs2_and_failover() {
     let mut h = Harness::up("cluster-daemon", 3);
     h.grace_ms = GRACE_MS;
     let t_start = Instant::now();
+    // Each start waits until that twin answers.
     for n in 1..=3 {
         h.start_twin(n);
-    }
-    for n in 1..=3 {
-        h.wait_for(&format!("node {n}'s twin to answer"), |h| {
-            h.try_ctl(n, &["device", "show"]).map(|_| ())
-        });
     }
     // Node 1 first (it elects itself alone), then nodes 2 and 3 join a running cluster.
     h.start_daemon(1, 10);
@@ -691,11 +687,6 @@ fn three_nodes_share_nfsds_grace() {
     let mut nfsd: Vec<Nfsd> = (1..=3).map(|n| Nfsd::listen(&h.cld_pipe(n))).collect();
     for n in 1..=3 {
         h.start_twin(n);
-    }
-    for n in 1..=3 {
-        h.wait_for(&format!("node {n}'s twin to answer"), |h| {
-            h.try_ctl(n, &["device", "show"]).map(|_| ())
-        });
         h.start_daemon(n, if n == 1 { 10 } else { 0 });
     }
     for n in 1..=3 {

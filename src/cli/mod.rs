@@ -1076,7 +1076,7 @@ async fn grace_events(
     };
     if seen.is_none() || v["events_lost"] == true {
         *seen = Some(last);
-        let mut state = v.clone();
+        let mut state = v;
         if let Some(m) = state.as_object_mut() {
             m.remove("events");
             m.remove("events_lost");
