@@ -22,7 +22,9 @@
 
 use crate::kernel::{self, device_id, Target};
 use anyhow::{bail, Context};
-use pnfs_netlink::codec::{MsgBuilder, NLMSG_DONE, NLMSG_HDRLEN, NLMSG_NOOP, NLM_F_REQUEST};
+use pnfs_netlink::codec::{
+    MsgBuilder, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLM_F_ACK, NLM_F_REQUEST,
+};
 use pnfs_netlink::histogram::Histogram;
 use pnfs_netlink::pnfsd::{self, attr as a, UpcallKind};
 use pnfs_netlink::{Client, PnfsdAttrs};
@@ -86,6 +88,9 @@ pub struct Row {
     pub floor: Stat,
     /// The same round trips over a pair of pipes (the rpc_pipefs model).
     pub pipe: Stat,
+    /// The kernel half's load generator (a second twin) answered by a bare echo instead
+    /// of the daemon: what the twin itself costs; product − this = the daemon's share.
+    pub half: Stat,
 }
 
 impl Row {
@@ -361,9 +366,14 @@ fn msg_type(buf: &[u8]) -> u16 {
 const SEQ: std::ops::Range<usize> = 8..12;
 const XID: std::ops::Range<usize> = 24..28;
 
+/// The echo's control message that makes it send a datagram as itself: payload = the
+/// destination port (u32) and the datagram; the first answer from there is relayed.
+const ECHO_FORWARD: u16 = 0x0e;
+
 /// The floor's echo process: bind `port`, then answer every datagram with the reply
 /// template (seq and xid copied from the request), as one datagram. An NLMSG_NOOP
-/// message sets the template (its payload) and is acknowledged; NLMSG_DONE exits.
+/// message sets the template (its payload) and is acknowledged; NLMSG_DONE exits;
+/// ECHO_FORWARD registers it with a kernel half (the twin then sends it upcalls).
 ///
 /// Port 0 is the pipe model instead: messages on stdin, replies on stdout.
 pub fn echo_main(port: u32) -> i32 {
@@ -406,6 +416,24 @@ pub fn echo_main(port: u32) -> i32 {
                 let _ = send_to(&fd, &rx[..NLMSG_HDRLEN], from);
             }
             NLMSG_DONE => return 0,
+            ECHO_FORWARD if n >= NLMSG_HDRLEN + 4 => {
+                // Send the payload's datagram to the port it names, as this process (its
+                // REGISTER with a kernel half), and relay the first answer from there.
+                let to = u32::from_ne_bytes(rx[NLMSG_HDRLEN..NLMSG_HDRLEN + 4].try_into().unwrap());
+                reply.clear();
+                reply.extend_from_slice(&rx[NLMSG_HDRLEN + 4..n]);
+                let relayed = send_to(&fd, &reply, to).and_then(|()| loop {
+                    let (m, p) = recv_from(&fd, &mut rx)?;
+                    if p == to {
+                        break send_to(&fd, &rx[..m], from);
+                    }
+                });
+                if let Err(e) = relayed {
+                    eprintln!("upcall echo: forwarding to port {to:#x}: {e}");
+                    return 2;
+                }
+                reply.clear();
+            }
             _ => {
                 if reply.len() >= XID.end && n >= XID.end {
                     reply[SEQ].copy_from_slice(&rx[SEQ]);
@@ -595,6 +623,24 @@ impl Floor {
             let (n, from) = recv_from(&self.fd, &mut self.rx).context("floor: echo ack")?;
             if from == self.echo_port && n == NLMSG_HDRLEN && msg_type(&self.rx) == NLMSG_NOOP {
                 return Ok(());
+            }
+        }
+    }
+
+    /// Make the echo send `datagram` to `to` as itself; the answer it relays.
+    fn forward(&mut self, datagram: &[u8], to: u32) -> anyhow::Result<&[u8]> {
+        self.ctl.clear();
+        let len = (NLMSG_HDRLEN + 4 + datagram.len()) as u32;
+        self.ctl.extend_from_slice(&len.to_ne_bytes());
+        self.ctl.extend_from_slice(&ECHO_FORWARD.to_ne_bytes());
+        self.ctl.extend_from_slice(&[0u8; 10]);
+        self.ctl.extend_from_slice(&to.to_ne_bytes());
+        self.ctl.extend_from_slice(datagram);
+        send_to(&self.fd, &self.ctl, self.echo_port).context("floor: reaching the echo")?;
+        loop {
+            let (n, from) = recv_from(&self.fd, &mut self.rx).context("floor: forward answer")?;
+            if from == self.echo_port {
+                return Ok(&self.rx[..n]);
             }
         }
     }
@@ -852,6 +898,40 @@ async fn trigger(
     Ok(st)
 }
 
+/// Start a twin on `port` and wait until it answers.
+async fn start_twin(
+    procs: &mut Procs,
+    name: &'static str,
+    opts: &Options,
+    port: u32,
+    uid: u32,
+) -> anyhow::Result<(Client, Target)> {
+    let mut twin = Command::new(&opts.programs.pnfsctl);
+    twin.arg("--twin-port").arg(port.to_string()).args([
+        "twin",
+        "--admin-uid",
+        &uid.to_string(),
+        "--timeout-ms",
+        "5000",
+    ]);
+    procs.spawn(name, twin)?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut c, target) = loop {
+        match kernel::find(crate::config::SocketKind::Usersock, port).await {
+            Ok(x) => break x,
+            Err(e) if Instant::now() > deadline => {
+                bail!("the {name} did not answer: {e}\n{}", procs.tail(name))
+            }
+            Err(_) => {
+                procs.check_alive()?;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    c.set_timeout(Duration::from_secs(120));
+    Ok((c, target))
+}
+
 async fn kernel_request(
     c: &mut Client,
     t: &Target,
@@ -929,29 +1009,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     let uid = unsafe { libc::geteuid() };
 
     // ---- the kernel half (twin)
-    let mut twin = Command::new(&opts.programs.pnfsctl);
-    twin.arg("--twin-port").arg(twin_port.to_string()).args([
-        "twin",
-        "--admin-uid",
-        &uid.to_string(),
-        "--timeout-ms",
-        "5000",
-    ]);
-    procs.spawn("twin", twin)?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let (mut c, target) = loop {
-        match kernel::find(crate::config::SocketKind::Usersock, twin_port).await {
-            Ok(x) => break x,
-            Err(e) if Instant::now() > deadline => {
-                bail!("the twin did not answer: {e}\n{}", procs.tail("twin"))
-            }
-            Err(_) => {
-                procs.check_alive()?;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    };
-    c.set_timeout(Duration::from_secs(120));
+    let (mut c, target) = start_twin(&mut procs, "twin", &opts, twin_port, uid).await?;
 
     // ---- the daemon on the local engine, MDS of its one-node cluster
     let mut d = Command::new(&opts.programs.daemon);
@@ -1029,6 +1087,45 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
             stamps: Vec::with_capacity(1024),
         }
     };
+    // ---- a second kernel half whose registered "daemon" is a bare echo: the twin's own
+    // share of a round trip, measured with the same load generator.
+    let (twin2_port, echo2_port) = (0x5043_0000 | (pid & 0xffff), 0x5046_0000 | (pid & 0xffff));
+    let (mut c2, target2) = start_twin(&mut procs, "twin-echo", &opts, twin2_port, uid).await?;
+    let mut echo2 = Command::new(&opts.programs.echo[0]);
+    echo2
+        .args(&opts.programs.echo[1..])
+        .arg(echo2_port.to_string());
+    procs.spawn("echo-daemon", echo2)?;
+    let mut half = Floor::open(echo2_port)?;
+    half.set_reply(&[])?; // waits until the echo is bound
+    {
+        let mut reg = Vec::with_capacity(128);
+        let mut b = MsgBuilder::genl(
+            &mut reg,
+            target2.pnfsd.id,
+            NLM_F_REQUEST | NLM_F_ACK,
+            1,
+            0,
+            pnfsd::cmd::REGISTER,
+            1,
+        );
+        b.put_u32(a::VERSION, pnfsd::VERSION)
+            .put_u32(a::NODE_ID, NODE)
+            .put_u32(a::ROLE, pnfsd::Role::Mds as u32)
+            .put_u32(a::MDS_ID, NODE)
+            .put_u64(a::BOOT_EPOCH, 1);
+        b.finish();
+        let answer = half.forward(&reg, twin2_port)?;
+        if msg_type(answer) == NLMSG_ERROR
+            && answer.len() >= NLMSG_HDRLEN + 4
+            && answer[NLMSG_HDRLEN..NLMSG_HDRLEN + 4] != [0; 4]
+        {
+            bail!(
+                "the second twin refused the echo's REGISTER\n{}",
+                procs.tail("twin-echo")
+            );
+        }
+    }
     let mut upcalls: Vec<(UpcallKind, Vec<u8>, Vec<u8>)> = Vec::new();
     for k in [
         UpcallKind::GetState,
@@ -1050,8 +1147,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     let mut get_state_upcalls = 0u64;
     for (pname, cpus) in &placements {
         place(&procs.pids(), cpus)?;
-        let mut samples: Vec<(Vec<Stat>, Vec<Stat>, Vec<Stat>)> =
-            vec![(vec![], vec![], vec![]); CASES.len()];
+        let mut samples: Vec<[Vec<Stat>; 4]> = vec![Default::default(); CASES.len()];
         for round in 0..=rounds {
             // Round 0 is the warm-up of every case on both sides, not recorded.
             let warm = round == 0;
@@ -1071,11 +1167,12 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
                 };
                 let (_, up, reply) = upcalls.iter_mut().find(|u| u.0 == kind).unwrap();
                 floor.set_reply(reply)?;
+                half.set_reply(reply)?;
                 pipe.set(up.len(), reply)?;
                 // Rotate which side goes first, so that a slow phase hits all alike.
-                let (mut p, mut f, mut q) = (None, None, None);
-                for side in 0..3 {
-                    match (side + round + i) % 3 {
+                let (mut p, mut f, mut q, mut h) = (None, None, None, None);
+                for side in 0..4 {
+                    match (side + round + i) % 4 {
                         0 => {
                             p = Some(trigger(&mut c, &target, kind, depth, count).await?);
                             if kind == UpcallKind::GetState {
@@ -1090,13 +1187,16 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
                             }
                             f = Some(s);
                         }
-                        _ => q = Some(pipe.run(up, depth, count)?),
+                        2 => q = Some(pipe.run(up, depth, count)?),
+                        _ => h = Some(trigger(&mut c2, &target2, kind, depth, count).await?),
                     }
                 }
                 if !warm {
-                    samples[i].0.push(p.unwrap());
-                    samples[i].1.push(f.unwrap());
-                    samples[i].2.push(q.unwrap());
+                    let [sp, sf, sq, sh] = &mut samples[i];
+                    sp.push(p.unwrap());
+                    sf.push(f.unwrap());
+                    sq.push(q.unwrap());
+                    sh.push(h.unwrap());
                 }
             }
             procs.check_alive()?;
@@ -1104,7 +1204,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         let rows = CASES
             .iter()
             .zip(samples)
-            .map(|(&(kind, depth), (p, f, q))| {
+            .map(|(&(kind, depth), [p, f, q, h])| {
                 let (_, up, reply) = upcalls.iter().find(|u| u.0 == kind).unwrap();
                 Row {
                     kind,
@@ -1115,6 +1215,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
                     product: median_stat(&p),
                     floor: median_stat(&f),
                     pipe: median_stat(&q),
+                    half: median_stat(&h),
                 }
             })
             .collect();
@@ -1122,6 +1223,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     }
     place(&procs.pids(), &all_cpus)?;
     floor.stop();
+    half.stop();
 
     let stats1 = daemon_call(&control, "stats").await?;
     let delta = |k: &str| stats1[k].as_u64().unwrap_or(0) - stats0[k].as_u64().unwrap_or(0);
@@ -1261,6 +1363,27 @@ pub fn text(r: &Report) -> String {
             ));
         }
     }
+    for p in &r.placements {
+        s.push_str(&format!(
+            "\n[{}] where the time goes: the same twin's load generator answered by a bare echo (no daemon)\n\
+             {:<22} {:>5} {:>12} {:>10} {:>12} {:>12} {:>14} {:>14}\n",
+            p.name, "path", "depth", "twin+echo p50", "floor p50", "twin share µs", "daemon share µs",
+            "product/twin+echo", "tput/twin+echo"
+        ));
+        for row in &p.rows {
+            s.push_str(&format!(
+                "{:<22} {:>5} {:>12.1} {:>10.1} {:>12.1} {:>12.1} {:>13.2}x {:>13.2}x\n",
+                label(row),
+                row.depth,
+                us(row.half.p50_ns),
+                us(row.floor.p50_ns),
+                us(row.half.p50_ns) - us(row.floor.p50_ns),
+                us(row.product.p50_ns) - us(row.half.p50_ns),
+                ratio(row.product.p50_ns as f64, row.half.p50_ns as f64),
+                ratio(row.product.per_sec, row.half.per_sec),
+            ));
+        }
+    }
     s.push_str(&format!(
         "\ntargets (p50 <= {P50_TARGET}x, p99 <= {P99_TARGET}x, throughput >= {TPUT_TARGET}x floor, every row): {}\n",
         if r.targets_met() { "met" } else { "NOT met" }
@@ -1308,6 +1431,9 @@ pub fn json(r: &Report) -> Value {
                 "product": stat_json(&row.product),
                 "floor": stat_json(&row.floor),
                 "pipe": stat_json(&row.pipe),
+                "twin_echo": stat_json(&row.half),
+                "p50_vs_twin_echo": ratio(row.product.p50_ns as f64, row.half.p50_ns as f64),
+                "throughput_vs_twin_echo": ratio(row.product.per_sec, row.half.per_sec),
                 "p50_vs_floor": row.p50_ratio(),
                 "pipe_p50_vs_floor": ratio(row.pipe.p50_ns as f64, row.floor.p50_ns as f64),
                 "p50_vs_pipe": ratio(row.product.p50_ns as f64, row.pipe.p50_ns as f64),
@@ -1438,6 +1564,36 @@ pub fn markdown(r: &Report, command: &str) -> String {
                 ratio(row.pipe.p50_ns as f64, row.floor.p50_ns as f64),
                 ratio(row.product.p50_ns as f64, row.pipe.p50_ns as f64),
                 ratio(row.product.per_sec, row.pipe.per_sec),
+            ));
+        }
+    }
+    s.push_str(
+        "\n### Where the time goes\n\nThe same rounds also ran the twin's load generator \
+         against a second twin whose registered daemon is a bare echo (the floor's echo \
+         process, registered with REGISTER like the daemon, answering with the same reply \
+         bytes): **twin+echo**. Its p50 minus the floor's is what the twin (the user-space \
+         stand-in for the kernel module: its xid table, waiter wake-up, timer and tokio \
+         event loop) adds; the product's p50 minus twin+echo's is what `pnfs_controld` adds \
+         over a blocking echo on the same kernel half — the part that stays when the kernel \
+         half is the module (see the VM report).\n",
+    );
+    for p in &r.placements {
+        s.push_str(&format!(
+            "\n{}\n\n| path | depth | twin+echo p50 µs | twin+echo p99 µs | floor p50 µs | twin share µs | daemon share µs | product p50 / twin+echo p50 | product/s / twin+echo/s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            p.name
+        ));
+        for row in &p.rows {
+            s.push_str(&format!(
+                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2}× | {:.2}× |\n",
+                label(row),
+                row.depth,
+                us(row.half.p50_ns),
+                us(row.half.p99_ns),
+                us(row.floor.p50_ns),
+                us(row.half.p50_ns) - us(row.floor.p50_ns),
+                us(row.product.p50_ns) - us(row.half.p50_ns),
+                ratio(row.product.p50_ns as f64, row.half.p50_ns as f64),
+                ratio(row.product.per_sec, row.half.per_sec),
             ));
         }
     }

@@ -14,7 +14,7 @@ use crate::wire::{
     PROTO_VERSION,
 };
 use pnfs_netlink::codec::{ErrorMsg, GenlMsg, Messages, MsgBuilder, NLMSG_ERROR};
-use pnfs_netlink::socket::NlSocket;
+use pnfs_netlink::socket::{NlSocket, RecvBatch};
 use pnfs_netlink::{gfs2ctl, pnfsd, Gfs2Attrs, NlError, PnfsdAttrs};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -103,7 +103,7 @@ pub struct Daemon {
     incarnation: u64,
     target: Target,
     sock: NlSocket,
-    rx: Vec<u8>,
+    rx: RecvBatch,
     tx: Vec<u8>,
     msg_buf: Vec<u8>,
     cluster: Box<dyn Cluster>,
@@ -241,8 +241,11 @@ fn import_nfsdcld_once(cfg: &Config, store: &mut Store) -> Option<String> {
 const TICK: Duration = Duration::from_millis(100);
 /// Grace decisions kept for `pnfsctl monitor grace`.
 const GRACE_EVENTS: usize = 256;
-/// Datagrams taken per wake-up beyond the first (bounds the reply datagram too).
-const DRAIN_MAX: usize = 63;
+/// Datagrams taken per wake-up, in one recvmmsg (bounds the reply datagram too).
+const RX_BATCH: usize = pnfs_netlink::socket::MAX_BATCH;
+/// Largest datagram the upcall socket takes: an upcall is a few hundred bytes at most
+/// (the longest attribute is a GFS2 table name); a longer one is refused as malformed.
+const RX_SLOT: usize = 16 * 1024;
 
 impl Daemon {
     /// Find the kernel half, register, and build the daemon (not yet running).
@@ -345,7 +348,7 @@ impl Daemon {
             incarnation: p.incarnation,
             target: p.target,
             sock: p.sock,
-            rx: vec![0u8; 64 * 1024],
+            rx: RecvBatch::new(RX_BATCH, RX_SLOT),
             tx: Vec::with_capacity(64 * 1024),
             msg_buf: Vec::with_capacity(1024),
             cluster: p.cluster,
@@ -414,13 +417,24 @@ impl Daemon {
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => { self.rx = rx; break Ok(()); }
-                r = self.sock.recv_from(&mut rx) => {
+                r = self.sock.recv_batch(&mut rx) => {
                     match r {
-                        Ok((n, from)) if from.port == self.target.peer => {
-                            self.on_datagram(&rx[..n]);
-                            self.drain(&mut rx);
+                        Ok(n) => {
+                            for i in 0..n {
+                                let (buf, from) = rx.get(i);
+                                if from.port != self.target.peer {
+                                    continue;
+                                }
+                                if from.truncated {
+                                    self.stats.malformed += 1;
+                                    self.ring.push(format!(
+                                        "upcall datagram longer than {RX_SLOT} bytes dropped"
+                                    ));
+                                    continue;
+                                }
+                                self.on_datagram(buf);
+                            }
                         }
-                        Ok(_) => {}
                         Err(NlError::Overrun) => self.overrun(),
                         Err(e) => { self.rx = rx; break Err(e.into()); }
                     }
@@ -484,22 +498,6 @@ impl Daemon {
         };
         self.shutdown().await;
         result
-    }
-
-    /// After a datagram: take what else is queued now (at most `DRAIN_MAX`), so that a
-    /// burst of upcalls costs one wake-up and its replies one datagram. An error is left
-    /// for the next `recv_from`, which reports it.
-    fn drain(&mut self, rx: &mut [u8]) {
-        for _ in 0..DRAIN_MAX {
-            match self.sock.try_recv_from(rx) {
-                Ok(Some((n, from))) if from.port == self.target.peer => {
-                    self.on_datagram(&rx[..n]);
-                }
-                Ok(Some(_)) => {}
-                Err(NlError::Overrun) => self.overrun(),
-                Ok(None) | Err(_) => break,
-            }
-        }
     }
 
     /// The upcall socket's receive queue overflowed (ENOBUFS): the kernel half failed the

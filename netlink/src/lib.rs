@@ -29,7 +29,7 @@ pub use error::{DecodeError, NlError, PeerError};
 pub use gen::{gfs2ctl, pnfsd};
 pub use nlctrl::FamilyInfo;
 #[cfg(feature = "io")]
-pub use socket::{NlSocket, Proto};
+pub use socket::{NlSocket, Proto, RecvBatch};
 
 /// Attribute table sized for the pnfsd main set.
 pub type PnfsdAttrs<'a> = AttrTable<'a, { pnfsd::attr::MAX as usize + 1 }>;

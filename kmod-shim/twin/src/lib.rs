@@ -18,7 +18,7 @@ pub mod upcall;
 use pnfs_netlink::client::*;
 use pnfs_netlink::codec::*;
 use pnfs_netlink::policy::Family;
-use pnfs_netlink::socket::{Creds, NlSocket, SocketOptions, NETLINK_USERSOCK};
+use pnfs_netlink::socket::{Creds, NlSocket, RecvBatch, SocketOptions, NETLINK_USERSOCK};
 use pnfs_netlink::{gfs2ctl, pnfsd as pnfsd_nl, DecodeError, NlError};
 use std::borrow::Cow;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -264,13 +264,14 @@ impl Twin {
 
     /// Serve until `shutdown` turns true.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), NlError> {
-        let mut rx = vec![0u8; 64 * 1024];
+        // 64 KiB slots: a request from a client may be as long as a kernel would take.
+        let mut rx = RecvBatch::new(16, 64 * 1024);
         let mut out = Vec::with_capacity(MAX_DATAGRAM);
         let mut events = Vec::with_capacity(4096);
         loop {
-            let (n, from) = tokio::select! {
-                r = self.sock.recv_from(&mut rx) => match r {
-                    Ok(r) => r,
+            let n = tokio::select! {
+                r = self.sock.recv_batch(&mut rx) => match r {
+                    Ok(n) => n,
                     Err(NlError::Overrun) => {
                         tracing::warn!("twin receive queue overflowed; requests were lost");
                         continue;
@@ -279,25 +280,39 @@ impl Twin {
                 },
                 _ = shutdown.changed() => return Ok(()),
             };
-            if from.truncated {
-                tracing::warn!(port = from.port, "dropped a truncated datagram");
-                continue;
+            for i in 0..n {
+                let (buf, from) = rx.get(i);
+                if from.truncated {
+                    tracing::warn!(port = from.port, "dropped a truncated datagram");
+                    continue;
+                }
+                self.serve_datagram(buf, from, &mut out, &mut events).await;
             }
-            for m in Messages::new(&rx[..n]) {
-                let Ok(m) = m else {
-                    // A malformed header: nothing to answer to (the kernel drops it too).
-                    tracing::debug!(port = from.port, "malformed netlink header dropped");
-                    break;
-                };
-                out.clear();
-                events.clear();
-                self.dispatch(m, from.port, from.creds, &mut out, &mut events);
-                if !out.is_empty() {
-                    self.send_chunked(&out, from.port).await;
-                }
-                if !events.is_empty() {
-                    self.multicast(&events, m.header.kind);
-                }
+        }
+    }
+
+    /// Dispatch every message of one datagram; answer and multicast what they produce.
+    async fn serve_datagram(
+        &self,
+        buf: &[u8],
+        from: pnfs_netlink::socket::From,
+        out: &mut Vec<u8>,
+        events: &mut Vec<u8>,
+    ) {
+        for m in Messages::new(buf) {
+            let Ok(m) = m else {
+                // A malformed header: nothing to answer to (the kernel drops it too).
+                tracing::debug!(port = from.port, "malformed netlink header dropped");
+                break;
+            };
+            out.clear();
+            events.clear();
+            self.dispatch(m, from.port, from.creds, out, events);
+            if !out.is_empty() {
+                self.send_chunked(out, from.port).await;
+            }
+            if !events.is_empty() {
+                self.multicast(events, m.header.kind);
             }
         }
     }
