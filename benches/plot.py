@@ -7,8 +7,16 @@ Run by benches/run.sh after the benchmarks; the plots show the same numbers as t
 reports' tables, nothing else:
   upcall-latency.png     p50 / p99 / p99.9 of every upcall path next to its floor
                          (the bare USERSOCK echo), per placement; log scale
-  upcall-throughput.png  GET_STATE upcalls/s against depth, product and floor
+  upcall-cdf.png         latency CDF of every upcall path (every recorded round trip of
+                         every round) against the floor, the pipe model and the twin
+                         answered by a bare echo, per placement
+  upcall-throughput.png  GET_STATE upcalls/s against depth: product, floor, twin+echo
   codec.png              ns per message, ours against netlink-packet-generic
+  vm-cdf.png             CDF per path in the VM: the module's load generator answered by
+                         the daemon, a bare echo, and the module itself (when
+                         benches/vm-report.json exists)
+  cpg-cdf.png            CDF of the DS→MDS GET_STATE miss over CPG and of the bare CPG
+                         ping-pong (when benches/cpg-report.json exists)
 """
 import json
 import os
@@ -71,6 +79,9 @@ def upcall_throughput(rep):
                 label=f"product ({place['placement']})")
         ax.plot(depths, [r["floor"]["per_sec"] for r in rows], "s--", color=f"C{n}",
                 alpha=0.6, label=f"floor ({place['placement']})")
+        if rows and "twin_echo" in rows[0]:
+            ax.plot(depths, [r["twin_echo"]["per_sec"] for r in rows], "^:", color=f"C{n}",
+                    alpha=0.6, label=f"twin+echo ({place['placement']})")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("upcalls in flight")
@@ -80,6 +91,103 @@ def upcall_throughput(rep):
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(os.path.join(HERE, "upcall-throughput.png"), dpi=110)
+    plt.close(fig)
+
+
+def cdf(pairs):
+    """[(lower_ns, count), ...] -> (µs, cumulative fraction) step points."""
+    total = sum(c for _, c in pairs)
+    xs, ys, seen = [], [], 0
+    for ns, c in pairs:
+        seen += c
+        xs.append(ns / 1000)
+        ys.append(seen / total)
+    return xs, ys
+
+
+def upcall_cdf(rep):
+    places = rep["placements"]
+    if not places or "hist_ns" not in places[0]["rows"][0]:
+        return False
+    nrows = len(places[0]["rows"])
+    fig, axes = plt.subplots(nrows, len(places), figsize=(6 * len(places), 2.6 * nrows),
+                             squeeze=False)
+    sides = [("product", "twin → daemon → twin", "C0", "-"),
+             ("twin_echo", "twin → bare echo → twin", "C2", "-."),
+             ("floor", "bare USERSOCK echo (floor)", "C1", "--"),
+             ("pipe", "pipe pair (rpc_pipefs model)", "C7", ":")]
+    for col, place in enumerate(places):
+        for row, r in enumerate(place["rows"]):
+            ax = axes[row, col]
+            for key, name, color, style in sides:
+                pairs = r["hist_ns"].get(key) or []
+                if pairs:
+                    xs, ys = cdf(pairs)
+                    ax.step(xs, ys, where="post", color=color, linestyle=style, label=name)
+            ax.set_xscale("log")
+            ax.set_ylim(0, 1.01)
+            ax.grid(alpha=0.3)
+            ax.set_title(f"{r['kind']} depth {r['depth']} — {place['placement']}", fontsize=9)
+            if row == nrows - 1:
+                ax.set_xlabel("round trip µs (log)")
+            if col == 0:
+                ax.set_ylabel("fraction ≤ x")
+            if row == 0 and col == 0:
+                ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"upcall latency CDF (every round trip of every round), {rep['date']}",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(os.path.join(HERE, "upcall-cdf.png"), dpi=100)
+    plt.close(fig)
+    return True
+
+
+def cpg(rep):
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key, name, color, style in [
+            ("product", "GET_STATE miss: DS → CPG → MDS → CPG → DS", "C0", "-"),
+            ("floor", "bare CPG ping-pong (floor)", "C1", "--")]:
+        pairs = rep["hist_ns"].get(key) or []
+        if pairs:
+            xs, ys = cdf(pairs)
+            ax.step(xs, ys, where="post", color=color, linestyle=style,
+                    label=f"{name}, p50 {rep[key]['p50_us']:.0f} µs")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("round trip µs (log)")
+    ax.set_ylabel("fraction ≤ x")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(f"CPG paths, 3 netns nodes: p50 ratio {rep['p50_vs_floor']:.2f}×, {rep['date']}",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(os.path.join(HERE, "cpg-cdf.png"), dpi=110)
+    plt.close(fig)
+
+
+def vm(rep):
+    rows = rep["rows"]
+    fig, axes = plt.subplots(1, len(rows), figsize=(4.2 * len(rows), 3.8), squeeze=False)
+    sides = [("daemon", "pnfs_controld", "C0", "-"),
+             ("echo", "bare user-space echo", "C1", "--"),
+             ("loopback", "module alone (loopback)", "C7", ":")]
+    for ax, r in zip(axes[0], rows):
+        for key, name, color, style in sides:
+            pairs = (r.get(key) or {}).get("hist_ns") or []
+            if pairs:
+                xs, ys = cdf(pairs)
+                ax.step(xs, ys, where="post", color=color, linestyle=style, label=name)
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.01)
+        ax.grid(alpha=0.3)
+        ax.set_title(f"{r['kind']} depth {r['depth']}", fontsize=9)
+        ax.set_xlabel("µs (log)")
+    axes[0][0].set_ylabel("fraction ≤ x")
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"VM ({rep['accelerator']}, guest {rep['guest_kernel']}): module's load "
+                 f"generator answered by..., {rep['date']}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(os.path.join(HERE, "vm-cdf.png"), dpi=100)
     plt.close(fig)
 
 
@@ -106,8 +214,18 @@ def main():
     up = load("upcall-report.json")
     upcall_latency(up)
     upcall_throughput(up)
+    wrote = ["upcall-latency.png", "upcall-throughput.png"]
+    if upcall_cdf(up):
+        wrote.append("upcall-cdf.png")
     codec(load("codec-report.json"))
-    print("plot.py: wrote upcall-latency.png, upcall-throughput.png, codec.png in", HERE)
+    wrote.append("codec.png")
+    if os.path.exists(os.path.join(HERE, "vm-report.json")):
+        vm(load("vm-report.json"))
+        wrote.append("vm-cdf.png")
+    if os.path.exists(os.path.join(HERE, "cpg-report.json")):
+        cpg(load("cpg-report.json"))
+        wrote.append("cpg-cdf.png")
+    print("plot.py: wrote", ", ".join(wrote), "in", HERE)
 
 
 if __name__ == "__main__":

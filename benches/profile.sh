@@ -9,7 +9,7 @@
 #   3. where cpu0's time goes (perf record -e cpu-clock, 100000 upcalls): per process,
 #      user space vs kernel, and the top user-space symbols.
 # Prints markdown on stdout. Give BUILD_DIR of another build (e.g. of an older commit) to
-# profile that one the same way.
+# profile that one the same way (LABEL=... names it in the heading).
 set -euo pipefail
 B=$(realpath "${1:-target/release}")
 for t in strace perf; do
@@ -34,7 +34,7 @@ run() { "$B/pnfsctl" --control @pnfs-profile trigger pnfsd get-device-info --dev
 for _ in $(seq 100); do run 1 >/dev/null 2>&1 && break; sleep 0.1; done
 run 5000 >/dev/null
 
-echo "### $(git -C "$(dirname "$0")" describe --always --dirty 2>/dev/null || echo build) — $B"
+echo "### ${LABEL:-$(git -C "$(dirname "$0")" describe --always --dirty 2>/dev/null || echo build)} — $B"
 echo
 echo "$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ)"
 echo
@@ -65,12 +65,10 @@ d1=$(cs $DAEMON) t1=$(cs $TWIN)
 echo "Context switches per upcall ($N upcalls): daemon $(awk -v a=$d0 -v b=$d1 -v n=$N 'BEGIN {printf "%.2f", (b-a)/n}'), twin $(awk -v a=$t0 -v b=$t1 -v n=$N 'BEGIN {printf "%.2f", (b-a)/n}')."
 echo
 # 3. perf
-start=$(date +%s%N)
 perf record -q -F 10000 -e cpu-clock -C 0 -o "$W/perf.data" -- "$B/pnfsctl" --control @pnfs-profile \
 	trigger pnfsd get-device-info --device node:1 --count $N >"$W/perf.out" 2>&1
-end=$(date +%s%N)
 p50=$(grep -o 'p50-ns [0-9]*' "$W/perf.out" | awk '{print $2}')
-echo "cpu0 under perf ($N upcalls, $(( (end - start) / N )) ns per upcall wall, p50 ${p50} ns): share of cpu0's samples"
+echo "cpu0 under perf ($N upcalls, p50 ${p50} ns under perf): share of cpu0's samples (both processes run on cpu0 only: the shares split each round trip's time)"
 echo
 echo "| process | user space | kernel | total |"
 echo "|---|---:|---:|---:|"
@@ -83,7 +81,7 @@ for c in pnfs_controld pnfsctl; do
 	echo
 	echo '```'
 	perf report -i "$W/perf.data" --no-children --comm $c --sort sym -q -g none 2>/dev/null |
-		grep -v '\[k\]' | head -12 | sed 's/ *$//'
+		grep -v '\[k\]' | sed 's/ *$//' | awk 'NR <= 12'
 	echo '```'
 	echo
 done

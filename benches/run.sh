@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Every benchmark report and its plots, in one command:
-#   bash benches/run.sh          (QUICK=1 for the short upcall run)
+#   bash benches/run.sh          (QUICK=1 for short runs; root for the CPG bench)
 # Writes benches/codec.md + codec-report.json, benches/upcall.md + upcall-report.json,
-# then the PNG plots (benches/plot.py; needs matplotlib).
+# benches/cpg.md + cpg-report.json (3 corosync nodes in network namespaces: root and
+# corosync; otherwise it says SKIPPED and keeps the last report), then the PNG plots
+# (benches/plot.py; installs matplotlib with pip if it is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo bench -p pnfs-netlink --features compare --bench codec
 if [ "${QUICK:-0}" = 1 ]; then
-	BENCH_QUICK=1 cargo bench --bench upcall
-else
-	cargo bench --bench upcall
+	export BENCH_QUICK=1
 fi
+cargo bench -p pnfs-netlink --features compare --bench codec
+cargo bench --bench upcall
+# The CPG bench drives the twin binary and cpg_probe (an example): build them first.
+cargo build --release --workspace --features corosync --bins --examples
+cargo bench --features corosync --bench cpg
+python3 -c 'import matplotlib' 2>/dev/null || pip install -q matplotlib
 python3 benches/plot.py

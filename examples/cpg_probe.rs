@@ -209,6 +209,13 @@ async fn pingpong(group: &str, peer: NodeId, count: u32, warmup: u32) -> Result<
     send(&engine, DONE, 0)?;
     rtts.sort_unstable();
     let pct = |p: usize| rtts[(rtts.len() * p / 100).min(rtts.len() - 1)].as_micros() as u64;
+    let p999 = rtts[(rtts.len() * 999 / 1000).min(rtts.len() - 1)].as_micros() as u64;
+    // The same log-bucket histogram the upcall benchmark uses, for a CDF.
+    let mut hist = pnfs_netlink::histogram::Histogram::default();
+    for d in &rtts {
+        hist.record(d.as_nanos() as u64);
+    }
+    let hist: Vec<[u64; 2]> = hist.buckets().map(|(ns, c)| [ns, c]).collect();
     let mean = rtts.iter().sum::<Duration>().as_micros() as u64 / rtts.len().max(1) as u64;
     out(json!({
         "ev": "pingpong",
@@ -221,6 +228,8 @@ async fn pingpong(group: &str, peer: NodeId, count: u32, warmup: u32) -> Result<
         "p50_us": pct(50),
         "p90_us": pct(90),
         "p99_us": pct(99),
+        "p999_us": p999,
+        "hist_ns": hist,
         "max_us": rtts.last().map(|d| d.as_micros() as u64),
         "mean_us": mean,
         "membership_changes": changes,

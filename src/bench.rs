@@ -91,6 +91,8 @@ pub struct Row {
     /// The kernel half's load generator (a second twin) answered by a bare echo instead
     /// of the daemon: what the twin itself costs; product − this = the daemon's share.
     pub half: Stat,
+    /// Every recorded round trip (all rounds) of product, floor, pipe and twin+echo.
+    pub hists: [Histogram; 4],
 }
 
 impl Row {
@@ -530,7 +532,13 @@ impl PipeFloor {
     }
 
     /// `count` round trips `depth` at a time, timed as [`Floor::run`] times them.
-    fn run(&mut self, upcall: &mut [u8], depth: u32, count: u32) -> anyhow::Result<Stat> {
+    fn run(
+        &mut self,
+        upcall: &mut [u8],
+        depth: u32,
+        count: u32,
+        hist: &mut Histogram,
+    ) -> anyhow::Result<Stat> {
         use std::io::{Read, Write};
         let d = depth.max(1).min(count.max(1)) as usize;
         let now = Instant::now();
@@ -568,6 +576,7 @@ impl PipeFloor {
                 sent += 1;
             }
         }
+        hist.merge(&h);
         Ok(Stat {
             p50_ns: h.quantile(0.5),
             p99_ns: h.quantile(0.99),
@@ -653,6 +662,7 @@ impl Floor {
         depth: u32,
         count: u32,
         allocs: Option<fn() -> u64>,
+        hist: &mut Histogram,
     ) -> anyhow::Result<(Stat, u64)> {
         let d = depth.max(1).min(count.max(1)) as usize;
         let now = Instant::now();
@@ -693,6 +703,7 @@ impl Floor {
             (Some(f), Some(a0)) => f() - a0,
             _ => 0,
         };
+        hist.merge(&h);
         Ok((
             Stat {
                 p50_ns: h.quantile(0.5),
@@ -840,11 +851,13 @@ async fn trigger(
     kind: UpcallKind,
     depth: u32,
     count: u32,
+    hist: &mut Histogram,
 ) -> anyhow::Result<Stat> {
     let f = fill(kind);
     let mut st = Stat::default();
     let mut elapsed = 0u64;
     let mut answered = 0u64;
+    let mut bad_hist = false;
     c.request(
         t.pnfsd.id,
         pnfsd::cmd::TRIGGER,
@@ -873,6 +886,7 @@ async fn trigger(
                         k::P50_NS => st.p50_ns = x.u64(),
                         k::P99_NS => st.p99_ns = x.u64(),
                         k::P999_NS => st.p999_ns = x.u64(),
+                        k::HIST => bad_hist |= hist.decode_into(x.payload).is_none(),
                         _ => {}
                     }
                 }
@@ -882,6 +896,12 @@ async fn trigger(
     )
     .await
     .with_context(|| format!("TRIGGER {} depth {depth}", kind.name()))?;
+    if bad_hist {
+        bail!(
+            "TRIGGER {}: its kind-stats hist is not whole (ns, count) pairs",
+            kind.name()
+        );
+    }
     if answered == 0 || elapsed == 0 {
         bail!(
             "TRIGGER {} depth {depth}: nothing answered ({} bad)",
@@ -1055,7 +1075,15 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     })
     .await
     .context("STATE_SET")?;
-    let first = trigger(&mut c, &target, UpcallKind::GetState, 1, 1).await?;
+    let first = trigger(
+        &mut c,
+        &target,
+        UpcallKind::GetState,
+        1,
+        1,
+        &mut Histogram::default(),
+    )
+    .await?;
     if first.bad != 0 {
         bail!("the first GET_STATE was not answered OK (cache not filled)");
     }
@@ -1148,6 +1176,10 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     for (pname, cpus) in &placements {
         place(&procs.pids(), cpus)?;
         let mut samples: Vec<[Vec<Stat>; 4]> = vec![Default::default(); CASES.len()];
+        // Every recorded round trip of a case and side (product, floor, pipe, twin+echo),
+        // summed over the rounds: the CDFs.
+        let mut hists: Vec<[Histogram; 4]> = (0..CASES.len()).map(|_| Default::default()).collect();
+        let mut scratch: [Histogram; 4] = Default::default();
         for round in 0..=rounds {
             // Round 0 is the warm-up of every case on both sides, not recorded.
             let warm = round == 0;
@@ -1171,24 +1203,25 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
                 pipe.set(up.len(), reply)?;
                 // Rotate which side goes first, so that a slow phase hits all alike.
                 let (mut p, mut f, mut q, mut h) = (None, None, None, None);
+                let [hp, hf, hq, hh] = if warm { &mut scratch } else { &mut hists[i] };
                 for side in 0..4 {
                     match (side + round + i) % 4 {
                         0 => {
-                            p = Some(trigger(&mut c, &target, kind, depth, count).await?);
+                            p = Some(trigger(&mut c, &target, kind, depth, count, hp).await?);
                             if kind == UpcallKind::GetState {
                                 get_state_upcalls += count as u64;
                             }
                         }
                         1 => {
-                            let (s, allocs) = floor.run(up, depth, count, opts.allocs)?;
+                            let (s, allocs) = floor.run(up, depth, count, opts.allocs, hf)?;
                             if !warm {
                                 floor_allocs += allocs;
                                 floor_rts += count as u64;
                             }
                             f = Some(s);
                         }
-                        2 => q = Some(pipe.run(up, depth, count)?),
-                        _ => h = Some(trigger(&mut c2, &target2, kind, depth, count).await?),
+                        2 => q = Some(pipe.run(up, depth, count, hq)?),
+                        _ => h = Some(trigger(&mut c2, &target2, kind, depth, count, hh).await?),
                     }
                 }
                 if !warm {
@@ -1203,8 +1236,8 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         }
         let rows = CASES
             .iter()
-            .zip(samples)
-            .map(|(&(kind, depth), [p, f, q, h])| {
+            .zip(samples.into_iter().zip(hists))
+            .map(|(&(kind, depth), ([p, f, q, h], hists))| {
                 let (_, up, reply) = upcalls.iter().find(|u| u.0 == kind).unwrap();
                 Row {
                     kind,
@@ -1216,6 +1249,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
                     floor: median_stat(&f),
                     pipe: median_stat(&q),
                     half: median_stat(&h),
+                    hists,
                 }
             })
             .collect();
@@ -1409,6 +1443,11 @@ fn stat_json(s: &Stat) -> Value {
     })
 }
 
+/// A histogram as `[[lower_ns, count], ...]` (non-empty buckets).
+fn hist_json(h: &Histogram) -> Value {
+    h.buckets().map(|(ns, c)| json!([ns, c])).collect()
+}
+
 /// The JSON report (`-j`, and `benches/upcall-report.json`).
 pub fn json(r: &Report) -> Value {
     json!({
@@ -1432,6 +1471,12 @@ pub fn json(r: &Report) -> Value {
                 "floor": stat_json(&row.floor),
                 "pipe": stat_json(&row.pipe),
                 "twin_echo": stat_json(&row.half),
+                "hist_ns": {
+                    "product": hist_json(&row.hists[0]),
+                    "floor": hist_json(&row.hists[1]),
+                    "pipe": hist_json(&row.hists[2]),
+                    "twin_echo": hist_json(&row.hists[3]),
+                },
                 "p50_vs_twin_echo": ratio(row.product.p50_ns as f64, row.half.p50_ns as f64),
                 "throughput_vs_twin_echo": ratio(row.product.per_sec, row.half.per_sec),
                 "p50_vs_floor": row.p50_ratio(),
@@ -1630,6 +1675,83 @@ pub fn markdown(r: &Report, command: &str) -> String {
     s
 }
 
+/// `pnfsctl bench --echo-module`: register with the module like the daemon, then answer
+/// upcalls with fixed replies from a blocking loop.
+async fn echo_module() -> anyhow::Result<()> {
+    let (_c, target) = kernel::find(crate::config::SocketKind::Generic, 0)
+        .await
+        .context("the pnfs_shim module's families")?;
+    let reg = kernel::Registration {
+        node_id: NODE,
+        role: pnfsd::Role::Mds,
+        mds_id: NODE,
+        epoch: 1,
+    };
+    let (sock, _, _) = kernel::register(&target, reg)
+        .await
+        .context("REGISTER with the module")?;
+    let port = sock.port();
+    // (upcall command, reply) per benchmarked kind; the reply carries the module's family id.
+    let mut replies: Vec<(u8, Vec<u8>)> = Vec::new();
+    for k in [
+        UpcallKind::GetState,
+        UpcallKind::GetDeviceInfo,
+        UpcallKind::LayoutGet,
+    ] {
+        let mut up = Vec::with_capacity(256);
+        build_upcall(Fam::Pnfsd, k as u32, 1, &fill(k), &mut up);
+        let mut r = reply_template(k, port);
+        r[4..6].copy_from_slice(&target.pnfsd.id.to_ne_bytes());
+        replies.push((up[NLMSG_HDRLEN], r));
+    }
+    eprintln!("echo-module: registered on port {port}, answering upcalls");
+    let fd = sock.as_raw_fd();
+    // Blocking from here on: the floor's shape (no epoll, no runtime).
+    // SAFETY: plain fcntl on our own fd.
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK);
+    }
+    // SAFETY: the fd stays open (owned by `sock`, alive until the end of this function);
+    // the ManuallyDrop keeps this second owner from closing it.
+    let owned = std::mem::ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(fd) });
+    tokio::task::spawn_blocking(move || {
+        let fd: &OwnedFd = &owned;
+        let mut rx = vec![0u8; 64 * 1024];
+        let mut refused = 0u64;
+        loop {
+            let (n, _) = match recv_from(fd, &mut rx) {
+                Ok(r) => r,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(anyhow::anyhow!("echo-module: {e}")),
+            };
+            if n < XID.end || msg_type(&rx) != target.pnfsd.id {
+                if n >= NLMSG_HDRLEN && msg_type(&rx) == NLMSG_ERROR {
+                    refused += 1;
+                    if refused == 1 {
+                        eprintln!(
+                            "echo-module: the module refused a REPLY: {:?}",
+                            &rx[..n.min(64)]
+                        );
+                    }
+                }
+                continue;
+            }
+            let Some((_, reply)) = replies.iter_mut().find(|(c, _)| *c == rx[NLMSG_HDRLEN]) else {
+                continue;
+            };
+            reply[SEQ].copy_from_slice(&rx[SEQ]);
+            reply[XID].copy_from_slice(&rx[XID]);
+            if let Err(e) = send_to(fd, reply, 0) {
+                eprintln!("echo-module: send: {e}");
+            }
+        }
+    })
+    .await??;
+    drop(sock);
+    Ok(())
+}
+
 /// Where the daemon binary is for `pnfsctl bench`: next to pnfsctl, else on PATH.
 pub fn sibling_daemon(pnfsctl: &Path) -> PathBuf {
     let p = pnfsctl.with_file_name("pnfs_controld");
@@ -1649,6 +1771,13 @@ pub struct BenchArgs {
     /// Internal: be the floor's echo process on this USERSOCK port.
     #[arg(long, hide = true, value_parser = crate::parse_u32)]
     pub echo_floor: Option<u32>,
+    /// Be a bare echo daemon for the kernel module: REGISTER with the pnfs_shim module
+    /// (NETLINK_GENERIC) and answer every GET_STATE, GET_DEVICE_INFO and LAYOUT_GET upcall
+    /// with the bytes pnfs_controld would send (blocking recvfrom/sendto, nothing else),
+    /// until killed. For the VM benchmark (benches/vm.sh): the module's load generator
+    /// answered by this instead of the daemon.
+    #[arg(long)]
+    pub echo_module: bool,
 }
 
 /// `pnfsctl bench [--quick]`: the same round-trip set against a twin and a daemon it
@@ -1656,6 +1785,9 @@ pub struct BenchArgs {
 pub async fn cli(a: &BenchArgs, json_out: bool, pretty: bool) -> anyhow::Result<()> {
     if let Some(port) = a.echo_floor {
         std::process::exit(echo_main(port));
+    }
+    if a.echo_module {
+        return echo_module().await;
     }
     let exe = std::env::current_exe().context("locating pnfsctl")?;
     let opts = Options {

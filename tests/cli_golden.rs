@@ -384,6 +384,8 @@ fn normalize_json(v: Value) -> Value {
                         .iter()
                         .find(|(keys, _)| keys.contains(&k.as_str()));
                     let x = match rule {
+                        // a latency histogram: [[lower_ns, count], ...]
+                        _ if k == "hist" => Value::from("<hist>"),
                         Some((_, placeholder)) if x.is_number() => Value::from(*placeholder),
                         _ => normalize_json(x),
                     };
@@ -437,6 +439,8 @@ fn normalize_line(line: &str) -> String {
         let after = i.checked_sub(1).map(|p| words[p]);
         let rule = after.and_then(|a| TEXT_RULES.iter().find(|(names, _)| names.contains(&a)));
         out.push(match rule {
+            // a latency histogram, `lower:count,...`
+            _ if after == Some("hist") => "<hist>".to_string(),
             Some((_, placeholder)) => replace_number(w, placeholder),
             None => w.to_string(),
         });

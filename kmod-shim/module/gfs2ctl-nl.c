@@ -18,6 +18,7 @@ const struct nla_policy gfs2ctl_kind_stats_nl_policy[GFS2CTL_A_KIND_STATS_MAX + 
 	[GFS2CTL_A_KIND_STATS_P50_NS] = { .type = NLA_U64, },
 	[GFS2CTL_A_KIND_STATS_P99_NS] = { .type = NLA_U64, },
 	[GFS2CTL_A_KIND_STATS_P999_NS] = { .type = NLA_U64, },
+	[GFS2CTL_A_KIND_STATS_HIST] = { .type = NLA_BINARY, },
 };
 
 static struct netlink_range_validation gfs2ctl_gfs2ctl_timeout_ms_range = {

@@ -686,7 +686,7 @@ int gfs2ctl_nl_trigger_doit(struct sk_buff *skb, struct genl_info *info)
 	if (tb[GFS2CTL_A_STATUS])
 		args->status = nla_get_s32(tb[GFS2CTL_A_STATUS]);
 
-	run = pnfs_shim_trigger_run(chan, kind, count, depth, args);
+	run = pnfs_shim_trigger_run(chan, kind, count, depth, args, false);
 	if (IS_ERR(run)) {
 		kfree(args);
 		return PTR_ERR(run);
@@ -701,7 +701,7 @@ int gfs2ctl_nl_trigger_doit(struct sk_buff *skb, struct genl_info *info)
 				info->genlhdr->cmd);
 	if (!hdr)
 		goto err_free;
-	err = pnfs_shim_put_kind_stats(msg, chan->fam, kind, run->stats);
+	err = pnfs_shim_put_kind_stats(msg, chan->fam, true, kind, run->stats);
 	if (err)
 		goto err_free;
 	err = -EMSGSIZE;

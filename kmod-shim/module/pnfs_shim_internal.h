@@ -39,6 +39,8 @@ struct pnfs_shim_kstats {
 	atomic64_t timeouts;
 	atomic64_t failed;
 	atomic64_t hist[PNFS_SHIM_HIST_BUCKETS];
+	/* a TRIGGER run's: answer its upcalls in the kernel (pnfsd TRIGGER loopback) */
+	bool loopback;
 };
 
 struct pnfs_shim_chan;
@@ -166,7 +168,7 @@ int pnfs_shim_upcall_dump(struct pnfs_shim_chan *chan, struct sk_buff *skb,
 			  struct netlink_callback *cb);
 unsigned int pnfs_shim_hist_bucket(u64 ns);
 u64 pnfs_shim_hist_lower(unsigned int bucket);
-int pnfs_shim_put_kind_stats(struct sk_buff *skb, const struct pnfs_shim_family *fam,
+int pnfs_shim_put_kind_stats(struct sk_buff *skb, const struct pnfs_shim_family *fam, bool hist,
 			     u32 kind, struct pnfs_shim_kstats *ks);
 int pnfs_shim_put_all_stats(struct sk_buff *skb, struct pnfs_shim_chan *chan, u16 attr_late);
 struct sk_buff *pnfs_shim_event_new(struct pnfs_shim_chan *chan, u8 cmd, void **hdr);
@@ -174,7 +176,8 @@ void pnfs_shim_event_send(struct pnfs_shim_chan *chan, struct sk_buff *skb, void
 
 /* pnfs_shim_trigger.c */
 struct pnfs_shim_run *pnfs_shim_trigger_run(struct pnfs_shim_chan *chan, u32 kind,
-					    u32 count, u32 depth, const void *args);
+					    u32 count, u32 depth, const void *args,
+					    bool loopback);
 void pnfs_shim_run_free(struct pnfs_shim_run *run);
 void pnfs_shim_trigger_abort_all(void);
 

@@ -1172,6 +1172,11 @@ int pnfsd_nl_trigger_doit(struct sk_buff *skb, struct genl_info *info)
 	void *hdr;
 	int err;
 
+	/* absent attributes: the twin's defaults (a READ layout of the whole file) */
+	args.iomode = 1;
+	args.length = U64_MAX;
+	args.state_change = 1;
+
 	if (PNFS_SHIM_REQ_ATTR(info, PNFSD_A_UPCALL_KIND, "upcall-kind"))
 		return -EINVAL;
 	kind = nla_get_u32(tb[PNFSD_A_UPCALL_KIND]);
@@ -1207,7 +1212,8 @@ int pnfsd_nl_trigger_doit(struct sk_buff *skb, struct genl_info *info)
 	if (tb[PNFSD_A_LAST_WRITE])
 		args.last_write = nla_get_u64(tb[PNFSD_A_LAST_WRITE]);
 
-	run = pnfs_shim_trigger_run(chan, kind, count, depth, &args);
+	run = pnfs_shim_trigger_run(chan, kind, count, depth, &args,
+				    nla_get_flag(tb[PNFSD_A_LOOPBACK]));
 	if (IS_ERR(run))
 		return PTR_ERR(run);
 
@@ -1220,7 +1226,7 @@ int pnfsd_nl_trigger_doit(struct sk_buff *skb, struct genl_info *info)
 				info->genlhdr->cmd);
 	if (!hdr)
 		goto err_free;
-	err = pnfs_shim_put_kind_stats(msg, chan->fam, kind, run->stats);
+	err = pnfs_shim_put_kind_stats(msg, chan->fam, true, kind, run->stats);
 	if (err)
 		goto err_free;
 	err = -EMSGSIZE;

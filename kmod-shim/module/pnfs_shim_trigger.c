@@ -84,12 +84,14 @@ void pnfs_shim_run_free(struct pnfs_shim_run *run)
 
 /*
  * Issues @count upcalls of @kind, @depth in flight, filled from @args (which
- * must stay valid until this returns).  Returns the finished run (stats,
+ * must stay valid until this returns); with @loopback the module answers
+ * them itself (see pnfs_shim_loopback()).  Returns the finished run (stats,
  * elapsed_ns, last answered reply) to be freed with pnfs_shim_run_free(), or
  * an ERR_PTR: -ENOMEM, or -EINTR when the caller was killed meanwhile.
  */
 struct pnfs_shim_run *pnfs_shim_trigger_run(struct pnfs_shim_chan *chan, u32 kind,
-					    u32 count, u32 depth, const void *args)
+					    u32 count, u32 depth, const void *args,
+					    bool loopback)
 {
 	unsigned int nthreads = min(count, depth);
 	unsigned int i, done = 0;
@@ -107,6 +109,7 @@ struct pnfs_shim_run *pnfs_shim_trigger_run(struct pnfs_shim_chan *chan, u32 kin
 		pnfs_shim_run_free(run);
 		return ERR_PTR(-ENOMEM);
 	}
+	run->stats->loopback = loopback;
 	run->chan = chan;
 	run->kind = kind;
 	run->count = count;

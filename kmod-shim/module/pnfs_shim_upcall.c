@@ -11,6 +11,7 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <net/genetlink.h>
+#include <asm/unaligned.h>
 
 #include "pnfs_shim_internal.h"
 
@@ -212,6 +213,38 @@ int pnfs_shim_unregister(struct pnfs_shim_chan *chan, struct genl_info *info)
  * is in @reply (status included); else -ENOTCONN, -ETIMEDOUT, -EINTR or the
  * error of the send.  Counts into the kind's stats and into @run if given.
  */
+/*
+ * TRIGGER loopback: the kernel-only floor of an upcall (benches/vm.sh).  The
+ * message was built exactly as for the daemon; instead of genlmsg_unicast() the
+ * module takes it back, finds its xid attribute as the daemon would, and
+ * completes the waiter as a REPLY with status 0 and no payload does (the reply
+ * struct stays zeroed: status OK, nothing present).  No socket, no user space.
+ */
+static int pnfs_shim_loopback(struct pnfs_shim_chan *chan, struct sk_buff *skb)
+{
+	const struct pnfs_shim_family *fam = chan->fam;
+	struct pnfs_shim_upcall *up;
+	struct nlattr *xa;
+	u64 start;
+
+	xa = nlmsg_find_attr(nlmsg_hdr(skb), GENL_HDRLEN, fam->attr_xid);
+	if (!xa || nla_len(xa) != sizeof(u32)) {
+		nlmsg_free(skb);
+		return -EINVAL;
+	}
+	up = xa_erase(&chan->pending, nla_get_u32(xa));
+	nlmsg_free(skb);
+	if (!up)
+		return -ENOENT;
+	start = READ_ONCE(up->start_ns);
+	up->latency_ns = start ? ktime_get_ns() - start : 0;
+	up->status = 0;
+	up->result = 0;
+	complete(&up->done);
+	pnfs_shim_upcall_put(up);
+	return 0;
+}
+
 int pnfs_shim_upcall(struct pnfs_shim_chan *chan, u32 kind, const void *args,
 		     void *reply, struct pnfs_shim_kstats *run)
 {
@@ -254,7 +287,9 @@ int pnfs_shim_upcall(struct pnfs_shim_chan *chan, u32 kind, const void *args,
 	 * registration after this check finds the entry by its gen.
 	 */
 	spin_lock(&chan->lock);
-	registered = chan->registered && !READ_ONCE(pnfs_shim_stopping);
+	/* a loopback run needs no daemon: the module answers itself */
+	registered = (chan->registered || (run && run->loopback)) &&
+		     !READ_ONCE(pnfs_shim_stopping);
 	if (registered) {
 		port = chan->port;
 		WRITE_ONCE(up->gen, chan->gen);
@@ -282,7 +317,10 @@ int pnfs_shim_upcall(struct pnfs_shim_chan *chan, u32 kind, const void *args,
 	genlmsg_end(skb, hdr);
 
 	WRITE_ONCE(up->start_ns, ktime_get_ns());
-	err = genlmsg_unicast(chan->net, skb, port);
+	if (run && run->loopback)
+		err = pnfs_shim_loopback(chan, skb);
+	else
+		err = genlmsg_unicast(chan->net, skb, port);
 	if (err) {
 		if (err == -ECONNREFUSED) {
 			/* the daemon's socket is gone: same as its death */
@@ -436,16 +474,17 @@ static u64 pnfs_shim_percentile(const u64 *counts, u64 total, unsigned int permi
 }
 
 /* One kind-stats nest (attribute ids are the same in both families). */
-int pnfs_shim_put_kind_stats(struct sk_buff *skb, const struct pnfs_shim_family *fam,
+int pnfs_shim_put_kind_stats(struct sk_buff *skb, const struct pnfs_shim_family *fam, bool hist,
 			     u32 kind, struct pnfs_shim_kstats *ks)
 {
 	u64 p50, p99, p999, total = 0;
-	struct nlattr *nest;
-	unsigned int b;
-	u64 *counts;
+	unsigned int b, used = 0;
+	struct nlattr *nest, *h;
+	u64 *counts, *pair;
 	u16 pad = fam->attr_pad;
 
 	BUILD_BUG_ON((int)PNFSD_A_KIND_STATS_P999_NS != (int)GFS2CTL_A_KIND_STATS_P999_NS ||
+		     (int)PNFSD_A_KIND_STATS_HIST != (int)GFS2CTL_A_KIND_STATS_HIST ||
 		     (int)PNFSD_A_KIND_STATS_KIND != (int)GFS2CTL_A_KIND_STATS_KIND);
 
 	counts = kvmalloc_array(PNFS_SHIM_HIST_BUCKETS, sizeof(*counts), GFP_KERNEL);
@@ -458,11 +497,12 @@ int pnfs_shim_put_kind_stats(struct sk_buff *skb, const struct pnfs_shim_family 
 	p50 = pnfs_shim_percentile(counts, total, 500);
 	p99 = pnfs_shim_percentile(counts, total, 990);
 	p999 = pnfs_shim_percentile(counts, total, 999);
-	kvfree(counts);
 
 	nest = nla_nest_start(skb, fam->attr_kind_stats);
-	if (!nest)
+	if (!nest) {
+		kvfree(counts);
 		return -EMSGSIZE;
+	}
 	if (nla_put_u32(skb, PNFSD_A_KIND_STATS_KIND, kind) ||
 	    nla_put_u64_64bit(skb, PNFSD_A_KIND_STATS_SENT,
 			      atomic64_read(&ks->sent), pad) ||
@@ -476,12 +516,31 @@ int pnfs_shim_put_kind_stats(struct sk_buff *skb, const struct pnfs_shim_family 
 			      atomic64_read(&ks->failed), pad) ||
 	    nla_put_u64_64bit(skb, PNFSD_A_KIND_STATS_P50_NS, p50, pad) ||
 	    nla_put_u64_64bit(skb, PNFSD_A_KIND_STATS_P99_NS, p99, pad) ||
-	    nla_put_u64_64bit(skb, PNFSD_A_KIND_STATS_P999_NS, p999, pad)) {
-		nla_nest_cancel(skb, nest);
-		return -EMSGSIZE;
+	    nla_put_u64_64bit(skb, PNFSD_A_KIND_STATS_P999_NS, p999, pad))
+		goto too_big;
+	if (hist) {
+		/* the non-empty buckets as (lower bound ns, count) u64 pairs */
+		for (b = 0; b < PNFS_SHIM_HIST_BUCKETS; b++)
+			used += counts[b] != 0;
+		h = nla_reserve(skb, PNFSD_A_KIND_STATS_HIST, used * 2 * sizeof(u64));
+		if (!h)
+			goto too_big;
+		pair = nla_data(h);
+		for (b = 0; b < PNFS_SHIM_HIST_BUCKETS; b++) {
+			if (!counts[b])
+				continue;
+			put_unaligned(pnfs_shim_hist_lower(b), pair++);
+			put_unaligned(counts[b], pair++);
+		}
 	}
+	kvfree(counts);
 	nla_nest_end(skb, nest);
 	return 0;
+
+too_big:
+	kvfree(counts);
+	nla_nest_cancel(skb, nest);
+	return -EMSGSIZE;
 }
 
 /* stats-get body: one kind-stats nest per kind, then late-replies. */
@@ -492,7 +551,7 @@ int pnfs_shim_put_all_stats(struct sk_buff *skb, struct pnfs_shim_chan *chan, u1
 	int err;
 
 	for (kind = 1; kind <= fam->nkinds; kind++) {
-		err = pnfs_shim_put_kind_stats(skb, fam, kind, &chan->kstats[kind - 1]);
+		err = pnfs_shim_put_kind_stats(skb, fam, false, kind, &chan->kstats[kind - 1]);
 		if (err)
 			return err;
 	}

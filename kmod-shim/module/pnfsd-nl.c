@@ -23,6 +23,7 @@ const struct nla_policy pnfsd_kind_stats_nl_policy[PNFSD_A_KIND_STATS_MAX + 1] =
 	[PNFSD_A_KIND_STATS_P50_NS] = { .type = NLA_U64, },
 	[PNFSD_A_KIND_STATS_P99_NS] = { .type = NLA_U64, },
 	[PNFSD_A_KIND_STATS_P999_NS] = { .type = NLA_U64, },
+	[PNFSD_A_KIND_STATS_HIST] = { .type = NLA_BINARY, },
 };
 
 static struct netlink_range_validation pnfsd_pnfsd_timeout_ms_range = {
@@ -67,6 +68,7 @@ const struct nla_policy pnfsd_pnfsd_nl_policy[PNFSD_A_MAX + 1] = {
 	[PNFSD_A_LATE_REPLIES] = { .type = NLA_U64, },
 	[PNFSD_A_LAYOUTS] = { .type = NLA_U32, },
 	[PNFSD_A_PAD] = { .type = NLA_REJECT, },
+	[PNFSD_A_LOOPBACK] = { .type = NLA_FLAG, },
 };
 
 /* Ops table for pnfsd */

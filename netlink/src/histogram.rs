@@ -30,6 +30,16 @@ pub struct Histogram {
     total: u64,
 }
 
+impl std::fmt::Debug for Histogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Histogram")
+            .field("total", &self.total)
+            .field("p50", &self.quantile(0.5))
+            .field("p99", &self.quantile(0.99))
+            .finish()
+    }
+}
+
 impl Default for Histogram {
     fn default() -> Self {
         Histogram {
@@ -61,6 +71,47 @@ impl Histogram {
         bucket_floor(BUCKETS - 1)
     }
 
+    /// Record `n` samples of `ns` at once (rebuilding a histogram from `buckets`).
+    pub fn record_n(&mut self, ns: u64, n: u64) {
+        self.counts[bucket(ns).min(BUCKETS - 1)] += n;
+        self.total += n;
+    }
+
+    /// Samples recorded.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The non-empty buckets, ascending: (lower bound in ns, count).
+    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c > 0)
+            .map(|(i, &c)| (bucket_floor(i), c))
+    }
+
+    /// `buckets` in the wire form of the `hist` attribute: pairs of native-endian u64.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        for (ns, c) in self.buckets() {
+            out.extend_from_slice(&ns.to_ne_bytes());
+            out.extend_from_slice(&c.to_ne_bytes());
+        }
+    }
+
+    /// Add what `encode` wrote; None if `b` is not whole pairs.
+    pub fn decode_into(&mut self, b: &[u8]) -> Option<()> {
+        if !b.len().is_multiple_of(16) {
+            return None;
+        }
+        for p in b.chunks_exact(16) {
+            let ns = u64::from_ne_bytes(p[..8].try_into().ok()?);
+            let c = u64::from_ne_bytes(p[8..].try_into().ok()?);
+            self.record_n(ns, c);
+        }
+        Some(())
+    }
+
     pub fn merge(&mut self, other: &Histogram) {
         for (a, b) in self.counts.iter_mut().zip(other.counts.iter()) {
             *a += b;
@@ -72,6 +123,28 @@ impl Histogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encode_decode_keeps_every_bucket() {
+        let mut h = Histogram::default();
+        for ns in [100, 2_000, 2_050, 3_000_000, 3_000_000, u64::MAX / 2] {
+            h.record(ns);
+        }
+        let mut wire = Vec::new();
+        h.encode(&mut wire);
+        assert_eq!(wire.len() % 16, 0);
+        let mut back = Histogram::default();
+        back.decode_into(&wire).unwrap();
+        assert_eq!(back.total(), 6);
+        assert_eq!(
+            back.buckets().collect::<Vec<_>>(),
+            h.buckets().collect::<Vec<_>>()
+        );
+        for q in [0.1, 0.5, 0.9, 0.999] {
+            assert_eq!(back.quantile(q), h.quantile(q));
+        }
+        assert!(back.decode_into(&wire[..15]).is_none());
+    }
 
     #[test]
     fn buckets_are_monotonic_and_tight() {

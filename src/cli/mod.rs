@@ -272,6 +272,10 @@ struct TriggerArgs {
     table: Option<String>,
     #[arg(long)]
     jid: Option<u32>,
+    /// pnfsd, the kernel module only: answer every upcall inside the kernel half, no
+    /// daemon (the kernel-only floor of the VM benchmark).
+    #[arg(long)]
+    loopback: bool,
     /// How long to wait for the run to finish, ms (it answers when every upcall has,
     /// which takes up to count/depth upcall timeouts).
     #[arg(long, default_value_t = 120_000)]
@@ -1254,9 +1258,15 @@ async fn trigger(ctx: &Ctx, a: &TriggerArgs) -> R<()> {
             if let Some(v) = &dev {
                 b.put_bytes(x::DEVICE_ID, v);
             }
+            if a.loopback {
+                b.put_flag(x::LOOPBACK);
+            }
         })
         .await?
     } else {
+        if a.loopback {
+            return Err(usage("--loopback is a pnfsd TRIGGER flag"));
+        }
         use gfs2ctl::attr as x;
         let kind = gfs2ctl::UpcallKind::from_name(&a.kind)
             .ok_or_else(|| usage(format!("unknown gfs2 upcall kind {:?}", a.kind)))?;

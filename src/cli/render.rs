@@ -21,6 +21,7 @@ pub fn attrs_to_json(attrs: &[u8], policy: &'static Policy) -> Value {
                     AttrKind::S32 => Value::from(a.i32()),
                     AttrKind::S64 => Value::from(a.u64() as i64),
                     AttrKind::String => Value::from(a.str()),
+                    AttrKind::Binary if p.name == "hist" => hist(a.payload),
                     AttrKind::Binary => Value::from(hex(a.payload)),
                     AttrKind::Flag => Value::Bool(true),
                     AttrKind::Nest => match p.nested {
@@ -50,6 +51,20 @@ pub fn attrs_to_json(attrs: &[u8], policy: &'static Policy) -> Value {
     Value::Object(obj)
 }
 
+/// A kind-stats `hist` (pairs of native-endian u64) as `[[lower_ns, count], ...]`;
+/// hex if it is not whole pairs.
+fn hist(b: &[u8]) -> Value {
+    if !b.len().is_multiple_of(16) {
+        return Value::from(hex(b));
+    }
+    b.chunks_exact(16)
+        .map(|p| {
+            let w = |i: usize| u64::from_ne_bytes(p[i..i + 8].try_into().unwrap());
+            Value::from(vec![w(0), w(8)])
+        })
+        .collect()
+}
+
 fn num(v: u64, enum_name: Option<fn(u64) -> Option<&'static str>>) -> Value {
     match enum_name.and_then(|f| f(v)) {
         Some(n) => Value::from(n),
@@ -77,6 +92,21 @@ fn scalar(v: &Value) -> Option<String> {
         Value::Array(a) if a.is_empty() => Some("(none)".into()),
         Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {
             Some(a.iter().filter_map(scalar).collect::<Vec<_>>().join(","))
+        }
+        // Rows of scalars (a histogram's [lower_ns, count] pairs): "a:b,c:d".
+        Value::Array(a)
+            if a.iter().all(|x| {
+                x.as_array()
+                    .is_some_and(|r| r.iter().all(|y| !y.is_object() && !y.is_array()))
+            }) =>
+        {
+            Some(
+                a.iter()
+                    .filter_map(|r| r.as_array())
+                    .map(|r| r.iter().filter_map(scalar).collect::<Vec<_>>().join(":"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
         }
         _ => None,
     }

@@ -274,6 +274,8 @@ pub struct Harness {
     pub cld: bool,
     /// The twins' upcall timeout, ms.
     pub upcall_timeout_ms: u64,
+    /// Twins record every upcall (`--record`; on by default: the fault suite's ledger).
+    pub record: bool,
     twins: Vec<Option<Child>>,
     /// Per node, the record file of each twin started there, oldest first.
     pub records: Vec<Vec<PathBuf>>,
@@ -305,6 +307,7 @@ impl Harness {
             grace_ms: 2000,
             cld: false,
             upcall_timeout_ms: UPCALL_TIMEOUT_MS,
+            record: true,
             twins: (0..nodes).map(|_| None).collect(),
             records: (0..nodes).map(|_| vec![]).collect(),
             ledger: Default::default(),
@@ -429,19 +432,16 @@ impl Harness {
         let rec = self
             .node_dir(n)
             .join(format!("record.{}.log", self.records[n as usize - 1].len()));
-        let c = self.spawn(
-            n,
-            "twin.log",
-            &twin_bin(),
-            &[
-                "--port".into(),
-                "0x504e4653".into(),
-                "--timeout-ms".into(),
-                self.upcall_timeout_ms.to_string(),
-                "--record".into(),
-                rec.display().to_string(),
-            ],
-        );
+        let mut args = vec![
+            "--port".into(),
+            "0x504e4653".into(),
+            "--timeout-ms".into(),
+            self.upcall_timeout_ms.to_string(),
+        ];
+        if self.record {
+            args.extend(["--record".into(), rec.display().to_string()]);
+        }
+        let c = self.spawn(n, "twin.log", &twin_bin(), &args);
         self.twins[n as usize - 1] = Some(c);
         self.records[n as usize - 1].push(rec);
         self.twin_gen[n as usize - 1].store(

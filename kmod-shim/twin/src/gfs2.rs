@@ -158,7 +158,13 @@ pub fn handle(twin: &Twin, ctx: &mut Ctx<'_>, op: &'static OpSpec, dump: bool) -
             drop(shim);
             let mut b = ctx.reply(0);
             for k in UpcallKind::ALL {
-                put_kind_stats(&mut b, attr::KIND_STATS, *k as u32, &stats[*k as usize]);
+                put_kind_stats(
+                    &mut b,
+                    attr::KIND_STATS,
+                    *k as u32,
+                    &stats[*k as usize],
+                    false,
+                );
             }
             b.put_u64(attr::LATE_REPLIES, late);
             b.finish();

@@ -159,8 +159,13 @@ pub fn put_ds_addrs(b: &mut MsgBuilder<'_>, addrs: &[DsAddr]) {
     }
 }
 
-/// A kind-stats nest (ids are equal in both families; a test checks it).
-pub fn put_kind_stats(b: &mut MsgBuilder<'_>, nest: u16, kind: u32, s: &KindStats) {
+/// A kind-stats nest (ids are equal in both families; a test checks it); with `hist`,
+/// the histogram behind the percentiles too (TRIGGER's answer).
+pub fn put_kind_stats(b: &mut MsgBuilder<'_>, nest: u16, kind: u32, s: &KindStats, hist: bool) {
+    let mut h = Vec::new();
+    if hist {
+        s.latency.encode(&mut h);
+    }
     let n = b.nest_begin(nest);
     b.put_u32(kind_stats_attr::KIND, kind)
         .put_u64(kind_stats_attr::SENT, s.sent)
@@ -171,6 +176,9 @@ pub fn put_kind_stats(b: &mut MsgBuilder<'_>, nest: u16, kind: u32, s: &KindStat
         .put_u64(kind_stats_attr::P50_NS, s.latency.quantile(0.5))
         .put_u64(kind_stats_attr::P99_NS, s.latency.quantile(0.99))
         .put_u64(kind_stats_attr::P999_NS, s.latency.quantile(0.999));
+    if hist {
+        b.put_bytes(kind_stats_attr::HIST, &h);
+    }
     b.nest_end(n);
 }
 
@@ -246,7 +254,13 @@ pub fn handle(twin: &Twin, ctx: &mut Ctx<'_>, op: &'static OpSpec, dump: bool) -
             drop(shim);
             let mut b = ctx.reply(0);
             for k in UpcallKind::ALL {
-                put_kind_stats(&mut b, attr::KIND_STATS, *k as u32, &stats[*k as usize]);
+                put_kind_stats(
+                    &mut b,
+                    attr::KIND_STATS,
+                    *k as u32,
+                    &stats[*k as usize],
+                    false,
+                );
             }
             b.put_u64(attr::LATE_REPLIES, late);
             b.finish();

@@ -42,6 +42,12 @@ pub struct Fill {
 impl Fill {
     fn from_pnfsd(t: &PnfsdAttrs<'_>) -> Result<Fill, OpError> {
         use pnfs_netlink::pnfsd::attr as a;
+        if t.has(a::LOOPBACK) {
+            return Err(OpError::new(
+                libc::EOPNOTSUPP,
+                "loopback is the kernel module's floor: the twin has no kernel path to answer from",
+            ));
+        }
         Ok(Fill {
             kind: t.req_u32(a::UPCALL_KIND)?,
             count: t.u32(a::COUNT).unwrap_or(1),
@@ -514,7 +520,7 @@ fn encode_trigger_reply(
     match fam {
         Fam::Pnfsd => {
             use pnfs_netlink::pnfsd::attr as a;
-            pnfsd::put_kind_stats(&mut b, a::KIND_STATS, kind, s);
+            pnfsd::put_kind_stats(&mut b, a::KIND_STATS, kind, s, true);
             b.put_u64(a::ELAPSED_NS, elapsed);
             if let Some(t) =
                 last.and_then(|l| PnfsdAttrs::parse(l, &pnfs_netlink::pnfsd::PNFSD_POLICY).ok())
@@ -533,7 +539,7 @@ fn encode_trigger_reply(
         }
         Fam::Gfs2 => {
             use gfs2ctl::attr as a;
-            pnfsd::put_kind_stats(&mut b, a::KIND_STATS, kind, s);
+            pnfsd::put_kind_stats(&mut b, a::KIND_STATS, kind, s, true);
             b.put_u64(a::ELAPSED_NS, elapsed);
             if let Some(t) = last.and_then(|l| Gfs2Attrs::parse(l, &gfs2ctl::GFS2CTL_POLICY).ok()) {
                 for id in [a::STATUS, a::JID, a::FIRST] {

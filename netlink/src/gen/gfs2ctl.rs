@@ -159,8 +159,10 @@ pub mod kind_stats_attr {
     pub const P50_NS: u16 = 7;
     pub const P99_NS: u16 = 8;
     pub const P999_NS: u16 = 9;
+    /// The latency histogram behind the percentiles (TRIGGER's answer only; a kernel half may leave it out): the non-empty buckets as pairs of native-endian u64, the bucket's lower bound in ns and its count, in ascending order.
+    pub const HIST: u16 = 10;
     /// Highest attribute id of the set.
-    pub const MAX: u16 = 9;
+    pub const MAX: u16 = 10;
 }
 
 /// Attribute ids of set `gfs2ctl`.
@@ -295,6 +297,17 @@ pub static KIND_STATS_POLICY: Policy = Policy {
         AttrPolicy {
             name: "p999-ns",
             kind: AttrKind::U64,
+            min_len: 0,
+            max_len: 0,
+            min: None,
+            max: None,
+            nested: None,
+            multi: false,
+            enum_name: None,
+        },
+        AttrPolicy {
+            name: "hist",
+            kind: AttrKind::Binary,
             min_len: 0,
             max_len: 0,
             min: None,

@@ -433,8 +433,10 @@ pub mod kind_stats_attr {
     pub const P50_NS: u16 = 7;
     pub const P99_NS: u16 = 8;
     pub const P999_NS: u16 = 9;
+    /// The latency histogram behind the percentiles (TRIGGER's answer only; a kernel half may leave it out): the non-empty buckets as pairs of native-endian u64, the bucket's lower bound in ns and its count, in ascending order.
+    pub const HIST: u16 = 10;
     /// Highest attribute id of the set.
-    pub const MAX: u16 = 9;
+    pub const MAX: u16 = 10;
 }
 
 /// Attribute ids of set `pnfsd`.
@@ -485,8 +487,10 @@ pub mod attr {
     /// Number of layouts affected (recall) or held.
     pub const LAYOUTS: u16 = 35;
     pub const PAD: u16 = 36;
+    /// TRIGGER: the kernel half answers every upcall itself, where it would hand it to the daemon (the message is built, then taken back with status OK and no payload): the kernel-only floor of the VM benchmark. Needs no daemon. The user-space twin refuses it.
+    pub const LOOPBACK: u16 = 37;
     /// Highest attribute id of the set.
-    pub const MAX: u16 = 36;
+    pub const MAX: u16 = 37;
 }
 
 /// Policy of set `ds-addr`, indexed by attribute id.
@@ -615,6 +619,17 @@ pub static KIND_STATS_POLICY: Policy = Policy {
         AttrPolicy {
             name: "p999-ns",
             kind: AttrKind::U64,
+            min_len: 0,
+            max_len: 0,
+            min: None,
+            max: None,
+            nested: None,
+            multi: false,
+            enum_name: None,
+        },
+        AttrPolicy {
+            name: "hist",
+            kind: AttrKind::Binary,
             min_len: 0,
             max_len: 0,
             min: None,
@@ -1027,6 +1042,17 @@ pub static PNFSD_POLICY: Policy = Policy {
             multi: false,
             enum_name: None,
         },
+        AttrPolicy {
+            name: "loopback",
+            kind: AttrKind::Flag,
+            min_len: 0,
+            max_len: 0,
+            min: None,
+            max: None,
+            nested: None,
+            multi: false,
+            enum_name: None,
+        },
     ],
 };
 
@@ -1268,7 +1294,7 @@ pub static OPS: &[OpSpec] = &[
         kind: OpKind::Do,
         admin: true,
         upcall: false,
-        request: &[26, 30, 31, 8, 9, 10, 11, 6, 7, 15, 17, 18, 19, 13, 22, 21],
+        request: &[26, 30, 31, 8, 9, 10, 11, 6, 7, 15, 17, 18, 19, 13, 22, 21, 37],
         reply: &[33, 32, 2, 12, 13, 15, 16],
         mcgrp: None,
     },
