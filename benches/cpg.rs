@@ -20,7 +20,7 @@
 //! figures are medians over the rounds, the CDF is over every round trip.
 //!
 //! Without root or corosync it prints `SKIPPED: <reason>` and exits 0 without touching
-//! the reports.
+//! the reports; with BENCH_QUICK (one short round) it prints the result and writes nothing.
 
 #[path = "../tests/common/cluster.rs"]
 mod cluster;
@@ -120,16 +120,7 @@ fn main() {
     let mut h = Harness::up("bench-cpg", 3);
     h.record = false;
     h.remove_on_success = true;
-    for n in 1..=3 {
-        h.start_twin(n);
-    }
-    h.start_daemon(1, 10);
-    h.wait_for("node 1 to elect itself", |h| {
-        let v = h.try_ctl(1, &["member", "show"])?;
-        (v["mds"] == 1).then_some(()).ok_or(v.to_string())
-    });
-    h.start_daemon(2, 0);
-    h.start_daemon(3, 0);
+    h.start_nodes_mds1();
     for n in 1..=3 {
         h.wait_for(&format!("node {n}: 3 members, MDS 1, granting"), |h| {
             let v = h.try_ctl(n, &["member", "show"])?;
@@ -333,6 +324,13 @@ fn main() {
         rows("GET_STATE miss: twin → daemon → CPG → MDS daemon → MDS kernel half → CPG → daemon → twin", &p),
         rows("floor: CPG ping-pong (bare, same nodes)", &f),
     );
+    if quick {
+        loud(&format!(
+            "cpg bench (BENCH_QUICK: smoke run, report not written): GET_STATE miss p50 {:.0} µs vs CPG ping-pong p50 {:.0} µs: {r50:.2}×",
+            p.p50_us, f.p50_us
+        ));
+        return;
+    }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches");
     std::fs::write(dir.join("cpg.md"), md).expect("write cpg.md");
     std::fs::write(

@@ -1495,6 +1495,16 @@ pub fn json(r: &Report) -> Value {
     })
 }
 
+/// One markdown table per placement: its name, `header`, then `cells` of every row.
+fn md_tables(s: &mut String, r: &Report, header: &str, cells: impl Fn(&Row) -> String) {
+    for p in &r.placements {
+        s.push_str(&format!("\n{}\n\n{header}", p.name));
+        for row in &p.rows {
+            s.push_str(&cells(row));
+        }
+    }
+}
+
 /// The markdown report (`benches/upcall.md`).
 pub fn markdown(r: &Report, command: &str) -> String {
     let mut s = format!(
@@ -1592,13 +1602,12 @@ pub fn markdown(r: &Report, command: &str) -> String {
          pipe to an echo process that reads each whole message and writes the reply's bytes \
          up another (both blocking), timed like the USERSOCK floor, in the same rounds:\n",
     );
-    for p in &r.placements {
-        s.push_str(&format!(
-            "\n{}\n\n| path | depth | pipe p50 µs | pipe p99 µs | pipe p99.9 µs | pipe/s | pipe p50 / USERSOCK floor p50 | product p50 / pipe p50 | product/s / pipe/s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-            p.name
-        ));
-        for row in &p.rows {
-            s.push_str(&format!(
+    md_tables(
+        &mut s,
+        r,
+        "| path | depth | pipe p50 µs | pipe p99 µs | pipe p99.9 µs | pipe/s | pipe p50 / USERSOCK floor p50 | product p50 / pipe p50 | product/s / pipe/s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        |row| {
+            format!(
                 "| {} | {} | {:.1} | {:.1} | {:.1} | {:.0} | {:.2}× | {:.2}× | {:.2}× |\n",
                 label(row),
                 row.depth,
@@ -1609,9 +1618,9 @@ pub fn markdown(r: &Report, command: &str) -> String {
                 ratio(row.pipe.p50_ns as f64, row.floor.p50_ns as f64),
                 ratio(row.product.p50_ns as f64, row.pipe.p50_ns as f64),
                 ratio(row.product.per_sec, row.pipe.per_sec),
-            ));
-        }
-    }
+            )
+        },
+    );
     s.push_str(
         "\n### Where the time goes\n\nThe same rounds also ran the twin's load generator \
          against a second twin whose registered daemon is a bare echo (the floor's echo \
@@ -1622,13 +1631,12 @@ pub fn markdown(r: &Report, command: &str) -> String {
          over a blocking echo on the same kernel half — the part that stays when the kernel \
          half is the module (see the VM report).\n",
     );
-    for p in &r.placements {
-        s.push_str(&format!(
-            "\n{}\n\n| path | depth | twin+echo p50 µs | twin+echo p99 µs | floor p50 µs | twin share µs | daemon share µs | product p50 / twin+echo p50 | product/s / twin+echo/s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-            p.name
-        ));
-        for row in &p.rows {
-            s.push_str(&format!(
+    md_tables(
+        &mut s,
+        r,
+        "| path | depth | twin+echo p50 µs | twin+echo p99 µs | floor p50 µs | twin share µs | daemon share µs | product p50 / twin+echo p50 | product/s / twin+echo/s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        |row| {
+            format!(
                 "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2}× | {:.2}× |\n",
                 label(row),
                 row.depth,
@@ -1639,9 +1647,9 @@ pub fn markdown(r: &Report, command: &str) -> String {
                 us(row.product.p50_ns) - us(row.half.p50_ns),
                 ratio(row.product.p50_ns as f64, row.half.p50_ns as f64),
                 ratio(row.product.per_sec, row.half.per_sec),
-            ));
-        }
-    }
+            )
+        },
+    );
     s.push_str("\n✗ = target missed.");
     if r.placements
         .iter()
@@ -1809,4 +1817,110 @@ pub async fn cli(a: &BenchArgs, json_out: bool, pretty: bool) -> anyhow::Result<
         print!("{}", text(&r));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(p50_us: u64, per_sec: f64) -> Stat {
+        Stat {
+            p50_ns: p50_us * 1000,
+            p99_ns: p50_us * 2000,
+            p999_ns: p50_us * 3000,
+            per_sec,
+            bad: 0,
+        }
+    }
+
+    fn report() -> Report {
+        let mut hists: [Histogram; 4] = Default::default();
+        hists[0].record(7_000);
+        let row = Row {
+            kind: UpcallKind::GetState,
+            depth: 1,
+            count: 10,
+            upcall_bytes: 104,
+            reply_bytes: 76,
+            product: stat(7, 140_000.0),
+            floor: stat(3, 330_000.0),
+            pipe: stat(2, 400_000.0),
+            half: stat(5, 200_000.0),
+            hists,
+        };
+        Report {
+            date: "d".into(),
+            nproc: 2,
+            model: "m".into(),
+            kernel: "k".into(),
+            load_before: "0".into(),
+            load_after: "0".into(),
+            quick: false,
+            rounds: 1,
+            warmup: 1,
+            netns: "n".into(),
+            placements: vec![
+                Placement {
+                    name: "pinned cpu0",
+                    rows: vec![row.clone()],
+                },
+                Placement {
+                    name: "free",
+                    rows: vec![row],
+                },
+            ],
+            cache_hits: 10,
+            cache_misses: 0,
+            get_state_upcalls: 10,
+            floor_allocs_per_rt: Some(0.0),
+            daemon_service: vec![],
+        }
+    }
+
+    /// Every table row has as many cells as its header, and every placement has its
+    /// rows in the main, pipe and twin+echo tables.
+    #[test]
+    fn markdown_tables_are_whole() {
+        let md = markdown(&report(), "cargo bench --bench upcall");
+        let mut header_cells = None;
+        let mut rows = 0;
+        for line in md.lines() {
+            if !line.starts_with('|') {
+                header_cells = None;
+                continue;
+            }
+            let cells = line.matches('|').count();
+            match header_cells {
+                None => header_cells = Some(cells),
+                Some(h) => {
+                    assert_eq!(cells, h, "row with a different cell count: {line}");
+                    if !line.starts_with("|---") {
+                        rows += 1;
+                    }
+                }
+            }
+        }
+        // 2 placements × 3 tables × 1 row.
+        assert_eq!(rows, 6, "{md}");
+        // twin share 5 − 3 = 2.0 µs, daemon share 7 − 5 = 2.0 µs, product / twin+echo 1.40×.
+        assert!(
+            md.contains(
+                "| GET_STATE (cache hit) | 1 | 5.0 | 10.0 | 3.0 | 2.0 | 2.0 | 1.40× | 0.70× |"
+            ),
+            "{md}"
+        );
+        let j = json(&report());
+        let row = &j["placements"][0]["rows"][0];
+        assert_eq!(
+            row["hist_ns"]["product"],
+            json!([[bucket_floor_of(7_000), 1]])
+        );
+        assert_eq!(row["p50_vs_twin_echo"], 1.4);
+    }
+
+    fn bucket_floor_of(ns: u64) -> u64 {
+        let mut h = Histogram::default();
+        h.record(ns);
+        h.quantile(0.5)
+    }
 }

@@ -55,18 +55,9 @@ fn three_daemons_state_layouts_gfs2_and_failover() {
     let mut h = Harness::up("cluster-daemon", 3);
     h.grace_ms = GRACE_MS;
     let t_start = Instant::now();
-    // Each start waits until that twin answers.
-    for n in 1..=3 {
-        h.start_twin(n);
-    }
-    // Node 1 first (it elects itself alone), then nodes 2 and 3 join a running cluster.
-    h.start_daemon(1, 10);
-    h.wait_for("node 1 to elect itself", |h| {
-        let v = h.try_ctl(1, &["member", "show"])?;
-        (v["mds"] == 1).then_some(()).ok_or(v.to_string())
-    });
-    h.start_daemon(2, 0);
-    h.start_daemon(3, 0);
+    // Each twin start waits until that twin answers; node 1's daemon first (it elects
+    // itself alone), then nodes 2 and 3 join a running cluster.
+    h.start_nodes_mds1();
 
     // 1. Membership, one MDS, devices on the MDS's kernel half.
     let mut epoch1 = 0;

@@ -104,17 +104,8 @@ impl Scene {
         h.grace_ms = 1000;
         h.remove_on_success = true;
         h.upcall_timeout_ms = timeout_ms;
-        for n in 1..=3 {
-            h.start_twin(n);
-        }
         // Node 1 first (it elects itself alone), then nodes 2 and 3 join it.
-        h.start_daemon(1, 10);
-        h.wait_for("node 1 to elect itself", |h| {
-            let v = status(h, 1)?;
-            (v["mds"] == 1).then_some(()).ok_or(v.to_string())
-        });
-        h.start_daemon(2, 0);
-        h.start_daemon(3, 0);
+        h.start_nodes_mds1();
         let epoch = h.wait_for("3 members agreeing on MDS 1", |h| agreed(h, &[1, 2, 3], 1));
         h.wait_for("node 1's grace to end and 3 devices on it", |h| {
             let v = status(h, 1)?;

@@ -453,6 +453,23 @@ impl Harness {
         });
     }
 
+    /// Every node's twin, then node 1's daemon (MDS priority 10: it elects itself alone),
+    /// then the other nodes' daemons (priority 0), which join it. Returns once node 1 is
+    /// MDS; the others may still be joining.
+    pub fn start_nodes_mds1(&mut self) {
+        for n in 1..=self.nodes {
+            self.start_twin(n);
+        }
+        self.start_daemon(1, 10);
+        self.wait_for("node 1 to elect itself", |h| {
+            let v = h.try_ctl(1, &["member", "show"])?;
+            (v["mds"] == 1).then_some(()).ok_or(v.to_string())
+        });
+        for n in 2..=self.nodes {
+            self.start_daemon(n, 0);
+        }
+    }
+
     /// SIGKILL node `n`'s twin (its kernel goes away) and reap it.
     pub fn kill_twin(&mut self, n: u32) {
         if let Some(mut c) = self.twins[n as usize - 1].take() {
