@@ -5,6 +5,7 @@
 
 use crate::cluster::{Cluster, ClusterEvent, LeaveReason, Membership, NodeId};
 use crate::config::Config;
+use crate::fastpath::{self, CacheEntry, Fwd};
 use crate::kernel::{self, device_id, device_node, Down, DownOut, Registration, Tagged, Target};
 use crate::ring::Ring;
 use crate::stats::Stats;
@@ -14,10 +15,12 @@ use crate::wire::{
     PROTO_VERSION,
 };
 use pnfs_netlink::codec::{ErrorMsg, GenlMsg, Messages, MsgBuilder, NLMSG_ERROR};
-use pnfs_netlink::socket::{NlSocket, RecvBatch};
+use pnfs_netlink::socket::NlSocket;
 use pnfs_netlink::{gfs2ctl, pnfsd, Gfs2Attrs, NlError, PnfsdAttrs};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -67,14 +70,6 @@ struct Peer {
     addrs: Vec<DsAddr>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct CacheEntry {
-    generation: u32,
-    access: u32,
-    verifier: u64,
-    epoch: u64,
-}
-
 struct Parked {
     waiter: Waiter,
     since: Instant,
@@ -103,7 +98,10 @@ pub struct Daemon {
     incarnation: u64,
     target: Target,
     sock: NlSocket,
-    rx: RecvBatch,
+    /// The DS cache and what the upcall fast path answers from (see `fastpath`).
+    fast: Arc<fastpath::Shared>,
+    /// What the fast path answers by, as last published to it.
+    published: fastpath::View,
     tx: Vec<u8>,
     msg_buf: Vec<u8>,
     cluster: Box<dyn Cluster>,
@@ -130,7 +128,6 @@ pub struct Daemon {
     mds: Option<NodeId>,
     mds_epoch: u64,
     grace_until: Option<Instant>,
-    cache: HashMap<StateKey, CacheEntry>,
     parked: HashMap<u64, Parked>,
     next_id: u64,
     invals: HashMap<u64, InvalWait>,
@@ -186,6 +183,8 @@ pub enum DaemonError {
     Store(#[from] std::io::Error),
     #[error("cluster: {0}")]
     Cluster(String),
+    #[error("upcall socket: {0}")]
+    Upcall(String),
 }
 
 /// What a daemon is made of; the rest of its state starts empty.
@@ -241,11 +240,10 @@ fn import_nfsdcld_once(cfg: &Config, store: &mut Store) -> Option<String> {
 const TICK: Duration = Duration::from_millis(100);
 /// Grace decisions kept for `pnfsctl monitor grace`.
 const GRACE_EVENTS: usize = 256;
-/// Datagrams taken per wake-up, in one recvmmsg (bounds the reply datagram too).
+/// Forwarded datagrams handled per wake-up (bounds the reply datagram too).
 const RX_BATCH: usize = pnfs_netlink::socket::MAX_BATCH;
-/// Largest datagram the upcall socket takes: an upcall is a few hundred bytes at most
-/// (the longest attribute is a GFS2 table name); a longer one is refused as malformed.
-const RX_SLOT: usize = 16 * 1024;
+/// Datagrams the fast path thread may have handed over and the loop not yet taken.
+const FWD_QUEUE: usize = 1024;
 
 impl Daemon {
     /// Find the kernel half, register, and build the daemon (not yet running).
@@ -348,7 +346,8 @@ impl Daemon {
             incarnation: p.incarnation,
             target: p.target,
             sock: p.sock,
-            rx: RecvBatch::new(RX_BATCH, RX_SLOT),
+            fast: Arc::default(),
+            published: fastpath::View::default(),
             tx: Vec::with_capacity(64 * 1024),
             msg_buf: Vec::with_capacity(1024),
             cluster: p.cluster,
@@ -368,7 +367,6 @@ impl Daemon {
             mds: None,
             mds_epoch: 0,
             grace_until: None,
-            cache: HashMap::new(),
             parked: HashMap::new(),
             next_id: 1,
             invals: HashMap::new(),
@@ -410,39 +408,54 @@ impl Daemon {
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), DaemonError> {
         self.say_hello();
+        // The upcall socket's receive side goes to the fast path thread from here on.
+        self.publish();
+        self.sock.deregister();
+        let (fwd_tx, mut fwd) = mpsc::channel::<Fwd>(FWD_QUEUE);
+        fastpath::spawn(
+            self.sock.as_raw_fd(),
+            self.target.peer,
+            self.target.pnfsd.id,
+            self.sock.port(),
+            self.fast.clone(),
+            fwd_tx,
+        )
+        .map_err(|e| DaemonError::Upcall(format!("starting the fast path thread: {e}")))?;
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let result = loop {
-            let mut rx = std::mem::take(&mut self.rx);
             tokio::select! {
                 biased;
-                _ = shutdown.changed() => { self.rx = rx; break Ok(()); }
-                r = self.sock.recv_batch(&mut rx) => {
-                    match r {
-                        Ok(n) => {
-                            for i in 0..n {
-                                let (buf, from) = rx.get(i);
-                                if from.port != self.target.peer {
-                                    continue;
+                _ = shutdown.changed() => break Ok(()),
+                f = fwd.recv() => {
+                    // This and what else is queued now (bounded: the reply datagram too).
+                    let mut next = f;
+                    let mut failed = None;
+                    for _ in 0..RX_BATCH {
+                        match next {
+                            Some(f) => {
+                                if let Err(e) = self.on_fwd(f) {
+                                    failed = Some(e);
+                                    break;
                                 }
-                                if from.truncated {
-                                    self.stats.malformed += 1;
-                                    self.ring.push(format!(
-                                        "upcall datagram longer than {RX_SLOT} bytes dropped"
-                                    ));
-                                    continue;
-                                }
-                                self.on_datagram(buf);
+                            }
+                            None => {
+                                failed = Some("the upcall fast path thread stopped".to_string());
+                                break;
                             }
                         }
-                        Err(NlError::Overrun) => self.overrun(),
-                        Err(e) => { self.rx = rx; break Err(e.into()); }
+                        match fwd.try_recv() {
+                            Ok(f) => next = Some(f),
+                            Err(_) => break,
+                        }
                     }
-                    self.rx = rx;
+                    if let Some(e) = failed {
+                        self.ring.push(e.clone());
+                        break Err(DaemonError::Upcall(e));
+                    }
                     self.flush().await;
                 }
                 ev = self.cluster.events().recv() => {
-                    self.rx = rx;
                     match ev {
                         Some(ClusterEvent::Lost(why)) => {
                             self.ring.push(format!("cluster engine lost: {why}"));
@@ -454,22 +467,18 @@ impl Daemon {
                     self.flush().await;
                 }
                 Some((tag, d, r)) = self.down_done.recv() => {
-                    self.rx = rx;
                     self.on_downcall(tag, d, r);
                     self.flush().await;
                 }
                 Some((v, r)) = self.saved_rx.recv() => {
-                    self.rx = rx;
                     self.on_saved(v, r);
                     self.flush().await;
                 }
                 Some(req) = control.recv() => {
-                    self.rx = rx;
                     self.on_control(req);
                     self.flush().await;
                 }
                 m = next_of(&mut self.cld_rx) => {
-                    self.rx = rx;
                     match m {
                         Some(b) => self.on_cld(&b),
                         None => {
@@ -480,7 +489,6 @@ impl Daemon {
                     self.flush().await;
                 }
                 u = next_of(&mut self.uevents) => {
-                    self.rx = rx;
                     match u {
                         Some(b) => self.on_uevent(&b),
                         None => {
@@ -490,14 +498,108 @@ impl Daemon {
                     }
                 }
                 _ = tick.tick() => {
-                    self.rx = rx;
                     self.on_tick();
                     self.flush().await;
                 }
             }
         };
         self.shutdown().await;
+        self.fast.stop();
         result
+    }
+
+    /// What the fast path thread handed over. Err: the thread stopped on a socket error.
+    fn on_fwd(&mut self, f: Fwd) -> Result<(), String> {
+        match f {
+            Fwd::Datagram(b) => self.on_datagram(&b),
+            Fwd::Truncated => {
+                self.stats.malformed += 1;
+                self.ring.push(format!(
+                    "upcall datagram longer than {} bytes dropped",
+                    fastpath::SLOT
+                ));
+            }
+            Fwd::Overrun => self.overrun(),
+            Fwd::SendFailed(e) => self
+                .ring
+                .push(format!("replies not delivered to the kernel half: {e}")),
+            Fwd::Failed(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    /// Publish what the fast path answers by, if it changed. Called at the end of each
+    /// event, from a consistent state, before the loop sends its replies (`flush`). No
+    /// allocation unless something changed.
+    fn publish(&mut self) {
+        let (granting, layouts) = (self.granting(), self.layouts());
+        let v = &self.published;
+        if v.granting == granting
+            && v.layouts == layouts
+            && v.mds_epoch == self.mds_epoch
+            && v.node == self.node
+            && self.same_devices()
+        {
+            return;
+        }
+        let view = fastpath::View {
+            granting,
+            mds_epoch: self.mds_epoch,
+            layouts,
+            node: self.node,
+            devices: self
+                .members
+                .iter()
+                .filter_map(|n| self.peers.get(n).map(|p| (*n, p.addrs.clone())))
+                .collect(),
+        };
+        self.fast.write().view = view.clone();
+        self.published = view;
+    }
+
+    /// Mid-event, before the cluster or the kernel half can see anything of it (a cluster
+    /// message, a downcall): stop the fast path answering what the state may no longer
+    /// allow. Only ever restricts (the state may be half-changed here; forwarding is
+    /// always right, the loop answers); `publish` at the end of the event opens again.
+    fn restrict(&mut self) {
+        let v = &self.published;
+        let granting = v.granting
+            && self.granting()
+            && v.mds_epoch == self.mds_epoch
+            && v.node == self.node
+            && self.same_devices();
+        let layouts = v.layouts && self.layouts();
+        if (granting, layouts) != (v.granting, v.layouts) {
+            let mut hot = self.fast.write();
+            hot.view.granting = granting;
+            hot.view.layouts = layouts;
+            self.published.granting = granting;
+            self.published.layouts = layouts;
+        }
+    }
+
+    /// This node may grant layouts: the MDS, out of its grace.
+    fn layouts(&self) -> bool {
+        self.is_mds() && self.grace_until.is_none()
+    }
+
+    /// The members' device addresses are what was last published.
+    fn same_devices(&self) -> bool {
+        self.members
+            .iter()
+            .filter_map(|n| self.peers.get(n).map(|p| (*n, &p.addrs)))
+            .eq(self.published.devices.iter().map(|(n, a)| (*n, a)))
+    }
+
+    /// `pnfsctl stats`: the loop's counters with what the fast path answered.
+    fn stats_json(&self) -> Value {
+        let f = self.fast.stats();
+        let mut s = self.stats.clone();
+        s.cache_hits += f.cache_hits;
+        for (mine, fast) in s.pnfsd.iter_mut().zip(&f.kinds) {
+            mine.merge(fast);
+        }
+        s.to_json()
     }
 
     /// The upcall socket's receive queue overflowed (ENOBUFS): the kernel half failed the
@@ -512,6 +614,7 @@ impl Daemon {
     /// Send the REPLY messages built so far, as one datagram; start a durable write of
     /// what changed.
     async fn flush(&mut self) {
+        self.publish();
         if self.dirty_version > self.saved_version && !self.write_in_flight {
             self.write_in_flight = true;
             let snap = (self.dirty_version, self.store.state.clone());
@@ -617,6 +720,7 @@ impl Daemon {
     }
 
     fn send(&mut self, m: Msg) -> bool {
+        self.restrict();
         m.encode(&mut self.msg_buf);
         if let Err(e) = self.cluster.send(&self.msg_buf) {
             self.ring.push(format!("cluster send failed: {e}"));
@@ -626,6 +730,7 @@ impl Daemon {
     }
 
     fn downcall(&mut self, tag: Tag, d: Down) {
+        self.restrict();
         if let Err(e) = self.down.try_send((tag, d)) {
             self.ring.push(format!("downcall queue full, dropped: {e}"));
         }
@@ -688,18 +793,8 @@ impl Daemon {
 
     /// Start a REPLY to the kernel half.
     fn reply_pnfsd(&mut self, xid: u32, status: Nfsstat) -> MsgBuilder<'_> {
-        let mut b = MsgBuilder::genl(
-            &mut self.tx,
-            self.target.pnfsd.id,
-            pnfs_netlink::codec::NLM_F_REQUEST,
-            xid,
-            self.sock.port(),
-            pnfsd::cmd::REPLY,
-            1,
-        );
-        b.put_u32(pnfsd::attr::XID, xid)
-            .put_u32(pnfsd::attr::STATUS, status as u32);
-        b
+        let port = self.sock.port();
+        fastpath::reply(&mut self.tx, self.target.pnfsd.id, port, xid, status)
     }
 
     fn on_pnfsd(&mut self, g: &GenlMsg<'_>) {
@@ -789,7 +884,8 @@ impl Daemon {
         }
         let key: StateKey = (clientid, fsid, fileid, stateid[4..].try_into().unwrap());
         let seqid = u32::from_be_bytes(stateid[..4].try_into().unwrap());
-        if let Some(e) = self.cache.get(&key).copied() {
+        let hit = self.fast.read().cache.get(&key).copied();
+        if let Some(e) = hit {
             if seqid <= e.generation {
                 self.stats.cache_hits += 1;
                 let st = if seqid < e.generation {
@@ -797,12 +893,16 @@ impl Daemon {
                 } else {
                     Nfsstat::Ok
                 };
-                let mut b = self.reply_pnfsd(xid, st);
-                b.put_u32(a::ACCESS, e.access)
-                    .put_u32(a::GENERATION, e.generation)
-                    .put_u64(a::CLIENTID, clientid)
-                    .put_u64(a::VERIFIER, e.verifier);
-                b.finish();
+                let port = self.sock.port();
+                fastpath::put_state(
+                    &mut self.tx,
+                    self.target.pnfsd.id,
+                    port,
+                    xid,
+                    st,
+                    &e,
+                    clientid,
+                );
                 return Some(st);
             }
         }
@@ -913,30 +1013,13 @@ impl Daemon {
         } else {
             Nfsstat::Noent
         };
-        let peer = node
-            .and_then(|n| self.peers.get(&n))
-            .filter(|_| st == Nfsstat::Ok);
+        let addrs: &[DsAddr] = match node.and_then(|n| self.peers.get(&n)) {
+            Some(p) if st == Nfsstat::Ok => &p.addrs,
+            _ => &[],
+        };
         // Build directly into tx: no allocation for the address list.
-        let mut b = MsgBuilder::genl(
-            &mut self.tx,
-            self.target.pnfsd.id,
-            pnfs_netlink::codec::NLM_F_REQUEST,
-            xid,
-            self.sock.port(),
-            pnfsd::cmd::REPLY,
-            1,
-        );
-        b.put_u32(pnfsd::attr::XID, xid)
-            .put_u32(pnfsd::attr::STATUS, st as u32);
-        if let Some(p) = peer {
-            for addr in &p.addrs {
-                let n = b.nest_begin(pnfsd::attr::DS_ADDR);
-                b.put_str(pnfsd::ds_addr_attr::NETID, &addr.netid)
-                    .put_str(pnfsd::ds_addr_attr::UADDR, &addr.uaddr);
-                b.nest_end(n);
-            }
-        }
-        b.finish();
+        let port = self.sock.port();
+        fastpath::put_device(&mut self.tx, self.target.pnfsd.id, port, xid, st, addrs);
         Some(st)
     }
 
@@ -972,22 +1055,17 @@ impl Daemon {
             .filter(|n| self.peers.get(n).is_some_and(|p| !p.addrs.is_empty()))
             .nth((fileid % servers as u64) as usize)
             .expect("counted above");
-        let mut stateid = [0u8; 16];
-        stateid[..4].copy_from_slice(&1u32.to_be_bytes());
-        stateid[4..12].copy_from_slice(&fileid.to_le_bytes());
-        stateid[12..].copy_from_slice(&self.node.to_be_bytes());
-        let (iomode, offset, length) = (
-            t.u32(a::IOMODE).unwrap_or(1),
-            t.u64(a::OFFSET).unwrap_or(0),
-            t.u64(a::LENGTH).unwrap_or(u64::MAX),
+        let port = self.sock.port();
+        fastpath::put_layout(
+            &mut self.tx,
+            self.target.pnfsd.id,
+            port,
+            xid,
+            self.node,
+            pick,
+            fileid,
+            t,
         );
-        let mut b = self.reply_pnfsd(xid, Nfsstat::Ok);
-        b.put_bytes(a::DEVICE_ID, &device_id(pick))
-            .put_bytes(a::STATEID, &stateid)
-            .put_u32(a::IOMODE, iomode)
-            .put_u64(a::OFFSET, offset)
-            .put_u64(a::LENGTH, length);
-        b.finish();
         Some(Nfsstat::Ok)
     }
 
@@ -1277,7 +1355,7 @@ impl Daemon {
         }
         if was_quorate != self.quorate {
             // A partition loses (or regains) the right to grant: drop what we cached.
-            self.cache.clear();
+            self.fast.write().cache.clear();
             self.ring.push(format!(
                 "quorum {}: cache flushed",
                 if m.quorate { "regained" } else { "lost" }
@@ -1437,7 +1515,7 @@ impl Daemon {
         // higher epoch and a grace period.
         if !self.quorate {
             if let Some(old) = self.mds.take() {
-                self.cache.clear();
+                self.fast.write().cache.clear();
                 self.ring.push(format!(
                     "no quorum: MDS {old} forgotten until quorum returns; DS cache flushed"
                 ));
@@ -1454,7 +1532,7 @@ impl Daemon {
                 return;
             }
             if let Some(old) = self.mds.take() {
-                self.cache.clear();
+                self.fast.write().cache.clear();
                 self.ring.push(format!(
                     "MDS {old} gone; no MDS until every member said Hello; DS cache flushed"
                 ));
@@ -1476,7 +1554,7 @@ impl Daemon {
         }
         let old = self.mds;
         self.mds = best;
-        self.cache.clear();
+        self.fast.write().cache.clear();
         self.ring
             .push(format!("MDS {old:?} -> {best:?}; DS cache flushed"));
         tracing::info!(?old, new = ?best, "MDS changed");
@@ -1660,7 +1738,7 @@ impl Daemon {
                         self.store.state.epoch = epoch;
                         self.mark_dirty();
                     }
-                    self.cache.clear();
+                    self.fast.write().cache.clear();
                     self.ring
                         .push(format!("MDS {node}'s epoch {epoch} learned from its hello"));
                     self.register_role();
@@ -1682,7 +1760,7 @@ impl Daemon {
                     self.store.state.epoch = epoch;
                     self.mark_dirty();
                 }
-                self.cache.clear();
+                self.fast.write().cache.clear();
                 self.ring
                     .push(format!("node {node} is MDS with epoch {epoch}"));
                 self.register_role();
@@ -1741,11 +1819,11 @@ impl Daemon {
                     verifier,
                     epoch,
                 };
-                if status == Nfsstat::Ok as u32
-                    && epoch == self.mds_epoch
-                    && self.cache.len() < self.cfg.max_cache
-                {
-                    self.cache.insert(key, entry);
+                if status == Nfsstat::Ok as u32 && epoch == self.mds_epoch {
+                    let mut hot = self.fast.write();
+                    if hot.cache.len() < self.cfg.max_cache {
+                        hot.cache.insert(key, entry);
+                    }
                 }
                 if to == self.node {
                     if let Some(p) = self.parked.remove(&qid) {
@@ -1764,12 +1842,15 @@ impl Daemon {
                 fileid,
                 other,
             } => {
-                let before = self.cache.len();
-                self.cache.retain(|k, _| {
-                    !(k.0 == clientid
-                        && other.is_none_or(|o| k.1 == fsid && k.2 == fileid && k.3 == o))
-                });
-                let dropped = before - self.cache.len();
+                let dropped = {
+                    let mut hot = self.fast.write();
+                    let before = hot.cache.len();
+                    hot.cache.retain(|k, _| {
+                        !(k.0 == clientid
+                            && other.is_none_or(|o| k.1 == fsid && k.2 == fileid && k.3 == o))
+                    });
+                    before - hot.cache.len()
+                };
                 if dropped > 0 {
                     self.ring.push(format!(
                         "invalidated {dropped} cached state(s) of client {clientid:#x}"
@@ -2503,9 +2584,10 @@ impl Daemon {
         let v = match cmd {
             "ping" => json!({ "pong": self.node, "incarnation": self.incarnation }),
             "status" => self.status_json(),
-            "stats" => self.stats.to_json(),
+            "stats" => self.stats_json(),
             "cache" => {
-                let mut keys: Vec<_> = self.cache.iter().collect();
+                let hot = self.fast.read();
+                let mut keys: Vec<_> = hot.cache.iter().collect();
                 keys.sort_by_key(|(k, _)| *k);
                 let v: Vec<Value> = keys
                     .into_iter()
@@ -2646,7 +2728,7 @@ impl Daemon {
             "durable_epoch": self.store.state.epoch,
             "in_grace": self.grace_until.is_some(),
             "members": members,
-            "cache_entries": self.cache.len(),
+            "cache_entries": self.fast.read().cache.len(),
             "parked": self.parked.len(),
             "protocol": PROTO_VERSION,
         })
@@ -2819,7 +2901,21 @@ pub mod harness {
         /// Run one step, then send what it produced, as the event loop does.
         pub fn step(&mut self, s: Step<'_>) {
             match s {
-                Step::Datagram(b) => self.d.on_datagram(b),
+                // As in production: the fast path first, the loop for the rest.
+                Step::Datagram(b) => {
+                    let d = &mut self.d;
+                    let port = d.sock.port();
+                    if !fastpath::try_answer(
+                        &d.fast,
+                        d.target.pnfsd.id,
+                        port,
+                        b,
+                        &mut d.tx,
+                        Instant::now(),
+                    ) {
+                        d.on_datagram(b);
+                    }
+                }
                 Step::Cluster { from, payload } => self.d.on_cluster(ClusterEvent::Message {
                     from,
                     payload: payload.to_vec(),
@@ -2888,7 +2984,7 @@ pub mod harness {
 
         /// What `pnfsctl stats show` shows of the daemon.
         pub fn stats(&self) -> Value {
-            self.d.stats.to_json()
+            self.d.stats_json()
         }
 
         /// The debug ring's texts, oldest first.

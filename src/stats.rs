@@ -16,6 +16,14 @@ pub struct KindCounters {
 }
 
 impl KindCounters {
+    /// Add another's counts (the fast path's into the loop's).
+    pub fn merge(&mut self, o: &KindCounters) {
+        self.received += o.received;
+        self.answered += o.answered;
+        self.errors += o.errors;
+        self.latency.merge(&o.latency);
+    }
+
     fn to_json(&self, kind: &str) -> Value {
         json!({
             "kind": kind,
@@ -29,6 +37,7 @@ impl KindCounters {
     }
 }
 
+#[derive(Clone)]
 pub struct Stats {
     /// Indexed by upcall kind (index 0 unused).
     pub pnfsd: Vec<KindCounters>,

@@ -386,6 +386,13 @@ impl NlSocket {
         }
     }
 
+    /// Leave tokio's epoll set (if a receive had joined it): for a socket whose receive
+    /// side another thread takes over with blocking receives, so that its datagrams do
+    /// not also wake the runtime. A later async receive joins again.
+    pub fn deregister(&mut self) {
+        self.reactor.take();
+    }
+
     /// The tokio registration, made on first use.
     async fn reactor(&self) -> Result<&AsyncFd<Registered>, NlError> {
         self.reactor
@@ -436,79 +443,12 @@ impl NlSocket {
     }
 
     fn raw_recvmmsg(&self, batch: &mut RecvBatch) -> io::Result<usize> {
-        let slots = batch.slots();
-        if slots == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "empty receive batch",
-            ));
-        }
-        // Only the slots in use are initialised (zeroing all MAX_BATCH of them, 5 KiB,
-        // showed in the profile).
-        let mut sa = [const { MaybeUninit::<libc::sockaddr_nl>::uninit() }; MAX_BATCH];
-        let mut iov = [const { MaybeUninit::<libc::iovec>::uninit() }; MAX_BATCH];
-        let mut cmsg = [const { MaybeUninit::<[u64; 8]>::uninit() }; MAX_BATCH];
-        let mut hdr = [const { MaybeUninit::<libc::mmsghdr>::uninit() }; MAX_BATCH];
-        // SAFETY: slots 0..slots of every array are written before the call and only
-        // they are handed to the kernel or read afterwards; all are plain data, for which
-        // zeroed is a valid value. Every pointer handed to the kernel points into
-        // `batch.buf` (slot i: [i*slot_len, (i+1)*slot_len)) or into these stack arrays,
-        // all live for the call.
-        unsafe {
-            let base = batch.buf.as_mut_ptr();
-            for i in 0..slots {
-                sa[i] = MaybeUninit::zeroed();
-                let iov_i = iov[i].write(libc::iovec {
-                    iov_base: base.add(i * batch.slot_len) as *mut libc::c_void,
-                    iov_len: batch.slot_len,
-                });
-                let mut m: libc::msghdr = std::mem::zeroed();
-                m.msg_name = sa[i].as_mut_ptr() as *mut libc::c_void;
-                m.msg_namelen = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
-                m.msg_iov = iov_i;
-                m.msg_iovlen = 1;
-                if self.passcred {
-                    m.msg_control = cmsg[i].as_mut_ptr() as *mut libc::c_void;
-                    m.msg_controllen = std::mem::size_of::<[u64; 8]>() as _;
-                }
-                hdr[i].write(libc::mmsghdr {
-                    msg_hdr: m,
-                    msg_len: 0,
-                });
-            }
-            let r = libc::recvmmsg(
-                self.sock.as_raw_fd(),
-                hdr.as_mut_ptr() as *mut libc::mmsghdr,
-                slots as libc::c_uint,
-                libc::MSG_DONTWAIT | libc::MSG_TRUNC,
-                std::ptr::null_mut(),
-            );
-            if r < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let n = r as usize;
-            for i in 0..n {
-                let h = hdr[i].assume_init_ref();
-                let sa = sa[i].assume_init_ref();
-                let len = h.msg_len as usize;
-                let creds = if self.passcred {
-                    creds_of(&h.msg_hdr)
-                } else {
-                    None
-                };
-                batch.got.push((
-                    len.min(batch.slot_len),
-                    From {
-                        port: sa.nl_pid,
-                        groups: sa.nl_groups,
-                        creds,
-                        truncated: len > batch.slot_len
-                            || h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
-                    },
-                ));
-            }
-            Ok(n)
-        }
+        recvmmsg_into(
+            self.sock.as_raw_fd(),
+            batch,
+            self.passcred,
+            libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+        )
     }
 
     /// Receive if a datagram is queued, without waiting.
@@ -519,6 +459,87 @@ impl NlSocket {
             Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => Err(NlError::Overrun),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// recvmmsg(2) of up to the batch's slots into it, with `flags` (add MSG_TRUNC to see
+/// truncation; MSG_DONTWAIT, or MSG_WAITFORONE on a blocking fd); `passcred`: the socket
+/// has SO_PASSCRED (credentials are read per datagram). For `NlSocket::recv_batch` and
+/// for a thread that owns a blocking receive on a socket (the daemon's upcall fast path).
+pub fn recvmmsg_into(
+    fd: RawFd,
+    batch: &mut RecvBatch,
+    passcred: bool,
+    flags: i32,
+) -> io::Result<usize> {
+    batch.got.clear();
+    let slots = batch.slots();
+    if slots == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "empty receive batch",
+        ));
+    }
+    // Only the slots in use are initialised (zeroing all MAX_BATCH of them, 5 KiB,
+    // showed in the profile).
+    let mut sa = [const { MaybeUninit::<libc::sockaddr_nl>::uninit() }; MAX_BATCH];
+    let mut iov = [const { MaybeUninit::<libc::iovec>::uninit() }; MAX_BATCH];
+    let mut cmsg = [const { MaybeUninit::<[u64; 8]>::uninit() }; MAX_BATCH];
+    let mut hdr = [const { MaybeUninit::<libc::mmsghdr>::uninit() }; MAX_BATCH];
+    // SAFETY: slots 0..slots of every array are written before the call and only
+    // they are handed to the kernel or read afterwards; all are plain data, for which
+    // zeroed is a valid value. Every pointer handed to the kernel points into
+    // `batch.buf` (slot i: [i*slot_len, (i+1)*slot_len)) or into these stack arrays,
+    // all live for the call.
+    unsafe {
+        let base = batch.buf.as_mut_ptr();
+        for i in 0..slots {
+            sa[i] = MaybeUninit::zeroed();
+            let iov_i = iov[i].write(libc::iovec {
+                iov_base: base.add(i * batch.slot_len) as *mut libc::c_void,
+                iov_len: batch.slot_len,
+            });
+            let mut m: libc::msghdr = std::mem::zeroed();
+            m.msg_name = sa[i].as_mut_ptr() as *mut libc::c_void;
+            m.msg_namelen = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+            m.msg_iov = iov_i;
+            m.msg_iovlen = 1;
+            if passcred {
+                m.msg_control = cmsg[i].as_mut_ptr() as *mut libc::c_void;
+                m.msg_controllen = std::mem::size_of::<[u64; 8]>() as _;
+            }
+            hdr[i].write(libc::mmsghdr {
+                msg_hdr: m,
+                msg_len: 0,
+            });
+        }
+        let r = libc::recvmmsg(
+            fd,
+            hdr.as_mut_ptr() as *mut libc::mmsghdr,
+            slots as libc::c_uint,
+            flags,
+            std::ptr::null_mut(),
+        );
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = r as usize;
+        for i in 0..n {
+            let h = hdr[i].assume_init_ref();
+            let sa = sa[i].assume_init_ref();
+            let len = h.msg_len as usize;
+            let creds = if passcred { creds_of(&h.msg_hdr) } else { None };
+            batch.got.push((
+                len.min(batch.slot_len),
+                From {
+                    port: sa.nl_pid,
+                    groups: sa.nl_groups,
+                    creds,
+                    truncated: len > batch.slot_len || h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+                },
+            ));
+        }
+        Ok(n)
     }
 }
 

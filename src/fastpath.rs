@@ -1,0 +1,611 @@
+//! The upcall fast path: one OS thread owns the receive side of the upcall socket and
+//! blocks in recvmmsg(2) — the shape of the benchmark's floor, no event loop between the
+//! kernel half and the answer — and answers what needs nothing but state the event loop
+//! publishes to it: GET_STATE cache hits, GET_DEVICE_INFO of a member's device and
+//! LAYOUT_GET on a granting MDS out of grace, each only when the answer is OK. Everything
+//! else (misses, refusals, the other upcalls, GFS2's, acks and errors) it hands to the
+//! event loop unchanged, in arrival order, where it is served as before. The REPLY
+//! builders here are the event loop's too: both answer with the same bytes.
+//!
+//! What the thread reads, the event loop writes under the same lock: the DS cache itself
+//! (every insert, invalidation and flush happens under `Hot`'s write lock, so a revoke
+//! acknowledged by the loop is never answered from the cache afterwards), and whether the
+//! node grants with which MDS epoch, published before the loop sends anything after a
+//! change. A change the thread has not seen yet can only make it forward an upcall it
+//! could have answered, never answer one the loop would not: a flush that ends granting
+//! empties the cache in the same critical section.
+
+use crate::cluster::NodeId;
+use crate::kernel::device_id;
+use crate::kernel::device_node;
+use crate::stats::KindCounters;
+use crate::wire::DsAddr;
+use pnfs_netlink::codec::{GenlMsg, Messages, MsgBuilder, NLM_F_REQUEST};
+use pnfs_netlink::pnfsd::{self, attr as a, Nfsstat};
+use pnfs_netlink::socket::{recvmmsg_into, RecvBatch, MAX_BATCH};
+use pnfs_netlink::PnfsdAttrs;
+use std::collections::HashMap;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+pub use crate::wire::StateKey;
+
+/// What the MDS answered about a state, as a DS caches it.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheEntry {
+    pub generation: u32,
+    pub access: u32,
+    pub verifier: u64,
+    pub epoch: u64,
+}
+
+/// The state the fast path answers from; written by the event loop only.
+#[derive(Default)]
+pub struct Hot {
+    pub cache: HashMap<StateKey, CacheEntry>,
+    pub view: View,
+}
+
+/// What the answers besides the cache depend on, as the event loop last published it.
+#[derive(Default, Clone, PartialEq, Eq, Debug)]
+pub struct View {
+    /// Quorate with an MDS (the loop's `granting()`).
+    pub granting: bool,
+    pub mds_epoch: u64,
+    /// This node is the MDS and out of grace: LAYOUT_GET may be granted.
+    pub layouts: bool,
+    pub node: NodeId,
+    /// Live members with a peer record, in member order, with their DS addresses
+    /// (possibly none): GET_DEVICE_INFO's answers; those with addresses are the data
+    /// servers LAYOUT_GET stripes over.
+    pub devices: Vec<(NodeId, Vec<DsAddr>)>,
+}
+
+/// Counters of what the fast path answered (merged into `pnfsctl stats`).
+#[derive(Clone)]
+pub struct FastStats {
+    pub cache_hits: u64,
+    /// Indexed by upcall kind, as `Stats::pnfsd`.
+    pub kinds: Vec<KindCounters>,
+}
+
+impl Default for FastStats {
+    fn default() -> Self {
+        FastStats {
+            cache_hits: 0,
+            kinds: vec![KindCounters::default(); pnfsd::UpcallKind::ALL.len() + 1],
+        }
+    }
+}
+
+/// Shared between the event loop and the fast path thread.
+#[derive(Default)]
+pub struct Shared {
+    pub hot: RwLock<Hot>,
+    pub stats: Mutex<FastStats>,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    /// The hot state for reading (a poisoned lock is still the state: the writer is the
+    /// event loop, which does not panic while holding it).
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Hot> {
+        self.hot.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The hot state for writing (the event loop only).
+    pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, Hot> {
+        self.hot.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What the fast path answered so far.
+    pub fn stats(&self) -> FastStats {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Ask the thread to return (it notices within `POLL`).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// What the thread hands to the event loop.
+#[derive(Debug)]
+pub enum Fwd {
+    /// A datagram from the kernel half the fast path does not answer.
+    Datagram(Vec<u8>),
+    /// A datagram longer than a receive slot (dropped).
+    Truncated,
+    /// The socket's receive queue overflowed (ENOBUFS).
+    Overrun,
+    /// Replies the thread could not send.
+    SendFailed(String),
+    /// The socket failed: the thread stopped.
+    Failed(String),
+}
+
+/// How long a blocked receive waits before looking at the stop flag.
+const POLL: Duration = Duration::from_millis(100);
+/// Largest datagram taken from the kernel half (as the event loop took before).
+pub const SLOT: usize = 16 * 1024;
+
+/// Answer `datagram` if it is exactly one GET_STATE upcall the published state answers —
+/// a cache hit while granting, for the current MDS epoch — by appending its REPLY (from
+/// `port`, to the family `family`) to `out`; false leaves it to the event loop, which
+/// then answers it exactly as it would have (the same checks in the same order:
+/// `Daemon::get_state`).
+pub fn try_answer(
+    shared: &Shared,
+    family: u16,
+    port: u32,
+    datagram: &[u8],
+    out: &mut Vec<u8>,
+    start: Instant,
+) -> bool {
+    let mut msgs = Messages::new(datagram);
+    let (Some(Ok(m)), None) = (msgs.next(), msgs.next()) else {
+        return false;
+    };
+    if m.header.kind != family {
+        return false;
+    }
+    let Ok(g) = GenlMsg::parse(m) else {
+        return false;
+    };
+    let Ok(t) = PnfsdAttrs::parse(g.attrs, &pnfsd::PNFSD_POLICY) else {
+        return false;
+    };
+    let Some(xid) = t.u32(a::XID) else {
+        return false;
+    };
+    let answered = match g.cmd() {
+        pnfsd::cmd::GET_STATE => get_state(shared, family, port, xid, &t, out),
+        pnfsd::cmd::GET_DEVICE_INFO => get_device_info(shared, family, port, xid, &t, out),
+        pnfsd::cmd::LAYOUT_GET => layout_get(shared, family, port, xid, &t, out),
+        _ => None,
+    };
+    let Some((kind, st, hit)) = answered else {
+        return false;
+    };
+    let mut s = shared.stats.lock().unwrap_or_else(|p| p.into_inner());
+    if hit {
+        s.cache_hits += 1;
+    }
+    let k = &mut s.kinds[kind as usize];
+    k.received += 1;
+    k.answered += 1;
+    if st != Nfsstat::Ok {
+        k.errors += 1;
+    }
+    k.latency.record(start.elapsed().as_nanos() as u64);
+    true
+}
+
+/// (kind, status, cache hit) of an answered upcall.
+type Answered = Option<(pnfsd::UpcallKind, Nfsstat, bool)>;
+
+fn get_state(
+    shared: &Shared,
+    family: u16,
+    port: u32,
+    xid: u32,
+    t: &PnfsdAttrs<'_>,
+    out: &mut Vec<u8>,
+) -> Answered {
+    let (Some(fsid), Some(fileid), Some(stateid), Some(clientid)) = (
+        t.u64(a::FSID),
+        t.u64(a::FILEID),
+        t.array::<16>(a::STATEID),
+        t.u64(a::CLIENTID),
+    ) else {
+        return None;
+    };
+    let key: StateKey = (clientid, fsid, fileid, stateid[4..].try_into().unwrap());
+    let seqid = u32::from_be_bytes(stateid[..4].try_into().unwrap());
+    let e = {
+        let hot = shared.read();
+        if !hot.view.granting {
+            return None;
+        }
+        if let Some(boot) = t.u64(a::BOOT_EPOCH) {
+            if boot != 0 && boot != hot.view.mds_epoch {
+                return None;
+            }
+        }
+        match hot.cache.get(&key) {
+            Some(e) if seqid <= e.generation => *e,
+            _ => return None,
+        }
+    };
+    let st = if seqid < e.generation {
+        Nfsstat::OldStateid
+    } else {
+        Nfsstat::Ok
+    };
+    put_state(out, family, port, xid, st, &e, clientid);
+    Some((pnfsd::UpcallKind::GetState, st, true))
+}
+
+fn get_device_info(
+    shared: &Shared,
+    family: u16,
+    port: u32,
+    xid: u32,
+    t: &PnfsdAttrs<'_>,
+    out: &mut Vec<u8>,
+) -> Answered {
+    let node = device_node(t.array::<16>(a::DEVICE_ID)?)?;
+    let hot = shared.read();
+    if !hot.view.granting {
+        return None;
+    }
+    let (_, addrs) = hot.view.devices.iter().find(|(n, _)| *n == node)?;
+    put_device(out, family, port, xid, Nfsstat::Ok, addrs);
+    Some((pnfsd::UpcallKind::GetDeviceInfo, Nfsstat::Ok, false))
+}
+
+fn layout_get(
+    shared: &Shared,
+    family: u16,
+    port: u32,
+    xid: u32,
+    t: &PnfsdAttrs<'_>,
+    out: &mut Vec<u8>,
+) -> Answered {
+    let fileid = t.u64(a::FILEID).unwrap_or(0);
+    let hot = shared.read();
+    let v = &hot.view;
+    if !(v.granting && v.layouts) {
+        return None;
+    }
+    let servers = v.devices.iter().filter(|(_, a)| !a.is_empty()).count();
+    if servers == 0 {
+        return None;
+    }
+    let pick = v
+        .devices
+        .iter()
+        .filter(|(_, a)| !a.is_empty())
+        .nth((fileid % servers as u64) as usize)?
+        .0;
+    put_layout(out, family, port, xid, v.node, pick, fileid, t);
+    Some((pnfsd::UpcallKind::LayoutGet, Nfsstat::Ok, false))
+}
+
+/// Start a REPLY to `xid` with `st` (the rest of the answer's attributes follow).
+pub fn reply(out: &mut Vec<u8>, family: u16, port: u32, xid: u32, st: Nfsstat) -> MsgBuilder<'_> {
+    let mut b = MsgBuilder::genl(out, family, NLM_F_REQUEST, xid, port, pnfsd::cmd::REPLY, 1);
+    b.put_u32(a::XID, xid).put_u32(a::STATUS, st as u32);
+    b
+}
+
+/// GET_STATE's REPLY from what the MDS said of the state.
+pub fn put_state(
+    out: &mut Vec<u8>,
+    family: u16,
+    port: u32,
+    xid: u32,
+    st: Nfsstat,
+    e: &CacheEntry,
+    clientid: u64,
+) {
+    let mut b = reply(out, family, port, xid, st);
+    b.put_u32(a::ACCESS, e.access)
+        .put_u32(a::GENERATION, e.generation)
+        .put_u64(a::CLIENTID, clientid)
+        .put_u64(a::VERIFIER, e.verifier);
+    b.finish();
+}
+
+/// GET_DEVICE_INFO's REPLY: the data server's addresses (none unless `st` is OK).
+pub fn put_device(
+    out: &mut Vec<u8>,
+    family: u16,
+    port: u32,
+    xid: u32,
+    st: Nfsstat,
+    addrs: &[DsAddr],
+) {
+    let mut b = reply(out, family, port, xid, st);
+    for addr in addrs {
+        let n = b.nest_begin(a::DS_ADDR);
+        b.put_str(pnfsd::ds_addr_attr::NETID, &addr.netid)
+            .put_str(pnfsd::ds_addr_attr::UADDR, &addr.uaddr);
+        b.nest_end(n);
+    }
+    b.finish();
+}
+
+/// LAYOUT_GET's granted REPLY: file `fileid` on data server `pick`, under a layout
+/// stateid of this MDS (`node`); iomode and range as asked (defaults: READ, whole file).
+#[allow(clippy::too_many_arguments)]
+pub fn put_layout(
+    out: &mut Vec<u8>,
+    family: u16,
+    port: u32,
+    xid: u32,
+    node: NodeId,
+    pick: NodeId,
+    fileid: u64,
+    t: &PnfsdAttrs<'_>,
+) {
+    let mut stateid = [0u8; 16];
+    stateid[..4].copy_from_slice(&1u32.to_be_bytes());
+    stateid[4..12].copy_from_slice(&fileid.to_le_bytes());
+    stateid[12..].copy_from_slice(&node.to_be_bytes());
+    let mut b = reply(out, family, port, xid, Nfsstat::Ok);
+    b.put_bytes(a::DEVICE_ID, &device_id(pick))
+        .put_bytes(a::STATEID, &stateid)
+        .put_u32(a::IOMODE, t.u32(a::IOMODE).unwrap_or(1))
+        .put_u64(a::OFFSET, t.u64(a::OFFSET).unwrap_or(0))
+        .put_u64(a::LENGTH, t.u64(a::LENGTH).unwrap_or(u64::MAX));
+    b.finish();
+}
+
+/// Start the thread on the upcall socket `fd` (the event loop keeps sending on it with
+/// MSG_DONTWAIT and no longer receives on it): it takes what `peer` sends, answers what
+/// `try_answer` can, and forwards the rest on `fwd`. The fd is made blocking, with a
+/// receive timeout of `POLL`.
+pub fn spawn(
+    fd: RawFd,
+    peer: u32,
+    family: u16,
+    port: u32,
+    shared: Arc<Shared>,
+    fwd: mpsc::Sender<Fwd>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    // SAFETY: fcntl and setsockopt on a valid fd with a live timeval.
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        if fl < 0 || libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: POLL.as_micros() as _,
+        };
+        if libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &tv as *const libc::timeval as *const libc::c_void,
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        ) < 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    std::thread::Builder::new()
+        .name("upcall-fast".into())
+        .spawn(move || serve(fd, peer, family, port, &shared, &fwd))
+}
+
+fn serve(fd: RawFd, peer: u32, family: u16, port: u32, shared: &Shared, fwd: &mpsc::Sender<Fwd>) {
+    let mut batch = RecvBatch::new(MAX_BATCH, SLOT);
+    let mut out = Vec::with_capacity(MAX_BATCH * 128);
+    while !shared.stop.load(Ordering::Relaxed) {
+        let n = match recvmmsg_into(
+            fd,
+            &mut batch,
+            false,
+            libc::MSG_WAITFORONE | libc::MSG_TRUNC,
+        ) {
+            Ok(n) => n,
+            Err(e) => match e.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::EINTR) => continue,
+                Some(libc::ENOBUFS) => {
+                    if fwd.blocking_send(Fwd::Overrun).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                _ => {
+                    let _ = fwd.blocking_send(Fwd::Failed(format!("upcall socket: {e}")));
+                    return;
+                }
+            },
+        };
+        let start = Instant::now();
+        out.clear();
+        for i in 0..n {
+            let (buf, from) = batch.get(i);
+            if from.port != peer {
+                continue;
+            }
+            let handed = if from.truncated {
+                Some(Fwd::Truncated)
+            } else if try_answer(shared, family, port, buf, &mut out, start) {
+                None
+            } else {
+                Some(Fwd::Datagram(buf.to_vec()))
+            };
+            // A full queue waits for the loop (bounded); a gone loop ends the thread.
+            if let Some(f) = handed {
+                if fwd.blocking_send(f).is_err() {
+                    return;
+                }
+            }
+        }
+        if !out.is_empty() {
+            if let Err(e) = send(fd, &out, peer) {
+                let _ = fwd.blocking_send(Fwd::SendFailed(e.to_string()));
+            }
+        }
+    }
+}
+
+/// One datagram to `port` (0 = the kernel), waiting for room as the event loop's sends
+/// do (the kernel never makes it wait; a twin that stopped reading does).
+fn send(fd: RawFd, buf: &[u8], port: u32) -> std::io::Result<()> {
+    // SAFETY: sockaddr_nl is plain data; buf and sa are valid for the call.
+    let r = unsafe {
+        let mut sa: libc::sockaddr_nl = std::mem::zeroed();
+        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        sa.nl_pid = port;
+        libc::sendto(
+            fd,
+            buf.as_ptr() as *const libc::c_void,
+            buf.len(),
+            0,
+            &sa as *const libc::sockaddr_nl as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pnfs_netlink::codec::NLMSG_HDRLEN;
+    use pnfs_twin::trigger::{build_upcall, Fill};
+    use pnfs_twin::{Fam, PNFSD_ID};
+
+    const PORT: u32 = 77;
+
+    fn upcall(kind: pnfsd::UpcallKind, f: &Fill) -> Vec<u8> {
+        let mut v = Vec::new();
+        build_upcall(Fam::Pnfsd, kind as u32, 9, f, &mut v);
+        v
+    }
+
+    fn fill() -> Fill {
+        let mut stateid = [0u8; 16];
+        stateid[..4].copy_from_slice(&2u32.to_be_bytes());
+        stateid[15] = 5;
+        Fill {
+            fsid: 1,
+            fileid: 7,
+            stateid,
+            clientid: 3,
+            device_id: device_id(2),
+            iomode: 1,
+            length: u64::MAX,
+            ..Default::default()
+        }
+    }
+
+    fn shared(granting: bool, layouts: bool) -> Shared {
+        let s = Shared::default();
+        {
+            let mut h = s.write();
+            let f = fill();
+            h.cache.insert(
+                (
+                    f.clientid,
+                    f.fsid,
+                    f.fileid,
+                    f.stateid[4..].try_into().unwrap(),
+                ),
+                CacheEntry {
+                    generation: 2,
+                    access: 1,
+                    verifier: 4,
+                    epoch: 6,
+                },
+            );
+            let addr = DsAddr {
+                netid: "tcp".into(),
+                uaddr: "10.0.0.2.8.1".into(),
+            };
+            h.view = View {
+                granting,
+                mds_epoch: 6,
+                layouts,
+                node: 1,
+                devices: vec![(1, vec![]), (2, vec![addr])],
+            };
+        }
+        s
+    }
+
+    /// The REPLY's status, if `out` holds one for xid 9.
+    fn status(out: &[u8]) -> Option<u32> {
+        let m = Messages::new(out).next()?.ok()?;
+        let g = GenlMsg::parse(m).ok()?;
+        let t = PnfsdAttrs::parse(g.attrs, &pnfsd::PNFSD_POLICY).ok()?;
+        (g.cmd() == pnfsd::cmd::REPLY && t.u32(a::XID) == Some(9)).then(|| t.u32(a::STATUS))?
+    }
+
+    fn answer(s: &Shared, up: &[u8]) -> Option<u32> {
+        let mut out = Vec::new();
+        let yes = try_answer(s, PNFSD_ID, PORT, up, &mut out, Instant::now());
+        assert_eq!(yes, !out.is_empty(), "answered iff a REPLY was built");
+        yes.then(|| status(&out).expect("a REPLY for xid 9"))
+    }
+
+    #[test]
+    fn answers_only_what_published_state_grants() {
+        use pnfsd::UpcallKind as K;
+        let s = shared(true, true);
+        let f = fill();
+        assert_eq!(
+            answer(&s, &upcall(K::GetState, &f)),
+            Some(Nfsstat::Ok as u32)
+        );
+        // an older seqid: OLD_STATEID, as the loop answers it
+        let mut old = fill();
+        old.stateid[..4].copy_from_slice(&1u32.to_be_bytes());
+        assert_eq!(
+            answer(&s, &upcall(K::GetState, &old)),
+            Some(Nfsstat::OldStateid as u32)
+        );
+        // a newer seqid, another state, another MDS epoch: the loop's
+        let mut newer = fill();
+        newer.stateid[..4].copy_from_slice(&3u32.to_be_bytes());
+        assert_eq!(answer(&s, &upcall(K::GetState, &newer)), None);
+        let mut other = fill();
+        other.fileid = 8;
+        assert_eq!(answer(&s, &upcall(K::GetState, &other)), None);
+        let mut stale = fill();
+        stale.boot_epoch = 5;
+        assert_eq!(answer(&s, &upcall(K::GetState, &stale)), None);
+        assert_eq!(answer(&s, &upcall(K::GetDeviceInfo, &f)), Some(0));
+        let mut unknown = fill();
+        unknown.device_id = device_id(3);
+        assert_eq!(answer(&s, &upcall(K::GetDeviceInfo, &unknown)), None);
+        assert_eq!(answer(&s, &upcall(K::LayoutGet, &f)), Some(0));
+        assert_eq!(answer(&s, &upcall(K::LayoutReturn, &f)), None);
+        let st = s.stats();
+        assert_eq!(st.cache_hits, 2);
+        assert_eq!(st.kinds[K::GetState as usize].answered, 2);
+        assert_eq!(st.kinds[K::GetState as usize].errors, 1);
+        assert_eq!(st.kinds[K::LayoutGet as usize].answered, 1);
+
+        // Not granting: nothing; granting but in grace (no layouts): no LAYOUT_GET.
+        let s = shared(false, true);
+        for k in [K::GetState, K::GetDeviceInfo, K::LayoutGet] {
+            assert_eq!(answer(&s, &upcall(k, &f)), None, "{k:?} while not granting");
+        }
+        let s = shared(true, false);
+        assert_eq!(answer(&s, &upcall(K::LayoutGet, &f)), None);
+        assert_eq!(answer(&s, &upcall(K::GetState, &f)), Some(0));
+    }
+
+    #[test]
+    fn leaves_odd_datagrams_to_the_loop() {
+        let s = shared(true, true);
+        let one = upcall(pnfsd::UpcallKind::GetState, &fill());
+        // two messages in one datagram, another family, a truncated message, garbage
+        let two = [one.clone(), one.clone()].concat();
+        let mut other = one.clone();
+        other[4..6].copy_from_slice(&(PNFSD_ID + 1).to_ne_bytes());
+        for d in [
+            &two[..],
+            &other,
+            &one[..one.len() - 4],
+            &one[..NLMSG_HDRLEN],
+            &[0xff; 7][..],
+        ] {
+            assert_eq!(answer(&s, d), None);
+        }
+        assert_eq!(s.stats().cache_hits, 0);
+    }
+}
