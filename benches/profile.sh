@@ -57,7 +57,8 @@ for p in daemon twin; do
 done
 echo
 # 2. context switches
-cs() { awk '/ctxt_switches/ {s += $2} END {print s}' /proc/$1/status; }
+# every thread of the process (the daemon's upcall fast path is a thread of its own)
+cs() { cat /proc/$1/task/*/status | awk '/ctxt_switches/ {s += $2} END {print s}'; }
 N=100000
 d0=$(cs $DAEMON) t0=$(cs $TWIN)
 run $N >/dev/null
@@ -74,9 +75,10 @@ echo "| process | user space | kernel | total |"
 echo "|---|---:|---:|---:|"
 perf report -i "$W/perf.data" --no-children --sort comm,dso -q -g none 2>/dev/null |
 	awk '{gsub("%","",$1); c=$2; if ($3 ~ /kernel/) k[c]+=$1; else u[c]+=$1; seen[c]=1}
-	     END {for (c in seen) if (u[c]+k[c] >= 1) printf "| %s | %.1f %% | %.1f %% | %.1f %% |\n", (c=="pnfsctl"?"pnfsctl (twin)":c), u[c], k[c], u[c]+k[c]}' | sort
+	     END {for (c in seen) if (u[c]+k[c] >= 1) printf "| %s | %.1f %% | %.1f %% | %.1f %% |\n", (c=="pnfsctl"?"pnfsctl (twin)":(c=="upcall-fast"?"pnfs_controld (upcall-fast thread)":c)), u[c], k[c], u[c]+k[c]}' | sort
 echo
-for c in pnfs_controld pnfsctl; do
+for c in pnfs_controld upcall-fast pnfsctl; do
+	perf report -i "$W/perf.data" --no-children --comm $c --sort sym -q -g none 2>/dev/null | grep -q . || continue
 	echo "Top user-space symbols of $c (% of cpu0):"
 	echo
 	echo '```'
