@@ -1,7 +1,9 @@
 //! The daemon's main loop: one task owning all state, driven by a fixed set of sources
-//! (as dlm_controld's loop over its fds): the kernel half's upcall socket, the cluster
-//! engine, downcall results, control requests from `pnfsctl`, a tick, and shutdown.
-//! No lock exists, so none is held across an await; every queue is bounded.
+//! (as dlm_controld's loop over its fds): the upcalls the fast path thread leaves to it,
+//! the cluster engine, downcall results, control requests from `pnfsctl`, a tick, and
+//! shutdown. The one lock is the fast path's (`fastpath::Shared`: the DS cache and the
+//! published view), taken only in short synchronous sections, never across an await;
+//! every queue is bounded.
 
 use crate::cluster::{Cluster, ClusterEvent, LeaveReason, Membership, NodeId};
 use crate::config::Config;
