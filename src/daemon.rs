@@ -865,15 +865,11 @@ impl Daemon {
     /// GET_STATE: cache, else the MDS (own kernel or over the cluster).
     fn get_state(&mut self, xid: u32, t: &PnfsdAttrs<'_>, start: Instant) -> Option<Nfsstat> {
         use pnfsd::attr as a;
-        let (Some(fsid), Some(fileid), Some(stateid), Some(clientid)) = (
-            t.u64(a::FSID),
-            t.u64(a::FILEID),
-            t.array::<16>(a::STATEID),
-            t.u64(a::CLIENTID),
-        ) else {
+        let Some(q) = fastpath::StateQuery::parse(t) else {
             self.reply_pnfsd(xid, Nfsstat::Inval).finish();
             return Some(Nfsstat::Inval);
         };
+        let (fsid, fileid, stateid, clientid) = (q.fsid, q.fileid, q.stateid, q.clientid);
         if !self.granting() {
             self.reply_pnfsd(xid, Nfsstat::Delay).finish();
             return Some(Nfsstat::Delay);
@@ -884,8 +880,7 @@ impl Daemon {
                 return Some(Nfsstat::StaleStateid);
             }
         }
-        let key: StateKey = (clientid, fsid, fileid, stateid[4..].try_into().unwrap());
-        let seqid = u32::from_be_bytes(stateid[..4].try_into().unwrap());
+        let (key, seqid) = (q.key(), q.seqid());
         let hit = self.fast.read().cache.get(&key).copied();
         if let Some(e) = hit {
             if seqid <= e.generation {
@@ -919,7 +914,7 @@ impl Daemon {
             kind: pnfsd::UpcallKind::GetState as u32,
             since: start,
         };
-        self.ask_mds(qid, waiter, fsid, fileid, *stateid, clientid);
+        self.ask_mds(qid, waiter, fsid, fileid, stateid, clientid);
         None
     }
 

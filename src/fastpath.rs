@@ -184,6 +184,44 @@ pub fn try_answer(
     true
 }
 
+/// GET_STATE's question: which state of which client.
+#[derive(Debug, Clone, Copy)]
+pub struct StateQuery {
+    pub fsid: u64,
+    pub fileid: u64,
+    pub stateid: [u8; 16],
+    pub clientid: u64,
+}
+
+impl StateQuery {
+    /// None if an attribute is missing (the loop answers INVAL).
+    pub fn parse(t: &PnfsdAttrs<'_>) -> Option<StateQuery> {
+        Some(StateQuery {
+            fsid: t.u64(a::FSID)?,
+            fileid: t.u64(a::FILEID)?,
+            stateid: *t.array::<16>(a::STATEID)?,
+            clientid: t.u64(a::CLIENTID)?,
+        })
+    }
+
+    /// The cache key: the state's "other" bytes, whatever its seqid.
+    pub fn key(&self) -> StateKey {
+        let mut other = [0u8; 12];
+        other.copy_from_slice(&self.stateid[4..]);
+        (self.clientid, self.fsid, self.fileid, other)
+    }
+
+    /// The stateid's seqid (its first 4 bytes, big-endian).
+    pub fn seqid(&self) -> u32 {
+        u32::from_be_bytes([
+            self.stateid[0],
+            self.stateid[1],
+            self.stateid[2],
+            self.stateid[3],
+        ])
+    }
+}
+
 /// (kind, status, cache hit) of an answered upcall.
 type Answered = Option<(pnfsd::UpcallKind, Nfsstat, bool)>;
 
@@ -195,16 +233,8 @@ fn get_state(
     t: &PnfsdAttrs<'_>,
     out: &mut Vec<u8>,
 ) -> Answered {
-    let (Some(fsid), Some(fileid), Some(stateid), Some(clientid)) = (
-        t.u64(a::FSID),
-        t.u64(a::FILEID),
-        t.array::<16>(a::STATEID),
-        t.u64(a::CLIENTID),
-    ) else {
-        return None;
-    };
-    let key: StateKey = (clientid, fsid, fileid, stateid[4..].try_into().unwrap());
-    let seqid = u32::from_be_bytes(stateid[..4].try_into().unwrap());
+    let q = StateQuery::parse(t)?;
+    let (key, seqid) = (q.key(), q.seqid());
     let e = {
         let hot = shared.read();
         if !hot.view.granting {
@@ -225,7 +255,7 @@ fn get_state(
     } else {
         Nfsstat::Ok
     };
-    put_state(out, family, port, xid, st, &e, clientid);
+    put_state(out, family, port, xid, st, &e, q.clientid);
     Some((pnfsd::UpcallKind::GetState, st, true))
 }
 
