@@ -1040,18 +1040,12 @@ impl Daemon {
         let servers = self
             .members
             .iter()
-            .filter(|n| self.peers.get(n).is_some_and(|p| !p.addrs.is_empty()))
-            .count();
-        if servers == 0 {
+            .copied()
+            .filter(|n| self.peers.get(n).is_some_and(|p| !p.addrs.is_empty()));
+        let Some(pick) = fastpath::stripe(servers, fileid) else {
             self.reply_pnfsd(xid, Nfsstat::Layoutunavailable).finish();
             return Some(Nfsstat::Layoutunavailable);
-        }
-        let pick = *self
-            .members
-            .iter()
-            .filter(|n| self.peers.get(n).is_some_and(|p| !p.addrs.is_empty()))
-            .nth((fileid % servers as u64) as usize)
-            .expect("counted above");
+        };
         let port = self.sock.port();
         fastpath::put_layout(
             &mut self.tx,

@@ -132,11 +132,12 @@ const POLL: Duration = Duration::from_millis(100);
 /// Largest datagram taken from the kernel half (as the event loop took before).
 pub const SLOT: usize = 16 * 1024;
 
-/// Answer `datagram` if it is exactly one GET_STATE upcall the published state answers —
-/// a cache hit while granting, for the current MDS epoch — by appending its REPLY (from
-/// `port`, to the family `family`) to `out`; false leaves it to the event loop, which
-/// then answers it exactly as it would have (the same checks in the same order:
-/// `Daemon::get_state`).
+/// Answer `datagram` if it is exactly one upcall the published state answers OK — a
+/// GET_STATE cache hit while granting for the current MDS epoch, GET_DEVICE_INFO of a
+/// member's device while granting, LAYOUT_GET on a granting MDS out of grace — by
+/// appending its REPLY (from `port`, to the family `family`) to `out`; false leaves it to
+/// the event loop, which then answers it exactly as it would have (the same checks:
+/// `Daemon::get_state`, `get_device_info`, `layout_get`).
 pub fn try_answer(
     shared: &Shared,
     family: u16,
@@ -291,18 +292,24 @@ fn layout_get(
     if !(v.granting && v.layouts) {
         return None;
     }
-    let servers = v.devices.iter().filter(|(_, a)| !a.is_empty()).count();
-    if servers == 0 {
-        return None;
-    }
-    let pick = v
+    let servers = v
         .devices
         .iter()
         .filter(|(_, a)| !a.is_empty())
-        .nth((fileid % servers as u64) as usize)?
-        .0;
+        .map(|(n, _)| *n);
+    let pick = stripe(servers, fileid)?;
     put_layout(out, family, port, xid, v.node, pick, fileid, t);
     Some((pnfsd::UpcallKind::LayoutGet, Nfsstat::Ok, false))
+}
+
+/// The data server file `fileid` is striped on: the fileid-th of `servers` (the live
+/// members with addresses, in member order), round robin; None if there is none.
+pub fn stripe(mut servers: impl Iterator<Item = NodeId> + Clone, fileid: u64) -> Option<NodeId> {
+    let n = servers.clone().count() as u64;
+    if n == 0 {
+        return None;
+    }
+    servers.nth((fileid % n) as usize)
 }
 
 /// Start a REPLY to `xid` with `st` (the rest of the answer's attributes follow).
