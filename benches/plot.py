@@ -105,6 +105,13 @@ def cdf(pairs):
     return xs, ys
 
 
+def step_cdf(ax, pairs, color, style, label):
+    """One CDF line from [(lower_ns, count), ...]; nothing if there are none."""
+    if pairs:
+        xs, ys = cdf(pairs)
+        ax.step(xs, ys, where="post", color=color, linestyle=style, label=label)
+
+
 def upcall_cdf(rep):
     places = rep["placements"]
     if not places or "hist_ns" not in places[0]["rows"][0]:
@@ -120,10 +127,7 @@ def upcall_cdf(rep):
         for row, r in enumerate(place["rows"]):
             ax = axes[row, col]
             for key, name, color, style in sides:
-                pairs = r["hist_ns"].get(key) or []
-                if pairs:
-                    xs, ys = cdf(pairs)
-                    ax.step(xs, ys, where="post", color=color, linestyle=style, label=name)
+                step_cdf(ax, r["hist_ns"].get(key), color, style, name)
             ax.set_xscale("log")
             ax.set_ylim(0, 1.01)
             ax.grid(alpha=0.3)
@@ -147,11 +151,8 @@ def cpg(rep):
     for key, name, color, style in [
             ("product", "GET_STATE miss: DS → CPG → MDS → CPG → DS", "C0", "-"),
             ("floor", "bare CPG ping-pong (floor)", "C1", "--")]:
-        pairs = rep["hist_ns"].get(key) or []
-        if pairs:
-            xs, ys = cdf(pairs)
-            ax.step(xs, ys, where="post", color=color, linestyle=style,
-                    label=f"{name}, p50 {rep[key]['p50_us']:.0f} µs")
+        step_cdf(ax, rep["hist_ns"].get(key), color, style,
+                 f"{name}, p50 {rep[key]['p50_us']:.0f} µs")
     ax.set_xscale("log")
     ax.set_ylim(0, 1.01)
     ax.set_xlabel("round trip µs (log)")
@@ -173,10 +174,7 @@ def vm(rep):
              ("loopback", "module alone (loopback)", "C7", ":")]
     for ax, r in zip(axes[0], rows):
         for key, name, color, style in sides:
-            pairs = (r.get(key) or {}).get("hist_ns") or []
-            if pairs:
-                xs, ys = cdf(pairs)
-                ax.step(xs, ys, where="post", color=color, linestyle=style, label=name)
+            step_cdf(ax, (r.get(key) or {}).get("hist_ns"), color, style, name)
         ax.set_xscale("log")
         ax.set_ylim(0, 1.01)
         ax.grid(alpha=0.3)
