@@ -525,15 +525,21 @@ impl Twin {
     fn forget_daemon(&self, fam: Fam, port: u32) -> (u32, u32) {
         let mut shim = self.shim.lock().unwrap();
         let up = shim.up(fam);
-        match up.daemon {
+        let (failed, node) = match up.daemon {
             Some(d) if d.port == port => {
                 up.daemon = None;
-                let n = up.fail_all();
-                tracing::info!(family = fam.spec().name, port, failed = n, "daemon gone");
-                (n, d.node_id)
+                (up.fail_all(), d.node_id)
             }
-            _ => (0, 0),
+            _ => return (0, 0),
+        };
+        drop(shim);
+        let n = failed.len() as u32;
+        tracing::info!(family = fam.spec().name, port, failed = n, "daemon gone");
+        for (xid, p) in failed {
+            p.run
+                .ended(self, xid, p.t0_us, 0, trigger::End::Errno(libc::ENOTCONN));
         }
+        (n, node)
     }
 
     /// The daemon died (pidfd readable, or ECONNREFUSED on a unicast).

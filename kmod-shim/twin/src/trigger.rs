@@ -2,14 +2,13 @@
 //! `pnfs_shim_trigger.c`): the path nfsd/gfs2 would take, and the TRIGGER load generator
 //! that drives it `depth` at a time.
 
-use crate::upcall::{KindStats, Outcome, Pending};
+use crate::upcall::{KindStats, Pending};
 use crate::{gfs2, pnfsd, record, Ctx, Fam, OpError, OpResult, Twin};
 use pnfs_netlink::codec::{put_error, MsgBuilder, NlMsgHdr, NLM_F_ACK};
 use pnfs_netlink::{gfs2ctl, Gfs2Attrs, NlError, PnfsdAttrs};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use tokio::sync::oneshot;
+use tokio::sync::Notify;
 
 /// What to put in the upcalls a trigger issues (absent attributes: zero).
 #[derive(Debug, Clone, Default)]
@@ -186,49 +185,143 @@ pub fn build_upcall(fam: Fam, kind: u32, xid: u32, f: &Fill, buf: &mut Vec<u8>) 
     }
 }
 
-impl Twin {
-    /// Issue one upcall and wait for its reply: the reply's attribute bytes, or a
-    /// negative-errno-style error (ENOTCONN: no daemon or it died; ETIMEDOUT).
-    pub async fn upcall(
-        &self,
-        fam: Fam,
-        kind: u32,
-        fill: &Fill,
-        buf: &mut Vec<u8>,
-    ) -> Result<Vec<u8>, i32> {
-        let Some(rec) = &self.record else {
-            return self.upcall_xid(fam, kind, fill, buf).await.1;
-        };
-        let t0 = record::now_us();
-        let (xid, r) = self.upcall_xid(fam, kind, fill, buf).await;
-        let t1 = record::now_us();
-        let res = match &r {
-            Ok(reply) => record::Result::Status(reply_status(fam, reply)),
-            Err(e) => record::Result::Errno(*e),
-        };
-        rec.upcall(fam, xid, t0, t1, fill, res);
-        r
+/// How one upcall of a run ended.
+pub enum End<'a> {
+    /// The daemon answered: the REPLY's attribute bytes.
+    Reply(&'a [u8]),
+    /// Not answered: errno (ETIMEDOUT, ENOTCONN: no daemon or it died, EAGAIN: its
+    /// receive queue was full).
+    Errno(i32),
+}
+
+/// One TRIGGER run of the load generator (module: the trigger's state). The next upcall
+/// is issued from wherever the previous one ended — the REPLY's handler, the timeout
+/// sweep, the daemon's death — as the module's generator issues from its reply path: no
+/// task is woken and nothing is allocated per upcall.
+pub struct Run {
+    fam: Fam,
+    fill: Fill,
+    st: Mutex<RunState>,
+    /// Told once, when the last upcall of the run has ended.
+    done: Notify,
+}
+
+struct RunState {
+    /// Upcalls not issued yet.
+    remaining: u32,
+    /// Issued and not ended.
+    in_flight: u32,
+    stats: KindStats,
+    /// The last reply's attributes (echoed in the TRIGGER answer).
+    last: Option<Vec<u8>>,
+    /// The encoding buffer, lent to whoever issues.
+    buf: Vec<u8>,
+    finished: bool,
+}
+
+impl Run {
+    fn new(fam: Fam, fill: Fill) -> Arc<Run> {
+        Arc::new(Run {
+            fam,
+            st: Mutex::new(RunState {
+                remaining: fill.count,
+                in_flight: 0,
+                stats: KindStats::default(),
+                last: None,
+                buf: Vec::with_capacity(256),
+                finished: false,
+            }),
+            fill,
+            done: Notify::new(),
+        })
     }
 
-    /// `upcall`, also returning the xid it used (0: none allocated).
-    async fn upcall_xid(
-        &self,
-        fam: Fam,
-        kind: u32,
-        fill: &Fill,
-        buf: &mut Vec<u8>,
-    ) -> (u32, Result<Vec<u8>, i32>) {
-        let (tx, mut rx) = oneshot::channel();
-        let (xid, port, timeout) = {
+    /// Issue upcalls until one is in flight or none is left to issue; tell the run's task
+    /// when the last one has ended.
+    fn issue_next(self: &Arc<Self>, twin: &Twin) {
+        loop {
+            let mut buf = {
+                let mut st = self.st.lock().unwrap();
+                if st.remaining == 0 {
+                    if st.in_flight == 0 && !st.finished {
+                        st.finished = true;
+                        self.done.notify_one();
+                    }
+                    return;
+                }
+                st.remaining -= 1;
+                st.in_flight += 1;
+                std::mem::take(&mut st.buf)
+            };
+            let r = twin.issue(self, &mut buf);
+            self.st.lock().unwrap().buf = buf;
+            match r {
+                Ok(()) => return,
+                Err((xid, t0_us, errno)) => self.account(twin, xid, t0_us, 0, End::Errno(errno)),
+            }
+        }
+    }
+
+    /// Upcall `xid` of this run ended (`ns`: its round trip, for a reply): count it,
+    /// record it, and issue the next.
+    pub fn ended(self: &Arc<Self>, twin: &Twin, xid: u32, t0_us: u64, ns: u64, end: End<'_>) {
+        self.account(twin, xid, t0_us, ns, end);
+        self.issue_next(twin);
+    }
+
+    fn account(&self, twin: &Twin, xid: u32, t0_us: u64, ns: u64, end: End<'_>) {
+        let fam = self.fam;
+        let mut st = self.st.lock().unwrap();
+        let st = &mut *st;
+        st.in_flight -= 1;
+        st.stats.sent += 1;
+        let res = match end {
+            End::Reply(reply) => {
+                st.stats.latency.record(ns);
+                st.stats.answered += 1;
+                apply_reply(twin, fam, &self.fill, reply, &mut st.stats);
+                let last = st.last.get_or_insert_with(Vec::new);
+                last.clear();
+                last.extend_from_slice(reply);
+                twin.record
+                    .as_ref()
+                    .map(|_| record::Result::Status(reply_status(fam, reply)))
+            }
+            End::Errno(e) => {
+                if e == libc::ETIMEDOUT {
+                    st.stats.timeouts += 1;
+                } else {
+                    st.stats.failed += 1;
+                }
+                Some(record::Result::Errno(e))
+            }
+        };
+        if let (Some(rec), Some(res)) = (&twin.record, res) {
+            rec.upcall(fam, xid, t0_us, record::now_us(), &self.fill, res);
+        }
+    }
+}
+
+impl Twin {
+    /// Issue one upcall of `run` (module: `pnfs_shim_upcall()`): Ok when it is in flight
+    /// (or was already ended by the daemon's death), else (xid, t0, errno) — xid 0 when
+    /// none was allocated (no daemon).
+    fn issue(&self, run: &Arc<Run>, buf: &mut Vec<u8>) -> Result<(), (u32, u64, i32)> {
+        let (fam, kind) = (run.fam, run.fill.kind);
+        let t0_us = if self.record.is_some() {
+            record::now_us()
+        } else {
+            0
+        };
+        let (xid, port) = {
             let mut shim = self.shim.lock().unwrap();
             let up = shim.up(fam);
-            let k = kind as usize;
             // `sent` counts every upcall issued, so that once none is pending
             // sent == answered + timeouts + failed, per run and cumulatively.
-            up.stats[k].sent += 1;
+            up.stats[kind as usize].sent += 1;
             let Some(d) = up.daemon else {
-                up.stats[k].failed += 1;
-                return (0, Err(libc::ENOTCONN));
+                up.stats[kind as usize].failed += 1;
+                return Err((0, t0_us, libc::ENOTCONN));
             };
             let xid = up.alloc_xid();
             up.pending.insert(
@@ -236,57 +329,72 @@ impl Twin {
                 Pending {
                     kind,
                     start: Instant::now(),
-                    waiter: tx,
+                    t0_us,
+                    run: run.clone(),
                 },
             );
-            (xid, d.port, up.timeout)
+            (xid, d.port)
         };
         buf.clear();
-        build_upcall(fam, kind, xid, fill, buf);
+        build_upcall(fam, kind, xid, &run.fill, buf);
         // Never wait for room: the module's genlmsg_unicast() is MSG_DONTWAIT too, and an
         // upcall stuck on a daemon that stopped reading would escape its timeout.
-        if let Err(e) = self.sock.try_send_to(buf, port, 0) {
-            let errno = match &e {
-                NlError::Io(io) => io.raw_os_error(),
-                _ => None,
-            };
-            if errno == Some(libc::ECONNREFUSED) {
-                self.daemon_gone(fam, port);
-            } else {
-                let mut shim = self.shim.lock().unwrap();
-                let up = shim.up(fam);
-                if up.pending.remove(&xid).is_some() {
-                    up.stats[kind as usize].failed += 1;
-                }
-                tracing::debug!(port, "upcall not delivered: {e}");
-                return (xid, Err(errno.unwrap_or(libc::EIO)));
-            }
-            return (xid, Err(libc::ENOTCONN));
-        }
-        let r = match tokio::time::timeout(timeout, &mut rx).await {
-            Ok(Ok(Outcome::Reply(bytes))) => Ok(bytes),
-            Ok(Ok(Outcome::NotConnected)) | Ok(Err(_)) => Err(libc::ENOTCONN),
-            Err(_) => {
-                let mut shim = self.shim.lock().unwrap();
-                let up = shim.up(fam);
-                if up.pending.remove(&xid).is_some() {
-                    up.stats[kind as usize].timeouts += 1;
-                    Err(libc::ETIMEDOUT)
-                } else {
-                    // The reply (or the daemon's death) won the race with the timer: it
-                    // already took the pending entry and counted the outcome, so the
-                    // caller must get that outcome, not a timeout counted nowhere.
-                    match rx.try_recv() {
-                        Ok(Outcome::Reply(bytes)) => Ok(bytes),
-                        _ => Err(libc::ENOTCONN),
-                    }
-                }
-            }
+        let Err(e) = self.sock.try_send_to(buf, port, 0) else {
+            return Ok(());
         };
-        (xid, r)
+        let errno = match &e {
+            NlError::Io(io) => io.raw_os_error(),
+            _ => None,
+        };
+        if errno == Some(libc::ECONNREFUSED) {
+            // The daemon is gone: that fails every pending upcall, this one too.
+            self.daemon_gone(fam, port);
+        }
+        let mut shim = self.shim.lock().unwrap();
+        let up = shim.up(fam);
+        if up.pending.remove(&xid).is_none() {
+            return Ok(()); // ended (and counted) with the daemon's death
+        }
+        up.stats[kind as usize].failed += 1;
+        tracing::debug!(port, "upcall not delivered: {e}");
+        let errno = match errno {
+            Some(libc::ECONNREFUSED) => libc::ENOTCONN,
+            other => other.unwrap_or(libc::EIO),
+        };
+        Err((xid, t0_us, errno))
     }
 
-    /// REPLY: wake the waiter of `xid`.
+    /// Time out the upcalls of `run` whose deadline has passed; returns when to look
+    /// again (the earliest deadline left, or a whole timeout from now).
+    fn sweep(&self, run: &Arc<Run>) -> Instant {
+        let mut expired = Vec::new();
+        let next = {
+            let mut shim = self.shim.lock().unwrap();
+            let up = shim.up(run.fam);
+            let (now, timeout) = (Instant::now(), up.timeout);
+            let mut next = now + timeout;
+            up.pending.retain(|&xid, p| {
+                if !Arc::ptr_eq(&p.run, run) {
+                    return true;
+                }
+                let deadline = p.start + timeout;
+                if deadline <= now {
+                    expired.push((xid, p.t0_us));
+                    return false;
+                }
+                next = next.min(deadline);
+                true
+            });
+            up.stats[run.fill.kind as usize].timeouts += expired.len() as u64;
+            next
+        };
+        for (xid, t0_us) in expired {
+            run.ended(self, xid, t0_us, 0, End::Errno(libc::ETIMEDOUT));
+        }
+        next
+    }
+
+    /// REPLY: end the pending upcall `xid`, which issues its run's next.
     pub fn reply(&self, ctx: &mut Ctx<'_>, xid: u32, is_error: bool) -> OpResult {
         let mut shim = self.shim.lock().unwrap();
         let up = shim.up(ctx.fam);
@@ -307,13 +415,16 @@ impl Twin {
                 format!("xid {xid} is not pending"),
             ));
         };
+        let ns = p.start.elapsed().as_nanos() as u64;
         let s = &mut up.stats[p.kind as usize];
         s.answered += 1;
         if is_error {
             s.errors += 1;
         }
-        s.latency.record(p.start.elapsed().as_nanos() as u64);
-        let _ = p.waiter.send(Outcome::Reply(ctx.msg.attrs.to_vec()));
+        s.latency.record(ns);
+        drop(shim);
+        p.run
+            .ended(self, xid, p.t0_us, ns, End::Reply(ctx.msg.attrs));
         Ok(())
     }
 }
@@ -343,7 +454,8 @@ pub fn start(twin: &Twin, ctx: &mut Ctx<'_>) -> OpResult {
     let twin = twin.clone();
     tokio::spawn(async move {
         let started = Instant::now();
-        let (stats, last) = run_load(&twin, fam, Arc::new(fill.clone())).await;
+        let kind = fill.kind;
+        let (stats, last) = run_load(&twin, fam, fill).await;
         let elapsed = started.elapsed().as_nanos() as u64;
         if let Some(rec) = &twin.record {
             rec.flush(); // the run's upcalls are in the record before its answer
@@ -354,7 +466,7 @@ pub fn start(twin: &Twin, ctx: &mut Ctx<'_>) -> OpResult {
             fam,
             &header,
             cmd,
-            fill.kind,
+            kind,
             &stats,
             elapsed,
             last.as_deref(),
@@ -369,47 +481,23 @@ pub fn start(twin: &Twin, ctx: &mut Ctx<'_>) -> OpResult {
     Ok(())
 }
 
-async fn run_load(twin: &Twin, fam: Fam, fill: Arc<Fill>) -> (KindStats, Option<Vec<u8>>) {
-    let remaining = Arc::new(AtomicU32::new(fill.count));
-    // One set of counters for the run, not one per in-flight slot: a histogram is 7.5 KiB,
-    // and thousands of them made every record a cache miss (and the twin's RSS grow with
-    // the depth). The lock is never held across an await.
-    let total = Arc::new(std::sync::Mutex::new((KindStats::default(), None)));
-    let mut tasks = Vec::new();
-    for _ in 0..fill.depth.max(1).min(fill.count.max(1)) {
-        let (twin, fill, remaining, total) =
-            (twin.clone(), fill.clone(), remaining.clone(), total.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut buf = Vec::with_capacity(256);
-            while remaining
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| r.checked_sub(1))
-                .is_ok()
-            {
-                let t0 = Instant::now();
-                let r = twin.upcall(fam, fill.kind, &fill, &mut buf).await;
-                let ns = t0.elapsed().as_nanos() as u64;
-                let mut guard = total.lock().unwrap();
-                let (s, last) = &mut *guard;
-                s.sent += 1;
-                match r {
-                    Ok(reply) => {
-                        s.latency.record(ns);
-                        s.answered += 1;
-                        apply_reply(&twin, fam, &fill, &reply, s);
-                        *last = Some(reply);
-                    }
-                    Err(e) if e == libc::ETIMEDOUT => s.timeouts += 1,
-                    Err(_) => s.failed += 1,
-                }
-            }
-        }));
+/// Run the load generator: `depth` upcalls in flight, the next issued as each ends; this
+/// task only starts them, times them out and waits for the end.
+async fn run_load(twin: &Twin, fam: Fam, fill: Fill) -> (KindStats, Option<Vec<u8>>) {
+    let slots = fill.depth.max(1).min(fill.count.max(1));
+    let run = Run::new(fam, fill);
+    for _ in 0..slots {
+        run.issue_next(twin);
     }
-    for t in tasks {
-        let _ = t.await;
+    loop {
+        let next = twin.sweep(&run);
+        tokio::select! {
+            _ = run.done.notified() => break,
+            _ = tokio::time::sleep_until(next.into()) => {}
+        }
     }
-    let mut guard = total.lock().unwrap();
-    let (s, last) = &mut *guard;
-    (std::mem::take(s), last.take())
+    let mut st = run.st.lock().unwrap();
+    (std::mem::take(&mut st.stats), st.last.take())
 }
 
 /// The status attribute of a reply (pnfsd: nfsstat; gfs2: 0 or a negative errno);

@@ -1,9 +1,10 @@
 //! The upcall machinery (module: `pnfs_shim_upcall.c`): registration of the daemon,
 //! pending upcalls with xids, replies, timeouts, daemon death, statistics.
 
+use crate::trigger::Run;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
 
 pub use pnfs_netlink::histogram::{bucket, bucket_floor, Histogram, BUCKETS};
 
@@ -38,19 +39,14 @@ pub struct Daemon {
     pub version: u32,
 }
 
-/// How an upcall ended, for the waiter.
-#[derive(Debug)]
-pub enum Outcome {
-    /// The daemon answered; the reply's attribute bytes.
-    Reply(Vec<u8>),
-    /// No daemon, or it went away (-ENOTCONN).
-    NotConnected,
-}
-
+/// An upcall in flight: who issued it and when.
 pub struct Pending {
     pub kind: u32,
     pub start: Instant,
-    pub waiter: oneshot::Sender<Outcome>,
+    /// CLOCK_MONOTONIC µs at issue, for the record (0 when the twin records nothing).
+    pub t0_us: u64,
+    /// The load generator run that issued it, which takes the outcome.
+    pub run: Arc<Run>,
 }
 
 /// Per-family upcall state.
@@ -86,15 +82,15 @@ impl Upcalls {
         }
     }
 
-    /// Fail every pending upcall at once (daemon gone); returns how many.
-    pub fn fail_all(&mut self) -> u32 {
-        let n = self.pending.len() as u32;
-        for (_, p) in self.pending.drain() {
+    /// Fail every pending upcall at once (daemon gone): count them failed and hand them
+    /// back, so that the caller tells their runs once the lock is released.
+    pub fn fail_all(&mut self) -> Vec<(u32, Pending)> {
+        let failed: Vec<(u32, Pending)> = self.pending.drain().collect();
+        for (_, p) in &failed {
             if let Some(s) = self.stats.get_mut(p.kind as usize) {
                 s.failed += 1;
             }
-            let _ = p.waiter.send(Outcome::NotConnected);
         }
-        n
+        failed
     }
 }
