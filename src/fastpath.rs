@@ -22,7 +22,7 @@ use crate::stats::KindCounters;
 use crate::wire::DsAddr;
 use pnfs_netlink::codec::{GenlMsg, Messages, MsgBuilder, NLM_F_REQUEST};
 use pnfs_netlink::pnfsd::{self, attr as a, Nfsstat};
-use pnfs_netlink::socket::{recvmmsg_into, RecvBatch, MAX_BATCH};
+use pnfs_netlink::socket::{recvmmsg_into, set_blocking_receive, RecvBatch, MAX_BATCH};
 use pnfs_netlink::PnfsdAttrs;
 use std::collections::HashMap;
 use std::os::fd::RawFd;
@@ -394,27 +394,7 @@ pub fn spawn(
     shared: Arc<Shared>,
     fwd: mpsc::Sender<Fwd>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    // SAFETY: fcntl and setsockopt on a valid fd with a live timeval.
-    unsafe {
-        let fl = libc::fcntl(fd, libc::F_GETFL);
-        if fl < 0 || libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK) < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let tv = libc::timeval {
-            tv_sec: 0,
-            tv_usec: POLL.as_micros() as _,
-        };
-        if libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            &tv as *const libc::timeval as *const libc::c_void,
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        ) < 0
-        {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
+    set_blocking_receive(fd, POLL)?;
     std::thread::Builder::new()
         .name("upcall-fast".into())
         .spawn(move || serve(fd, peer, family, port, &shared, &fwd))

@@ -462,6 +462,36 @@ impl NlSocket {
     }
 }
 
+/// Make `fd` blocking, with receives that give up (EAGAIN) after `timeout`: for a
+/// thread that takes over a socket's receive side and blocks in `recvmmsg_into`, looking
+/// at a stop flag between receives. Sends are unchanged (`NlSocket`'s carry
+/// MSG_DONTWAIT).
+pub fn set_blocking_receive(fd: RawFd, timeout: std::time::Duration) -> io::Result<()> {
+    let tv = libc::timeval {
+        tv_sec: timeout.as_secs() as _,
+        tv_usec: timeout.subsec_micros() as _,
+    };
+    // SAFETY: fcntl and setsockopt on a caller's fd with a live timeval; an invalid fd
+    // is an error return, nothing else.
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        if fl < 0 || libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &tv as *const libc::timeval as *const libc::c_void,
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        ) < 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// recvmmsg(2) of up to the batch's slots into it, with `flags` (add MSG_TRUNC to see
 /// truncation; MSG_DONTWAIT, or MSG_WAITFORONE on a blocking fd); `passcred`: the socket
 /// has SO_PASSCRED (credentials are read per datagram). For `NlSocket::recv_batch` and

@@ -18,12 +18,16 @@ pub mod upcall;
 use pnfs_netlink::client::*;
 use pnfs_netlink::codec::*;
 use pnfs_netlink::policy::Family;
-use pnfs_netlink::socket::{Creds, NlSocket, RecvBatch, SocketOptions, NETLINK_USERSOCK};
+use pnfs_netlink::socket::{
+    recvmmsg_into, set_blocking_receive, Creds, NlSocket, RecvBatch, SocketOptions,
+    NETLINK_USERSOCK,
+};
 use pnfs_netlink::{gfs2ctl, pnfsd as pnfsd_nl, DecodeError, NlError};
 use std::borrow::Cow;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::watch;
@@ -39,6 +43,10 @@ pub const PNFSD_EVENTS_GROUP: u32 = 1;
 pub const GFS2CTL_EVENTS_GROUP: u32 = 2;
 /// Largest datagram the twin sends (dumps are split below it).
 const MAX_DATAGRAM: usize = 16 * 1024;
+/// How often the receive thread looks at the stop flag while nothing arrives.
+const STOP_POLL: Duration = Duration::from_millis(100);
+/// How long an answer waits for room in its requester's receive queue.
+const SEND_PATIENCE: Duration = Duration::from_secs(2);
 
 /// One of the two families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,23 +270,56 @@ impl Twin {
         self.sock.port()
     }
 
-    /// Serve until `shutdown` turns true.
+    /// Serve until `shutdown` turns true. Requests are taken by a thread blocked in
+    /// recvmmsg(2) on the twin's socket, which answers them and issues the load
+    /// generator's next upcall from each REPLY, as the module does in its receive path:
+    /// no event loop between the socket and the handlers. The runtime keeps what waits
+    /// (a TRIGGER's timeouts and answer, the daemon's pidfd).
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), NlError> {
+        let fd = self.sock.as_raw_fd();
+        set_blocking_receive(fd, STOP_POLL)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
+        let (rt, stop2, twin) = (
+            tokio::runtime::Handle::current(),
+            stop.clone(),
+            self.clone(),
+        );
+        std::thread::Builder::new()
+            .name("twin-serve".into())
+            .spawn(move || {
+                // Handlers spawn tasks (TRIGGER, the pidfd watch) onto the runtime.
+                let _rt = rt.enter();
+                let _ = done_tx.send(twin.serve(fd, &stop2));
+            })
+            .map_err(NlError::Io)?;
+        tokio::select! {
+            r = &mut done_rx => return r.unwrap_or(Ok(())),
+            _ = shutdown.changed() => {}
+        }
+        // The thread sees the flag within STOP_POLL; wait for it, so that the socket is
+        // closed (its port free) once `run` returns and the last clone is dropped.
+        stop.store(true, Ordering::Relaxed);
+        done_rx.await.unwrap_or(Ok(()))
+    }
+
+    /// The receive thread: every datagram, until `stop`.
+    fn serve(&self, fd: std::os::fd::RawFd, stop: &AtomicBool) -> Result<(), NlError> {
         // 64 KiB slots: a request from a client may be as long as a kernel would take.
         let mut rx = RecvBatch::new(16, 64 * 1024);
         let mut out = Vec::with_capacity(MAX_DATAGRAM);
         let mut events = Vec::with_capacity(4096);
-        loop {
-            let n = tokio::select! {
-                r = self.sock.recv_batch(&mut rx) => match r {
-                    Ok(n) => n,
-                    Err(NlError::Overrun) => {
+        while !stop.load(Ordering::Relaxed) {
+            let n = match recvmmsg_into(fd, &mut rx, true, libc::MSG_WAITFORONE | libc::MSG_TRUNC) {
+                Ok(n) => n,
+                Err(e) => match e.raw_os_error() {
+                    Some(libc::EAGAIN) | Some(libc::EINTR) => continue,
+                    Some(libc::ENOBUFS) => {
                         tracing::warn!("twin receive queue overflowed; requests were lost");
                         continue;
                     }
-                    Err(e) => return Err(e),
+                    _ => return Err(NlError::Io(e)),
                 },
-                _ = shutdown.changed() => return Ok(()),
             };
             for i in 0..n {
                 let (buf, from) = rx.get(i);
@@ -286,13 +327,14 @@ impl Twin {
                     tracing::warn!(port = from.port, "dropped a truncated datagram");
                     continue;
                 }
-                self.serve_datagram(buf, from, &mut out, &mut events).await;
+                self.serve_datagram(buf, from, &mut out, &mut events);
             }
         }
+        Ok(())
     }
 
     /// Dispatch every message of one datagram; answer and multicast what they produce.
-    async fn serve_datagram(
+    fn serve_datagram(
         &self,
         buf: &[u8],
         from: pnfs_netlink::socket::From,
@@ -309,7 +351,7 @@ impl Twin {
             events.clear();
             self.dispatch(m, from.port, from.creds, out, events);
             if !out.is_empty() {
-                self.send_chunked(out, from.port).await;
+                self.send_chunked(out, from.port);
             }
             if !events.is_empty() {
                 self.multicast(events, m.header.kind);
@@ -331,7 +373,9 @@ impl Twin {
     }
 
     /// Send a buffer of whole messages, split into datagrams of at most MAX_DATAGRAM.
-    async fn send_chunked(&self, buf: &[u8], port: u32) {
+    /// A requester whose receive queue stays full for SEND_PATIENCE loses the rest of
+    /// the answer (the kernel's genlmsg_reply() would drop it at once).
+    fn send_chunked(&self, buf: &[u8], port: u32) {
         let mut start = 0;
         while start < buf.len() {
             let mut end = start;
@@ -344,9 +388,22 @@ impl Twin {
                 end += len;
             }
             let end = end.min(buf.len()).max(start + 1);
-            if let Err(e) = self.sock.send_to(&buf[start..end], port, 0).await {
-                tracing::debug!(port, "reply not delivered: {e}");
-                return;
+            let deadline = Instant::now() + SEND_PATIENCE;
+            loop {
+                match self.sock.try_send_to(&buf[start..end], port, 0) {
+                    Ok(_) => break,
+                    Err(NlError::Io(e))
+                        if e.kind() == std::io::ErrorKind::WouldBlock
+                            && Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                    Err(NlError::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        tracing::debug!(port, "reply not delivered: {e}");
+                        return;
+                    }
+                }
             }
             start = end;
         }
