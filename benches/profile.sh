@@ -8,7 +8,7 @@
 #   2. context switches per upcall, per process (/proc/PID/status, 100000 upcalls);
 #   3. where cpu0's time goes (perf record -e cpu-clock, 100000 upcalls): per process,
 #      user space vs kernel, and the top user-space symbols.
-# Prints markdown on stdout. Give BUILD_DIR of another build (e.g. of an older commit) to
+# Prints markdown on stdout (PERF_OUT=FILE keeps perf's data). Give BUILD_DIR of another build (e.g. of an older commit) to
 # profile that one the same way (LABEL=... names it in the heading).
 set -euo pipefail
 B=$(realpath "${1:-target/release}")
@@ -68,6 +68,7 @@ echo
 # 3. perf
 perf record -q -F 10000 -e cpu-clock -C 0 -o "$W/perf.data" -- "$B/pnfsctl" --control @pnfs-profile \
 	trigger pnfsd get-device-info --device node:1 --count $N >"$W/perf.out" 2>&1
+[ -n "${PERF_OUT:-}" ] && cp "$W/perf.data" "$PERF_OUT"
 p50=$(grep -o 'p50-ns [0-9]*' "$W/perf.out" | awk '{print $2}')
 echo "cpu0 under perf ($N upcalls, p50 ${p50} ns under perf): share of cpu0's samples (both processes run on cpu0 only: the shares split each round trip's time)"
 echo
@@ -75,9 +76,9 @@ echo "| process | user space | kernel | total |"
 echo "|---|---:|---:|---:|"
 perf report -i "$W/perf.data" --no-children --sort comm,dso -q -g none 2>/dev/null |
 	awk '{gsub("%","",$1); c=$2; if ($3 ~ /kernel/) k[c]+=$1; else u[c]+=$1; seen[c]=1}
-	     END {for (c in seen) if (u[c]+k[c] >= 1) printf "| %s | %.1f %% | %.1f %% | %.1f %% |\n", (c=="pnfsctl"?"pnfsctl (twin)":(c=="upcall-fast"?"pnfs_controld (upcall-fast thread)":c)), u[c], k[c], u[c]+k[c]}' | sort
+	     END {for (c in seen) if (u[c]+k[c] >= 1) printf "| %s | %.1f %% | %.1f %% | %.1f %% |\n", (c=="twin-serve"?"twin (twin-serve thread)":(c=="upcall-fast"?"pnfs_controld (upcall-fast thread)":c)), u[c], k[c], u[c]+k[c]}' | sort
 echo
-for c in pnfs_controld upcall-fast pnfsctl; do
+for c in upcall-fast twin-serve; do
 	perf report -i "$W/perf.data" --no-children --comm $c --sort sym -q -g none 2>/dev/null | grep -q . || continue
 	echo "Top user-space symbols of $c (% of cpu0):"
 	echo

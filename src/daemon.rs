@@ -2902,7 +2902,7 @@ pub mod harness {
                         port,
                         b,
                         &mut d.tx,
-                        Instant::now(),
+                        Some(Instant::now()),
                     ) {
                         d.on_datagram(b);
                     }

@@ -1,5 +1,6 @@
 //! The daemon's counters and latency histograms per upcall kind (service time: from the
-//! upcall's arrival to its REPLY), served to `pnfsctl stats`.
+//! upcall's arrival to its REPLY), served to `pnfsctl stats`. The upcall fast path's
+//! share of the histogram is sampled (`fastpath::TIME_EVERY`); the counters are exact.
 
 use pnfs_netlink::histogram::Histogram;
 use pnfs_netlink::{gfs2ctl, pnfsd};

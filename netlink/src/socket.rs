@@ -93,6 +93,8 @@ unsafe fn creds_of(msg: &libc::msghdr) -> Option<Creds> {
 
 /// Most datagrams one `recv_batch` takes (one recvmmsg(2)).
 pub const MAX_BATCH: usize = 32;
+/// Longest wait (in receives) of an adaptive batch before it asks for more again.
+const MAX_BACKOFF: u32 = 64;
 
 /// Buffers for `NlSocket::recv_batch`: `slots` datagrams of at most `slot_len` bytes
 /// each, allocated once and reused; `len()` datagrams are valid after a receive.
@@ -101,6 +103,15 @@ pub struct RecvBatch {
     buf: Vec<u8>,
     slot_len: usize,
     got: Vec<(usize, From)>,
+    /// Ask for `ask` datagrams, adapted after each receive (see `adaptive`).
+    adaptive: bool,
+    ask: usize,
+    /// Adaptive: receives left before asking for more again, and that wait's length
+    /// after the last ask for more came back short (doubling up to MAX_BACKOFF).
+    wait: u32,
+    backoff: u32,
+    /// What the last receive asked for: it found the queue empty if it got fewer.
+    asked: usize,
 }
 
 impl RecvBatch {
@@ -111,7 +122,33 @@ impl RecvBatch {
             buf: vec![0; slots * slot_len],
             slot_len,
             got: Vec::with_capacity(slots),
+            adaptive: false,
+            ask: slots,
+            wait: 0,
+            backoff: 0,
+            asked: 0,
         }
+    }
+
+    /// Like `new`, for a thread blocked in `recvmmsg_into` with MSG_WAITFORONE, which
+    /// asks for one datagram while they come one at a time: after the first datagram the
+    /// kernel tries the next one without waiting, and when none is queued that try
+    /// fails — about 0.25 µs of a 4 µs round trip in the profile, paid on every receive
+    /// by a peer with one message in flight. A receive that finds two or more asks for
+    /// all the slots next time (a queue: the failed try is a fraction of each); one that
+    /// finds a single datagram where it asked for more asks for one, and for all again
+    /// only after 1, 2, 4 ... MAX_BACKOFF receives of one.
+    pub fn adaptive(slots: usize, slot_len: usize) -> Self {
+        RecvBatch {
+            adaptive: true,
+            ask: 1,
+            ..RecvBatch::new(slots, slot_len)
+        }
+    }
+
+    /// How many datagrams the last receive asked for (fewer taken: the queue was empty).
+    pub fn asked(&self) -> usize {
+        self.asked
     }
 
     /// How many datagrams the last receive took.
@@ -121,6 +158,26 @@ impl RecvBatch {
 
     pub fn is_empty(&self) -> bool {
         self.got.is_empty()
+    }
+
+    /// The adaptive batch's next ask, after a receive that asked for `asked` and got `n`.
+    fn adapt(&mut self, n: usize, asked: usize) {
+        if n >= 2 {
+            // A queue: ask for all the slots (a failed try now costs a fraction of each).
+            self.ask = self.slots();
+            self.wait = 0;
+            self.backoff = 0;
+        } else if asked > 1 {
+            // One where more were asked for: the failed try was paid; ask for one, and
+            // for more again only after a while.
+            self.ask = 1;
+            self.backoff = (self.backoff * 2).clamp(1, MAX_BACKOFF);
+            self.wait = self.backoff;
+        } else if self.wait == 0 {
+            self.ask = self.slots();
+        } else {
+            self.wait -= 1;
+        }
     }
 
     fn slots(&self) -> usize {
@@ -429,7 +486,7 @@ impl NlSocket {
             let mut guard = reactor.readable().await?;
             match self.raw_recvmmsg(batch) {
                 Ok(n) => {
-                    if n < batch.slots() {
+                    if n < batch.asked {
                         guard.clear_ready();
                     }
                     return Ok(n);
@@ -503,13 +560,91 @@ pub fn recvmmsg_into(
     flags: i32,
 ) -> io::Result<usize> {
     batch.got.clear();
-    let slots = batch.slots();
+    let slots = if batch.adaptive {
+        batch.ask.clamp(1, batch.slots())
+    } else {
+        batch.slots()
+    };
     if slots == 0 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "empty receive batch",
         ));
     }
+    let n = if slots == 1 {
+        // One datagram: recvfrom(2) (recvmsg(2) for credentials), not recvmmsg's
+        // per-call header copies — 0.1 µs of each receive at one in flight.
+        recv_one(fd, batch, passcred, flags & !libc::MSG_WAITFORONE)?
+    } else {
+        recv_many(fd, batch, slots, passcred, flags)?
+    };
+    batch.asked = slots;
+    if batch.adaptive {
+        batch.adapt(n, slots);
+    }
+    Ok(n)
+}
+
+/// One datagram into slot 0 (see `recvmmsg_into`).
+fn recv_one(fd: RawFd, batch: &mut RecvBatch, passcred: bool, flags: i32) -> io::Result<usize> {
+    // SAFETY: the pointers handed to the kernel are to slot 0 of `batch.buf` (slot_len
+    // bytes) and to locals that live for the call; all are plain data.
+    unsafe {
+        let mut sa: libc::sockaddr_nl = std::mem::zeroed();
+        let buf = batch.buf.as_mut_ptr() as *mut libc::c_void;
+        let (r, creds, ctrunc) = if passcred {
+            let mut cmsg = [0u64; 8];
+            let mut iov = libc::iovec {
+                iov_base: buf,
+                iov_len: batch.slot_len,
+            };
+            let mut m: libc::msghdr = std::mem::zeroed();
+            m.msg_name = &mut sa as *mut libc::sockaddr_nl as *mut libc::c_void;
+            m.msg_namelen = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+            m.msg_iov = &mut iov;
+            m.msg_iovlen = 1;
+            m.msg_control = cmsg.as_mut_ptr() as *mut libc::c_void;
+            m.msg_controllen = std::mem::size_of::<[u64; 8]>() as _;
+            let r = libc::recvmsg(fd, &mut m, flags);
+            let creds = if r >= 0 { creds_of(&m) } else { None };
+            (r, creds, m.msg_flags & libc::MSG_TRUNC != 0)
+        } else {
+            let mut len = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+            let r = libc::recvfrom(
+                fd,
+                buf,
+                batch.slot_len,
+                flags,
+                &mut sa as *mut libc::sockaddr_nl as *mut libc::sockaddr,
+                &mut len,
+            );
+            (r, None, false)
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let len = r as usize;
+        batch.got.push((
+            len.min(batch.slot_len),
+            From {
+                port: sa.nl_pid,
+                groups: sa.nl_groups,
+                creds,
+                truncated: len > batch.slot_len || ctrunc,
+            },
+        ));
+        Ok(1)
+    }
+}
+
+/// Up to `slots` datagrams in one recvmmsg(2) (see `recvmmsg_into`).
+fn recv_many(
+    fd: RawFd,
+    batch: &mut RecvBatch,
+    slots: usize,
+    passcred: bool,
+    flags: i32,
+) -> io::Result<usize> {
     // Only the slots in use are initialised (zeroing all MAX_BATCH of them, 5 KiB,
     // showed in the profile).
     let mut sa = [const { MaybeUninit::<libc::sockaddr_nl>::uninit() }; MAX_BATCH];

@@ -1,9 +1,15 @@
 //! `NlSocket::recv_batch` over NETLINK_USERSOCK (no privileges needed): a burst is taken
 //! in batches, a short batch clears readiness without losing what arrives next, a
-//! datagram longer than its slot is reported truncated, and SO_PASSCRED works per slot.
+//! datagram longer than its slot is reported truncated, and SO_PASSCRED works per slot;
+//! an adaptive batch on a blocking socket (`recvmmsg_into`, the twin's and the daemon's
+//! receive threads) takes every datagram once and in order whatever it asks for, asks
+//! for one while they come one at a time, and gives up after the receive timeout.
 #![cfg(feature = "io")]
 
-use pnfs_netlink::socket::{NlSocket, RecvBatch, SocketOptions, NETLINK_USERSOCK};
+use pnfs_netlink::socket::{
+    recvmmsg_into, set_blocking_receive, NlSocket, RecvBatch, SocketOptions, NETLINK_USERSOCK,
+};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 fn open(passcred: bool) -> NlSocket {
@@ -64,5 +70,61 @@ async fn credentials_per_slot() {
     for i in 0..3 {
         let c = b.get(i).1.creds.expect("SCM_CREDENTIALS on every datagram");
         assert_eq!(c.pid, std::process::id() as i32);
+    }
+}
+
+/// Blocking receive into an adaptive batch; returns the bytes' first values, in order.
+fn take(rx: &NlSocket, b: &mut RecvBatch, passcred: bool) -> Vec<u8> {
+    let flags = libc::MSG_WAITFORONE | libc::MSG_TRUNC;
+    let n = recvmmsg_into(rx.as_raw_fd(), b, passcred, flags).expect("a queued datagram");
+    assert_eq!(n, b.len());
+    (0..n)
+        .map(|i| {
+            let (d, from) = b.get(i);
+            assert_eq!(from.creds.is_some(), passcred, "credentials iff asked");
+            if passcred {
+                assert_eq!(from.creds.unwrap().pid, std::process::id() as i32);
+            }
+            d[0]
+        })
+        .collect()
+}
+
+#[test]
+fn adaptive_blocking_batches() {
+    for passcred in [false, true] {
+        let (rx, tx) = (open(passcred), open(false));
+        set_blocking_receive(rx.as_raw_fd(), Duration::from_millis(50)).unwrap();
+        let mut b = RecvBatch::adaptive(4, 64);
+        let send = |v: u8, len: usize| tx.try_send_to(&vec![v; len], rx.port(), 0).unwrap();
+        // One at a time: one asked for, the datagram whole (or marked truncated).
+        send(1, 16);
+        assert_eq!(take(&rx, &mut b, passcred), [1]);
+        assert_eq!(b.asked(), 1);
+        send(2, 100);
+        assert_eq!(take(&rx, &mut b, passcred), [2]);
+        assert!(b.get(0).1.truncated, "100 bytes into a 64-byte slot");
+        // A queue: taken in batches of up to 4, in order, none lost or repeated.
+        for v in 10..17 {
+            send(v, 8);
+        }
+        let mut got = Vec::new();
+        while got.len() < 7 {
+            got.extend(take(&rx, &mut b, passcred));
+        }
+        assert_eq!(got, (10..17).collect::<Vec<u8>>());
+        assert_eq!(b.asked(), 4, "a queue was seen: all the slots asked for");
+        // Back to one at a time: after one short batch, one is asked for again.
+        send(20, 8);
+        assert_eq!(take(&rx, &mut b, passcred), [20]);
+        send(21, 8);
+        assert_eq!(take(&rx, &mut b, passcred), [21]);
+        assert_eq!(b.asked(), 1);
+        // Nothing queued: the receive gives up after the timeout (EAGAIN), no hang.
+        let t = std::time::Instant::now();
+        let e = recvmmsg_into(rx.as_raw_fd(), &mut b, passcred, libc::MSG_WAITFORONE)
+            .expect_err("nothing was sent");
+        assert_eq!(e.raw_os_error(), Some(libc::EAGAIN));
+        assert!(t.elapsed() < Duration::from_secs(5));
     }
 }

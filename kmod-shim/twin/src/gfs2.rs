@@ -60,8 +60,8 @@ pub fn handle(twin: &Twin, ctx: &mut Ctx<'_>, op: &'static OpSpec, dump: bool) -
         cmd::UNREGISTER => twin.unregister(ctx),
         cmd::REPLY => {
             let xid = t.req_u32(attr::XID)?;
-            let status = t.require(attr::STATUS)?.i32();
-            twin.reply(ctx, xid, status != 0)
+            t.require(attr::STATUS)?;
+            twin.reply(ctx, xid, crate::trigger::Reply::Gfs2(&t))
         }
         cmd::TRIGGER => crate::trigger::start(twin, ctx),
         cmd::BLOCK | cmd::UNBLOCK => {

@@ -306,7 +306,7 @@ impl Twin {
     /// The receive thread: every datagram, until `stop`.
     fn serve(&self, fd: std::os::fd::RawFd, stop: &AtomicBool) -> Result<(), NlError> {
         // 64 KiB slots: a request from a client may be as long as a kernel would take.
-        let mut rx = RecvBatch::new(16, 64 * 1024);
+        let mut rx = RecvBatch::adaptive(16, 64 * 1024);
         let mut out = Vec::with_capacity(MAX_DATAGRAM);
         let mut events = Vec::with_capacity(4096);
         while !stop.load(Ordering::Relaxed) {

@@ -217,7 +217,11 @@ pub fn handle(twin: &Twin, ctx: &mut Ctx<'_>, op: &'static OpSpec, dump: bool) -
             Ok(())
         }
         cmd::UNREGISTER => twin.unregister(ctx),
-        cmd::REPLY => twin.reply(ctx, t.req_u32(attr::XID)?, t.req_u32(attr::STATUS)? != 0),
+        cmd::REPLY => {
+            let xid = t.req_u32(attr::XID)?;
+            t.req_u32(attr::STATUS)?;
+            twin.reply(ctx, xid, crate::trigger::Reply::Pnfsd(&t))
+        }
         cmd::TRIGGER => crate::trigger::start(twin, ctx),
         cmd::STATUS_GET => {
             let shim = twin.shim.lock().unwrap();

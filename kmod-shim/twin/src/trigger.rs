@@ -6,6 +6,7 @@ use crate::upcall::{KindStats, Pending};
 use crate::{gfs2, pnfsd, record, Ctx, Fam, OpError, OpResult, Twin};
 use pnfs_netlink::codec::{put_error, MsgBuilder, NlMsgHdr, NLM_F_ACK};
 use pnfs_netlink::{gfs2ctl, Gfs2Attrs, NlError, PnfsdAttrs};
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::Notify;
@@ -186,12 +187,32 @@ pub fn build_upcall(fam: Fam, kind: u32, xid: u32, f: &Fill, buf: &mut Vec<u8>) 
 }
 
 /// How one upcall of a run ended.
-pub enum End<'a> {
-    /// The daemon answered: the REPLY's attribute bytes.
-    Reply(&'a [u8]),
+pub enum End<'t, 'a> {
+    /// The daemon answered: the REPLY's attribute bytes and their table.
+    Reply(&'a [u8], Reply<'t, 'a>),
     /// Not answered: errno (ETIMEDOUT, ENOTCONN: no daemon or it died, EAGAIN: its
     /// receive queue was full).
     Errno(i32),
+}
+
+/// A REPLY's attributes, parsed once by its family's handler.
+#[derive(Clone, Copy)]
+pub enum Reply<'t, 'a> {
+    Pnfsd(&'t PnfsdAttrs<'a>),
+    Gfs2(&'t Gfs2Attrs<'a>),
+}
+
+impl Reply<'_, '_> {
+    /// The status attribute (pnfsd: nfsstat; gfs2: 0 or a negative errno); -1 when it
+    /// has none (the handlers require it, so only for completeness).
+    pub fn status(&self) -> i64 {
+        match self {
+            Reply::Pnfsd(t) => t
+                .u32(pnfs_netlink::pnfsd::attr::STATUS)
+                .map_or(-1, i64::from),
+            Reply::Gfs2(t) => t.i32(gfs2ctl::attr::STATUS).map_or(-1, i64::from),
+        }
+    }
 }
 
 /// One TRIGGER run of the load generator (module: the trigger's state). The next upcall
@@ -214,9 +235,30 @@ struct RunState {
     stats: KindStats,
     /// The last reply's attributes (echoed in the TRIGGER answer).
     last: Option<Vec<u8>>,
-    /// The encoding buffer, lent to whoever issues.
-    buf: Vec<u8>,
     finished: bool,
+}
+
+impl RunState {
+    /// Take the next upcall to issue, if any is left; when none is left and none is in
+    /// flight, the run is over: tell its task (once).
+    fn take_next(&mut self, done: &Notify) -> bool {
+        if self.remaining > 0 {
+            self.remaining -= 1;
+            self.in_flight += 1;
+            return true;
+        }
+        if self.in_flight == 0 && !self.finished {
+            self.finished = true;
+            done.notify_one();
+        }
+        false
+    }
+}
+
+thread_local! {
+    /// The upcall encoding buffer of each thread that issues (the twin's receive thread,
+    /// the runtime's for timeouts): made once, no allocation per upcall.
+    static UPCALL_BUF: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(256));
 }
 
 impl Run {
@@ -228,7 +270,6 @@ impl Run {
                 in_flight: 0,
                 stats: KindStats::default(),
                 last: None,
-                buf: Vec::with_capacity(256),
                 finished: false,
             }),
             fill,
@@ -236,56 +277,49 @@ impl Run {
         })
     }
 
-    /// Issue upcalls until one is in flight or none is left to issue; tell the run's task
-    /// when the last one has ended.
-    fn issue_next(self: &Arc<Self>, twin: &Twin) {
-        loop {
-            let mut buf = {
-                let mut st = self.st.lock().unwrap();
-                if st.remaining == 0 {
-                    if st.in_flight == 0 && !st.finished {
-                        st.finished = true;
-                        self.done.notify_one();
-                    }
-                    return;
-                }
-                st.remaining -= 1;
-                st.in_flight += 1;
-                std::mem::take(&mut st.buf)
-            };
-            let r = twin.issue(self, &mut buf);
-            self.st.lock().unwrap().buf = buf;
-            match r {
-                Ok(()) => return,
-                Err((xid, t0_us, errno)) => self.account(twin, xid, t0_us, 0, End::Errno(errno)),
+    /// Start one in-flight slot (or, with none left to issue, end the run).
+    fn start_slot(self: &Arc<Self>, twin: &Twin) {
+        if self.st.lock().unwrap().take_next(&self.done) {
+            self.issue_taken(twin);
+        }
+    }
+
+    /// Issue the upcall taken with `take_next`; one that fails at once (no daemon, a
+    /// full queue) is counted and the next one taken, until one is in flight or none
+    /// is left.
+    fn issue_taken(self: &Arc<Self>, twin: &Twin) {
+        while let Err((xid, t0_us, errno)) = twin.issue(self) {
+            if !self.account(twin, xid, t0_us, 0, End::Errno(errno)) {
+                return;
             }
         }
     }
 
     /// Upcall `xid` of this run ended (`ns`: its round trip, for a reply): count it,
     /// record it, and issue the next.
-    pub fn ended(self: &Arc<Self>, twin: &Twin, xid: u32, t0_us: u64, ns: u64, end: End<'_>) {
-        self.account(twin, xid, t0_us, ns, end);
-        self.issue_next(twin);
+    pub fn ended(self: &Arc<Self>, twin: &Twin, xid: u32, t0_us: u64, ns: u64, end: End<'_, '_>) {
+        if self.account(twin, xid, t0_us, ns, end) {
+            self.issue_taken(twin);
+        }
     }
 
-    fn account(&self, twin: &Twin, xid: u32, t0_us: u64, ns: u64, end: End<'_>) {
+    /// Count and record an ended upcall and, under the same lock, take the next; true
+    /// when there is one to issue.
+    fn account(&self, twin: &Twin, xid: u32, t0_us: u64, ns: u64, end: End<'_, '_>) -> bool {
         let fam = self.fam;
         let mut st = self.st.lock().unwrap();
         let st = &mut *st;
         st.in_flight -= 1;
         st.stats.sent += 1;
         let res = match end {
-            End::Reply(reply) => {
+            End::Reply(bytes, reply) => {
                 st.stats.latency.record(ns);
                 st.stats.answered += 1;
-                apply_reply(twin, fam, &self.fill, reply, &mut st.stats);
+                apply_reply(twin, &self.fill, reply, &mut st.stats);
                 let last = st.last.get_or_insert_with(Vec::new);
                 last.clear();
-                last.extend_from_slice(reply);
-                twin.record
-                    .as_ref()
-                    .map(|_| record::Result::Status(reply_status(fam, reply)))
+                last.extend_from_slice(bytes);
+                Some(record::Result::Status(reply.status()))
             }
             End::Errno(e) => {
                 if e == libc::ETIMEDOUT {
@@ -296,9 +330,11 @@ impl Run {
                 Some(record::Result::Errno(e))
             }
         };
+        let next = st.take_next(&self.done);
         if let (Some(rec), Some(res)) = (&twin.record, res) {
             rec.upcall(fam, xid, t0_us, record::now_us(), &self.fill, res);
         }
+        next
     }
 }
 
@@ -306,7 +342,7 @@ impl Twin {
     /// Issue one upcall of `run` (module: `pnfs_shim_upcall()`): Ok when it is in flight
     /// (or was already ended by the daemon's death), else (xid, t0, errno) — xid 0 when
     /// none was allocated (no daemon).
-    fn issue(&self, run: &Arc<Run>, buf: &mut Vec<u8>) -> Result<(), (u32, u64, i32)> {
+    fn issue(&self, run: &Arc<Run>) -> Result<(), (u32, u64, i32)> {
         let (fam, kind) = (run.fam, run.fill.kind);
         let t0_us = if self.record.is_some() {
             record::now_us()
@@ -335,11 +371,15 @@ impl Twin {
             );
             (xid, d.port)
         };
-        buf.clear();
-        build_upcall(fam, kind, xid, &run.fill, buf);
         // Never wait for room: the module's genlmsg_unicast() is MSG_DONTWAIT too, and an
         // upcall stuck on a daemon that stopped reading would escape its timeout.
-        let Err(e) = self.sock.try_send_to(buf, port, 0) else {
+        let sent = UPCALL_BUF.with(|b| {
+            let mut buf = b.borrow_mut();
+            buf.clear();
+            build_upcall(fam, kind, xid, &run.fill, &mut buf);
+            self.sock.try_send_to(&buf, port, 0)
+        });
+        let Err(e) = sent else {
             return Ok(());
         };
         let errno = match &e {
@@ -395,7 +435,7 @@ impl Twin {
     }
 
     /// REPLY: end the pending upcall `xid`, which issues its run's next.
-    pub fn reply(&self, ctx: &mut Ctx<'_>, xid: u32, is_error: bool) -> OpResult {
+    pub fn reply(&self, ctx: &mut Ctx<'_>, xid: u32, reply: Reply<'_, '_>) -> OpResult {
         let mut shim = self.shim.lock().unwrap();
         let up = shim.up(ctx.fam);
         if up.daemon.map(|d| d.port) != Some(ctx.from_port) {
@@ -418,13 +458,13 @@ impl Twin {
         let ns = p.start.elapsed().as_nanos() as u64;
         let s = &mut up.stats[p.kind as usize];
         s.answered += 1;
-        if is_error {
+        if reply.status() != 0 {
             s.errors += 1;
         }
         s.latency.record(ns);
         drop(shim);
         p.run
-            .ended(self, xid, p.t0_us, ns, End::Reply(ctx.msg.attrs));
+            .ended(self, xid, p.t0_us, ns, End::Reply(ctx.msg.attrs, reply));
         Ok(())
     }
 }
@@ -487,7 +527,7 @@ async fn run_load(twin: &Twin, fam: Fam, fill: Fill) -> (KindStats, Option<Vec<u
     let slots = fill.depth.max(1).min(fill.count.max(1));
     let run = Run::new(fam, fill);
     for _ in 0..slots {
-        run.issue_next(twin);
+        run.start_slot(twin);
     }
     loop {
         let next = twin.sweep(&run);
@@ -500,29 +540,11 @@ async fn run_load(twin: &Twin, fam: Fam, fill: Fill) -> (KindStats, Option<Vec<u
     (std::mem::take(&mut st.stats), st.last.take())
 }
 
-/// The status attribute of a reply (pnfsd: nfsstat; gfs2: 0 or a negative errno);
-/// -1 when it has none (a malformed reply still counts as an answer).
-fn reply_status(fam: Fam, reply: &[u8]) -> i64 {
-    match fam {
-        Fam::Pnfsd => PnfsdAttrs::parse(reply, &pnfs_netlink::pnfsd::PNFSD_POLICY)
-            .ok()
-            .and_then(|t| t.u32(pnfs_netlink::pnfsd::attr::STATUS))
-            .map_or(-1, i64::from),
-        Fam::Gfs2 => Gfs2Attrs::parse(reply, &gfs2ctl::GFS2CTL_POLICY)
-            .ok()
-            .and_then(|t| t.i32(gfs2ctl::attr::STATUS))
-            .map_or(-1, i64::from),
-    }
-}
-
 /// Record what a reply does to the kernel half's state, and count errors.
-fn apply_reply(twin: &Twin, fam: Fam, fill: &Fill, reply: &[u8], s: &mut KindStats) {
-    match fam {
-        Fam::Pnfsd => {
+fn apply_reply(twin: &Twin, fill: &Fill, reply: Reply<'_, '_>, s: &mut KindStats) {
+    match reply {
+        Reply::Pnfsd(t) => {
             use pnfs_netlink::pnfsd::{attr as a, UpcallKind as K};
-            let Ok(t) = PnfsdAttrs::parse(reply, &pnfs_netlink::pnfsd::PNFSD_POLICY) else {
-                return;
-            };
             let status = t.u32(a::STATUS).unwrap_or(u32::MAX);
             if status != 0 {
                 s.errors += 1;
@@ -546,10 +568,8 @@ fn apply_reply(twin: &Twin, fam: Fam, fill: &Fill, reply: &[u8], s: &mut KindSta
                 _ => {}
             }
         }
-        Fam::Gfs2 => {
-            let Ok(t) = Gfs2Attrs::parse(reply, &gfs2ctl::GFS2CTL_POLICY) else {
-                return;
-            };
+        Reply::Gfs2(t) => {
+            let fam = Fam::Gfs2;
             if t.i32(gfs2ctl::attr::STATUS) != Some(0) {
                 s.errors += 1;
                 return;
@@ -557,7 +577,7 @@ fn apply_reply(twin: &Twin, fam: Fam, fill: &Fill, reply: &[u8], s: &mut KindSta
             let Some(kind) = gfs2ctl::UpcallKind::from_u32(fill.kind) else {
                 return;
             };
-            let changed = gfs2::apply_reply(&mut twin.shim.lock().unwrap().gfs2, kind, fill, &t);
+            let changed = gfs2::apply_reply(&mut twin.shim.lock().unwrap().gfs2, kind, fill, t);
             if let Some((table, m)) = changed {
                 use gfs2ctl::attr as a;
                 let mut ev = Vec::with_capacity(128);

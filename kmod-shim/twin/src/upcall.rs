@@ -3,6 +3,7 @@
 
 use crate::trigger::Run;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,10 +50,33 @@ pub struct Pending {
     pub run: Arc<Run>,
 }
 
+/// The pending table's hash of an xid: one multiply (Fibonacci hashing), the high bits
+/// well mixed for the table's control bytes. The xids are the twin's own (sequential),
+/// so SipHash's defence against chosen keys buys nothing here; a REPLY's xid from the
+/// daemon is only looked up.
+#[derive(Default, Clone, Copy)]
+pub struct XidHasher(u64);
+
+impl Hasher for XidHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(FIB);
+        }
+    }
+    fn write_u32(&mut self, x: u32) {
+        self.0 = u64::from(x).wrapping_mul(FIB);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+const FIB: u64 = 0x9e37_79b9_7f4a_7c15;
+
 /// Per-family upcall state.
 pub struct Upcalls {
     pub daemon: Option<Daemon>,
-    pub pending: HashMap<u32, Pending>,
+    pub pending: HashMap<u32, Pending, BuildHasherDefault<XidHasher>>,
     next_xid: u32,
     pub timeout: Duration,
     /// Indexed by upcall kind (1-based; index 0 unused).
@@ -64,7 +88,7 @@ impl Upcalls {
     pub fn new(kinds: usize, timeout: Duration) -> Self {
         Upcalls {
             daemon: None,
-            pending: HashMap::new(),
+            pending: HashMap::default(),
             next_xid: 0,
             timeout,
             stats: vec![KindStats::default(); kinds + 1],
