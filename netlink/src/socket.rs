@@ -180,6 +180,20 @@ impl RecvBatch {
         }
     }
 
+    /// Note a received datagram of `len` bytes (its real length: MSG_TRUNC) in the next
+    /// slot; `trunc`: the kernel flagged it cut.
+    fn push(&mut self, len: usize, sa: &libc::sockaddr_nl, creds: Option<Creds>, trunc: bool) {
+        self.got.push((
+            len.min(self.slot_len),
+            From {
+                port: sa.nl_pid,
+                groups: sa.nl_groups,
+                creds,
+                truncated: len > self.slot_len || trunc,
+            },
+        ));
+    }
+
     fn slots(&self) -> usize {
         self.buf.len().checked_div(self.slot_len).unwrap_or(0)
     }
@@ -623,16 +637,7 @@ fn recv_one(fd: RawFd, batch: &mut RecvBatch, passcred: bool, flags: i32) -> io:
         if r < 0 {
             return Err(io::Error::last_os_error());
         }
-        let len = r as usize;
-        batch.got.push((
-            len.min(batch.slot_len),
-            From {
-                port: sa.nl_pid,
-                groups: sa.nl_groups,
-                creds,
-                truncated: len > batch.slot_len || ctrunc,
-            },
-        ));
+        batch.push(r as usize, &sa, creds, ctrunc);
         Ok(1)
     }
 }
@@ -692,17 +697,9 @@ fn recv_many(
         for i in 0..n {
             let h = hdr[i].assume_init_ref();
             let sa = sa[i].assume_init_ref();
-            let len = h.msg_len as usize;
             let creds = if passcred { creds_of(&h.msg_hdr) } else { None };
-            batch.got.push((
-                len.min(batch.slot_len),
-                From {
-                    port: sa.nl_pid,
-                    groups: sa.nl_groups,
-                    creds,
-                    truncated: len > batch.slot_len || h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
-                },
-            ));
+            let trunc = h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+            batch.push(h.msg_len as usize, sa, creds, trunc);
         }
         Ok(n)
     }
