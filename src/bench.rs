@@ -1528,7 +1528,8 @@ pub fn markdown(r: &Report, command: &str) -> String {
         "Method: {}, release build with debug info. **Product**: `pnfsctl twin` (the kernel \
          half over NETLINK_USERSOCK) and `pnfs_controld` on the local engine (a one-node cluster \
          whose MDS it is) registered to it, two processes. The twin's TRIGGER load generator \
-         issues `count` upcalls `depth` at a time (depth concurrent tasks) and answers with \
+         issues `count` upcalls `depth` at a time (each next one from the handler of the REPLY \
+         that ended one, as the module's generator does) and answers with \
          the run's p50/p99/p99.9 and elapsed time; throughput = answered / elapsed. \
          GET_STATE is the cache hit: the stateid is installed in the twin (STATE_SET), one \
          untimed GET_STATE misses and fills the daemon's cache from its own kernel half, and \
@@ -1539,8 +1540,8 @@ pub fn markdown(r: &Report, command: &str) -> String {
          from one blocking socket, `depth` at a time, and the echo process (the benchmark \
          re-executed) answers each with one datagram of the real reply's size (seq and xid \
          copied); blocking recvfrom/sendto, no SO_PASSCRED, receive buffers as large as the \
-         twin's and daemon's (the twin and the daemon are tokio current-thread event loops \
-         over epoll, as built). \
+         twin's and daemon's (the twin and the daemon take their datagrams in threads blocked \
+         in receive, asking for one at a time while they come one at a time, as built). \
          Each round trip is timed from just before its send to the receipt of its answer, \
          into the same log-bucket histogram as the twin's (percentiles are bucket lower \
          bounds, ≤ 6.25 % low); floor throughput = count / (first send → last answer). \
@@ -1626,8 +1627,8 @@ pub fn markdown(r: &Report, command: &str) -> String {
          against a second twin whose registered daemon is a bare echo (the floor's echo \
          process, registered with REGISTER like the daemon, answering with the same reply \
          bytes): **twin+echo**. Its p50 minus the floor's is what the twin (the user-space \
-         stand-in for the kernel module: its xid table, waiter wake-up, timer and tokio \
-         event loop) adds; the product's p50 minus twin+echo's is what `pnfs_controld` adds \
+         stand-in for the kernel module: its xid table, per-upcall accounting, the next \
+         upcall's encoding, the credentials it takes with every datagram) adds; the product's p50 minus twin+echo's is what `pnfs_controld` adds \
          over a blocking echo on the same kernel half — the part that stays when the kernel \
          half is the module (see the VM report).\n",
     );
@@ -1662,7 +1663,7 @@ pub fn markdown(r: &Report, command: &str) -> String {
     if !r.daemon_service.is_empty() {
         s.push_str(
             "\nThe daemon's own service time (upcall arrival → REPLY built, from its `stats`, \
-             over the whole run): ",
+             over the whole run; the fast path times one batch in 8): ",
         );
         let parts: Vec<String> = r
             .daemon_service
@@ -1672,7 +1673,8 @@ pub fn markdown(r: &Report, command: &str) -> String {
         s.push_str(&parts.join("; "));
         s.push_str(
             ". The rest of a round trip above the floor is the twin's upcall machinery \
-             (xid table, waiter wake-up, reply copy) and the two processes' event loops.\n",
+             (xid table, accounting, the next upcall's encoding) and what each process does \
+             per datagram beyond a bare echo.\n",
         );
     }
     if let Some(x) = r.floor_allocs_per_rt {
