@@ -513,7 +513,10 @@ impl Daemon {
     /// What the fast path thread handed over. Err: the thread stopped on a socket error.
     fn on_fwd(&mut self, f: Fwd) -> Result<(), String> {
         match f {
-            Fwd::Datagram(b) => self.on_datagram(&b),
+            Fwd::Datagram(b) => {
+                self.on_datagram(&b);
+                self.fast.recycle(b);
+            }
             Fwd::Truncated => {
                 self.stats.malformed += 1;
                 self.ring.push(format!(

@@ -87,6 +87,9 @@ pub struct Shared {
     pub hot: RwLock<Hot>,
     pub stats: Mutex<FastStats>,
     stop: AtomicBool,
+    /// Buffers of forwarded datagrams the loop is done with, for the thread to fill again
+    /// (at most SPARE_BUFS): no allocation per forwarded upcall once warm.
+    spare: Mutex<Vec<Vec<u8>>>,
 }
 
 impl Shared {
@@ -104,6 +107,27 @@ impl Shared {
     /// What the fast path answered so far.
     pub fn stats(&self) -> FastStats {
         self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A copy of `datagram` to hand to the loop, in a spare buffer when there is one.
+    fn copy(&self, datagram: &[u8]) -> Vec<u8> {
+        let mut v = self
+            .spare
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default();
+        v.clear();
+        v.extend_from_slice(datagram);
+        v
+    }
+
+    /// The loop is done with a forwarded datagram: keep its buffer for the next one.
+    pub fn recycle(&self, buf: Vec<u8>) {
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        if spare.len() < SPARE_BUFS {
+            spare.push(buf);
+        }
     }
 
     /// Ask the thread to return (it notices within `POLL`).
@@ -131,6 +155,9 @@ pub enum Fwd {
 /// service-time histogram; every answer is counted in `answered`): two clock reads per
 /// upcall were 2 % of a round trip at depth 1, as much as the answer itself.
 pub const TIME_EVERY: u64 = 8;
+
+/// Most spare buffers kept for forwarded datagrams (each up to SLOT bytes).
+const SPARE_BUFS: usize = 64;
 
 /// How long a blocked receive waits before looking at the stop flag.
 const POLL: Duration = Duration::from_millis(100);
@@ -448,7 +475,7 @@ fn serve(fd: RawFd, peer: u32, family: u16, port: u32, shared: &Shared, fwd: &mp
             } else if try_answer(shared, family, port, buf, &mut out, timed) {
                 None
             } else {
-                Some(Fwd::Datagram(buf.to_vec()))
+                Some(Fwd::Datagram(shared.copy(buf)))
             };
             // A full queue waits for the loop (bounded); a gone loop ends the thread.
             if let Some(f) = handed {
@@ -567,6 +594,22 @@ mod tests {
         let yes = try_answer(s, PNFSD_ID, PORT, up, &mut out, Some(Instant::now()));
         assert_eq!(yes, !out.is_empty(), "answered iff a REPLY was built");
         yes.then(|| status(&out).expect("a REPLY for xid 9"))
+    }
+
+    #[test]
+    fn forwarded_datagrams_reuse_buffers() {
+        let s = Shared::default();
+        let a = s.copy(b"first datagram");
+        let at = a.as_ptr();
+        s.recycle(a);
+        let b = s.copy(b"second");
+        assert_eq!(b, b"second");
+        assert_eq!(b.as_ptr(), at, "the recycled buffer, not a new one");
+        // The pool is bounded: buffers beyond SPARE_BUFS are dropped.
+        for _ in 0..SPARE_BUFS + 10 {
+            s.recycle(Vec::with_capacity(8));
+        }
+        assert_eq!(s.spare.lock().unwrap().len(), SPARE_BUFS);
     }
 
     #[test]
