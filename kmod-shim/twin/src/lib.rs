@@ -46,7 +46,7 @@ const MAX_DATAGRAM: usize = 16 * 1024;
 /// How often the receive thread looks at the stop flag while nothing arrives.
 const STOP_POLL: Duration = Duration::from_millis(100);
 /// How long an answer waits for room in its requester's receive queue.
-const SEND_PATIENCE: Duration = Duration::from_secs(2);
+pub(crate) const SEND_PATIENCE: Duration = Duration::from_secs(2);
 
 /// One of the two families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,13 +294,13 @@ impl Twin {
             })
             .map_err(NlError::Io)?;
         tokio::select! {
-            r = &mut done_rx => return r.unwrap_or(Ok(())),
+            r = &mut done_rx => return r.unwrap_or_else(|_| Err(thread_died())),
             _ = shutdown.changed() => {}
         }
         // The thread sees the flag within STOP_POLL; wait for it, so that the socket is
         // closed (its port free) once `run` returns and the last clone is dropped.
         stop.store(true, Ordering::Relaxed);
-        done_rx.await.unwrap_or(Ok(()))
+        done_rx.await.unwrap_or_else(|_| Err(thread_died()))
     }
 
     /// The receive thread: every datagram, until `stop`.
@@ -644,6 +644,11 @@ impl Twin {
             twin.daemon_gone(fam, port);
         });
     }
+}
+
+/// The receive thread ended without a result: it panicked (its message is on stderr).
+fn thread_died() -> NlError {
+    NlError::Io(std::io::Error::other("the twin's receive thread panicked"))
 }
 
 struct PidFd(OwnedFd);

@@ -514,8 +514,15 @@ pub fn start(twin: &Twin, ctx: &mut Ctx<'_>) -> OpResult {
         if header.flags & NLM_F_ACK != 0 {
             put_error(&mut out, &header, 0, None, None, twin_port);
         }
-        if let Err(e) = twin.sock.send_to(&out, requester, 0).await {
-            tracing::debug!("trigger reply not delivered: {e}");
+        // Bounded like every answer of the twin: a requester that stopped reading loses it.
+        match tokio::time::timeout(crate::SEND_PATIENCE, twin.sock.send_to(&out, requester, 0))
+            .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::debug!("trigger reply not delivered: {e}"),
+            Err(_) => {
+                tracing::debug!("trigger reply not delivered: the requester's queue stayed full")
+            }
         }
     });
     Ok(())
