@@ -549,14 +549,13 @@ async fn run_load(twin: &Twin, fam: Fam, fill: Fill) -> (KindStats, Option<Vec<u
 
 /// Record what a reply does to the kernel half's state, and count errors.
 fn apply_reply(twin: &Twin, fill: &Fill, reply: Reply<'_, '_>, s: &mut KindStats) {
+    if reply.status() != 0 {
+        s.errors += 1;
+        return;
+    }
     match reply {
         Reply::Pnfsd(t) => {
             use pnfs_netlink::pnfsd::{attr as a, UpcallKind as K};
-            let status = t.u32(a::STATUS).unwrap_or(u32::MAX);
-            if status != 0 {
-                s.errors += 1;
-                return;
-            }
             let mut shim = twin.shim.lock().unwrap();
             match K::from_u32(fill.kind) {
                 Some(K::LayoutGet) => shim.pnfsd.layouts.push(pnfsd::Layout {
@@ -577,10 +576,6 @@ fn apply_reply(twin: &Twin, fill: &Fill, reply: Reply<'_, '_>, s: &mut KindStats
         }
         Reply::Gfs2(t) => {
             let fam = Fam::Gfs2;
-            if t.i32(gfs2ctl::attr::STATUS) != Some(0) {
-                s.errors += 1;
-                return;
-            }
             let Some(kind) = gfs2ctl::UpcallKind::from_u32(fill.kind) else {
                 return;
             };
