@@ -45,7 +45,9 @@ pub struct CacheEntry {
 /// The state the fast path answers from; written by the event loop only.
 #[derive(Default)]
 pub struct Hot {
-    pub cache: HashMap<StateKey, CacheEntry>,
+    /// foldhash, not SipHash: one lookup per GET_STATE on the fast path hashes a 36-byte
+    /// key; the keys are stateids the MDS issued, the seed is per process.
+    pub cache: HashMap<StateKey, CacheEntry, foldhash::fast::RandomState>,
     pub view: View,
 }
 

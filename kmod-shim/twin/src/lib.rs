@@ -165,7 +165,6 @@ pub struct Shim {
     pub upcalls: [Upcalls; 2],
     pub pnfsd: pnfsd::PnfsdState,
     pub gfs2: gfs2::Gfs2State,
-    admin_uids: Vec<u32>,
 }
 
 impl Shim {
@@ -177,16 +176,11 @@ impl Shim {
             ],
             pnfsd: Default::default(),
             gfs2: Default::default(),
-            admin_uids: cfg.admin_uids.clone(),
         }
     }
 
     pub fn up(&mut self, fam: Fam) -> &mut Upcalls {
         &mut self.upcalls[fam.index()]
-    }
-
-    fn is_admin(&self, creds: Option<Creds>) -> bool {
-        matches!(creds, Some(c) if c.uid == 0 || self.admin_uids.contains(&c.uid))
     }
 }
 
@@ -196,6 +190,8 @@ pub struct Ctx<'a> {
     pub msg: &'a GenlMsg<'a>,
     pub from_port: u32,
     pub creds: Option<Creds>,
+    /// When the datagram holding the request was received.
+    pub received: Instant,
     /// Reply messages are appended here.
     pub out: &'a mut Vec<u8>,
     /// Events to multicast after the request is answered.
@@ -240,6 +236,9 @@ pub struct Twin {
     pub sock: Arc<NlSocket>,
     /// The per-upcall record, when asked for (`--record`; a test aid, see `record`).
     pub record: Option<Arc<record::Recorder>>,
+    /// Uids besides 0 allowed to send admin commands (fixed at bind: read without the
+    /// state's lock on every admin request, REPLY included).
+    admin_uids: Arc<[u32]>,
 }
 
 impl Twin {
@@ -257,7 +256,12 @@ impl Twin {
             shim: Arc::new(Mutex::new(Shim::new(cfg))),
             sock: Arc::new(sock),
             record: None,
+            admin_uids: cfg.admin_uids.clone().into(),
         })
+    }
+
+    fn is_admin(&self, creds: Option<Creds>) -> bool {
+        matches!(creds, Some(c) if c.uid == 0 || self.admin_uids.contains(&c.uid))
     }
 
     /// Record every upcall and every unmatched reply in `path` (see `record`).
@@ -327,7 +331,11 @@ impl Twin {
                     tracing::warn!(port = from.port, "dropped a truncated datagram");
                     continue;
                 }
-                self.serve_datagram(buf, from, &mut out, &mut events);
+                // A REPLY's round trip ends when the twin takes it up (after the ones
+                // before it in the batch), as the floor's sender stops its clock right
+                // after receiving each answer.
+                let received = Instant::now();
+                self.serve_datagram(buf, from, received, &mut out, &mut events);
             }
         }
         Ok(())
@@ -338,6 +346,7 @@ impl Twin {
         &self,
         buf: &[u8],
         from: pnfs_netlink::socket::From,
+        received: Instant,
         out: &mut Vec<u8>,
         events: &mut Vec<u8>,
     ) {
@@ -349,7 +358,7 @@ impl Twin {
             };
             out.clear();
             events.clear();
-            self.dispatch(m, from.port, from.creds, out, events);
+            self.dispatch(m, from.port, from.creds, received, out, events);
             if !out.is_empty() {
                 self.send_chunked(out, from.port);
             }
@@ -414,6 +423,7 @@ impl Twin {
         m: NlMsg<'_>,
         from_port: u32,
         creds: Option<Creds>,
+        received: Instant,
         out: &mut Vec<u8>,
         events: &mut Vec<u8>,
     ) {
@@ -441,6 +451,7 @@ impl Twin {
                             msg: &g,
                             from_port,
                             creds,
+                            received,
                             out,
                             events,
                             twin_port,
@@ -484,7 +495,7 @@ impl Twin {
             ));
         }
         let dump = ctx.msg.header.flags & NLM_F_DUMP == NLM_F_DUMP;
-        if op.admin && !self.shim.lock().unwrap().is_admin(ctx.creds) {
+        if op.admin && !self.is_admin(ctx.creds) {
             return Err(OpError::new(
                 libc::EPERM,
                 format!(

@@ -186,6 +186,15 @@ pub fn build_upcall(fam: Fam, kind: u32, xid: u32, f: &Fill, buf: &mut Vec<u8>) 
     }
 }
 
+/// Put `xid` into an upcall `build_upcall` encoded: the header's sequence number and
+/// its first attribute, XID (first in both families).
+pub fn set_xid(buf: &mut [u8], xid: u32) {
+    const SEQ: std::ops::Range<usize> = 8..12;
+    const XID: std::ops::Range<usize> = 24..28; // header, genl header, XID's nla header
+    buf[SEQ].copy_from_slice(&xid.to_ne_bytes());
+    buf[XID].copy_from_slice(&xid.to_ne_bytes());
+}
+
 /// How one upcall of a run ended.
 pub enum End<'t, 'a> {
     /// The daemon answered: the REPLY's attribute bytes and their table.
@@ -349,36 +358,43 @@ impl Twin {
         } else {
             0
         };
-        let (xid, port) = {
-            let mut shim = self.shim.lock().unwrap();
-            let up = shim.up(fam);
-            // `sent` counts every upcall issued, so that once none is pending
-            // sent == answered + timeouts + failed, per run and cumulatively.
-            up.stats[kind as usize].sent += 1;
-            let Some(d) = up.daemon else {
-                up.stats[kind as usize].failed += 1;
-                return Err((0, t0_us, libc::ENOTCONN));
-            };
-            let xid = up.alloc_xid();
-            up.pending.insert(
-                xid,
-                Pending {
-                    kind,
-                    start: Instant::now(),
-                    t0_us,
-                    run: run.clone(),
-                },
-            );
-            (xid, d.port)
-        };
-        // Never wait for room: the module's genlmsg_unicast() is MSG_DONTWAIT too, and an
-        // upcall stuck on a daemon that stopped reading would escape its timeout.
+        // Encoded before the xid is taken (and patched in under the lock), so that the
+        // round trip is timed from just before the send, as the floor's sender times it.
         let sent = UPCALL_BUF.with(|b| {
             let mut buf = b.borrow_mut();
             buf.clear();
-            build_upcall(fam, kind, xid, &run.fill, &mut buf);
-            self.sock.try_send_to(&buf, port, 0)
+            build_upcall(fam, kind, 0, &run.fill, &mut buf);
+            let (xid, port) = {
+                let mut shim = self.shim.lock().unwrap();
+                let up = shim.up(fam);
+                // `sent` counts every upcall issued, so that once none is pending
+                // sent == answered + timeouts + failed, per run and cumulatively.
+                up.stats[kind as usize].sent += 1;
+                let Some(d) = up.daemon else {
+                    up.stats[kind as usize].failed += 1;
+                    return None;
+                };
+                let xid = up.alloc_xid();
+                set_xid(&mut buf, xid);
+                up.pending.insert(
+                    xid,
+                    Pending {
+                        kind,
+                        start: Instant::now(),
+                        t0_us,
+                        run: run.clone(),
+                    },
+                );
+                (xid, d.port)
+            };
+            // Never wait for room: the module's genlmsg_unicast() is MSG_DONTWAIT too, and
+            // an upcall stuck on a daemon that stopped reading would escape its timeout.
+            Some((xid, port, self.sock.try_send_to(&buf, port, 0)))
         });
+        // (The buffer is released: ending upcalls below may issue again.)
+        let Some((xid, port, sent)) = sent else {
+            return Err((0, t0_us, libc::ENOTCONN));
+        };
         let Err(e) = sent else {
             return Ok(());
         };
@@ -455,7 +471,7 @@ impl Twin {
                 format!("xid {xid} is not pending"),
             ));
         };
-        let ns = p.start.elapsed().as_nanos() as u64;
+        let ns = ctx.received.saturating_duration_since(p.start).as_nanos() as u64;
         let s = &mut up.stats[p.kind as usize];
         s.answered += 1;
         if reply.status() != 0 {
@@ -556,9 +572,9 @@ fn apply_reply(twin: &Twin, fill: &Fill, reply: Reply<'_, '_>, s: &mut KindStats
     match reply {
         Reply::Pnfsd(t) => {
             use pnfs_netlink::pnfsd::{attr as a, UpcallKind as K};
-            let mut shim = twin.shim.lock().unwrap();
+            // Only layouts change the kernel half's state (no lock for the others).
             match K::from_u32(fill.kind) {
-                Some(K::LayoutGet) => shim.pnfsd.layouts.push(pnfsd::Layout {
+                Some(K::LayoutGet) => twin.shim.lock().unwrap().pnfsd.layouts.push(pnfsd::Layout {
                     clientid: fill.clientid,
                     fsid: fill.fsid,
                     fileid: fill.fileid,
@@ -568,7 +584,7 @@ fn apply_reply(twin: &Twin, fill: &Fill, reply: Reply<'_, '_>, s: &mut KindStats
                     offset: t.u64(a::OFFSET).unwrap_or(fill.offset),
                     length: t.u64(a::LENGTH).unwrap_or(fill.length),
                 }),
-                Some(K::LayoutReturn) => shim.pnfsd.layouts.retain(|l| {
+                Some(K::LayoutReturn) => twin.shim.lock().unwrap().pnfsd.layouts.retain(|l| {
                     !(l.clientid == fill.clientid && l.fsid == fill.fsid && l.fileid == fill.fileid)
                 }),
                 _ => {}
@@ -661,4 +677,37 @@ fn encode_trigger_reply(
         }
     }
     b.finish();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `issue` encodes with xid 0 and patches the xid in: the same bytes as encoding
+    /// with it, for every upcall of both families.
+    #[test]
+    fn set_xid_gives_the_bytes_of_encoding_with_the_xid() {
+        let fill = Fill {
+            table: "c:fs".into(),
+            device: "/dev/vdb".into(),
+            uuid: Some([7; 16]),
+            ..Fill::default()
+        };
+        let kinds = [
+            (
+                Fam::Pnfsd,
+                pnfs_netlink::pnfsd::UpcallKind::ALL.len() as u32,
+            ),
+            (Fam::Gfs2, gfs2ctl::UpcallKind::ALL.len() as u32),
+        ];
+        for (fam, n) in kinds {
+            for kind in 1..=n {
+                let (mut patched, mut direct) = (Vec::new(), Vec::new());
+                build_upcall(fam, kind, 0, &fill, &mut patched);
+                set_xid(&mut patched, 0xdead_beef);
+                build_upcall(fam, kind, 0xdead_beef, &fill, &mut direct);
+                assert_eq!(patched, direct, "{fam:?} kind {kind}");
+            }
+        }
+    }
 }
