@@ -307,7 +307,7 @@ fn main() {
          multicasts the answer, node 2's replies to its twin. The MDS's kernel half does not \
          know the stateid, so no answer is cacheable and every upcall takes the whole path: \
          node 2's daemon counted {miss_delta} cache misses for {measured} measured upcalls. \
-         Timed by the twin from the upcall's send to its reply. Both sides' percentiles \
+         Timed by the twin from just before the upcall's send to taking up its reply. Both sides' percentiles \
          are read off the same log-bucket histogram (bucket lower bounds, ≤ 6.25 % low). **Floor**: `cpg_probe \
          pingpong` between nodes 1 and 2 (same CPG binding as the daemon, agreed ordering) \
          in a group node 3 also joins, three members as in the daemons' group: one \

@@ -1529,8 +1529,10 @@ pub fn markdown(r: &Report, command: &str) -> String {
          half over NETLINK_USERSOCK) and `pnfs_controld` on the local engine (a one-node cluster \
          whose MDS it is) registered to it, two processes. The twin's TRIGGER load generator \
          issues `count` upcalls `depth` at a time (each next one from the handler of the REPLY \
-         that ended one, as the module's generator does) and answers with \
-         the run's p50/p99/p99.9 and elapsed time; throughput = answered / elapsed. \
+         that ended one, as the module's generator does), times each from just before its \
+         send (encoded, its xid patched in) to the receive thread taking up its REPLY, and \
+         answers with the run's p50/p99/p99.9 and elapsed time; throughput = answered / \
+         elapsed. \
          GET_STATE is the cache hit: the stateid is installed in the twin (STATE_SET), one \
          untimed GET_STATE misses and fills the daemon's cache from its own kernel half, and \
          the daemon's counters show every measured GET_STATE hit ({} hits, {} misses for {} \
