@@ -331,11 +331,7 @@ impl Twin {
                     tracing::warn!(port = from.port, "dropped a truncated datagram");
                     continue;
                 }
-                // A REPLY's round trip ends when the twin takes it up (after the ones
-                // before it in the batch), as the floor's sender stops its clock right
-                // after receiving each answer.
-                let received = Instant::now();
-                self.serve_datagram(buf, from, received, &mut out, &mut events);
+                self.serve_datagram(buf, from, &mut out, &mut events);
             }
         }
         Ok(())
@@ -346,11 +342,15 @@ impl Twin {
         &self,
         buf: &[u8],
         from: pnfs_netlink::socket::From,
-        received: Instant,
         out: &mut Vec<u8>,
         events: &mut Vec<u8>,
     ) {
         for m in Messages::new(buf) {
+            // A REPLY's round trip ends when the twin takes it up, after the messages
+            // before it (in this datagram and the batch) were handled, as the module's
+            // handler runs message by message and the floor's sender stops its clock
+            // right after receiving each answer.
+            let received = Instant::now();
             let Ok(m) = m else {
                 // A malformed header: nothing to answer to (the kernel drops it too).
                 tracing::debug!(port = from.port, "malformed netlink header dropped");
