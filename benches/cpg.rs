@@ -194,13 +194,18 @@ fn main() {
                 );
                 measured += count as u64;
                 let elapsed = v["elapsed-ns"].as_u64().unwrap_or(0) as f64;
+                // Percentiles from the twin's histogram, as the floor's below.
+                let mut run = pnfs_netlink::histogram::Histogram::default();
+                add_hist(&mut run, &k["hist"]);
+                assert_eq!(run.total(), count as u64, "twin histogram: {v}");
+                let q = |x: f64| run.quantile_interpolated(x) / 1e3;
                 prod.push(Side {
-                    p50_us: k["p50-ns"].as_u64().unwrap_or(0) as f64 / 1e3,
-                    p99_us: k["p99-ns"].as_u64().unwrap_or(0) as f64 / 1e3,
-                    p999_us: k["p999-ns"].as_u64().unwrap_or(0) as f64 / 1e3,
+                    p50_us: q(0.5),
+                    p99_us: q(0.99),
+                    p999_us: q(0.999),
                     per_sec: count as f64 / (elapsed / 1e9),
                 });
-                add_hist(&mut prod_hist, &k["hist"]);
+                prod_hist.merge(&run);
                 loud(&format!(
                     "round {}: GET_STATE miss x{count}: p50 {:.0} µs ({:.1} s)",
                     r + 1,
@@ -209,12 +214,13 @@ fn main() {
                 ));
             } else {
                 let v = pingpong(&h, count, 0);
-                // Percentiles from the same log-bucket histogram as the twin's (bucket
-                // lower bounds), not the probe's exact ones: both sides read alike.
+                // Percentiles from the same log-bucket histogram as the twin's
+                // (interpolated within the bucket), not the probe's exact ones: both
+                // sides read alike.
                 let mut run = pnfs_netlink::histogram::Histogram::default();
                 add_hist(&mut run, &v["hist_ns"]);
                 assert_eq!(run.total(), count as u64, "ping-pong histogram: {v}");
-                let q = |x: f64| run.quantile(x) as f64 / 1e3;
+                let q = |x: f64| run.quantile_interpolated(x) / 1e3;
                 floor.push(Side {
                     p50_us: q(0.5),
                     p99_us: q(0.99),
@@ -308,7 +314,8 @@ fn main() {
          know the stateid, so no answer is cacheable and every upcall takes the whole path: \
          node 2's daemon counted {miss_delta} cache misses for {measured} measured upcalls. \
          Timed by the twin from just before the upcall's send to taking up its reply. Both sides' percentiles \
-         are read off the same log-bucket histogram (bucket lower bounds, ≤ 6.25 % low). **Floor**: `cpg_probe \
+         are read off the same log-bucket histogram (buckets ≤ 6.25 % wide, percentiles \
+         interpolated linearly within their bucket). **Floor**: `cpg_probe \
          pingpong` between nodes 1 and 2 (same CPG binding as the daemon, agreed ordering) \
          in a group node 3 also joins, three members as in the daemons' group: one \
          multicast each way, timed by the initiator. {rounds} round(s), product and floor \

@@ -75,6 +75,12 @@ pub struct Stat {
     pub bad: u64,
 }
 
+/// The `q` percentile of one run, interpolated within its log bucket — for the product's
+/// histogram (from the twin) and the floors' alike.
+fn pct(h: &Histogram, q: f64) -> u64 {
+    h.quantile_interpolated(q).round() as u64
+}
+
 /// One case under one placement.
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -578,9 +584,9 @@ impl PipeFloor {
         }
         hist.merge(&h);
         Ok(Stat {
-            p50_ns: h.quantile(0.5),
-            p99_ns: h.quantile(0.99),
-            p999_ns: h.quantile(0.999),
+            p50_ns: pct(&h, 0.5),
+            p99_ns: pct(&h, 0.99),
+            p999_ns: pct(&h, 0.999),
             per_sec: count as f64 / t0.elapsed().as_secs_f64(),
             bad: 0,
         })
@@ -706,9 +712,9 @@ impl Floor {
         hist.merge(&h);
         Ok((
             Stat {
-                p50_ns: h.quantile(0.5),
-                p99_ns: h.quantile(0.99),
-                p999_ns: h.quantile(0.999),
+                p50_ns: pct(&h, 0.5),
+                p99_ns: pct(&h, 0.99),
+                p999_ns: pct(&h, 0.999),
                 per_sec: count as f64 / elapsed.as_secs_f64(),
                 bad: 0,
             },
@@ -858,6 +864,7 @@ async fn trigger(
     let mut elapsed = 0u64;
     let mut answered = 0u64;
     let mut bad_hist = false;
+    let mut run = Histogram::default();
     c.request(
         t.pnfsd.id,
         pnfsd::cmd::TRIGGER,
@@ -883,10 +890,9 @@ async fn trigger(
                     match x.kind {
                         k::ANSWERED => answered = x.u64(),
                         k::ERRORS | k::TIMEOUTS | k::FAILED => st.bad += x.u64(),
-                        k::P50_NS => st.p50_ns = x.u64(),
-                        k::P99_NS => st.p99_ns = x.u64(),
-                        k::P999_NS => st.p999_ns = x.u64(),
-                        k::HIST => bad_hist |= hist.decode_into(x.payload).is_none(),
+                        // The twin's P50_NS etc. are bucket lower bounds: the
+                        // percentiles are taken from its histogram, as the floor's.
+                        k::HIST => bad_hist |= run.decode_into(x.payload).is_none(),
                         _ => {}
                     }
                 }
@@ -902,6 +908,8 @@ async fn trigger(
             kind.name()
         );
     }
+    hist.merge(&run);
+    (st.p50_ns, st.p99_ns, st.p999_ns) = (pct(&run, 0.5), pct(&run, 0.99), pct(&run, 0.999));
     if answered == 0 || elapsed == 0 {
         bail!(
             "TRIGGER {} depth {depth}: nothing answered ({} bad)",
@@ -1545,8 +1553,8 @@ pub fn markdown(r: &Report, command: &str) -> String {
          twin's and daemon's (the twin and the daemon take their datagrams in threads blocked \
          in receive, asking for one at a time while they come one at a time, as built). \
          Each round trip is timed from just before its send to the receipt of its answer, \
-         into the same log-bucket histogram as the twin's (percentiles are bucket lower \
-         bounds, ≤ 6.25 % low); floor throughput = count / (first send → last answer). \
+         into the same log-bucket histogram as the twin's (buckets ≤ 6.25 % wide; every \
+         percentile, product's and floors', is interpolated linearly within its bucket); floor throughput = count / (first send → last answer). \
          {} upcalls per run at depth 1, {} deeper; per placement one warm-up round, then \
          {} round(s) visiting every case, product and floor alternately (the side that goes \
          first alternates); each figure is the median over the rounds. Placements: every \

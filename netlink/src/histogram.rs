@@ -23,6 +23,15 @@ pub fn bucket_floor(b: usize) -> u64 {
     (1u64 << msb) | (sub << (msb - 4))
 }
 
+/// `bucket_floor` in f64, defined for every index up to BUCKETS (no u64 overflow).
+fn bound_f64(b: usize) -> f64 {
+    if b == 0 {
+        return 0.0;
+    }
+    let msb = (b / 16) as i32 + 5;
+    2f64.powi(msb) * (1.0 + (b % 16) as f64 / 16.0)
+}
+
 /// A latency histogram.
 #[derive(Clone)]
 pub struct Histogram {
@@ -69,6 +78,27 @@ impl Histogram {
             }
         }
         bucket_floor(BUCKETS - 1)
+    }
+
+    /// The `q` quantile (0..=1) interpolated linearly within its bucket, as if the
+    /// bucket's samples were spread evenly over its width (a bucket is ≤ 6.25 % wide:
+    /// `quantile` is a lower bound up to that much low, this is an estimate inside it);
+    /// 0 when empty.
+    pub fn quantile_interpolated(&self, q: f64) -> f64 {
+        if self.total == 0 {
+            return 0.0;
+        }
+        let rank = (self.total as f64 * q.clamp(0.0, 1.0)).max(0.5);
+        let mut before = 0u64;
+        for (i, &c) in self.counts.iter().enumerate() {
+            if c > 0 && (before + c) as f64 >= rank {
+                // In f64: the bound above the top buckets is past u64.
+                let (lo, hi) = (bound_f64(i), bound_f64(i + 1));
+                return lo + (hi - lo) * ((rank - before as f64) / c as f64).clamp(0.0, 1.0);
+            }
+            before += c;
+        }
+        bound_f64(BUCKETS - 1)
     }
 
     /// Record `n` samples of `ns` at once (rebuilding a histogram from `buckets`).
@@ -159,6 +189,43 @@ mod tests {
                 (ns - lo) as f64 <= ns as f64 * 0.0625 + 1.0,
                 "bucket too wide at {ns}"
             );
+        }
+    }
+
+    #[test]
+    fn interpolated_quantiles_fall_inside_the_bucket_and_track_the_data() {
+        let mut h = Histogram::default();
+        assert_eq!(h.quantile_interpolated(0.5), 0.0);
+        // Evenly spread samples: the interpolated median is close to the true one,
+        // the bucket's lower bound is not.
+        for ns in 1000..3000u64 {
+            h.record(ns);
+        }
+        let (lb, est) = (h.quantile(0.5) as f64, h.quantile_interpolated(0.5));
+        assert!((est - 2000.0).abs() < 20.0, "estimate {est}");
+        assert!(lb <= est && est < lb * 1.0625 + 1.0, "{lb} {est}");
+        for q in [0.0, 0.01, 0.5, 0.9, 0.99, 0.999, 1.0] {
+            let (lb, est) = (h.quantile(q) as f64, h.quantile_interpolated(q));
+            assert!(lb <= est && est <= lb * 1.0625 + 1.0, "q {q}: {lb} {est}");
+        }
+        // One bucket: the estimate moves through it with q.
+        let mut one = Histogram::default();
+        one.record_n(1024, 100);
+        let (a, b) = (
+            one.quantile_interpolated(0.1),
+            one.quantile_interpolated(0.9),
+        );
+        assert!(1024.0 <= a && a < b && b <= 1088.0, "{a} {b}");
+        // The top bucket's bound is past u64 and still computed.
+        let mut top = Histogram::default();
+        top.record(u64::MAX);
+        let est = top.quantile_interpolated(0.5);
+        assert!(
+            est >= top.quantile(0.5) as f64 && est < 2f64.powi(64),
+            "{est}"
+        );
+        for b in 1..BUCKETS.min(944) {
+            assert_eq!(bound_f64(b), bucket_floor(b) as f64, "bucket {b}");
         }
     }
 
