@@ -69,8 +69,9 @@ fn hist_json(h: &pnfs_netlink::histogram::Histogram) -> Value {
     h.buckets().map(|(ns, c)| json!([ns, c])).collect()
 }
 
-/// One ping-pong run: node 2 responds, node 1 initiates and reports.
-fn pingpong(h: &Harness, count: u32, warmup: u32) -> Value {
+/// One ping-pong run: node 2 responds, node 1 initiates and reports. Returns the
+/// initiator's result and the responder's (its turnaround).
+fn pingpong(h: &Harness, count: u32, warmup: u32) -> (Value, Value) {
     let exec = |n: u32, args: &[&str]| {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &h.ns[n as usize - 1]])
@@ -104,7 +105,17 @@ fn pingpong(h: &Harness, count: u32, warmup: u32) -> Value {
         st.success() && result["ev"] == "pingpong",
         "cpg_probe pingpong failed ({st}): {result}"
     );
-    result
+    let mut done = Value::Null;
+    if let Some(o) = resp.stdout.take() {
+        for line in std::io::BufReader::new(o).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if v["ev"] == "pingpong-done" {
+                    done = v;
+                }
+            }
+        }
+    }
+    (result, done)
 }
 
 fn main() {
@@ -164,6 +175,8 @@ fn main() {
     let w = get_state(&h, warmup);
     loud(&format!("warm-up: {}", kind_stats(&w)));
     pingpong(&h, warmup, 0);
+    // The responder's turnaround per round (µs, p50 and p99).
+    let mut turn: Vec<(f64, f64)> = vec![];
 
     let mut prod = vec![];
     let mut floor = vec![];
@@ -213,7 +226,13 @@ fn main() {
                     t0.elapsed().as_secs_f64()
                 ));
             } else {
-                let v = pingpong(&h, count, 0);
+                let (v, done) = pingpong(&h, count, 0);
+                if let (Some(p50), Some(p99)) = (
+                    done["turnaround_p50_ns"].as_f64(),
+                    done["turnaround_p99_ns"].as_f64(),
+                ) {
+                    turn.push((p50 / 1e3, p99 / 1e3));
+                }
                 // Percentiles from the same log-bucket histogram as the twin's
                 // (interpolated within the bucket), not the probe's exact ones: both
                 // sides read alike.
@@ -244,6 +263,27 @@ fn main() {
         "node 2's daemon counted {miss_delta} cache misses for {measured} measured upcalls"
     );
     watcher.exit();
+    // Where the difference is: the MDS's turnaround against the responder's.
+    let mds = h.ctl(1, &["stats", "show"])["daemon"]["mds_state_checks"].clone();
+    let mus = |v: &Value| v.as_f64().unwrap_or(0.0) / 1e3;
+    let (mds_check, mds_answer) = (
+        (
+            mus(&mds["kernel_half"]["p50_ns"]),
+            mus(&mds["kernel_half"]["p99_ns"]),
+        ),
+        (
+            mus(&mds["answer_sent"]["p50_ns"]),
+            mus(&mds["answer_sent"]["p99_ns"]),
+        ),
+    );
+    let resp_turn = if turn.is_empty() {
+        (f64::NAN, f64::NAN)
+    } else {
+        (
+            median(turn.iter().map(|t| t.0).collect()),
+            median(turn.iter().map(|t| t.1).collect()),
+        )
+    };
     let (p, f) = (medians(&prod), medians(&floor));
     let r50 = p.p50_us / f.p50_us;
     let r99 = p.p99_us / f.p99_us;
@@ -291,6 +331,12 @@ fn main() {
         "p99_vs_floor": r99,
         "target": {"p50_vs_floor_max": TARGET, "met": met},
         "cache_misses": miss_delta,
+        "turnaround_us": {
+            "mds_answer": {"p50": mds_answer.0, "p99": mds_answer.1},
+            "mds_kernel_half": {"p50": mds_check.0, "p99": mds_check.1},
+            "mds_queries": mds["answered"],
+            "pingpong_responder": {"p50": resp_turn.0, "p99": resp_turn.1},
+        },
         "hist_ns": {"product": hist_json(&prod_hist), "floor": hist_json(&floor_hist)},
     });
     let rows = |name: &str, s: &Side| {
@@ -323,18 +369,35 @@ fn main() {
          rounds, upcalls/s = round trips / elapsed at depth 1.\n\n\
          Target (issue #8): p50 ≤ {TARGET}× the ping-pong: **{}** ({r50:.2}×; p99 {r99:.2}×).\n\n\
          | path | p50 µs | p99 µs | p99.9 µs | round trips/s |\n|---|---:|---:|---:|---:|\n{}{}\n\
-         ![CDF](cpg-cdf.png)\n",
+         ![CDF](cpg-cdf.png)\n\n\
+         ## The responders' turnaround\n\n\
+         From taking up the message (corosync's delivery having reached the process's event \
+         loop) to the answer handed to corosync; bucket lower bounds, as `pnfsctl stats` \
+         gives them. Node 1's daemon answering a query: p50 {:.0} µs, p99 {:.0} µs ({} \
+         queries over the whole run, warm-up included), of which its kernel half's \
+         STATE_CHECK round trip (here the twin, another process) p50 {:.0} µs, p99 {:.0} µs. \
+         The ping-pong responder answering a ping: p50 {:.0} µs, p99 {:.0} µs (median over \
+         the rounds). A node multicasts when the token reaches it: an answer handed over \
+         after the token has passed waits a whole rotation of the ring, so a few tens of µs \
+         more at the MDS can cost far more end to end (`REPORT.md`, path 5).\n",
         load_before.trim(),
         load_after.trim(),
         if quick { "quick run (BENCH_QUICK)" } else { "full run" },
         if met { "met" } else { "not met" },
         rows("GET_STATE miss: twin → daemon → CPG → MDS daemon → MDS kernel half → CPG → daemon → twin", &p),
         rows("floor: CPG ping-pong (bare, same nodes)", &f),
+        mds_answer.0,
+        mds_answer.1,
+        mds["answered"],
+        mds_check.0,
+        mds_check.1,
+        resp_turn.0,
+        resp_turn.1,
     );
     if quick {
         loud(&format!(
-            "cpg bench (BENCH_QUICK: smoke run, report not written): GET_STATE miss p50 {:.0} µs vs CPG ping-pong p50 {:.0} µs: {r50:.2}×",
-            p.p50_us, f.p50_us
+            "cpg bench (BENCH_QUICK: smoke run, report not written): GET_STATE miss p50 {:.0} µs vs CPG ping-pong p50 {:.0} µs: {r50:.2}×; turnaround p50: MDS {:.0} µs (kernel half {:.0} µs), ping-pong responder {:.0} µs",
+            p.p50_us, f.p50_us, mds_answer.0, mds_check.0, resp_turn.0
         ));
         return;
     }

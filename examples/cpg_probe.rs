@@ -159,12 +159,24 @@ async fn pingpong(group: &str, peer: NodeId, count: u32, warmup: u32) -> Result<
     }
     let send = |e: &CorosyncEngine, kind, seq| e.send(&frame(kind, seq)).map_err(|e| e.to_string());
     if me > peer {
-        // Responder.
+        // Responder. Its turnaround — from taking up a ping to its pong handed to
+        // corosync — is what the MDS's answer to a query is compared with.
+        let mut turn = pnfs_netlink::histogram::Histogram::default();
         loop {
             match next_from(&mut engine, peer).await? {
-                (PING, seq) => send(&engine, PONG, seq)?,
+                (PING, seq) => {
+                    let t = Instant::now();
+                    send(&engine, PONG, seq)?;
+                    if seq >= warmup {
+                        turn.record(t.elapsed().as_nanos() as u64);
+                    }
+                }
                 (DONE, _) => {
-                    out(json!({"ev": "pingpong-done", "node": me, "peer": peer}));
+                    out(json!({
+                        "ev": "pingpong-done", "node": me, "peer": peer,
+                        "turnaround_p50_ns": turn.quantile(0.5),
+                        "turnaround_p99_ns": turn.quantile(0.99),
+                    }));
                     return Ok(());
                 }
                 (k, _) => return Err(format!("unexpected frame kind {k}")),

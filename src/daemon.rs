@@ -54,6 +54,8 @@ enum Tag {
         fileid: u64,
         stateid: [u8; 16],
         clientid: u64,
+        /// When the MDS took up the query (`stats.mds_checks`).
+        since: Instant,
     },
     /// A revoke asked by `pnfsctl`: invalidate caches next.
     Revoke {
@@ -950,6 +952,7 @@ impl Daemon {
                 fileid,
                 stateid,
                 clientid,
+                since: Instant::now(),
             };
             self.downcall(
                 tag,
@@ -1781,6 +1784,7 @@ impl Daemon {
                         fileid,
                         stateid,
                         clientid,
+                        since: Instant::now(),
                     };
                     self.downcall(
                         tag,
@@ -2022,9 +2026,11 @@ impl Daemon {
                     fileid,
                     stateid,
                     clientid,
+                    since,
                 },
                 r,
             ) => {
+                let checked = since.elapsed();
                 let (status, access, generation, verifier, epoch) = match r {
                     Ok(DownOut::State {
                         status,
@@ -2041,7 +2047,7 @@ impl Daemon {
                     }
                     return;
                 }
-                self.send(Msg::StateAnswer {
+                let sent = self.send(Msg::StateAnswer {
                     qid,
                     to,
                     fsid,
@@ -2054,6 +2060,12 @@ impl Daemon {
                     verifier,
                     epoch,
                 });
+                if sent {
+                    let c = &mut self.stats.mds_checks;
+                    c.answered += 1;
+                    c.kernel.record(checked.as_nanos() as u64);
+                    c.answer.record(since.elapsed().as_nanos() as u64);
+                }
             }
             (
                 Tag::Revoke {

@@ -50,6 +50,28 @@ pub struct Stats {
     pub reply_errors: u64,
     pub rejected_cluster: u64,
     pub overruns: u64,
+    /// The MDS's answers to state queries (a DS's GET_STATE miss, or its own), timed
+    /// from taking up the query: until its kernel half's STATE_CHECK answer, and until
+    /// the answer is handed to the cluster engine.
+    pub mds_checks: MdsChecks,
+}
+
+#[derive(Clone, Default)]
+pub struct MdsChecks {
+    pub answered: u64,
+    pub kernel: Histogram,
+    pub answer: Histogram,
+}
+
+impl MdsChecks {
+    fn to_json(&self) -> Value {
+        let h = |h: &Histogram| json!({ "p50_ns": h.quantile(0.5), "p99_ns": h.quantile(0.99) });
+        json!({
+            "answered": self.answered,
+            "kernel_half": h(&self.kernel),
+            "answer_sent": h(&self.answer),
+        })
+    }
 }
 
 impl Default for Stats {
@@ -64,6 +86,7 @@ impl Default for Stats {
             reply_errors: 0,
             rejected_cluster: 0,
             overruns: 0,
+            mds_checks: MdsChecks::default(),
         }
     }
 }
@@ -108,6 +131,7 @@ impl Stats {
             "reply_errors": self.reply_errors,
             "rejected_cluster_messages": self.rejected_cluster,
             "overruns": self.overruns,
+            "mds_state_checks": self.mds_checks.to_json(),
         })
     }
 }

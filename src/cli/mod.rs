@@ -915,6 +915,16 @@ async fn stats(ctx: &Ctx) -> R<()> {
                 "  cache hits {} misses {} query timeouts {} malformed {} rejected cluster messages {}\n",
                 d["cache_hits"], d["cache_misses"], d["query_timeouts"], d["malformed"], d["rejected_cluster_messages"]
             ));
+            let m = &d["mds_state_checks"];
+            if m["answered"].as_u64().unwrap_or(0) > 0 || ctx.cli.stats {
+                let us = |x: &Value| x.as_u64().unwrap_or(0) / 1000;
+                s.push_str(&format!(
+                    "  MDS state checks answered {}: kernel half p50 {}us p99 {}us, answer sent p50 {}us p99 {}us\n",
+                    m["answered"],
+                    us(&m["kernel_half"]["p50_ns"]), us(&m["kernel_half"]["p99_ns"]),
+                    us(&m["answer_sent"]["p50_ns"]), us(&m["answer_sent"]["p99_ns"])
+                ));
+            }
         } else {
             s.push_str("daemon: not reachable\n");
         }
