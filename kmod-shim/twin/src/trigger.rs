@@ -244,7 +244,9 @@ struct RunState {
     stats: KindStats,
     /// The last reply's attributes (echoed in the TRIGGER answer).
     last: Option<Vec<u8>>,
-    finished: bool,
+    /// When the last upcall ended: the run's elapsed time ends here (as the floor's
+    /// clock stops at its last answer), not when the task waiting for it wakes.
+    finished: Option<Instant>,
 }
 
 impl RunState {
@@ -256,8 +258,8 @@ impl RunState {
             self.in_flight += 1;
             return true;
         }
-        if self.in_flight == 0 && !self.finished {
-            self.finished = true;
+        if self.in_flight == 0 && self.finished.is_none() {
+            self.finished = Some(Instant::now());
             done.notify_one();
         }
         false
@@ -279,7 +281,7 @@ impl Run {
                 in_flight: 0,
                 stats: KindStats::default(),
                 last: None,
-                finished: false,
+                finished: None,
             }),
             fill,
             done: Notify::new(),
@@ -511,8 +513,8 @@ pub fn start(twin: &Twin, ctx: &mut Ctx<'_>) -> OpResult {
     tokio::spawn(async move {
         let started = Instant::now();
         let kind = fill.kind;
-        let (stats, last) = run_load(&twin, fam, fill).await;
-        let elapsed = started.elapsed().as_nanos() as u64;
+        let (stats, last, ended) = run_load(&twin, fam, fill).await;
+        let elapsed = ended.saturating_duration_since(started).as_nanos() as u64;
         if let Some(rec) = &twin.record {
             rec.flush(); // the run's upcalls are in the record before its answer
         }
@@ -546,7 +548,8 @@ pub fn start(twin: &Twin, ctx: &mut Ctx<'_>) -> OpResult {
 
 /// Run the load generator: `depth` upcalls in flight, the next issued as each ends; this
 /// task only starts them, times them out and waits for the end.
-async fn run_load(twin: &Twin, fam: Fam, fill: Fill) -> (KindStats, Option<Vec<u8>>) {
+/// Returns the run's counts, its last reply and when its last upcall ended.
+async fn run_load(twin: &Twin, fam: Fam, fill: Fill) -> (KindStats, Option<Vec<u8>>, Instant) {
     let slots = fill.depth.max(1).min(fill.count.max(1));
     let run = Run::new(fam, fill);
     for _ in 0..slots {
@@ -560,7 +563,8 @@ async fn run_load(twin: &Twin, fam: Fam, fill: Fill) -> (KindStats, Option<Vec<u
         }
     }
     let mut st = run.st.lock().unwrap();
-    (std::mem::take(&mut st.stats), st.last.take())
+    let ended = st.finished.unwrap_or_else(Instant::now);
+    (std::mem::take(&mut st.stats), st.last.take(), ended)
 }
 
 /// Record what a reply does to the kernel half's state, and count errors.
