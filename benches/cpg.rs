@@ -84,16 +84,7 @@ fn pingpong(h: &Harness, count: u32, warmup: u32) -> (Value, Value) {
     let (count_s, warm_s) = (count.to_string(), warmup.to_string());
     let mut resp = exec(2, &["pingpong", GROUP, "1", &count_s, &warm_s]);
     let mut init = exec(1, &["pingpong", GROUP, "2", &count_s, &warm_s]);
-    let out = std::io::BufReader::new(init.stdout.take().unwrap());
-    let mut result = Value::Null;
-    for line in out.lines() {
-        let Ok(line) = line else { break };
-        if let Ok(v) = serde_json::from_str::<Value>(&line) {
-            if v["ev"] == "pingpong" {
-                result = v;
-            }
-        }
-    }
+    let result = last_event(init.stdout.take().unwrap(), "pingpong");
     let st = init.wait().expect("wait for the initiator");
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline && resp.try_wait().ok().flatten().is_none() {
@@ -105,17 +96,22 @@ fn pingpong(h: &Harness, count: u32, warmup: u32) -> (Value, Value) {
         st.success() && result["ev"] == "pingpong",
         "cpg_probe pingpong failed ({st}): {result}"
     );
-    let mut done = Value::Null;
-    if let Some(o) = resp.stdout.take() {
-        for line in std::io::BufReader::new(o).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if v["ev"] == "pingpong-done" {
-                    done = v;
-                }
+    let done = last_event(resp.stdout.take().unwrap(), "pingpong-done");
+    (result, done)
+}
+
+/// The last JSON line of a probe's output whose `ev` is `ev` (Null if none), read to
+/// the end of the output.
+fn last_event(out: impl std::io::Read, ev: &str) -> Value {
+    let mut last = Value::Null;
+    for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+        if let Ok(v) = serde_json::from_str::<Value>(&line) {
+            if v["ev"] == ev {
+                last = v;
             }
         }
     }
-    (result, done)
+    last
 }
 
 fn main() {
