@@ -190,7 +190,7 @@ pub struct Ctx<'a> {
     pub msg: &'a GenlMsg<'a>,
     pub from_port: u32,
     pub creds: Option<Creds>,
-    /// When the datagram holding the request was received.
+    /// When the twin took the request up (a REPLY's round trip ends here).
     pub received: Instant,
     /// Reply messages are appended here.
     pub out: &'a mut Vec<u8>,

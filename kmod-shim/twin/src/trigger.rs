@@ -197,8 +197,9 @@ pub fn set_xid(buf: &mut [u8], xid: u32) {
 
 /// How one upcall of a run ended.
 pub enum End<'t, 'a> {
-    /// The daemon answered: the REPLY's attribute bytes and their table.
-    Reply(&'a [u8], Reply<'t, 'a>),
+    /// The daemon answered: the REPLY's attribute bytes, their table and its status
+    /// (read once, `Reply::status`).
+    Reply(&'a [u8], Reply<'t, 'a>, i64),
     /// Not answered: errno (ETIMEDOUT, ENOTCONN: no daemon or it died, EAGAIN: its
     /// receive queue was full).
     Errno(i32),
@@ -323,14 +324,14 @@ impl Run {
         st.in_flight -= 1;
         st.stats.sent += 1;
         let res = match end {
-            End::Reply(bytes, reply) => {
+            End::Reply(bytes, reply, status) => {
                 st.stats.latency.record(ns);
                 st.stats.answered += 1;
-                apply_reply(twin, &self.fill, reply, &mut st.stats);
+                apply_reply(twin, &self.fill, reply, status, &mut st.stats);
                 let last = st.last.get_or_insert_with(Vec::new);
                 last.clear();
                 last.extend_from_slice(bytes);
-                Some(record::Result::Status(reply.status()))
+                Some(record::Result::Status(status))
             }
             End::Errno(e) => {
                 if e == libc::ETIMEDOUT {
@@ -475,14 +476,15 @@ impl Twin {
         };
         let ns = ctx.received.saturating_duration_since(p.start).as_nanos() as u64;
         let s = &mut up.stats[p.kind as usize];
+        let status = reply.status();
         s.answered += 1;
-        if reply.status() != 0 {
+        if status != 0 {
             s.errors += 1;
         }
         s.latency.record(ns);
         drop(shim);
-        p.run
-            .ended(self, xid, p.t0_us, ns, End::Reply(ctx.msg.attrs, reply));
+        let end = End::Reply(ctx.msg.attrs, reply, status);
+        p.run.ended(self, xid, p.t0_us, ns, end);
         Ok(())
     }
 }
@@ -567,9 +569,9 @@ async fn run_load(twin: &Twin, fam: Fam, fill: Fill) -> (KindStats, Option<Vec<u
     (std::mem::take(&mut st.stats), st.last.take(), ended)
 }
 
-/// Record what a reply does to the kernel half's state, and count errors.
-fn apply_reply(twin: &Twin, fill: &Fill, reply: Reply<'_, '_>, s: &mut KindStats) {
-    if reply.status() != 0 {
+/// Record what a reply (of `status`) does to the kernel half's state, and count errors.
+fn apply_reply(twin: &Twin, fill: &Fill, reply: Reply<'_, '_>, status: i64, s: &mut KindStats) {
+    if status != 0 {
         s.errors += 1;
         return;
     }
