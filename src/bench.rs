@@ -73,6 +73,10 @@ pub struct Stat {
     pub per_sec: f64,
     /// Errors, timeouts and failures over all rounds (product side; must be 0).
     pub bad: u64,
+    /// CPU time of the side's processes per round trip, ns: the product's twin and
+    /// daemon; the floors' sending thread and echo process (all their threads, from
+    /// /proc/PID/task/*/schedstat and CLOCK_THREAD_CPUTIME_ID).
+    pub cpu_ns: f64,
 }
 
 /// The `q` percentile of one run, interpolated within its log bucket — for the product's
@@ -168,6 +172,19 @@ pub struct Report {
     /// The daemon's own service time (arrival to REPLY built) per kind over the whole
     /// run: (kind, p50 ns, p99 ns).
     pub daemon_service: Vec<(String, u64, u64)>,
+    /// The daemon's busy polling over the run (its `stats`).
+    pub busy_poll: BusyPollUse,
+}
+
+/// What the daemon's upcall thread polled during the run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BusyPollUse {
+    pub max_us: u64,
+    /// Receives that found upcalls by polling, receives that waited.
+    pub polled: u64,
+    pub waited: u64,
+    /// Time spent polling, µs.
+    pub spin_us: u64,
 }
 
 impl Report {
@@ -589,6 +606,7 @@ impl PipeFloor {
             p999_ns: pct(&h, 0.999),
             per_sec: count as f64 / t0.elapsed().as_secs_f64(),
             bad: 0,
+            cpu_ns: 0.0,
         })
     }
 }
@@ -717,6 +735,7 @@ impl Floor {
                 p999_ns: pct(&h, 0.999),
                 per_sec: count as f64 / elapsed.as_secs_f64(),
                 bad: 0,
+                cpu_ns: 0.0,
             },
             allocated,
         ))
@@ -993,7 +1012,41 @@ fn median_stat(v: &[Stat]) -> Stat {
         p999_ns: med_u(|s| s.p999_ns),
         per_sec: tp[tp.len() / 2],
         bad: v.iter().map(|s| s.bad).sum(),
+        cpu_ns: {
+            let mut c: Vec<f64> = v.iter().map(|s| s.cpu_ns).collect();
+            c.sort_by(|a, b| a.total_cmp(b));
+            c[c.len() / 2]
+        },
     }
+}
+
+/// CPU time used so far by every thread of `pids`, and by this thread if `me`, ns.
+fn cpu_ns(pids: &[u32], me: bool) -> u64 {
+    let mut t = 0;
+    for pid in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            t += stat
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    if me {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes the timespec it is given.
+        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0 {
+            t += ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+        }
+    }
+    t
 }
 
 /// Upcalls per round of a case.
@@ -1174,6 +1227,21 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     }
     let stats0 = daemon_call(&control, "stats").await?;
 
+    // Whose CPU time each side uses: (processes, and this thread — the floors' sender).
+    let pid_of = |name: &str| -> Vec<u32> {
+        procs
+            .children
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, c)| c.id())
+            .collect()
+    };
+    let sides: [(Vec<u32>, bool); 4] = [
+        ([pid_of("twin"), pid_of("daemon")].concat(), false),
+        (pid_of("echo"), true),
+        (pid_of("pipe-echo"), true),
+        ([pid_of("twin-echo"), pid_of("echo-daemon")].concat(), false),
+    ];
     let all_cpus: Vec<usize> = (0..nproc).collect();
     let placements: [(&'static str, Vec<usize>); 2] =
         [("pinned cpu0", vec![0]), ("free", all_cpus.clone())];
@@ -1213,12 +1281,15 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
                 let (mut p, mut f, mut q, mut h) = (None, None, None, None);
                 let [hp, hf, hq, hh] = if warm { &mut scratch } else { &mut hists[i] };
                 for side in 0..4 {
-                    match (side + round + i) % 4 {
+                    let (pids, me) = &sides[(side + round + i) % 4];
+                    let cpu0 = cpu_ns(pids, *me);
+                    let slot = match (side + round + i) % 4 {
                         0 => {
                             p = Some(trigger(&mut c, &target, kind, depth, count, hp).await?);
                             if kind == UpcallKind::GetState {
                                 get_state_upcalls += count as u64;
                             }
+                            &mut p
                         }
                         1 => {
                             let (s, allocs) = floor.run(up, depth, count, opts.allocs, hf)?;
@@ -1227,9 +1298,19 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
                                 floor_rts += count as u64;
                             }
                             f = Some(s);
+                            &mut f
                         }
-                        2 => q = Some(pipe.run(up, depth, count, hq)?),
-                        _ => h = Some(trigger(&mut c2, &target2, kind, depth, count, hh).await?),
+                        2 => {
+                            q = Some(pipe.run(up, depth, count, hq)?);
+                            &mut q
+                        }
+                        _ => {
+                            h = Some(trigger(&mut c2, &target2, kind, depth, count, hh).await?);
+                            &mut h
+                        }
+                    };
+                    if let Some(st) = slot {
+                        st.cpu_ns = cpu_ns(pids, *me).saturating_sub(cpu0) as f64 / count as f64;
                     }
                 }
                 if !warm {
@@ -1282,6 +1363,15 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
             )
         })
         .collect();
+    let poll = |k: &str| {
+        stats1["busy_poll"][k].as_u64().unwrap_or(0) - stats0["busy_poll"][k].as_u64().unwrap_or(0)
+    };
+    let busy_poll = BusyPollUse {
+        max_us: stats1["busy_poll"]["max_us"].as_u64().unwrap_or(0),
+        polled: poll("receives_polled"),
+        waited: poll("receives_blocked"),
+        spin_us: poll("spin_us"),
+    };
     let report = Report {
         date: sh("date -u +%Y-%m-%dT%H:%M:%SZ"),
         nproc,
@@ -1301,6 +1391,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
             .allocs
             .map(|_| floor_allocs as f64 / floor_rts.max(1) as f64),
         daemon_service,
+        busy_poll,
     };
     drop(procs);
     if report.cache_misses != 0 || report.cache_hits != report.get_state_upcalls {
@@ -1426,6 +1517,25 @@ pub fn text(r: &Report) -> String {
             ));
         }
     }
+    for p in &r.placements {
+        s.push_str(&format!(
+            "\n[{}] CPU per round trip, µs (each side's processes, all threads)\n\
+             {:<22} {:>5} {:>8} {:>8} {:>10} {:>14}\n",
+            p.name, "path", "depth", "product", "floor", "twin+echo", "product/floor"
+        ));
+        for row in &p.rows {
+            s.push_str(&format!(
+                "{:<22} {:>5} {:>8.2} {:>8.2} {:>10.2} {:>13.2}x\n",
+                label(row),
+                row.depth,
+                row.product.cpu_ns / 1e3,
+                row.floor.cpu_ns / 1e3,
+                row.half.cpu_ns / 1e3,
+                ratio(row.product.cpu_ns, row.floor.cpu_ns),
+            ));
+        }
+    }
+    s.push_str(&format!("{}\n", busy_poll_line(r)));
     s.push_str(&format!(
         "\ntargets (p50 <= {P50_TARGET}x, p99 <= {P99_TARGET}x, throughput >= {TPUT_TARGET}x floor, every row): {}\n",
         if r.targets_met() { "met" } else { "NOT met" }
@@ -1448,6 +1558,7 @@ fn stat_json(s: &Stat) -> Value {
     json!({
         "p50_us": us(s.p50_ns), "p99_us": us(s.p99_ns), "p999_us": us(s.p999_ns),
         "per_sec": s.per_sec.round(), "errors": s.bad,
+        "cpu_us_per_rt": (s.cpu_ns / 10.0).round() / 100.0,
     })
 }
 
@@ -1500,7 +1611,29 @@ pub fn json(r: &Report) -> Value {
         "daemon_service_time": r.daemon_service.iter().map(|(k, p50, p99)| json!({
             "kind": k, "p50_us": us(*p50), "p99_us": us(*p99),
         })).collect::<Vec<_>>(),
+        "busy_poll": { "max_us": r.busy_poll.max_us, "receives_polled": r.busy_poll.polled,
+                       "receives_waited": r.busy_poll.waited, "spin_us": r.busy_poll.spin_us },
     })
+}
+
+/// What the daemon's busy polling did over the run, in a sentence.
+fn busy_poll_line(r: &Report) -> String {
+    let b = &r.busy_poll;
+    if b.max_us == 0 {
+        return "The daemon did not busy-poll (busy_poll_us = 0).".into();
+    }
+    let all = (b.polled + b.waited).max(1);
+    format!(
+        "The daemon's upcall thread busy-polled up to {} µs between batches while upcalls \
+         queued: {} of its {} receives found upcalls by polling ({:.0} %), {} waited; \
+         {:.1} ms of polling in all.",
+        b.max_us,
+        b.polled,
+        b.polled + b.waited,
+        100.0 * b.polled as f64 / all as f64,
+        b.waited,
+        b.spin_us as f64 / 1e3
+    )
 }
 
 /// One markdown table per placement: its name, `header`, then `cells` of every row.
@@ -1535,7 +1668,9 @@ pub fn markdown(r: &Report, command: &str) -> String {
     s.push_str(&format!(
         "Method: {}, release build with debug info. **Product**: `pnfsctl twin` (the kernel \
          half over NETLINK_USERSOCK) and `pnfs_controld` on the local engine (a one-node cluster \
-         whose MDS it is) registered to it, two processes. The twin's TRIGGER load generator \
+         whose MDS it is, with its default configuration — its upcall thread busy-polls up \
+         to `busy_poll_us` = 50 µs between batches while upcalls queue, whose CPU cost the \
+         CPU table shows) registered to it, two processes. The twin's TRIGGER load generator \
          issues `count` upcalls `depth` at a time (each next one from the handler of the REPLY \
          that ended one, as the module's generator does), times each from just before its \
          send (encoded, its xid patched in) to the receive thread taking up its REPLY, and \
@@ -1661,6 +1796,31 @@ pub fn markdown(r: &Report, command: &str) -> String {
             )
         },
     );
+    s.push_str(
+        "\n### CPU per round trip\n\nThe CPU time each side's processes used (every \
+         thread: /proc/PID/task/*/schedstat; the floors' sender is this process's thread, \
+         CLOCK_THREAD_CPUTIME_ID) per round trip, median over the rounds: the product is the \
+         twin and the daemon, the floor its sender and echo, twin+echo the second twin and \
+         its echo. Pinned, the sum is the round trip's time on its one CPU (minus idle); \
+         free, busy polling shows here as CPU spent waiting.\n",
+    );
+    md_tables(
+        &mut s,
+        r,
+        "| path | depth | product CPU µs | floor CPU µs | twin+echo CPU µs | product / floor |\n|---|---:|---:|---:|---:|---:|\n",
+        |row| {
+            format!(
+                "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2}× |\n",
+                label(row),
+                row.depth,
+                row.product.cpu_ns / 1e3,
+                row.floor.cpu_ns / 1e3,
+                row.half.cpu_ns / 1e3,
+                ratio(row.product.cpu_ns, row.floor.cpu_ns),
+            )
+        },
+    );
+    s.push_str(&format!("\n{}\n", busy_poll_line(r)));
     s.push_str("\n✗ = target missed.");
     if r.placements
         .iter()
@@ -1842,6 +2002,7 @@ mod tests {
             p999_ns: p50_us * 3000,
             per_sec,
             bad: 0,
+            cpu_ns: p50_us as f64 * 900.0,
         }
     }
 
@@ -1886,6 +2047,12 @@ mod tests {
             get_state_upcalls: 10,
             floor_allocs_per_rt: Some(0.0),
             daemon_service: vec![],
+            busy_poll: BusyPollUse {
+                max_us: 50,
+                polled: 3,
+                waited: 1,
+                spin_us: 2500,
+            },
         }
     }
 
@@ -1912,8 +2079,17 @@ mod tests {
                 }
             }
         }
-        // 2 placements × 3 tables × 1 row.
-        assert_eq!(rows, 6, "{md}");
+        // 2 placements × 4 tables × 1 row.
+        assert_eq!(rows, 8, "{md}");
+        // CPU: 7 × 0.9 µs product, 3 × 0.9 µs floor.
+        assert!(
+            md.contains("| GET_STATE (cache hit) | 1 | 6.30 | 2.70 | 4.50 | 2.33× |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("3 of its 4 receives found upcalls by polling (75 %), 1 waited; 2.5 ms"),
+            "{md}"
+        );
         // twin share 5 − 3 = 2.0 µs, daemon share 7 − 5 = 2.0 µs, product / twin+echo 1.40×.
         assert!(
             md.contains(
@@ -1928,6 +2104,8 @@ mod tests {
             json!([[bucket_floor_of(7_000), 1]])
         );
         assert_eq!(row["p50_vs_twin_echo"], 1.4);
+        assert_eq!(row["product"]["cpu_us_per_rt"], 6.3);
+        assert_eq!(j["busy_poll"]["receives_polled"], 3);
     }
 
     fn bucket_floor_of(ns: u64) -> u64 {

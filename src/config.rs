@@ -34,6 +34,9 @@ pub struct Addr {
     pub uaddr: String,
 }
 
+/// Upper bound of `busy_poll_us`.
+pub const MAX_BUSY_POLL_US: u64 = 1000;
+
 /// The daemon's configuration (`/etc/pnfs-controld.toml`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -74,6 +77,10 @@ pub struct Config {
     /// nfsdcld's database, imported when this daemon first serves the pipe (its own
     /// state directory new). Empty or missing: nothing to import.
     pub nfsdcld_db: String,
+    /// Longest the upcall thread busy-polls its socket between batches, µs, while
+    /// upcalls come at most this far apart (adaptive, as the kernel's haltpoll: an idle
+    /// daemon does not poll); 0: never (block at once, as a CPU that halts when idle).
+    pub busy_poll_us: u64,
 }
 
 impl Default for Config {
@@ -99,6 +106,7 @@ impl Default for Config {
             gfs2_uevents: true,
             cld_pipe: String::new(),
             nfsdcld_db: "/var/lib/nfs/nfsdcld/main.sqlite".into(),
+            busy_poll_us: 50,
         }
     }
 }
@@ -172,6 +180,11 @@ impl Config {
                 "query_timeout_ms, max_parked and ring_size must be non-zero".into(),
             ));
         }
+        if self.busy_poll_us > MAX_BUSY_POLL_US {
+            return Err(ConfigError::Invalid(format!(
+                "busy_poll_us must be at most {MAX_BUSY_POLL_US} (a poll that long is a busy CPU)"
+            )));
+        }
         if self.control_socket.is_empty() {
             return Err(ConfigError::Invalid(
                 "control_socket must not be empty".into(),
@@ -213,6 +226,7 @@ mod tests {
             ("bogus = 1", "bogus"),
             ("node_id = \"x\"", "node_id"),
             ("addrs = [{ netid = \"\", uaddr = \"a\" }]", "netid"),
+            ("busy_poll_us = 1001", "busy_poll_us must be at most 1000"),
         ] {
             let e = Config::parse(text).unwrap_err().to_string();
             assert!(e.contains(want), "{text}: {e}");

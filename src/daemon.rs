@@ -423,6 +423,7 @@ impl Daemon {
             self.sock.port(),
             self.fast.clone(),
             fwd_tx,
+            Duration::from_micros(self.cfg.busy_poll_us),
         )
         .map_err(|e| DaemonError::Upcall(format!("starting the fast path thread: {e}")))?;
         let mut tick = tokio::time::interval(TICK);
@@ -606,7 +607,14 @@ impl Daemon {
         for (mine, fast) in s.pnfsd.iter_mut().zip(&f.kinds) {
             mine.merge(fast);
         }
-        s.to_json()
+        let mut v = s.to_json();
+        v["busy_poll"] = json!({
+            "max_us": self.cfg.busy_poll_us,
+            "receives_polled": f.poll.polled,
+            "receives_blocked": f.poll.blocked,
+            "spin_us": f.poll.spin_us,
+        });
+        v
     }
 
     /// The upcall socket's receive queue overflowed (ENOBUFS): the kernel half failed the

@@ -72,6 +72,8 @@ pub struct FastStats {
     pub cache_hits: u64,
     /// Indexed by upcall kind, as `Stats::pnfsd`.
     pub kinds: Vec<KindCounters>,
+    /// Busy polling (as of the thread's last blocking receive).
+    pub poll: PollStats,
 }
 
 impl Default for FastStats {
@@ -79,6 +81,7 @@ impl Default for FastStats {
         FastStats {
             cache_hits: 0,
             kinds: vec![KindCounters::default(); pnfsd::UpcallKind::ALL.len() + 1],
+            poll: PollStats::default(),
         }
     }
 }
@@ -431,24 +434,38 @@ pub fn spawn(
     port: u32,
     shared: Arc<Shared>,
     fwd: mpsc::Sender<Fwd>,
+    busy_poll: Duration,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     set_blocking_receive(fd, POLL)?;
     std::thread::Builder::new()
         .name("upcall-fast".into())
-        .spawn(move || serve(fd, peer, family, port, &shared, &fwd))
+        .spawn(move || {
+            serve(
+                fd,
+                peer,
+                family,
+                port,
+                &shared,
+                &fwd,
+                BusyPoll::new(busy_poll),
+            )
+        })
 }
 
-fn serve(fd: RawFd, peer: u32, family: u16, port: u32, shared: &Shared, fwd: &mpsc::Sender<Fwd>) {
+fn serve(
+    fd: RawFd,
+    peer: u32,
+    family: u16,
+    port: u32,
+    shared: &Shared,
+    fwd: &mpsc::Sender<Fwd>,
+    mut poll: BusyPoll,
+) {
     let mut batch = RecvBatch::adaptive(MAX_BATCH, SLOT);
     let mut out = Vec::with_capacity(MAX_BATCH * 128);
     let mut batches = 0u64;
     while !shared.stop.load(Ordering::Relaxed) {
-        let n = match recvmmsg_into(
-            fd,
-            &mut batch,
-            false,
-            libc::MSG_WAITFORONE | libc::MSG_TRUNC,
-        ) {
+        let n = match poll.receive(fd, &mut batch, shared) {
             Ok(n) => n,
             Err(e) => match e.raw_os_error() {
                 Some(libc::EAGAIN) | Some(libc::EINTR) => continue,
@@ -491,6 +508,119 @@ fn serve(fd: RawFd, peer: u32, family: u16, port: u32, shared: &Shared, fwd: &mp
                 let _ = fwd.blocking_send(Fwd::SendFailed(e.to_string()));
             }
         }
+    }
+    poll.publish(shared);
+}
+
+/// Busy polling of the upcall socket, by the rule of the kernel's cpuidle haltpoll
+/// governor: after answering a batch the thread tries the socket without waiting for up
+/// to `window` (yielding the CPU between tries), before blocking in the receive — once
+/// a blocked receive found a queue (two or more upcalls: the kernel half has several in
+/// flight, and the next comes as soon as it took up these answers), and for as long as
+/// polling finds upcalls. With one in flight the kernel half waits for this answer:
+/// polling would only keep the CPU from it (and, where the scheduler would have run both
+/// on one CPU, keep them apart). A
+/// blocked receive that returned within `max` would have been caught by polling that
+/// long: the window grows (POLL_GROW_START, then doubling, up to `max`); one that slept
+/// longer shrinks it (halving, to 0 below POLL_GROW_START). An idle daemon, or one whose
+/// upcalls come further apart than `max`, does not poll; a busy one does not go idle
+/// between a batch and the next, which is what a wake-up costs where an idle CPU halts
+/// (40 µs a wake-up on this project's 2-vCPU test machine, whose guest kernel does not
+/// halt-poll: `haltpoll.guest_halt_poll_ns=0`). `max` 0: never poll.
+pub struct BusyPoll {
+    max: Duration,
+    window: Duration,
+    /// The last blocked receive found a queue (two or more datagrams).
+    queued: bool,
+    counts: PollStats,
+    published: PollStats,
+}
+
+/// What busy polling did (`pnfsctl stats`).
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct PollStats {
+    /// Receives that found a datagram by polling.
+    pub polled: u64,
+    /// Receives that blocked.
+    pub blocked: u64,
+    /// Time spent polling, µs (CPU time, minus what the yields gave others).
+    pub spin_us: u64,
+}
+
+/// The first window after a short sleep.
+const POLL_GROW_START: Duration = Duration::from_micros(10);
+
+impl BusyPoll {
+    pub fn new(max: Duration) -> BusyPoll {
+        BusyPoll {
+            max,
+            window: Duration::ZERO,
+            queued: false,
+            counts: PollStats::default(),
+            published: PollStats::default(),
+        }
+    }
+
+    /// The next batch: polled for while the window lasts, else a blocking receive
+    /// (MSG_WAITFORONE: what is queued once one came), which adapts the window.
+    fn receive(
+        &mut self,
+        fd: RawFd,
+        batch: &mut RecvBatch,
+        shared: &Shared,
+    ) -> std::io::Result<usize> {
+        if !self.window.is_zero() && self.queued {
+            let start = Instant::now();
+            loop {
+                match recvmmsg_into(fd, batch, false, libc::MSG_DONTWAIT | libc::MSG_TRUNC) {
+                    Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
+                    r => {
+                        self.counts.spin_us += start.elapsed().as_micros() as u64;
+                        self.counts.polled += 1;
+                        return r;
+                    }
+                }
+                if start.elapsed() >= self.window {
+                    break;
+                }
+                std::thread::yield_now();
+            }
+            self.counts.spin_us += start.elapsed().as_micros() as u64;
+        }
+        // About to sleep (the lock is uncontended, and not taken while polling).
+        self.publish(shared);
+        let start = (!self.max.is_zero()).then(Instant::now);
+        let r = recvmmsg_into(fd, batch, false, libc::MSG_WAITFORONE | libc::MSG_TRUNC);
+        if let Some(start) = start {
+            self.counts.blocked += 1;
+            self.adapt(start.elapsed());
+            self.queued = matches!(r, Ok(n) if n >= 2);
+        }
+        r
+    }
+
+    /// After a blocked receive that took `slept`.
+    fn adapt(&mut self, slept: Duration) {
+        self.window = if slept <= self.max {
+            (self.window * 2).clamp(POLL_GROW_START.min(self.max), self.max)
+        } else if self.window / 2 < POLL_GROW_START {
+            Duration::ZERO
+        } else {
+            self.window / 2
+        };
+    }
+
+    /// Add what was counted since the last call to the shared stats.
+    fn publish(&mut self, shared: &Shared) {
+        let c = self.counts;
+        if c == self.published {
+            return;
+        }
+        let p = &mut shared.stats.lock().unwrap_or_else(|p| p.into_inner()).poll;
+        p.polled += c.polled - self.published.polled;
+        p.blocked += c.blocked - self.published.blocked;
+        p.spin_us += c.spin_us - self.published.spin_us;
+        self.published = c;
     }
 }
 
@@ -596,6 +726,54 @@ mod tests {
         let yes = try_answer(s, PNFSD_ID, PORT, up, &mut out, Some(Instant::now()));
         assert_eq!(yes, !out.is_empty(), "answered iff a REPLY was built");
         yes.then(|| status(&out).expect("a REPLY for xid 9"))
+    }
+
+    #[test]
+    fn busy_poll_window_grows_after_short_sleeps_and_shrinks_after_long_ones() {
+        let us = Duration::from_micros;
+        let mut p = BusyPoll::new(us(50));
+        assert_eq!(p.window, Duration::ZERO);
+        let mut seen = vec![];
+        for _ in 0..4 {
+            p.adapt(us(5));
+            seen.push(p.window.as_micros());
+        }
+        assert_eq!(seen, [10, 20, 40, 50]);
+        seen.clear();
+        for _ in 0..3 {
+            p.adapt(us(51));
+            seen.push(p.window.as_nanos());
+        }
+        assert_eq!(seen, [25_000, 12_500, 0]);
+        // A limit below the first window is the window.
+        let mut p = BusyPoll::new(us(4));
+        p.adapt(us(3));
+        assert_eq!(p.window, us(4));
+        p.adapt(us(5));
+        assert_eq!(p.window, Duration::ZERO);
+    }
+
+    #[test]
+    fn busy_poll_counts_reach_the_shared_stats_once() {
+        let s = shared(true, true);
+        let mut p = BusyPoll::new(Duration::from_micros(50));
+        p.counts = PollStats {
+            polled: 3,
+            blocked: 2,
+            spin_us: 7,
+        };
+        p.publish(&s);
+        p.publish(&s);
+        p.counts.blocked += 1;
+        p.publish(&s);
+        assert_eq!(
+            s.stats().poll,
+            PollStats {
+                polled: 3,
+                blocked: 3,
+                spin_us: 7
+            }
+        );
     }
 
     #[test]

@@ -373,6 +373,11 @@ const JSON_RULES: &[(&[&str], &str)] = &[
     (&["time_us"], "<time>"),
     // how long a pending upcall has waited
     (&["age-us"], "<age>"),
+    // busy polling depends on how close upcalls came
+    (
+        &["receives_polled", "receives_blocked", "spin_us"],
+        "<poll>",
+    ),
 ];
 
 fn normalize_json(v: Value) -> Value {
@@ -418,6 +423,7 @@ const TEXT_RULES: &[(&[&str], &str)] = &[
     // ping: `min/avg/max = 21.9/35.0/55.6 us`
     (&["="], "<rtt>"),
     (&["age-us"], "<age>"),
+    (&["polled", "waited", "spun"], "<poll>"),
 ];
 
 fn normalize_text(s: &str) -> String {

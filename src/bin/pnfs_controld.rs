@@ -53,6 +53,10 @@ struct Args {
     /// /var/lib/nfs/nfsdcld/main.sqlite).
     #[arg(long)]
     nfsdcld_db: Option<String>,
+    /// Longest busy poll of the upcall socket between batches, µs (adaptive: only while
+    /// upcalls come closer than this; default 50; 0 = never).
+    #[arg(long)]
+    busy_poll_us: Option<u64>,
 }
 
 fn config(a: &Args) -> anyhow::Result<Config> {
@@ -105,6 +109,9 @@ fn config(a: &Args) -> anyhow::Result<Config> {
     }
     if let Some(v) = &a.nfsdcld_db {
         c.nfsdcld_db = v.clone();
+    }
+    if let Some(v) = a.busy_poll_us {
+        c.busy_poll_us = v;
     }
     if !a.addrs.is_empty() {
         c.addrs = a

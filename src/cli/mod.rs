@@ -925,6 +925,13 @@ async fn stats(ctx: &Ctx) -> R<()> {
                     us(&m["answer_sent"]["p50_ns"]), us(&m["answer_sent"]["p99_ns"])
                 ));
             }
+            let p = &d["busy_poll"];
+            if ctx.cli.stats {
+                s.push_str(&format!(
+                    "  busy poll up to {}us: receives polled {} waited {}, spun {}us\n",
+                    p["max_us"], p["receives_polled"], p["receives_blocked"], p["spin_us"]
+                ));
+            }
         } else {
             s.push_str("daemon: not reachable\n");
         }
