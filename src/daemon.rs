@@ -102,6 +102,8 @@ pub struct Daemon {
     incarnation: u64,
     target: Target,
     sock: NlSocket,
+    /// The port upcalls come from and REPLYs go to (`kernel::Registered::peer`).
+    upcall_peer: u32,
     /// The DS cache and what the upcall fast path answers from (see `fastpath`).
     fast: Arc<fastpath::Shared>,
     /// What the fast path answers by, as last published to it.
@@ -198,6 +200,7 @@ struct Parts {
     incarnation: u64,
     target: Target,
     sock: NlSocket,
+    upcall_peer: u32,
     cluster: Box<dyn Cluster>,
     down: mpsc::Sender<(Tag, Down)>,
     down_done: mpsc::Receiver<Tagged<Tag>>,
@@ -262,7 +265,12 @@ impl Daemon {
             mds_id: 0,
             epoch: store.state.epoch,
         };
-        let (sock, pv, gv) = kernel::register(&target, reg).await?;
+        let kernel::Registered {
+            sock,
+            peer: upcall_peer,
+            pnfsd_version: pv,
+            gfs2_version: gv,
+        } = kernel::register(&target, reg).await?;
         // What the kernel half kept mounted while no daemon ran (a restart): those
         // journals are still ours, and a node death must block these filesystems too.
         let mut client = client;
@@ -323,6 +331,7 @@ impl Daemon {
             incarnation,
             target,
             sock,
+            upcall_peer,
             cluster,
             down,
             down_done: done_rx,
@@ -350,6 +359,7 @@ impl Daemon {
             incarnation: p.incarnation,
             target: p.target,
             sock: p.sock,
+            upcall_peer: p.upcall_peer,
             fast: Arc::default(),
             published: fastpath::View::default(),
             tx: Vec::with_capacity(64 * 1024),
@@ -418,7 +428,7 @@ impl Daemon {
         let (fwd_tx, mut fwd) = mpsc::channel::<Fwd>(FWD_QUEUE);
         fastpath::spawn(
             self.sock.as_raw_fd(),
-            self.target.peer,
+            self.upcall_peer,
             self.target.pnfsd.id,
             self.sock.port(),
             self.fast.clone(),
@@ -640,7 +650,7 @@ impl Daemon {
         if self.tx.is_empty() {
             return;
         }
-        if let Err(e) = self.sock.send_to(&self.tx, self.target.peer, 0).await {
+        if let Err(e) = self.sock.send_to(&self.tx, self.upcall_peer, 0).await {
             self.ring
                 .push(format!("replies not delivered to the kernel half: {e}"));
         }
@@ -2888,6 +2898,7 @@ pub mod harness {
                     gfs2: family(GFS2CTL_ID, "gfs2ctl"),
                 },
                 sock,
+                upcall_peer: 0x7fff_fffe,
                 cluster: Box::new(LocalEngine::new(1)),
                 down,
                 down_done,

@@ -72,7 +72,8 @@ pub struct FastStats {
     pub cache_hits: u64,
     /// Indexed by upcall kind, as `Stats::pnfsd`.
     pub kinds: Vec<KindCounters>,
-    /// Busy polling (as of the thread's last blocking receive).
+    /// Busy polling (as of up to POLL_STATS_EVERY waits ago, or the thread's last idle
+    /// POLL).
     pub poll: PollStats,
 }
 
@@ -549,6 +550,9 @@ pub struct PollStats {
 
 /// The first window after a short sleep.
 const POLL_GROW_START: Duration = Duration::from_micros(10);
+/// The thread adds its polling counts to the shared stats every this many waits, and
+/// whenever a wait times out (idle) or fails.
+const POLL_STATS_EVERY: u64 = 256;
 
 impl BusyPoll {
     pub fn new(max: Duration) -> BusyPoll {
@@ -587,14 +591,23 @@ impl BusyPoll {
             }
             self.counts.spin_us += start.elapsed().as_micros() as u64;
         }
-        // About to sleep (the lock is uncontended, and not taken while polling).
-        self.publish(shared);
-        let start = (!self.max.is_zero()).then(Instant::now);
+        // The sleep is timed (two clock reads) only where polling may follow: after a
+        // queue, or with a window still open; one upcall at a time pays neither.
+        let start = (self.queued || !self.window.is_zero()).then(Instant::now);
         let r = recvmmsg_into(fd, batch, false, libc::MSG_WAITFORONE | libc::MSG_TRUNC);
+        self.counts.blocked += 1;
         if let Some(start) = start {
-            self.counts.blocked += 1;
             self.adapt(start.elapsed());
-            self.queued = matches!(r, Ok(n) if n >= 2);
+        }
+        match &r {
+            Ok(n) => {
+                self.queued = !self.max.is_zero() && *n >= 2;
+                if self.counts.blocked.is_multiple_of(POLL_STATS_EVERY) {
+                    self.publish(shared);
+                }
+            }
+            // Idle (the receive timed out) or failing: a good time to publish.
+            Err(_) => self.publish(shared),
         }
         r
     }

@@ -88,9 +88,19 @@ pub struct Registration {
     pub epoch: u64,
 }
 
-/// Open the upcall socket and register it for both families. Returns the socket and the
-/// negotiated versions.
-pub async fn register(target: &Target, reg: Registration) -> Result<(NlSocket, u32, u32), NlError> {
+/// The upcall socket, registered for both families.
+pub struct Registered {
+    pub sock: NlSocket,
+    /// The port upcalls come from and REPLYs go to: the twin's upcall socket when
+    /// REGISTER's reply names one (`upcall-port`), else the target's port (the kernel's 0).
+    pub peer: u32,
+    /// The negotiated versions of pnfsd and gfs2ctl.
+    pub pnfsd_version: u32,
+    pub gfs2_version: u32,
+}
+
+/// Open the upcall socket and register it for both families.
+pub async fn register(target: &Target, reg: Registration) -> Result<Registered, NlError> {
     let sock = NlSocket::open(
         target.proto.number(),
         &SocketOptions {
@@ -99,7 +109,7 @@ pub async fn register(target: &Target, reg: Registration) -> Result<(NlSocket, u
         },
     )?;
     let mut c = Client::from_socket(sock, target.peer);
-    let pv = reregister(&mut c, target, reg).await?;
+    let (pv, upcall_port) = reregister(&mut c, target, reg).await?;
     let mut gv = 0;
     c.request(
         target.gfs2.id,
@@ -117,11 +127,26 @@ pub async fn register(target: &Target, reg: Registration) -> Result<(NlSocket, u
         },
     )
     .await?;
-    Ok((c.into_socket(), pv, gv))
+    Ok(Registered {
+        sock: c.into_socket(),
+        peer: match target.proto {
+            Proto::Usersock => upcall_port.unwrap_or(target.peer),
+            // The module's upcalls come from the kernel, whatever a reply says.
+            Proto::Generic => target.peer,
+        },
+        pnfsd_version: pv,
+        gfs2_version: gv,
+    })
 }
 
-async fn reregister(c: &mut Client, target: &Target, reg: Registration) -> Result<u32, NlError> {
+/// pnfsd's REGISTER: the negotiated version, and the upcall port if the reply names one.
+async fn reregister(
+    c: &mut Client,
+    target: &Target,
+    reg: Registration,
+) -> Result<(u32, Option<u32>), NlError> {
     let mut version = 0;
+    let mut upcall_port = None;
     c.request(
         target.pnfsd.id,
         pnfsd::cmd::REGISTER,
@@ -137,11 +162,12 @@ async fn reregister(c: &mut Client, target: &Target, reg: Registration) -> Resul
         |m| {
             let t = PnfsdAttrs::parse(m.attrs, &pnfsd::PNFSD_POLICY)?;
             version = t.u32(pnfsd::attr::VERSION).unwrap_or(0);
+            upcall_port = t.u32(pnfsd::attr::UPCALL_PORT);
             Ok(())
         },
     )
     .await?;
-    Ok(version)
+    Ok((version, upcall_port))
 }
 
 /// A downcall the daemon makes.

@@ -52,6 +52,7 @@ const struct nla_policy gfs2ctl_gfs2ctl_nl_policy[GFS2CTL_A_MAX + 1] = {
 	[GFS2CTL_A_KIND_STATS] = NLA_POLICY_NESTED(gfs2ctl_kind_stats_nl_policy),
 	[GFS2CTL_A_LATE_REPLIES] = { .type = NLA_U64, },
 	[GFS2CTL_A_PAD] = { .type = NLA_REJECT, },
+	[GFS2CTL_A_UPCALL_PORT] = { .type = NLA_U32, },
 };
 
 /* Ops table for gfs2ctl */

@@ -69,6 +69,7 @@ const struct nla_policy pnfsd_pnfsd_nl_policy[PNFSD_A_MAX + 1] = {
 	[PNFSD_A_LAYOUTS] = { .type = NLA_U32, },
 	[PNFSD_A_PAD] = { .type = NLA_REJECT, },
 	[PNFSD_A_LOOPBACK] = { .type = NLA_FLAG, },
+	[PNFSD_A_UPCALL_PORT] = { .type = NLA_U32, },
 };
 
 /* Ops table for pnfsd */

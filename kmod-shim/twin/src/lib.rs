@@ -7,6 +7,13 @@
 //! generator. It answers nlctrl for its families, so clients resolve them with the same
 //! code as against the kernel. Admin commands are checked against the sender's
 //! SCM_CREDENTIALS, as GENL_ADMIN_PERM would check CAP_NET_ADMIN.
+//!
+//! Upcalls go out from a second socket, the upcall socket, which REGISTER's reply names
+//! (`upcall-port`): the daemon's REPLYs and re-REGISTERs come back there. It has no
+//! SO_PASSCRED — taking credentials with every datagram was a tenth of a µs of each
+//! round trip, which the module does not pay (its skb carries them) — and gives what
+//! comes from a registered daemon's port the credentials that daemon registered with
+//! (its port is its socket's until that is closed), and anything else none.
 
 pub mod gfs2;
 pub mod logging;
@@ -229,11 +236,30 @@ impl Ctx<'_> {
     }
 }
 
+/// The registered daemons (per family: port, and the credentials of its REGISTER), for
+/// the upcall socket's thread, which copies them again only when `gen` moved: one atomic
+/// load per datagram.
+#[derive(Default)]
+struct Peers {
+    gen: std::sync::atomic::AtomicU64,
+    list: Mutex<[Option<(u32, Creds)>; 2]>,
+}
+
+impl Peers {
+    fn set(&self, fam: Fam, peer: Option<(u32, Creds)>) {
+        self.list.lock().unwrap()[fam.index()] = peer;
+        self.gen.fetch_add(1, Ordering::Release);
+    }
+}
+
 /// Shared handle to a running twin.
 #[derive(Clone)]
 pub struct Twin {
     pub shim: Arc<Mutex<Shim>>,
     pub sock: Arc<NlSocket>,
+    /// The upcall socket (see the module doc): upcalls go out from it.
+    pub up: Arc<NlSocket>,
+    peers: Arc<Peers>,
     /// The per-upcall record, when asked for (`--record`; a test aid, see `record`).
     pub record: Option<Arc<record::Recorder>>,
     /// Uids besides 0 allowed to send admin commands (fixed at bind: read without the
@@ -252,9 +278,19 @@ impl Twin {
             ext_ack: false,
         };
         let sock = NlSocket::open(NETLINK_USERSOCK, &opts)?;
+        let up = NlSocket::open(
+            NETLINK_USERSOCK,
+            &SocketOptions {
+                port: 0,
+                passcred: false,
+                ..opts
+            },
+        )?;
         Ok(Twin {
             shim: Arc::new(Mutex::new(Shim::new(cfg))),
             sock: Arc::new(sock),
+            up: Arc::new(up),
+            peers: Arc::default(),
             record: None,
             admin_uids: cfg.admin_uids.clone().into(),
         })
@@ -274,47 +310,78 @@ impl Twin {
         self.sock.port()
     }
 
-    /// Serve until `shutdown` turns true. Requests are taken by a thread blocked in
-    /// recvmmsg(2) on the twin's socket, which answers them and issues the load
-    /// generator's next upcall from each REPLY, as the module does in its receive path:
-    /// no event loop between the socket and the handlers. The runtime keeps what waits
-    /// (a TRIGGER's timeouts and answer, the daemon's pidfd).
+    /// Serve until `shutdown` turns true. Requests are taken by two threads blocked in
+    /// recvmmsg(2), one on the twin's socket and one on its upcall socket, which answer
+    /// them and issue the load generator's next upcall from each REPLY, as the module
+    /// does in its receive path: no event loop between the sockets and the handlers.
+    /// The runtime keeps what waits (a TRIGGER's timeouts and answer, the daemon's
+    /// pidfd).
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), NlError> {
-        let fd = self.sock.as_raw_fd();
-        set_blocking_receive(fd, STOP_POLL)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
-        let (rt, stop2, twin) = (
+        let mut main = self.spawn_receiver("twin-serve", false, &stop)?;
+        let mut upcalls = self.spawn_receiver("twin-upcalls", true, &stop)?;
+        let first = tokio::select! {
+            r = &mut main => Some(r),
+            r = &mut upcalls => Some(r),
+            _ = shutdown.changed() => None,
+        };
+        // The threads see the flag within STOP_POLL; wait for both, so that the sockets
+        // are closed (their ports free) once `run` returns and the last clone is dropped.
+        stop.store(true, Ordering::Relaxed);
+        let (a, b) = (main.await, upcalls.await);
+        let ended = |r: Result<Result<(), NlError>, _>| r.unwrap_or_else(|_| Err(thread_died()));
+        match first {
+            // One thread ended by itself (an error): the other was stopped.
+            Some(r) => ended(r),
+            None => ended(a).and(ended(b)),
+        }
+    }
+
+    /// Start a receive thread on the twin's socket, or (`upcalls`) on its upcall socket;
+    /// its result arrives on the returned channel.
+    fn spawn_receiver(
+        &self,
+        name: &str,
+        upcalls: bool,
+        stop: &Arc<AtomicBool>,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<(), NlError>>, NlError> {
+        let sock = if upcalls { &self.up } else { &self.sock };
+        set_blocking_receive(sock.as_raw_fd(), STOP_POLL)?;
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let (rt, stop, twin) = (
             tokio::runtime::Handle::current(),
             stop.clone(),
             self.clone(),
         );
         std::thread::Builder::new()
-            .name("twin-serve".into())
+            .name(name.into())
             .spawn(move || {
                 // Handlers spawn tasks (TRIGGER, the pidfd watch) onto the runtime.
                 let _rt = rt.enter();
-                let _ = done_tx.send(twin.serve(fd, &stop2));
+                let _ = done_tx.send(twin.serve(upcalls, &stop));
             })
             .map_err(NlError::Io)?;
-        tokio::select! {
-            r = &mut done_rx => return r.unwrap_or_else(|_| Err(thread_died())),
-            _ = shutdown.changed() => {}
-        }
-        // The thread sees the flag within STOP_POLL; wait for it, so that the socket is
-        // closed (its port free) once `run` returns and the last clone is dropped.
-        stop.store(true, Ordering::Relaxed);
-        done_rx.await.unwrap_or_else(|_| Err(thread_died()))
+        Ok(done_rx)
     }
 
-    /// The receive thread: every datagram, until `stop`.
-    fn serve(&self, fd: std::os::fd::RawFd, stop: &AtomicBool) -> Result<(), NlError> {
+    /// A receive thread: every datagram, until `stop`. On the twin's socket a
+    /// datagram's credentials are its own; on the upcall socket (`upcalls`) they are
+    /// those of the daemon registered on its port, or none.
+    fn serve(&self, upcalls: bool, stop: &AtomicBool) -> Result<(), NlError> {
+        let sock = if upcalls { &*self.up } else { &*self.sock };
+        let fd = sock.as_raw_fd();
         // 64 KiB slots: a request from a client may be as long as a kernel would take.
         let mut rx = RecvBatch::adaptive(16, 64 * 1024);
         let mut out = Vec::with_capacity(MAX_DATAGRAM);
         let mut events = Vec::with_capacity(4096);
+        let mut peers = (u64::MAX, [None; 2]);
         while !stop.load(Ordering::Relaxed) {
-            let n = match recvmmsg_into(fd, &mut rx, true, libc::MSG_WAITFORONE | libc::MSG_TRUNC) {
+            let n = match recvmmsg_into(
+                fd,
+                &mut rx,
+                !upcalls,
+                libc::MSG_WAITFORONE | libc::MSG_TRUNC,
+            ) {
                 Ok(n) => n,
                 Err(e) => match e.raw_os_error() {
                     Some(libc::EAGAIN) | Some(libc::EINTR) => continue,
@@ -326,12 +393,24 @@ impl Twin {
                 },
             };
             for i in 0..n {
-                let (buf, from) = rx.get(i);
+                let (buf, mut from) = rx.get(i);
                 if from.truncated {
                     tracing::warn!(port = from.port, "dropped a truncated datagram");
                     continue;
                 }
-                self.serve_datagram(buf, from, &mut out, &mut events);
+                if upcalls {
+                    let gen = self.peers.gen.load(Ordering::Acquire);
+                    if gen != peers.0 {
+                        peers = (gen, *self.peers.list.lock().unwrap());
+                    }
+                    from.creds = peers
+                        .1
+                        .iter()
+                        .flatten()
+                        .find(|(port, _)| *port == from.port)
+                        .map(|(_, c)| *c);
+                }
+                self.serve_datagram(sock, buf, from, &mut out, &mut events);
             }
         }
         Ok(())
@@ -340,6 +419,7 @@ impl Twin {
     /// Dispatch every message of one datagram; answer and multicast what they produce.
     fn serve_datagram(
         &self,
+        sock: &NlSocket,
         buf: &[u8],
         from: pnfs_netlink::socket::From,
         out: &mut Vec<u8>,
@@ -360,7 +440,7 @@ impl Twin {
             events.clear();
             self.dispatch(m, from.port, from.creds, received, out, events);
             if !out.is_empty() {
-                self.send_chunked(out, from.port);
+                self.send_chunked(sock, out, from.port);
             }
             if !events.is_empty() {
                 self.multicast(events, m.header.kind);
@@ -384,7 +464,7 @@ impl Twin {
     /// Send a buffer of whole messages, split into datagrams of at most MAX_DATAGRAM.
     /// A requester whose receive queue stays full for SEND_PATIENCE loses the rest of
     /// the answer (the kernel's genlmsg_reply() would drop it at once).
-    fn send_chunked(&self, buf: &[u8], port: u32) {
+    fn send_chunked(&self, sock: &NlSocket, buf: &[u8], port: u32) {
         let mut start = 0;
         while start < buf.len() {
             let mut end = start;
@@ -399,7 +479,7 @@ impl Twin {
             let end = end.min(buf.len()).max(start + 1);
             let deadline = Instant::now() + SEND_PATIENCE;
             loop {
-                match self.sock.try_send_to(&buf[start..end], port, 0) {
+                match sock.try_send_to(&buf[start..end], port, 0) {
                     Ok(_) => break,
                     Err(NlError::Io(e))
                         if e.kind() == std::io::ErrorKind::WouldBlock
@@ -539,17 +619,32 @@ impl Twin {
             node_id,
             version,
         });
+        // (Under the state's lock: a concurrent forget_daemon cannot come in between.)
+        if let Some(c) = ctx.creds {
+            self.peers.set(fam, Some((ctx.from_port, c)));
+        }
         drop(shim);
         if fresh && pid > 0 {
             self.watch_daemon(fam, ctx.from_port, pid);
         }
-        let (a_version, a_port) = match fam {
-            Fam::Pnfsd => (pnfsd_nl::attr::VERSION, pnfsd_nl::attr::PORT),
-            Fam::Gfs2 => (gfs2ctl::attr::VERSION, gfs2ctl::attr::PORT),
+        let (a_version, a_port, a_upcall_port) = match fam {
+            Fam::Pnfsd => (
+                pnfsd_nl::attr::VERSION,
+                pnfsd_nl::attr::PORT,
+                pnfsd_nl::attr::UPCALL_PORT,
+            ),
+            Fam::Gfs2 => (
+                gfs2ctl::attr::VERSION,
+                gfs2ctl::attr::PORT,
+                gfs2ctl::attr::UPCALL_PORT,
+            ),
         };
         let port = ctx.from_port;
+        let upcall_port = self.up.port();
         let mut b = ctx.reply(0);
-        b.put_u32(a_version, version).put_u32(a_port, port);
+        b.put_u32(a_version, version)
+            .put_u32(a_port, port)
+            .put_u32(a_upcall_port, upcall_port);
         b.finish();
         let (up_cmd, a_node) = match fam {
             Fam::Pnfsd => (pnfsd_nl::cmd::DAEMON_UP, pnfsd_nl::attr::NODE_ID),
@@ -596,6 +691,7 @@ impl Twin {
         let (failed, node) = match up.daemon {
             Some(d) if d.port == port => {
                 up.daemon = None;
+                self.peers.set(fam, None);
                 (up.fail_all(), d.node_id)
             }
             _ => return (0, 0),

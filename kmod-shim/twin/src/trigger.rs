@@ -392,7 +392,7 @@ impl Twin {
             };
             // Never wait for room: the module's genlmsg_unicast() is MSG_DONTWAIT too, and
             // an upcall stuck on a daemon that stopped reading would escape its timeout.
-            Some((xid, port, self.sock.try_send_to(&buf, port, 0)))
+            Some((xid, port, self.up.try_send_to(&buf, port, 0)))
         });
         // (The buffer is released: ending upcalls below may issue again.)
         let Some((xid, port, sent)) = sent else {
@@ -580,16 +580,26 @@ fn apply_reply(twin: &Twin, fill: &Fill, reply: Reply<'_, '_>, status: i64, s: &
             use pnfs_netlink::pnfsd::{attr as a, UpcallKind as K};
             // Only layouts change the kernel half's state (no lock for the others).
             match K::from_u32(fill.kind) {
-                Some(K::LayoutGet) => twin.shim.lock().unwrap().pnfsd.layouts.push(pnfsd::Layout {
-                    clientid: fill.clientid,
-                    fsid: fill.fsid,
-                    fileid: fill.fileid,
-                    device_id: t.array::<16>(a::DEVICE_ID).copied().unwrap_or_default(),
-                    stateid: t.array::<16>(a::STATEID).copied().unwrap_or_default(),
-                    iomode: t.u32(a::IOMODE).unwrap_or(fill.iomode),
-                    offset: t.u64(a::OFFSET).unwrap_or(fill.offset),
-                    length: t.u64(a::LENGTH).unwrap_or(fill.length),
-                }),
+                Some(K::LayoutGet) => {
+                    let lo = pnfsd::Layout {
+                        clientid: fill.clientid,
+                        fsid: fill.fsid,
+                        fileid: fill.fileid,
+                        device_id: t
+                            .array::<16>(a::DEVICE_ID)
+                            .copied()
+                            .unwrap_or(fill.device_id),
+                        stateid: t.array::<16>(a::STATEID).copied().unwrap_or(fill.stateid),
+                        iomode: t.u32(a::IOMODE).unwrap_or(fill.iomode),
+                        offset: t.u64(a::OFFSET).unwrap_or(fill.offset),
+                        length: t.u64(a::LENGTH).unwrap_or(fill.length),
+                    };
+                    // An identical layout is recorded once (module: pnfsd_layout_record).
+                    let layouts = &mut twin.shim.lock().unwrap().pnfsd.layouts;
+                    if !layouts.contains(&lo) {
+                        layouts.push(lo);
+                    }
+                }
                 Some(K::LayoutReturn) => twin.shim.lock().unwrap().pnfsd.layouts.retain(|l| {
                     !(l.clientid == fill.clientid && l.fsid == fill.fsid && l.fileid == fill.fileid)
                 }),

@@ -197,8 +197,10 @@ pub mod attr {
     pub const KIND_STATS: u16 = 23;
     pub const LATE_REPLIES: u16 = 24;
     pub const PAD: u16 = 25;
+    /// REGISTER's reply, from the user-space twin only: the port its upcalls come from and REPLYs go to (as pnfsd's upcall-port: one socket for both families). Absent (the module): the port the daemon registered with.
+    pub const UPCALL_PORT: u16 = 26;
     /// Highest attribute id of the set.
-    pub const MAX: u16 = 25;
+    pub const MAX: u16 = 26;
 }
 
 /// Policy of set `kind-stats`, indexed by attribute id.
@@ -599,6 +601,17 @@ pub static GFS2CTL_POLICY: Policy = Policy {
             multi: false,
             enum_name: None,
         },
+        AttrPolicy {
+            name: "upcall-port",
+            kind: AttrKind::U32,
+            min_len: 0,
+            max_len: 0,
+            min: None,
+            max: None,
+            nested: None,
+            multi: false,
+            enum_name: None,
+        },
     ],
 };
 
@@ -611,7 +624,7 @@ pub static OPS: &[OpSpec] = &[
         admin: true,
         upcall: false,
         request: &[3, 4],
-        reply: &[3, 18],
+        reply: &[3, 18, 26],
         mcgrp: None,
     },
     OpSpec {

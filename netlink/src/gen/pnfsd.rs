@@ -489,8 +489,10 @@ pub mod attr {
     pub const PAD: u16 = 36;
     /// TRIGGER: the kernel half answers every upcall itself, where it would hand it to the daemon (the message is built, then taken back with status OK and no payload): the kernel-only floor of the VM benchmark. Needs no daemon. The user-space twin refuses it.
     pub const LOOPBACK: u16 = 37;
+    /// REGISTER's reply, from the user-space twin only: the port its upcalls (of both families) come from and the daemon's REPLYs and re-REGISTERs go to — a socket of its own without SO_PASSCRED, which trusts the registered daemon's port (a port is its socket's until closed) where the twin's main port checks every request's credentials. Absent (the module: upcalls come from the kernel, port 0): the port the daemon registered with.
+    pub const UPCALL_PORT: u16 = 38;
     /// Highest attribute id of the set.
-    pub const MAX: u16 = 37;
+    pub const MAX: u16 = 38;
 }
 
 /// Policy of set `ds-addr`, indexed by attribute id.
@@ -1053,6 +1055,17 @@ pub static PNFSD_POLICY: Policy = Policy {
             multi: false,
             enum_name: None,
         },
+        AttrPolicy {
+            name: "upcall-port",
+            kind: AttrKind::U32,
+            min_len: 0,
+            max_len: 0,
+            min: None,
+            max: None,
+            nested: None,
+            multi: false,
+            enum_name: None,
+        },
     ],
 };
 
@@ -1065,7 +1078,7 @@ pub static OPS: &[OpSpec] = &[
         admin: true,
         upcall: false,
         request: &[3, 4, 5, 6, 7],
-        reply: &[3, 28],
+        reply: &[3, 28, 38],
         mcgrp: None,
     },
     OpSpec {

@@ -6,7 +6,7 @@ use crate::{attrs, Case, CaseFuture, Daemon, Env, Fam, KindStats, Upcall, SKIPPE
 use pnfs_netlink::client::{GENL_ADMIN_PERM, GENL_CMD_CAP_DO, GENL_CMD_CAP_DUMP, GENL_ID_CTRL};
 use pnfs_netlink::codec::{MsgBuilder, NLA_F_NESTED, NLM_F_ACK, NLM_F_REQUEST};
 use pnfs_netlink::policy::OpKind;
-use pnfs_netlink::{gfs2ctl, pnfsd, Client, PeerError};
+use pnfs_netlink::{gfs2ctl, pnfsd, Client, PeerError, Proto};
 use std::collections::HashSet;
 use std::fmt::Debug;
 use std::time::Duration;
@@ -79,6 +79,7 @@ cases! {
     "reply-late-after-timeout-enoent" => reply_late,
     "reply-duplicate-enoent" => reply_duplicate,
     "reply-from-other-port-eperm" => reply_other_port,
+    "upcall-port-trusts-only-the-daemon" => upcall_port,
     "daemon-death-fails-pending" => daemon_death,
     "upcall-concurrent-depth-64" => upcall_concurrent,
     "upcall-dump-shows-pending" => upcall_dump,
@@ -1295,6 +1296,61 @@ async fn reply_duplicate(env: &mut Env) -> R {
         check_eq!(late1 - late0, 2, "{} late-replies delta", f.name());
         d.unregister().await?;
     }
+    Ok(())
+}
+
+/// REGISTER's reply names the twin's upcall socket (the module names none: its upcalls
+/// come from the kernel). There, what comes from the registered daemon's port has the
+/// credentials it registered with — its REPLY ends the upcall — and anything else has
+/// none: another port's REPLY, an admin command, is refused.
+async fn upcall_port(env: &mut Env) -> R {
+    let (d, m) = env
+        .register_with(Fam::Pnfsd, |b| {
+            b.put_u32(pa::VERSION, 1).put_u32(pa::NODE_ID, 1);
+        })
+        .await?;
+    let port = m.a().u32(pa::UPCALL_PORT);
+    if env.target.proto == Proto::Generic {
+        check_eq!(port, None, "the module's REGISTER reply upcall-port");
+        return Ok(());
+    }
+    let Some(port) = port else {
+        return Err("the twin's REGISTER reply names no upcall-port".into());
+    };
+    check!(
+        port != env.target.peer && port != 0,
+        "upcall-port {port:#x} is not a port of its own (the twin is on {:#x})",
+        env.target.peer
+    );
+    let intruder = env.conn()?;
+    intruder.set_upcall_peer(port);
+    let id = env.id(Fam::Pnfsd);
+    let trig = env.trigger(Fam::Pnfsd, |b| {
+        b.put_u32(pa::UPCALL_KIND, 1);
+    });
+    let serve = async {
+        let up = d.upcall(WAIT).await?;
+        let r = intruder
+            .request_at(port, id, pc::REPLY, |b| {
+                b.put_u32(pa::XID, up.xid).put_u32(pa::STATUS, 0);
+            })
+            .await;
+        let p = refused(
+            r,
+            &[libc::EPERM],
+            "REPLY to the upcall port from another port",
+        );
+        d.conn
+            .request_at(port, id, pc::REPLY, |b| {
+                b.put_u32(pa::XID, up.xid).put_u32(pa::STATUS, 0);
+            })
+            .await
+            .map_err(|e| format!("the daemon's REPLY to the upcall port: {e}"))?;
+        with_extack(&p?, "REPLY to the upcall port from another port")
+    };
+    let (t, s) = tokio::join!(trig, serve);
+    s?;
+    check_eq!(counts(Fam::Pnfsd, &t?)?, (1, 1, 0, 0, 0), "run");
     Ok(())
 }
 

@@ -146,6 +146,9 @@ pub fn attrs_of(build: impl FnOnce(&mut MsgBuilder<'_>)) -> Vec<u8> {
 pub struct Conn {
     sock: NlSocket,
     peer: u32,
+    /// Where upcalls come from besides `peer`: the twin's upcall socket, as REGISTER's
+    /// reply named it (`upcall-port`).
+    upcall_peer: Cell<Option<u32>>,
     seq: Cell<u32>,
     /// Messages received while waiting for something else (upcalls, stray events).
     queue: RefCell<VecDeque<Msg>>,
@@ -172,6 +175,7 @@ impl Conn {
         Ok(Conn {
             sock,
             peer: target.peer,
+            upcall_peer: Cell::new(None),
             // Far from the twin's xids (which it uses as upcall seq numbers).
             seq: Cell::new(0x4000_0000),
             queue: RefCell::new(VecDeque::new()),
@@ -181,6 +185,16 @@ impl Conn {
 
     pub fn port(&self) -> u32 {
         self.sock.port()
+    }
+
+    /// Take upcalls from `port` too (REGISTER's `upcall-port`).
+    pub fn set_upcall_peer(&self, port: u32) {
+        self.upcall_peer.set(Some(port));
+    }
+
+    /// The kernel half: its port, or its upcall socket's.
+    fn is_peer(&self, port: u32) -> bool {
+        port == self.peer || self.upcall_peer.get() == Some(port)
     }
 
     pub fn socket(&self) -> &NlSocket {
@@ -274,6 +288,23 @@ impl Conn {
         self.answer(seq, Some(cmd), self.timeout.get()).await
     }
 
+    /// A `do` request sent to `port` (the twin's upcall socket) instead of the kernel
+    /// half's port; its answer is taken from there (see `set_upcall_peer`).
+    pub async fn request_at(
+        &self,
+        port: u32,
+        family: u16,
+        cmd: u8,
+        build: impl FnOnce(&mut MsgBuilder<'_>),
+    ) -> Result<Vec<Msg>, Fail> {
+        let (buf, seq) = self.encode(family, cmd, 0, build);
+        self.sock
+            .send_to(&buf, port, 0)
+            .await
+            .map_err(|e| Fail::Local(format!("send: {e}")))?;
+        self.answer(seq, Some(cmd), self.timeout.get()).await
+    }
+
     /// A dump: every message until NLMSG_DONE.
     pub async fn dump(
         &self,
@@ -337,14 +368,14 @@ impl Conn {
                 p => p,
             })?;
             for m in msgs {
-                let ours = port == self.peer
+                let ours = self.is_peer(port)
                     && m.groups == 0
                     && m.seq == seq
                     && (m.kind == NLMSG_ERROR
                         || m.kind == NLMSG_DONE
                         || cmd.is_none_or(|c| c == m.cmd));
                 if !ours {
-                    if port == self.peer {
+                    if self.is_peer(port) {
                         self.queue.borrow_mut().push_back(m);
                     }
                     continue;
@@ -373,7 +404,7 @@ impl Conn {
         let deadline = Instant::now() + timeout;
         loop {
             let (port, msgs) = self.recv(deadline).await.map_err(String::from)?;
-            if port != self.peer {
+            if !self.is_peer(port) {
                 continue;
             }
             self.queue.borrow_mut().extend(msgs);
@@ -393,7 +424,7 @@ impl Conn {
         match self.sock.try_recv_from(&mut buf) {
             Ok(None) => Ok(None),
             Ok(Some((n, from))) => {
-                if from.port != self.peer {
+                if !self.is_peer(from.port) {
                     return Ok(None);
                 }
                 for m in Messages::new(&buf[..n]) {

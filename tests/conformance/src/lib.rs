@@ -182,6 +182,18 @@ pub struct Upcall {
     pub msg: Msg,
 }
 
+/// After REGISTER's reply `m`: take upcalls from the port it names (`upcall-port`, the
+/// twin's upcall socket), if any.
+pub fn take_upcall_port(f: Fam, conn: &Conn, m: &Msg) {
+    let a = match f {
+        Fam::Pnfsd => pnfsd::attr::UPCALL_PORT,
+        Fam::Gfs2 => gfs2ctl::attr::UPCALL_PORT,
+    };
+    if let Some(p) = m.a().u32(a) {
+        conn.set_upcall_peer(p);
+    }
+}
+
 /// A fake daemon: a socket that registered for a family.
 pub struct Daemon {
     pub conn: Rc<Conn>,
@@ -363,6 +375,7 @@ impl Env {
             .into_iter()
             .next()
             .ok_or_else(|| Fail::Local("REGISTER: no reply message".into()))?;
+        take_upcall_port(f, &conn, &m);
         Ok((Daemon { conn, fam: f, id }, m))
     }
 

@@ -19,11 +19,15 @@ pub async fn fake_daemon(target: Target, fam: Fam, hold: u32) -> Result<(), Stri
         Fam::Gfs2 => g.id,
     };
     let conn = Conn::open(&target)?;
-    conn.request(id, pnfsd::cmd::REGISTER, |b| {
-        b.put_u32(pnfsd::attr::VERSION, 1).put_u32(4, 2);
-    })
-    .await
-    .map_err(|e| format!("register: {e}"))?;
+    let r = conn
+        .request(id, pnfsd::cmd::REGISTER, |b| {
+            b.put_u32(pnfsd::attr::VERSION, 1).put_u32(4, 2);
+        })
+        .await
+        .map_err(|e| format!("register: {e}"))?;
+    if let Some(m) = r.first() {
+        crate::take_upcall_port(fam, &conn, m);
+    }
     println!("registered port {}", conn.port());
     std::io::stdout().flush().map_err(|e| e.to_string())?;
     let mut held = 0;
