@@ -1527,14 +1527,11 @@ pub fn text(r: &Report) -> String {
             p.name, "path", "depth", "product", "floor", "twin+echo", "product/floor"
         ));
         for row in &p.rows {
+            let [pc, fc, hc, x] = cpu_us(row);
             s.push_str(&format!(
-                "{:<22} {:>5} {:>8.2} {:>8.2} {:>10.2} {:>13.2}x\n",
+                "{:<22} {:>5} {pc:>8.2} {fc:>8.2} {hc:>10.2} {x:>13.2}x\n",
                 label(row),
                 row.depth,
-                row.product.cpu_ns / 1e3,
-                row.floor.cpu_ns / 1e3,
-                row.half.cpu_ns / 1e3,
-                ratio(row.product.cpu_ns, row.floor.cpu_ns),
             ));
         }
     }
@@ -1617,6 +1614,16 @@ pub fn json(r: &Report) -> Value {
         "busy_poll": { "max_us": r.busy_poll.max_us, "receives_polled": r.busy_poll.polled,
                        "receives_waited": r.busy_poll.waited, "spin_us": r.busy_poll.spin_us },
     })
+}
+
+/// CPU per round trip, µs: product, floor, twin+echo, and product / floor.
+fn cpu_us(row: &Row) -> [f64; 4] {
+    [
+        row.product.cpu_ns / 1e3,
+        row.floor.cpu_ns / 1e3,
+        row.half.cpu_ns / 1e3,
+        ratio(row.product.cpu_ns, row.floor.cpu_ns),
+    ]
 }
 
 /// What the daemon's busy polling did over the run, in a sentence.
@@ -1812,14 +1819,11 @@ pub fn markdown(r: &Report, command: &str) -> String {
         r,
         "| path | depth | product CPU µs | floor CPU µs | twin+echo CPU µs | product / floor |\n|---|---:|---:|---:|---:|---:|\n",
         |row| {
+            let [pc, fc, hc, x] = cpu_us(row);
             format!(
-                "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2}× |\n",
+                "| {} | {} | {pc:.2} | {fc:.2} | {hc:.2} | {x:.2}× |\n",
                 label(row),
                 row.depth,
-                row.product.cpu_ns / 1e3,
-                row.floor.cpu_ns / 1e3,
-                row.half.cpu_ns / 1e3,
-                ratio(row.product.cpu_ns, row.floor.cpu_ns),
             )
         },
     );

@@ -1322,31 +1322,44 @@ async fn upcall_port(env: &mut Env) -> R {
         "upcall-port {port:#x} is not a port of its own (the twin is on {:#x})",
         env.target.peer
     );
+    foreign_reply_refused(env, &d, Some(port)).await
+}
+
+/// REPLY OK to `xid` from `c`, sent to `to` if given, else to the kernel half's port.
+async fn reply_ok(c: &Conn, to: Option<u32>, id: u16, xid: u32) -> Result<Vec<Msg>, Fail> {
+    let build = |b: &mut MsgBuilder<'_>| {
+        b.put_u32(pa::XID, xid).put_u32(pa::STATUS, 0);
+    };
+    match to {
+        Some(port) => c.request_at(port, id, pc::REPLY, build).await,
+        None => c.request(id, pc::REPLY, build).await,
+    }
+}
+
+/// One GET_STATE upcall to `d`: a REPLY to it from another port is refused (EPERM, with
+/// extack), then `d`'s own REPLY ends it — both sent to `to` (the twin's upcall port) if
+/// given, else to the kernel half's port.
+async fn foreign_reply_refused(env: &mut Env, d: &Daemon, to: Option<u32>) -> R {
     let intruder = env.conn()?;
-    intruder.set_upcall_peer(port);
+    if let Some(port) = to {
+        intruder.set_upcall_peer(port);
+    }
     let id = env.id(Fam::Pnfsd);
     let trig = env.trigger(Fam::Pnfsd, |b| {
         b.put_u32(pa::UPCALL_KIND, 1);
     });
     let serve = async {
         let up = d.upcall(WAIT).await?;
-        let r = intruder
-            .request_at(port, id, pc::REPLY, |b| {
-                b.put_u32(pa::XID, up.xid).put_u32(pa::STATUS, 0);
-            })
-            .await;
         let p = refused(
-            r,
+            reply_ok(&intruder, to, id, up.xid).await,
             &[libc::EPERM],
-            "REPLY to the upcall port from another port",
+            "REPLY from a port that is not the daemon",
         );
-        d.conn
-            .request_at(port, id, pc::REPLY, |b| {
-                b.put_u32(pa::XID, up.xid).put_u32(pa::STATUS, 0);
-            })
+        // Answer properly either way, so the trigger ends.
+        reply_ok(&d.conn, to, id, up.xid)
             .await
-            .map_err(|e| format!("the daemon's REPLY to the upcall port: {e}"))?;
-        with_extack(&p?, "REPLY to the upcall port from another port")
+            .map_err(|e| format!("the daemon's REPLY: {e}"))?;
+        with_extack(&p?, "REPLY from a foreign port")
     };
     let (t, s) = tokio::join!(trig, serve);
     s?;
@@ -1357,30 +1370,7 @@ async fn upcall_port(env: &mut Env) -> R {
 async fn reply_other_port(env: &mut Env) -> R {
     let d = env.daemon(Fam::Pnfsd).await?;
     let (_, late0) = env.stats(Fam::Pnfsd).await?;
-    let intruder = env.conn()?;
-    let id = env.id(Fam::Pnfsd);
-    let trig = env.trigger(Fam::Pnfsd, |b| {
-        b.put_u32(pa::UPCALL_KIND, 1);
-    });
-    let serve = async {
-        let up = d.upcall(WAIT).await?;
-        let r = intruder
-            .request(id, pc::REPLY, |b| {
-                b.put_u32(pa::XID, up.xid).put_u32(pa::STATUS, 0);
-            })
-            .await;
-        let p = refused(
-            r,
-            &[libc::EPERM],
-            "REPLY from a port that is not the daemon",
-        );
-        // Answer properly either way, so the trigger ends.
-        d.reply(up.xid, 0, &[]).await?;
-        with_extack(&p?, "REPLY from a foreign port")
-    };
-    let (t, s) = tokio::join!(trig, serve);
-    s?;
-    check_eq!(counts(Fam::Pnfsd, &t?)?, (1, 1, 0, 0, 0), "run");
+    foreign_reply_refused(env, &d, None).await?;
     let (_, late1) = env.stats(Fam::Pnfsd).await?;
     check_eq!(late1 - late0, 0, "late-replies delta (EPERM is not late)");
     Ok(())
