@@ -1004,19 +1004,18 @@ fn median_stat(v: &[Stat]) -> Stat {
         x.sort_unstable();
         x[x.len() / 2]
     };
-    let mut tp: Vec<f64> = v.iter().map(|s| s.per_sec).collect();
-    tp.sort_by(|a, b| a.total_cmp(b));
+    let med_f = |f: fn(&Stat) -> f64| {
+        let mut x: Vec<f64> = v.iter().map(f).collect();
+        x.sort_by(|a, b| a.total_cmp(b));
+        x[x.len() / 2]
+    };
     Stat {
         p50_ns: med_u(|s| s.p50_ns),
         p99_ns: med_u(|s| s.p99_ns),
         p999_ns: med_u(|s| s.p999_ns),
-        per_sec: tp[tp.len() / 2],
+        per_sec: med_f(|s| s.per_sec),
         bad: v.iter().map(|s| s.bad).sum(),
-        cpu_ns: {
-            let mut c: Vec<f64> = v.iter().map(|s| s.cpu_ns).collect();
-            c.sort_by(|a, b| a.total_cmp(b));
-            c[c.len() / 2]
-        },
+        cpu_ns: med_f(|s| s.cpu_ns),
     }
 }
 
@@ -1281,9 +1280,10 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
                 let (mut p, mut f, mut q, mut h) = (None, None, None, None);
                 let [hp, hf, hq, hh] = if warm { &mut scratch } else { &mut hists[i] };
                 for side in 0..4 {
-                    let (pids, me) = &sides[(side + round + i) % 4];
+                    let which = (side + round + i) % 4;
+                    let (pids, me) = &sides[which];
                     let cpu0 = cpu_ns(pids, *me);
-                    let slot = match (side + round + i) % 4 {
+                    let slot = match which {
                         0 => {
                             p = Some(trigger(&mut c, &target, kind, depth, count, hp).await?);
                             if kind == UpcallKind::GetState {
@@ -1372,7 +1372,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     let busy_poll = BusyPollUse {
         max_us: stats1["busy_poll"]["max_us"].as_u64().unwrap_or(0),
         polled: poll("receives_polled"),
-        waited: poll("receives_blocked"),
+        waited: poll("receives_waited"),
         spin_us: poll("spin_us"),
     };
     let report = Report {

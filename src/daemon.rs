@@ -621,7 +621,7 @@ impl Daemon {
         v["busy_poll"] = json!({
             "max_us": self.cfg.busy_poll_us,
             "receives_polled": f.poll.polled,
-            "receives_blocked": f.poll.blocked,
+            "receives_waited": f.poll.waited,
             "spin_us": f.poll.spin_us,
         });
         v

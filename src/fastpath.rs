@@ -520,9 +520,8 @@ fn serve(
 /// flight, and the next comes as soon as it took up these answers), and for as long as
 /// polling finds upcalls. With one in flight the kernel half waits for this answer:
 /// polling would only keep the CPU from it (and, where the scheduler would have run both
-/// on one CPU, keep them apart). A
-/// blocked receive that returned within `max` would have been caught by polling that
-/// long: the window grows (POLL_GROW_START, then doubling, up to `max`); one that slept
+/// on one CPU, keep them apart). A blocked receive that returned within `max` would have
+/// been caught by polling that long: the window grows (POLL_GROW_START, then doubling, up to `max`); one that slept
 /// longer shrinks it (halving, to 0 below POLL_GROW_START). An idle daemon, or one whose
 /// upcalls come further apart than `max`, does not poll; a busy one does not go idle
 /// between a batch and the next, which is what a wake-up costs where an idle CPU halts
@@ -542,8 +541,8 @@ pub struct BusyPoll {
 pub struct PollStats {
     /// Receives that found a datagram by polling.
     pub polled: u64,
-    /// Receives that blocked.
-    pub blocked: u64,
+    /// Receives that waited (blocking receives).
+    pub waited: u64,
     /// Time spent polling, µs (CPU time, minus what the yields gave others).
     pub spin_us: u64,
 }
@@ -595,14 +594,14 @@ impl BusyPoll {
         // queue, or with a window still open; one upcall at a time pays neither.
         let start = (self.queued || !self.window.is_zero()).then(Instant::now);
         let r = recvmmsg_into(fd, batch, false, libc::MSG_WAITFORONE | libc::MSG_TRUNC);
-        self.counts.blocked += 1;
+        self.counts.waited += 1;
         if let Some(start) = start {
             self.adapt(start.elapsed());
         }
         match &r {
             Ok(n) => {
                 self.queued = !self.max.is_zero() && *n >= 2;
-                if self.counts.blocked.is_multiple_of(POLL_STATS_EVERY) {
+                if self.counts.waited.is_multiple_of(POLL_STATS_EVERY) {
                     self.publish(shared);
                 }
             }
@@ -631,7 +630,7 @@ impl BusyPoll {
         }
         let p = &mut shared.stats.lock().unwrap_or_else(|p| p.into_inner()).poll;
         p.polled += c.polled - self.published.polled;
-        p.blocked += c.blocked - self.published.blocked;
+        p.waited += c.waited - self.published.waited;
         p.spin_us += c.spin_us - self.published.spin_us;
         self.published = c;
     }
@@ -772,18 +771,18 @@ mod tests {
         let mut p = BusyPoll::new(Duration::from_micros(50));
         p.counts = PollStats {
             polled: 3,
-            blocked: 2,
+            waited: 2,
             spin_us: 7,
         };
         p.publish(&s);
         p.publish(&s);
-        p.counts.blocked += 1;
+        p.counts.waited += 1;
         p.publish(&s);
         assert_eq!(
             s.stats().poll,
             PollStats {
                 polled: 3,
-                blocked: 3,
+                waited: 3,
                 spin_us: 7
             }
         );

@@ -374,10 +374,7 @@ const JSON_RULES: &[(&[&str], &str)] = &[
     // how long a pending upcall has waited
     (&["age-us"], "<age>"),
     // busy polling depends on how close upcalls came
-    (
-        &["receives_polled", "receives_blocked", "spin_us"],
-        "<poll>",
-    ),
+    (&["receives_polled", "receives_waited", "spin_us"], "<poll>"),
 ];
 
 fn normalize_json(v: Value) -> Value {

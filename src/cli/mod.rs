@@ -929,7 +929,7 @@ async fn stats(ctx: &Ctx) -> R<()> {
             if ctx.cli.stats {
                 s.push_str(&format!(
                     "  busy poll up to {}us: receives polled {} waited {}, spun {}us\n",
-                    p["max_us"], p["receives_polled"], p["receives_blocked"], p["spin_us"]
+                    p["max_us"], p["receives_polled"], p["receives_waited"], p["spin_us"]
                 ));
             }
         } else {

@@ -337,6 +337,15 @@ impl Twin {
         }
     }
 
+    /// The twin's socket, or (`upcalls`) its upcall socket.
+    fn socket(&self, upcalls: bool) -> &NlSocket {
+        if upcalls {
+            &self.up
+        } else {
+            &self.sock
+        }
+    }
+
     /// Start a receive thread on the twin's socket, or (`upcalls`) on its upcall socket;
     /// its result arrives on the returned channel.
     fn spawn_receiver(
@@ -345,8 +354,7 @@ impl Twin {
         upcalls: bool,
         stop: &Arc<AtomicBool>,
     ) -> Result<tokio::sync::oneshot::Receiver<Result<(), NlError>>, NlError> {
-        let sock = if upcalls { &self.up } else { &self.sock };
-        set_blocking_receive(sock.as_raw_fd(), STOP_POLL)?;
+        set_blocking_receive(self.socket(upcalls).as_raw_fd(), STOP_POLL)?;
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let (rt, stop, twin) = (
             tokio::runtime::Handle::current(),
@@ -368,7 +376,7 @@ impl Twin {
     /// datagram's credentials are its own; on the upcall socket (`upcalls`) they are
     /// those of the daemon registered on its port, or none.
     fn serve(&self, upcalls: bool, stop: &AtomicBool) -> Result<(), NlError> {
-        let sock = if upcalls { &*self.up } else { &*self.sock };
+        let sock = self.socket(upcalls);
         let fd = sock.as_raw_fd();
         // 64 KiB slots: a request from a client may be as long as a kernel would take.
         let mut rx = RecvBatch::adaptive(16, 64 * 1024);
