@@ -74,6 +74,9 @@ struct Peer {
     addrs: Vec<DsAddr>,
 }
 
+/// What a state query asks: (fsid, fileid, stateid, clientid).
+type QueryKey = (u64, u64, [u8; 16], u64);
+
 struct Parked {
     waiter: Waiter,
     since: Instant,
@@ -135,6 +138,10 @@ pub struct Daemon {
     mds_epoch: u64,
     grace_until: Option<Instant>,
     parked: HashMap<u64, Parked>,
+    /// State queries in flight, by what they ask: the first qid's answer answers them
+    /// all (a burst of misses for one stateid is one question to the MDS, not thousands
+    /// queued behind each other in the downcall worker until the kernel half gives up).
+    asking: HashMap<QueryKey, Vec<u64>>,
     next_id: u64,
     invals: HashMap<u64, InvalWait>,
     mounts_parked: HashMap<u64, Waiter>,
@@ -251,6 +258,28 @@ const GRACE_EVENTS: usize = 256;
 const RX_BATCH: usize = pnfs_netlink::socket::MAX_BATCH;
 /// Datagrams the fast path thread may have handed over and the loop not yet taken.
 const FWD_QUEUE: usize = 1024;
+/// Longest datagram the daemon sends to the kernel half: the twin reads at most 64 KiB
+/// (kmod-shim/PROTOCOL.md); the module takes up to its socket's send buffer.
+const MAX_TO_KERNEL: usize = 32 * 1024;
+
+/// How many bytes of `buf` (whole netlink messages, back to back) go in the next datagram:
+/// as many whole messages as fit in `max`, and at least one.
+fn datagram_len(buf: &[u8], max: usize) -> usize {
+    let mut len = 0;
+    while len + 4 <= buf.len() {
+        let m = u32::from_ne_bytes(buf[len..len + 4].try_into().unwrap()) as usize;
+        let m = (m + 3) & !3;
+        if m == 0 || (len > 0 && len + m > max) {
+            break;
+        }
+        len = (len + m).min(buf.len());
+    }
+    if len == 0 {
+        buf.len()
+    } else {
+        len
+    }
+}
 
 impl Daemon {
     /// Find the kernel half, register, and build the daemon (not yet running).
@@ -382,6 +411,7 @@ impl Daemon {
             mds_epoch: 0,
             grace_until: None,
             parked: HashMap::new(),
+            asking: HashMap::new(),
             next_id: 1,
             invals: HashMap::new(),
             mounts_parked: HashMap::new(),
@@ -444,9 +474,13 @@ impl Daemon {
                 _ = shutdown.changed() => break Ok(()),
                 f = fwd.recv() => {
                     // This and what else is queued now (bounded: the reply datagram too).
+                    // Take no more than RX_BATCH, and nothing that is not handled: the
+                    // next one is taken only while there is a pass left for it (taking
+                    // it on the last pass dropped an upcall, unanswered and unlogged).
                     let mut next = f;
                     let mut failed = None;
-                    for _ in 0..RX_BATCH {
+                    let mut taken = 1;
+                    loop {
                         match next {
                             Some(f) => {
                                 if let Err(e) = self.on_fwd(f) {
@@ -459,8 +493,14 @@ impl Daemon {
                                 break;
                             }
                         }
+                        if taken == RX_BATCH {
+                            break;
+                        }
                         match fwd.try_recv() {
-                            Ok(f) => next = Some(f),
+                            Ok(f) => {
+                                next = Some(f);
+                                taken += 1;
+                            }
                             Err(_) => break,
                         }
                     }
@@ -650,9 +690,20 @@ impl Daemon {
         if self.tx.is_empty() {
             return;
         }
-        if let Err(e) = self.sock.send_to(&self.tx, self.upcall_peer, 0).await {
-            self.ring
-                .push(format!("replies not delivered to the kernel half: {e}"));
+        // One event may answer thousands of parked upcalls: send them in datagrams the
+        // kernel half can take whole (it drops a longer one, every REPLY in it lost).
+        let mut start = 0;
+        while start < self.tx.len() {
+            let end = start + datagram_len(&self.tx[start..], MAX_TO_KERNEL);
+            if let Err(e) = self
+                .sock
+                .send_to(&self.tx[start..end], self.upcall_peer, 0)
+                .await
+            {
+                self.ring
+                    .push(format!("replies not delivered to the kernel half: {e}"));
+            }
+            start = end;
         }
         self.tx.clear();
     }
@@ -962,6 +1013,17 @@ impl Daemon {
                 since: Instant::now(),
             },
         );
+        let key = (fsid, fileid, stateid, clientid);
+        if let Some(qids) = self.asking.get_mut(&key) {
+            if qids.first().is_some_and(|q| self.parked.contains_key(q)) {
+                qids.push(qid);
+                return;
+            }
+            // Its first asker was answered DELAY (timed out): ask again, for all.
+            qids.insert(0, qid);
+        } else {
+            self.asking.insert(key, vec![qid]);
+        }
         if self.is_mds() {
             let tag = Tag::Query {
                 qid,
@@ -990,6 +1052,15 @@ impl Daemon {
                 stateid,
                 clientid,
             });
+        }
+    }
+
+    /// Who waits for the answer to query `qid` about `key`: `qid` and, if it is the one
+    /// that asked for all, those who asked the same after it. They are no longer asking.
+    fn askers(&mut self, qid: u64, key: QueryKey) -> Vec<u64> {
+        match self.asking.get(&key) {
+            Some(qids) if qids.first() == Some(&qid) => self.asking.remove(&key).unwrap(),
+            _ => vec![qid],
         }
     }
 
@@ -1842,11 +1913,13 @@ impl Daemon {
                     }
                 }
                 if to == self.node {
-                    if let Some(p) = self.parked.remove(&qid) {
-                        let st = Nfsstat::from_u32(status).unwrap_or(Nfsstat::Io);
-                        let e = (st == Nfsstat::Ok || st == Nfsstat::OldStateid)
-                            .then_some((entry, clientid));
-                        self.answer_state(p.waiter, st, e);
+                    let st = Nfsstat::from_u32(status).unwrap_or(Nfsstat::Io);
+                    let e = (st == Nfsstat::Ok || st == Nfsstat::OldStateid)
+                        .then_some((entry, clientid));
+                    for q in self.askers(qid, (fsid, fileid, stateid, clientid)) {
+                        if let Some(p) = self.parked.remove(&q) {
+                            self.answer_state(p.waiter, st, e);
+                        }
                     }
                 }
             }
@@ -2060,8 +2133,10 @@ impl Daemon {
                     Ok(_) | Err(_) => (Nfsstat::Delay as u32, 0, 0, 0, self.mds_epoch),
                 };
                 if to == self.node && !self.quorate {
-                    if let Some(p) = self.parked.remove(&qid) {
-                        self.answer_state(p.waiter, Nfsstat::Delay, None);
+                    for q in self.askers(qid, (fsid, fileid, stateid, clientid)) {
+                        if let Some(p) = self.parked.remove(&q) {
+                            self.answer_state(p.waiter, Nfsstat::Delay, None);
+                        }
                     }
                     return;
                 }
@@ -2154,6 +2229,9 @@ impl Daemon {
                 self.answer_state(p.waiter, Nfsstat::Delay, None);
             }
         }
+        let parked = &self.parked;
+        self.asking
+            .retain(|_, qids| qids.iter().any(|q| parked.contains_key(q)));
         if let Some(t) = self.grace_until {
             if Instant::now() >= t {
                 self.grace_until = None;
@@ -3219,5 +3297,37 @@ pub mod harness {
                 h.ring()
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod datagram_tests {
+    use super::datagram_len;
+
+    fn msgs(lens: &[u32]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for &l in lens {
+            let start = b.len();
+            b.extend_from_slice(&l.to_ne_bytes());
+            b.resize(start + l as usize, 0);
+        }
+        b
+    }
+
+    #[test]
+    fn replies_are_cut_at_message_boundaries_within_the_limit() {
+        let b = msgs(&[40; 100]); // 4000 bytes
+        let mut cuts = Vec::new();
+        let mut s = 0;
+        while s < b.len() {
+            let l = datagram_len(&b[s..], 990);
+            assert!(l <= 990 && l % 40 == 0, "{l}");
+            cuts.push(l);
+            s += l;
+        }
+        assert_eq!(cuts, [960, 960, 960, 960, 160]);
+        // One message longer than the limit goes alone; a corrupt length takes the rest.
+        assert_eq!(datagram_len(&msgs(&[2000, 40]), 1000), 2000);
+        assert_eq!(datagram_len(&[0u8; 16], 1000), 16);
     }
 }
