@@ -96,7 +96,13 @@ struct RecoveryJob {
 
 /// A GFS2 answer waiting for the durable write of `version`: (version, waiter, status,
 /// jid and first-mounter).
-type AfterSave = (u64, Waiter, i32, Option<(u32, bool)>);
+/// A GFS2 answer waiting for a durable write: (version, waiter, status, for a mount its
+/// table, jid and first flag).
+type AfterSave = (u64, Waiter, i32, Option<(String, u32, bool)>);
+
+/// First wait before retrying a durable write that failed; doubled up to `SAVE_BACKOFF_MAX`.
+const SAVE_BACKOFF_MIN: Duration = Duration::from_millis(100);
+const SAVE_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// The daemon.
 pub struct Daemon {
@@ -109,6 +115,8 @@ pub struct Daemon {
     upcall_peer: u32,
     /// The DS cache and what the upcall fast path answers from (see `fastpath`).
     fast: Arc<fastpath::Shared>,
+    targets: Option<watch::Sender<Target>>,
+    link: KernelLink,
     /// What the fast path answers by, as last published to it.
     published: fastpath::View,
     tx: Vec<u8>,
@@ -160,6 +168,14 @@ pub struct Daemon {
     dirty_version: u64,
     saved_version: u64,
     write_in_flight: bool,
+    /// The MDS epoch on disk (what the write in flight carries: `writing_epoch`). This node
+    /// grants as MDS only with its epoch durable: a restart must never reuse an epoch.
+    durable_epoch: u64,
+    writing_epoch: u64,
+    /// The last durable write's error, the next retry and the wait after it.
+    save_error: Option<String>,
+    save_retry: Option<(Instant, Duration)>,
+    save_log: crate::ratelog::RateLog,
     save_tx: mpsc::Sender<(u64, crate::store::Durable)>,
     saved_rx: mpsc::Receiver<(u64, Result<(), String>)>,
     /// GFS2 answers that wait until the journal assignment is on disk.
@@ -218,6 +234,29 @@ struct Parts {
     local_mounts: BTreeMap<String, (u32, bool)>,
     uevents: Option<mpsc::Receiver<Vec<u8>>>,
     cld: Option<(mpsc::Receiver<Vec<u8>>, mpsc::Sender<crate::cld::CldOut>)>,
+    /// The downcall worker's family ids (None: no worker, the harness).
+    targets: Option<watch::Sender<Target>>,
+}
+
+/// The kernel half as the daemon last saw it (`kernel::spawn_watch`), and a registration
+/// after it restarted.
+#[derive(Default)]
+struct KernelLink {
+    /// Why it did not answer (None: it did, with this daemon registered).
+    lost: Option<String>,
+    /// Its upcall timeout: a query the MDS has not answered is answered DELAY before it.
+    timeout: Option<Duration>,
+    /// A new registration is under way.
+    registering: bool,
+    /// Registrations made after the first (the kernel half restarted).
+    reregistered: u64,
+    /// The upcall thread, for joining when it makes way for a new socket's.
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Where the upcall threads hand over (set by `run`).
+    fwd: Option<mpsc::Sender<Fwd>>,
+    watched: Option<mpsc::Receiver<kernel::Watched>>,
+    registered_tx: Option<mpsc::Sender<Result<(Target, kernel::Registered), String>>>,
+    registered_rx: Option<mpsc::Receiver<Result<(Target, kernel::Registered), String>>>,
 }
 
 /// First start serving nfsd's pipe (no state on disk yet): take nfsdcld's records over,
@@ -305,7 +344,8 @@ impl Daemon {
         let mut client = client;
         let mounts = kernel::read_mounts(&mut client, &target).await?;
         let (done_tx, done_rx) = mpsc::channel(1024);
-        let down = kernel::spawn_worker(client, target.clone(), done_tx);
+        let (targets, targets_rx) = watch::channel(target.clone());
+        let down = kernel::spawn_worker(client, targets_rx, done_tx);
         let incarnation = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -374,11 +414,13 @@ impl Daemon {
                 .collect(),
             uevents,
             cld,
+            targets: Some(targets),
         }))
     }
 
     /// A daemon from its parts, in its initial state (no membership seen yet).
     fn assemble(p: Parts) -> Daemon {
+        let durable_epoch = p.store.state.epoch;
         let (cld_rx, cld_tx) = match p.cld {
             Some((rx, tx)) => (Some(rx), Some(tx)),
             None => (None, None),
@@ -390,6 +432,8 @@ impl Daemon {
             sock: p.sock,
             upcall_peer: p.upcall_peer,
             fast: Arc::default(),
+            targets: p.targets,
+            link: KernelLink::default(),
             published: fastpath::View::default(),
             tx: Vec::with_capacity(64 * 1024),
             msg_buf: Vec::with_capacity(1024),
@@ -423,6 +467,11 @@ impl Daemon {
             dirty_version: 0,
             saved_version: 0,
             write_in_flight: false,
+            durable_epoch,
+            writing_epoch: 0,
+            save_error: None,
+            save_retry: None,
+            save_log: crate::ratelog::RateLog::new(Duration::from_secs(1)),
             save_tx: p.save_tx,
             saved_rx: p.saved_rx,
             after_save: Vec::new(),
@@ -456,16 +505,15 @@ impl Daemon {
         self.publish();
         self.sock.deregister();
         let (fwd_tx, mut fwd) = mpsc::channel::<Fwd>(FWD_QUEUE);
-        fastpath::spawn(
-            self.sock.as_raw_fd(),
-            self.upcall_peer,
-            self.target.pnfsd.id,
-            self.sock.port(),
-            self.fast.clone(),
-            fwd_tx,
-            Duration::from_micros(self.cfg.busy_poll_us),
-        )
-        .map_err(|e| DaemonError::Upcall(format!("starting the fast path thread: {e}")))?;
+        self.link.fwd = Some(fwd_tx);
+        self.start_upcall_thread()
+            .map_err(|e| DaemonError::Upcall(format!("starting the fast path thread: {e}")))?;
+        let (watch_tx, watched) = mpsc::channel(4);
+        kernel::spawn_watch(self.cfg.socket, self.cfg.twin_port, watch_tx);
+        self.link.watched = Some(watched);
+        let (reg_tx, reg_rx) = mpsc::channel(1);
+        self.link.registered_tx = Some(reg_tx);
+        self.link.registered_rx = Some(reg_rx);
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let result = loop {
@@ -543,6 +591,18 @@ impl Daemon {
                     }
                     self.flush().await;
                 }
+                w = next_of(&mut self.link.watched) => {
+                    if let Some(w) = w {
+                        self.on_watched(w);
+                    }
+                    self.flush().await;
+                }
+                r = next_of(&mut self.link.registered_rx) => {
+                    if let Some(r) = r {
+                        self.on_registered(r);
+                    }
+                    self.flush().await;
+                }
                 u = next_of(&mut self.uevents) => {
                     match u {
                         Some(b) => self.on_uevent(&b),
@@ -561,6 +621,168 @@ impl Daemon {
         self.shutdown().await;
         self.fast.stop();
         result
+    }
+
+    /// Start the thread that takes the upcall socket's datagrams (again, after a new
+    /// registration: the one before returns within its receive timeout).
+    fn start_upcall_thread(&mut self) -> std::io::Result<()> {
+        let Some(fwd) = self.link.fwd.clone() else {
+            return Ok(());
+        };
+        self.sock.deregister();
+        let gen = self.fast.next_thread();
+        let h = fastpath::spawn(
+            gen,
+            self.sock.as_raw_fd(),
+            self.upcall_peer,
+            self.target.pnfsd.id,
+            self.sock.port(),
+            self.fast.clone(),
+            fwd,
+            Duration::from_micros(self.cfg.busy_poll_us),
+        )?;
+        self.link.thread = Some(h);
+        Ok(())
+    }
+
+    /// What the kernel watch saw: a kernel half that no longer has this daemon
+    /// registered (it restarted) gets a new registration and the state pushed back.
+    fn on_watched(&mut self, w: kernel::Watched) {
+        match w {
+            kernel::Watched::Unreachable(e) => {
+                if self.link.lost.is_none() {
+                    self.ring.push(format!("kernel half not answering: {e}"));
+                    tracing::warn!("kernel half not answering: {e}");
+                }
+                self.link.lost = Some(e);
+            }
+            kernel::Watched::Status(st) => {
+                self.link.timeout = st.timeout_ms.map(|t| Duration::from_millis(t as u64));
+                if st.port == self.sock.port() {
+                    if self.link.lost.take().is_some() {
+                        self.ring.push("kernel half answers again".into());
+                        tracing::info!("kernel half answers again");
+                    }
+                    return;
+                }
+                let why = if st.port == 0 {
+                    "no daemon registered".to_string()
+                } else {
+                    format!("port {:#x} registered", st.port)
+                };
+                if self.link.lost.is_none() {
+                    let l = format!(
+                        "kernel half lost this daemon's registration ({why}: it restarted?); registering again"
+                    );
+                    self.ring.push(l.clone());
+                    tracing::warn!("{l}");
+                }
+                self.link.lost = Some(why);
+                self.register_again();
+            }
+        }
+    }
+
+    /// Register with the kernel half anew, from a new upcall socket, off the loop.
+    fn register_again(&mut self) {
+        let Some(done) = self.link.registered_tx.clone() else {
+            return;
+        };
+        if self.link.registering {
+            return;
+        }
+        self.link.registering = true;
+        let (role, mds_id) = match self.mds {
+            Some(m) if m == self.node => (pnfsd::Role::Mds, m),
+            Some(m) => (pnfsd::Role::Ds, m),
+            None => (pnfsd::Role::Ds, 0),
+        };
+        let reg = Registration {
+            node_id: self.node,
+            role,
+            mds_id,
+            epoch: self.store.state.epoch.max(self.mds_epoch),
+        };
+        let (kind, twin_port) = (self.cfg.socket, self.cfg.twin_port);
+        tokio::spawn(async move {
+            let r = async {
+                let (_c, target) = kernel::find(kind, twin_port).await?;
+                let reg = kernel::register(&target, reg).await?;
+                Ok::<_, pnfs_netlink::NlError>((target, reg))
+            }
+            .await
+            .map_err(|e| e.to_string());
+            let _ = done.send(r).await;
+        });
+        self.registered_role = Some((reg.role, reg.mds_id, reg.epoch));
+    }
+
+    /// A new registration is done: its socket becomes the upcall socket, and the kernel
+    /// half gets back what it lost (role, devices, members, grace).
+    fn on_registered(&mut self, r: Result<(Target, kernel::Registered), String>) {
+        self.link.registering = false;
+        let (target, reg) = match r {
+            Ok(x) => x,
+            Err(e) => {
+                self.ring.push(format!("registering again failed: {e}"));
+                tracing::warn!("registering again failed: {e}");
+                return;
+            }
+        };
+        let old = std::mem::replace(&mut self.sock, reg.sock);
+        self.upcall_peer = reg.peer;
+        self.target = target.clone();
+        if let Some(t) = &self.targets {
+            let _ = t.send(target);
+        }
+        let old_thread = self.link.thread.take();
+        if let Err(e) = self.start_upcall_thread() {
+            self.ring.push(format!("upcall thread not started: {e}"));
+            tracing::error!("upcall thread not started: {e}");
+        }
+        // The old thread returns within its receive timeout; its socket closes after.
+        tokio::task::spawn_blocking(move || {
+            if let Some(h) = old_thread {
+                let _ = h.join();
+            }
+            drop(old);
+        });
+        self.link.lost = None;
+        self.link.reregistered += 1;
+        let l = format!(
+            "registered again with the {} on port {:#x} (pnfsd v{}, gfs2ctl v{}); pushing devices, members and grace back",
+            self.target.describe(),
+            self.sock.port(),
+            reg.pnfsd_version,
+            reg.gfs2_version
+        );
+        self.ring.push(l.clone());
+        tracing::info!("{l}");
+        // Whatever changed while registering goes now (REGISTER from the new socket).
+        self.register_role();
+        if self.is_mds() {
+            self.push_devices();
+        }
+        self.downcall(Tag::Fire, Down::Members(self.members.clone()));
+        if self.grace_until.is_some() {
+            self.downcall(
+                Tag::Fire,
+                Down::Grace {
+                    start: true,
+                    epoch: self.mds_epoch,
+                },
+            );
+        }
+    }
+
+    /// How long a state query may wait for the MDS: the configured limit, and well
+    /// within the kernel half's upcall timeout (an answer after it is lost).
+    fn query_limit(&self) -> Duration {
+        let mine = Duration::from_millis(self.cfg.query_timeout_ms);
+        match self.link.timeout {
+            Some(k) if !k.is_zero() => mine.min(k * 3 / 4),
+            _ => mine,
+        }
     }
 
     /// What the fast path thread handed over. Err: the thread stopped on a socket error.
@@ -664,6 +886,7 @@ impl Daemon {
             "receives_waited": f.poll.waited,
             "spin_us": f.poll.spin_us,
         });
+        v["control_refused"] = crate::control::REFUSALS.to_json();
         v
     }
 
@@ -680,8 +903,12 @@ impl Daemon {
     /// what changed.
     async fn flush(&mut self) {
         self.publish();
-        if self.dirty_version > self.saved_version && !self.write_in_flight {
+        if self.dirty_version > self.saved_version
+            && !self.write_in_flight
+            && self.save_retry.is_none_or(|(at, _)| Instant::now() >= at)
+        {
             self.write_in_flight = true;
+            self.writing_epoch = self.store.state.epoch;
             let snap = (self.dirty_version, self.store.state.clone());
             if self.save_tx.try_send(snap).is_err() {
                 self.write_in_flight = false;
@@ -717,11 +944,30 @@ impl Daemon {
         let status = match r {
             Ok(()) => {
                 self.saved_version = self.saved_version.max(version);
+                self.durable_epoch = self.durable_epoch.max(self.writing_epoch);
+                if self.save_error.take().is_some() {
+                    self.ring.push("durable state written again".into());
+                    tracing::info!("durable state written again");
+                }
+                self.save_retry = None;
                 0
             }
             Err(e) => {
-                self.ring.push(format!("durable state not written: {e}"));
-                tracing::error!("durable state not written: {e}");
+                // Retry with backoff (the tick flushes), log at a bounded rate.
+                let wait = self
+                    .save_retry
+                    .map_or(SAVE_BACKOFF_MIN, |(_, w)| (w * 2).min(SAVE_BACKOFF_MAX));
+                self.save_retry = Some((Instant::now() + wait, wait));
+                if let Some(left_out) = self.save_log.allow() {
+                    self.ring.push(format!(
+                        "durable state not written: {e} (retry in {wait:?}; {left_out} failures not logged)"
+                    ));
+                    tracing::error!(
+                        left_out,
+                        "durable state not written: {e}; retry in {wait:?}"
+                    );
+                }
+                self.save_error = Some(e);
                 -libc::EIO
             }
         };
@@ -732,9 +978,27 @@ impl Daemon {
             self.after_save = keep;
             ready
         };
-        for (_, w, st, jf) in ready {
+        for (_, w, st, mount) in ready {
             let st = if status != 0 { status } else { st };
-            self.answer_gfs2(w, st, if st == 0 { jf } else { None });
+            if st == 0 {
+                self.answer_gfs2(w, st, mount.map(|(_, j, f)| (j, f)));
+                continue;
+            }
+            self.answer_gfs2(w, st, None);
+            if let Some((table, jid, _)) = mount {
+                // The kernel half was refused the mount: give back the journal it took
+                // (every node applies the Unmount in the same order), keep nothing of it.
+                self.ring.push(format!(
+                    "{table}: mount refused (journal assignment not durable); releasing jid {jid}"
+                ));
+                self.local_mounts.remove(&table);
+                let req = self.next_id();
+                self.send(Msg::Unmount {
+                    req,
+                    node: self.node,
+                    table,
+                });
+            }
         }
         let (ready, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.cld_after_save)
             .into_iter()
@@ -746,11 +1010,11 @@ impl Daemon {
     }
 
     /// Answer once the current state is durable.
-    fn answer_when_saved(&mut self, w: Waiter, status: i32, jf: Option<(u32, bool)>) {
+    fn answer_when_saved(&mut self, w: Waiter, status: i32, mount: Option<(String, u32, bool)>) {
         if self.dirty_version <= self.saved_version {
-            self.answer_gfs2(w, status, jf);
+            self.answer_gfs2(w, status, mount.map(|(_, j, f)| (j, f)));
         } else {
-            self.after_save.push((self.dirty_version, w, status, jf));
+            self.after_save.push((self.dirty_version, w, status, mount));
         }
     }
 
@@ -788,7 +1052,29 @@ impl Daemon {
     }
 
     fn granting(&self) -> bool {
-        self.quorate && self.mds.is_some()
+        self.not_granting().is_none()
+    }
+
+    /// Why this node does not grant, or None if it does.
+    fn not_granting(&self) -> Option<String> {
+        if !self.quorate {
+            return Some("no quorum".into());
+        }
+        if self.mds.is_none() {
+            return Some("no MDS".into());
+        }
+        if self.is_mds() && self.durable_epoch < self.mds_epoch {
+            return Some(format!(
+                "MDS epoch {} not durable yet (on disk: {}){}",
+                self.mds_epoch,
+                self.durable_epoch,
+                self.save_error
+                    .as_ref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            ));
+        }
+        None
     }
 
     fn is_mds(&self) -> bool {
@@ -2080,9 +2366,9 @@ impl Daemon {
             if first { " (first)" } else { "" }
         ));
         if node == self.node {
-            self.local_mounts.insert(table, (jid, first));
+            self.local_mounts.insert(table.clone(), (jid, first));
             if let Some(w) = self.mounts_parked.remove(&req) {
-                self.answer_when_saved(w, 0, Some((jid, first)));
+                self.answer_when_saved(w, 0, Some((table, jid, first)));
             }
         }
     }
@@ -2189,7 +2475,7 @@ impl Daemon {
     // ---------------------------------------------------------------- time
 
     fn on_tick(&mut self) {
-        let limit = Duration::from_millis(self.cfg.query_timeout_ms);
+        let limit = self.query_limit();
         // A MOUNT or UNMOUNT the cluster has not ordered within the query timeout (the
         // ring is re-forming after a node death): answer now, before the kernel half's
         // own timeout, rather than late. A mount fails with EAGAIN (its journal, if the
@@ -2825,9 +3111,11 @@ impl Daemon {
             "port": self.sock.port(),
             "quorate": self.quorate,
             "granting": self.granting(),
+            "not_granting": self.not_granting(),
+            "durable_error": self.save_error,
             "mds": self.mds,
             "mds_epoch": self.mds_epoch,
-            "durable_epoch": self.store.state.epoch,
+            "durable_epoch": self.durable_epoch,
             "in_grace": self.grace_until.is_some(),
             "members": members,
             "cache_entries": self.fast.read().cache.len(),
@@ -2987,6 +3275,7 @@ pub mod harness {
                 local_mounts: BTreeMap::new(),
                 uevents: None,
                 cld: None,
+                targets: None,
             });
             // A withdraw's acknowledgement goes to a scratch tree, never the host's /sys.
             d.gfs2 = crate::gfs2::Gfs2View::new(state_dir.join("sys"));

@@ -75,11 +75,15 @@ pub struct FastStats {
     /// Busy polling (as of up to POLL_STATS_EVERY waits ago, or the thread's last idle
     /// POLL).
     pub poll: PollStats,
+    /// Datagrams dropped for coming from a port other than the kernel half's: forged
+    /// upcalls (anyone may send to the daemon's port on USERSOCK).
+    pub foreign: u64,
 }
 
 impl Default for FastStats {
     fn default() -> Self {
         FastStats {
+            foreign: 0,
             cache_hits: 0,
             kinds: vec![KindCounters::default(); pnfsd::UpcallKind::ALL.len() + 1],
             poll: PollStats::default(),
@@ -93,6 +97,9 @@ pub struct Shared {
     pub hot: RwLock<Hot>,
     pub stats: Mutex<FastStats>,
     stop: AtomicBool,
+    /// The upcall socket's current thread: an older one returns (the daemon registered
+    /// again, on a new socket, after the kernel half restarted).
+    thread_gen: std::sync::atomic::AtomicU64,
     /// Buffers of forwarded datagrams the loop is done with, for the thread to fill again
     /// (at most SPARE_BUFS): no allocation per forwarded upcall once warm.
     spare: Mutex<Vec<Vec<u8>>>,
@@ -139,6 +146,16 @@ impl Shared {
     /// Ask the thread to return (it notices within `POLL`).
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Make way for a new thread: the running one returns within `POLL`. Returns the
+    /// new thread's generation, for `spawn`.
+    pub fn next_thread(&self) -> u64 {
+        self.thread_gen.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn current(&self, gen: u64) -> bool {
+        !self.stop.load(Ordering::Relaxed) && self.thread_gen.load(Ordering::Relaxed) == gen
     }
 }
 
@@ -428,7 +445,9 @@ pub fn put_layout(
 /// MSG_DONTWAIT and no longer receives on it): it takes what `peer` sends, answers what
 /// `try_answer` can, and forwards the rest on `fwd`. The fd is made blocking, with a
 /// receive timeout of `POLL`.
+#[allow(clippy::too_many_arguments)]
 pub fn spawn(
+    gen: u64,
     fd: RawFd,
     peer: u32,
     family: u16,
@@ -442,6 +461,7 @@ pub fn spawn(
         .name("upcall-fast".into())
         .spawn(move || {
             serve(
+                gen,
                 fd,
                 peer,
                 family,
@@ -453,7 +473,9 @@ pub fn spawn(
         })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn serve(
+    gen: u64,
     fd: RawFd,
     peer: u32,
     family: u16,
@@ -465,7 +487,8 @@ fn serve(
     let mut batch = RecvBatch::adaptive(MAX_BATCH, SLOT);
     let mut out = Vec::with_capacity(MAX_BATCH * 128);
     let mut batches = 0u64;
-    while !shared.stop.load(Ordering::Relaxed) {
+    let mut foreign = 0u64;
+    while shared.current(gen) {
         let n = match poll.receive(fd, &mut batch, shared) {
             Ok(n) => n,
             Err(e) => match e.raw_os_error() {
@@ -488,6 +511,7 @@ fn serve(
         for i in 0..n {
             let (buf, from) = batch.get(i);
             if from.port != peer {
+                foreign += 1;
                 continue;
             }
             let handed = if from.truncated {
@@ -508,6 +532,14 @@ fn serve(
             if let Err(e) = send(fd, &out, peer) {
                 let _ = fwd.blocking_send(Fwd::SendFailed(e.to_string()));
             }
+        }
+        if foreign != 0 {
+            shared
+                .stats
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .foreign += foreign;
+            foreign = 0;
         }
     }
     poll.publish(shared);

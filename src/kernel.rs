@@ -231,14 +231,20 @@ pub type Tagged<T> = (T, Down, Result<DownOut, String>);
 
 /// Start the downcall worker: one request at a time on its own socket, results back to
 /// the main loop with their tag. Bounded queue: a full queue is reported by `try_send`.
+/// `targets` gives the kernel half's family ids anew after it restarted (a module loaded
+/// again may have others).
 pub fn spawn_worker<T: Send + 'static>(
     mut client: Client,
-    target: Target,
+    mut targets: tokio::sync::watch::Receiver<Target>,
     done: mpsc::Sender<Tagged<T>>,
 ) -> mpsc::Sender<(T, Down)> {
     let (tx, mut rx) = mpsc::channel::<(T, Down)>(1024);
     tokio::spawn(async move {
+        let mut target = targets.borrow_and_update().clone();
         while let Some((tag, d)) = rx.recv().await {
+            if targets.has_changed().unwrap_or(false) {
+                target = targets.borrow_and_update().clone();
+            }
             let r = downcall(&mut client, &target, &d)
                 .await
                 .map_err(|e| e.to_string());
@@ -432,6 +438,95 @@ pub async fn downcall(c: &mut Client, t: &Target, d: &Down) -> Result<DownOut, N
         }
     }
     Ok(out)
+}
+
+/// What `status-get` says of the kernel half: the port its registered daemon has (0: none)
+/// and its upcall timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelStatus {
+    pub port: u32,
+    pub timeout_ms: Option<u32>,
+}
+
+/// Ask the kernel half for its status (also a ping).
+pub async fn status(c: &mut Client, t: &Target) -> Result<KernelStatus, NlError> {
+    let mut out = KernelStatus {
+        port: 0,
+        timeout_ms: None,
+    };
+    c.request(
+        t.pnfsd.id,
+        pnfsd::cmd::STATUS_GET,
+        1,
+        false,
+        |_| {},
+        |m| {
+            let x = PnfsdAttrs::parse(m.attrs, &pnfsd::PNFSD_POLICY)?;
+            out.port = x.u32(pnfsd::attr::PORT).unwrap_or(0);
+            out.timeout_ms = x.u32(pnfsd::attr::TIMEOUT_MS);
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(out)
+}
+
+/// What the kernel watch sees.
+#[derive(Debug)]
+pub enum Watched {
+    /// The kernel half answered its status.
+    Status(KernelStatus),
+    /// It did not (gone, restarting, its families unregistered).
+    Unreachable(String),
+}
+
+/// How often the kernel watch asks, and how long it waits for an answer.
+pub const WATCH_EVERY: Duration = Duration::from_millis(250);
+const WATCH_PATIENCE: Duration = Duration::from_millis(700);
+
+/// Watch the kernel half on a socket of its own: its status every `WATCH_EVERY`, found
+/// again (nlctrl) after it failed to answer. The daemon learns this way that the kernel
+/// half restarted (the twin started again, the module loaded again) and no longer knows
+/// it: the registered port is no longer its own.
+pub fn spawn_watch(kind: SocketKind, twin_port: u32, to: mpsc::Sender<Watched>) {
+    tokio::spawn(async move {
+        let mut link: Option<(Client, Target)> = None;
+        loop {
+            tokio::time::sleep(WATCH_EVERY).await;
+            if link.is_none() {
+                match tokio::time::timeout(WATCH_PATIENCE, find(kind, twin_port)).await {
+                    Ok(Ok((mut c, t))) => {
+                        c.set_timeout(WATCH_PATIENCE);
+                        link = Some((c, t));
+                    }
+                    Ok(Err(e)) => {
+                        if to.send(Watched::Unreachable(e.to_string())).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Err(_) => {
+                        let e = "no answer from nlctrl".to_string();
+                        if to.send(Watched::Unreachable(e)).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            }
+            let (c, t) = link.as_mut().unwrap();
+            let seen = match status(c, t).await {
+                Ok(s) => Watched::Status(s),
+                Err(e) => {
+                    link = None;
+                    Watched::Unreachable(e.to_string())
+                }
+            };
+            if to.send(seen).await.is_err() {
+                return;
+            }
+        }
+    });
 }
 
 /// The filesystems the kernel half has mounted: (table, jid, first). A restarted daemon

@@ -18,6 +18,7 @@ pub mod fastpath;
 pub mod gfs2;
 pub mod kernel;
 pub mod privs;
+pub mod ratelog;
 pub mod ring;
 pub mod stats;
 pub mod store;

@@ -23,6 +23,31 @@ pub struct Durable {
     pub cld_in_grace: bool,
 }
 
+impl Durable {
+    /// What a state file must satisfy to be used (a daemon refuses to start on one that
+    /// does not, and changes nothing on disk): an epoch that can be followed (the next
+    /// MDS takes epoch + 1), and no journal held twice in one filesystem.
+    pub fn check(&self) -> Result<(), String> {
+        if self.epoch == u64::MAX {
+            return Err(format!(
+                "epoch {} leaves no next epoch (the next MDS would wrap to 0)",
+                self.epoch
+            ));
+        }
+        for (table, nodes) in &self.journals {
+            let mut seen = std::collections::BTreeMap::new();
+            for (node, jid) in nodes {
+                if let Some(other) = seen.insert(jid, node) {
+                    return Err(format!(
+                        "journal {jid} of {table} is held by both node {other} and node {node}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 pub struct Store {
     path: PathBuf,
     pub state: Durable,
@@ -35,16 +60,18 @@ impl Store {
     pub fn open(dir: &Path) -> std::io::Result<Store> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join("state.json");
+        let bad = |e: String| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        };
         let (state, fresh) = match std::fs::read(&path) {
-            Ok(b) => (
-                serde_json::from_slice(&b).map_err(|e| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!("{}: {e}", path.display()),
-                    )
-                })?,
-                false,
-            ),
+            Ok(b) => {
+                let state: Durable = serde_json::from_slice(&b).map_err(|e| bad(e.to_string()))?;
+                state.check().map_err(bad)?;
+                (state, false)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Durable::default(), true),
             Err(e) => return Err(e),
         };
@@ -122,6 +149,26 @@ mod tests {
         assert_eq!(s2.state, s.state);
         std::fs::write(dir.join("state.json"), b"{not json").unwrap();
         assert!(Store::open(&dir).is_err());
+        // "Also" of #20: on f506fb8 epoch u64::MAX was taken (the next MDS wrapped to
+        // epoch 0) and a journal held by two nodes was taken as it was.
+        for (text, want) in [
+            (
+                r#"{"epoch": 18446744073709551615, "journals": {}}"#,
+                "leaves no next epoch",
+            ),
+            (
+                r#"{"epoch": 3, "journals": {"c:fs": {"1": 0, "2": 0}}}"#,
+                "journal 0 of c:fs is held by both node 1 and node 2",
+            ),
+        ] {
+            std::fs::write(dir.join("state.json"), text).unwrap();
+            let e = Store::open(&dir).err().expect("refused");
+            assert!(e.to_string().contains(want), "{e}");
+            assert_eq!(
+                std::fs::read_to_string(dir.join("state.json")).unwrap(),
+                text
+            );
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -5,6 +5,8 @@
 mod common;
 use common::{can_run, stateid, Node};
 use serde_json::Value;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn trig(n: &Node, args: &[&str]) -> Value {
     let mut a = vec!["trigger"];
@@ -129,4 +131,182 @@ fn replies_of_one_event_fit_the_kernel_halfs_datagram() {
         "every upcall answered: {r}\n{}",
         n.logs()
     );
+}
+
+/// Run `pnfsctl ARGS` in the node's namespace as nobody (uid/gid 65534, no groups).
+fn as_nobody(n: &Node, args: &[&str]) -> std::process::Output {
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &n.ns,
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+        ])
+        .args(["--clear-groups", common::PNFSCTL])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Item 1: the control socket took JSON from any local user. On f506fb8, as nobody,
+/// `pnfsctl state revoke 7` revoked client 7's stateids (exit 0, "acknowledged_by_all
+/// true"), and 64 idle connections from nobody locked root out (`member show` failed
+/// after 35 s, "daemon did not answer"). Now: state-changing commands are refused with a
+/// message and exit 2, reads stay open, and no unprivileged user can deny root.
+#[test]
+fn control_socket_refuses_the_unprivileged_and_cannot_be_held_by_them() {
+    if !can_run("control_socket_refuses_the_unprivileged_and_cannot_be_held_by_them") {
+        return;
+    }
+    let mut n = Node::new("ctlperm");
+    n.start_daemon(&[]);
+    let sid = stateid(1, 7);
+    n.must(&["state", "set", "1", "7", &sid, "7"]);
+    let own = [
+        "--fsid",
+        "1",
+        "--fileid",
+        "7",
+        "--stateid",
+        &sid,
+        "--clientid",
+        "7",
+    ];
+    let get_state = [&["pnfsd", "get-state"][..], &own[..]].concat();
+    assert_eq!(trig(&n, &get_state)["status"], "ok");
+
+    for args in [
+        &["state", "revoke", "7"][..],
+        &["state", "query", "1", "7", &sid, "7"][..],
+    ] {
+        let o = as_nobody(&n, args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "nobody: pnfsctl {args:?}: {err}");
+        assert!(err.contains("CAP_NET_ADMIN"), "pnfsctl {args:?}: {err}");
+    }
+    // Nothing was revoked: the MDS still says ok.
+    assert_eq!(trig(&n, &get_state)["status"], "ok");
+    // Reads stay open.
+    let o = as_nobody(&n, &["-j", "member", "show"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stats = n.must(&["stats", "show"]);
+    assert_eq!(
+        stats["daemon"]["control_refused"]["not_admin"], 2,
+        "{stats}"
+    );
+
+    // nobody opens 64 connections and sends nothing; root must still be served at once,
+    // and nobody's connections beyond its share are refused.
+    let mut holder = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &n.ns,
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+        ])
+        .args(["--clear-groups", "/usr/bin/python3", "-c"])
+        .arg(
+            "import socket,sys,time\n\
+             ss=[]\n\
+             for i in range(64):\n\
+             \x20   s=socket.socket(socket.AF_UNIX,socket.SOCK_STREAM)\n\
+             \x20   s.connect('\\0pnfs-controld')\n\
+             \x20   ss.append(s)\n\
+             print('held',flush=True)\n\
+             time.sleep(60)\n",
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "held");
+    let t = Instant::now();
+    let v = n.must(&["member", "show"]);
+    assert_eq!(v["granting"], true, "{v}");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "root waited {:?} behind nobody's idle connections",
+        t.elapsed()
+    );
+    let o = as_nobody(&n, &["-j", "member", "show"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "nobody's ninth connection refused"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("too many control connections"), "{err}");
+    let _ = holder.kill();
+    let _ = holder.wait();
+}
+
+/// Item 8: `control::bind` unlinked whatever was at the path. On f506fb8 a second daemon
+/// with the same `--control-socket PATH` removed the running daemon's socket and exited
+/// EBUSY (the first one was then unreachable), and a path naming a regular file deleted
+/// the file. Now the second daemon exits with a message and both paths are left alone.
+#[test]
+fn control_socket_path_is_never_taken_from_a_live_daemon_or_a_file() {
+    if !can_run("control_socket_path_is_never_taken_from_a_live_daemon_or_a_file") {
+        return;
+    }
+    let n = Node::new("ctlpath");
+    let path = n.dir.join("ctl.sock");
+    let path_s = path.to_str().unwrap().to_string();
+    let daemon = |sock: &str, state: &str| {
+        let mut c = Command::new("ip");
+        c.args([
+            "netns",
+            "exec",
+            &n.ns,
+            common::DAEMON,
+            "--socket",
+            "usersock",
+        ])
+        .args(["--engine", "local", "--control-socket", sock, "--state-dir"])
+        .arg(n.dir.join(state));
+        c
+    };
+    let mut first = daemon(&path_s, "state")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ctl = |args: &[&str]| {
+        let mut a = vec!["--control", &path_s, "-j"];
+        a.extend_from_slice(args);
+        n.ctl(&a)
+    };
+    n.wait("the first daemon answers", Duration::from_secs(30), |_| {
+        ctl(&["member", "show"]).status.success()
+    });
+    let second = |sock: &str| daemon(sock, "state2").output().unwrap();
+    let o = second(&path_s);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success(),
+        "a second daemon on the same path: {err}"
+    );
+    assert!(err.contains("already answers"), "{err}");
+    assert!(
+        ctl(&["member", "show"]).status.success(),
+        "the first daemon lost its control socket"
+    );
+    let file = n.dir.join("not-a-socket");
+    std::fs::write(&file, "precious").unwrap();
+    let o = second(file.to_str().unwrap());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("not a socket"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "precious");
+    let _ = first.kill();
+    let _ = first.wait();
 }
