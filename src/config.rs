@@ -114,7 +114,7 @@ impl Default for Config {
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: {source}")]
+    #[error("configuration file {path}: {source}")]
     Read {
         path: String,
         source: std::io::Error,

@@ -436,3 +436,341 @@ fn family_list_agrees_with_genl() {
     assert_eq!(ours, names);
     assert_eq!(our_ids, ids);
 }
+
+/// Send `msg` from a fresh netlink socket of protocol `proto` in namespace `ns` (its own
+/// autobound port, not the kernel half's) to multicast `group`: a forger. A thread
+/// enters the namespace (setns is per thread) so the test process needs no helper.
+fn forge_multicast(ns: &str, proto: i32, group: u32, msgs: &[Vec<u8>]) {
+    let path = format!("/run/netns/{ns}");
+    let msgs = msgs.to_vec();
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::File::open(&path).unwrap();
+        // SAFETY: plain syscalls on fds this thread owns; the sockaddr is fully set.
+        unsafe {
+            assert_eq!(libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET), 0, "setns");
+            let s = libc::socket(libc::AF_NETLINK, libc::SOCK_RAW, proto);
+            assert!(s >= 0, "netlink socket");
+            let mut to: libc::sockaddr_nl = std::mem::zeroed();
+            to.nl_family = libc::AF_NETLINK as u16;
+            to.nl_groups = 1 << (group - 1);
+            for m in &msgs {
+                let n = libc::sendto(
+                    s,
+                    m.as_ptr().cast(),
+                    m.len(),
+                    0,
+                    (&to as *const libc::sockaddr_nl).cast(),
+                    std::mem::size_of::<libc::sockaddr_nl>() as u32,
+                );
+                // USERSOCK has no kernel socket: after the multicast, the unicast part
+                // (to port 0) is refused; the datagram went to the group all the same.
+                let e = std::io::Error::last_os_error();
+                assert!(
+                    n == m.len() as isize || e.raw_os_error() == Some(libc::ECONNREFUSED),
+                    "forged multicast: {e}"
+                );
+            }
+            libc::close(s);
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+/// Wait until process `pid` (in `n`'s namespace) has a socket of netlink protocol
+/// `proto` that joined every group of `mask` (what a monitor does before it can see
+/// anything): its fds' socket inodes against /proc/net/netlink's Groups.
+fn wait_joined(n: &Node, pid: u32, proto: u32, mask: u32) {
+    n.wait(
+        "the monitor joined its groups",
+        Duration::from_secs(30),
+        |n| {
+            let inodes: BTreeSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .into_iter()
+                .flatten()
+                .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter_map(|l| {
+                    let l = l.to_str()?;
+                    Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+                })
+                .collect();
+            let o = Command::new("ip")
+                .args(["netns", "exec", &n.ns, "cat", "/proc/net/netlink"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&o.stdout).lines().skip(1).any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() > 9
+                    && f[1].parse() == Ok(proto)
+                    && u32::from_str_radix(f[3], 16).is_ok_and(|g| g & mask == mask)
+                    && inodes.contains(f[9])
+            })
+        },
+    );
+}
+
+/// Item 7 of issue 20: on f506fb8 the monitor printed every multicast datagram of the
+/// twin's groups whatever its sender, so anyone (USERSOCK lets unprivileged users send
+/// to groups) could make root's `pnfsctl monitor pnfsd -j` print a forged device-changed
+/// (uaddr 6.6.6.6.8.1) or daemon-down (count 999): this test then saw the forged
+/// device-changed as the monitor's one record. Now only datagrams from the twin's port
+/// count as events, the forged ones are dropped and said on stderr; the real
+/// device-changed that follows them is the record.
+#[test]
+fn monitor_takes_events_only_from_the_kernel_half() {
+    if !can_run("monitor_takes_events_only_from_the_kernel_half") {
+        return;
+    }
+    use pnfs_netlink::pnfsd::{attr, cmd, ds_addr_attr};
+    let n = Node::new("forge");
+    let mon = Command::new("ip")
+        .args(["netns", "exec", &n.ns, PNFSCTL, "-j", "monitor", "pnfsd"])
+        .args(["--count", "1", "--timeout", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_joined(&n, mon.id(), 2, 0b11);
+    let forged = |cmd: u8, build: &dyn Fn(&mut pnfs_netlink::MsgBuilder<'_>)| {
+        let mut buf = Vec::new();
+        let mut b = pnfs_netlink::MsgBuilder::genl(&mut buf, pnfs_twin::PNFSD_ID, 0, 0, 0, cmd, 1);
+        build(&mut b);
+        b.finish();
+        buf
+    };
+    let device = forged(cmd::DEVICE_CHANGED, &|b| {
+        b.put_bytes(attr::DEVICE_ID, &[6; 16])
+            .put_u32(attr::NODE_ID, 6);
+        let x = b.nest_begin(attr::DS_ADDR);
+        b.put_str(ds_addr_attr::NETID, "tcp")
+            .put_str(ds_addr_attr::UADDR, "6.6.6.6.8.1");
+        b.nest_end(x);
+    });
+    let down = forged(cmd::DAEMON_DOWN, &|b| {
+        b.put_u32(attr::PORT, 1)
+            .put_u32(attr::NODE_ID, 1)
+            .put_u32(attr::COUNT, 999);
+    });
+    forge_multicast(&n.ns, 2, pnfs_twin::PNFSD_EVENTS_GROUP, &[device, down]);
+    // One real event after the forged ones: the twin's device-changed.
+    n.must(&[
+        "device",
+        "set",
+        "node:5",
+        "--node",
+        "5",
+        "--addr",
+        "tcp,10.9.0.5.8.1",
+    ]);
+    let o = mon.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "monitor: {}\n{err}", o.status);
+    let records: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1, "monitor output:\n{out}");
+    assert_eq!(records[0]["event"], "device-changed", "{out}");
+    assert_eq!(
+        records[0]["node-id"], 5,
+        "a forged event was printed: {out}"
+    );
+    assert!(!out.contains("6.6.6.6") && !out.contains("999"), "{out}");
+    assert!(
+        err.contains("dropped, not from the kernel half"),
+        "monitor stderr: {err}"
+    );
+}
+
+/// The monitor's GFS2 uevents are the kernel's only (sender port 0), as the daemon's
+/// are: a uevent multicast by a process (root may send to the uevent group; udev's
+/// own group-2 messages are such) is not shown. A guard: f506fb8 already did this.
+#[test]
+fn monitor_takes_uevents_only_from_the_kernel() {
+    if !can_run("monitor_takes_uevents_only_from_the_kernel") {
+        return;
+    }
+    let mut n = Node::new("forgeu");
+    n.start_daemon(&[]); // GFS2 mounts are the daemon's to answer
+    let mon = Command::new("ip")
+        .args(["netns", "exec", &n.ns, PNFSCTL, "-j", "monitor", "fs"])
+        .args(["--count", "1", "--timeout", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_joined(&n, mon.id(), 2, 0b11);
+    wait_joined(&n, mon.id(), 15, 1);
+    let ev = b"change@/fs/gfs2/x:y\0ACTION=change\0DEVPATH=/fs/gfs2/x:y\0SUBSYSTEM=gfs2\0SEQNUM=7\0WITHDRAW=1\0";
+    forge_multicast(&n.ns, 15, 1, &[ev.to_vec()]);
+    n.must(&["trigger", "gfs2", "mount", "--table", "t:f"]);
+    let o = mon.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "monitor: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let records: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1, "monitor output:\n{out}");
+    assert_eq!(
+        records[0]["family"], "gfs2ctl",
+        "a forged uevent was printed: {out}"
+    );
+}
+
+/// Spawn pnfsctl with `args` and its standard output a pipe nobody reads any more.
+fn into_closed_pipe(prefix: &[&str], args: &[&str]) -> std::process::Output {
+    let mut c = Command::new(prefix.first().copied().unwrap_or(PNFSCTL));
+    if !prefix.is_empty() {
+        c.args(&prefix[1..]).arg(PNFSCTL);
+    }
+    let (r, w) = std::io::pipe().unwrap();
+    drop(r);
+    c.args(args)
+        .stdin(Stdio::null())
+        .stdout(w)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+/// Item 9 of issue 20: on f506fb8 every pnfsctl output went through `println!`/`print!`
+/// (and clap_complete's writer, which `expect`s), which panic when stdout is a closed
+/// pipe: `pnfsctl completions bash | head -1` and `pnfsctl upcall show | head -1` ended
+/// with "panicked ... Broken pipe" and exit 101. Now pnfsctl ends quietly with 141
+/// (128 + SIGPIPE, what a shell reports for `ip` there).
+#[test]
+fn a_closed_pipe_ends_pnfsctl_quietly() {
+    let mut cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (vec![], vec!["completions", "bash"]),
+        (vec![], vec!["completions", "zsh"]),
+        (vec![], vec!["help"]),
+        (vec![], vec!["--help"]),
+        (vec![], vec!["--socket", "generic", "family", "list"]),
+        (vec![], vec!["-j", "--socket", "generic", "family", "list"]),
+        (vec![], vec!["-p", "--socket", "generic", "family", "list"]),
+    ];
+    let node = can_run("a_closed_pipe_ends_pnfsctl_quietly (objects of the twin)").then(|| {
+        let mut n = Node::new("pipe");
+        n.start_daemon(&[]);
+        n
+    });
+    let ns_prefix;
+    if let Some(n) = &node {
+        ns_prefix = ["ip", "netns", "exec", n.ns.as_str()];
+        for args in [
+            vec!["device", "show"],
+            vec!["-j", "member", "show"],
+            vec!["upcall", "show"],
+            vec!["stats", "show"],
+            vec!["-j", "monitor", "all", "--count", "1", "--timeout", "20"],
+        ] {
+            cases.push((ns_prefix.to_vec(), args));
+        }
+    }
+    for (prefix, args) in cases {
+        let o = into_closed_pipe(&prefix, &args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "pnfsctl {args:?}: {err}");
+        assert_eq!(o.status.code(), Some(141), "pnfsctl {args:?}: {err}");
+        assert!(err.is_empty(), "pnfsctl {args:?} said: {err}");
+    }
+}
+
+/// Issue 20: on f506fb8 `pnfs_controld --config FILE` with FILE missing ran on the
+/// built-in defaults without a word (only the default path may be missing). Now it is
+/// an error naming the file, exit 1, before anything else happens.
+#[test]
+fn daemon_refuses_a_missing_config_file() {
+    // Should it run anyway (the defect), it touches nothing of the host's: its own state
+    // directory, control socket and a twin port nobody serves.
+    let state = std::env::temp_dir().join(format!("pnfs-missing-config-{}", std::process::id()));
+    let o = Command::new(common::DAEMON)
+        .args(["--config", "/nonexistent/pnfs-controld.toml"])
+        .args(["--control-socket", "@pnfs-cli-test-missing-config"])
+        .args(["--state-dir", state.to_str().unwrap()])
+        .args(["--socket", "usersock", "--twin-port", "0x7ffffff0"])
+        .env("PNFS_LOG", "info")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("configuration file /nonexistent/pnfs-controld.toml: No such file"),
+        "{err}"
+    );
+    // It stopped before doing anything: not even the capabilities were dropped.
+    assert!(!err.contains("capabilities dropped"), "{err}");
+    assert!(!state.exists(), "it made its state directory");
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+/// Issue 20: on f506fb8 a second daemon of a node (the kernel half refuses its REGISTER)
+/// said "a daemon is already registered on port N (...)" twice in its one error line
+/// (`{:#}` of an error that prints its source and also returns it). Now once.
+#[test]
+fn a_second_daemon_says_why_once() {
+    if !can_run("a_second_daemon_says_why_once") {
+        return;
+    }
+    let mut n = Node::new("second");
+    n.start_daemon(&[]);
+    let state = n.dir.join("state2");
+    let o = Command::new("ip")
+        .args(["netns", "exec", &n.ns, common::DAEMON])
+        .args([
+            "--socket",
+            "usersock",
+            "--state-dir",
+            state.to_str().unwrap(),
+        ])
+        .args(["--control-socket", "@pnfs-second"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err.matches("a daemon is already registered").count(),
+        1,
+        "{err}"
+    );
+}
+
+/// The daemon refuses state-changing control commands of unprivileged peers with
+/// `{"error": MESSAGE, "errno": EPERM}`: pnfsctl prints the daemon's message and exits 2,
+/// as for any `{"error": ...}` answer (a guard: f506fb8's pnfsctl already did), while
+/// reads stay open.
+#[test]
+fn daemon_refusals_print_the_daemons_message() {
+    if !can_run("daemon_refusals_print_the_daemons_message") {
+        return;
+    }
+    let mut n = Node::new("refuse");
+    n.start_daemon(&[]);
+    let nobody = |args: &[&str]| {
+        Command::new("ip")
+            .args(["netns", "exec", &n.ns, "setpriv", "--reuid=65534"])
+            .args(["--regid=65534", "--clear-groups", PNFSCTL])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = nobody(&["state", "revoke", "5"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("pnfsctl: daemon: \"revoke\" changes the cluster's state"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty());
+    let o = nobody(&["-j", "member", "show"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

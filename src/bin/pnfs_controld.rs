@@ -12,9 +12,10 @@ use std::process::ExitCode;
     about = "pNFS/GFS2 control-channel daemon (kernel half <-> Corosync cluster)"
 )]
 struct Args {
-    /// TOML configuration file (flags override it).
-    #[arg(short, long, default_value = "/etc/pnfs-controld.toml")]
-    config: PathBuf,
+    /// TOML configuration file (flags override it) [default: /etc/pnfs-controld.toml,
+    /// built-in defaults if that is missing; a file named here must exist].
+    #[arg(short, long)]
+    config: Option<PathBuf>,
     /// This node's id.
     #[arg(long)]
     node_id: Option<u32>,
@@ -59,11 +60,21 @@ struct Args {
     busy_poll_us: Option<u64>,
 }
 
+/// The configuration file read when `--config` does not name one.
+const DEFAULT_CONFIG: &str = "/etc/pnfs-controld.toml";
+
 fn config(a: &Args) -> anyhow::Result<Config> {
-    let mut c = match Config::load(&a.config) {
+    // Only the default file may be missing (then the built-in defaults apply): a file
+    // the operator named is meant to be used, and running without it would be a
+    // silently different daemon.
+    let path = a
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let mut c = match Config::load(&path) {
         Ok(c) => c,
         Err(pnfs_controld::config::ConfigError::Read { source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound =>
+            if a.config.is_none() && source.kind() == std::io::ErrorKind::NotFound =>
         {
             Config::default()
         }
@@ -130,13 +141,34 @@ fn config(a: &Args) -> anyhow::Result<Config> {
     Ok(c)
 }
 
+/// An error and its causes, `outer: inner: ...`, each message once: a cause whose text
+/// the message before it already shows (an error type that both prints its source and
+/// returns it, as `#[error("kernel half: {0}")] Kernel(#[from] NlError)` does) is not
+/// repeated, which `{:#}` would do ("a daemon is already registered ..." twice).
+fn chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    let mut prev = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if !prev.is_empty() && prev.contains(&msg) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&msg);
+        prev = msg;
+    }
+    out
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     pnfs_twin::logging::init("pnfs_controld");
     let cfg = match config(&args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("pnfs_controld: {e:#}");
+            eprintln!("pnfs_controld: {}", chain(&e));
             return ExitCode::from(1);
         }
     };
@@ -163,7 +195,7 @@ fn main() -> ExitCode {
         match pnfs_controld::run_daemon(cfg, rx, None).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("pnfs_controld: {e:#}");
+                eprintln!("pnfs_controld: {}", chain(&e));
                 ExitCode::from(2)
             }
         }

@@ -11,7 +11,7 @@ use clap::Args;
 use pnfs_netlink::{gfs2ctl, pnfsd};
 use pnfs_twin::{Twin, TwinConfig};
 use serde_json::Value;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 #[derive(Args, Debug, Clone)]
@@ -118,9 +118,9 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
             );
         }
     };
-    println!(
+    super::render::out_line(&format!(
         "pnfsctl demo: twin on NETLINK_USERSOCK port {port:#x}, pnfs_controld (local engine) on port {daemon_port:#x}, control socket {control}"
-    );
+    ));
     let (mut c, t) = kernel::find(SocketKind::Usersock, port).await?;
     // What nfsd's OPENs would have put in the MDS's table.
     for f in 0..FILES {
@@ -238,7 +238,9 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     }
     let lost: u64 = rows.iter().map(|r| r.timeouts + r.failed).sum();
     let total: u64 = rows.iter().map(|r| r.answered).sum();
-    println!("demo stopped cleanly: {total} upcalls answered, {lost} timed out or failed");
+    super::render::out_line(&format!(
+        "demo stopped cleanly: {total} upcalls answered, {lost} timed out or failed"
+    ));
     if lost > 0 {
         anyhow::bail!("{lost} upcalls were not answered");
     }
@@ -297,6 +299,5 @@ fn draw(rows: &[Row], elapsed: Duration, tty: bool) {
             r.p99 as f64 / 1e3
         ));
     }
-    print!("{out}");
-    let _ = std::io::stdout().flush();
+    super::render::out(out.as_bytes());
 }

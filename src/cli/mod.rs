@@ -310,13 +310,14 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// Print an answer (through `render::out`: a closed pipe ends pnfsctl quietly).
     fn print(&self, v: &Value, text: impl FnOnce(&Value) -> String) {
         if self.cli.pretty {
-            println!("{}", serde_json::to_string_pretty(v).unwrap());
+            render::out_line(&serde_json::to_string_pretty(v).unwrap());
         } else if self.cli.json {
-            println!("{v}");
+            render::out_line(&v.to_string());
         } else {
-            print!("{}", text(v));
+            render::out(text(v).as_bytes());
         }
     }
 
@@ -354,7 +355,12 @@ pub fn main() -> u8 {
                 clap::error::ErrorKind::DisplayHelp
                 | clap::error::ErrorKind::DisplayVersion
                 | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-                    let _ = e.print();
+                    // Help on stdout: a closed pipe ends quietly, as `out` does.
+                    if let Err(w) = e.print() {
+                        if w.kind() == std::io::ErrorKind::BrokenPipe {
+                            return render::EXIT_BROKEN_PIPE;
+                        }
+                    }
                     return if e.kind()
                         == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
                     {
@@ -376,7 +382,7 @@ pub fn main() -> u8 {
     match rt.block_on(run(Ctx { cli })) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("pnfsctl: {}", e.msg);
+            render::say(&format!("pnfsctl: {}", e.msg));
             e.code
         }
     }
@@ -436,7 +442,10 @@ async fn run(ctx: Ctx) -> R<()> {
                 "zsh" => clap_complete::Shell::Zsh,
                 _ => clap_complete::Shell::Fish,
             };
-            clap_complete::generate(sh, &mut cmd, "pnfsctl", &mut std::io::stdout());
+            // clap_complete panics on a failed write: generate into memory, print via `out`.
+            let mut buf = Vec::new();
+            clap_complete::generate(sh, &mut cmd, "pnfsctl", &mut buf);
+            render::out(&buf);
             Ok(())
         }
         Object::Man { dir } => man(dir),
@@ -452,10 +461,10 @@ async fn run(ctx: Ctx) -> R<()> {
             let twin = pnfs_twin::Twin::bind(&cfg)
                 .map_err(|e| failed(&format!("twin: USERSOCK port {:#x}", cfg.port), e))?;
             let rx = crate::shutdown_on_signal();
-            eprintln!(
+            render::say(&format!(
                 "pnfsctl twin: serving pnfsd and gfs2ctl on NETLINK_USERSOCK port {:#x}",
                 twin.port()
-            );
+            ));
             twin.run(rx).await.map_err(|e| failed("twin", e))
         }
     }
@@ -977,7 +986,7 @@ async fn monitor(ctx: &Ctx, a: &MonitorArgs) -> R<()> {
         {
             Ok(s) => Some(s),
             Err(e) => {
-                eprintln!("pnfsctl: monitor: GFS2 uevents not watched: {e}");
+                render::say(&format!("pnfsctl: monitor: GFS2 uevents not watched: {e}"));
                 None
             }
         }
@@ -997,6 +1006,7 @@ async fn monitor(ctx: &Ctx, a: &MonitorArgs) -> R<()> {
         .timeout
         .map(|s| Instant::now() + Duration::from_secs_f64(s));
     let mut seen = 0u64;
+    let mut forged = Forged::default();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let wait = deadline
@@ -1029,8 +1039,8 @@ async fn monitor(ctx: &Ctx, a: &MonitorArgs) -> R<()> {
             Err(NlError::Overrun) => {
                 // Events were lost: what they would have said is re-read by dump, so the
                 // watcher's picture is whole again; the watch goes on from there.
-                eprintln!(
-                    "pnfsctl: monitor: events lost (receive queue overflowed); state re-read by dump"
+                render::say(
+                    "pnfsctl: monitor: events lost (receive queue overflowed); state re-read by dump",
                 );
                 emit_event(ctx, &resync(&mut c, &t, &a.what).await?);
                 continue;
@@ -1039,6 +1049,14 @@ async fn monitor(ctx: &Ctx, a: &MonitorArgs) -> R<()> {
             Ok(r) => r,
         };
         if from.groups == 0 {
+            continue;
+        }
+        // Events only from the kernel half: on GENERIC the kernel (port 0), on USERSOCK
+        // the twin's port (which no other socket can bind while the twin runs). Anyone
+        // may multicast to USERSOCK's groups (NL_CFG_F_NONROOT_SEND), and a CAP_NET_ADMIN
+        // process to genl's: what they send is dropped, and counted on stderr.
+        if from.port != t.peer {
+            forged.drop_one(from.port);
             continue;
         }
         for m in Messages::new(&buf[..n]).flatten() {
@@ -1135,25 +1153,43 @@ async fn next_uevent(sock: Option<&NlSocket>, buf: &mut [u8]) -> Option<Value> {
     Some(v)
 }
 
-/// One monitor record: a JSON object per line with `-j`, else `[family] event attrs...`.
+/// Multicast datagrams the monitor dropped because they did not come from the kernel
+/// half (forged events): said on stderr at the 1st, 10th, 100th... (bounded).
+#[derive(Default)]
+struct Forged {
+    count: u64,
+}
+
+impl Forged {
+    fn drop_one(&mut self, port: u32) {
+        self.count += 1;
+        if self.count == 10u64.pow(self.count.ilog10()) {
+            render::say(&format!(
+                "pnfsctl: monitor: {} event datagram(s) dropped, not from the kernel half (last from port {port:#x})",
+                self.count
+            ));
+        }
+    }
+}
+
+/// One monitor record: a JSON object per line with `-j`, else `[family] event attrs...`
+/// (flushed by `render::out`).
 fn emit_event(ctx: &Ctx, v: &Value) {
     if ctx.cli.json || ctx.cli.pretty {
-        println!("{v}");
+        render::out_line(&v.to_string());
     } else {
         let mut rest = v.clone();
         if let Some(o) = rest.as_object_mut() {
             o.remove("family");
             o.remove("event");
         }
-        println!(
+        render::out_line(&format!(
             "[{}] {} {}",
             v["family"].as_str().unwrap_or(""),
             v["event"].as_str().unwrap_or(""),
             render::text(&rest).trim_end().replace('\n', " ")
-        );
+        ));
     }
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
 }
 
 /// After lost events: the kernel half's current state of what `what` watches, by dump,

@@ -4,6 +4,45 @@
 use pnfs_netlink::codec::AttrIter;
 use pnfs_netlink::policy::{AttrKind, Policy};
 use serde_json::{Map, Value};
+use std::io::Write;
+
+/// Exit status of pnfsctl when its standard output is a closed pipe (`pnfsctl ... | head
+/// -1`): 128 + SIGPIPE, what a shell reports for `ip`, which SIGPIPE kills there.
+pub const EXIT_BROKEN_PIPE: u8 = 141;
+
+/// The one way pnfsctl writes its standard output: all of `bytes`, flushed. A reader
+/// that went away (EPIPE) ends the program at once, quietly, with `EXIT_BROKEN_PIPE`, as
+/// `ip` ends by SIGPIPE (Rust ignores SIGPIPE, and `print!` would panic); any other
+/// write error (a full disk) ends it with a message and exit 2.
+pub fn out(bytes: &[u8]) {
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_all(bytes).and_then(|()| o.flush()) {
+        stdout_failed(&e);
+    }
+}
+
+/// `out` of a line: `s` and a newline.
+pub fn out_line(s: &str) {
+    let mut b = Vec::with_capacity(s.len() + 1);
+    b.extend_from_slice(s.as_bytes());
+    b.push(b'\n');
+    out(&b);
+}
+
+/// End pnfsctl after a failed write of its standard output (see `out`).
+pub fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(EXIT_BROKEN_PIPE.into());
+    }
+    say(&format!("pnfsctl: standard output: {e}"));
+    std::process::exit(2);
+}
+
+/// A line on standard error; a closed stderr is ignored (`eprintln!` would panic).
+pub fn say(s: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = writeln!(e, "{s}");
+}
 
 /// Attributes of a message as a JSON object, named and typed by the family's policy.
 /// Unknown attributes (a newer kernel) are kept as `attr-N` with hex payloads.
