@@ -250,6 +250,8 @@ struct KernelLink {
     registering: bool,
     /// Registrations made after the first (the kernel half restarted).
     reregistered: u64,
+    /// Upcalls that came while registering, answered when the loop starts.
+    early: Vec<Vec<u8>>,
     /// The upcall thread, for joining when it makes way for a new socket's.
     thread: Option<std::thread::JoinHandle<()>>,
     /// Where the upcall threads hand over (set by `run`).
@@ -338,6 +340,7 @@ impl Daemon {
             peer: upcall_peer,
             pnfsd_version: pv,
             gfs2_version: gv,
+            early,
         } = kernel::register(&target, reg).await?;
         // What the kernel half kept mounted while no daemon ran (a restart): those
         // journals are still ours, and a node death must block these filesystems too.
@@ -415,7 +418,13 @@ impl Daemon {
             uevents,
             cld,
             targets: Some(targets),
-        }))
+        })
+        .with_early(early))
+    }
+
+    fn with_early(mut self, early: Vec<Vec<u8>>) -> Daemon {
+        self.link.early = early;
+        self
     }
 
     /// A daemon from its parts, in its initial state (no membership seen yet).
@@ -514,6 +523,9 @@ impl Daemon {
         let (reg_tx, reg_rx) = mpsc::channel(1);
         self.link.registered_tx = Some(reg_tx);
         self.link.registered_rx = Some(reg_rx);
+        for d in std::mem::take(&mut self.link.early) {
+            self.on_datagram(&d);
+        }
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let result = loop {
@@ -747,6 +759,9 @@ impl Daemon {
             }
             drop(old);
         });
+        for d in reg.early {
+            self.on_datagram(&d);
+        }
         self.link.lost = None;
         self.link.reregistered += 1;
         let l = format!(

@@ -97,6 +97,9 @@ pub struct Registered {
     /// The negotiated versions of pnfsd and gfs2ctl.
     pub pnfsd_version: u32,
     pub gfs2_version: u32,
+    /// Upcalls that came while registering (before the last REGISTER's answer): the
+    /// daemon answers them first.
+    pub early: Vec<Vec<u8>>,
 }
 
 /// Open the upcall socket and register it for both families.
@@ -109,6 +112,7 @@ pub async fn register(target: &Target, reg: Registration) -> Result<Registered, 
         },
     )?;
     let mut c = Client::from_socket(sock, target.peer);
+    c.keep_strays(4096);
     let (pv, upcall_port) = reregister(&mut c, target, reg).await?;
     let mut gv = 0;
     c.request(
@@ -127,15 +131,23 @@ pub async fn register(target: &Target, reg: Registration) -> Result<Registered, 
         },
     )
     .await?;
+    let peer = match target.proto {
+        Proto::Usersock => upcall_port.unwrap_or(target.peer),
+        // The module's upcalls come from the kernel, whatever a reply says.
+        Proto::Generic => target.peer,
+    };
+    let early = c
+        .take_strays()
+        .into_iter()
+        .filter(|(_, from)| *from == peer)
+        .map(|(d, _)| d)
+        .collect();
     Ok(Registered {
         sock: c.into_socket(),
-        peer: match target.proto {
-            Proto::Usersock => upcall_port.unwrap_or(target.peer),
-            // The module's upcalls come from the kernel, whatever a reply says.
-            Proto::Generic => target.peer,
-        },
+        peer,
         pnfsd_version: pv,
         gfs2_version: gv,
+        early,
     })
 }
 

@@ -310,3 +310,214 @@ fn control_socket_path_is_never_taken_from_a_live_daemon_or_a_file() {
     let _ = first.kill();
     let _ = first.wait();
 }
+
+/// Item 10: the daemon was orphaned when the kernel half restarted. On f506fb8, after
+/// SIGTERM to the twin and a new twin, the daemon went on saying "granting true", the
+/// kernel half showed port 0, every upcall failed, nothing was logged and the daemon
+/// never registered again. Now the daemon registers again and pushes its state back
+/// (the devices of the MDS, the members), while a load of upcalls runs.
+#[test]
+fn daemon_registers_again_when_the_kernel_half_restarts() {
+    if !can_run("daemon_registers_again_when_the_kernel_half_restarts") {
+        return;
+    }
+    let mut n = Node::new("rereg");
+    n.start_daemon(&[]);
+    // Registered: the kernel half names the daemon's current upcall port (a new socket
+    // after each new registration).
+    let registered = |n: &Node| {
+        let daemon = n.json(&["member", "show"]).and_then(|v| v["port"].as_u64());
+        let kernel = n
+            .json(&["--socket", "usersock", "kernel", "show"])
+            .and_then(|v| v["pnfsd"]["port"].as_u64());
+        daemon.is_some() && daemon == kernel
+    };
+    assert!(registered(&n), "{}", n.logs());
+    for round in 0..2 {
+        n.stop_twin();
+        let t = Instant::now();
+        n.start_twin();
+        // Load from the start: upcalls issued before the daemon is back fail at once
+        // (no daemon registered), none may time out; once it is back, all answered.
+        let (mut answered_all, mut failed_all, mut after) = (0, 0, 0);
+        loop {
+            let load = trig(
+                &n,
+                &[
+                    "pnfsd",
+                    "get-device-info",
+                    "--device",
+                    "node:1",
+                    "--count",
+                    "2000",
+                    "--depth",
+                    "16",
+                ],
+            );
+            let (sent, answered, timeouts, failed) = outcome(&load);
+            assert_eq!(
+                (sent, timeouts),
+                (2000, 0),
+                "round {round}: {load}\n{}",
+                n.logs()
+            );
+            assert_eq!(answered + failed, sent, "{load}");
+            answered_all += answered;
+            failed_all += failed;
+            if registered(&n) {
+                after += 1;
+                if after == 3 {
+                    assert_eq!(answered, sent, "registered, yet: {load}");
+                    break;
+                }
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "not registered again after {:?}\n{}",
+                t.elapsed(),
+                n.logs()
+            );
+        }
+        eprintln!(
+            "round {round}: registered again within {:?} of the new twin's start; \
+             during the load {answered_all} answered, {failed_all} failed at once",
+            t.elapsed()
+        );
+        // The state is back: the MDS's own device, and upcalls answered.
+        n.wait("devices pushed back", Duration::from_secs(10), |n| {
+            n.json(&["device", "show"])
+                .is_some_and(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+        });
+        let r = trig(&n, &["pnfsd", "get-device-info", "--device", "node:1"]);
+        assert_eq!(r["status"], "ok", "{r}");
+        let ring = n.must(&["debug", "dump"]).to_string();
+        assert!(ring.contains("registered again"), "{ring}");
+    }
+}
+
+/// Item 5: an unwritable state directory. On f506fb8 the save was retried in a hot loop
+/// (~10,500 error lines/s, 66-133 % CPU); a daemon restarted while it was read-only
+/// became MDS with a boot epoch it never saved and granted (epoch 18 served three
+/// incarnations); a refused mount's journal id stayed in memory and reached the disk
+/// later. Now: retries back off and the log is bounded, an MDS grants only with its epoch
+/// on disk and says why not in `member show`, a refused mount keeps nothing.
+#[test]
+fn unwritable_state_dir_never_grants_an_unsaved_epoch() {
+    if !can_run("unwritable_state_dir_never_grants_an_unsaved_epoch") {
+        return;
+    }
+    let mut n = Node::new("rostate");
+    n.start_daemon(&[]);
+    let state = n.dir.join("state");
+    let chattr = |flag: &str| {
+        let o = Command::new("chattr")
+            .arg(flag)
+            .arg(&state)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "chattr {flag}: {o:?}");
+    };
+    let durable = |n: &Node| -> u64 {
+        let t = std::fs::read_to_string(n.dir.join("state/state.json")).unwrap();
+        serde_json::from_str::<Value>(&t).unwrap()["epoch"]
+            .as_u64()
+            .unwrap()
+    };
+    let e1 = n.must(&["member", "show"])["mds_epoch"].as_u64().unwrap();
+    assert_eq!(durable(&n), e1);
+    chattr("+i");
+    struct Unlock(std::path::PathBuf);
+    impl Drop for Unlock {
+        fn drop(&mut self) {
+            let _ = Command::new("chattr").arg("-i").arg(&self.0).output();
+        }
+    }
+    let _unlock = Unlock(state.clone());
+
+    // A mount needs its journal on disk: refused, and nothing of it kept.
+    let r = n.ctl(&["-j", "trigger", "gfs2", "mount", "--table", "c:ro"]);
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert!(!out.contains("\"status\":\"ok\""), "mount granted: {out}");
+    n.wait(
+        "the refused mount's journal released",
+        Duration::from_secs(10),
+        |n| {
+            n.json(&["fs", "show"])
+                .is_some_and(|v| !v.to_string().contains("c:ro"))
+        },
+    );
+    // Retried with backoff: a bounded log, not a hot loop.
+    let log_lines = |n: &Node| {
+        std::fs::read_to_string(n.dir.join("daemon.log"))
+            .unwrap_or_default()
+            .matches("durable state not written")
+            .count()
+    };
+    let before = log_lines(&n);
+    std::thread::sleep(Duration::from_secs(3));
+    let logged = log_lines(&n) - before;
+    assert!(logged <= 6, "{logged} error lines in 3 s");
+    let v = n.must(&["member", "show"]);
+    assert!(v["durable_error"].is_string(), "{v}");
+
+    // Restarted while read-only: MDS with a new epoch it cannot save: not granting.
+    n.stop_daemon();
+    n.spawn_daemon(&[]);
+    n.wait(
+        "the restarted daemon elected itself",
+        Duration::from_secs(30),
+        |n| {
+            n.json(&["member", "show"])
+                .is_some_and(|v| v["mds_epoch"].as_u64().is_some_and(|e| e > e1))
+        },
+    );
+    let v = n.must(&["member", "show"]);
+    assert_eq!(v["granting"], false, "granting on an unsaved epoch: {v}");
+    assert!(
+        v["not_granting"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not durable"),
+        "{v}"
+    );
+    let sid = stateid(1, 3);
+    let r = n.ctl(&[
+        "-j",
+        "trigger",
+        "pnfsd",
+        "get-state",
+        "--fsid",
+        "1",
+        "--fileid",
+        "3",
+        "--stateid",
+        &sid,
+        "--clientid",
+        "3",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&r.stdout).contains("delay"),
+        "answered without a durable epoch: {}",
+        String::from_utf8_lossy(&r.stdout)
+    );
+    assert_eq!(durable(&n), e1, "nothing new reached the disk");
+
+    // Writable again: the epoch is saved, then granted on.
+    chattr("-i");
+    n.wait(
+        "granting once the epoch is on disk",
+        Duration::from_secs(20),
+        |n| {
+            n.json(&["member", "show"])
+                .is_some_and(|v| v["granting"] == true)
+        },
+    );
+    let e2 = n.must(&["member", "show"])["mds_epoch"].as_u64().unwrap();
+    assert!(e2 > e1);
+    assert_eq!(durable(&n), e2);
+    let t = std::fs::read_to_string(n.dir.join("state/state.json")).unwrap();
+    assert!(
+        !t.contains("c:ro"),
+        "the refused mount's journal reached the disk: {t}"
+    );
+}

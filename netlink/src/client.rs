@@ -16,6 +16,9 @@ pub struct Client {
     tx: Vec<u8>,
     rx: Vec<u8>,
     timeout: Duration,
+    /// Keep the datagrams that are not answers (`keep_strays`), up to this many.
+    strays_max: usize,
+    strays: Vec<(Vec<u8>, u32)>,
 }
 
 /// What the reply callback of `request`/`dump` receives.
@@ -33,6 +36,8 @@ impl Client {
             tx: Vec::with_capacity(4096),
             rx: vec![0u8; 64 * 1024],
             timeout: Duration::from_secs(5),
+            strays_max: 0,
+            strays: Vec::new(),
         })
     }
 
@@ -46,7 +51,22 @@ impl Client {
             tx: Vec::with_capacity(4096),
             rx: vec![0u8; 64 * 1024],
             timeout: Duration::from_secs(5),
+            strays_max: 0,
+            strays: Vec::new(),
         }
+    }
+
+    /// Keep up to `max` datagrams that arrive while waiting for an answer and are not
+    /// one (with their sender's port), instead of dropping them: on a socket that is
+    /// about to receive upcalls (REGISTER from the upcall socket), the first upcalls may
+    /// come before the last answer.
+    pub fn keep_strays(&mut self, max: usize) {
+        self.strays_max = max;
+    }
+
+    /// The datagrams kept by `keep_strays`, oldest first.
+    pub fn take_strays(&mut self) -> Vec<(Vec<u8>, u32)> {
+        std::mem::take(&mut self.strays)
     }
 
     /// Give the socket back.
@@ -111,8 +131,15 @@ impl Client {
                         })
                     }
                 };
-            if from.port != self.peer || from.groups != 0 {
-                continue; // not the answer (e.g. a stray event)
+            if from.port != self.peer
+                || from.groups != 0
+                || !Messages::new(&self.rx[..n]).any(|m| m.is_ok_and(|m| m.header.seq == seq))
+            {
+                // Not the answer (a stray event, an upcall).
+                if from.groups == 0 && self.strays.len() < self.strays_max {
+                    self.strays.push((self.rx[..n].to_vec(), from.port));
+                }
+                continue;
             }
             for m in Messages::new(&self.rx[..n]) {
                 let m = m?;

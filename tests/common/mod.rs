@@ -98,6 +98,29 @@ impl Node {
         );
     }
 
+    /// Start the daemon without waiting for it to grant (see `start_daemon`).
+    pub fn spawn_daemon(&mut self, extra: &[&str]) {
+        let state = self.dir.join("state");
+        let mut args = vec![
+            "--socket",
+            "usersock",
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--grace-ms",
+            "300",
+        ];
+        args.extend_from_slice(extra);
+        self.daemon = Some(self.spawn(DAEMON, &args, "daemon.log"));
+    }
+
+    /// SIGTERM the twin and wait for it (an operator restarting the kernel half).
+    pub fn stop_twin(&mut self) {
+        let mut c = self.twin.take().expect("twin running");
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let _ = c.wait();
+    }
+
     /// Pid of the running twin (`pnfsctl twin`).
     pub fn twin_pid(&self) -> Option<u32> {
         self.twin.as_ref().map(Child::id)
