@@ -902,6 +902,8 @@ impl Daemon {
             "spin_us": f.poll.spin_us,
         });
         v["control_refused"] = crate::control::REFUSALS.to_json();
+        // Datagrams on the upcall socket from anyone but the kernel half (forged upcalls).
+        v["foreign_datagrams"] = json!(f.foreign);
         v
     }
 

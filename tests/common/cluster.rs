@@ -289,6 +289,10 @@ pub struct Harness {
     monitors: Vec<Child>,
     /// Remove the run directory when the test passes (the fault suite's runs are many).
     pub remove_on_success: bool,
+    /// When the suite itself had a node's daemon stopped, killed or cut off (its
+    /// corosync killed, its network cut, its twin killed): (node, from, to) in
+    /// `mono_us`, `to` None while it lasts. Only there may an upcall time out.
+    pub disturbed: Shared<Vec<(u32, u64, Option<u64>)>>,
     up: bool,
 }
 
@@ -318,6 +322,7 @@ impl Harness {
             may_exit: vec![false; nodes as usize],
             monitors: vec![],
             remove_on_success: false,
+            disturbed: Default::default(),
             up: true, // `down` is harmless if `up` failed half-way (it cleaned up itself)
         };
         // A longer totem token than the harness's 1000 ms: on an overloaded machine the
@@ -443,6 +448,7 @@ impl Harness {
         }
         let c = self.spawn(n, "twin.log", &twin_bin(), &args);
         self.twins[n as usize - 1] = Some(c);
+        self.restore(n);
         self.records[n as usize - 1].push(rec);
         self.twin_gen[n as usize - 1].store(
             self.records[n as usize - 1].len() - 1,
@@ -470,8 +476,34 @@ impl Harness {
         }
     }
 
+    /// The suite disturbs node `n` from now on (see `disturbed`).
+    pub fn disturb(&self, n: u32) {
+        let mut d = self.disturbed.lock().unwrap();
+        if !d.iter().any(|w| w.0 == n && w.2.is_none()) {
+            d.push((n, mono_us(), None));
+        }
+    }
+
+    /// The suite undid a disturbance of node `n` (restarted, healed): its window ends.
+    pub fn restore(&self, n: u32) {
+        let mut d = self.disturbed.lock().unwrap();
+        if let Some(w) = d.iter_mut().find(|w| w.0 == n && w.2.is_none()) {
+            w.2 = Some(mono_us());
+        }
+    }
+
+    /// Whether the suite disturbed node `n` at some time within [from, to] (`mono_us`).
+    pub fn was_disturbed(&self, n: u32, from: u64, to: u64) -> bool {
+        self.disturbed
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|&(m, a, b)| m == n && a <= to && b.is_none_or(|b| b >= from))
+    }
+
     /// SIGKILL node `n`'s twin (its kernel goes away) and reap it.
     pub fn kill_twin(&mut self, n: u32) {
+        self.disturb(n);
         if let Some(mut c) = self.twins[n as usize - 1].take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -480,9 +512,14 @@ impl Harness {
 
     pub fn start_daemon(&mut self, n: u32, priority: u32) {
         let state = self.node_dir(n).join("pnfs-state");
+        // An empty configuration: everything from the flags (not /etc's file).
+        let config = self.dir.join("empty-config.toml");
+        if !config.exists() {
+            std::fs::write(&config, "").unwrap();
+        }
         let mut args: Vec<String> = [
             "--config",
-            &self.dir.join("no-such-config.toml").display().to_string(),
+            &config.display().to_string(),
             "--engine",
             "corosync",
             "--socket",
@@ -513,6 +550,7 @@ impl Harness {
         );
         self.daemons[n as usize - 1] = Some(c);
         self.may_exit[n as usize - 1] = false;
+        self.restore(n);
     }
 
     /// Where node `n`'s daemon looks for nfsd's cld pipe (when `cld` is set).
@@ -527,6 +565,7 @@ impl Harness {
 
     /// SIGKILL node `n`'s daemon and reap it.
     pub fn kill_daemon(&mut self, n: u32) {
+        self.disturb(n);
         if let Some(mut c) = self.daemons[n as usize - 1].take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -535,6 +574,7 @@ impl Harness {
 
     /// SIGTERM node `n`'s daemon (graceful stop) and wait for it to exit.
     pub fn stop_daemon(&mut self, n: u32) -> std::process::ExitStatus {
+        self.disturb(n);
         let mut c = self.daemons[n as usize - 1]
             .take()
             .unwrap_or_else(|| panic!("node {n}: no daemon to stop"));
@@ -600,6 +640,11 @@ impl Harness {
     }
 
     pub fn netns(&self, args: &[&str]) {
+        // partition/kill N disturb node N; heal/start N undo it.
+        let node = args.get(1).and_then(|n| n.parse::<u32>().ok());
+        if let (Some(&("partition" | "kill")), Some(n)) = (args.first(), node) {
+            self.disturb(n);
+        }
         let out = Command::new(script())
             .args(args.iter().take(1))
             .arg(&self.dir)
@@ -611,6 +656,9 @@ impl Harness {
             "netns.sh {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        if let (Some(&("heal" | "start")), Some(n)) = (args.first(), node) {
+            self.restore(n);
+        }
     }
 
     pub fn try_ctl(&self, n: u32, args: &[&str]) -> Result<Value, String> {

@@ -330,7 +330,17 @@ impl Records {
                                 unanswered += 1;
                             }
                             match e {
-                                libc::ETIMEDOUT => r.timeouts += 1,
+                                libc::ETIMEDOUT => {
+                                    r.timeouts += 1;
+                                    // Excusable only while the suite itself had this
+                                    // node's daemon stopped, killed or cut off.
+                                    if !h.was_disturbed(n, u.t0, u.t1) {
+                                        problems.push(format!(
+                                            "node {n}: upcall timed out ({} ms) while the suite left its daemon alone: {u:?}",
+                                            wait / 1000
+                                        ));
+                                    }
+                                }
                                 libc::ENOTCONN => r.not_connected += 1,
                                 libc::EAGAIN => r.eagain += 1,
                                 _ => problems.push(format!(
