@@ -1989,12 +1989,14 @@ pub async fn cli(a: &BenchArgs, json_out: bool, pretty: bool) -> anyhow::Result<
         progress: !(json_out || pretty),
     };
     let r = run(opts).await?;
+    // Through the CLI's one output: a closed pipe ends pnfsctl quietly, no panic.
+    use crate::cli::render::{out, out_line};
     if pretty {
-        println!("{}", serde_json::to_string_pretty(&json(&r))?);
+        out_line(&serde_json::to_string_pretty(&json(&r))?);
     } else if json_out {
-        println!("{}", json(&r));
+        out_line(&json(&r).to_string());
     } else {
-        print!("{}", text(&r));
+        out(text(&r).as_bytes());
     }
     Ok(())
 }

@@ -250,6 +250,9 @@ struct KernelLink {
     registering: bool,
     /// Registrations made after the first (the kernel half restarted).
     reregistered: u64,
+    /// Foreign datagrams on the upcall socket as last logged (`fastpath::FastStats`).
+    foreign_logged: u64,
+    foreign_log: Option<crate::ratelog::RateLog>,
     /// Upcalls that came while registering, answered when the loop starts.
     early: Vec<Vec<u8>>,
     /// The upcall thread, for joining when it makes way for a new socket's.
@@ -787,6 +790,29 @@ impl Daemon {
                     epoch: self.mds_epoch,
                 },
             );
+        }
+    }
+
+    /// Datagrams on the upcall socket from anyone but the kernel half (forged upcalls:
+    /// on USERSOCK any local user may send to the daemon's port) are dropped by the
+    /// upcall thread; say so, at most once a second.
+    fn log_foreign(&mut self) {
+        let n = self.fast.stats().foreign;
+        if n == self.link.foreign_logged {
+            return;
+        }
+        let log = self
+            .link
+            .foreign_log
+            .get_or_insert_with(|| crate::ratelog::RateLog::new(Duration::from_secs(1)));
+        if log.allow().is_some() {
+            let l = format!(
+                "{} datagram(s) dropped on the upcall socket: not from the kernel half ({n} in all)",
+                n - self.link.foreign_logged
+            );
+            tracing::warn!("{l}");
+            self.ring.push(l);
+            self.link.foreign_logged = n;
         }
     }
 
@@ -2492,6 +2518,7 @@ impl Daemon {
     // ---------------------------------------------------------------- time
 
     fn on_tick(&mut self) {
+        self.log_foreign();
         let limit = self.query_limit();
         // A MOUNT or UNMOUNT the cluster has not ordered within the query timeout (the
         // ring is re-forming after a node death): answer now, before the kernel half's

@@ -521,3 +521,69 @@ fn unwritable_state_dir_never_grants_an_unsaved_epoch() {
         "the refused mount's journal reached the disk: {t}"
     );
 }
+
+/// "Also": forged upcalls sent to the daemon's port (anyone may send to a USERSOCK port)
+/// were dropped silently on f506fb8, neither counted nor logged. Now they are counted in
+/// `pnfsctl stats` (`foreign_datagrams`) and logged at a bounded rate, and never answered.
+#[test]
+fn forged_upcalls_to_the_daemon_are_counted_and_logged() {
+    if !can_run("forged_upcalls_to_the_daemon_are_counted_and_logged") {
+        return;
+    }
+    let mut n = Node::new("forgeup");
+    n.start_daemon(&[]);
+    let port = n.must(&["member", "show"])["port"].as_u64().unwrap() as u32;
+    // From a USERSOCK socket of nobody's, in the node's namespace: a GET_STATE "upcall".
+    let o = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &n.ns,
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+        ])
+        .args(["--clear-groups", "/usr/bin/python3", "-c"])
+        .arg(format!(
+            "import socket,struct\n\
+             s=socket.socket(socket.AF_NETLINK,socket.SOCK_RAW,2)\n\
+             s.bind((0,0))\n\
+             genl=struct.pack('=BBH',4,1,0)\n\
+             attr=struct.pack('=HHI',8,1,7)\n\
+             body=genl+attr\n\
+             hdr=struct.pack('=IHHII',16+len(body),0x7001,1,1,0)\n\
+             for i in range(100): s.sendto(hdr+body,({port},0))\n\
+             print('sent')\n"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("sent"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    n.wait(
+        "the forged datagrams counted",
+        Duration::from_secs(10),
+        |n| {
+            n.json(&["stats", "show"])
+                .is_some_and(|v| v["daemon"]["foreign_datagrams"] == 100)
+        },
+    );
+    n.wait(
+        "the forged datagrams logged",
+        Duration::from_secs(10),
+        |n| {
+            n.json(&["debug", "dump"])
+                .is_some_and(|v| v.to_string().contains("not from the kernel half"))
+        },
+    );
+    let v = n.must(&["stats", "show"]);
+    let received: u64 = v["daemon"]["pnfsd"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["received"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(received, 0, "a forged upcall was taken: {v}");
+}
