@@ -253,6 +253,7 @@ struct KernelLink {
     /// Foreign datagrams on the upcall socket as last logged (`fastpath::FastStats`).
     foreign_logged: u64,
     foreign_log: Option<crate::ratelog::RateLog>,
+    register_log: Option<crate::ratelog::RateLog>,
     /// Upcalls that came while registering, answered when the loop starts.
     early: Vec<Vec<u8>>,
     /// The upcall thread, for joining when it makes way for a new socket's.
@@ -739,8 +740,18 @@ impl Daemon {
         let (target, reg) = match r {
             Ok(x) => x,
             Err(e) => {
-                self.ring.push(format!("registering again failed: {e}"));
-                tracing::warn!("registering again failed: {e}");
+                // Tried again at the next status (another daemon may hold the kernel
+                // half): said at most once a second.
+                let log = self
+                    .link
+                    .register_log
+                    .get_or_insert_with(|| crate::ratelog::RateLog::new(Duration::from_secs(1)));
+                if let Some(left_out) = log.allow() {
+                    self.ring.push(format!(
+                        "registering again failed: {e} ({left_out} failures not logged)"
+                    ));
+                    tracing::warn!(left_out, "registering again failed: {e}");
+                }
                 return;
             }
         };

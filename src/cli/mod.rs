@@ -645,6 +645,9 @@ async fn member(ctx: &Ctx) -> R<()> {
             v["quorate"],
             v["granting"]
         );
+        if let Some(why) = v["not_granting"].as_str() {
+            s.push_str(&format!("not granting: {why}\n"));
+        }
         for m in v["members"].as_array().into_iter().flatten() {
             s.push_str(&format!(
                 "member {}{}{} priority {} epoch {} version {} addrs {}\n",
