@@ -9,16 +9,26 @@
 //! SCM_CREDENTIALS, as GENL_ADMIN_PERM would check CAP_NET_ADMIN.
 //!
 //! Upcalls go out from a second socket, the upcall socket, which REGISTER's reply names
-//! (`upcall-port`): the daemon's REPLYs and re-REGISTERs come back there. It has no
-//! SO_PASSCRED — taking credentials with every datagram was a tenth of a µs of each
-//! round trip, which the module does not pay (its skb carries them) — and gives what
-//! comes from a registered daemon's port the credentials that daemon registered with
-//! (its port is its socket's until that is closed), and anything else none.
+//! (`upcall-port`): the daemon's REPLYs and re-REGISTERs come back there. It takes admin
+//! requests (REPLY included) only from the registered daemon: a datagram from its port
+//! whose SCM_CREDENTIALS (pid and uid) are those it registered with. Both sockets have
+//! SO_PASSCRED, so every datagram's credentials are checked: a port alone proves nothing
+//! once its socket is closed — a process that binds the dead daemon's port before the
+//! pidfd watcher has forgotten the daemon must not inherit its rights. (Taking
+//! credentials with every datagram costs each receive a control message: 0.3 µs of a
+//! 7.5 µs thread-to-thread USERSOCK round trip on a 2-core test machine, 4 %; the
+//! module does not pay it, its skb carries them.)
+//!
+//! The receive threads never wait for a peer: an answer goes out with MSG_DONTWAIT, and
+//! one whose requester's queue is full is dropped and counted, as the kernel's
+//! genlmsg_reply() drops it; only the rest of a dump (which the kernel paces by the
+//! reader's recvmsg) and a TRIGGER's answer wait, in tasks, for at most SEND_PATIENCE.
 
 pub mod gfs2;
 pub mod logging;
 pub mod pnfsd;
 pub mod record;
+pub mod refusals;
 pub mod trigger;
 pub mod upcall;
 
@@ -30,7 +40,9 @@ use pnfs_netlink::socket::{
     NETLINK_USERSOCK,
 };
 use pnfs_netlink::{gfs2ctl, pnfsd as pnfsd_nl, DecodeError, NlError};
+use refusals::{Reason, Refusals};
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -52,8 +64,15 @@ pub const GFS2CTL_EVENTS_GROUP: u32 = 2;
 const MAX_DATAGRAM: usize = 16 * 1024;
 /// How often the receive thread looks at the stop flag while nothing arrives.
 const STOP_POLL: Duration = Duration::from_millis(100);
-/// How long an answer waits for room in its requester's receive queue.
+/// How long an answer sent from a task (the rest of a dump, a TRIGGER's answer) waits
+/// for room in its requester's receive queue without any making progress. The receive
+/// threads never wait.
 pub(crate) const SEND_PATIENCE: Duration = Duration::from_secs(2);
+/// How often such a task tries again while the requester's queue is full.
+const SEND_RETRY: Duration = Duration::from_millis(1);
+/// Most dumps paced at once (one per requester): a dump beyond it whose requester's queue
+/// is full loses its rest.
+const MAX_PACED: usize = 64;
 
 /// One of the two families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,7 +215,10 @@ pub struct Ctx<'a> {
     pub fam: Fam,
     pub msg: &'a GenlMsg<'a>,
     pub from_port: u32,
+    /// The sender's SCM_CREDENTIALS.
     pub creds: Option<Creds>,
+    /// Why the sender may not send admin requests, whatever its uid.
+    pub distrust: Option<Distrust>,
     /// When the twin took the request up (a REPLY's round trip ends here).
     pub received: Instant,
     /// Reply messages are appended here.
@@ -209,14 +231,15 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Start a reply message to the request (same cmd, same seq).
+    /// Start a reply message to the request (same cmd, same seq; nlmsg_pid the
+    /// requester's port, as the kernel's genlmsg_put_reply() puts it).
     pub fn reply(&mut self, flags: u16) -> MsgBuilder<'_> {
         MsgBuilder::genl(
             self.out,
             self.fam.id(),
             flags,
             self.msg.header.seq,
-            self.msg.header.pid,
+            self.from_port,
             self.msg.cmd(),
             self.fam.spec().version,
         )
@@ -237,8 +260,8 @@ impl Ctx<'_> {
 }
 
 /// The registered daemons (per family: port, and the credentials of its REGISTER), for
-/// the upcall socket's thread, which copies them again only when `gen` moved: one atomic
-/// load per datagram.
+/// the receive threads, which copy them again only when `gen` moved: one atomic load per
+/// datagram.
 #[derive(Default)]
 struct Peers {
     gen: std::sync::atomic::AtomicU64,
@@ -265,6 +288,10 @@ pub struct Twin {
     /// Uids besides 0 allowed to send admin commands (fixed at bind: read without the
     /// state's lock on every admin request, REPLY included).
     admin_uids: Arc<[u32]>,
+    /// What was refused or dropped, by reason.
+    pub refusals: Arc<Refusals>,
+    /// Requesters whose dump is being paced by a task (see `send_answer`).
+    paced: Arc<Mutex<HashSet<u32>>>,
 }
 
 impl Twin {
@@ -278,14 +305,8 @@ impl Twin {
             ext_ack: false,
         };
         let sock = NlSocket::open(NETLINK_USERSOCK, &opts)?;
-        let up = NlSocket::open(
-            NETLINK_USERSOCK,
-            &SocketOptions {
-                port: 0,
-                passcred: false,
-                ..opts
-            },
-        )?;
+        // SO_PASSCRED on the upcall socket too: see the module doc.
+        let up = NlSocket::open(NETLINK_USERSOCK, &SocketOptions { port: 0, ..opts })?;
         Ok(Twin {
             shim: Arc::new(Mutex::new(Shim::new(cfg))),
             sock: Arc::new(sock),
@@ -293,11 +314,50 @@ impl Twin {
             peers: Arc::default(),
             record: None,
             admin_uids: cfg.admin_uids.clone().into(),
+            refusals: Arc::default(),
+            paced: Arc::default(),
         })
     }
 
     fn is_admin(&self, creds: Option<Creds>) -> bool {
         matches!(creds, Some(c) if c.uid == 0 || self.admin_uids.contains(&c.uid))
+    }
+
+    /// May the sender of `ctx` send admin op `op`? Not when `vet` distrusts it (another
+    /// process on a registered daemon's port; a foreign port on the upcall socket),
+    /// whatever its uid; else when its uid is 0 or an `--admin-uid`. Refusals are counted.
+    fn admin_check(&self, ctx: &Ctx<'_>, op: &str) -> OpResult {
+        let port = ctx.from_port;
+        let (reason, msg) = match ctx.distrust {
+            Some(Distrust::Impostor { registered }) => {
+                let (pid, uid) = ctx.creds.map_or((-1, -1), |c| (c.pid as i64, c.uid as i64));
+                (
+                    Reason::Impostor,
+                    format!(
+                        "operation {op} refused: port {port} is the registered daemon's \
+                         (pid {}, uid {}), and this sender (pid {pid}, uid {uid}) is not it",
+                        registered.pid, registered.uid
+                    ),
+                )
+            }
+            Some(Distrust::ForeignPort) => (
+                Reason::ForeignPort,
+                format!(
+                    "operation {op} refused: the upcall socket takes admin requests from \
+                     the registered daemon only, not from port {port}"
+                ),
+            ),
+            None if self.is_admin(ctx.creds) => return Ok(()),
+            None => (
+                Reason::Unprivileged,
+                format!(
+                    "operation {op} requires admin privilege (uid {})",
+                    ctx.creds.map(|c| c.uid as i64).unwrap_or(-1)
+                ),
+            ),
+        };
+        self.refusals.note(reason, || msg.clone());
+        Err(OpError::new(libc::EPERM, msg))
     }
 
     /// Record every upcall and every unmatched reply in `path` (see `record`).
@@ -372,9 +432,9 @@ impl Twin {
         Ok(done_rx)
     }
 
-    /// A receive thread: every datagram, until `stop`. On the twin's socket a
-    /// datagram's credentials are its own; on the upcall socket (`upcalls`) they are
-    /// those of the daemon registered on its port, or none.
+    /// A receive thread: every datagram, until `stop`. Every datagram carries its
+    /// sender's credentials (SO_PASSCRED on both sockets); `vet` says when they, and
+    /// the socket it came to, forbid admin requests whatever the sender's uid.
     fn serve(&self, upcalls: bool, stop: &AtomicBool) -> Result<(), NlError> {
         let sock = self.socket(upcalls);
         let fd = sock.as_raw_fd();
@@ -384,12 +444,7 @@ impl Twin {
         let mut events = Vec::with_capacity(4096);
         let mut peers = (u64::MAX, [None; 2]);
         while !stop.load(Ordering::Relaxed) {
-            let n = match recvmmsg_into(
-                fd,
-                &mut rx,
-                !upcalls,
-                libc::MSG_WAITFORONE | libc::MSG_TRUNC,
-            ) {
+            let n = match recvmmsg_into(fd, &mut rx, true, libc::MSG_WAITFORONE | libc::MSG_TRUNC) {
                 Ok(n) => n,
                 Err(e) => match e.raw_os_error() {
                     Some(libc::EAGAIN) | Some(libc::EINTR) => continue,
@@ -401,24 +456,17 @@ impl Twin {
                 },
             };
             for i in 0..n {
-                let (buf, mut from) = rx.get(i);
+                let (buf, from) = rx.get(i);
                 if from.truncated {
                     tracing::warn!(port = from.port, "dropped a truncated datagram");
                     continue;
                 }
-                if upcalls {
-                    let gen = self.peers.gen.load(Ordering::Acquire);
-                    if gen != peers.0 {
-                        peers = (gen, *self.peers.list.lock().unwrap());
-                    }
-                    from.creds = peers
-                        .1
-                        .iter()
-                        .flatten()
-                        .find(|(port, _)| *port == from.port)
-                        .map(|(_, c)| *c);
+                let gen = self.peers.gen.load(Ordering::Acquire);
+                if gen != peers.0 {
+                    peers = (gen, *self.peers.list.lock().unwrap());
                 }
-                self.serve_datagram(sock, buf, from, &mut out, &mut events);
+                let distrust = vet(&peers.1, upcalls, &from);
+                self.serve_datagram(upcalls, buf, from, distrust, &mut out, &mut events);
             }
         }
         Ok(())
@@ -427,9 +475,10 @@ impl Twin {
     /// Dispatch every message of one datagram; answer and multicast what they produce.
     fn serve_datagram(
         &self,
-        sock: &NlSocket,
+        upcalls: bool,
         buf: &[u8],
         from: pnfs_netlink::socket::From,
+        distrust: Option<Distrust>,
         out: &mut Vec<u8>,
         events: &mut Vec<u8>,
     ) {
@@ -446,9 +495,14 @@ impl Twin {
             };
             out.clear();
             events.clear();
-            self.dispatch(m, from.port, from.creds, received, out, events);
+            let sender = Sender {
+                port: from.port,
+                creds: from.creds,
+                distrust,
+            };
+            self.dispatch(m, sender, received, out, events);
             if !out.is_empty() {
-                self.send_chunked(sock, out, from.port);
+                self.send_answer(upcalls, out, from.port, m);
             }
             if !events.is_empty() {
                 self.multicast(events, m.header.kind);
@@ -469,48 +523,119 @@ impl Twin {
         }
     }
 
-    /// Send a buffer of whole messages, split into datagrams of at most MAX_DATAGRAM.
-    /// A requester whose receive queue stays full for SEND_PATIENCE loses the rest of
-    /// the answer (the kernel's genlmsg_reply() would drop it at once).
-    fn send_chunked(&self, sock: &NlSocket, buf: &[u8], port: u32) {
+    /// Send the answer to `request` (whole messages), split into datagrams of at most
+    /// MAX_DATAGRAM, without waiting: the receive thread never waits for one peer. A
+    /// requester whose receive queue is full loses the answer (counted), as the kernel's
+    /// genlmsg_reply() to a full socket drops it — except the rest of an answer that
+    /// spans several datagrams (a dump), which a task paces into the requester's queue as
+    /// it reads (`pace`), as the kernel's netlink_dump() goes on from the reader's
+    /// recvmsg(). Another dump to a requester whose dump is being paced is refused with
+    /// `-EBUSY`, as __netlink_dump_start() refuses it.
+    fn send_answer(&self, upcalls: bool, buf: &[u8], port: u32, request: NlMsg<'_>) {
+        let sock = self.socket(upcalls);
+        if request.header.flags & NLM_F_DUMP == NLM_F_DUMP
+            && self.paced.lock().unwrap().contains(&port)
+        {
+            let mut err = Vec::with_capacity(64 + request.payload.len());
+            let msg = "a dump to this socket is still in progress";
+            put_ack(
+                &mut err,
+                request.header,
+                request.payload,
+                libc::EBUSY,
+                Some(msg),
+                None,
+                port,
+            );
+            if let Err(e) = sock.try_send_to(&err, port, 0) {
+                tracing::debug!(port, "EBUSY not delivered: {e}");
+            }
+            return;
+        }
         let mut start = 0;
         while start < buf.len() {
-            let mut end = start;
-            for m in Messages::new(&buf[start..]) {
-                let Ok(m) = m else { break };
-                let len = align(m.header.len as usize);
-                if end > start && end + len - start > MAX_DATAGRAM {
-                    break;
-                }
-                end += len;
-            }
-            let end = end.min(buf.len()).max(start + 1);
-            let deadline = Instant::now() + SEND_PATIENCE;
-            loop {
-                match sock.try_send_to(&buf[start..end], port, 0) {
-                    Ok(_) => break,
-                    Err(NlError::Io(e))
-                        if e.kind() == std::io::ErrorKind::WouldBlock
-                            && Instant::now() < deadline =>
-                    {
-                        std::thread::sleep(Duration::from_micros(200));
-                    }
-                    Err(NlError::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        tracing::debug!(port, "reply not delivered: {e}");
+            let end = datagram_end(buf, start);
+            match sock.try_send_to(&buf[start..end], port, 0) {
+                Ok(_) => start = end,
+                Err(NlError::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(NlError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let several = start > 0 || end < buf.len();
+                    if several && self.pace(upcalls, &buf[start..], port) {
                         return;
                     }
+                    let lost = buf.len() - start;
+                    self.refusals.note(Reason::AnswerDropped, || {
+                        format!("port {port}'s receive queue is full: {lost} bytes of an answer dropped")
+                    });
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(port, "answer not delivered: {e}");
+                    return;
                 }
             }
-            start = end;
+        }
+    }
+
+    /// Send `rest` (whole messages) to `port` from a task, datagram by datagram, each
+    /// waiting for room at most SEND_PATIENCE; false (nothing done) when `port` already
+    /// has one or MAX_PACED are under way.
+    fn pace(&self, upcalls: bool, rest: &[u8], port: u32) -> bool {
+        {
+            let mut paced = self.paced.lock().unwrap();
+            if paced.len() >= MAX_PACED || !paced.insert(port) {
+                return false;
+            }
+        }
+        let (twin, rest) = (self.clone(), rest.to_vec());
+        tokio::spawn(async move {
+            let mut start = 0;
+            while start < rest.len() {
+                let end = datagram_end(&rest, start);
+                let sock = twin.socket(upcalls);
+                if let Err(e) = twin.send_patiently(sock, &rest[start..end], port).await {
+                    if would_block(&e) {
+                        let lost = rest.len() - start;
+                        twin.refusals.note(Reason::AnswerDropped, || {
+                            format!("port {port} read nothing for {SEND_PATIENCE:?}: {lost} bytes of a dump dropped")
+                        });
+                    } else {
+                        tracing::debug!(port, "dump not delivered: {e}");
+                    }
+                    break;
+                }
+                start = end;
+            }
+            twin.paced.lock().unwrap().remove(&port);
+        });
+        true
+    }
+
+    /// Send one datagram to `port`, waiting in this task while its receive queue is full,
+    /// at most SEND_PATIENCE (then the EAGAIN error).
+    pub(crate) async fn send_patiently(
+        &self,
+        sock: &NlSocket,
+        buf: &[u8],
+        port: u32,
+    ) -> Result<(), NlError> {
+        let deadline = Instant::now() + SEND_PATIENCE;
+        loop {
+            match sock.try_send_to(buf, port, 0) {
+                Ok(_) => return Ok(()),
+                Err(NlError::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if would_block(&e) && Instant::now() < deadline => {
+                    tokio::time::sleep(SEND_RETRY).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 
     fn dispatch(
         &self,
         m: NlMsg<'_>,
-        from_port: u32,
-        creds: Option<Creds>,
+        sender: Sender,
         received: Instant,
         out: &mut Vec<u8>,
         events: &mut Vec<u8>,
@@ -523,7 +648,7 @@ impl Twin {
         let result = match h.kind {
             GENL_ID_CTRL => GenlMsg::parse(m)
                 .map_err(OpError::from)
-                .and_then(|g| ctrl(&g, twin_port, out))
+                .and_then(|g| ctrl(&g, sender.port, out))
                 .map(|()| false),
             PNFSD_ID | GFS2CTL_ID => {
                 let fam = if h.kind == PNFSD_ID {
@@ -537,8 +662,9 @@ impl Twin {
                         let mut ctx = Ctx {
                             fam,
                             msg: &g,
-                            from_port,
-                            creds,
+                            from_port: sender.port,
+                            creds: sender.creds,
+                            distrust: sender.distrust,
                             received,
                             out,
                             events,
@@ -555,15 +681,24 @@ impl Twin {
                 format!("unknown family id {other:#x}"),
             )),
         };
+        // Acks and errors go to the requester's port, with it in nlmsg_pid.
         match result {
             Ok(false) if h.flags & NLM_F_ACK != 0 && h.flags & NLM_F_DUMP != NLM_F_DUMP => {
-                put_error(out, &h, 0, None, None, twin_port);
+                put_ack(out, &h, m.payload, 0, None, None, sender.port);
             }
             Ok(_) => {}
             Err(e) => {
                 out.clear();
                 events.clear();
-                put_error(out, &h, e.errno, Some(&e.msg), e.offset, twin_port);
+                put_ack(
+                    out,
+                    &h,
+                    m.payload,
+                    e.errno,
+                    Some(&e.msg),
+                    e.offset,
+                    sender.port,
+                );
             }
         }
     }
@@ -583,15 +718,8 @@ impl Twin {
             ));
         }
         let dump = ctx.msg.header.flags & NLM_F_DUMP == NLM_F_DUMP;
-        if op.admin && !self.is_admin(ctx.creds) {
-            return Err(OpError::new(
-                libc::EPERM,
-                format!(
-                    "operation {} requires admin privilege (uid {})",
-                    op.name,
-                    ctx.creds.map(|c| c.uid as i64).unwrap_or(-1)
-                ),
-            ));
+        if op.admin {
+            self.admin_check(ctx, op.name)?;
         }
         match ctx.fam {
             Fam::Pnfsd => pnfsd::handle(self, ctx, op, dump),
@@ -617,13 +745,33 @@ impl Twin {
                     format!("a daemon is already registered on port {}", d.port),
                 ));
             }
+            if !d.is(ctx.from_port, ctx.creds) {
+                // (`admin_check` refused it already, unless its view of the daemons was
+                // a moment old.)
+                drop(shim);
+                self.refusals.note(Reason::Impostor, || {
+                    format!(
+                        "REGISTER on the registered daemon's port {} from another process",
+                        d.port
+                    )
+                });
+                return Err(OpError::new(
+                    libc::EPERM,
+                    format!(
+                        "port {} is the registered daemon's, and this sender is not it",
+                        d.port
+                    ),
+                ));
+            }
         }
         let version = version.min(fam.spec().version as u32);
         let pid = ctx.creds.map(|c| c.pid).unwrap_or(0);
+        let uid = ctx.creds.map(|c| c.uid).unwrap_or(u32::MAX);
         let fresh = up.daemon.is_none_or(|d| d.pid != pid);
         up.daemon = Some(upcall::Daemon {
             port: ctx.from_port,
             pid,
+            uid,
             node_id,
             version,
         });
@@ -677,11 +825,19 @@ impl Twin {
 
     /// UNREGISTER (shared by both families).
     pub fn unregister(&self, ctx: &mut Ctx<'_>) -> OpResult {
-        let registered = self.shim.lock().unwrap().up(ctx.fam).daemon.map(|d| d.port);
-        if registered != Some(ctx.from_port) {
+        let registered = self.shim.lock().unwrap().up(ctx.fam).daemon;
+        let Some(d) = registered.filter(|d| d.is(ctx.from_port, ctx.creds)) else {
+            if registered.is_some_and(|d| d.port == ctx.from_port) {
+                self.refusals.note(Reason::Impostor, || {
+                    format!(
+                        "UNREGISTER on the registered daemon's port {} from another process",
+                        ctx.from_port
+                    )
+                });
+            }
             return Err(OpError::new(libc::ENOENT, "not the registered daemon"));
-        }
-        let (n, node) = self.forget_daemon(ctx.fam, ctx.from_port);
+        };
+        let (n, node) = self.forget_daemon(ctx.fam, d.port, d.pid);
         let (cmd, a_port, a_node, a_count) = down_attrs(ctx.fam);
         let port = ctx.from_port;
         let mut e = ctx.event(cmd);
@@ -692,12 +848,13 @@ impl Twin {
         Ok(())
     }
 
-    /// Forget the daemon on `port` and fail its pending upcalls. Returns (failed, node).
-    fn forget_daemon(&self, fam: Fam, port: u32) -> (u32, u32) {
+    /// Forget the daemon that process `pid` registered on `port` (not another that
+    /// registered since) and fail its pending upcalls. Returns (failed, node).
+    fn forget_daemon(&self, fam: Fam, port: u32, pid: i32) -> (u32, u32) {
         let mut shim = self.shim.lock().unwrap();
         let up = shim.up(fam);
         let (failed, node) = match up.daemon {
-            Some(d) if d.port == port => {
+            Some(d) if d.port == port && d.pid == pid => {
                 up.daemon = None;
                 self.peers.set(fam, None);
                 (up.fail_all(), d.node_id)
@@ -714,9 +871,10 @@ impl Twin {
         (n, node)
     }
 
-    /// The daemon died (pidfd readable, or ECONNREFUSED on a unicast).
-    pub fn daemon_gone(&self, fam: Fam, port: u32) {
-        let (n, node) = self.forget_daemon(fam, port);
+    /// The daemon process `pid` registered on `port` died (pidfd readable), or its
+    /// socket is gone (ECONNREFUSED on a unicast).
+    pub fn daemon_gone(&self, fam: Fam, port: u32, pid: i32) {
+        let (n, node) = self.forget_daemon(fam, port, pid);
         if n == 0 && node == 0 {
             return;
         }
@@ -756,9 +914,103 @@ impl Twin {
                     }
                 };
             let _ = afd.readable().await;
-            twin.daemon_gone(fam, port);
+            twin.daemon_gone(fam, port, pid);
         });
     }
+}
+
+/// Who sent a message, as a receive thread saw it.
+#[derive(Debug, Clone, Copy)]
+struct Sender {
+    port: u32,
+    creds: Option<Creds>,
+    distrust: Option<Distrust>,
+}
+
+/// Why a sender may not send admin requests, whatever its uid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Distrust {
+    /// It sent from a registered daemon's port, with other credentials than those the
+    /// daemon registered with (`registered`): that socket is gone, its port taken.
+    Impostor { registered: Creds },
+    /// It sent to the upcall socket from a port that is no registered daemon's.
+    ForeignPort,
+}
+
+/// What a datagram's credentials allow (see `Distrust`), given the registered daemons
+/// (port, credentials of their REGISTER) and the socket it came to (`upcalls`).
+fn vet(
+    peers: &[Option<(u32, Creds)>; 2],
+    upcalls: bool,
+    from: &pnfs_netlink::socket::From,
+) -> Option<Distrust> {
+    match peers.iter().flatten().find(|(port, _)| *port == from.port) {
+        Some((_, c)) if from.creds.is_some_and(|s| s.pid == c.pid && s.uid == c.uid) => None,
+        Some((_, c)) => Some(Distrust::Impostor { registered: *c }),
+        None if upcalls => Some(Distrust::ForeignPort),
+        None => None,
+    }
+}
+
+/// The end of the datagram that starts at `start` in a buffer of whole messages: as
+/// many messages as fit in MAX_DATAGRAM, at least one.
+fn datagram_end(buf: &[u8], start: usize) -> usize {
+    let mut end = start;
+    for m in Messages::new(&buf[start..]) {
+        let Ok(m) = m else { break };
+        let len = align(m.header.len as usize);
+        if end > start && end + len - start > MAX_DATAGRAM {
+            break;
+        }
+        end += len;
+    }
+    end.min(buf.len()).max(start + 1)
+}
+
+/// A send failed because the receiver's queue was full.
+fn would_block(e: &NlError) -> bool {
+    matches!(e, NlError::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+/// Append the NLMSG_ERROR answering a request (`errno` 0: its ACK) as the kernel's
+/// netlink_ack() builds it for a socket without NETLINK_CAP_ACK — the kernel's default,
+/// and USERSOCK does not let the twin read its requester's socket options: an error
+/// echoes the whole request (`header` and `payload`, as received), an ACK only its
+/// header and is flagged NLM_F_CAPPED. The extack TLVs (message, offset) follow, flagged
+/// NLM_F_ACK_TLVS. nlmsg_pid is `port`, the requester's, as the kernel puts it in
+/// everything it sends to a requester.
+pub fn put_ack(
+    out: &mut Vec<u8>,
+    header: &NlMsgHdr,
+    payload: &[u8],
+    errno: i32,
+    message: Option<&str>,
+    offset: Option<u32>,
+    port: u32,
+) -> usize {
+    let mut flags = if errno == 0 { NLM_F_CAPPED } else { 0 };
+    if message.is_some() || offset.is_some() {
+        flags |= NLM_F_ACK_TLVS;
+    }
+    let mut b = MsgBuilder::new(out, NLMSG_ERROR, flags, header.seq, port);
+    b.put_raw_attrs(&(-errno).to_ne_bytes());
+    // struct nlmsghdr as received (native endian, no padding).
+    b.put_raw_attrs(&header.len.to_ne_bytes())
+        .put_raw_attrs(&header.kind.to_ne_bytes())
+        .put_raw_attrs(&header.flags.to_ne_bytes())
+        .put_raw_attrs(&header.seq.to_ne_bytes())
+        .put_raw_attrs(&header.pid.to_ne_bytes());
+    if errno != 0 {
+        b.put_raw_attrs(payload);
+        b.put_raw_attrs(&[0u8; 3][..align(payload.len()) - payload.len()]);
+    }
+    if let Some(m) = message {
+        b.put_str(NLMSGERR_ATTR_MSG, m);
+    }
+    if let Some(o) = offset {
+        b.put_u32(NLMSGERR_ATTR_OFFS, o);
+    }
+    b.finish()
 }
 
 /// The receive thread ended without a result: it panicked (its message is on stderr).
@@ -791,8 +1043,8 @@ fn down_attrs(fam: Fam) -> (u8, u16, u16, u16) {
     }
 }
 
-/// nlctrl, for nlctrl itself and the twin's two families.
-fn ctrl(g: &GenlMsg<'_>, twin_port: u32, out: &mut Vec<u8>) -> OpResult {
+/// nlctrl, for nlctrl itself and the twin's two families; `port`: the requester's.
+fn ctrl(g: &GenlMsg<'_>, port: u32, out: &mut Vec<u8>) -> OpResult {
     if g.cmd() != CTRL_CMD_GETFAMILY {
         return Err(OpError::new(
             libc::EOPNOTSUPP,
@@ -820,14 +1072,14 @@ fn ctrl(g: &GenlMsg<'_>, twin_port: u32, out: &mut Vec<u8>) -> OpResult {
                 GENL_ID_CTRL,
                 NLM_F_MULTI,
                 h.seq,
-                h.pid,
+                port,
                 CTRL_CMD_NEWFAMILY,
                 2,
             );
             f.encode(&mut b);
             b.finish();
         }
-        put_done(out, h.seq, twin_port);
+        put_done(out, h.seq, port);
         return Ok(());
     }
     let mut name = None;
@@ -845,7 +1097,7 @@ fn ctrl(g: &GenlMsg<'_>, twin_port: u32, out: &mut Vec<u8>) -> OpResult {
         .find(|f| name.is_some_and(|n| n == f.name) || id.is_some_and(|i| i == f.id));
     match found {
         Some(f) => {
-            let mut b = MsgBuilder::genl(out, GENL_ID_CTRL, 0, h.seq, h.pid, CTRL_CMD_NEWFAMILY, 2);
+            let mut b = MsgBuilder::genl(out, GENL_ID_CTRL, 0, h.seq, port, CTRL_CMD_NEWFAMILY, 2);
             f.encode(&mut b);
             b.finish();
             Ok(())
@@ -854,5 +1106,100 @@ fn ctrl(g: &GenlMsg<'_>, twin_port: u32, out: &mut Vec<u8>) -> OpResult {
             Err(OpError::new(libc::EINVAL, "missing family name or id"))
         }
         None => Err(OpError::new(libc::ENOENT, "unknown family")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn creds(pid: i32, uid: u32) -> Creds {
+        Creds { pid, uid, gid: uid }
+    }
+
+    fn from(port: u32, c: Creds) -> pnfs_netlink::socket::From {
+        pnfs_netlink::socket::From {
+            port,
+            groups: 0,
+            creds: Some(c),
+            truncated: false,
+        }
+    }
+
+    /// Rights follow the credentials, not the port: from a registered daemon's port only
+    /// the process (pid and uid) that registered is the daemon, on either socket; the
+    /// upcall socket distrusts every other port. (At f506fb8 the upcall socket gave a
+    /// registered port's datagrams the daemon's credentials, whoever sent them.)
+    #[test]
+    fn vet_follows_the_credentials_not_the_port() {
+        let daemon = creds(100, 0);
+        let peers = [Some((7, daemon)), None];
+        assert_eq!(vet(&peers, true, &from(7, daemon)), None);
+        assert_eq!(vet(&peers, false, &from(7, daemon)), None);
+        for other in [creds(101, 0), creds(100, 65534), creds(555, 65534)] {
+            for upcalls in [true, false] {
+                assert_eq!(
+                    vet(&peers, upcalls, &from(7, other)),
+                    Some(Distrust::Impostor { registered: daemon }),
+                    "{other:?} upcalls={upcalls}"
+                );
+            }
+        }
+        assert_eq!(
+            vet(&peers, true, &from(8, daemon)),
+            Some(Distrust::ForeignPort)
+        );
+        assert_eq!(vet(&peers, false, &from(8, creds(555, 65534))), None);
+        let d = upcall::Daemon {
+            port: 7,
+            pid: 100,
+            uid: 0,
+            node_id: 1,
+            version: 1,
+        };
+        assert!(d.is(7, Some(daemon)));
+        assert!(!d.is(7, Some(creds(101, 0))));
+        assert!(!d.is(7, None));
+        assert!(!d.is(8, Some(daemon)));
+    }
+
+    /// An error echoes the whole request, not capped, with the extack TLVs after it, and
+    /// the project's parser finds them there; an ACK echoes the header, capped. Both are
+    /// addressed to the requester's port. (At f506fb8 every error was capped and every
+    /// ACK and error carried the twin's own port.)
+    #[test]
+    fn errors_echo_the_request_and_acks_are_capped() {
+        let mut req = Vec::new();
+        let mut b = MsgBuilder::genl(&mut req, PNFSD_ID, NLM_F_REQUEST | NLM_F_ACK, 9, 0, 3, 1);
+        b.put_u8(pnfsd_nl::attr::TIMEOUT_MS, 1);
+        b.finish();
+        let m = Messages::new(&req).next().unwrap().unwrap();
+        let mut out = Vec::new();
+        put_ack(
+            &mut out,
+            m.header,
+            m.payload,
+            libc::EINVAL,
+            Some("bad"),
+            Some(20),
+            42,
+        );
+        let e = Messages::new(&out).next().unwrap().unwrap();
+        assert_eq!(e.header.pid, 42);
+        assert_eq!(e.header.flags, NLM_F_ACK_TLVS);
+        assert_eq!(&e.payload[4..4 + req.len()], &req[..]);
+        let p = ErrorMsg::parse(e).unwrap();
+        assert_eq!(p.error, -libc::EINVAL);
+        assert_eq!(p.message, Some("bad"));
+        assert_eq!(p.offset, Some(20));
+
+        out.clear();
+        put_ack(&mut out, m.header, m.payload, 0, None, None, 42);
+        let a = Messages::new(&out).next().unwrap().unwrap();
+        assert_eq!(a.header.pid, 42);
+        assert_eq!(a.header.flags, NLM_F_CAPPED);
+        assert_eq!(a.payload.len(), 4 + NLMSG_HDRLEN);
+        assert_eq!(&a.payload[4..], &req[..NLMSG_HDRLEN]);
+        assert_eq!(ErrorMsg::parse(a).unwrap().error, 0);
     }
 }

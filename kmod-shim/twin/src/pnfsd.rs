@@ -537,8 +537,8 @@ pub fn handle(twin: &Twin, ctx: &mut Ctx<'_>, op: &'static OpSpec, dump: bool) -
     }
 }
 
-/// Close a dump.
+/// Close a dump (nlmsg_pid the requester's port, as the kernel's netlink_dump() puts it).
 pub fn done(ctx: &mut Ctx<'_>) {
-    let (seq, port) = (ctx.msg.header.seq, ctx.twin_port);
+    let (seq, port) = (ctx.msg.header.seq, ctx.from_port);
     pnfs_netlink::codec::put_done(ctx.out, seq, port);
 }

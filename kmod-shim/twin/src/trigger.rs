@@ -2,14 +2,21 @@
 //! `pnfs_shim_trigger.c`): the path nfsd/gfs2 would take, and the TRIGGER load generator
 //! that drives it `depth` at a time.
 
+use crate::refusals::Reason;
 use crate::upcall::{KindStats, Pending};
-use crate::{gfs2, pnfsd, record, Ctx, Fam, OpError, OpResult, Twin};
-use pnfs_netlink::codec::{put_error, MsgBuilder, NlMsgHdr, NLM_F_ACK};
+use crate::{gfs2, pnfsd, put_ack, record, Ctx, Fam, OpError, OpResult, Twin};
+use pnfs_netlink::codec::{MsgBuilder, NlMsgHdr, NLMSG_NOOP, NLM_F_ACK};
+use pnfs_netlink::socket::NETLINK_USERSOCK;
 use pnfs_netlink::{gfs2ctl, Gfs2Attrs, NlError, PnfsdAttrs};
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
+
+/// How often a running TRIGGER looks whether its requester's socket is still there.
+pub const REQUESTER_PROBE: Duration = Duration::from_millis(200);
+/// Upcalls failing at once (no daemon) in a row after which the issuing loop looks too.
+const PROBE_EVERY_FAILURES: u32 = 4096;
 
 /// What to put in the upcalls a trigger issues (absent attributes: zero).
 #[derive(Debug, Clone, Default)]
@@ -232,6 +239,8 @@ impl Reply<'_, '_> {
 pub struct Run {
     fam: Fam,
     fill: Fill,
+    /// The TRIGGER's requester (port, seq): the run ends early when its socket is gone.
+    requester: (u32, u32),
     st: Mutex<RunState>,
     /// Told once, when the last upcall of the run has ended.
     done: Notify,
@@ -248,6 +257,8 @@ struct RunState {
     /// When the last upcall ended: the run's elapsed time ends here (as the floor's
     /// clock stops at its last answer), not when the task waiting for it wakes.
     finished: Option<Instant>,
+    /// The requester went away: nothing more is issued.
+    abandoned: bool,
 }
 
 impl RunState {
@@ -274,19 +285,47 @@ thread_local! {
 }
 
 impl Run {
-    fn new(fam: Fam, fill: Fill) -> Arc<Run> {
+    fn new(fam: Fam, fill: Fill, requester: (u32, u32)) -> Arc<Run> {
         Arc::new(Run {
             fam,
+            requester,
             st: Mutex::new(RunState {
                 remaining: fill.count,
                 in_flight: 0,
                 stats: KindStats::default(),
                 last: None,
                 finished: None,
+                abandoned: false,
             }),
             fill,
             done: Notify::new(),
         })
+    }
+
+    /// Stop issuing if the requester's socket is gone (the upcalls in flight end as
+    /// usual, then the run). True when it is gone.
+    fn abandon_if_requester_gone(&self, twin: &Twin) -> bool {
+        let (port, seq) = self.requester;
+        if requester_present(twin, port, seq) {
+            return false;
+        }
+        let mut st = self.st.lock().unwrap();
+        if st.abandoned {
+            return true;
+        }
+        st.abandoned = true;
+        let left = std::mem::take(&mut st.remaining);
+        let in_flight = st.in_flight;
+        // Ends the run now if nothing is in flight.
+        st.take_next(&self.done);
+        drop(st);
+        twin.refusals.note(Reason::TriggerAbandoned, || {
+            format!(
+                "the TRIGGER from port {port} (seq {seq}) lost its requester: {left} upcalls \
+                 not issued, {in_flight} in flight"
+            )
+        });
+        true
     }
 
     /// Start one in-flight slot (or, with none left to issue, end the run).
@@ -300,7 +339,15 @@ impl Run {
     /// full queue) is counted and the next one taken, until one is in flight or none
     /// is left.
     fn issue_taken(self: &Arc<Self>, twin: &Twin) {
+        let mut failures = 0u32;
         while let Err((xid, t0_us, errno)) = twin.issue(self) {
+            // A long run of upcalls failing at once (no daemon) never returns to the
+            // run's task, which looks for the requester: look here as well.
+            failures += 1;
+            if failures == PROBE_EVERY_FAILURES {
+                failures = 0;
+                self.abandon_if_requester_gone(twin);
+            }
             if !self.account(twin, xid, t0_us, 0, End::Errno(errno)) {
                 return;
             }
@@ -367,7 +414,7 @@ impl Twin {
             let mut buf = b.borrow_mut();
             buf.clear();
             build_upcall(fam, kind, 0, &run.fill, &mut buf);
-            let (xid, port) = {
+            let (xid, port, pid) = {
                 let mut shim = self.shim.lock().unwrap();
                 let up = shim.up(fam);
                 // `sent` counts every upcall issued, so that once none is pending
@@ -388,14 +435,14 @@ impl Twin {
                         run: run.clone(),
                     },
                 );
-                (xid, d.port)
+                (xid, d.port, d.pid)
             };
             // Never wait for room: the module's genlmsg_unicast() is MSG_DONTWAIT too, and
             // an upcall stuck on a daemon that stopped reading would escape its timeout.
-            Some((xid, port, self.up.try_send_to(&buf, port, 0)))
+            Some((xid, port, pid, self.up.try_send_to(&buf, port, 0)))
         });
         // (The buffer is released: ending upcalls below may issue again.)
-        let Some((xid, port, sent)) = sent else {
+        let Some((xid, port, pid, sent)) = sent else {
             return Err((0, t0_us, libc::ENOTCONN));
         };
         let Err(e) = sent else {
@@ -407,7 +454,7 @@ impl Twin {
         };
         if errno == Some(libc::ECONNREFUSED) {
             // The daemon is gone: that fails every pending upcall, this one too.
-            self.daemon_gone(fam, port);
+            self.daemon_gone(fam, port, pid);
         }
         let mut shim = self.shim.lock().unwrap();
         let up = shim.up(fam);
@@ -457,7 +504,18 @@ impl Twin {
     pub fn reply(&self, ctx: &mut Ctx<'_>, xid: u32, reply: Reply<'_, '_>) -> OpResult {
         let mut shim = self.shim.lock().unwrap();
         let up = shim.up(ctx.fam);
-        if up.daemon.map(|d| d.port) != Some(ctx.from_port) {
+        if !up.daemon.is_some_and(|d| d.is(ctx.from_port, ctx.creds)) {
+            // Another process on the daemon's port is refused before (`admin_check`),
+            // unless the receive thread's view of the daemons was a moment old.
+            let reason = match up.daemon {
+                Some(d) if d.port == ctx.from_port => Reason::Impostor,
+                _ => Reason::ForeignReply,
+            };
+            drop(shim);
+            let port = ctx.from_port;
+            self.refusals.note(reason, || {
+                format!("REPLY to xid {xid} from port {port} refused")
+            });
             return Err(OpError::new(
                 libc::EPERM,
                 "reply from a port that is not the registered daemon",
@@ -509,13 +567,13 @@ pub fn start(twin: &Twin, ctx: &mut Ctx<'_>) -> OpResult {
         return Err(OpError::new(libc::EINVAL, "unknown upcall-kind"));
     }
     let header: NlMsgHdr = *ctx.msg.header;
-    let (fam, requester, twin_port, cmd) = (ctx.fam, ctx.from_port, ctx.twin_port, ctx.msg.cmd());
+    let (fam, requester, cmd) = (ctx.fam, ctx.from_port, ctx.msg.cmd());
     ctx.deferred = true;
     let twin = twin.clone();
     tokio::spawn(async move {
         let started = Instant::now();
         let kind = fill.kind;
-        let (stats, last, ended) = run_load(&twin, fam, fill).await;
+        let (stats, last, ended) = run_load(&twin, fam, fill, (requester, header.seq)).await;
         let elapsed = ended.saturating_duration_since(started).as_nanos() as u64;
         if let Some(rec) = &twin.record {
             rec.flush(); // the run's upcalls are in the record before its answer
@@ -525,6 +583,7 @@ pub fn start(twin: &Twin, ctx: &mut Ctx<'_>) -> OpResult {
             &mut out,
             fam,
             &header,
+            requester,
             cmd,
             kind,
             &stats,
@@ -532,36 +591,50 @@ pub fn start(twin: &Twin, ctx: &mut Ctx<'_>) -> OpResult {
             last.as_deref(),
         );
         if header.flags & NLM_F_ACK != 0 {
-            put_error(&mut out, &header, 0, None, None, twin_port);
+            put_ack(&mut out, &header, &[], 0, None, None, requester);
         }
-        // Bounded like every answer of the twin: a requester that stopped reading loses it.
-        match tokio::time::timeout(crate::SEND_PATIENCE, twin.sock.send_to(&out, requester, 0))
-            .await
-        {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::debug!("trigger reply not delivered: {e}"),
-            Err(_) => {
-                tracing::debug!("trigger reply not delivered: the requester's queue stayed full")
-            }
+        // This task may wait for room (the requester asked and waits for this answer),
+        // but boundedly: a requester that stopped reading loses it.
+        match twin.send_patiently(&twin.sock, &out, requester).await {
+            Ok(()) => {}
+            Err(e) if crate::would_block(&e) => twin.refusals.note(Reason::AnswerDropped, || {
+                format!(
+                    "port {requester} read nothing for {:?}: a TRIGGER's answer dropped",
+                    crate::SEND_PATIENCE
+                )
+            }),
+            Err(e) => tracing::debug!("trigger reply not delivered: {e}"),
         }
     });
     Ok(())
 }
 
 /// Run the load generator: `depth` upcalls in flight, the next issued as each ends; this
-/// task only starts them, times them out and waits for the end.
+/// task only starts them, times them out, looks every REQUESTER_PROBE whether the
+/// `requester` (port, seq) is still there (when it is not, nothing more is issued), and
+/// waits for the end.
 /// Returns the run's counts, its last reply and when its last upcall ended.
-async fn run_load(twin: &Twin, fam: Fam, fill: Fill) -> (KindStats, Option<Vec<u8>>, Instant) {
+async fn run_load(
+    twin: &Twin,
+    fam: Fam,
+    fill: Fill,
+    requester: (u32, u32),
+) -> (KindStats, Option<Vec<u8>>, Instant) {
     let slots = fill.depth.max(1).min(fill.count.max(1));
-    let run = Run::new(fam, fill);
+    let run = Run::new(fam, fill, requester);
     for _ in 0..slots {
         run.start_slot(twin);
     }
+    let mut probe = Instant::now() + REQUESTER_PROBE;
     loop {
-        let next = twin.sweep(&run);
+        let next = twin.sweep(&run).min(probe);
         tokio::select! {
             _ = run.done.notified() => break,
             _ = tokio::time::sleep_until(next.into()) => {}
+        }
+        if Instant::now() >= probe {
+            run.abandon_if_requester_gone(twin);
+            probe = Instant::now() + REQUESTER_PROBE;
         }
     }
     let mut st = run.st.lock().unwrap();
@@ -652,13 +725,14 @@ fn encode_trigger_reply(
     out: &mut Vec<u8>,
     fam: Fam,
     h: &NlMsgHdr,
+    requester: u32,
     cmd: u8,
     kind: u32,
     s: &KindStats,
     elapsed: u64,
     last: Option<&[u8]>,
 ) {
-    let mut b = MsgBuilder::genl(out, fam.id(), 0, h.seq, h.pid, cmd, 1);
+    let mut b = MsgBuilder::genl(out, fam.id(), 0, h.seq, requester, cmd, 1);
     match fam {
         Fam::Pnfsd => {
             use pnfs_netlink::pnfsd::attr as a;
@@ -695,9 +769,48 @@ fn encode_trigger_reply(
     b.finish();
 }
 
+/// Whether a socket still holds the requester's `port` (USERSOCK, this network
+/// namespace). /proc/self/net/netlink lists every netlink socket of the namespace with
+/// its protocol and port, which tells without sending anything; where it cannot be read,
+/// a header-only NLMSG_NOOP (with the TRIGGER's `seq`, which netlink readers skip) is
+/// sent to the port: ECONNREFUSED says no socket holds it. A port another socket has
+/// taken again since the last look counts as present: the run then goes on.
+fn requester_present(twin: &Twin, port: u32, seq: u32) -> bool {
+    if let Some(bound) = usersock_port_bound(port) {
+        return bound;
+    }
+    let mut noop = Vec::with_capacity(16);
+    MsgBuilder::new(&mut noop, NLMSG_NOOP, 0, seq, port).finish();
+    !matches!(twin.sock.try_send_to(&noop, port, 0),
+        Err(NlError::Io(e)) if e.raw_os_error() == Some(libc::ECONNREFUSED))
+}
+
+/// Whether a NETLINK_USERSOCK socket is bound to `port` in this network namespace, from
+/// /proc/self/net/netlink (columns: sk, protocol, port, ...); None when unreadable.
+pub fn usersock_port_bound(port: u32) -> Option<bool> {
+    let table = std::fs::read_to_string("/proc/self/net/netlink").ok()?;
+    Some(table.lines().skip(1).any(|l| {
+        let mut f = l.split_whitespace().skip(1);
+        f.next().and_then(|p| p.parse::<isize>().ok()) == Some(NETLINK_USERSOCK)
+            && f.next().and_then(|p| p.parse::<u32>().ok()) == Some(port)
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The probe a TRIGGER uses to see its requester go: a bound USERSOCK port is listed,
+    /// and no longer once its socket is closed.
+    #[test]
+    fn usersock_port_bound_follows_the_socket() {
+        use pnfs_netlink::socket::{NlSocket, SocketOptions};
+        let s = NlSocket::open(NETLINK_USERSOCK, &SocketOptions::default()).unwrap();
+        let port = s.port();
+        assert_eq!(usersock_port_bound(port), Some(true));
+        drop(s);
+        assert_eq!(usersock_port_bound(port), Some(false));
+    }
 
     /// `issue` encodes with xid 0 and patches the xid in: the same bytes as encoding
     /// with it, for every upcall of both families.

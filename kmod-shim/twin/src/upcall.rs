@@ -31,13 +31,23 @@ impl KindStats {
     }
 }
 
-/// The registered daemon.
+/// The registered daemon: its port, and the credentials it registered with.
 #[derive(Debug, Clone, Copy)]
 pub struct Daemon {
     pub port: u32,
     pub pid: i32,
+    pub uid: u32,
     pub node_id: u32,
     pub version: u32,
+}
+
+impl Daemon {
+    /// Whether a message from `port` with `creds` (SCM_CREDENTIALS) is this daemon's: its
+    /// port and the process (pid, uid) that registered it. Once the daemon's socket is
+    /// closed, another process may bind its port; only the credentials tell them apart.
+    pub fn is(&self, port: u32, creds: Option<pnfs_netlink::socket::Creds>) -> bool {
+        self.port == port && creds.is_some_and(|c| c.pid == self.pid && c.uid == self.uid)
+    }
 }
 
 /// An upcall in flight: who issued it and when.

@@ -1,15 +1,27 @@
 //! The cases. Each states one rule of `kmod-shim/PROTOCOL.md` (or of the specs) and
 //! checks it through the wire only, so the same code judges the module and the twin.
 
-use crate::conn::{Attrs, Conn, Fail, Msg};
-use crate::{attrs, Case, CaseFuture, Daemon, Env, Fam, KindStats, Upcall, SKIPPED, WAIT};
-use pnfs_netlink::client::{GENL_ADMIN_PERM, GENL_CMD_CAP_DO, GENL_CMD_CAP_DUMP, GENL_ID_CTRL};
-use pnfs_netlink::codec::{MsgBuilder, NLA_F_NESTED, NLM_F_ACK, NLM_F_REQUEST};
+use crate::conn::{parse_error, Attrs, Conn, Fail, Msg};
+use crate::{
+    attrs, take_upcall_port, Case, CaseFuture, Daemon, Env, Fam, KindStats, Target, Upcall,
+    SKIPPED, WAIT,
+};
+use pnfs_netlink::client::{
+    CTRL_ATTR_FAMILY_NAME, CTRL_CMD_GETFAMILY, GENL_ADMIN_PERM, GENL_CMD_CAP_DO, GENL_CMD_CAP_DUMP,
+    GENL_ID_CTRL,
+};
+use pnfs_netlink::codec::{
+    MsgBuilder, NLA_F_NESTED, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CAPPED,
+    NLM_F_DUMP, NLM_F_REQUEST,
+};
 use pnfs_netlink::policy::OpKind;
-use pnfs_netlink::{gfs2ctl, pnfsd, Client, PeerError, Proto};
+use pnfs_netlink::socket::SocketOptions;
+use pnfs_netlink::{gfs2ctl, pnfsd, Client, NlError, PeerError, Proto};
 use std::collections::HashSet;
 use std::fmt::Debug;
-use std::time::Duration;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use gfs2ctl::{attr as ga, cmd as gc};
@@ -107,6 +119,12 @@ cases! {
     "malformed-truncated-genl-header" => malformed_truncated,
     "unknown-attribute-refused" => unknown_attribute,
     "nested-flag-checked" => nested_flag,
+    "answers-carry-the-requesters-port" => answers_carry_the_requesters_port,
+    "error-echoes-the-request-uncapped" => error_echoes_the_request,
+    "slow-reader-stalls-nobody" => slow_reader_stalls_nobody,
+    "dump-paced-to-a-late-reader" => dump_paced_to_a_late_reader,
+    "stolen-daemon-port-gets-no-rights" => stolen_port_gets_no_rights,
+    "trigger-ends-with-its-requester" => trigger_ends_with_its_requester,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2863,6 +2881,502 @@ async fn nested_flag(env: &mut Env) -> R {
         p.message.as_deref(),
         Some("NLA_F_NESTED not expected"),
         "timeout-ms with NLA_F_NESTED: extack"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Answers: whom they are addressed to, what an error echoes, a reader that does not read
+
+/// Send one request from `c` with `flags` and a bogus nlmsg_pid (the kernel ignores it),
+/// from a blocking thread (the module runs TRIGGER inside sendmsg); every message
+/// answering it, the ACK, error or NLMSG_DONE included.
+async fn ask_raw(
+    c: &Conn,
+    family: u16,
+    cmd: u8,
+    flags: u16,
+    build: impl FnOnce(&mut MsgBuilder<'_>),
+) -> Result<(Vec<u8>, u32), String> {
+    let (mut buf, seq) = c.encode(family, cmd, flags, build);
+    buf[12..16].copy_from_slice(&0x0bad_f00du32.to_ne_bytes());
+    c.send_raw_detached(buf.clone()).await?;
+    Ok((buf, seq))
+}
+
+/// Every message in `msgs` (answering `what`) carries `port` in nlmsg_pid, and the last
+/// is of type `last`.
+fn addressed_to(port: u32, msgs: &[Msg], last: u16, what: &str) -> R {
+    check!(!msgs.is_empty(), "{what}: no answer");
+    for m in msgs {
+        check_eq!(
+            m.pid,
+            port,
+            "{what}: nlmsg_pid of a message of type {:#x} (the requester's port is {port:#x})",
+            m.kind
+        );
+    }
+    check_eq!(
+        msgs.last().map(|m| m.kind),
+        Some(last),
+        "{what}: last message type"
+    );
+    Ok(())
+}
+
+/// Everything the kernel half sends a requester — a do reply, the ACK, an error, dump
+/// parts and NLMSG_DONE, nlctrl's answers, a TRIGGER's deferred answer — carries the
+/// requester's port in nlmsg_pid, whatever the request's nlmsg_pid said: the kernel puts
+/// NETLINK_CB(skb).portid there, and libmnl's mnl_cb_run(..., portid) refuses anything
+/// else with ESRCH. The twin of f506fb8 put its own port (0x504e4653) in every ACK,
+/// error and NLMSG_DONE and copied the request's nlmsg_pid into its replies: this failed
+/// there on status-get's reply.
+async fn answers_carry_the_requesters_port(env: &mut Env) -> R {
+    let c = env.conn()?;
+    let port = c.port();
+    let id = env.id(Fam::Pnfsd);
+    let (_, seq) = ask_raw(&c, id, pc::STATUS_GET, 0, |_| {}).await?;
+    addressed_to(
+        port,
+        &c.raw_answer(seq, WAIT).await?,
+        NLMSG_ERROR,
+        "status-get",
+    )?;
+    let (_, seq) = ask_raw(&c, id, pc::CONFIG_SET, 0, |b| {
+        b.put_u8(pa::TIMEOUT_MS, 1);
+    })
+    .await?;
+    addressed_to(
+        port,
+        &c.raw_answer(seq, WAIT).await?,
+        NLMSG_ERROR,
+        "refused config-set",
+    )?;
+    env.req(Fam::Pnfsd, pc::DEVICE_SET, |b| {
+        b.put_bytes(pa::DEVICE_ID, &devid(1));
+    })
+    .await?;
+    let (_, seq) = ask_raw(&c, id, pc::DEVICE_GET, NLM_F_DUMP, |_| {}).await?;
+    let dump = c.raw_answer(seq, WAIT).await?;
+    check_eq!(dump.len(), 2, "device-get dump of one device: messages");
+    addressed_to(port, &dump, NLMSG_DONE, "device-get dump")?;
+    let (_, seq) = ask_raw(&c, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 0, |b| {
+        b.put_str(CTRL_ATTR_FAMILY_NAME, pnfsd::FAMILY_NAME);
+    })
+    .await?;
+    addressed_to(
+        port,
+        &c.raw_answer(seq, WAIT).await?,
+        NLMSG_ERROR,
+        "nlctrl getfamily",
+    )?;
+    let (_, seq) = ask_raw(&c, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, NLM_F_DUMP, |_| {}).await?;
+    addressed_to(
+        port,
+        &c.raw_answer(seq, WAIT).await?,
+        NLMSG_DONE,
+        "nlctrl dump",
+    )?;
+    let d = env.daemon(Fam::Pnfsd).await?;
+    let trig = ask_raw(&c, id, pc::TRIGGER, 0, |b| {
+        b.put_u32(pa::UPCALL_KIND, 1);
+    });
+    let serve = async {
+        let up = d.upcall(WAIT).await?;
+        d.reply(up.xid, 0, &[])
+            .await
+            .map_err(|e| format!("REPLY: {e}"))
+    };
+    let (t, s) = tokio::join!(trig, serve);
+    s?;
+    let (_, seq) = t?;
+    let answer = c.raw_answer(seq, WAIT).await?;
+    check_eq!(answer.len(), 2, "trigger answer: reply and ACK");
+    addressed_to(port, &answer, NLMSG_ERROR, "trigger")
+}
+
+/// A refused request is echoed whole in its NLMSG_ERROR to a socket that did not set
+/// NETLINK_CAP_ACK (the kernel's default, and what the twin always does: USERSOCK does
+/// not show it its requesters' socket options): no NLM_F_CAPPED, the request's bytes
+/// after the errno, then the extack TLVs (NLM_F_ACK_TLVS), which the project's parsers
+/// (this suite's, `Client`'s) find after the echo. An ACK echoes the header only and is
+/// flagged NLM_F_CAPPED, as the kernel's netlink_ack() does. The twin of f506fb8 capped
+/// every error: this failed there on NLM_F_CAPPED.
+async fn error_echoes_the_request(env: &mut Env) -> R {
+    let c = Conn::open_uncapped(&env.target, 0)?;
+    let id = env.id(Fam::Pnfsd);
+    let (req, seq) = ask_raw(&c, id, pc::CONFIG_SET, 0, |b| {
+        b.put_u8(pa::TIMEOUT_MS, 1);
+    })
+    .await?;
+    let msgs = c.raw_answer(seq, WAIT).await?;
+    check_eq!(msgs.len(), 1, "messages answering a refused config-set");
+    let e = &msgs[0];
+    check_eq!(e.kind, NLMSG_ERROR, "answer type");
+    check!(
+        e.flags & NLM_F_CAPPED == 0,
+        "NLM_F_CAPPED on an error to a socket without NETLINK_CAP_ACK (flags {:#x})",
+        e.flags
+    );
+    check!(
+        e.flags & NLM_F_ACK_TLVS != 0,
+        "no NLM_F_ACK_TLVS on an error with extack (flags {:#x})",
+        e.flags
+    );
+    check!(
+        e.attrs.get(4..4 + req.len()) == Some(&req[..]),
+        "the error does not echo the {}-byte request after its errno ({} bytes follow it)",
+        req.len(),
+        e.attrs.len().saturating_sub(4)
+    );
+    let p = parse_error(e)?.ok_or("the error parsed as an ACK")?;
+    check!(
+        p.errno == libc::EINVAL || p.errno == libc::ERANGE,
+        "errno {}, want EINVAL or ERANGE",
+        p.errno
+    );
+    with_extack(&p, "refused config-set, echoed whole")?;
+    check_eq!(p.offset, Some(ATTRS_AT), "extack offset after the echo");
+    // The project's client (its socket sets NETLINK_CAP_ACK: the module caps, the twin
+    // cannot know and echoes).
+    let mut cl = Client::open(env.target.proto, env.target.peer).map_err(|e| e.to_string())?;
+    let r = cl
+        .request(
+            id,
+            pc::CONFIG_SET,
+            1,
+            false,
+            |b| {
+                b.put_u8(pa::TIMEOUT_MS, 1);
+            },
+            |_| Ok(()),
+        )
+        .await;
+    match r {
+        Err(NlError::Peer(p)) => {
+            with_extack(&p, "Client: refused config-set")?;
+            check_eq!(p.offset, Some(ATTRS_AT), "Client: extack offset");
+        }
+        other => return Err(format!("Client: refused config-set gave {other:?}")),
+    }
+    let (ok, seq) = ask_raw(&c, id, pc::STATUS_GET, 0, |_| {}).await?;
+    let msgs = c.raw_answer(seq, WAIT).await?;
+    let ack = msgs.last().ok_or("status-get: no answer")?;
+    check_eq!(ack.kind, NLMSG_ERROR, "status-get: last message type");
+    check!(parse_error(ack)?.is_none(), "status-get was refused");
+    check!(
+        ack.flags & NLM_F_CAPPED != 0,
+        "an ACK without NLM_F_CAPPED (flags {:#x})",
+        ack.flags
+    );
+    check_eq!(
+        ack.attrs.get(4..20),
+        Some(&ok[..16]),
+        "an ACK echoes the request's header"
+    );
+    Ok(())
+}
+
+/// A reader with a tiny receive buffer that never reads, flooding requests, costs the
+/// kernel half nothing: its answers that do not fit are dropped at once (as the kernel's
+/// genlmsg_reply() to a full socket drops them) and another client is answered at once.
+/// The twin of f506fb8 waited up to 2 s (SEND_PATIENCE) for room for each of them, in the
+/// thread that serves every request: the status-get behind these 64 requests would
+/// have waited about two minutes, and this failed on its 10 s bound.
+async fn slow_reader_stalls_nobody(env: &mut Env) -> R {
+    const FLOOD: usize = 64;
+    let id = env.id(Fam::Pnfsd);
+    let slow = env.conn()?;
+    slow.set_rcvbuf(0)?;
+    for _ in 0..FLOOD {
+        let (buf, _) = slow.encode(id, pc::STATUS_GET, 0, |_| {});
+        slow.send_raw(&buf).await?;
+    }
+    let c = env.conn()?;
+    c.timeout.set(Duration::from_secs(10));
+    let t0 = Instant::now();
+    c.request(id, pc::STATUS_GET, |_| {}).await.map_err(|e| {
+        format!(
+            "status-get behind {FLOOD} requests of a reader that does not read: {e} (after {:?})",
+            t0.elapsed()
+        )
+    })?;
+    c.dump(id, pc::DEVICE_GET, |_| {})
+        .await
+        .map_err(|e| format!("device-get dump after the flood: {e}"))?;
+    drop(slow);
+    Ok(())
+}
+
+/// A dump longer than its reader's receive buffer arrives whole when the reader starts
+/// reading late: the kernel paces a dump by the reader's recvmsg(); the twin sends what
+/// fits and paces the rest from a task, never from the thread that serves requests.
+async fn dump_paced_to_a_late_reader(env: &mut Env) -> R {
+    const DEVICES: u8 = 200;
+    for n in 0..DEVICES {
+        env.req(Fam::Pnfsd, pc::DEVICE_SET, |b| {
+            b.put_bytes(pa::DEVICE_ID, &devid(n))
+                .put_u32(pa::NODE_ID, n as u32);
+            for i in 0..4 {
+                ds_addr(b, "tcp", &format!("192.168.{n}.{i}.8.1 and some padding"));
+            }
+        })
+        .await
+        .map_err(|e| format!("device-set {n}: {e}"))?;
+    }
+    let r = env.conn()?;
+    r.set_rcvbuf(8 << 10)?;
+    let id = env.id(Fam::Pnfsd);
+    let (buf, seq) = r.encode(id, pc::DEVICE_GET, NLM_F_DUMP, |_| {});
+    r.send_raw(&buf).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = r.answer(seq, Some(pc::DEVICE_GET), WAIT).await?;
+    check_eq!(
+        got.len(),
+        DEVICES as usize,
+        "devices in a dump read 300 ms late through a 16 KiB receive buffer"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// A daemon's port taken by another process; a TRIGGER's requester gone
+
+/// Run the suite binary's `unpriv` as `uid` (0: root, another process), bound to `bind`
+/// and sending `op` (with `xid`) to `to` if given; its errno.
+async fn send_from_port(
+    exe: &Path,
+    target: &Target,
+    uid: u32,
+    op: &str,
+    bind: u32,
+    to: Option<u32>,
+    xid: u32,
+) -> Result<i32, String> {
+    let mut args = vec![
+        "unpriv".to_string(),
+        "--proto".into(),
+        target.proto_name().into(),
+        "--peer".into(),
+        target.peer.to_string(),
+        "--uid".into(),
+        uid.to_string(),
+        "--op".into(),
+        op.into(),
+        "--bind".into(),
+        bind.to_string(),
+        "--xid".into(),
+        xid.to_string(),
+    ];
+    if let Some(to) = to {
+        args.extend(["--to".into(), to.to_string()]);
+    }
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(exe)
+            .args(&args)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .map_err(|_| format!("unpriv {op} did not finish in 60 s"))?
+    .map_err(|e| format!("spawn unpriv: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    check!(
+        out.status.success(),
+        "unpriv {op} as uid {uid} from port {bind} failed ({}): {}{}",
+        out.status,
+        text,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("op {op} ")))
+        .and_then(|e| e.parse().ok())
+        .ok_or_else(|| format!("unpriv {op}: no result in {text:?}"))
+}
+
+/// A process that binds a daemon's port once the daemon's socket is closed gets none of
+/// the daemon's rights: admin requests and REPLYs are judged by the sender's
+/// credentials (SCM_CREDENTIALS: pid and uid), never by its port alone. The daemon's
+/// socket is closed here while its process (this one) lives on, so the twin's pidfd
+/// watcher cannot have forgotten it, and processes of uid 65534 and of root, on its
+/// port, send the twin's upcall socket (the module: its port) a REPLY to the daemon's
+/// pending upcall and a DEVICE_SET: every one is refused. The process that registered
+/// may take its port back. The twin of f506fb8 gave whatever came from a registered
+/// daemon's port the daemon's credentials: it accepted uid 65534's REPLY (the run
+/// counted it answered) and DEVICE_SET, and this failed there on the REPLY.
+async fn stolen_port_gets_no_rights(env: &mut Env) -> R {
+    // SAFETY: plain syscall.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(format!("{SKIPPED}: needs root to run senders as uid 65534"));
+    }
+    let Some(exe) = env.exe.clone() else {
+        return Err(format!("{SKIPPED}: the suite binary's path is unknown"));
+    };
+    env.set_timeout(Fam::Pnfsd, 3000).await?;
+    let id = env.id(Fam::Pnfsd);
+    // The daemon: a socket of this process, not tracked by `env` (it is closed below).
+    let conn = Conn::open(&env.target)?;
+    let m = conn
+        .request(id, pc::REGISTER, |b| {
+            b.put_u32(pa::VERSION, 1).put_u32(pa::NODE_ID, 1);
+        })
+        .await
+        .map_err(|e| format!("REGISTER: {e}"))?
+        .into_iter()
+        .next()
+        .ok_or("REGISTER: no reply")?;
+    take_upcall_port(Fam::Pnfsd, &conn, &m);
+    let to = m.a().u32(pa::UPCALL_PORT);
+    let port = conn.port();
+    let d = Daemon {
+        conn: Rc::new(conn),
+        fam: Fam::Pnfsd,
+        id,
+    };
+    let target = env.target;
+    let trig = env.trigger(Fam::Pnfsd, |b| {
+        b.put_u32(pa::UPCALL_KIND, 1);
+    });
+    let forge = async move {
+        let up = d.upcall(WAIT).await?;
+        drop(d); // the daemon's socket is closed: its port is free
+        let mut wrong = Vec::new();
+        for (uid, op) in [
+            (65534, "pnfsd:reply"),
+            (0, "pnfsd:reply"),
+            (65534, "pnfsd:device-set"),
+        ] {
+            let errno = send_from_port(&exe, &target, uid, op, port, to, up.xid).await?;
+            if errno != libc::EPERM {
+                wrong.push(format!("{op} as uid {uid}: errno {errno}"));
+            }
+        }
+        check!(
+            wrong.is_empty(),
+            "from the closed daemon's port {port}, want EPERM: {}",
+            wrong.join("; ")
+        );
+        Ok::<_, String>(())
+    };
+    let (t, f) = tokio::join!(trig, forge);
+    let run = t
+        .map_err(|e| format!("trigger: {e}"))
+        .and_then(|t| run_stats(Fam::Pnfsd, &t));
+    // This process takes its daemon's port back: it may unregister (the module forgot
+    // the daemon when its socket closed).
+    let back = Conn::open_with(
+        &env.target,
+        &SocketOptions {
+            port,
+            ..SocketOptions::default()
+        },
+    )?;
+    match back.request(id, pc::UNREGISTER, |_| {}).await {
+        Ok(_) => {}
+        Err(Fail::Peer(p)) if p.errno == libc::ENOENT => {}
+        Err(e) => {
+            return Err(format!(
+                "UNREGISTER from the daemon's process on its port: {e}"
+            ))
+        }
+    }
+    f?;
+    check_eq!(run?.answered, 0, "upcalls answered from the stolen port");
+    check!(
+        devices(env).await?.is_empty(),
+        "DEVICE_SET from the stolen port took effect"
+    );
+    Ok(())
+}
+
+/// A TRIGGER ends when its requester goes away: a requester that asked for 2^32-1
+/// upcalls and exited after 300 ms (as `pnfsctl trigger --wait-ms` does when it gives
+/// up) leaves no load behind. The module runs TRIGGER inside the requester's sendmsg,
+/// and the requester's death aborts the run; the twin looks for the requester's port
+/// every 200 ms. The twin of f506fb8 kept issuing until it was restarted: this failed
+/// there with upcalls still coming 20 s after the requester had exited.
+async fn trigger_ends_with_its_requester(env: &mut Env) -> R {
+    let Some(exe) = env.exe.clone() else {
+        return Err(format!("{SKIPPED}: the suite binary's path is unknown"));
+    };
+    let d = env.daemon(Fam::Pnfsd).await?;
+    let before = env.kind_stats(Fam::Pnfsd, 1).await?;
+    let mut child = tokio::process::Command::new(exe)
+        .args([
+            "requester",
+            "--proto",
+            env.target.proto_name(),
+            "--peer",
+            &env.target.peer.to_string(),
+            "--family",
+            "pnfsd",
+            "--count",
+            "4294967295",
+            "--depth",
+            "4",
+            "--exit-after-ms",
+            "300",
+        ])
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("spawn requester: {e}"))?;
+    let t0 = Instant::now();
+    let mut served = 0u64;
+    let mut exited: Option<Instant> = None;
+    let result = async {
+        loop {
+            if exited.is_none() {
+                if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
+                    check!(st.success(), "requester: {st}");
+                    exited = Some(Instant::now());
+                }
+            }
+            match d.upcall(Duration::from_secs(1)).await {
+                Ok(up) => {
+                    served += 1;
+                    match d.reply(up.xid, 0, &[]).await {
+                        Ok(()) => {}
+                        // The module failed it when the run was aborted.
+                        Err(Fail::Peer(p)) if p.errno == libc::ENOENT => {}
+                        Err(e) => return Err(format!("REPLY: {e}")),
+                    }
+                    if let Some(t) = exited {
+                        check!(
+                            t.elapsed() < Duration::from_secs(20),
+                            "upcalls still coming {:?} after the requester exited ({served} served)",
+                            t.elapsed()
+                        );
+                    }
+                }
+                // A second without upcalls once the requester is gone: the run ended.
+                Err(_) if exited.is_some() => return Ok(()),
+                Err(e) => check!(
+                    t0.elapsed() < Duration::from_secs(30),
+                    "the requester did not exit within 30 s: {e}"
+                ),
+            }
+        }
+    }
+    .await;
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    result?;
+    check!(
+        served > 0,
+        "the TRIGGER issued no upcall before its requester left"
+    );
+    check!(
+        env.dump(Fam::Pnfsd, pc::UPCALL_DUMP).await?.is_empty(),
+        "upcalls still pending after the run ended"
+    );
+    let k = before.delta(&env.kind_stats(Fam::Pnfsd, 1).await?);
+    check_eq!(
+        k.sent,
+        k.answered + k.timeouts + k.failed,
+        "sent = answered + timeouts + failed once the run ended ({:?})",
+        k.counts()
     );
     Ok(())
 }

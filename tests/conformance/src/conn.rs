@@ -28,6 +28,8 @@ pub struct Msg {
     pub kind: u16,
     pub flags: u16,
     pub seq: u32,
+    /// nlmsg_pid.
+    pub pid: u32,
     /// Generic netlink command (0 for NLMSG_* messages).
     pub cmd: u8,
     /// Attribute bytes after the genl header.
@@ -159,7 +161,28 @@ pub struct Conn {
 impl Conn {
     /// Open a socket for `target` (auto-bound port).
     pub fn open(target: &Target) -> Result<Conn, String> {
-        let sock = NlSocket::open(target.proto.number(), &SocketOptions::default())
+        Conn::open_with(target, &SocketOptions::default())
+    }
+
+    /// Open a socket for `target` bound to `port` (0: auto), with NETLINK_EXT_ACK but
+    /// not NETLINK_CAP_ACK: the kernel then echoes a refused request whole.
+    pub fn open_uncapped(target: &Target, port: u32) -> Result<Conn, String> {
+        let c = Conn::open_with(
+            target,
+            &SocketOptions {
+                port,
+                ext_ack: false,
+                ..SocketOptions::default()
+            },
+        )?;
+        setsockopt(&c.sock, libc::SOL_NETLINK, libc::NETLINK_EXT_ACK, 1)
+            .map_err(|e| format!("NETLINK_EXT_ACK: {e}"))?;
+        Ok(c)
+    }
+
+    /// Open a socket for `target` with `opts` (its receive buffer then forced large).
+    pub fn open_with(target: &Target, opts: &SocketOptions) -> Result<Conn, String> {
+        let sock = NlSocket::open(target.proto.number(), opts)
             .map_err(|e| format!("open netlink socket: {e}"))?;
         // SAFETY: valid fd and a pointer to a live i32.
         unsafe {
@@ -185,6 +208,13 @@ impl Conn {
 
     pub fn port(&self) -> u32 {
         self.sock.port()
+    }
+
+    /// Shrink the receive buffer to `bytes` (the kernel doubles it and keeps a minimum
+    /// of about 2 KiB): for a reader that falls behind.
+    pub fn set_rcvbuf(&self, bytes: i32) -> Result<(), String> {
+        setsockopt(&self.sock, libc::SOL_SOCKET, libc::SO_RCVBUF, bytes)
+            .map_err(|e| format!("SO_RCVBUF {bytes}: {e}"))
     }
 
     /// Take upcalls from `port` too (REGISTER's `upcall-port`).
@@ -344,12 +374,39 @@ impl Conn {
                 kind: m.header.kind,
                 flags: m.header.flags,
                 seq: m.header.seq,
+                pid: m.header.pid,
                 cmd,
                 attrs,
                 groups: from.groups,
             });
         }
         Ok((from.port, out))
+    }
+
+    /// Every message answering request `seq` as received, up to and including the
+    /// NLMSG_ERROR (ACK or error) or NLMSG_DONE that ends it. Other messages are queued.
+    pub async fn raw_answer(&self, seq: u32, timeout: Duration) -> Result<Vec<Msg>, Fail> {
+        let deadline = Instant::now() + timeout;
+        let mut got = Vec::new();
+        loop {
+            let (port, msgs) = self.recv(deadline).await.map_err(|e| match e {
+                Fail::Local(s) => Fail::Local(format!("waiting for answer to seq {seq}: {s}")),
+                p => p,
+            })?;
+            for m in msgs {
+                if !self.is_peer(port) || m.groups != 0 || m.seq != seq {
+                    if self.is_peer(port) {
+                        self.queue.borrow_mut().push_back(m);
+                    }
+                    continue;
+                }
+                let end = m.kind == NLMSG_ERROR || m.kind == NLMSG_DONE;
+                got.push(m);
+                if end {
+                    return Ok(got);
+                }
+            }
+        }
     }
 
     /// Wait for the answer to request `seq`: replies (same seq and, when given, same
@@ -434,6 +491,7 @@ impl Conn {
                         kind: m.header.kind,
                         flags: m.header.flags,
                         seq: m.header.seq,
+                        pid: m.header.pid,
                         cmd: g.cmd(),
                         attrs: g.attrs.to_vec(),
                         groups: from.groups,
@@ -446,8 +504,26 @@ impl Conn {
     }
 }
 
+fn setsockopt(sock: &NlSocket, level: i32, opt: i32, v: i32) -> std::io::Result<()> {
+    // SAFETY: valid fd and a pointer to a live i32 of the given size.
+    let r = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            level,
+            opt,
+            &v as *const i32 as *const libc::c_void,
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// An NLMSG_ERROR: None for an ACK, else the peer's error with its extack.
-fn parse_error(m: &Msg) -> Result<Option<PeerError>, Fail> {
+pub fn parse_error(m: &Msg) -> Result<Option<PeerError>, Fail> {
     let mut buf = Vec::with_capacity(NLMSG_HDRLEN + m.attrs.len());
     let h = MsgBuilder::new(&mut buf, m.kind, m.flags, m.seq, 0);
     h.finish();

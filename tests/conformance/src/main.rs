@@ -12,7 +12,13 @@ const USAGE: &str = "usage:
   pnfs-conformance fake-daemon [--proto P] [--peer PORT] [--family pnfsd|gfs2ctl] --hold N
       register, read N upcalls without answering, print `held N`, wait to be killed
   pnfs-conformance unpriv [--proto P] [--peer PORT] [--uid UID] --op FAMILY:OP|all
-      drop to UID (default 65534, no capabilities), send the op(s), print `op NAME ERRNO`";
+                   [--bind PORT] [--to PORT] [--xid N]
+      drop to UID (default 65534, no capabilities; 0: stay root), send the op(s) from
+      PORT (default auto; retried 5 s while taken) to PORT (default the kernel half's)
+      with xid N in a REPLY, print `op NAME ERRNO`
+  pnfs-conformance requester [--proto P] [--peer PORT] [--family F] --count N --depth D
+                   --exit-after-ms MS
+      send a TRIGGER, print `requester port PORT`, exit after MS without waiting for it";
 
 struct Args {
     sub: Option<String>,
@@ -23,6 +29,10 @@ struct Args {
     hold: u32,
     uid: u32,
     op: String,
+    send_as: sub::SendAs,
+    count: u32,
+    depth: u32,
+    exit_after_ms: u32,
 }
 
 fn number(s: &str) -> Option<u32> {
@@ -42,11 +52,15 @@ fn parse() -> Result<Args, String> {
         hold: 0,
         uid: 65534,
         op: "all".into(),
+        send_as: sub::SendAs::default(),
+        count: 1,
+        depth: 1,
+        exit_after_ms: 0,
     };
     let mut peer = None;
     let mut it = std::env::args().skip(1).peekable();
     if let Some(s) = it.peek() {
-        if s == "fake-daemon" || s == "unpriv" {
+        if s == "fake-daemon" || s == "unpriv" || s == "requester" {
             a.sub = it.next();
         }
     }
@@ -67,6 +81,14 @@ fn parse() -> Result<Args, String> {
             "--hold" => a.hold = number(&val()?).ok_or("--hold needs a number")?,
             "--uid" => a.uid = number(&val()?).ok_or("--uid needs a number")?,
             "--op" => a.op = val()?,
+            "--bind" => a.send_as.bind = number(&val()?).ok_or("--bind needs a number")?,
+            "--to" => a.send_as.to = Some(number(&val()?).ok_or("--to needs a number")?),
+            "--xid" => a.send_as.xid = number(&val()?).ok_or("--xid needs a number")?,
+            "--count" => a.count = number(&val()?).ok_or("--count needs a number")?,
+            "--depth" => a.depth = number(&val()?).ok_or("--depth needs a number")?,
+            "--exit-after-ms" => {
+                a.exit_after_ms = number(&val()?).ok_or("--exit-after-ms needs a number")?
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -90,7 +112,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if args.sub.as_deref() == Some("unpriv") {
+    if args.sub.as_deref() == Some("unpriv") && args.uid == 0 {
+        println!("uid 0 capabilities kept");
+    } else if args.sub.as_deref() == Some("unpriv") {
         // Before any thread exists, and before any socket is opened: the kernel checks
         // the opener's credentials.
         if let Err(e) = sub::drop_privileges(args.uid) {
@@ -114,9 +138,18 @@ fn main() -> ExitCode {
             Some("fake-daemon") => sub::fake_daemon(args.target, args.family, args.hold)
                 .await
                 .map(|()| ExitCode::SUCCESS),
-            Some("unpriv") => sub::unpriv(args.target, &args.op)
+            Some("unpriv") => sub::unpriv(args.target, &args.op, args.send_as)
                 .await
                 .map(|()| ExitCode::SUCCESS),
+            Some("requester") => sub::requester(
+                args.target,
+                args.family,
+                args.count,
+                args.depth,
+                std::time::Duration::from_millis(args.exit_after_ms.into()),
+            )
+            .await
+            .map(|()| ExitCode::SUCCESS),
             _ => run_suite(&args).await,
         }
     });

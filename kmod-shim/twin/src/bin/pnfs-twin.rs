@@ -84,7 +84,10 @@ fn main() -> std::process::ExitCode {
             port = twin.port(),
             "pnfs-twin serving pnfsd and gfs2ctl over NETLINK_USERSOCK"
         );
-        match twin.run(rx).await {
+        let refusals = twin.refusals.clone();
+        let result = twin.run(rx).await;
+        tracing::info!("refused or dropped: {}", refusals.summary());
+        match result {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("pnfs-twin: {e}");
