@@ -3665,7 +3665,7 @@ mod datagram_tests {
         let mut s = 0;
         while s < b.len() {
             let l = datagram_len(&b[s..], 990);
-            assert!(l <= 990 && l % 40 == 0, "{l}");
+            assert!(l <= 990 && l.is_multiple_of(40), "{l}");
             cuts.push(l);
             s += l;
         }
