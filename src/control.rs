@@ -333,6 +333,17 @@ pub async fn call(name: &str, req: &Value, timeout: Duration) -> std::io::Result
     let s = std::os::unix::net::UnixStream::connect_addr(&addr)?;
     s.set_nonblocking(true)?;
     let s = UnixStream::from_std(s)?;
+    // Anyone may bind an abstract name first: talk only to a daemon run by root or by
+    // this user, never take an impostor's answers for the daemon's.
+    let server = s.peer_cred()?.uid();
+    // SAFETY: plain getter.
+    let me = unsafe { libc::geteuid() };
+    if server != 0 && server != me {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("{name} is served by uid {server}, neither root nor this user: not a daemon to trust"),
+        ));
+    }
     let (r, mut w) = s.into_split();
     let mut line = req.to_string();
     line.push('\n');

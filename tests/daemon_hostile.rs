@@ -587,3 +587,53 @@ fn forged_upcalls_to_the_daemon_are_counted_and_logged() {
         .sum();
     assert_eq!(received, 0, "a forged upcall was taken: {v}");
 }
+
+/// An abstract control socket name can be bound by anyone first. On f506fb8 `pnfsctl`
+/// took whatever answered on `@pnfs-controld` for the daemon: a squatter run by nobody
+/// could tell root "granting true". Now pnfsctl talks only to a server run by root or by
+/// its own user, and says why not.
+#[test]
+fn pnfsctl_does_not_trust_a_squatter_on_the_control_socket() {
+    if !can_run("pnfsctl_does_not_trust_a_squatter_on_the_control_socket") {
+        return;
+    }
+    let n = Node::new("squat");
+    let mut squatter = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &n.ns,
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+        ])
+        .args(["--clear-groups", "/usr/bin/python3", "-c"])
+        .arg(
+            "import socket\n\
+             l=socket.socket(socket.AF_UNIX,socket.SOCK_STREAM)\n\
+             l.bind('\\0pnfs-controld')\n\
+             l.listen(8)\n\
+             print('bound',flush=True)\n\
+             while True:\n\
+             \x20   c,_=l.accept()\n\
+             \x20   c.recv(4096)\n\
+             \x20   c.sendall(b'{\"granting\":true,\"node\":1,\"members\":[]}\\n')\n\
+             \x20   c.close()\n",
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(squatter.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "bound");
+    let o = n.ctl(&["-j", "member", "show"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let _ = squatter.kill();
+    let _ = squatter.wait();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("served by uid 65534"), "{err}");
+}
