@@ -990,8 +990,8 @@ async fn kernel_request(
         .map_err(Into::into)
 }
 
-async fn daemon_call(control: &str, cmd: &str) -> anyhow::Result<Value> {
-    let v = crate::control::call(control, &json!({ "cmd": cmd }), Duration::from_secs(10)).await?;
+async fn daemon_call(control: &str, req: crate::control::Request) -> anyhow::Result<Value> {
+    let v = crate::control::call(control, &req, Duration::from_secs(10)).await?;
     if let Some(e) = v.get("error") {
         bail!("daemon: {e}");
     }
@@ -1109,7 +1109,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     procs.spawn("daemon", d)?;
     let deadline = Instant::now() + Duration::from_secs(30);
     let daemon_port = loop {
-        if let Ok(v) = daemon_call(&control, "status").await {
+        if let Ok(v) = daemon_call(&control, crate::control::Request::Status).await {
             if v["granting"] == true && v["in_grace"] == false {
                 break v["port"].as_u64().unwrap_or(0) as u32;
             }
@@ -1224,7 +1224,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         build_upcall(Fam::Pnfsd, k as u32, 1, &fill(k), &mut up);
         upcalls.push((k, up, reply_template(k, daemon_port)));
     }
-    let stats0 = daemon_call(&control, "stats").await?;
+    let stats0 = daemon_call(&control, crate::control::Request::Stats).await?;
 
     // Whose CPU time each side uses: (processes, and this thread — the floors' sender).
     let pid_of = |name: &str| -> Vec<u32> {
@@ -1351,7 +1351,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     // The daemon's upcall thread adds its polling counts when idle for its receive
     // timeout (100 ms).
     tokio::time::sleep(Duration::from_millis(250)).await;
-    let stats1 = daemon_call(&control, "stats").await?;
+    let stats1 = daemon_call(&control, crate::control::Request::Stats).await?;
     let delta = |k: &str| stats1[k].as_u64().unwrap_or(0) - stats0[k].as_u64().unwrap_or(0);
     let daemon_service = stats1["pnfsd"]
         .as_array()

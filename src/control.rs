@@ -9,8 +9,8 @@
 //! most `PER_UID` connections, and a connection that sends nothing for `IDLE`, or does
 //! not take its answer within `WRITE_PATIENCE`, is closed.
 
-use crate::daemon::ControlReq;
 use crate::ratelog::RateLog;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::os::linux::net::SocketAddrExt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -76,10 +76,82 @@ fn log_refusal(why: &str, peer: &Peer) {
     }
 }
 
-/// The commands that change state or ask the kernel half an admin-perm question
-/// (`query` makes the MDS's kernel half run STATE_CHECK, admin-perm there too).
-pub fn needs_admin(cmd: &str) -> bool {
-    matches!(cmd, "revoke" | "query")
+/// A request on the control socket: one JSON object per line, `{"cmd": NAME, ...}`.
+/// `pnfsctl` builds these, the daemon's loop takes them; both share this one type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Request {
+    /// The daemon's node and incarnation.
+    Ping,
+    /// Members, MDS, epochs, quorum, granting (`pnfsctl member show`).
+    Status,
+    /// Counters and latencies (`pnfsctl stats show`).
+    Stats,
+    /// The DS state cache (`pnfsctl state show`).
+    Cache,
+    /// The debug ring (`pnfsctl debug dump`).
+    Ring,
+    /// Journal assignments and recoveries (`pnfsctl fs show`).
+    Journals,
+    /// What the real GFS2 said by uevents (`pnfsctl fs show`).
+    Gfs2,
+    /// nfsd's client records (`pnfsctl client show`).
+    Clients,
+    /// Cluster-wide grace; with `since`, the decisions after that sequence number.
+    Grace {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+    },
+    /// Ask the MDS about a stateid (32 hex digits).
+    Query {
+        fsid: u64,
+        fileid: u64,
+        clientid: u64,
+        stateid: String,
+    },
+    /// Revoke a client's stateids on the MDS: all of them, or the one given by fsid,
+    /// fileid and stateid together.
+    Revoke {
+        clientid: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fsid: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fileid: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stateid: Option<String>,
+    },
+}
+
+impl Request {
+    /// The command's name on the wire.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Ping => "ping",
+            Request::Status => "status",
+            Request::Stats => "stats",
+            Request::Cache => "cache",
+            Request::Ring => "ring",
+            Request::Journals => "journals",
+            Request::Gfs2 => "gfs2",
+            Request::Clients => "clients",
+            Request::Grace { .. } => "grace",
+            Request::Query { .. } => "query",
+            Request::Revoke { .. } => "revoke",
+        }
+    }
+
+    /// The rule, in one place: what changes state or asks the kernel half an admin-perm
+    /// question (`query` makes the MDS's kernel half run STATE_CHECK, admin-perm there
+    /// too) needs uid 0 or CAP_NET_ADMIN; every read is open.
+    pub fn needs_admin(&self) -> bool {
+        matches!(self, Request::Revoke { .. } | Request::Query { .. })
+    }
+}
+
+/// A request from the control socket and where its JSON answer goes.
+pub struct ControlReq {
+    pub req: Request,
+    pub reply: oneshot::Sender<Value>,
 }
 
 /// Who is at the other end of a connection.
@@ -113,8 +185,9 @@ fn has_cap_net_admin(pid: i32) -> bool {
 }
 
 /// The answer to a request `peer` may not make, or None.
-pub fn refusal(cmd: &str, peer: &Peer) -> Option<Value> {
-    (needs_admin(cmd) && !peer.admin).then(|| {
+pub fn refusal(req: &Request, peer: &Peer) -> Option<Value> {
+    (req.needs_admin() && !peer.admin).then(|| {
+        let cmd = req.name();
         json!({
             "error": format!(
                 "{cmd:?} changes the cluster's state: it needs uid 0 or CAP_NET_ADMIN, \
@@ -306,14 +379,13 @@ async fn answer(line: &str, peer: &Peer, to_daemon: &mpsc::Sender<ControlReq>) -
     if line.len() > MAX_LINE {
         return json!({ "error": "request too long" });
     }
-    let req = match serde_json::from_str::<Value>(line) {
+    let req = match serde_json::from_str::<Request>(line) {
         Err(e) => return json!({ "error": format!("bad request: {e}") }),
         Ok(r) => r,
     };
-    let cmd = req.get("cmd").and_then(Value::as_str).unwrap_or("");
-    if let Some(no) = refusal(cmd, peer) {
+    if let Some(no) = refusal(&req, peer) {
         REFUSALS.not_admin.fetch_add(1, Ordering::Relaxed);
-        log_refusal(&format!("{cmd:?} refused: not privileged"), peer);
+        log_refusal(&format!("{:?} refused: not privileged", req.name()), peer);
         return no;
     }
     let (tx, rx) = oneshot::channel();
@@ -328,7 +400,7 @@ async fn answer(line: &str, peer: &Peer, to_daemon: &mpsc::Sender<ControlReq>) -
 }
 
 /// Client side: send one request and read its answer.
-pub async fn call(name: &str, req: &Value, timeout: Duration) -> std::io::Result<Value> {
+pub async fn call(name: &str, req: &Request, timeout: Duration) -> std::io::Result<Value> {
     let addr = std_addr(name)?;
     let s = std::os::unix::net::UnixStream::connect_addr(&addr)?;
     s.set_nonblocking(true)?;
@@ -345,7 +417,7 @@ pub async fn call(name: &str, req: &Value, timeout: Duration) -> std::io::Result
         ));
     }
     let (r, mut w) = s.into_split();
-    let mut line = req.to_string();
+    let mut line = serde_json::to_string(req)?;
     line.push('\n');
     // A daemon that refuses the connection says why and closes it, maybe before the
     // request is written: read its answer even when the write failed.
@@ -385,20 +457,54 @@ mod tests {
             pid: None,
             admin: true,
         };
-        for cmd in ["revoke", "query"] {
-            let r = refusal(cmd, &nobody).expect("refused");
+        let parse = |s: &str| serde_json::from_str::<Request>(s).unwrap();
+        for line in [
+            r#"{"cmd":"revoke","clientid":7}"#,
+            r#"{"cmd":"query","fsid":1,"fileid":2,"clientid":3,"stateid":"00"}"#,
+        ] {
+            let req = parse(line);
+            let r = refusal(&req, &nobody).expect("refused");
             assert_eq!(r["errno"], EPERM);
             assert!(
                 r["error"].as_str().unwrap().contains("CAP_NET_ADMIN"),
                 "{r}"
             );
-            assert!(refusal(cmd, &root).is_none());
+            assert!(refusal(&req, &root).is_none());
         }
         for cmd in [
             "ping", "status", "stats", "cache", "ring", "journals", "gfs2", "clients", "grace",
         ] {
-            assert!(refusal(cmd, &nobody).is_none(), "{cmd} is a read");
+            let req = parse(&format!(r#"{{"cmd":"{cmd}"}}"#));
+            assert_eq!(req.name(), cmd);
+            assert!(refusal(&req, &nobody).is_none(), "{cmd} is a read");
         }
+    }
+
+    #[test]
+    fn requests_keep_their_wire_form() {
+        // pnfsctl and the daemon agree on this form (and hand-written clients use it).
+        let r = Request::Revoke {
+            clientid: 7,
+            fsid: None,
+            fileid: None,
+            stateid: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"cmd":"revoke","clientid":7}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Request::Grace { since: Some(4) }).unwrap(),
+            r#"{"cmd":"grace","since":4}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Request::Status).unwrap(),
+            r#"{"cmd":"status"}"#
+        );
+        let e = serde_json::from_str::<Request>(r#"{"cmd":"reboot"}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown variant `reboot`"), "{e}");
+        let e = serde_json::from_str::<Request>(r#"{"cmd":"query","fsid":1}"#).unwrap_err();
+        assert!(e.to_string().contains("missing field"), "{e}");
     }
 
     #[test]

@@ -28,11 +28,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use pnfsd::Nfsstat;
 
-/// A request from the control socket, answered with JSON.
-pub struct ControlReq {
-    pub req: Value,
-    pub reply: oneshot::Sender<Value>,
-}
+pub use crate::control::ControlReq;
+use crate::control::Request;
 
 /// Who waits for an answer.
 enum Waiter {
@@ -3023,12 +3020,11 @@ impl Daemon {
     }
 
     fn on_control(&mut self, r: ControlReq) {
-        let cmd = r.req.get("cmd").and_then(Value::as_str).unwrap_or("");
-        let v = match cmd {
-            "ping" => json!({ "pong": self.node, "incarnation": self.incarnation }),
-            "status" => self.status_json(),
-            "stats" => self.stats_json(),
-            "cache" => {
+        let v = match r.req {
+            Request::Ping => json!({ "pong": self.node, "incarnation": self.incarnation }),
+            Request::Status => self.status_json(),
+            Request::Stats => self.stats_json(),
+            Request::Cache => {
                 let hot = self.fast.read();
                 let mut keys: Vec<_> = hot.cache.iter().collect();
                 keys.sort_by_key(|(k, _)| *k);
@@ -3040,22 +3036,22 @@ impl Daemon {
                     .collect();
                 json!({ "entries": v })
             }
-            "ring" => json!({ "entries": self.ring.entries().collect::<Vec<_>>() }),
-            "journals" => json!({
+            Request::Ring => json!({ "entries": self.ring.entries().collect::<Vec<_>>() }),
+            Request::Journals => json!({
                 "journals": self.store.state.journals,
                 "local": self.local_mounts.iter().map(|(t, (j, f))| json!({"table": t, "jid": j, "first": f})).collect::<Vec<_>>(),
                 "recovery": self.recovery.iter().map(|((t, j), r)| json!({"table": t, "jid": j, "dead": r.dead, "recoverer": r.recoverer})).collect::<Vec<_>>(),
             }),
-            "gfs2" => self.gfs2.to_json(),
-            "clients" => {
+            Request::Gfs2 => self.gfs2.to_json(),
+            Request::Clients => {
                 let mut v = self.store.state.clients.to_json();
                 v["pipe"] = json!(self.cfg.cld_pipe);
                 v["serving"] = json!(self.cld_rx.is_some());
                 v
             }
-            "grace" => {
+            Request::Grace { since } => {
                 let mut v = self.grace_json();
-                if let Some(since) = r.req.get("since").and_then(Value::as_u64) {
+                if let Some(since) = since {
                     let ev: Vec<&Value> = self
                         .grace_events
                         .iter()
@@ -3069,75 +3065,72 @@ impl Daemon {
                 v["last_seq"] = json!(self.grace_seq);
                 v
             }
-            "query" => return self.control_query(r),
-            "revoke" => return self.control_revoke(r),
-            other => json!({ "error": format!("unknown control command {other:?}") }),
+            Request::Query {
+                fsid,
+                fileid,
+                clientid,
+                stateid,
+            } => return self.control_query(r.reply, fsid, fileid, clientid, &stateid),
+            Request::Revoke {
+                clientid,
+                fsid,
+                fileid,
+                stateid,
+            } => return self.control_revoke(r.reply, clientid, fsid, fileid, stateid.as_deref()),
         };
         let _ = r.reply.send(v);
     }
 
-    fn control_query(&mut self, r: ControlReq) {
-        let g = |k: &str| r.req.get(k).and_then(Value::as_u64);
-        let stateid = r
-            .req
-            .get("stateid")
-            .and_then(Value::as_str)
-            .and_then(unhex16);
-        let (Some(fsid), Some(fileid), Some(clientid), Some(stateid)) =
-            (g("fsid"), g("fileid"), g("clientid"), stateid)
-        else {
-            let _ = r.reply.send(
-                json!({ "error": "query needs fsid, fileid, clientid and a 32-hex-digit stateid" }),
-            );
+    fn control_query(
+        &mut self,
+        reply: oneshot::Sender<Value>,
+        fsid: u64,
+        fileid: u64,
+        clientid: u64,
+        stateid: &str,
+    ) {
+        let Some(stateid) = unhex16(stateid) else {
+            let _ = reply.send(json!({ "error": "query needs a 32-hex-digit stateid" }));
             return;
         };
         if !self.granting() {
-            let _ = r.reply.send(json!({ "status": "delay", "status_code": Nfsstat::Delay as u32, "reason": "not granting (no quorum or no MDS)" }));
+            let _ = reply.send(json!({ "status": "delay", "status_code": Nfsstat::Delay as u32, "reason": "not granting (no quorum or no MDS)" }));
             return;
         }
         let qid = self.next_id();
-        self.ask_mds(
-            qid,
-            Waiter::Control(r.reply),
-            fsid,
-            fileid,
-            stateid,
-            clientid,
-        );
+        self.ask_mds(qid, Waiter::Control(reply), fsid, fileid, stateid, clientid);
     }
 
-    fn control_revoke(&mut self, r: ControlReq) {
+    fn control_revoke(
+        &mut self,
+        reply: oneshot::Sender<Value>,
+        clientid: u64,
+        fsid: Option<u64>,
+        fileid: Option<u64>,
+        stateid: Option<&str>,
+    ) {
         if !self.is_mds() {
-            let _ = r.reply.send(
+            let _ = reply.send(
                 json!({ "error": format!("this node is not the MDS (MDS is {:?})", self.mds) }),
             );
             return;
         }
-        let Some(clientid) = r.req.get("clientid").and_then(Value::as_u64) else {
-            let _ = r.reply.send(json!({ "error": "revoke needs clientid" }));
-            return;
-        };
-        let one = match (
-            r.req.get("fsid").and_then(Value::as_u64),
-            r.req.get("fileid").and_then(Value::as_u64),
-            r.req
-                .get("stateid")
-                .and_then(Value::as_str)
-                .and_then(unhex16),
-        ) {
-            (Some(f), Some(i), Some(s)) => Some((f, i, s)),
+        let one = match (fsid, fileid, stateid.map(unhex16)) {
+            (Some(f), Some(i), Some(Some(s))) => Some((f, i, s)),
             (None, None, None) => None,
+            (_, _, Some(None)) => {
+                let _ = reply.send(json!({ "error": "revoke needs a 32-hex-digit stateid" }));
+                return;
+            }
             _ => {
-                let _ = r
-                    .reply
-                    .send(json!({ "error": "fsid, fileid and stateid go together" }));
+                let _ = reply.send(json!({ "error": "fsid, fileid and stateid go together" }));
                 return;
             }
         };
         let tag = Tag::Revoke {
             clientid,
             one,
-            waiter: Waiter::Control(r.reply),
+            waiter: Waiter::Control(reply),
         };
         self.downcall(tag, Down::StateRevoke { clientid, one });
     }

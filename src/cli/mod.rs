@@ -5,6 +5,7 @@ pub mod demo;
 pub mod render;
 
 use crate::config::SocketKind;
+use crate::control::Request;
 use crate::gfs2;
 use crate::kernel::{self, device_id, Target};
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -335,7 +336,7 @@ impl Ctx {
             .map_err(|e| failed("kernel half", e))
     }
 
-    async fn daemon(&self, req: Value) -> R<Value> {
+    async fn daemon(&self, req: Request) -> R<Value> {
         let v = crate::control::call(&self.cli.control, &req, Duration::from_secs(35))
             .await
             .map_err(|e| failed(&format!("daemon (control socket {})", self.cli.control), e))?;
@@ -397,12 +398,12 @@ async fn run(ctx: Ctx) -> R<()> {
         Object::State { cmd } => state(&ctx, cmd).await,
         Object::Fs { .. } => fs(&ctx).await,
         Object::Client { .. } => {
-            let v = ctx.daemon(json!({"cmd": "clients"})).await?;
+            let v = ctx.daemon(Request::Clients).await?;
             ctx.print(&v, render::text);
             Ok(())
         }
         Object::Grace { .. } => {
-            let v = ctx.daemon(json!({"cmd": "grace"})).await?;
+            let v = ctx.daemon(Request::Grace { since: None }).await?;
             ctx.print(&v, render::text);
             Ok(())
         }
@@ -412,7 +413,7 @@ async fn run(ctx: Ctx) -> R<()> {
         Object::Monitor(a) => monitor(&ctx, a).await,
         Object::Ping(a) => ping(&ctx, a).await,
         Object::Debug { .. } => {
-            let v = ctx.daemon(json!({"cmd": "ring"})).await?;
+            let v = ctx.daemon(Request::Ring).await?;
             ctx.print(&v, |v| {
                 let mut s = String::new();
                 for e in v["entries"].as_array().into_iter().flatten() {
@@ -632,7 +633,7 @@ async fn get(
 }
 
 async fn member(ctx: &Ctx) -> R<()> {
-    let v = ctx.daemon(json!({"cmd": "status"})).await?;
+    let v = ctx.daemon(Request::Status).await?;
     ctx.print(&v, |v| {
         let mut s = format!(
             "node {} engine {} kernel {}\nmds {} epoch {} grace {} quorate {} granting {}\n",
@@ -789,7 +790,7 @@ async fn layout(ctx: &Ctx, cmd: &LayoutCmd) -> R<()> {
 async fn state(ctx: &Ctx, cmd: &StateCmd) -> R<()> {
     match cmd {
         StateCmd::Show => {
-            let mut v = ctx.daemon(json!({"cmd": "cache"})).await?;
+            let mut v = ctx.daemon(Request::Cache).await?;
             if ctx.cli.stats {
                 let (mut c, t) = ctx.kernel().await?;
                 v["kernel"] = Value::Array(dump(&mut c, &t.pnfsd, pnfsd::cmd::STATE_GET).await?);
@@ -804,7 +805,12 @@ async fn state(ctx: &Ctx, cmd: &StateCmd) -> R<()> {
         } => {
             let _ = parse_stateid(stateid)?;
             let v = ctx
-                .daemon(json!({"cmd": "query", "fsid": fsid, "fileid": fileid, "stateid": stateid, "clientid": clientid}))
+                .daemon(Request::Query {
+                    fsid: *fsid,
+                    fileid: *fileid,
+                    clientid: *clientid,
+                    stateid: stateid.clone(),
+                })
                 .await?;
             ctx.print(&v, render::text);
         }
@@ -814,13 +820,9 @@ async fn state(ctx: &Ctx, cmd: &StateCmd) -> R<()> {
             fileid,
             stateid,
         } => {
-            let mut req = json!({"cmd": "revoke", "clientid": clientid});
             match (fsid, fileid, stateid) {
-                (Some(f), Some(i), Some(s)) => {
+                (Some(_), Some(_), Some(s)) => {
                     parse_stateid(s)?;
-                    req["fsid"] = json!(f);
-                    req["fileid"] = json!(i);
-                    req["stateid"] = json!(s);
                 }
                 (None, None, None) => {}
                 _ => {
@@ -829,7 +831,14 @@ async fn state(ctx: &Ctx, cmd: &StateCmd) -> R<()> {
                     ))
                 }
             }
-            let v = ctx.daemon(req).await?;
+            let v = ctx
+                .daemon(Request::Revoke {
+                    clientid: *clientid,
+                    fsid: *fsid,
+                    fileid: *fileid,
+                    stateid: stateid.clone(),
+                })
+                .await?;
             ctx.print(&v, render::text);
         }
         StateCmd::Set {
@@ -860,9 +869,9 @@ async fn state(ctx: &Ctx, cmd: &StateCmd) -> R<()> {
 async fn fs(ctx: &Ctx) -> R<()> {
     let (mut c, t) = ctx.kernel().await?;
     let mounts = dump(&mut c, &t.gfs2, gfs2ctl::cmd::MOUNT_GET).await?;
-    let journals = ctx.daemon(json!({"cmd": "journals"})).await.ok();
+    let journals = ctx.daemon(Request::Journals).await.ok();
     // What the real GFS2 said by uevents (empty where no GFS2 is mounted).
-    let gfs2 = ctx.daemon(json!({"cmd": "gfs2"})).await.ok();
+    let gfs2 = ctx.daemon(Request::Gfs2).await.ok();
     let v = json!({ "mounts": mounts, "cluster": journals, "gfs2": gfs2 });
     ctx.print(&v, render::text);
     Ok(())
@@ -890,7 +899,7 @@ async fn stats(ctx: &Ctx) -> R<()> {
     let (mut c, t) = ctx.kernel().await?;
     let kp = get(&mut c, &t.pnfsd, pnfsd::cmd::STATS_GET, |_| {}).await?;
     let kg = get(&mut c, &t.gfs2, gfs2ctl::cmd::STATS_GET, |_| {}).await?;
-    let d = ctx.daemon(json!({"cmd": "stats"})).await.ok();
+    let d = ctx.daemon(Request::Stats).await.ok();
     let v = json!({ "kernel": { "pnfsd": kp, "gfs2ctl": kg }, "daemon": d });
     ctx.print(&v, |v| {
         let mut s = String::from("kernel half (round trip as the caller sees it):\n");
@@ -1100,10 +1109,7 @@ async fn grace_events(
     if let Some(v) = queue.pop_front() {
         return Some(v);
     }
-    let mut req = json!({"cmd": "grace"});
-    if let Some(s) = seen {
-        req["since"] = json!(s);
-    }
+    let req = Request::Grace { since: *seen };
     let v = crate::control::call(&ctx.cli.control, &req, Duration::from_secs(2))
         .await
         .ok()
@@ -1233,7 +1239,7 @@ async fn ping(ctx: &Ctx, a: &PingArgs) -> R<()> {
     let mut derr = None;
     for _ in 0..a.count.max(1) {
         let t0 = Instant::now();
-        match ctx.daemon(json!({"cmd": "ping"})).await {
+        match ctx.daemon(Request::Ping).await {
             Ok(_) => d.push(t0.elapsed().as_nanos() as u64),
             Err(e) => {
                 derr = Some(e.msg);
