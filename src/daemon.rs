@@ -7,6 +7,7 @@
 
 use crate::cluster::{Cluster, ClusterEvent, LeaveReason, Membership, NodeId};
 use crate::config::Config;
+use crate::decide::{self, ClusterView, StateDecision};
 use crate::fastpath::{self, CacheEntry, Fwd};
 use crate::kernel::{self, device_id, device_node, Down, DownOut, Registration, Tagged, Target};
 use crate::ring::Ring;
@@ -865,6 +866,7 @@ impl Daemon {
         let v = &self.published;
         if v.granting == granting
             && v.layouts == layouts
+            && v.mds == self.is_mds()
             && v.mds_epoch == self.mds_epoch
             && v.node == self.node
             && self.same_devices()
@@ -875,6 +877,7 @@ impl Daemon {
             granting,
             mds_epoch: self.mds_epoch,
             layouts,
+            mds: self.is_mds(),
             node: self.node,
             devices: self
                 .members
@@ -909,9 +912,43 @@ impl Daemon {
 
     /// This node may grant layouts: the MDS, out of its grace.
     fn layouts(&self) -> bool {
-        self.is_mds() && self.grace_until.is_none()
+        ClusterView::is_mds(self) && self.grace_until.is_none()
     }
+}
 
+/// The loop's current state as the upcall decisions read it (`decide`); the fast path
+/// reads the same from the view `publish` gives it.
+impl ClusterView for Daemon {
+    fn granting(&self) -> bool {
+        Daemon::granting(self)
+    }
+    fn mds_epoch(&self) -> u64 {
+        self.mds_epoch
+    }
+    fn node(&self) -> NodeId {
+        self.node
+    }
+    fn is_mds(&self) -> bool {
+        self.mds == Some(self.node)
+    }
+    fn in_grace(&self) -> bool {
+        self.grace_until.is_some()
+    }
+    fn device(&self, node: NodeId) -> Option<&[DsAddr]> {
+        if !self.members.contains(&node) {
+            return None;
+        }
+        self.peers.get(&node).map(|p| p.addrs.as_slice())
+    }
+    fn data_servers(&self) -> impl Iterator<Item = NodeId> + Clone {
+        self.members
+            .iter()
+            .copied()
+            .filter(|n| self.peers.get(n).is_some_and(|p| !p.addrs.is_empty()))
+    }
+}
+
+impl Daemon {
     /// The members' device addresses are what was last published.
     fn same_devices(&self) -> bool {
         self.members
@@ -1281,26 +1318,19 @@ impl Daemon {
             return Some(Nfsstat::Inval);
         };
         let (fsid, fileid, stateid, clientid) = (q.fsid, q.fileid, q.stateid, q.clientid);
-        if !self.granting() {
-            self.reply_pnfsd(xid, Nfsstat::Delay).finish();
-            return Some(Nfsstat::Delay);
-        }
-        if let Some(boot) = t.u64(a::BOOT_EPOCH) {
-            if boot != 0 && boot != self.mds_epoch {
-                self.reply_pnfsd(xid, Nfsstat::StaleStateid).finish();
-                return Some(Nfsstat::StaleStateid);
+        let decided = {
+            let hot = self.fast.read();
+            decide::get_state(&*self, &q, t.u64(a::BOOT_EPOCH), |k| {
+                hot.cache.get(k).copied()
+            })
+        };
+        match decided {
+            StateDecision::Refused(st) => {
+                self.reply_pnfsd(xid, st).finish();
+                return Some(st);
             }
-        }
-        let (key, seqid) = (q.key(), q.seqid());
-        let hit = self.fast.read().cache.get(&key).copied();
-        if let Some(e) = hit {
-            if seqid <= e.generation {
+            StateDecision::Cached(st, e) => {
                 self.stats.cache_hits += 1;
-                let st = if seqid < e.generation {
-                    Nfsstat::OldStateid
-                } else {
-                    Nfsstat::Ok
-                };
                 let port = self.sock.port();
                 fastpath::put_state(
                     &mut self.tx,
@@ -1313,6 +1343,7 @@ impl Daemon {
                 );
                 return Some(st);
             }
+            StateDecision::AskMds => {}
         }
         self.stats.cache_misses += 1;
         if self.parked.len() >= self.cfg.max_parked {
@@ -1434,49 +1465,32 @@ impl Daemon {
             self.reply_pnfsd(xid, Nfsstat::Inval).finish();
             return Some(Nfsstat::Inval);
         };
-        let node = device_node(id).filter(|n| self.members.contains(n));
-        let st = if !self.granting() {
-            Nfsstat::Delay
-        } else if node.and_then(|n| self.peers.get(&n)).is_some() {
-            Nfsstat::Ok
-        } else {
-            Nfsstat::Noent
-        };
-        let addrs: &[DsAddr] = match node.and_then(|n| self.peers.get(&n)) {
-            Some(p) if st == Nfsstat::Ok => &p.addrs,
-            _ => &[],
-        };
+        // The answer borrows the peers while the REPLY is built in `tx`: take it out for
+        // that (no allocation; it goes back with its capacity).
+        let mut tx = std::mem::take(&mut self.tx);
+        let (st, addrs) = decide::get_device_info(&*self, device_node(id));
         // Build directly into tx: no allocation for the address list.
-        let port = self.sock.port();
-        fastpath::put_device(&mut self.tx, self.target.pnfsd.id, port, xid, st, addrs);
+        fastpath::put_device(
+            &mut tx,
+            self.target.pnfsd.id,
+            self.sock.port(),
+            xid,
+            st,
+            addrs,
+        );
+        self.tx = tx;
         Some(st)
     }
 
     fn layout_get(&mut self, xid: u32, t: &PnfsdAttrs<'_>) -> Option<Nfsstat> {
         use pnfsd::attr as a;
-        let st = if !self.granting() {
-            Nfsstat::Delay
-        } else if !self.is_mds() {
-            Nfsstat::Layoutunavailable
-        } else if self.grace_until.is_some() {
-            Nfsstat::Grace
-        } else {
-            Nfsstat::Ok
-        };
-        if st != Nfsstat::Ok {
-            self.reply_pnfsd(xid, st).finish();
-            return Some(st);
-        }
         let fileid = t.u64(a::FILEID).unwrap_or(0);
-        // Data servers: the live members that announced addresses; stripe files over them.
-        let servers = self
-            .members
-            .iter()
-            .copied()
-            .filter(|n| self.peers.get(n).is_some_and(|p| !p.addrs.is_empty()));
-        let Some(pick) = fastpath::stripe(servers, fileid) else {
-            self.reply_pnfsd(xid, Nfsstat::Layoutunavailable).finish();
-            return Some(Nfsstat::Layoutunavailable);
+        let pick = match decide::layout_get(&*self, fileid) {
+            Ok(pick) => pick,
+            Err(st) => {
+                self.reply_pnfsd(xid, st).finish();
+                return Some(st);
+            }
         };
         let port = self.sock.port();
         fastpath::put_layout(

@@ -16,6 +16,7 @@
 //! empties the cache in the same critical section.
 
 use crate::cluster::NodeId;
+use crate::decide::{self, ClusterView, StateDecision};
 use crate::kernel::device_id;
 use crate::kernel::device_node;
 use crate::stats::KindCounters;
@@ -34,7 +35,7 @@ use tokio::sync::mpsc;
 pub use crate::wire::StateKey;
 
 /// What the MDS answered about a state, as a DS caches it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheEntry {
     pub generation: u32,
     pub access: u32,
@@ -59,6 +60,8 @@ pub struct View {
     pub mds_epoch: u64,
     /// This node is the MDS and out of grace: LAYOUT_GET may be granted.
     pub layouts: bool,
+    /// This node is the MDS.
+    pub mds: bool,
     pub node: NodeId,
     /// Live members with a peer record, in member order, with their DS addresses
     /// (possibly none): GET_DEVICE_INFO's answers; those with addresses are the data
@@ -285,6 +288,37 @@ impl StateQuery {
 /// (kind, status, cache hit) of an answered upcall.
 type Answered = Option<(pnfsd::UpcallKind, Nfsstat, bool)>;
 
+impl ClusterView for View {
+    fn granting(&self) -> bool {
+        self.granting
+    }
+    fn mds_epoch(&self) -> u64 {
+        self.mds_epoch
+    }
+    fn node(&self) -> NodeId {
+        self.node
+    }
+    fn is_mds(&self) -> bool {
+        self.mds
+    }
+    /// Published as `layouts` (the MDS out of grace), asked only of the MDS.
+    fn in_grace(&self) -> bool {
+        !self.layouts
+    }
+    fn device(&self, node: NodeId) -> Option<&[DsAddr]> {
+        self.devices
+            .iter()
+            .find(|(n, _)| *n == node)
+            .map(|(_, a)| a.as_slice())
+    }
+    fn data_servers(&self) -> impl Iterator<Item = NodeId> + Clone {
+        self.devices
+            .iter()
+            .filter(|(_, a)| !a.is_empty())
+            .map(|(n, _)| *n)
+    }
+}
+
 fn get_state(
     shared: &Shared,
     family: u16,
@@ -294,26 +328,14 @@ fn get_state(
     out: &mut Vec<u8>,
 ) -> Answered {
     let q = StateQuery::parse(t)?;
-    let (key, seqid) = (q.key(), q.seqid());
-    let e = {
+    let decided = {
         let hot = shared.read();
-        if !hot.view.granting {
-            return None;
-        }
-        if let Some(boot) = t.u64(a::BOOT_EPOCH) {
-            if boot != 0 && boot != hot.view.mds_epoch {
-                return None;
-            }
-        }
-        match hot.cache.get(&key) {
-            Some(e) if seqid <= e.generation => *e,
-            _ => return None,
-        }
+        decide::get_state(&hot.view, &q, t.u64(a::BOOT_EPOCH), |k| {
+            hot.cache.get(k).copied()
+        })
     };
-    let st = if seqid < e.generation {
-        Nfsstat::OldStateid
-    } else {
-        Nfsstat::Ok
+    let StateDecision::Cached(st, e) = decided else {
+        return None; // the loop answers (refuses, or asks the MDS)
     };
     put_state(out, family, port, xid, st, &e, q.clientid);
     Some((pnfsd::UpcallKind::GetState, st, true))
@@ -327,12 +349,11 @@ fn get_device_info(
     t: &PnfsdAttrs<'_>,
     out: &mut Vec<u8>,
 ) -> Answered {
-    let node = device_node(t.array::<16>(a::DEVICE_ID)?)?;
+    let node = device_node(t.array::<16>(a::DEVICE_ID)?);
     let hot = shared.read();
-    if !hot.view.granting {
+    let (Nfsstat::Ok, addrs) = decide::get_device_info(&hot.view, node) else {
         return None;
-    }
-    let (_, addrs) = hot.view.devices.iter().find(|(n, _)| *n == node)?;
+    };
     put_device(out, family, port, xid, Nfsstat::Ok, addrs);
     Some((pnfsd::UpcallKind::GetDeviceInfo, Nfsstat::Ok, false))
 }
@@ -347,29 +368,12 @@ fn layout_get(
 ) -> Answered {
     let fileid = t.u64(a::FILEID).unwrap_or(0);
     let hot = shared.read();
-    let v = &hot.view;
-    if !(v.granting && v.layouts) {
-        return None;
-    }
-    let servers = v
-        .devices
-        .iter()
-        .filter(|(_, a)| !a.is_empty())
-        .map(|(n, _)| *n);
-    let pick = stripe(servers, fileid)?;
-    put_layout(out, family, port, xid, v.node, pick, fileid, t);
+    let pick = decide::layout_get(&hot.view, fileid).ok()?;
+    put_layout(out, family, port, xid, hot.view.node, pick, fileid, t);
     Some((pnfsd::UpcallKind::LayoutGet, Nfsstat::Ok, false))
 }
 
-/// The data server file `fileid` is striped on: the fileid-th of `servers` (the live
-/// members with addresses, in member order), round robin; None if there is none.
-pub fn stripe(mut servers: impl Iterator<Item = NodeId> + Clone, fileid: u64) -> Option<NodeId> {
-    let n = servers.clone().count() as u64;
-    if n == 0 {
-        return None;
-    }
-    servers.nth((fileid % n) as usize)
-}
+pub use crate::decide::stripe;
 
 /// Start a REPLY to `xid` with `st` (the rest of the answer's attributes follow).
 pub fn reply(out: &mut Vec<u8>, family: u16, port: u32, xid: u32, st: Nfsstat) -> MsgBuilder<'_> {
@@ -750,6 +754,7 @@ mod tests {
                 granting,
                 mds_epoch: 6,
                 layouts,
+                mds: true,
                 node: 1,
                 devices: vec![(1, vec![]), (2, vec![addr])],
             };

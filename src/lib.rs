@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod decide;
 pub mod fastpath;
 pub mod gfs2;
 pub mod kernel;
