@@ -369,8 +369,10 @@ int gfs2ctl_nl_register_doit(struct sk_buff *skb, struct genl_info *info)
 		goto err_free;
 	}
 
+	/* a daemon whose socket is being released does not hold its place */
+	pnfs_shim_reap(chan);
 	spin_lock(&chan->lock);
-	err = pnfs_shim_register_locked(chan, info);
+	err = pnfs_shim_register_locked(chan, skb, info);
 	if (err) {
 		spin_unlock(&chan->lock);
 		goto err_free;
@@ -406,12 +408,12 @@ err_free:
 
 int gfs2ctl_nl_unregister_doit(struct sk_buff *skb, struct genl_info *info)
 {
-	return pnfs_shim_unregister(gfs2_chan(genl_info_net(info)), info);
+	return pnfs_shim_unregister(gfs2_chan(genl_info_net(info)), skb, info);
 }
 
 int gfs2ctl_nl_reply_doit(struct sk_buff *skb, struct genl_info *info)
 {
-	return pnfs_shim_reply(gfs2_chan(genl_info_net(info)), info);
+	return pnfs_shim_reply(gfs2_chan(genl_info_net(info)), skb, info);
 }
 
 /* ---- downcalls on a mount ---- */
@@ -646,17 +648,34 @@ err_free:
 
 /* ---- trigger ---- */
 
+/* A finished TRIGGER run's answer. */
+static int gfs2_trigger_answer(struct sk_buff *msg, struct pnfs_shim_chan *chan, u32 kind,
+			       struct pnfs_shim_run *run)
+{
+	const struct pnfs_shim_gfs2_reply *last = run->last;
+	int err;
+
+	err = pnfs_shim_put_kind_stats(msg, chan->fam, true, kind, run->stats);
+	if (err)
+		return err;
+	if (nla_put_u64_64bit(msg, GFS2CTL_A_ELAPSED_NS, run->elapsed_ns, GFS2CTL_A_PAD))
+		return -EMSGSIZE;
+	if (run->have_last &&
+	    (nla_put_s32(msg, GFS2CTL_A_STATUS, last->status) ||
+	     ((last->has & PNFS_SHIM_HAS_JID) &&
+	      nla_put_u32(msg, GFS2CTL_A_JID, last->jid)) ||
+	     ((last->has & PNFS_SHIM_HAS_FIRST) &&
+	      nla_put_u8(msg, GFS2CTL_A_FIRST, last->first))))
+		return -EMSGSIZE;
+	return 0;
+}
+
 int gfs2ctl_nl_trigger_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct pnfs_shim_chan *chan = gfs2_chan(genl_info_net(info));
-	const struct pnfs_shim_gfs2_reply *last;
 	struct nlattr **tb = info->attrs;
 	struct pnfs_shim_gfs2_args *args;
-	struct pnfs_shim_run *run;
 	u32 kind, count = 1, depth = 1;
-	struct sk_buff *msg;
-	void *hdr;
-	int err;
 
 	if (PNFS_SHIM_REQ_ATTR(info, GFS2CTL_A_UPCALL_KIND, "upcall-kind"))
 		return -EINVAL;
@@ -686,44 +705,7 @@ int gfs2ctl_nl_trigger_doit(struct sk_buff *skb, struct genl_info *info)
 	if (tb[GFS2CTL_A_STATUS])
 		args->status = nla_get_s32(tb[GFS2CTL_A_STATUS]);
 
-	run = pnfs_shim_trigger_run(chan, kind, count, depth, args, false);
-	if (IS_ERR(run)) {
-		kfree(args);
-		return PTR_ERR(run);
-	}
-
-	err = -ENOMEM;
-	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
-	if (!msg)
-		goto out;
-	err = -EMSGSIZE;
-	hdr = genlmsg_put_reply(msg, info, &pnfs_shim_gfs2_family, 0,
-				info->genlhdr->cmd);
-	if (!hdr)
-		goto err_free;
-	err = pnfs_shim_put_kind_stats(msg, chan->fam, true, kind, run->stats);
-	if (err)
-		goto err_free;
-	err = -EMSGSIZE;
-	if (nla_put_u64_64bit(msg, GFS2CTL_A_ELAPSED_NS, run->elapsed_ns, GFS2CTL_A_PAD))
-		goto err_free;
-	last = run->last;
-	if (run->have_last &&
-	    (nla_put_s32(msg, GFS2CTL_A_STATUS, last->status) ||
-	     ((last->has & PNFS_SHIM_HAS_JID) &&
-	      nla_put_u32(msg, GFS2CTL_A_JID, last->jid)) ||
-	     ((last->has & PNFS_SHIM_HAS_FIRST) &&
-	      nla_put_u8(msg, GFS2CTL_A_FIRST, last->first))))
-		goto err_free;
-	genlmsg_end(msg, hdr);
-	pnfs_shim_run_free(run);
-	kfree(args);
-	return genlmsg_reply(msg, info);
-
-err_free:
-	nlmsg_free(msg);
-out:
-	pnfs_shim_run_free(run);
-	kfree(args);
-	return err;
+	/* answered (and ACKed) when the run ends, see pnfs_shim_trigger.c */
+	return pnfs_shim_trigger_start(chan, skb, info, kind, count, depth, args, false,
+				       gfs2_trigger_answer);
 }

@@ -80,6 +80,7 @@ struct pnfs_shim_chan {
 
 	spinlock_t lock;		/* protects the daemon fields below */
 	bool registered;
+	struct sock *sk;		/* the daemon's socket (held), NULL if none */
 	u32 port;
 	u64 gen;			/* registration generation, never 0 */
 	u64 last_gen;
@@ -120,6 +121,9 @@ struct pnfs_shim_run {
 	struct completion exited;	/* completed once per thread */
 	struct list_head node;		/* on pnfs_shim_runs */
 
+	struct sock *req_sk;		/* the requester's socket, NULL if none */
+	u32 req_port;
+
 	spinlock_t lock;		/* tasks, nr_tasks, last, have_last */
 	bool have_last;
 	void *last;			/* last answered reply */
@@ -159,11 +163,16 @@ struct pnfs_shim_chan *pnfs_shim_chan_alloc(struct net *net,
 void pnfs_shim_chan_free(struct pnfs_shim_chan *chan);
 int pnfs_shim_upcall(struct pnfs_shim_chan *chan, u32 kind, const void *args,
 		     void *reply, struct pnfs_shim_kstats *run);
-int pnfs_shim_reply(struct pnfs_shim_chan *chan, struct genl_info *info);
-int pnfs_shim_daemon_gone(struct pnfs_shim_chan *chan, u32 port);
+int pnfs_shim_reply(struct pnfs_shim_chan *chan, struct sk_buff *skb, struct genl_info *info);
+int pnfs_shim_daemon_released(struct pnfs_shim_chan *chan, u32 port);
+void pnfs_shim_reap(struct pnfs_shim_chan *chan);
+bool pnfs_shim_sock_open(struct sock *sk);
+int pnfs_shim_unicast(struct net *net, struct sock *sk, u32 port, struct sk_buff *skb);
 unsigned int pnfs_shim_fail_pending(struct pnfs_shim_chan *chan, u64 gen);
-int pnfs_shim_register_locked(struct pnfs_shim_chan *chan, struct genl_info *info);
-int pnfs_shim_unregister(struct pnfs_shim_chan *chan, struct genl_info *info);
+int pnfs_shim_register_locked(struct pnfs_shim_chan *chan, struct sk_buff *skb,
+			      struct genl_info *info);
+int pnfs_shim_unregister(struct pnfs_shim_chan *chan, struct sk_buff *skb,
+			 struct genl_info *info);
 int pnfs_shim_upcall_dump(struct pnfs_shim_chan *chan, struct sk_buff *skb,
 			  struct netlink_callback *cb);
 unsigned int pnfs_shim_hist_bucket(u64 ns);
@@ -175,11 +184,17 @@ struct sk_buff *pnfs_shim_event_new(struct pnfs_shim_chan *chan, u8 cmd, void **
 void pnfs_shim_event_send(struct pnfs_shim_chan *chan, struct sk_buff *skb, void *hdr);
 
 /* pnfs_shim_trigger.c */
-struct pnfs_shim_run *pnfs_shim_trigger_run(struct pnfs_shim_chan *chan, u32 kind,
-					    u32 count, u32 depth, const void *args,
-					    bool loopback);
+/* puts a finished TRIGGER run's answer attributes into @msg */
+typedef int (*pnfs_shim_answer_fn)(struct sk_buff *msg, struct pnfs_shim_chan *chan,
+				   u32 kind, struct pnfs_shim_run *run);
+int pnfs_shim_trigger_start(struct pnfs_shim_chan *chan, struct sk_buff *skb,
+			    struct genl_info *info, u32 kind, u32 count, u32 depth,
+			    void *args, bool loopback, pnfs_shim_answer_fn answer);
 void pnfs_shim_run_free(struct pnfs_shim_run *run);
 void pnfs_shim_trigger_abort_all(void);
+void pnfs_shim_trigger_released(struct net *net, u32 port);
+int pnfs_shim_trigger_init(void);
+void pnfs_shim_trigger_exit(void);
 
 /* pnfs_shim_pnfsd.c */
 struct pnfs_shim_pnfsd_state *pnfs_shim_pnfsd_state_alloc(void);

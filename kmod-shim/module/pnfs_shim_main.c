@@ -164,7 +164,8 @@ static int pnfs_shim_netlink_event(struct notifier_block *nb,
 	pn = pnfs_shim_net(n->net);
 	for (i = 0; i < PNFS_SHIM_NFAM; i++)
 		if (pn->chan[i])
-			pnfs_shim_daemon_gone(pn->chan[i], n->portid);
+			pnfs_shim_daemon_released(pn->chan[i], n->portid);
+	pnfs_shim_trigger_released(n->net, n->portid);
 	return NOTIFY_DONE;
 }
 
@@ -176,9 +177,12 @@ static int __init pnfs_shim_init(void)
 {
 	int err;
 
-	err = register_pernet_subsys(&pnfs_shim_net_ops);
+	err = pnfs_shim_trigger_init();
 	if (err)
 		return err;
+	err = register_pernet_subsys(&pnfs_shim_net_ops);
+	if (err)
+		goto err_trigger;
 	err = genl_register_family(&pnfs_shim_pnfsd_family);
 	if (err)
 		goto err_pernet;
@@ -196,6 +200,8 @@ err_pnfsd:
 	genl_unregister_family(&pnfs_shim_pnfsd_family);
 err_pernet:
 	unregister_pernet_subsys(&pnfs_shim_net_ops);
+err_trigger:
+	pnfs_shim_trigger_exit();
 	return err;
 }
 
@@ -211,7 +217,8 @@ static void __exit pnfs_shim_exit(void)
 	 */
 	WRITE_ONCE(pnfs_shim_stopping, true);
 	netlink_unregister_notifier(&pnfs_shim_netlink_notifier);
-	pnfs_shim_trigger_abort_all();
+	/* the runs end and answer; their work items are done after this */
+	pnfs_shim_trigger_exit();
 	mutex_lock(&pnfs_shim_nets_lock);
 	list_for_each_entry(pn, &pnfs_shim_nets, node)
 		for (i = 0; i < PNFS_SHIM_NFAM; i++)

@@ -486,8 +486,10 @@ int pnfsd_nl_register_doit(struct sk_buff *skb, struct genl_info *info)
 		goto err_free;
 	}
 
+	/* a daemon whose socket is being released does not hold its place */
+	pnfs_shim_reap(chan);
 	spin_lock(&chan->lock);
-	err = pnfs_shim_register_locked(chan, info);
+	err = pnfs_shim_register_locked(chan, skb, info);
 	if (err) {
 		spin_unlock(&chan->lock);
 		goto err_free;
@@ -531,12 +533,12 @@ err_free:
 
 int pnfsd_nl_unregister_doit(struct sk_buff *skb, struct genl_info *info)
 {
-	return pnfs_shim_unregister(pnfsd_chan(genl_info_net(info)), info);
+	return pnfs_shim_unregister(pnfsd_chan(genl_info_net(info)), skb, info);
 }
 
 int pnfsd_nl_reply_doit(struct sk_buff *skb, struct genl_info *info)
 {
-	return pnfs_shim_reply(pnfsd_chan(genl_info_net(info)), info);
+	return pnfs_shim_reply(pnfsd_chan(genl_info_net(info)), skb, info);
 }
 
 /* ---- stateids ---- */
@@ -1160,79 +1162,18 @@ err_free:
 
 /* ---- trigger ---- */
 
-int pnfsd_nl_trigger_doit(struct sk_buff *skb, struct genl_info *info)
+/* A finished TRIGGER run's answer. */
+static int pnfsd_trigger_answer(struct sk_buff *msg, struct pnfs_shim_chan *chan, u32 kind,
+				struct pnfs_shim_run *run)
 {
-	struct pnfs_shim_chan *chan = pnfsd_chan(genl_info_net(info));
-	struct pnfs_shim_pnfsd_args args = {};
-	const struct pnfs_shim_pnfsd_reply *last;
-	struct nlattr **tb = info->attrs;
-	struct pnfs_shim_run *run;
-	u32 kind, count = 1, depth = 1;
-	struct sk_buff *msg;
-	void *hdr;
+	const struct pnfs_shim_pnfsd_reply *last = run->last;
 	int err;
 
-	/* absent attributes: the twin's defaults (a READ layout of the whole file) */
-	args.iomode = 1;
-	args.length = U64_MAX;
-	args.state_change = 1;
-
-	if (PNFS_SHIM_REQ_ATTR(info, PNFSD_A_UPCALL_KIND, "upcall-kind"))
-		return -EINVAL;
-	kind = nla_get_u32(tb[PNFSD_A_UPCALL_KIND]);
-	if (tb[PNFSD_A_COUNT])
-		count = nla_get_u32(tb[PNFSD_A_COUNT]);
-	if (tb[PNFSD_A_DEPTH])
-		depth = nla_get_u32(tb[PNFSD_A_DEPTH]);
-
-	if (tb[PNFSD_A_FSID])
-		args.fsid = nla_get_u64(tb[PNFSD_A_FSID]);
-	if (tb[PNFSD_A_FILEID])
-		args.fileid = nla_get_u64(tb[PNFSD_A_FILEID]);
-	if (tb[PNFSD_A_STATEID])
-		nla_memcpy(args.stateid, tb[PNFSD_A_STATEID], sizeof(args.stateid));
-	if (tb[PNFSD_A_CLIENTID])
-		args.clientid = nla_get_u64(tb[PNFSD_A_CLIENTID]);
-	if (tb[PNFSD_A_MDS_ID])
-		args.mds_id = nla_get_u32(tb[PNFSD_A_MDS_ID]);
-	if (tb[PNFSD_A_BOOT_EPOCH])
-		args.boot_epoch = nla_get_u64(tb[PNFSD_A_BOOT_EPOCH]);
-	if (tb[PNFSD_A_DEVICE_ID])
-		nla_memcpy(args.device_id, tb[PNFSD_A_DEVICE_ID], sizeof(args.device_id));
-	if (tb[PNFSD_A_IOMODE])
-		args.iomode = nla_get_u32(tb[PNFSD_A_IOMODE]);
-	if (tb[PNFSD_A_OFFSET])
-		args.offset = nla_get_u64(tb[PNFSD_A_OFFSET]);
-	if (tb[PNFSD_A_LENGTH])
-		args.length = nla_get_u64(tb[PNFSD_A_LENGTH]);
-	if (tb[PNFSD_A_GENERATION])
-		args.generation = nla_get_u32(tb[PNFSD_A_GENERATION]);
-	if (tb[PNFSD_A_STATE_CHANGE])
-		args.state_change = nla_get_u32(tb[PNFSD_A_STATE_CHANGE]);
-	if (tb[PNFSD_A_LAST_WRITE])
-		args.last_write = nla_get_u64(tb[PNFSD_A_LAST_WRITE]);
-
-	run = pnfs_shim_trigger_run(chan, kind, count, depth, &args,
-				    nla_get_flag(tb[PNFSD_A_LOOPBACK]));
-	if (IS_ERR(run))
-		return PTR_ERR(run);
-
-	err = -ENOMEM;
-	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
-	if (!msg)
-		goto out;
-	err = -EMSGSIZE;
-	hdr = genlmsg_put_reply(msg, info, &pnfs_shim_pnfsd_family, 0,
-				info->genlhdr->cmd);
-	if (!hdr)
-		goto err_free;
 	err = pnfs_shim_put_kind_stats(msg, chan->fam, true, kind, run->stats);
 	if (err)
-		goto err_free;
-	err = -EMSGSIZE;
+		return err;
 	if (pnfsd_put_u64(msg, PNFSD_A_ELAPSED_NS, run->elapsed_ns))
-		goto err_free;
-	last = run->last;
+		return -EMSGSIZE;
 	if (run->have_last &&
 	    (nla_put_u32(msg, PNFSD_A_STATUS, last->status) ||
 	     ((last->has & PNFS_SHIM_HAS_ACCESS) &&
@@ -1242,14 +1183,61 @@ int pnfsd_nl_trigger_doit(struct sk_buff *skb, struct genl_info *info)
 	     ((last->has & PNFS_SHIM_HAS_DEVICE_ID) &&
 	      nla_put(msg, PNFSD_A_DEVICE_ID, PNFSD_DEVICEID_SIZE, last->device_id)) ||
 	     pnfsd_put_ds_addrs(msg, last->ds_addr, last->nr_ds_addrs)))
-		goto err_free;
-	genlmsg_end(msg, hdr);
-	pnfs_shim_run_free(run);
-	return genlmsg_reply(msg, info);
+		return -EMSGSIZE;
+	return 0;
+}
 
-err_free:
-	nlmsg_free(msg);
-out:
-	pnfs_shim_run_free(run);
-	return err;
+int pnfsd_nl_trigger_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct pnfs_shim_chan *chan = pnfsd_chan(genl_info_net(info));
+	struct pnfs_shim_pnfsd_args *args;
+	struct nlattr **tb = info->attrs;
+	u32 kind, count = 1, depth = 1;
+
+	if (PNFS_SHIM_REQ_ATTR(info, PNFSD_A_UPCALL_KIND, "upcall-kind"))
+		return -EINVAL;
+	kind = nla_get_u32(tb[PNFSD_A_UPCALL_KIND]);
+	if (tb[PNFSD_A_COUNT])
+		count = nla_get_u32(tb[PNFSD_A_COUNT]);
+	if (tb[PNFSD_A_DEPTH])
+		depth = nla_get_u32(tb[PNFSD_A_DEPTH]);
+
+	args = kzalloc(sizeof(*args), GFP_KERNEL);
+	if (!args)
+		return -ENOMEM;
+	/* absent attributes: the twin's defaults (a READ layout of the whole file) */
+	args->iomode = 1;
+	args->length = U64_MAX;
+	args->state_change = 1;
+	if (tb[PNFSD_A_FSID])
+		args->fsid = nla_get_u64(tb[PNFSD_A_FSID]);
+	if (tb[PNFSD_A_FILEID])
+		args->fileid = nla_get_u64(tb[PNFSD_A_FILEID]);
+	if (tb[PNFSD_A_STATEID])
+		nla_memcpy(args->stateid, tb[PNFSD_A_STATEID], sizeof(args->stateid));
+	if (tb[PNFSD_A_CLIENTID])
+		args->clientid = nla_get_u64(tb[PNFSD_A_CLIENTID]);
+	if (tb[PNFSD_A_MDS_ID])
+		args->mds_id = nla_get_u32(tb[PNFSD_A_MDS_ID]);
+	if (tb[PNFSD_A_BOOT_EPOCH])
+		args->boot_epoch = nla_get_u64(tb[PNFSD_A_BOOT_EPOCH]);
+	if (tb[PNFSD_A_DEVICE_ID])
+		nla_memcpy(args->device_id, tb[PNFSD_A_DEVICE_ID], sizeof(args->device_id));
+	if (tb[PNFSD_A_IOMODE])
+		args->iomode = nla_get_u32(tb[PNFSD_A_IOMODE]);
+	if (tb[PNFSD_A_OFFSET])
+		args->offset = nla_get_u64(tb[PNFSD_A_OFFSET]);
+	if (tb[PNFSD_A_LENGTH])
+		args->length = nla_get_u64(tb[PNFSD_A_LENGTH]);
+	if (tb[PNFSD_A_GENERATION])
+		args->generation = nla_get_u32(tb[PNFSD_A_GENERATION]);
+	if (tb[PNFSD_A_STATE_CHANGE])
+		args->state_change = nla_get_u32(tb[PNFSD_A_STATE_CHANGE]);
+	if (tb[PNFSD_A_LAST_WRITE])
+		args->last_write = nla_get_u64(tb[PNFSD_A_LAST_WRITE]);
+
+	/* answered (and ACKed) when the run ends, see pnfs_shim_trigger.c */
+	return pnfs_shim_trigger_start(chan, skb, info, kind, count, depth, args,
+				       nla_get_flag(tb[PNFSD_A_LOOPBACK]),
+				       pnfsd_trigger_answer);
 }

@@ -5,12 +5,14 @@
  */
 
 #include <linux/bitops.h>
+#include <linux/fs.h>
 #include <linux/jiffies.h>
 #include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <net/genetlink.h>
+#include <net/sock.h>
 #include <asm/unaligned.h>
 
 #include "pnfs_shim_internal.h"
@@ -102,6 +104,8 @@ void pnfs_shim_chan_free(struct pnfs_shim_chan *chan)
 	pnfs_shim_fail_pending(chan, 0);
 	WARN_ON(!xa_empty(&chan->pending));
 	xa_destroy(&chan->pending);
+	if (chan->registered)
+		sock_put(chan->sk);
 	kvfree(chan->kstats);
 	kfree(chan);
 }
@@ -146,23 +150,62 @@ unsigned int pnfs_shim_fail_pending(struct pnfs_shim_chan *chan, u64 gen)
 }
 
 /*
- * The daemon on @port unregistered or died: forget it, fail its pending
- * upcalls at once, send daemon-down.  -ENOENT if @port is not the daemon.
+ * The daemon is known by its socket, not by its port.  netlink_release() takes
+ * the port out of the table (netlink_remove()) first, then orphans the socket,
+ * and calls the NETLINK_URELEASE notifiers last; it can sleep in between
+ * (netlink_table_grab(), the notifier chain's rwsem), and another socket can
+ * bind() the port meanwhile.  Known by its port, the daemon was taken over by
+ * that socket: upcalls went to it (an unprivileged one too), its REGISTER was
+ * taken for the daemon's re-register and then undone by the old socket's
+ * URELEASE (tests/vm/porttheft.c).
+ *
+ * Whether @sk, the registered daemon's socket, is still open.  The caller holds
+ * read_lock_bh(&sk->sk_callback_lock): sock_orphan() cannot complete, so
+ * sk->sk_socket and its file stay valid.  The last fput() of the file comes
+ * before all of netlink_release(): a file count of 0 says that the release has
+ * begun and the port may be free already, before SOCK_DEAD is set.
  */
-int pnfs_shim_daemon_gone(struct pnfs_shim_chan *chan, u32 port)
+static bool pnfs_shim_sk_open(struct sock *sk)
+{
+	struct socket *sock = sk->sk_socket;
+
+	if (sock_flag(sk, SOCK_DEAD) || !sock)
+		return false;
+	return !sock->file || file_count(sock->file) > 0;
+}
+
+/* Whether @sk (held) is still open: not released, its port still its own. */
+bool pnfs_shim_sock_open(struct sock *sk)
+{
+	bool open;
+
+	read_lock_bh(&sk->sk_callback_lock);
+	open = pnfs_shim_sk_open(sk);
+	read_unlock_bh(&sk->sk_callback_lock);
+	return open;
+}
+
+/*
+ * Forgets registration @gen if it is still the current one: fails its pending
+ * upcalls at once, sends daemon-down, lets go of the daemon's socket.  Returns
+ * how many upcalls failed, -ENOENT if @gen is not the registration.
+ */
+static int pnfs_shim_forget(struct pnfs_shim_chan *chan, u64 gen)
 {
 	unsigned int count;
-	u32 node_id;
-	u64 gen;
+	struct sock *sk;
+	u32 port, node_id;
 
 	spin_lock(&chan->lock);
-	if (!chan->registered || chan->port != port) {
+	if (!chan->registered || chan->gen != gen) {
 		spin_unlock(&chan->lock);
 		return -ENOENT;
 	}
-	gen = chan->gen;
+	sk = chan->sk;
+	port = chan->port;
 	node_id = chan->node_id;
 	chan->registered = false;
+	chan->sk = NULL;
 	chan->port = 0;
 	chan->gen = 0;
 	chan->version = 0;
@@ -174,18 +217,79 @@ int pnfs_shim_daemon_gone(struct pnfs_shim_chan *chan, u32 port)
 
 	count = pnfs_shim_fail_pending(chan, gen);
 	chan->fam->daemon_down(chan, port, node_id, count);
+	sock_put(sk);
 	return count;
 }
 
-/*
- * REGISTER, generic part; called with chan->lock held.  One daemon per family
- * per netns: another port gets -EBUSY, the same port re-registers.
- */
-int pnfs_shim_register_locked(struct pnfs_shim_chan *chan, struct genl_info *info)
+/* The registered daemon's socket, held (sock_put() it), and its registration. */
+static struct sock *pnfs_shim_daemon_sk(struct pnfs_shim_chan *chan, u64 *gen, u32 *port)
 {
+	struct sock *sk = NULL;
+
+	spin_lock(&chan->lock);
+	if (chan->registered) {
+		sk = chan->sk;
+		sock_hold(sk);
+		*gen = chan->gen;
+		*port = chan->port;
+	}
+	spin_unlock(&chan->lock);
+	return sk;
+}
+
+/*
+ * A registered daemon whose socket is being released (its NETLINK_URELEASE
+ * not handled yet) is forgotten now, as if it had been.
+ */
+void pnfs_shim_reap(struct pnfs_shim_chan *chan)
+{
+	struct sock *sk;
+	u32 port;
+	u64 gen;
+
+	sk = pnfs_shim_daemon_sk(chan, &gen, &port);
+	if (!sk)
+		return;
+	if (!pnfs_shim_sock_open(sk))
+		pnfs_shim_forget(chan, gen);
+	sock_put(sk);
+}
+
+/*
+ * NETLINK_URELEASE of a socket bound to @port.  The daemon died if it was its
+ * socket; another socket may have bound the port since and registered, so the
+ * port alone does not tell.  Returns the upcalls failed, -ENOENT if not the
+ * daemon.
+ */
+int pnfs_shim_daemon_released(struct pnfs_shim_chan *chan, u32 port)
+{
+	struct sock *sk;
+	u32 dport;
+	u64 gen;
+	int ret = -ENOENT;
+
+	sk = pnfs_shim_daemon_sk(chan, &gen, &dport);
+	if (!sk)
+		return -ENOENT;
+	if (dport == port && !pnfs_shim_sock_open(sk))
+		ret = pnfs_shim_forget(chan, gen);
+	sock_put(sk);
+	return ret;
+}
+
+/*
+ * REGISTER, generic part; called with chan->lock held, after pnfs_shim_reap().
+ * One daemon per family per netns: another socket gets -EBUSY, the daemon's
+ * own re-registers.
+ */
+int pnfs_shim_register_locked(struct pnfs_shim_chan *chan, struct sk_buff *skb,
+			      struct genl_info *info)
+{
+	struct sock *sk = NETLINK_CB(skb).sk;
+
 	lockdep_assert_held(&chan->lock);
 
-	if (chan->registered && chan->port != info->snd_portid) {
+	if (chan->registered && chan->sk != sk) {
 		pnfs_shim_set_err(info->extack,
 				  "a daemon is already registered on port %u",
 				  chan->port);
@@ -193,19 +297,49 @@ int pnfs_shim_register_locked(struct pnfs_shim_chan *chan, struct genl_info *inf
 	}
 	if (!chan->registered) {
 		chan->registered = true;
+		sock_hold(sk);
+		chan->sk = sk;
 		chan->port = info->snd_portid;
 		chan->gen = ++chan->last_gen;
 	}
 	return 0;
 }
 
-int pnfs_shim_unregister(struct pnfs_shim_chan *chan, struct genl_info *info)
+int pnfs_shim_unregister(struct pnfs_shim_chan *chan, struct sk_buff *skb,
+			 struct genl_info *info)
 {
-	if (pnfs_shim_daemon_gone(chan, info->snd_portid) < 0) {
+	bool daemon;
+	u64 gen;
+
+	spin_lock(&chan->lock);
+	daemon = chan->registered && chan->sk == NETLINK_CB(skb).sk;
+	gen = chan->gen;
+	spin_unlock(&chan->lock);
+	if (!daemon || pnfs_shim_forget(chan, gen) < 0) {
 		GENL_SET_ERR_MSG(info, "not the registered daemon");
 		return -ENOENT;
 	}
 	return 0;
+}
+
+/*
+ * Unicasts @skb to the socket @sk (held), bound to @port, and never to another
+ * socket that took the port over: -ECONNREFUSED once @sk is being released.
+ * The socket cannot be orphaned while the message is on its way.
+ */
+int pnfs_shim_unicast(struct net *net, struct sock *sk, u32 port, struct sk_buff *skb)
+{
+	int err;
+
+	read_lock_bh(&sk->sk_callback_lock);
+	if (pnfs_shim_sk_open(sk)) {
+		err = genlmsg_unicast(net, skb, port);
+	} else {
+		nlmsg_free(skb);
+		err = -ECONNREFUSED;
+	}
+	read_unlock_bh(&sk->sk_callback_lock);
+	return err;
 }
 
 /*
@@ -251,9 +385,11 @@ int pnfs_shim_upcall(struct pnfs_shim_chan *chan, u32 kind, const void *args,
 	const struct pnfs_shim_family *fam = chan->fam;
 	struct pnfs_shim_kstats *ks;
 	struct pnfs_shim_upcall *up;
+	struct sock *sk = NULL;
 	struct sk_buff *skb;
 	bool registered;
 	u32 port = 0, timeout_ms;
+	u64 gen = 0;
 	void *hdr;
 	long left;
 	int err;
@@ -292,7 +428,11 @@ int pnfs_shim_upcall(struct pnfs_shim_chan *chan, u32 kind, const void *args,
 		     !READ_ONCE(pnfs_shim_stopping);
 	if (registered) {
 		port = chan->port;
-		WRITE_ONCE(up->gen, chan->gen);
+		gen = chan->gen;
+		WRITE_ONCE(up->gen, gen);
+		sk = chan->registered ? chan->sk : NULL;
+		if (sk)
+			sock_hold(sk);
 	}
 	timeout_ms = chan->timeout_ms;
 	spin_unlock(&chan->lock);
@@ -320,14 +460,18 @@ int pnfs_shim_upcall(struct pnfs_shim_chan *chan, u32 kind, const void *args,
 	if (run && run->loopback)
 		err = pnfs_shim_loopback(chan, skb);
 	else
-		err = genlmsg_unicast(chan->net, skb, port);
+		err = pnfs_shim_unicast(chan->net, sk, port, skb);
 	if (err) {
 		if (err == -ECONNREFUSED) {
 			/* the daemon's socket is gone: same as its death */
-			pnfs_shim_daemon_gone(chan, port);
+			pnfs_shim_forget(chan, gen);
 			err = -ENOTCONN;
 		}
 		goto out_unsent;
+	}
+	if (sk) {
+		sock_put(sk);
+		sk = NULL;
 	}
 
 	left = wait_for_completion_killable_timeout(&up->done,
@@ -366,12 +510,14 @@ out_result:
 	pnfs_shim_hist_add(ks, run, up->latency_ns);
 	memcpy(reply, up->reply, fam->reply_size);
 out_put:
+	if (sk)
+		sock_put(sk);
 	pnfs_shim_upcall_put(up);
 	return err;
 }
 
 /* REPLY from the daemon: wake the waiter of this xid. */
-int pnfs_shim_reply(struct pnfs_shim_chan *chan, struct genl_info *info)
+int pnfs_shim_reply(struct pnfs_shim_chan *chan, struct sk_buff *skb, struct genl_info *info)
 {
 	const struct pnfs_shim_family *fam = chan->fam;
 	struct pnfs_shim_upcall *up;
@@ -384,8 +530,9 @@ int pnfs_shim_reply(struct pnfs_shim_chan *chan, struct genl_info *info)
 	    PNFS_SHIM_REQ_ATTR(info, fam->attr_status, "status"))
 		return -EINVAL;
 
+	/* the daemon's socket, not whichever has its port now */
 	spin_lock(&chan->lock);
-	daemon = chan->registered && chan->port == info->snd_portid;
+	daemon = chan->registered && chan->sk == NETLINK_CB(skb).sk;
 	spin_unlock(&chan->lock);
 	if (!daemon) {
 		GENL_SET_ERR_MSG(info, "reply from a port that is not the registered daemon");

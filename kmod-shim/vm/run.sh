@@ -31,6 +31,8 @@
 # VMLANE_BOOT=pvh|bzimage (default pvh: boot the cached uncompressed vmlinux
 # through its PVH entry, see the image phase).
 #
+# VMLANE_WORK=DIR puts the per-run tree elsewhere (two runs at once).
+#
 # Caches (reused between runs, gitignored): kmod-shim/vm/.cache holds the
 # extracted linux-image for the current ABI; kmod-shim/vm/work holds the
 # per-run build tree, initramfs and serial log (recreated each run).
@@ -45,7 +47,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SHIM=$(dirname "$HERE")
 MODSRC="$SHIM/module"
 CACHE="$HERE/.cache"
-WORK="$HERE/work"
+WORK=${VMLANE_WORK:-$HERE/work}
 MODNAME=pnfs_shim
 
 TIMEOUT=${VMLANE_TIMEOUT:-600}

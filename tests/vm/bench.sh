@@ -45,7 +45,7 @@ mkdir -p /tmp/pnfs
 start_side() {
 	case $1 in
 	daemon)
-		pnfs_controld --config /nonexistent --socket generic --engine local --node-id 1 \
+		pnfs_controld --socket generic --engine local --node-id 1 \
 			--state-dir /tmp/pnfs --grace-ms 300 --addr tcp,10.0.0.1.8.1 >>/tmp/daemon.log 2>&1 &
 		SIDE_PID=$!
 		wait_until daemon_start granting || return 1

@@ -16,7 +16,7 @@ done
 pass modules
 
 mkdir -p /tmp/pnfs /mnt/gfs2
-pnfs_controld --config /nonexistent --socket generic --engine local --node-id 1 \
+pnfs_controld --socket generic --engine local --node-id 1 \
 	--state-dir /tmp/pnfs >/tmp/daemon.log 2>&1 &
 dpid=$!
 i=0

@@ -56,7 +56,7 @@ pnfsctl twin >/tmp/twin.log 2>&1 &
 until_ok 30 pnfsctl --socket usersock family show pnfsd || { fail twin "the twin did not start"; finish; }
 # DAEMON_ENV: extra environment for the daemon (the test hook below).
 start_daemon() {
-	env ${DAEMON_ENV:-} pnfs_controld --config /nonexistent --socket usersock --engine local --node-id 1 \
+	env ${DAEMON_ENV:-} pnfs_controld --socket usersock --engine local --node-id 1 \
 		--state-dir /var/lib/pnfs --cld-pipe /run/rpc_pipefs/nfsd/cld >>/tmp/daemon.log 2>&1 &
 	DPID=$!
 	until_ok 60 pnfsctl ping -c 1
