@@ -27,6 +27,17 @@ pub struct Spec {
     pub operations: Operations,
     #[serde(default)]
     pub mcast_groups: Option<McastGroups>,
+    #[serde(default)]
+    pub kernel_family: Option<KernelFamily>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KernelFamily {
+    #[serde(default)]
+    pub headers: Vec<String>,
+    #[serde(default)]
+    pub sock_priv: Option<String>,
 }
 
 #[derive(Debug, Deserialize, PartialEq, Eq)]
@@ -119,7 +130,7 @@ pub enum AttrType {
     S64,
     String,
     Nest,
-    ArrayNest,
+    IndexedArray,
     NestTypeValue,
 }
 
@@ -294,6 +305,58 @@ impl Entry {
     }
 }
 
+/// Which way an operation travels. The spec's schema has no key for it: it follows from
+/// the op's shape (an upcall is a `do` whose request carries the kernel's `xid` and that
+/// no one may send with admin rights), and the op's doc must say it in its first word
+/// (`Upcall:`, `Downcall:`, `Event:`), which `Spec::check` enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Kernel half -> the registered daemon (unicast), answered by the `reply` op.
+    Upcall,
+    /// User space -> kernel half: a request, a query or a dump.
+    Downcall,
+    /// Kernel half -> a multicast group.
+    Event,
+}
+
+impl Direction {
+    /// The word an op's doc starts with.
+    pub fn doc_prefix(self) -> &'static str {
+        match self {
+            Direction::Upcall => "Upcall:",
+            Direction::Downcall => "Downcall:",
+            Direction::Event => "Event:",
+        }
+    }
+}
+
+impl Op {
+    pub fn direction(&self) -> Direction {
+        if self.event.is_some() || (self.do_.is_none() && self.dump.is_none()) {
+            return Direction::Event;
+        }
+        let carries_xid = self
+            .do_
+            .as_ref()
+            .and_then(|d| d.request.as_ref())
+            .is_some_and(|r| r.attributes.iter().any(|a| a == "xid"));
+        if carries_xid && self.dump.is_none() && !self.flags.contains(&OpFlag::AdminPerm) {
+            Direction::Upcall
+        } else {
+            Direction::Downcall
+        }
+    }
+
+    /// The request attributes the kernel half takes (a downcall's `do` or `dump` request);
+    /// None when it takes none.
+    pub fn request(&self) -> Option<&AttrList> {
+        [&self.do_, &self.dump]
+            .into_iter()
+            .flatten()
+            .find_map(|s| s.request.as_ref())
+    }
+}
+
 impl Spec {
     /// Load and check a spec file.
     pub fn load(path: &Path) -> Result<Spec> {
@@ -317,6 +380,11 @@ impl Spec {
         self.attribute_sets.iter().find(|s| s.name == name)
     }
 
+    /// The family's own attribute set (named like the family).
+    pub fn main_set(&self) -> Option<&AttrSet> {
+        self.set(&self.name)
+    }
+
     /// Resolve a length/limit that is either a literal or the name of a constant.
     pub fn resolve(&self, v: &IntOrStr) -> Result<u64> {
         match v {
@@ -336,8 +404,9 @@ impl Spec {
         }
     }
 
-    /// Numeric values of an enum or flags definition's entries, in order.
-    pub fn entry_values(&self, d: &Definition) -> Result<Vec<(String, u64)>> {
+    /// Raw values of an enum or flags definition's entries, in order: for flags the bit
+    /// number (the kernel's `raw_value`), for enums the value.
+    pub fn raw_values(&self, d: &Definition) -> Result<Vec<(String, u64)>> {
         let start = match &d.value_start {
             Some(v) => self.resolve(v)?,
             None => 0,
@@ -350,14 +419,31 @@ impl Spec {
                 _ => next,
             };
             next = v + 1;
-            let v = if d.kind == DefType::Flags {
-                1u64 << v
-            } else {
-                v
-            };
             out.push((e.name().to_string(), v));
         }
         Ok(out)
+    }
+
+    /// Numeric values of an enum or flags definition's entries, in order (flags: the bit
+    /// masks, the kernel's `user_value`).
+    pub fn entry_values(&self, d: &Definition) -> Result<Vec<(String, u64)>> {
+        let raw = self.raw_values(d)?;
+        Ok(raw
+            .into_iter()
+            .map(|(n, v)| match d.kind {
+                DefType::Flags => (n, 1u64 << v),
+                _ => (n, v),
+            })
+            .collect())
+    }
+
+    /// Lowest and highest raw value of an enum, if its values are contiguous (the
+    /// kernel's `EnumSet.value_range()`, which refuses a sparse enum).
+    pub fn value_range(&self, d: &Definition) -> Result<Option<(u64, u64)>> {
+        let raw = self.raw_values(d)?;
+        let lo = raw.iter().map(|(_, v)| *v).min().unwrap_or(0);
+        let hi = raw.iter().map(|(_, v)| *v).max().unwrap_or(0);
+        Ok((hi - lo + 1 == raw.len() as u64).then_some((lo, hi)))
     }
 
     /// Attribute ids of a set, in order.
@@ -394,17 +480,25 @@ impl Spec {
                 self.name
             );
         }
+        if self.kernel_family.is_some() {
+            bail!("kernel-family is valid YNL but not supported by this generator");
+        }
+        if self.operations.async_prefix.is_some() || self.operations.async_enum.is_some() {
+            bail!("async-prefix/async-enum are valid YNL but not supported by this generator");
+        }
         let mut seen = HashSet::new();
         for d in &self.definitions {
             if !seen.insert(d.name.as_str()) {
                 bail!("definition {:?} defined twice", d.name);
             }
             match d.kind {
-                DefType::Const => {
-                    if d.value.is_none() {
-                        bail!("const {:?} has no value", d.name);
+                DefType::Const => match &d.value {
+                    None => bail!("const {:?} has no value", d.name),
+                    Some(IntOrStr::Str(_)) => {
+                        bail!("const {:?}: a string value is not supported", d.name)
                     }
-                }
+                    Some(IntOrStr::Int(_)) => {}
+                },
                 DefType::Enum | DefType::Flags => {
                     if d.entries.is_empty() {
                         bail!("{:?} has no entries", d.name);
@@ -438,50 +532,11 @@ impl Spec {
                         a.name
                     );
                 }
-                let kind = a
-                    .kind
-                    .with_context(|| format!("{}.{} has no type", s.name, a.name))?;
-                match kind {
-                    AttrType::Nest => {
-                        let n = a.nested_attributes.as_deref().with_context(|| {
-                            format!("{}.{}: nest without nested-attributes", s.name, a.name)
-                        })?;
-                        if self.set(n).is_none() {
-                            bail!("{}.{}: unknown nested set {n:?}", s.name, a.name);
-                        }
-                    }
-                    AttrType::U8
-                    | AttrType::U16
-                    | AttrType::U32
-                    | AttrType::U64
-                    | AttrType::S32
-                    | AttrType::S64
-                    | AttrType::String
-                    | AttrType::Binary
-                    | AttrType::Flag
-                    | AttrType::Pad => {}
-                    other => bail!(
-                        "{}.{}: type {other:?} is valid YNL but not supported by this generator",
-                        s.name,
-                        a.name
-                    ),
-                }
-                if let Some(e) = &a.enum_name {
-                    match self.definition(e) {
-                        Some(d) if d.kind != DefType::Const => {}
-                        _ => bail!("{}.{}: unknown enum {e:?}", s.name, a.name),
-                    }
-                }
-                if let Some(c) = &a.checks {
-                    for v in [&c.min, &c.max, &c.min_len, &c.max_len, &c.exact_len]
-                        .into_iter()
-                        .flatten()
-                    {
-                        self.resolve(v)
-                            .with_context(|| format!("{}.{} checks", s.name, a.name))?;
-                    }
-                }
+                self.check_attr(s, a)?;
             }
+        }
+        if self.main_set().is_none() {
+            bail!("no attribute set named like the family ({:?})", self.name);
         }
         let groups: HashSet<&str> = self
             .mcast_groups
@@ -517,6 +572,41 @@ impl Spec {
                     }
                 }
             }
+            // The kernel's generator (6.12) takes the highest attribute of a request list
+            // for the policy's size and fails on an empty one; in-kernel specs leave the
+            // request out.
+            for sub in [&op.do_, &op.dump].into_iter().flatten() {
+                if sub
+                    .request
+                    .as_ref()
+                    .is_some_and(|r| r.attributes.is_empty())
+                {
+                    bail!(
+                        "op {}: an empty request list; leave `request` out (the kernel's \
+                         ynl-gen-c fails on an empty one)",
+                        op.name
+                    );
+                }
+            }
+            // Linux 6.1's struct genl_ops holds one policy for doit and dumpit.
+            let requests = [&op.do_, &op.dump]
+                .into_iter()
+                .flatten()
+                .filter(|s| s.request.is_some())
+                .count();
+            if requests > 1 {
+                bail!(
+                    "op {}: do and dump both with a request (one policy per op on Linux 6.1)",
+                    op.name
+                );
+            }
+            if set.is_some_and(|s| s.name != self.name) {
+                bail!(
+                    "op {}: ops of this generator use the family's own set {:?}",
+                    op.name,
+                    self.name
+                );
+            }
             if let Some(g) = &op.mcgrp {
                 if !groups.contains(g.as_str()) {
                     bail!("op {}: unknown multicast group {g:?}", op.name);
@@ -535,13 +625,140 @@ impl Spec {
             if op.do_.is_none() && op.dump.is_none() && op.event.is_none() && op.notify.is_none() {
                 bail!("op {} has neither do, dump, event nor notify", op.name);
             }
+            let dir = op.direction();
+            if !op.doc.trim_start().starts_with(dir.doc_prefix()) {
+                bail!(
+                    "op {}: its doc must start with {:?} (the way it travels, from its shape: \
+                     an upcall is a do whose request carries xid and has no admin-perm)",
+                    op.name,
+                    dir.doc_prefix()
+                );
+            }
+            if dir == Direction::Upcall {
+                self.check_upcall_answer(op)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What an upcall's reply lists must be something the `reply` downcall can carry.
+    fn check_upcall_answer(&self, op: &Op) -> Result<()> {
+        let reply = self
+            .operations
+            .list
+            .iter()
+            .find(|o| o.name == "reply" && o.direction() == Direction::Downcall)
+            .and_then(|o| o.request())
+            .with_context(|| format!("upcall {}: no `reply` downcall to answer it", op.name))?;
+        let answer = op.do_.as_ref().and_then(|d| d.reply.as_ref());
+        for a in answer.iter().flat_map(|l| l.attributes.iter()) {
+            if !reply.attributes.contains(a) {
+                bail!(
+                    "upcall {}: its reply lists {a:?}, which the reply op's request does not",
+                    op.name
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// An attribute's type and checks, as far as the kernel's ynl-gen-c (6.12) can make a
+    /// policy of them.
+    fn check_attr(&self, s: &AttrSet, a: &Attr) -> Result<()> {
+        let what = format!("{}.{}", s.name, a.name);
+        let kind = a.kind.with_context(|| format!("{what} has no type"))?;
+        let scalar = matches!(
+            kind,
+            AttrType::U8
+                | AttrType::U16
+                | AttrType::U32
+                | AttrType::U64
+                | AttrType::S32
+                | AttrType::S64
+        );
+        match kind {
+            AttrType::Nest => {
+                let n = a
+                    .nested_attributes
+                    .as_deref()
+                    .with_context(|| format!("{what}: nest without nested-attributes"))?;
+                if self.set(n).is_none() {
+                    bail!("{what}: unknown nested set {n:?}");
+                }
+                if n == self.name {
+                    bail!("{what}: the family's own set nested (the kernel's ynl-gen-c refuses a set used as root and nest)");
+                }
+            }
+            AttrType::String | AttrType::Binary | AttrType::Flag | AttrType::Pad => {}
+            _ if scalar => {}
+            other => {
+                bail!("{what}: type {other:?} is valid YNL but not supported by this generator")
+            }
+        }
+        let c = a.checks.clone().unwrap_or_default();
+        for v in [&c.min_len, &c.max_len, &c.exact_len].into_iter().flatten() {
+            self.resolve(v).with_context(|| format!("{what} checks"))?;
+            if let IntOrStr::Str(n) = v {
+                if limit_value(n).is_some() {
+                    bail!("{what}: a length check names a limit ({n}), not a length or a constant");
+                }
+            }
+        }
+        for v in [&c.min, &c.max].into_iter().flatten() {
+            // The schema's len-or-limit: an integer or u32-max and the like, no constant.
+            if let IntOrStr::Str(n) = v {
+                if limit_value(n).is_none() {
+                    bail!("{what}: min/max {n:?} is neither an integer nor a limit like u32-max");
+                }
+            }
+        }
+        if (c.min.is_some() || c.max.is_some() || c.flags_mask.is_some()) && !scalar {
+            bail!("{what}: min/max/flags-mask on a non-integer attribute");
+        }
+        match kind {
+            // ynl-gen-c's TypeBinary: exact-len, or min-len alone, or nothing.
+            AttrType::Binary => {
+                let n = [&c.min_len, &c.max_len, &c.exact_len, &c.min, &c.max]
+                    .into_iter()
+                    .flatten()
+                    .count();
+                if c.exact_len.is_none() && n > 0 && !(n == 1 && c.min_len.is_some()) {
+                    bail!("{what}: binary checks other than exact-len or min-len alone (the kernel's ynl-gen-c has no policy for them)");
+                }
+            }
+            // ynl-gen-c's TypeString: exact-len or max-len; it would drop a min-len.
+            AttrType::String if c.min_len.is_some() => {
+                bail!("{what}: min-len on a string (the kernel's ynl-gen-c drops it)")
+            }
+            _ => {}
+        }
+        if let Some(m) = &c.flags_mask {
+            match self.definition(m) {
+                Some(d) if d.kind == DefType::Flags => {}
+                _ => bail!("{what}: flags-mask {m:?} is not a flags definition"),
+            }
+        }
+        if let Some(e) = &a.enum_name {
+            let d = match self.definition(e) {
+                Some(d) if d.kind != DefType::Const => d,
+                _ => bail!("{what}: unknown enum {e:?}"),
+            };
+            if !scalar {
+                bail!("{what}: enum on a non-integer attribute");
+            }
+            if self.value_range(d)?.is_none() {
+                bail!(
+                    "{what}: enum {e:?} is sparse; the kernel's ynl-gen-c (6.12) refuses it \
+                     (\"Can't get value range for a noncontiguous enum\")"
+                );
+            }
         }
         Ok(())
     }
 }
 
 /// `u8-max`, `s32-min`, ... as the schema's len-or-limit allows.
-fn limit_value(s: &str) -> Option<u64> {
+pub fn limit_value(s: &str) -> Option<u64> {
     Some(match s {
         "u8-min" | "u16-min" | "u32-min" | "u64-min" => 0,
         "u8-max" => u8::MAX as u64,
