@@ -23,7 +23,7 @@ const struct nla_policy pnfsd_ds_addr_nl_policy[PNFSD_A_DS_ADDR_UADDR + 1] = {
 /* Family-wide (Linux 6.1 genl_family.policy): the handled requests' attributes */
 const struct nla_policy pnfsd_pnfsd_nl_policy[PNFSD_A_MAX + 1] = {
 	[PNFSD_A_XID] = { .type = NLA_U32, },
-	[PNFSD_A_STATUS] = { .type = NLA_U32, },
+	[PNFSD_A_STATUS] = NLA_POLICY_MAX(NLA_U32, 10062),
 	[PNFSD_A_VERSION] = NLA_POLICY_MIN(NLA_U32, 1),
 	[PNFSD_A_NODE_ID] = { .type = NLA_U32, },
 	[PNFSD_A_ROLE] = NLA_POLICY_RANGE(NLA_U32, 1, 2),
@@ -65,7 +65,7 @@ static const struct nla_policy pnfsd_register_nl_policy[PNFSD_A_BOOT_EPOCH + 1] 
 /* PNFSD_CMD_REPLY - do */
 static const struct nla_policy pnfsd_reply_nl_policy[PNFSD_A_LENGTH + 1] = {
 	[PNFSD_A_XID] = { .type = NLA_U32, },
-	[PNFSD_A_STATUS] = { .type = NLA_U32, },
+	[PNFSD_A_STATUS] = NLA_POLICY_MAX(NLA_U32, 10062),
 	[PNFSD_A_ACCESS] = NLA_POLICY_MASK(NLA_U32, 0x3),
 	[PNFSD_A_GENERATION] = { .type = NLA_U32, },
 	[PNFSD_A_CLIENTID] = { .type = NLA_U64, },

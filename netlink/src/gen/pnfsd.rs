@@ -465,7 +465,7 @@ pub mod kind_stats_attr {
 pub mod attr {
     /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
     pub const XID: u16 = 1;
-    /// An nfsstat value. Not tied to it with `enum:`: the kernel's ynl-gen-c (6.12) makes no policy for a sparse enum (it refuses the spec), and the kernel half takes any value as the upcall's answer.
+    /// An nfsstat value (enum nfsstat). Not tied to it with `enum:`: the kernel's ynl-gen-c (6.12) makes no policy for a sparse enum (it refuses the spec). A value above the highest nfsstat4 of this protocol is refused (ERANGE); one in between is taken as nfsd's own status code.
     pub const STATUS: u16 = 2;
     pub const VERSION: u16 = 3;
     pub const NODE_ID: u16 = 4;
@@ -691,7 +691,7 @@ pub static PNFSD_POLICY: Policy = Policy {
             min_len: 0,
             max_len: 0,
             min: None,
-            max: None,
+            max: Some(10062),
             nested: None,
             multi: false,
             enum_name: Some(Nfsstat::name_of),
@@ -1190,7 +1190,7 @@ pub mod request_policy {
                 min_len: 0,
                 max_len: 0,
                 min: None,
-                max: None,
+                max: Some(10062),
                 nested: None,
                 multi: false,
                 enum_name: Some(Nfsstat::name_of),
