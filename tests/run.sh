@@ -4,7 +4,7 @@
 # loudly instead of pretending to pass.
 #
 #   bash tests/run.sh            all tiers
-#   TIERS="unit cluster" bash tests/run.sh   a subset (lint unit cluster faults soak vm fuzz nfsd)
+#   TIERS="unit cluster" bash tests/run.sh   a subset (lint unit ynl cluster faults soak vm fuzz nfsd)
 #   RUN_DEADLINE=$(( $(date +%s) + 3600 )) bash tests/run.sh   finish within the hour
 #
 # Tiers run in the order above. This machine's speed varies a lot from run to run: on a
@@ -16,7 +16,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p target
-TIERS=${TIERS:-"lint unit cluster faults soak vm fuzz nfsd"}
+TIERS=${TIERS:-"lint unit ynl cluster faults soak vm fuzz nfsd"}
 # `soak` runs tests/cluster_faults.rs soak_random_faults this long after the cluster is
 # up (~5 min in all), then checks every upcall. `nfsd` is the real-nfsd VM lane: 1-6 min
 # with its Debian image cached, 4-13 min without (quiet or busy machine).
@@ -110,6 +110,17 @@ if want unit && fits unit 300; then
   elif ! cut_off unit $rc; then
     record unit FAIL "see target/unit.log"
   fi
+fi
+
+if want ynl && fits ynl 120; then
+  note "ynl: the kernel's own YNL generator (linux-source-6.12) on both specs, compared with ours"
+  bounded bash tests/ynl/run.sh 2>&1 | tee target/ynl.log
+  rc=${PIPESTATUS[0]}
+  case $rc in
+    0) record ynl PASS "$(grep -E '^[0-9]+ differences?$' target/ynl.log | tail -n1)" ;;
+    2) record ynl SKIPPED "$(grep -m1 'SKIPPED' target/ynl.log)" ;;
+    *) cut_off ynl $rc || record ynl FAIL "see target/ynl.log" ;;
+  esac
 fi
 
 cluster_suite() { # tier, log, libtest filter args (one word-split string), test targets...
