@@ -94,6 +94,8 @@ struct pnfs_shim_chan {
 	struct xarray pending;		/* xid -> struct pnfs_shim_upcall */
 	u32 next_xid;			/* protected by the xarray lock */
 	atomic64_t late_replies;
+	atomic64_t foreign_replies;	/* REPLYs refused: not the daemon's socket */
+	atomic64_t abandoned_runs;	/* TRIGGER runs whose requester went away */
 
 	struct pnfs_shim_kstats *kstats;	/* [nkinds], index kind - 1 */
 };

@@ -1133,6 +1133,34 @@ err_free:
 	return -EMSGSIZE;
 }
 
+/*
+ * What this kernel half refused, both families together.  Only what the module sees:
+ * genetlink refuses an unprivileged admin-perm request before it runs, and netlink
+ * drops an answer to a full receive queue itself (those reasons are left out).
+ */
+static int pnfsd_put_refusals(struct sk_buff *msg, struct net *net)
+{
+	u64 foreign = 0, abandoned = 0;
+	struct nlattr *nest;
+	unsigned int i;
+
+	for (i = 0; i < PNFS_SHIM_NFAM; i++) {
+		struct pnfs_shim_chan *c = pnfs_shim_chan(net, i);
+
+		foreign += atomic64_read(&c->foreign_replies);
+		abandoned += atomic64_read(&c->abandoned_runs);
+	}
+	nest = nla_nest_start(msg, PNFSD_A_REFUSALS);
+	if (!nest ||
+	    nla_put_u64_64bit(msg, PNFSD_A_REFUSALS_FOREIGN_REPLY, foreign,
+			      PNFSD_A_REFUSALS_PAD) ||
+	    nla_put_u64_64bit(msg, PNFSD_A_REFUSALS_TRIGGER_ABANDONED, abandoned,
+			      PNFSD_A_REFUSALS_PAD))
+		return -EMSGSIZE;
+	nla_nest_end(msg, nest);
+	return 0;
+}
+
 int pnfsd_nl_stats_get_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct pnfs_shim_chan *chan = pnfsd_chan(genl_info_net(info));
@@ -1150,6 +1178,9 @@ int pnfsd_nl_stats_get_doit(struct sk_buff *skb, struct genl_info *info)
 		goto err_free;
 	}
 	err = pnfs_shim_put_all_stats(msg, chan, PNFSD_A_LATE_REPLIES);
+	if (err)
+		goto err_free;
+	err = pnfsd_put_refusals(msg, genl_info_net(info));
 	if (err)
 		goto err_free;
 	genlmsg_end(msg, hdr);

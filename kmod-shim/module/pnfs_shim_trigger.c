@@ -107,8 +107,10 @@ void pnfs_shim_trigger_released(struct net *net, u32 port)
 	mutex_lock(&pnfs_shim_runs_lock);
 	list_for_each_entry(run, &pnfs_shim_runs, node)
 		if (run->req_sk && run->req_port == port && net_eq(run->chan->net, net) &&
-		    !pnfs_shim_sock_open(run->req_sk))
+		    !pnfs_shim_sock_open(run->req_sk)) {
+			atomic64_inc(&run->chan->abandoned_runs);
 			pnfs_shim_run_abort(run);
+		}
 	mutex_unlock(&pnfs_shim_runs_lock);
 }
 

@@ -94,6 +94,8 @@ struct pnfs_shim_chan *pnfs_shim_chan_alloc(struct net *net,
 	chan->timeout_ms = PNFS_SHIM_DEFAULT_TIMEOUT_MS;
 	xa_init_flags(&chan->pending, XA_FLAGS_ALLOC1);
 	atomic64_set(&chan->late_replies, 0);
+	atomic64_set(&chan->foreign_replies, 0);
+	atomic64_set(&chan->abandoned_runs, 0);
 	return chan;
 }
 
@@ -535,6 +537,7 @@ int pnfs_shim_reply(struct pnfs_shim_chan *chan, struct sk_buff *skb, struct gen
 	daemon = chan->registered && chan->sk == NETLINK_CB(skb).sk;
 	spin_unlock(&chan->lock);
 	if (!daemon) {
+		atomic64_inc(&chan->foreign_replies);
 		GENL_SET_ERR_MSG(info, "reply from a port that is not the registered daemon");
 		return -EPERM;
 	}

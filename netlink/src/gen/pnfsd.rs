@@ -461,6 +461,25 @@ pub mod kind_stats_attr {
     pub const MAX: u16 = 10;
 }
 
+/// Attribute ids of set `refusals`.
+pub mod refusals_attr {
+    /// Requests and REPLYs refused from a process that holds a registered daemon's port but is not the daemon (another pid or uid, or another socket).
+    pub const IMPOSTOR: u16 = 1;
+    /// Admin requests refused on the upcall socket from a port that is no daemon's.
+    pub const FOREIGN_PORT: u16 = 2;
+    /// Admin-perm operations refused for want of privilege.
+    pub const UNPRIVILEGED: u16 = 3;
+    /// REPLYs refused from a sender that is not the registered daemon.
+    pub const FOREIGN_REPLY: u16 = 4;
+    /// Answers dropped because their requester's receive queue stayed full.
+    pub const ANSWER_DROPPED: u16 = 5;
+    /// TRIGGER runs stopped because their requester's socket went away.
+    pub const TRIGGER_ABANDONED: u16 = 6;
+    pub const PAD: u16 = 7;
+    /// Highest attribute id of the set.
+    pub const MAX: u16 = 7;
+}
+
 /// Attribute ids of set `pnfsd`.
 pub mod attr {
     /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
@@ -514,8 +533,10 @@ pub mod attr {
     pub const LOOPBACK: u16 = 37;
     /// REGISTER's reply, from the user-space twin only: the port its upcalls (of both families) come from and the daemon's REPLYs and re-REGISTERs go to — a socket of its own without SO_PASSCRED, which trusts the registered daemon's port (a port is its socket's until closed) where the twin's main port checks every request's credentials. Absent (the module: upcalls come from the kernel, port 0): the port the daemon registered with.
     pub const UPCALL_PORT: u16 = 38;
+    /// STATS-GET's reply: what the kernel half refused or dropped, by reason.
+    pub const REFUSALS: u16 = 39;
     /// Highest attribute id of the set.
-    pub const MAX: u16 = 38;
+    pub const MAX: u16 = 39;
 }
 
 /// Policy of set `ds-addr`, indexed by attribute id: every attribute of the set
@@ -657,6 +678,92 @@ pub static KIND_STATS_POLICY: Policy = Policy {
         AttrPolicy {
             name: "hist",
             kind: AttrKind::Binary,
+            min_len: 0,
+            max_len: 0,
+            min: None,
+            max: None,
+            nested: None,
+            multi: false,
+            enum_name: None,
+        },
+    ],
+};
+
+/// Policy of set `refusals`, indexed by attribute id: every attribute of the set
+/// (to read what the kernel half sends; requests to it: [`op_policy`]).
+pub static REFUSALS_POLICY: Policy = Policy {
+    set: "refusals",
+    attrs: &[
+        AttrPolicy::UNUSED,
+        AttrPolicy {
+            name: "impostor",
+            kind: AttrKind::U64,
+            min_len: 0,
+            max_len: 0,
+            min: None,
+            max: None,
+            nested: None,
+            multi: false,
+            enum_name: None,
+        },
+        AttrPolicy {
+            name: "foreign-port",
+            kind: AttrKind::U64,
+            min_len: 0,
+            max_len: 0,
+            min: None,
+            max: None,
+            nested: None,
+            multi: false,
+            enum_name: None,
+        },
+        AttrPolicy {
+            name: "unprivileged",
+            kind: AttrKind::U64,
+            min_len: 0,
+            max_len: 0,
+            min: None,
+            max: None,
+            nested: None,
+            multi: false,
+            enum_name: None,
+        },
+        AttrPolicy {
+            name: "foreign-reply",
+            kind: AttrKind::U64,
+            min_len: 0,
+            max_len: 0,
+            min: None,
+            max: None,
+            nested: None,
+            multi: false,
+            enum_name: None,
+        },
+        AttrPolicy {
+            name: "answer-dropped",
+            kind: AttrKind::U64,
+            min_len: 0,
+            max_len: 0,
+            min: None,
+            max: None,
+            nested: None,
+            multi: false,
+            enum_name: None,
+        },
+        AttrPolicy {
+            name: "trigger-abandoned",
+            kind: AttrKind::U64,
+            min_len: 0,
+            max_len: 0,
+            min: None,
+            max: None,
+            nested: None,
+            multi: false,
+            enum_name: None,
+        },
+        AttrPolicy {
+            name: "pad",
+            kind: AttrKind::Pad,
             min_len: 0,
             max_len: 0,
             min: None,
@@ -1089,6 +1196,17 @@ pub static PNFSD_POLICY: Policy = Policy {
             min: None,
             max: None,
             nested: None,
+            multi: false,
+            enum_name: None,
+        },
+        AttrPolicy {
+            name: "refusals",
+            kind: AttrKind::Nest,
+            min_len: 0,
+            max_len: 0,
+            min: None,
+            max: None,
+            nested: Some(&REFUSALS_POLICY),
             multi: false,
             enum_name: None,
         },
@@ -2792,7 +2910,7 @@ pub static OPS: &[OpSpec] = &[
         admin: false,
         upcall: false,
         request: &[],
-        reply: &[33, 34],
+        reply: &[33, 34, 39],
         mcgrp: None,
     },
     OpSpec {
