@@ -4,7 +4,7 @@
 use crate::pnfsd::{done, put_kind_stats, put_pending};
 use crate::upcall::KindStats;
 use crate::{Ctx, OpError, OpResult, Twin};
-use pnfs_netlink::codec::NLM_F_MULTI;
+use pnfs_netlink::codec::{Attr, NLM_F_MULTI};
 use pnfs_netlink::policy::OpSpec;
 use pnfs_netlink::{gfs2ctl, Gfs2Attrs};
 use std::collections::BTreeMap;
@@ -33,10 +33,12 @@ pub struct Gfs2State {
 }
 
 impl Gfs2State {
-    fn mount_mut(&mut self, table: &str) -> Result<&mut Mount, OpError> {
+    /// The mount of the request's `table` (attribute `at`); `-ENOENT` at the attribute
+    /// as the module says it.
+    fn mount_mut(&mut self, table: &str, at: &Attr<'_>) -> Result<&mut Mount, OpError> {
         self.mounts
             .get_mut(table)
-            .ok_or_else(|| OpError::new(libc::ENOENT, format!("{table} is not mounted")))
+            .ok_or_else(|| OpError::new(libc::ENOENT, "filesystem not mounted").at(at))
     }
 }
 
@@ -67,7 +69,7 @@ pub fn handle(twin: &Twin, ctx: &mut Ctx<'_>, op: &'static OpSpec, dump: bool) -
         cmd::BLOCK | cmd::UNBLOCK => {
             let table = t.req_str(attr::TABLE)?;
             let mut shim = twin.shim.lock().unwrap();
-            let m = shim.gfs2.mount_mut(table)?;
+            let m = shim.gfs2.mount_mut(table, &t.require(attr::TABLE)?)?;
             m.blocked = op.cmd == cmd::BLOCK;
             let m = m.clone();
             drop(shim);
@@ -78,7 +80,7 @@ pub fn handle(twin: &Twin, ctx: &mut Ctx<'_>, op: &'static OpSpec, dump: bool) -
             let table = t.req_str(attr::TABLE)?;
             let jid = t.req_u32(attr::JID)?;
             let mut shim = twin.shim.lock().unwrap();
-            let m = shim.gfs2.mount_mut(table)?;
+            let m = shim.gfs2.mount_mut(table, &t.require(attr::TABLE)?)?;
             m.recover_jid = Some(jid);
             m.recovery_status = None;
             drop(shim);

@@ -26,6 +26,7 @@
 
 pub mod gfs2;
 pub mod logging;
+pub mod nlctrl;
 pub mod pnfsd;
 pub mod record;
 pub mod refusals;
@@ -34,7 +35,7 @@ pub mod upcall;
 
 use pnfs_netlink::client::*;
 use pnfs_netlink::codec::*;
-use pnfs_netlink::policy::Family;
+use pnfs_netlink::policy::{AttrKind, Family};
 use pnfs_netlink::socket::{
     recvmmsg_into, set_blocking_receive, Creds, NlSocket, RecvBatch, SocketOptions,
     NETLINK_USERSOCK,
@@ -105,42 +106,29 @@ impl Fam {
     }
     /// nlctrl's description of the family as the twin serves it.
     pub fn info(self) -> FamilyInfo {
-        let spec = self.spec();
-        FamilyInfo {
-            id: self.id(),
-            name: spec.name.to_string(),
-            version: spec.version as u32,
-            hdrsize: 0,
-            maxattr: spec.policy.max() as u32,
-            ops: spec
-                .ops
-                .iter()
-                .filter(|o| !o.upcall && o.kind != pnfs_netlink::policy::OpKind::Event)
-                .map(|o| {
-                    let mut f = GENL_CMD_CAP_HASPOL;
-                    if o.admin {
-                        f |= GENL_ADMIN_PERM;
-                    }
-                    match o.kind {
-                        pnfs_netlink::policy::OpKind::Do => f |= GENL_CMD_CAP_DO,
-                        pnfs_netlink::policy::OpKind::Dump => f |= GENL_CMD_CAP_DUMP,
-                        _ => f |= GENL_CMD_CAP_DO | GENL_CMD_CAP_DUMP,
-                    }
-                    (o.cmd as u32, f)
-                })
-                .collect(),
-            groups: vec![("events".to_string(), self.group())],
-        }
+        nlctrl::family(self).info()
     }
 }
 
-/// A failed request: errno and extack.
+/// A failed request: errno and extack, as the kernel's `netlink_ack()` reports them.
 #[derive(Debug)]
 pub struct OpError {
     pub errno: i32,
+    /// The extack message ("" for none: the kernel sets none for some errors).
     pub msg: Cow<'static, str>,
     /// Offset of the offending attribute from the start of the netlink message.
     pub offset: Option<u32>,
+    /// The policy of the refused attribute (NLMSGERR_ATTR_POLICY), where the kernel's
+    /// validation names it (`NL_SET_ERR_MSG_ATTR_POL`).
+    pub policy: Option<nlctrl::ErrPolicy>,
+    /// A required attribute that is missing (NLMSGERR_ATTR_MISS_TYPE), and the offset of
+    /// the nest it is missing from (NLMSGERR_ATTR_MISS_NEST), as `NL_REQ_ATTR_CHECK`
+    /// sets them.
+    pub miss_type: Option<u32>,
+    pub miss_nest: Option<u32>,
+    /// The validation error behind it, until `for_request` renders it as the kernel's
+    /// (boxed: errors are rare, and `OpResult` is returned everywhere).
+    pub decode: Option<Box<DecodeError>>,
 }
 
 impl OpError {
@@ -149,16 +137,119 @@ impl OpError {
             errno,
             msg: msg.into(),
             offset: None,
+            policy: None,
+            miss_type: None,
+            miss_nest: None,
+            decode: None,
         }
     }
+
+    /// An error without an extack message.
+    pub fn bare(errno: i32) -> Self {
+        OpError::new(errno, "")
+    }
+
+    /// `-EINVAL` "missing attribute: NAME" with the missing-type TLV, as the module's
+    /// PNFS_SHIM_REQ_ATTR (GENL_REQ_ATTR_CHECK) says it.
+    pub fn missing(name: &str, id: u16) -> Self {
+        OpError {
+            miss_type: Some(id as u32),
+            ..OpError::new(libc::EINVAL, format!("missing attribute: {name}"))
+        }
+    }
+
+    /// Point at attribute `a` of the request (a top-level attribute of a genl message,
+    /// or one iterated from its attributes).
+    pub fn at(mut self, a: &Attr<'_>) -> Self {
+        self.offset = Some(msg_offset(a));
+        self
+    }
+
+    pub fn with_policy(mut self, p: nlctrl::ErrPolicy) -> Self {
+        self.policy = Some(p);
+        self
+    }
+
+    /// The kernel's rendering of a validation error of a request of `fam` whose
+    /// attributes are `attrs` (lib/nlattr.c `validate_nla`, and GENL_REQ_ATTR_CHECK):
+    /// errno, message, offset and the attribute's policy as the kernel reports them.
+    /// Other errors are returned as they are.
+    pub fn for_request(self, fam: Fam, attrs: &[u8]) -> OpError {
+        let Some(d) = self.decode.as_deref().copied() else {
+            return self;
+        };
+        let policy = fam.spec().policy;
+        if let DecodeError::MissingAttr { attr } = d {
+            return match policy.attrs.iter().position(|p| p.name == attr) {
+                Some(id) => OpError::missing(attr, id as u16),
+                None => self,
+            };
+        }
+        const LEFTOVER: &str = "bytes leftover after parsing attributes";
+        if let DecodeError::AttrOverrun { .. } = d {
+            return OpError::new(libc::EINVAL, LEFTOVER);
+        }
+        let offset = d.offset().map(|o| (NLMSG_HDRLEN + GENL_HDRLEN + o) as u32);
+        let (p, payload) = match d.offset().and_then(|o| nlctrl::attr_at(policy, attrs, o)) {
+            Some(x) => x,
+            None => return self,
+        };
+        let nla = nlctrl::nla_of(p);
+        let refused = |errno, msg: &'static str| OpError {
+            offset,
+            policy: Some(nlctrl::ErrPolicy::Spec(p)),
+            ..OpError::new(errno, msg)
+        };
+        const FAILED: &str = "Attribute failed policy validation";
+        match d {
+            // A flag has no fixed length in the kernel's table: any payload fails it.
+            DecodeError::AttrLength { .. } if p.kind == AttrKind::Flag => {
+                refused(libc::ERANGE, FAILED)
+            }
+            DecodeError::AttrLength { .. } => refused(libc::EINVAL, "invalid attribute length"),
+            DecodeError::OutOfRange { .. } => refused(libc::ERANGE, "integer out of range"),
+            DecodeError::AttrLengthRange { .. } if p.kind == AttrKind::Binary => {
+                refused(libc::ERANGE, "binary attribute size out of range")
+            }
+            // NLA_NUL_STRING with .len: no NUL within len + 1 bytes is -EINVAL, a NUL
+            // there but more text after it -ERANGE.
+            DecodeError::AttrLengthRange { .. } => {
+                let limit = payload.len().min(nla.len as usize + 1);
+                match payload[..limit].contains(&0) {
+                    true => refused(libc::ERANGE, FAILED),
+                    false => refused(libc::EINVAL, FAILED),
+                }
+            }
+            DecodeError::NotNulTerminated { .. } => refused(libc::EINVAL, FAILED),
+            // A nest of 1 to 3 bytes fails its own policy; longer, what is left after its
+            // last whole attribute fails the parse of its contents.
+            DecodeError::BadNest { .. } if payload.len() < NLA_HDRLEN => {
+                refused(libc::ERANGE, FAILED)
+            }
+            DecodeError::BadNest { .. } => OpError::new(libc::EINVAL, LEFTOVER),
+            DecodeError::NestedFlagMissing { .. } => {
+                refused(libc::EINVAL, "NLA_F_NESTED is missing")
+            }
+            DecodeError::NestedFlagUnexpected { .. } => {
+                refused(libc::EINVAL, "NLA_F_NESTED not expected")
+            }
+            _ => self,
+        }
+    }
+}
+
+/// Offset of `a`, a top-level attribute of a genl request (as iterated from its
+/// attributes), from the start of the netlink message: what extack offsets count.
+pub fn msg_offset(a: &Attr<'_>) -> u32 {
+    (NLMSG_HDRLEN + GENL_HDRLEN + a.offset) as u32
 }
 
 impl From<DecodeError> for OpError {
     fn from(e: DecodeError) -> Self {
         OpError {
-            errno: e.errno(),
-            msg: Cow::Owned(e.to_string()),
             offset: e.offset().map(|o| (NLMSG_HDRLEN + GENL_HDRLEN + o) as u32),
+            decode: Some(Box::new(e)),
+            ..OpError::new(e.errno(), e.to_string())
         }
     }
 }
@@ -375,11 +466,13 @@ impl Twin {
     /// them and issue the load generator's next upcall from each REPLY, as the module
     /// does in its receive path: no event loop between the sockets and the handlers.
     /// The runtime keeps what waits (a TRIGGER's timeouts and answer, the daemon's
-    /// pidfd).
+    /// pidfd). nlctrl's `notify` group hears the families appear once the threads serve,
+    /// and go once they stopped.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), NlError> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut main = self.spawn_receiver("twin-serve", false, &stop)?;
         let mut upcalls = self.spawn_receiver("twin-upcalls", true, &stop)?;
+        self.notify(true);
         let first = tokio::select! {
             r = &mut main => Some(r),
             r = &mut upcalls => Some(r),
@@ -389,11 +482,28 @@ impl Twin {
         // are closed (their ports free) once `run` returns and the last clone is dropped.
         stop.store(true, Ordering::Relaxed);
         let (a, b) = (main.await, upcalls.await);
+        self.notify(false);
         let ended = |r: Result<Result<(), NlError>, _>| r.unwrap_or_else(|_| Err(thread_died()));
         match first {
             // One thread ended by itself (an error): the other was stopped.
             Some(r) => ended(r),
             None => ended(a).and(ended(b)),
+        }
+    }
+
+    /// Tell nlctrl's `notify` group (USERSOCK group `nlctrl::NOTIFY_GROUP`) that the
+    /// families appeared (`up`: the twin serves them now) or went (it no longer does), as
+    /// the kernel does when the module registers and unregisters them.
+    fn notify(&self, up: bool) {
+        // One datagram per message, as the kernel multicasts each event in its own skb;
+        // best effort, as genlmsg_multicast: a full listener loses it.
+        for m in nlctrl::announce(up) {
+            if let Err(e) = self
+                .sock
+                .try_send_to(&m, 0, 1 << (nlctrl::NOTIFY_GROUP - 1))
+            {
+                tracing::debug!("nlctrl notification: {e}");
+            }
         }
     }
 
@@ -537,16 +647,8 @@ impl Twin {
             && self.paced.lock().unwrap().contains(&port)
         {
             let mut err = Vec::with_capacity(64 + request.payload.len());
-            let msg = "a dump to this socket is still in progress";
-            put_ack(
-                &mut err,
-                request.header,
-                request.payload,
-                libc::EBUSY,
-                Some(msg),
-                None,
-                port,
-            );
+            let busy = OpError::new(libc::EBUSY, "a dump to this socket is still in progress");
+            put_ack(&mut err, request.header, request.payload, port, Some(&busy));
             if let Err(e) = sock.try_send_to(&err, port, 0) {
                 tracing::debug!(port, "EBUSY not delivered: {e}");
             }
@@ -648,7 +750,7 @@ impl Twin {
         let result = match h.kind {
             GENL_ID_CTRL => GenlMsg::parse(m)
                 .map_err(OpError::from)
-                .and_then(|g| ctrl(&g, sender.port, out))
+                .and_then(|g| nlctrl::serve(&g, sender.port, out))
                 .map(|()| false),
             PNFSD_ID | GFS2CTL_ID => {
                 let fam = if h.kind == PNFSD_ID {
@@ -671,7 +773,9 @@ impl Twin {
                             twin_port,
                             deferred: false,
                         };
-                        self.family_request(&mut ctx).map(|()| ctx.deferred)
+                        self.family_request(&mut ctx)
+                            .map(|()| ctx.deferred)
+                            .map_err(|e| e.for_request(fam, g.attrs))
                     }
                 }
             }
@@ -684,21 +788,13 @@ impl Twin {
         // Acks and errors go to the requester's port, with it in nlmsg_pid.
         match result {
             Ok(false) if h.flags & NLM_F_ACK != 0 && h.flags & NLM_F_DUMP != NLM_F_DUMP => {
-                put_ack(out, &h, m.payload, 0, None, None, sender.port);
+                put_ack(out, &h, m.payload, sender.port, None);
             }
             Ok(_) => {}
             Err(e) => {
                 out.clear();
                 events.clear();
-                put_ack(
-                    out,
-                    &h,
-                    m.payload,
-                    e.errno,
-                    Some(&e.msg),
-                    e.offset,
-                    sender.port,
-                );
+                put_ack(out, &h, m.payload, sender.port, Some(&e));
             }
         }
     }
@@ -972,24 +1068,28 @@ fn would_block(e: &NlError) -> bool {
     matches!(e, NlError::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock)
 }
 
-/// Append the NLMSG_ERROR answering a request (`errno` 0: its ACK) as the kernel's
-/// netlink_ack() builds it for a socket without NETLINK_CAP_ACK — the kernel's default,
-/// and USERSOCK does not let the twin read its requester's socket options: an error
-/// echoes the whole request (`header` and `payload`, as received), an ACK only its
-/// header and is flagged NLM_F_CAPPED. The extack TLVs (message, offset) follow, flagged
-/// NLM_F_ACK_TLVS. nlmsg_pid is `port`, the requester's, as the kernel puts it in
-/// everything it sends to a requester.
+/// Append the NLMSG_ERROR answering a request — its ACK (`err` None) or its error —
+/// as the kernel's netlink_ack() builds it for a socket without NETLINK_CAP_ACK, the
+/// kernel's default, and USERSOCK does not let the twin read its requester's socket
+/// options: an error echoes the whole request (`header` and `payload`, as received), an
+/// ACK only its header and is flagged NLM_F_CAPPED. The extack TLVs follow, flagged
+/// NLM_F_ACK_TLVS, in the kernel's order: message, offset, policy of the refused
+/// attribute, missing attribute type, offset of the nest it is missing from.
+/// nlmsg_pid is `port`, the requester's, as the kernel puts it in everything it sends
+/// to a requester.
 pub fn put_ack(
     out: &mut Vec<u8>,
     header: &NlMsgHdr,
     payload: &[u8],
-    errno: i32,
-    message: Option<&str>,
-    offset: Option<u32>,
     port: u32,
+    err: Option<&OpError>,
 ) -> usize {
+    let errno = err.map_or(0, |e| e.errno);
+    let message = err.map(|e| e.msg.as_ref()).filter(|m| !m.is_empty());
     let mut flags = if errno == 0 { NLM_F_CAPPED } else { 0 };
-    if message.is_some() || offset.is_some() {
+    if message.is_some()
+        || err.is_some_and(|e| e.offset.is_some() || e.policy.is_some() || e.miss_type.is_some())
+    {
         flags |= NLM_F_ACK_TLVS;
     }
     let mut b = MsgBuilder::new(out, NLMSG_ERROR, flags, header.seq, port);
@@ -1007,8 +1107,19 @@ pub fn put_ack(
     if let Some(m) = message {
         b.put_str(NLMSGERR_ATTR_MSG, m);
     }
-    if let Some(o) = offset {
-        b.put_u32(NLMSGERR_ATTR_OFFS, o);
+    if let Some(e) = err {
+        if let Some(o) = e.offset {
+            b.put_u32(NLMSGERR_ATTR_OFFS, o);
+        }
+        if let Some(p) = &e.policy {
+            nlctrl::put_policy_attr(&mut b, nlctrl::NLMSGERR_ATTR_POLICY, &p.nla(), None);
+        }
+        if let Some(t) = e.miss_type {
+            b.put_u32(NLMSGERR_ATTR_MISS_TYPE, t);
+            if let Some(n) = e.miss_nest {
+                b.put_u32(nlctrl::NLMSGERR_ATTR_MISS_NEST, n);
+            }
+        }
     }
     b.finish()
 }
@@ -1040,72 +1151,6 @@ fn down_attrs(fam: Fam) -> (u8, u16, u16, u16) {
             gfs2ctl::attr::NODE_ID,
             gfs2ctl::attr::COUNT,
         ),
-    }
-}
-
-/// nlctrl, for nlctrl itself and the twin's two families; `port`: the requester's.
-fn ctrl(g: &GenlMsg<'_>, port: u32, out: &mut Vec<u8>) -> OpResult {
-    if g.cmd() != CTRL_CMD_GETFAMILY {
-        return Err(OpError::new(
-            libc::EOPNOTSUPP,
-            "only CTRL_CMD_GETFAMILY is served",
-        ));
-    }
-    let nlctrl = FamilyInfo {
-        id: GENL_ID_CTRL,
-        name: "nlctrl".into(),
-        version: 2,
-        hdrsize: 0,
-        maxattr: CTRL_ATTR_MCAST_GROUPS as u32,
-        ops: vec![(
-            CTRL_CMD_GETFAMILY as u32,
-            GENL_CMD_CAP_DO | GENL_CMD_CAP_DUMP | GENL_CMD_CAP_HASPOL,
-        )],
-        groups: vec![],
-    };
-    let all = [nlctrl, Fam::Pnfsd.info(), Fam::Gfs2.info()];
-    let h = g.header;
-    if h.flags & NLM_F_DUMP == NLM_F_DUMP {
-        for f in &all {
-            let mut b = MsgBuilder::genl(
-                out,
-                GENL_ID_CTRL,
-                NLM_F_MULTI,
-                h.seq,
-                port,
-                CTRL_CMD_NEWFAMILY,
-                2,
-            );
-            f.encode(&mut b);
-            b.finish();
-        }
-        put_done(out, h.seq, port);
-        return Ok(());
-    }
-    let mut name = None;
-    let mut id = None;
-    for a in AttrIter::new(g.attrs) {
-        let a = a.map_err(OpError::from)?;
-        match a.kind {
-            CTRL_ATTR_FAMILY_NAME => name = Some(a.str()),
-            CTRL_ATTR_FAMILY_ID if a.payload.len() == 2 => id = Some(a.u16()),
-            _ => {}
-        }
-    }
-    let found = all
-        .iter()
-        .find(|f| name.is_some_and(|n| n == f.name) || id.is_some_and(|i| i == f.id));
-    match found {
-        Some(f) => {
-            let mut b = MsgBuilder::genl(out, GENL_ID_CTRL, 0, h.seq, port, CTRL_CMD_NEWFAMILY, 2);
-            f.encode(&mut b);
-            b.finish();
-            Ok(())
-        }
-        None if name.is_none() && id.is_none() => {
-            Err(OpError::new(libc::EINVAL, "missing family name or id"))
-        }
-        None => Err(OpError::new(libc::ENOENT, "unknown family")),
     }
 }
 
@@ -1175,15 +1220,11 @@ mod tests {
         b.finish();
         let m = Messages::new(&req).next().unwrap().unwrap();
         let mut out = Vec::new();
-        put_ack(
-            &mut out,
-            m.header,
-            m.payload,
-            libc::EINVAL,
-            Some("bad"),
-            Some(20),
-            42,
-        );
+        let bad = OpError {
+            offset: Some(20),
+            ..OpError::new(libc::EINVAL, "bad")
+        };
+        put_ack(&mut out, m.header, m.payload, 42, Some(&bad));
         let e = Messages::new(&out).next().unwrap().unwrap();
         assert_eq!(e.header.pid, 42);
         assert_eq!(e.header.flags, NLM_F_ACK_TLVS);
@@ -1194,7 +1235,7 @@ mod tests {
         assert_eq!(p.offset, Some(20));
 
         out.clear();
-        put_ack(&mut out, m.header, m.payload, 0, None, None, 42);
+        put_ack(&mut out, m.header, m.payload, 42, None);
         let a = Messages::new(&out).next().unwrap().unwrap();
         assert_eq!(a.header.pid, 42);
         assert_eq!(a.header.flags, NLM_F_CAPPED);

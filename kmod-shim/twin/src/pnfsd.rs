@@ -124,10 +124,20 @@ fn parse<'a>(ctx: &Ctx<'a>) -> Result<PnfsdAttrs<'a>, OpError> {
     )?)
 }
 
-/// Append ds-addr nests from a table's multi-attr list, checked as PROTOCOL.md says.
+/// The ds-addr entries of a request, checked as the module's `pnfsd_parse_ds_addrs`
+/// checks them, entry by entry: more than max-ds-addrs → `-E2BIG` at the first entry
+/// too many; an entry without netid or uaddr → `-EINVAL` "missing attribute: NAME" with
+/// the missing type and the entry's offset (NL_REQ_ATTR_CHECK on the nest).
 pub fn ds_addrs(t: &PnfsdAttrs<'_>) -> Result<Vec<DsAddr>, OpError> {
     let mut out = Vec::new();
     for a in t.all(attr::DS_ADDR) {
+        if out.len() == pnfsd::MAX_DS_ADDRS as usize {
+            let msg = format!(
+                "too many ds-addr entries (max-ds-addrs is {})",
+                pnfsd::MAX_DS_ADDRS
+            );
+            return Err(OpError::new(libc::E2BIG, msg).at(&a));
+        }
         let (mut netid, mut uaddr) = (None, None);
         for x in a.nested().flatten() {
             match x.kind {
@@ -136,16 +146,13 @@ pub fn ds_addrs(t: &PnfsdAttrs<'_>) -> Result<Vec<DsAddr>, OpError> {
                 _ => {}
             }
         }
-        match (netid, uaddr) {
-            (Some(netid), Some(uaddr)) => out.push(DsAddr { netid, uaddr }),
-            _ => return Err(OpError::new(libc::EINVAL, "ds-addr needs netid and uaddr")),
-        }
-    }
-    if out.len() > pnfsd::MAX_DS_ADDRS as usize {
-        return Err(OpError::new(
-            libc::E2BIG,
-            format!("more than {} ds-addr entries", pnfsd::MAX_DS_ADDRS),
-        ));
+        let missing = |name, id| OpError {
+            miss_nest: Some(crate::msg_offset(&a)),
+            ..OpError::missing(name, id)
+        };
+        let netid = netid.ok_or_else(|| missing("netid", ds_addr_attr::NETID))?;
+        let uaddr = uaddr.ok_or_else(|| missing("uaddr", ds_addr_attr::UADDR))?;
+        out.push(DsAddr { netid, uaddr });
     }
     Ok(out)
 }
@@ -314,7 +321,8 @@ pub fn handle(twin: &Twin, ctx: &mut Ctx<'_>, op: &'static OpSpec, dump: bool) -
                 .remove(&id)
                 .is_none()
             {
-                return Err(OpError::new(libc::ENOENT, "no such device"));
+                let at = t.get(attr::DEVICE_ID).expect("device-id was required");
+                return Err(OpError::new(libc::ENOENT, "no such device").at(&at));
             }
             let mut e = ctx.event(cmd::DEVICE_CHANGED);
             e.put_bytes(attr::DEVICE_ID, &id);
@@ -446,23 +454,15 @@ pub fn handle(twin: &Twin, ctx: &mut Ctx<'_>, op: &'static OpSpec, dump: bool) -
             let fsid = t.u64(attr::FSID);
             let fileid = t.u64(attr::FILEID);
             let device = t.array::<16>(attr::DEVICE_ID).copied();
-            match pnfsd::RecallType::from_u32(rtype) {
-                Some(pnfsd::RecallType::File) if fsid.is_none() || fileid.is_none() => {
-                    return Err(OpError::new(
-                        libc::EINVAL,
-                        "recall by file needs fsid and fileid",
-                    ))
-                }
-                Some(pnfsd::RecallType::Fsid) if fsid.is_none() => {
-                    return Err(OpError::new(libc::EINVAL, "recall by fsid needs fsid"))
-                }
-                Some(pnfsd::RecallType::Device) if device.is_none() => {
-                    return Err(OpError::new(
-                        libc::EINVAL,
-                        "recall by device needs device-id",
-                    ))
-                }
-                _ => {}
+            // As the module's PNFS_SHIM_REQ_ATTR per recall type.
+            let need: &[(u16, &str)] = match pnfsd::RecallType::from_u32(rtype) {
+                Some(pnfsd::RecallType::File) => &[(attr::FSID, "fsid"), (attr::FILEID, "fileid")],
+                Some(pnfsd::RecallType::Fsid) => &[(attr::FSID, "fsid")],
+                Some(pnfsd::RecallType::Device) => &[(attr::DEVICE_ID, "device-id")],
+                _ => &[],
+            };
+            if let Some((id, name)) = need.iter().find(|(id, _)| !t.has(*id)) {
+                return Err(OpError::missing(name, *id));
             }
             let clientid = t.u64(attr::CLIENTID);
             let n = twin.shim.lock().unwrap().pnfsd.recall(

@@ -591,7 +591,7 @@ pub fn start(twin: &Twin, ctx: &mut Ctx<'_>) -> OpResult {
             last.as_deref(),
         );
         if header.flags & NLM_F_ACK != 0 {
-            put_ack(&mut out, &header, &[], 0, None, None, requester);
+            put_ack(&mut out, &header, &[], requester, None);
         }
         // This task may wait for room (the requester asked and waits for this answer),
         // but boundedly: a requester that stopped reading loses it.

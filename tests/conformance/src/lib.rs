@@ -7,8 +7,29 @@
 //! registered are unregistered, child processes killed, timeouts back to the default,
 //! layouts, devices and stateids cleared.
 
+/// Fail the case with a message unless `$c`.
+macro_rules! check {
+    ($c:expr, $($fmt:tt)+) => {
+        if !$c {
+            return Err(format!($($fmt)+));
+        }
+    };
+}
+
+/// Fail the case unless `$got == $want`, saying both.
+macro_rules! check_eq {
+    ($got:expr, $want:expr, $($fmt:tt)+) => {{
+        let (g, w) = (&$got, &$want);
+        if g != w {
+            return Err(format!("{}: got {:?}, want {:?}", format!($($fmt)+), g, w));
+        }
+    }};
+}
+
 pub mod cases;
 pub mod conn;
+pub mod extack;
+pub mod nlctrl;
 pub mod sub;
 
 use conn::{attrs_of, Attrs, Conn, Fail, Msg};
