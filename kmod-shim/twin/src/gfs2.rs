@@ -53,7 +53,11 @@ fn mount_event(ctx: &mut Ctx<'_>, table: &str, m: &Mount) {
 }
 
 pub fn handle(twin: &Twin, ctx: &mut Ctx<'_>, op: &'static OpSpec, dump: bool) -> OpResult {
-    let t = Gfs2Attrs::parse_strict(ctx.msg.attrs, &gfs2ctl::GFS2CTL_POLICY)?;
+    // Strictly against the op's policy, then the flags against their masks.
+    let t = Gfs2Attrs::parse_strict(ctx.msg.attrs, ctx.fam.request_policy(op.cmd))?;
+    if let Some(a) = gfs2ctl::mask_violation(&t) {
+        return Err(crate::reserved_bit(&a));
+    }
     match op.cmd {
         cmd::REGISTER => {
             let version = t.req_u32(attr::VERSION)?;

@@ -35,7 +35,7 @@ pub mod upcall;
 
 use pnfs_netlink::client::*;
 use pnfs_netlink::codec::*;
-use pnfs_netlink::policy::{AttrKind, Family};
+use pnfs_netlink::policy::{AttrKind, Family, Policy};
 use pnfs_netlink::socket::{
     recvmmsg_into, set_blocking_receive, Creds, NlSocket, RecvBatch, SocketOptions,
     NETLINK_USERSOCK,
@@ -108,6 +108,23 @@ impl Fam {
     pub fn info(self) -> FamilyInfo {
         nlctrl::family(self).info()
     }
+
+    /// The policy a request of command `cmd` is validated by, as the module's ops table
+    /// gives it (`.policy`): the op's own request policy (reject-all for an op without
+    /// request attributes); the family's whole set for a command it does not define.
+    pub fn request_policy(self, cmd: u8) -> &'static Policy {
+        match self {
+            Fam::Pnfsd => pnfsd_nl::op_policy(cmd),
+            Fam::Gfs2 => gfs2ctl::op_policy(cmd),
+        }
+        .unwrap_or(self.spec().policy)
+    }
+}
+
+/// `-EINVAL` "reserved bit set" at a flags attribute with a bit outside its mask, as
+/// the kernel's NLA_POLICY_MASK validation refuses it (after the op's policy passed).
+pub fn reserved_bit(a: &Attr<'_>) -> OpError {
+    OpError::new(libc::EINVAL, "reserved bit set").at(a)
 }
 
 /// A failed request: errno and extack, as the kernel's `netlink_ack()` reports them.
@@ -170,17 +187,16 @@ impl OpError {
         self
     }
 
-    /// The kernel's rendering of a validation error of a request of `fam` whose
-    /// attributes are `attrs` (lib/nlattr.c `validate_nla`, and GENL_REQ_ATTR_CHECK):
-    /// errno, message, offset and the attribute's policy as the kernel reports them.
-    /// Other errors are returned as they are.
-    pub fn for_request(self, fam: Fam, attrs: &[u8]) -> OpError {
+    /// The kernel's rendering of a validation error of a request of `fam` with command
+    /// `cmd` whose attributes are `attrs` (lib/nlattr.c `validate_nla` against the op's
+    /// policy, and GENL_REQ_ATTR_CHECK): errno, message, offset and the attribute's
+    /// policy as the kernel reports them. Other errors are returned as they are.
+    pub fn for_request(self, fam: Fam, cmd: u8, attrs: &[u8]) -> OpError {
         let Some(d) = self.decode.as_deref().copied() else {
             return self;
         };
-        let policy = fam.spec().policy;
         if let DecodeError::MissingAttr { attr } = d {
-            return match policy.attrs.iter().position(|p| p.name == attr) {
+            return match fam.spec().policy.attrs.iter().position(|p| p.name == attr) {
                 Some(id) => OpError::missing(attr, id as u16),
                 None => self,
             };
@@ -190,14 +206,30 @@ impl OpError {
             return OpError::new(libc::EINVAL, LEFTOVER);
         }
         let offset = d.offset().map(|o| (NLMSG_HDRLEN + GENL_HDRLEN + o) as u32);
-        let (p, payload) = match d.offset().and_then(|o| nlctrl::attr_at(policy, attrs, o)) {
-            Some(x) => x,
-            None => return self,
+        let policy = fam.request_policy(cmd);
+        let Some((table, kind, payload)) =
+            d.offset().and_then(|o| nlctrl::attr_at(policy, attrs, o))
+        else {
+            return self;
+        };
+        // An id within the policy's range that it leaves NLA_UNSPEC (an attribute of the
+        // family the op does not take); beyond it, "Unknown attribute type" (as is).
+        if let DecodeError::UnknownAttr { .. } = d {
+            return match kind != 0 && kind <= table.max() {
+                true => OpError {
+                    offset,
+                    ..OpError::new(libc::EINVAL, "Unsupported attribute")
+                },
+                false => self,
+            };
+        }
+        let Some(p) = table.get(kind) else {
+            return self;
         };
         let nla = nlctrl::nla_of(p);
         let refused = |errno, msg: &'static str| OpError {
             offset,
-            policy: Some(nlctrl::ErrPolicy::Spec(p)),
+            policy: Some(nlctrl::ErrPolicy::Spec(table, kind)),
             ..OpError::new(errno, msg)
         };
         const FAILED: &str = "Attribute failed policy validation";
@@ -775,7 +807,7 @@ impl Twin {
                         };
                         self.family_request(&mut ctx)
                             .map(|()| ctx.deferred)
-                            .map_err(|e| e.for_request(fam, g.attrs))
+                            .map_err(|e| e.for_request(fam, g.cmd(), g.attrs))
                     }
                 }
             }

@@ -16,9 +16,9 @@
 //!
 //! The module's generated C (`kmod-shim/module/*-nl.c`) declares a `struct nla_policy`
 //! per attribute; [`nla_of`] derives the same declaration from the generated Rust table
-//! (as ynl-gen derives both from the spec), and [`op_policy`] is where an op's request
-//! policy comes from — the family's whole policy today, as the module's ops table says;
-//! per-op request policies plug in there.
+//! (as ynl-gen derives both from the spec), masks from the generated `MASKS`; each op's
+//! policy is its generated request policy (`Fam::request_policy`), as the module's ops
+//! table gives it.
 
 use crate::{Fam, OpError, OpResult};
 use pnfs_netlink::client::{
@@ -30,7 +30,8 @@ use pnfs_netlink::client::{
 use pnfs_netlink::codec::{
     put_done, Attr, AttrIter, GenlMsg, MsgBuilder, NLMSG_HDRLEN, NLM_F_DUMP, NLM_F_MULTI,
 };
-use pnfs_netlink::policy::{AttrKind, AttrPolicy, Family, OpKind, OpSpec, Policy};
+use pnfs_netlink::policy::{AttrKind, AttrPolicy, OpKind, Policy};
+use pnfs_netlink::{gfs2ctl, pnfsd};
 use std::sync::OnceLock;
 
 pub const CTRL_CMD_DELFAMILY: u8 = 2;
@@ -132,21 +133,32 @@ impl NlaPolicy {
     }
 }
 
-/// The policy of an attribute an error refused (NLMSGERR_ATTR_POLICY): a generated
-/// attribute's, or one of nlctrl's own.
+/// The policy of an attribute an error refused (NLMSGERR_ATTR_POLICY): attribute `id`
+/// of a generated table, or one of nlctrl's own.
 #[derive(Debug, Clone, Copy)]
 pub enum ErrPolicy {
-    Spec(&'static AttrPolicy),
+    Spec(&'static Policy, u16),
     Ctrl(&'static NlaPolicy),
 }
 
 impl ErrPolicy {
     pub fn nla(self) -> NlaPolicy {
         match self {
-            ErrPolicy::Spec(a) => nla_of(a),
+            ErrPolicy::Spec(t, id) => PolicyTable::Spec(t).get(id),
             ErrPolicy::Ctrl(p) => *p,
         }
     }
+}
+
+/// The mask of flags attribute `id` of a table of family set `set` (the generated
+/// `MASKS`: NLA_POLICY_MASK, which `AttrPolicy` does not carry); nested sets have none.
+fn mask_of(set: &str, id: u16) -> Option<u64> {
+    let masks = match set {
+        pnfsd::FAMILY_NAME => pnfsd::MASKS,
+        gfs2ctl::FAMILY_NAME => gfs2ctl::MASKS,
+        _ => &[],
+    };
+    masks.iter().find(|(a, _)| *a == id).map(|(_, m)| *m)
 }
 
 /// A policy array (`const struct nla_policy[]`): a generated table, or one of nlctrl's.
@@ -167,10 +179,16 @@ impl PolicyTable {
 
     pub fn get(self, ty: u16) -> NlaPolicy {
         match self {
-            PolicyTable::Spec(p) => p
-                .attrs
-                .get(ty as usize)
-                .map_or(NlaPolicy::plain(NlaType::Unspec), nla_of),
+            PolicyTable::Spec(p) => {
+                let mut n = p
+                    .attrs
+                    .get(ty as usize)
+                    .map_or(NlaPolicy::plain(NlaType::Unspec), nla_of);
+                if let Some(m) = mask_of(p.set, ty) {
+                    n.validation = Validation::Mask(m);
+                }
+                n
+            }
             PolicyTable::Ctrl(p) => p
                 .get(ty as usize)
                 .copied()
@@ -240,13 +258,6 @@ pub fn nla_of(a: &AttrPolicy) -> NlaPolicy {
             None => NlaPolicy::plain(NlaType::Nested),
         },
     }
-}
-
-/// The policy the module's ops table gives `op` (`.policy`, `.maxattr`): the family's
-/// whole attribute set for every op today. When the generated tables carry a request
-/// policy per op, return it here: the GETPOLICY dump then lists each op's own index.
-pub fn op_policy(spec: &'static Family, _op: &OpSpec) -> &'static Policy {
-    spec.policy
 }
 
 /// `ctrl_policy_family`: GETFAMILY's attributes.
@@ -387,7 +398,7 @@ fn twin_family(fam: Fam) -> CtrlFamily {
             .iter()
             .filter(|o| !o.upcall && o.kind != OpKind::Event)
             .map(|o| {
-                let p = op_policy(spec, o);
+                let p = fam.request_policy(o.cmd);
                 GenlOp {
                     cmd: o.cmd,
                     flags: if o.admin { GENL_ADMIN_PERM } else { 0 },
@@ -847,22 +858,22 @@ fn get_policy(g: &GenlMsg<'_>, port: u32, out: &mut Vec<u8>) -> OpResult {
     Ok(())
 }
 
-/// Where in `attrs` (a request's attributes, validated against `policy`) the attribute
-/// at `offset` (from the start of the attributes) is, and its policy: nests followed.
+/// The attribute at `offset` (from the start of `attrs`, a request's attributes
+/// validated against `policy`), nests followed: the policy table it is checked against,
+/// its type and its payload.
 pub fn attr_at<'a>(
     policy: &'static Policy,
     attrs: &'a [u8],
     offset: usize,
-) -> Option<(&'static AttrPolicy, &'a [u8])> {
+) -> Option<(&'static Policy, u16, &'a [u8])> {
     let mut it = AttrIter::new(attrs);
     while let Some(a) = it.next_attr() {
-        let p = policy.attrs.get(a.kind as usize)?;
         if a.offset == offset {
-            return Some((p, a.payload));
+            return Some((policy, a.kind, a.payload));
         }
         let inner = a.offset + 4;
         if (inner..inner + a.payload.len()).contains(&offset) {
-            return attr_at(p.nested?, a.payload, offset - inner);
+            return attr_at(policy.get(a.kind)?.nested?, a.payload, offset - inner);
         }
     }
     None
@@ -913,23 +924,45 @@ mod tests {
         );
     }
 
-    /// The policies of a family dump in the kernel's order: the ops' policy (index 0),
-    /// then its nests by attribute id; each once.
+    /// The policies of a family dump in the kernel's order: each op's policy as the ops
+    /// come (the reject-all policy of the ops without request attributes once), each
+    /// followed by the nests it reaches.
     #[test]
     fn dump_order_is_breadth_first_from_the_ops() {
-        let mut d = PolicyDump::default();
-        for (t, m) in family(Fam::Pnfsd).ops.iter().filter_map(|o| o.policy) {
-            d.add(t, m);
+        let order = |fam: Fam| {
+            let mut d = PolicyDump::default();
+            for (t, m) in family(fam).ops.iter().filter_map(|o| o.policy) {
+                d.add(t, m);
+            }
+            d.policies
+        };
+        use gfs2ctl::request_policy as g;
+        let want = [
+            &g::REGISTER,
+            &g::REJECT_ALL,
+            &g::REPLY,
+            &g::BLOCK,
+            &g::UNBLOCK,
+            &g::RECOVER,
+            &g::MEMBERS,
+            &g::CONFIG_SET,
+            &g::TRIGGER,
+        ];
+        let got = order(Fam::Gfs2);
+        assert_eq!(got.len(), want.len());
+        for (i, ((t, m), w)) in got.iter().zip(want).enumerate() {
+            assert!(t.same(PolicyTable::Spec(w)), "gfs2ctl policy {i}");
+            assert_eq!(*m, w.max(), "gfs2ctl policy {i} maxtype");
         }
-        let sets: Vec<u16> = d.policies.iter().map(|(_, m)| *m).collect();
-        assert_eq!(
-            sets,
-            vec![
-                pnfsd::attr::MAX,
-                pnfsd::ds_addr_attr::MAX,
-                pnfsd::kind_stats_attr::MAX
-            ]
-        );
+        use pnfsd::request_policy as p;
+        let got = order(Fam::Pnfsd);
+        let at = |i: usize| got[i].0;
+        assert!(at(0).same(PolicyTable::Spec(&p::REGISTER)));
+        assert!(at(1).same(PolicyTable::Spec(&p::REJECT_ALL)));
+        assert!(at(2).same(PolicyTable::Spec(&p::REPLY)));
+        // REPLY's ds-addr nest comes right after it.
+        assert!(at(3).same(PolicyTable::Spec(&pnfsd::DS_ADDR_POLICY)));
+        assert_eq!(got[1].1, 1, "reject-all's maxtype");
     }
 
     /// A few attributes as Linux 6.1 dumps them: a full-range u32, an exact-length

@@ -117,11 +117,14 @@ impl PnfsdState {
     }
 }
 
+/// A request's attributes, validated strictly against its op's policy, then its flags
+/// against their masks, as the kernel validates them.
 fn parse<'a>(ctx: &Ctx<'a>) -> Result<PnfsdAttrs<'a>, OpError> {
-    Ok(PnfsdAttrs::parse_strict(
-        ctx.msg.attrs,
-        &pnfsd::PNFSD_POLICY,
-    )?)
+    let t = PnfsdAttrs::parse_strict(ctx.msg.attrs, ctx.fam.request_policy(ctx.msg.cmd()))?;
+    match pnfsd::mask_violation(&t) {
+        Some(a) => Err(crate::reserved_bit(&a)),
+        None => Ok(t),
+    }
 }
 
 /// The ds-addr entries of a request, checked as the module's `pnfsd_parse_ds_addrs`

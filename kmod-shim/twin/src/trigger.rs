@@ -549,15 +549,10 @@ impl Twin {
 
 /// TRIGGER: run the load generator in the background and answer when it is done.
 pub fn start(twin: &Twin, ctx: &mut Ctx<'_>) -> OpResult {
+    let policy = ctx.fam.request_policy(ctx.msg.cmd());
     let fill = match ctx.fam {
-        Fam::Pnfsd => Fill::from_pnfsd(&PnfsdAttrs::parse_strict(
-            ctx.msg.attrs,
-            &pnfs_netlink::pnfsd::PNFSD_POLICY,
-        )?)?,
-        Fam::Gfs2 => Fill::from_gfs2(&Gfs2Attrs::parse_strict(
-            ctx.msg.attrs,
-            &gfs2ctl::GFS2CTL_POLICY,
-        )?)?,
+        Fam::Pnfsd => Fill::from_pnfsd(&PnfsdAttrs::parse_strict(ctx.msg.attrs, policy)?)?,
+        Fam::Gfs2 => Fill::from_gfs2(&Gfs2Attrs::parse_strict(ctx.msg.attrs, policy)?)?,
     };
     let kinds = match ctx.fam {
         Fam::Pnfsd => pnfs_netlink::pnfsd::UpcallKind::ALL.len() as u32,

@@ -182,11 +182,12 @@ pub async fn missing_attribute_by_type(env: &mut Env) -> R {
     Ok(())
 }
 
-/// Attributes the policy refuses are reported in the kernel's words (lib/nlattr.c), at
-/// their offset, with their policy as a policy dump describes it (NLMSGERR_ATTR_POLICY;
-/// none for an attribute id the policy lacks nor for the pad, NLA_REJECT); what is
-/// left after the last whole attribute is "bytes leftover after parsing attributes",
-/// without an offset. A fixed-size binary of the wrong size is -ERANGE.
+/// Attributes the op's policy refuses are reported in the kernel's words (lib/nlattr.c),
+/// at their offset, with their policy as a policy dump describes it
+/// (NLMSGERR_ATTR_POLICY; none for an attribute id the policy lacks or leaves
+/// NLA_UNSPEC, for NLA_REJECT, nor for a flag outside a mask); what is left after the
+/// last whole attribute is "bytes leftover after parsing attributes", without an
+/// offset. A fixed-size binary of the wrong size is -ERANGE.
 pub async fn policy_refusals_in_kernel_words(env: &mut Env) -> R {
     let c = env.conn()?;
     let u32_range = |lo: u64, hi: u64| {
@@ -309,15 +310,51 @@ pub async fn policy_refusals_in_kernel_words(env: &mut Env) -> R {
         None,
     )?;
 
+    // An op without request attributes has the reject-all policy: attribute 1 is
+    // NLA_REJECT (no policy to report), any other unknown.
     let r = refusal(env, &c, Fam::Pnfsd, pc::STATUS_GET, |b| {
-        b.put_u32(pa::PAD, 0);
+        b.put_u32(1, 0);
     })
     .await?;
     r.expect(
-        "the pad attribute",
+        "attribute 1 to an op without request attributes",
         libc::EINVAL,
         FAILED,
         Some(ATTRS_AT),
+        None,
+        None,
+    )?;
+
+    // An attribute of the family the op does not take, within its policy's range:
+    // NLA_UNSPEC there.
+    let r = refusal(env, &c, Fam::Pnfsd, pc::CONFIG_SET, |b| {
+        b.put_u32(pa::XID, 1).put_u32(pa::TIMEOUT_MS, 4000);
+    })
+    .await?;
+    r.expect(
+        "xid to config-set",
+        libc::EINVAL,
+        "Unsupported attribute",
+        Some(ATTRS_AT),
+        None,
+        None,
+    )?;
+
+    // A flag outside the mask of a flags attribute: fsid, fileid (12 bytes each),
+    // stateid (20), clientid (12), then access.
+    let r = refusal(env, &c, Fam::Pnfsd, pc::STATE_SET, |b| {
+        b.put_u64(pa::FSID, 1)
+            .put_u64(pa::FILEID, 2)
+            .put_bytes(pa::STATEID, &[1; 16])
+            .put_u64(pa::CLIENTID, 3)
+            .put_u32(pa::ACCESS, 4);
+    })
+    .await?;
+    r.expect(
+        "access 4 (mask 0x3)",
+        libc::EINVAL,
+        "reserved bit set",
+        Some(ATTRS_AT + 56),
         None,
         None,
     )?;
