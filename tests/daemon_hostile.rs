@@ -196,6 +196,31 @@ fn control_socket_refuses_the_unprivileged_and_cannot_be_held_by_them() {
         stats["daemon"]["control_refused"]["not_admin"], 2,
         "{stats}"
     );
+    // The kernel half counts its refusals by reason too, in `stats show` (on f506fb8
+    // it counted none): nobody's admin request to the twin.
+    let o = as_nobody(
+        &n,
+        &[
+            "device",
+            "set",
+            "node:9",
+            "--node",
+            "9",
+            "--addr",
+            "tcp,6.6.6.6.8.1",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let stats = n.must(&["stats", "show"]);
+    assert_eq!(
+        stats["kernel"]["pnfsd"]["refusals"]["unprivileged"], 1,
+        "{stats}"
+    );
 
     // nobody opens 64 connections and sends nothing; root must still be served at once,
     // and nobody's connections beyond its share are refused.

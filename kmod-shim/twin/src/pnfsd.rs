@@ -277,6 +277,12 @@ pub fn handle(twin: &Twin, ctx: &mut Ctx<'_>, op: &'static OpSpec, dump: bool) -
                 );
             }
             b.put_u64(attr::LATE_REPLIES, late);
+            // What the twin refused, by reason (the module fills what it can see).
+            let n = b.nest_begin(attr::REFUSALS);
+            for (reason, count) in twin.refusals.snapshot() {
+                b.put_u64(reason.attr(), count);
+            }
+            b.nest_end(n);
             b.finish();
             Ok(())
         }

@@ -3,9 +3,8 @@
 //! since the previous line, so that a flood (a process spinning on a stolen port, a
 //! reader that never reads) cannot flood the log.
 //!
-//! The counts are the twin's own (`Twin::refusals`, and the line `pnfs-twin` logs when it
-//! stops): stats-get carries only what the specs define (kind-stats, late-replies), and
-//! they define no attribute for these.
+//! The counts go out in stats-get's `refusals` nest (`pnfsctl stats show`: kernel), and
+//! `pnfs-twin` logs them when it stops.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -45,6 +44,19 @@ impl Reason {
         Reason::AnswerDropped,
         Reason::TriggerAbandoned,
     ];
+
+    /// Its attribute in stats-get's `refusals` nest.
+    pub fn attr(self) -> u16 {
+        use pnfs_netlink::pnfsd::refusals_attr as a;
+        match self {
+            Reason::Impostor => a::IMPOSTOR,
+            Reason::ForeignPort => a::FOREIGN_PORT,
+            Reason::Unprivileged => a::UNPRIVILEGED,
+            Reason::ForeignReply => a::FOREIGN_REPLY,
+            Reason::AnswerDropped => a::ANSWER_DROPPED,
+            Reason::TriggerAbandoned => a::TRIGGER_ABANDONED,
+        }
+    }
 
     pub fn name(self) -> &'static str {
         match self {

@@ -359,6 +359,55 @@ pub async fn policy_refusals_in_kernel_words(env: &mut Env) -> R {
         None,
     )?;
 
+    // Issue #21's values: access 0xff (mask 0x3) and a REPLY's status 12345 (above the
+    // highest nfsstat4, 10062), both accepted by f506fb8's halves; a reply-only attribute
+    // in a request (status to STATE_CHECK, which answers with it) within the op's policy
+    // range.
+    let r = refusal(env, &c, Fam::Pnfsd, pc::STATE_SET, |b| {
+        b.put_u64(pa::FSID, 1)
+            .put_u64(pa::FILEID, 2)
+            .put_bytes(pa::STATEID, &[1; 16])
+            .put_u64(pa::CLIENTID, 3)
+            .put_u32(pa::ACCESS, 0xff);
+    })
+    .await?;
+    r.expect(
+        "access 0xff (mask 0x3)",
+        libc::EINVAL,
+        "reserved bit set",
+        Some(ATTRS_AT + 56),
+        None,
+        None,
+    )?;
+    let r = refusal(env, &c, Fam::Pnfsd, pc::REPLY, |b| {
+        b.put_u32(pa::XID, 1).put_u32(pa::STATUS, 12345);
+    })
+    .await?;
+    r.expect(
+        "status 12345 in a REPLY",
+        libc::ERANGE,
+        "integer out of range",
+        Some(ATTRS_AT + 8),
+        Some(u32_range(0, 10062)),
+        None,
+    )?;
+    let r = refusal(env, &c, Fam::Pnfsd, pc::STATE_CHECK, |b| {
+        b.put_u32(pa::STATUS, 0)
+            .put_u64(pa::FSID, 1)
+            .put_u64(pa::FILEID, 2)
+            .put_bytes(pa::STATEID, &[1; 16])
+            .put_u64(pa::CLIENTID, 3);
+    })
+    .await?;
+    r.expect(
+        "status (reply-only) in a STATE_CHECK request",
+        libc::EINVAL,
+        "Unsupported attribute",
+        Some(ATTRS_AT),
+        None,
+        None,
+    )?;
+
     let r = refusal(env, &c, Fam::Pnfsd, pc::STATUS_GET, |b| {
         b.put_u32(0x7ff, 0);
     })
