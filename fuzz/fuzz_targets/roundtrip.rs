@@ -93,7 +93,11 @@ fn value(r: &mut Recipe<'_>, p: &'static AttrPolicy) -> Value {
             let inner = p.nested.unwrap();
             let mut v = Vec::new();
             for id in 1..=inner.max() {
-                if let Some(ip) = inner.get(id) {
+                // A nest's pad attribute (e.g. pnfsd's refusals) carries no value.
+                let ip = inner
+                    .get(id)
+                    .filter(|ip| !matches!(ip.kind, AttrKind::Pad | AttrKind::Unused));
+                if let Some(ip) = ip {
                     if r.byte() & 1 == 1 {
                         v.push((id, value(r, ip)));
                     }
