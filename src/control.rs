@@ -266,6 +266,14 @@ impl Drop for Slot {
 }
 
 impl Slots {
+    fn new() -> Arc<Slots> {
+        Arc::new(Slots {
+            admin: Arc::new(Semaphore::new(MAX_ADMIN_CONNS)),
+            others: Arc::new(Semaphore::new(MAX_CONNS)),
+            per_uid: Mutex::new(Default::default()),
+        })
+    }
+
     fn take(self: &Arc<Self>, peer: &Peer) -> Result<Slot, String> {
         if peer.admin {
             return match self.admin.clone().try_acquire_owned() {
@@ -300,11 +308,7 @@ impl Slots {
 /// Accept connections and forward their requests to the daemon's loop. Accepting never
 /// waits for a slot: a connection without one is told why and closed.
 pub async fn serve(listener: UnixListener, to_daemon: mpsc::Sender<ControlReq>) {
-    let slots = Arc::new(Slots {
-        admin: Arc::new(Semaphore::new(MAX_ADMIN_CONNS)),
-        others: Arc::new(Semaphore::new(MAX_CONNS)),
-        per_uid: Mutex::new(Default::default()),
-    });
+    let slots = Slots::new();
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
@@ -509,11 +513,7 @@ mod tests {
 
     #[test]
     fn one_uid_cannot_take_every_slot() {
-        let slots = Arc::new(Slots {
-            admin: Arc::new(Semaphore::new(MAX_ADMIN_CONNS)),
-            others: Arc::new(Semaphore::new(MAX_CONNS)),
-            per_uid: Mutex::new(Default::default()),
-        });
+        let slots = Slots::new();
         let nobody = Peer {
             uid: 65534,
             pid: None,

@@ -8,12 +8,6 @@ use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn trig(n: &Node, args: &[&str]) -> Value {
-    let mut a = vec!["trigger"];
-    a.extend_from_slice(args);
-    n.must(&a)
-}
-
 /// The one kind-stats record of a trigger run: (sent, answered, timeouts, failed).
 fn outcome(r: &Value) -> (u64, u64, u64, u64) {
     let k = &r["kind-stats"][0];
@@ -80,7 +74,7 @@ fn no_upcall_is_lost_in_the_loop() {
         ],
     ];
     for args in runs {
-        let r = trig(&n, &args);
+        let r = n.trig(&args);
         let (sent, answered, timeouts, failed) = outcome(&r);
         assert_eq!(
             (sent, answered, timeouts, failed),
@@ -103,27 +97,24 @@ fn replies_of_one_event_fit_the_kernel_halfs_datagram() {
     let mut n = Node::new("bigdgram");
     n.start_daemon(&[]);
     let nobodys = stateid(1, 0x0bad);
-    let r = trig(
-        &n,
-        &[
-            "pnfsd",
-            "get-state",
-            "--count",
-            "40000",
-            "--depth",
-            "4096",
-            "--fsid",
-            "9",
-            "--fileid",
-            "9",
-            "--clientid",
-            "9",
-            "--stateid",
-            &nobodys,
-            "--wait-ms",
-            "600000",
-        ],
-    );
+    let r = n.trig(&[
+        "pnfsd",
+        "get-state",
+        "--count",
+        "40000",
+        "--depth",
+        "4096",
+        "--fsid",
+        "9",
+        "--fileid",
+        "9",
+        "--clientid",
+        "9",
+        "--stateid",
+        &nobodys,
+        "--wait-ms",
+        "600000",
+    ]);
     let (sent, answered, timeouts, failed) = outcome(&r);
     assert_eq!(
         (sent, answered, timeouts, failed),
@@ -175,7 +166,7 @@ fn control_socket_refuses_the_unprivileged_and_cannot_be_held_by_them() {
         "7",
     ];
     let get_state = [&["pnfsd", "get-state"][..], &own[..]].concat();
-    assert_eq!(trig(&n, &get_state)["status"], "ok");
+    assert_eq!(n.trig(&get_state)["status"], "ok");
 
     for args in [
         &["state", "revoke", "7"][..],
@@ -187,7 +178,7 @@ fn control_socket_refuses_the_unprivileged_and_cannot_be_held_by_them() {
         assert!(err.contains("CAP_NET_ADMIN"), "pnfsctl {args:?}: {err}");
     }
     // Nothing was revoked: the MDS still says ok.
-    assert_eq!(trig(&n, &get_state)["status"], "ok");
+    assert_eq!(n.trig(&get_state)["status"], "ok");
     // Reads stay open.
     let o = as_nobody(&n, &["-j", "member", "show"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -366,19 +357,16 @@ fn daemon_registers_again_when_the_kernel_half_restarts() {
         // (no daemon registered), none may time out; once it is back, all answered.
         let (mut answered_all, mut failed_all, mut after) = (0, 0, 0);
         loop {
-            let load = trig(
-                &n,
-                &[
-                    "pnfsd",
-                    "get-device-info",
-                    "--device",
-                    "node:1",
-                    "--count",
-                    "2000",
-                    "--depth",
-                    "16",
-                ],
-            );
+            let load = n.trig(&[
+                "pnfsd",
+                "get-device-info",
+                "--device",
+                "node:1",
+                "--count",
+                "2000",
+                "--depth",
+                "16",
+            ]);
             let (sent, answered, timeouts, failed) = outcome(&load);
             assert_eq!(
                 (sent, timeouts),
@@ -413,7 +401,7 @@ fn daemon_registers_again_when_the_kernel_half_restarts() {
             n.json(&["device", "show"])
                 .is_some_and(|v| v.as_array().is_some_and(|a| !a.is_empty()))
         });
-        let r = trig(&n, &["pnfsd", "get-device-info", "--device", "node:1"]);
+        let r = n.trig(&["pnfsd", "get-device-info", "--device", "node:1"]);
         assert_eq!(r["status"], "ok", "{r}");
         let ring = n.must(&["debug", "dump"]).to_string();
         assert!(ring.contains("registered again"), "{ring}");

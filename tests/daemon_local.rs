@@ -5,12 +5,6 @@ mod common;
 use common::{can_run, stateid, Node};
 use std::time::{Duration, Instant};
 
-fn trig(n: &Node, args: &[&str]) -> serde_json::Value {
-    let mut a = vec!["trigger"];
-    a.extend_from_slice(args);
-    n.must(&a)
-}
-
 #[test]
 fn every_upcall_path_on_the_local_engine() {
     if !can_run("every_upcall_path_on_the_local_engine") {
@@ -33,7 +27,7 @@ fn every_upcall_path_on_the_local_engine() {
         "1",
     ];
     // clientid 1 is not the owner: the MDS says bad-stateid.
-    let r = trig(&n, &[&["pnfsd", "get-state"][..], &base[..]].concat());
+    let r = n.trig(&[&["pnfsd", "get-state"][..], &base[..]].concat());
     assert_eq!(r["status"], "bad-stateid", "{r}");
     let own = [
         "--fsid",
@@ -45,14 +39,13 @@ fn every_upcall_path_on_the_local_engine() {
         "--clientid",
         "193",
     ];
-    let r = trig(&n, &[&["pnfsd", "get-state"][..], &own[..]].concat());
+    let r = n.trig(&[&["pnfsd", "get-state"][..], &own[..]].concat());
     assert_eq!(r["status"], "ok", "{r}");
     assert_eq!(r["generation"], 1, "{r}");
     let before = n.must(&["stats", "show"])["daemon"]["cache_hits"]
         .as_u64()
         .unwrap();
-    let r = trig(
-        &n,
+    let r = n.trig(
         &[
             &["pnfsd", "get-state", "--count", "50", "--depth", "8"][..],
             &own[..],
@@ -67,55 +60,46 @@ fn every_upcall_path_on_the_local_engine() {
     assert!(after >= before + 50, "cache hits {before} -> {after}");
     // An older seqid than the MDS's generation is OLD_STATEID, from the cache.
     n.must(&["state", "set", "1", "8", &stateid(3, 8), "193"]);
-    let r = trig(
-        &n,
-        &[
-            "pnfsd",
-            "get-state",
-            "--fsid",
-            "1",
-            "--fileid",
-            "8",
-            "--stateid",
-            &stateid(3, 8),
-            "--clientid",
-            "193",
-        ],
-    );
+    let r = n.trig(&[
+        "pnfsd",
+        "get-state",
+        "--fsid",
+        "1",
+        "--fileid",
+        "8",
+        "--stateid",
+        &stateid(3, 8),
+        "--clientid",
+        "193",
+    ]);
     assert_eq!(r["status"], "ok");
-    let r = trig(
-        &n,
-        &[
-            "pnfsd",
-            "get-state",
-            "--fsid",
-            "1",
-            "--fileid",
-            "8",
-            "--stateid",
-            &stateid(2, 8),
-            "--clientid",
-            "193",
-        ],
-    );
+    let r = n.trig(&[
+        "pnfsd",
+        "get-state",
+        "--fsid",
+        "1",
+        "--fileid",
+        "8",
+        "--stateid",
+        &stateid(2, 8),
+        "--clientid",
+        "193",
+    ]);
     assert_eq!(r["status"], "old-stateid", "{r}");
 
     // STATE_CHANGED: the cache forgets before the kernel hears "done".
-    let r = trig(
-        &n,
-        &[
-            "pnfsd",
-            "state-changed",
-            "--fsid",
-            "1",
-            "--fileid",
-            "7",
-            "--stateid",
-            &sid,
-            "--clientid",
-            "193",
-        ],
-    );
+    let r = n.trig(&[
+        "pnfsd",
+        "state-changed",
+        "--fsid",
+        "1",
+        "--fileid",
+        "7",
+        "--stateid",
+        &sid,
+        "--clientid",
+        "193",
+    ]);
     assert_eq!(r["status"], "ok", "{r}");
     let cache = n.must(&["state", "show"]);
     assert!(
@@ -128,10 +112,10 @@ fn every_upcall_path_on_the_local_engine() {
     );
 
     // GET_DEVICE_INFO: this node's device, and an unknown one.
-    let r = trig(&n, &["pnfsd", "get-device-info", "--device", "node:1"]);
+    let r = n.trig(&["pnfsd", "get-device-info", "--device", "node:1"]);
     assert_eq!(r["status"], "ok", "{r}");
     assert_eq!(r["ds-addr"][0]["uaddr"], "127.0.0.1.8.1", "{r}");
-    let r = trig(&n, &["pnfsd", "get-device-info", "--device", "node:9"]);
+    let r = n.trig(&["pnfsd", "get-device-info", "--device", "node:9"]);
     assert_eq!(r["status"], "noent", "{r}");
     let devs = n.must(&["device", "show"]);
     assert_eq!(
@@ -140,62 +124,53 @@ fn every_upcall_path_on_the_local_engine() {
     );
 
     // LAYOUT_GET records a layout in the kernel half; LAYOUT_RETURN removes it.
-    let r = trig(
-        &n,
-        &[
-            "pnfsd",
-            "layout-get",
-            "--fsid",
-            "1",
-            "--fileid",
-            "5",
-            "--clientid",
-            "193",
-        ],
-    );
+    let r = n.trig(&[
+        "pnfsd",
+        "layout-get",
+        "--fsid",
+        "1",
+        "--fileid",
+        "5",
+        "--clientid",
+        "193",
+    ]);
     assert_eq!(r["status"], "ok", "{r}");
     assert_eq!(r["device-id"], "504e4653000000010000000000000000");
     let l = n.must(&["layout", "show"]);
     assert_eq!(l.as_array().unwrap().len(), 1, "{l}");
-    let r = trig(
-        &n,
-        &[
-            "pnfsd",
-            "layout-commit",
-            "--fsid",
-            "1",
-            "--fileid",
-            "5",
-            "--clientid",
-            "193",
-        ],
-    );
+    let r = n.trig(&[
+        "pnfsd",
+        "layout-commit",
+        "--fsid",
+        "1",
+        "--fileid",
+        "5",
+        "--clientid",
+        "193",
+    ]);
     assert_eq!(r["status"], "ok", "{r}");
-    let r = trig(
-        &n,
-        &[
-            "pnfsd",
-            "layout-return",
-            "--fsid",
-            "1",
-            "--fileid",
-            "5",
-            "--clientid",
-            "193",
-        ],
-    );
+    let r = n.trig(&[
+        "pnfsd",
+        "layout-return",
+        "--fsid",
+        "1",
+        "--fileid",
+        "5",
+        "--clientid",
+        "193",
+    ]);
     assert_eq!(r["status"], "ok", "{r}");
     assert_eq!(n.must(&["layout", "show"]).as_array().unwrap().len(), 0);
 
     // GFS2: mount (first, jid 0), mount-done, withdraw, recovery-done, unmount.
-    let r = trig(&n, &["gfs2", "mount", "--table", "lab:fs0"]);
+    let r = n.trig(&["gfs2", "mount", "--table", "lab:fs0"]);
     assert_eq!(
         (r["status"].as_i64(), r["jid"].as_u64(), r["first"].as_u64()),
         (Some(0), Some(0), Some(1)),
         "{r}"
     );
     for k in ["mount-done", "withdraw", "recovery-done"] {
-        let r = trig(&n, &["gfs2", k, "--table", "lab:fs0"]);
+        let r = n.trig(&["gfs2", k, "--table", "lab:fs0"]);
         assert_eq!(r["status"], 0, "{k}: {r}");
     }
     let fs = n.must(&["fs", "show"]);
@@ -207,7 +182,7 @@ fn every_upcall_path_on_the_local_engine() {
     // before the mount was acknowledged), and a restarted daemon re-registers.
     n.kill_daemon();
     let t0 = Instant::now();
-    let r = trig(&n, &["pnfsd", "get-device-info", "--device", "node:1"]);
+    let r = n.trig(&["pnfsd", "get-device-info", "--device", "node:1"]);
     assert_eq!(
         r["kind-stats"][0]["failed"], 1,
         "no daemon must fail at once: {r}"
@@ -223,7 +198,7 @@ fn every_upcall_path_on_the_local_engine() {
         fs["cluster"]["journals"]["lab:fs0"]["1"], 0,
         "journal lost across restart: {fs}"
     );
-    let r = trig(&n, &["gfs2", "unmount", "--table", "lab:fs0"]);
+    let r = n.trig(&["gfs2", "unmount", "--table", "lab:fs0"]);
     assert_eq!(r["status"], 0, "{r}");
     assert!(n.must(&["fs", "show"])["mounts"]
         .as_array()
@@ -233,21 +208,18 @@ fn every_upcall_path_on_the_local_engine() {
     // Graceful shutdown unregisters: the kernel half fails upcalls at once afterwards.
     let st = n.stop_daemon();
     assert!(st.success(), "daemon exit status {st}");
-    let r = trig(
-        &n,
-        &[
-            "pnfsd",
-            "get-state",
-            "--fsid",
-            "1",
-            "--fileid",
-            "7",
-            "--stateid",
-            &sid,
-            "--clientid",
-            "193",
-        ],
-    );
+    let r = n.trig(&[
+        "pnfsd",
+        "get-state",
+        "--fsid",
+        "1",
+        "--fileid",
+        "7",
+        "--stateid",
+        &sid,
+        "--clientid",
+        "193",
+    ]);
     assert_eq!(r["kind-stats"][0]["failed"], 1, "{r}");
 }
 
@@ -301,21 +273,18 @@ fn daemon_keeps_only_cap_net_admin() {
     // then answers.
     let sid = stateid(3, 9);
     n.must(&["state", "set", "3", "9", &sid, "77"]);
-    let r = trig(
-        &n,
-        &[
-            "pnfsd",
-            "get-state",
-            "--fsid",
-            "3",
-            "--fileid",
-            "9",
-            "--stateid",
-            &sid,
-            "--clientid",
-            "77",
-        ],
-    );
+    let r = n.trig(&[
+        "pnfsd",
+        "get-state",
+        "--fsid",
+        "3",
+        "--fileid",
+        "9",
+        "--stateid",
+        &sid,
+        "--clientid",
+        "77",
+    ]);
     assert_eq!(r["status"], "ok", "{r}");
     eprintln!(
         "daemon pid {pid}: {} threads, each with CapEff=CapPrm=CapBnd={net_admin}, NoNewPrivs=1",
@@ -384,8 +353,7 @@ fn flood_of_upcalls_is_bounded() {
         })
     };
     let cnt = count.to_string();
-    let r = trig(
-        &n,
+    let r = n.trig(
         &[
             &[
                 "pnfsd",
@@ -429,7 +397,7 @@ fn flood_of_upcalls_is_bounded() {
     assert!(d_hwm <= DAEMON_MAX_KIB, "daemon peak RSS {d_hwm} KiB");
     assert!(t_hwm <= TWIN_MAX_KIB, "twin peak RSS {t_hwm} KiB");
     // Still serving, and nothing left pending in the kernel half.
-    let r = trig(&n, &[&["pnfsd", "get-state"][..], &own[..]].concat());
+    let r = n.trig(&[&["pnfsd", "get-state"][..], &own[..]].concat());
     assert_eq!(r["status"], "ok", "{r}");
     let pending = n.must(&["upcall", "show"]);
     assert!(

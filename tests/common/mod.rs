@@ -174,6 +174,13 @@ impl Node {
         serde_json::from_slice(&o.stdout).ok()
     }
 
+    /// `pnfsctl -j trigger ARGS`, which must succeed.
+    pub fn trig(&self, args: &[&str]) -> Value {
+        let mut a = vec!["trigger"];
+        a.extend_from_slice(args);
+        self.must(&a)
+    }
+
     /// Like `json` but the command must succeed.
     pub fn must(&self, args: &[&str]) -> Value {
         let mut a = vec!["-j"];
