@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod cld;
+pub mod nobody;
 
 use serde_json::Value;
 use std::process::{Child, Command, Output, Stdio};
