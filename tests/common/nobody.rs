@@ -1,0 +1,1 @@
+//! Running things as `nobody` (placeholder; filled in by the next commit).
