@@ -3,7 +3,7 @@
 //! and exit code of usage and kernel errors.
 
 mod common;
-use common::{can_run, stateid, Node, PNFSCTL};
+use common::{can_run, nobody, stateid, Node, PNFSCTL};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -342,38 +342,12 @@ fn errors_have_messages_and_exit_codes() {
     let o = n.ctl(&["layout", "recall", "device", "0123"]);
     assert_eq!(o.status.code(), Some(1));
     // Unprivileged sender: EPERM with the twin's message.
-    let o = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &n.ns,
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            PNFSCTL,
-        ])
-        .args(["device", "set", "node:3"])
-        .output()
-        .unwrap();
+    let o = nobody::pnfsctl(&n, &["device", "set", "node:3"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("requires admin privilege"), "{err}");
     // ...while read-only dumps stay allowed.
-    let o = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &n.ns,
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            PNFSCTL,
-        ])
-        .args(["device", "show"])
-        .output()
-        .unwrap();
+    let o = nobody::pnfsctl(&n, &["device", "show"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -755,15 +729,7 @@ fn daemon_refusals_print_the_daemons_message() {
     }
     let mut n = Node::new("refuse");
     n.start_daemon(&[]);
-    let nobody = |args: &[&str]| {
-        Command::new("ip")
-            .args(["netns", "exec", &n.ns, "setpriv", "--reuid=65534"])
-            .args(["--regid=65534", "--clear-groups", PNFSCTL])
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let o = nobody(&["state", "revoke", "5"]);
+    let o = nobody::pnfsctl(&n, &["state", "revoke", "5"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
@@ -771,6 +737,6 @@ fn daemon_refusals_print_the_daemons_message() {
         "{err}"
     );
     assert!(o.stdout.is_empty());
-    let o = nobody(&["-j", "member", "show"]);
+    let o = nobody::pnfsctl(&n, &["-j", "member", "show"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

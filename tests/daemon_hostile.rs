@@ -3,7 +3,7 @@
 //! with a twin and `pnfs_controld` on the local engine (root; SKIPPED loudly otherwise).
 
 mod common;
-use common::{can_run, stateid, Node};
+use common::{can_run, nobody, stateid, Node};
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -124,23 +124,6 @@ fn replies_of_one_event_fit_the_kernel_halfs_datagram() {
     );
 }
 
-/// Run `pnfsctl ARGS` in the node's namespace as nobody (uid/gid 65534, no groups).
-fn as_nobody(n: &Node, args: &[&str]) -> std::process::Output {
-    Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &n.ns,
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-        ])
-        .args(["--clear-groups", common::PNFSCTL])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 /// Item 1: the control socket took JSON from any local user. On f506fb8, as nobody,
 /// `pnfsctl state revoke 7` revoked client 7's stateids (exit 0, "acknowledged_by_all
 /// true"), and 64 idle connections from nobody locked root out (`member show` failed
@@ -172,7 +155,7 @@ fn control_socket_refuses_the_unprivileged_and_cannot_be_held_by_them() {
         &["state", "revoke", "7"][..],
         &["state", "query", "1", "7", &sid, "7"][..],
     ] {
-        let o = as_nobody(&n, args);
+        let o = nobody::pnfsctl(&n, args);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "nobody: pnfsctl {args:?}: {err}");
         assert!(err.contains("CAP_NET_ADMIN"), "pnfsctl {args:?}: {err}");
@@ -180,7 +163,7 @@ fn control_socket_refuses_the_unprivileged_and_cannot_be_held_by_them() {
     // Nothing was revoked: the MDS still says ok.
     assert_eq!(n.trig(&get_state)["status"], "ok");
     // Reads stay open.
-    let o = as_nobody(&n, &["-j", "member", "show"]);
+    let o = nobody::pnfsctl(&n, &["-j", "member", "show"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stats = n.must(&["stats", "show"]);
     assert_eq!(
@@ -189,7 +172,7 @@ fn control_socket_refuses_the_unprivileged_and_cannot_be_held_by_them() {
     );
     // The kernel half counts its refusals by reason too, in `stats show` (on f506fb8
     // it counted none): nobody's admin request to the twin.
-    let o = as_nobody(
+    let o = nobody::pnfsctl(
         &n,
         &[
             "device",
@@ -215,36 +198,18 @@ fn control_socket_refuses_the_unprivileged_and_cannot_be_held_by_them() {
 
     // nobody opens 64 connections and sends nothing; root must still be served at once,
     // and nobody's connections beyond its share are refused.
-    let mut holder = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &n.ns,
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-        ])
-        .args(["--clear-groups", "/usr/bin/python3", "-c"])
-        .arg(
-            "import socket,sys,time\n\
-             ss=[]\n\
-             for i in range(64):\n\
-             \x20   s=socket.socket(socket.AF_UNIX,socket.SOCK_STREAM)\n\
-             \x20   s.connect('\\0pnfs-controld')\n\
-             \x20   ss.append(s)\n\
-             print('held',flush=True)\n\
-             time.sleep(60)\n",
-        )
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "held");
+    let mut holder = nobody::python_until(
+        &n,
+        "import socket,sys,time\n\
+         ss=[]\n\
+         for i in range(64):\n\
+         \x20   s=socket.socket(socket.AF_UNIX,socket.SOCK_STREAM)\n\
+         \x20   s.connect('\\0pnfs-controld')\n\
+         \x20   ss.append(s)\n\
+         print('held',flush=True)\n\
+         time.sleep(60)\n",
+        "held",
+    );
     let t = Instant::now();
     let v = n.must(&["member", "show"]);
     assert_eq!(v["granting"], true, "{v}");
@@ -253,7 +218,7 @@ fn control_socket_refuses_the_unprivileged_and_cannot_be_held_by_them() {
         "root waited {:?} behind nobody's idle connections",
         t.elapsed()
     );
-    let o = as_nobody(&n, &["-j", "member", "show"]);
+    let o = nobody::pnfsctl(&n, &["-j", "member", "show"]);
     assert_eq!(
         o.status.code(),
         Some(2),
@@ -547,17 +512,9 @@ fn forged_upcalls_to_the_daemon_are_counted_and_logged() {
     n.start_daemon(&[]);
     let port = n.must(&["member", "show"])["port"].as_u64().unwrap() as u32;
     // From a USERSOCK socket of nobody's, in the node's namespace: a GET_STATE "upcall".
-    let o = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &n.ns,
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-        ])
-        .args(["--clear-groups", "/usr/bin/python3", "-c"])
-        .arg(format!(
+    let o = nobody::python(
+        &n,
+        &format!(
             "import socket,struct\n\
              s=socket.socket(socket.AF_NETLINK,socket.SOCK_RAW,2)\n\
              s.bind((0,0))\n\
@@ -567,9 +524,10 @@ fn forged_upcalls_to_the_daemon_are_counted_and_logged() {
              hdr=struct.pack('=IHHII',16+len(body),0x7001,1,1,0)\n\
              for i in range(100): s.sendto(hdr+body,({port},0))\n\
              print('sent')\n"
-        ))
-        .output()
-        .unwrap();
+        ),
+    )
+    .output()
+    .unwrap();
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("sent"),
         "{}",
@@ -611,38 +569,20 @@ fn pnfsctl_does_not_trust_a_squatter_on_the_control_socket() {
         return;
     }
     let n = Node::new("squat");
-    let mut squatter = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &n.ns,
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-        ])
-        .args(["--clear-groups", "/usr/bin/python3", "-c"])
-        .arg(
-            "import socket\n\
-             l=socket.socket(socket.AF_UNIX,socket.SOCK_STREAM)\n\
-             l.bind('\\0pnfs-controld')\n\
-             l.listen(8)\n\
-             print('bound',flush=True)\n\
-             while True:\n\
-             \x20   c,_=l.accept()\n\
-             \x20   c.recv(4096)\n\
-             \x20   c.sendall(b'{\"granting\":true,\"node\":1,\"members\":[]}\\n')\n\
-             \x20   c.close()\n",
-        )
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(squatter.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "bound");
+    let mut squatter = nobody::python_until(
+        &n,
+        "import socket\n\
+         l=socket.socket(socket.AF_UNIX,socket.SOCK_STREAM)\n\
+         l.bind('\\0pnfs-controld')\n\
+         l.listen(8)\n\
+         print('bound',flush=True)\n\
+         while True:\n\
+         \x20   c,_=l.accept()\n\
+         \x20   c.recv(4096)\n\
+         \x20   c.sendall(b'{\"granting\":true,\"node\":1,\"members\":[]}\\n')\n\
+         \x20   c.close()\n",
+        "bound",
+    );
     let o = n.ctl(&["-j", "member", "show"]);
     let err = String::from_utf8_lossy(&o.stderr);
     let _ = squatter.kill();
