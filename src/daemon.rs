@@ -3271,6 +3271,88 @@ pub mod harness {
         // Keeps the daemon's `saved_rx` open.
         _saved_tx: mpsc::Sender<(u64, Result<(), String>)>,
         rt: tokio::runtime::Runtime,
+        /// What the steps sent, if recording (`Harness::recording`).
+        rec: Option<Record>,
+    }
+
+    /// The outputs of a run, for the differential run (tests/differential): per step the
+    /// REPLY and other messages to the kernel half (the daemon's port zeroed: it differs
+    /// per process), the cluster messages sent, the downcalls completed and the durable
+    /// snapshots written. Within one step each kind is sorted: the order of answers
+    /// released together follows a HashMap's iteration, which is random per process.
+    struct Record {
+        sent: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+        lines: Vec<String>,
+        step: Vec<String>,
+    }
+
+    /// The local engine, recording what is sent.
+    struct Tap {
+        inner: LocalEngine,
+        sent: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl Cluster for Tap {
+        fn node_id(&self) -> NodeId {
+            self.inner.node_id()
+        }
+        fn send(&self, payload: &[u8]) -> Result<(), crate::cluster::ClusterError> {
+            let r = self.inner.send(payload);
+            let line = format!(
+                "cluster {}{}",
+                crate::hex(payload),
+                if r.is_err() { " (failed)" } else { "" }
+            );
+            self.sent.lock().unwrap().push(line);
+            r
+        }
+        fn events(&mut self) -> &mut mpsc::Receiver<ClusterEvent> {
+            self.inner.events()
+        }
+        fn name(&self) -> &'static str {
+            self.inner.name()
+        }
+    }
+
+    /// The messages of `buf` as hex, each with its nlmsg_pid zeroed.
+    fn to_kernel_lines(buf: &[u8], out: &mut Vec<String>) {
+        let mut off = 0;
+        while off + 16 <= buf.len() {
+            let len = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap()) as usize;
+            let end = if len < 16 {
+                buf.len()
+            } else {
+                (off + len).min(buf.len())
+            };
+            let mut m = buf[off..end].to_vec();
+            m[12..16].fill(0);
+            out.push(format!("kernel {}", crate::hex(&m)));
+            off += (len.max(16) + 3) & !3;
+        }
+        if off < buf.len() {
+            out.push(format!("kernel-tail {}", crate::hex(&buf[off..])));
+        }
+    }
+
+    /// Status and stats without what differs per process or per run (ports, latencies).
+    fn steady(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .filter(|(k, _)| {
+                        !(k.as_str() == "port"
+                            || k.ends_with("_ns")
+                            || k.ends_with("_us")
+                            || k.as_str() == "busy_poll"
+                            || k.as_str() == "kernel"
+                            || k.as_str() == "answer")
+                    })
+                    .map(|(k, v)| (k.clone(), steady(v)))
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(steady).collect()),
+            v => v.clone(),
+        }
     }
 
     fn family(id: u16, name: &str) -> FamilyInfo {
@@ -3293,6 +3375,17 @@ pub mod harness {
         /// Node 1, state in `state_dir` (created; start from an empty directory for
         /// reproducible runs).
         pub fn new(state_dir: &std::path::Path) -> Harness {
+            Harness::build(state_dir, false)
+        }
+
+        /// As `new`, recording every step's outputs (`Harness::transcript`).
+        pub fn recording(state_dir: &std::path::Path) -> Harness {
+            Harness::build(state_dir, true)
+        }
+
+        fn build(state_dir: &std::path::Path, record: bool) -> Harness {
+            let sent: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>> =
+                record.then(std::sync::Arc::default);
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -3327,7 +3420,13 @@ pub mod harness {
                 },
                 sock,
                 upcall_peer: 0x7fff_fffe,
-                cluster: Box::new(LocalEngine::new(1)),
+                cluster: match &sent {
+                    Some(sent) => Box::new(Tap {
+                        inner: LocalEngine::new(1),
+                        sent: sent.clone(),
+                    }),
+                    None => Box::new(LocalEngine::new(1)),
+                },
                 down,
                 down_done,
                 store,
@@ -3347,13 +3446,66 @@ pub mod harness {
                 save_rx,
                 _saved_tx: saved_tx,
                 rt,
+                rec: sent.map(|sent| Record {
+                    sent,
+                    lines: Vec::new(),
+                    step: Vec::new(),
+                }),
             };
             h.d.say_hello();
+            h.end_step("start");
             h
+        }
+
+        /// Close a step's record: its outputs, sorted by kind, after its name.
+        fn end_step(&mut self, name: &str) {
+            let Some(r) = &mut self.rec else { return };
+            r.step.append(&mut r.sent.lock().unwrap());
+            r.step.sort();
+            r.lines.push(format!("step {name}"));
+            for l in r.step.drain(..) {
+                r.lines.push(format!("  {l}"));
+            }
+        }
+
+        /// What the run sent, step by step, then what is left queued (downcalls never
+        /// completed, durable writes never finished), the status, the counters and the
+        /// debug ring: the differential run compares this between two builds.
+        pub fn transcript(mut self) -> String {
+            let Some(mut r) = self.rec.take() else {
+                return String::new();
+            };
+            while let Ok((_, down)) = self.down_rx.try_recv() {
+                r.lines.push(format!("queued down {down:?}"));
+            }
+            while let Ok((v, snap)) = self.save_rx.try_recv() {
+                r.lines.push(format!(
+                    "queued durable {v} {}",
+                    serde_json::to_string(&snap).unwrap()
+                ));
+            }
+            r.lines
+                .push(format!("status {}", steady(&self.d.status_json())));
+            r.lines
+                .push(format!("stats {}", steady(&self.d.stats_json())));
+            for e in self.d.ring.entries() {
+                r.lines.push(format!("ring {}", e.text));
+            }
+            let mut out = r.lines.join("\n");
+            out.push('\n');
+            out
         }
 
         /// Run one step, then send what it produced, as the event loop does.
         pub fn step(&mut self, s: Step<'_>) {
+            let name = self.rec.is_some().then(|| match &s {
+                Step::Datagram(b) => format!("datagram {}", crate::hex(b)),
+                Step::Cluster { from, payload } => {
+                    format!("cluster from {from} {}", crate::hex(payload))
+                }
+                Step::Uevent(b) => format!("uevent {}", crate::hex(b)),
+                s => format!("{s:?}"),
+            });
             match s {
                 // As in production: the fast path first, the loop for the rest.
                 Step::Datagram(b) => {
@@ -3412,11 +3564,20 @@ pub mod harness {
                                 _ => DownOut::Done,
                             })
                         };
+                        if let Some(rec) = &mut self.rec {
+                            rec.step.push(format!("down {down:?}"));
+                        }
                         self.d.on_downcall(tag, down, r);
                     }
                 }
                 Step::Saved { ok } => {
-                    if let Ok((version, _)) = self.save_rx.try_recv() {
+                    if let Ok((version, snap)) = self.save_rx.try_recv() {
+                        if let Some(rec) = &mut self.rec {
+                            rec.step.push(format!(
+                                "durable {version} {}",
+                                serde_json::to_string(&snap).unwrap()
+                            ));
+                        }
                         let r = if ok {
                             Ok(())
                         } else {
@@ -3427,8 +3588,14 @@ pub mod harness {
                 }
                 Step::Tick => self.d.on_tick(),
             }
+            if let Some(rec) = &mut self.rec {
+                to_kernel_lines(&self.d.tx, &mut rec.step);
+            }
             let d = &mut self.d;
             self.rt.block_on(d.flush());
+            if let Some(name) = name {
+                self.end_step(&name);
+            }
         }
 
         /// What `pnfsctl member show` shows.

@@ -1,3 +1,0 @@
-fn main() -> std::process::ExitCode {
-    std::process::ExitCode::from(pnfs_controld::cli::main())
-}
