@@ -818,6 +818,68 @@ impl<'a, const N: usize> AttrTable<'a, N> {
     }
 }
 
+/// The headers of a generic netlink message to build: `nlmsghdr` (less its length) and
+/// `genlmsghdr`. Named fields where `MsgBuilder::genl` takes seven positional ones:
+///
+/// ```
+/// # use pnfs_netlink::codec::{GenlHeader, NLM_F_REQUEST, NLM_F_ACK};
+/// let mut buf = Vec::new();
+/// let mut b = GenlHeader::new(0x20, 3).flags(NLM_F_REQUEST | NLM_F_ACK).seq(7).start(&mut buf);
+/// b.put_u32(1, 42);
+/// assert_eq!(b.finish(), buf.len());
+/// ```
+///
+/// Each operation's generated module has `header(family)` (its command and the family's
+/// version) to start from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GenlHeader {
+    /// The family id (`nlmsg_type`).
+    pub family: u16,
+    pub cmd: u8,
+    /// The genl header's version (1 in both families).
+    pub version: u8,
+    pub flags: u16,
+    pub seq: u32,
+    /// `nlmsg_pid`: 0 to the kernel, the sender's own port or a reply's requester.
+    pub pid: u32,
+}
+
+impl GenlHeader {
+    /// Command `cmd` of `family`, version 1, no flags, seq 0, pid 0.
+    #[inline]
+    pub const fn new(family: u16, cmd: u8) -> Self {
+        GenlHeader {
+            family,
+            cmd,
+            version: 1,
+            flags: 0,
+            seq: 0,
+            pid: 0,
+        }
+    }
+    #[inline]
+    pub const fn version(self, version: u8) -> Self {
+        GenlHeader { version, ..self }
+    }
+    #[inline]
+    pub const fn flags(self, flags: u16) -> Self {
+        GenlHeader { flags, ..self }
+    }
+    #[inline]
+    pub const fn seq(self, seq: u32) -> Self {
+        GenlHeader { seq, ..self }
+    }
+    #[inline]
+    pub const fn pid(self, pid: u32) -> Self {
+        GenlHeader { pid, ..self }
+    }
+    /// Start the message at the end of `buf`.
+    #[inline]
+    pub fn start<'b>(&self, buf: &'b mut Vec<u8>) -> MsgBuilder<'b> {
+        MsgBuilder::start_genl(buf, self)
+    }
+}
+
 /// Writes netlink messages into a caller-owned buffer (reused: no allocation once its
 /// capacity suffices). Several messages may be appended to one buffer and sent as one
 /// datagram.
@@ -846,7 +908,16 @@ impl<'b> MsgBuilder<'b> {
         MsgBuilder { buf, start }
     }
 
-    /// Start a generic netlink message.
+    /// Start a generic netlink message with the headers `h`.
+    #[inline]
+    pub fn start_genl(buf: &'b mut Vec<u8>, h: &GenlHeader) -> Self {
+        let b = Self::new(buf, h.family, h.flags, h.seq, h.pid);
+        b.buf.extend_from_slice(&[h.cmd, h.version, 0, 0]);
+        b
+    }
+
+    /// Start a generic netlink message (positional form of [`MsgBuilder::start_genl`],
+    /// kept for its callers).
     #[inline]
     pub fn genl(
         buf: &'b mut Vec<u8>,

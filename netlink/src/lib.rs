@@ -24,7 +24,7 @@ pub mod gen {
 
 #[cfg(feature = "io")]
 pub use client::Client;
-pub use codec::{AttrIter, AttrTable, ErrorMsg, GenlMsg, Messages, MsgBuilder, NlMsg};
+pub use codec::{AttrIter, AttrTable, ErrorMsg, GenlHeader, GenlMsg, Messages, MsgBuilder, NlMsg};
 pub use error::{DecodeError, NlError, PeerError};
 pub use gen::{gfs2ctl, pnfsd};
 pub use nlctrl::FamilyInfo;

@@ -23,7 +23,8 @@
 
 #![allow(missing_docs)]
 
-use crate::codec::{Attr, AttrTable};
+use crate::codec::{Attr, AttrTable, GenlHeader, MsgBuilder};
+use crate::error::DecodeError;
 use crate::policy::{AttrKind, AttrPolicy, Family, OpKind, OpSpec, Policy};
 
 /// Family name as registered with nlctrl.
@@ -1572,3 +1573,2865 @@ pub static FAMILY: Family = Family {
     ops: OPS,
     mcast_groups: &["events"],
 };
+
+/// Views and builders of the nested sets (every attribute optional).
+pub mod nest {
+    use super::*;
+
+    /// Nest `kind-stats`: a typed view of its parsed attributes.
+    #[derive(Clone, Copy)]
+    pub struct KindStats<'a>(pub(crate) AttrTable<'a, { super::kind_stats_attr::MAX as usize + 1 }>);
+
+    impl<'a> KindStats<'a> {
+        /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+        /// as from a newer peer) and check the required attributes.
+        pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+            Self::from_table(AttrTable::parse(attrs, &KIND_STATS_POLICY)?)
+        }
+
+        /// View a table parsed already (the kernel half parses requests strictly
+        /// against the op's policy); `MissingAttr` names the first required
+        /// attribute absent.
+        #[inline]
+        pub fn from_table(t: AttrTable<'a, { super::kind_stats_attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+            Ok(KindStats(t))
+        }
+
+        /// The attribute table behind the view.
+        #[inline]
+        pub fn attrs(&self) -> &AttrTable<'a, { super::kind_stats_attr::MAX as usize + 1 }> {
+            &self.0
+        }
+
+        /// `kind`.
+        #[inline]
+        pub fn kind(&self) -> Option<u32> {
+            self.0.get(super::kind_stats_attr::KIND).map(|a| a.u32())
+        }
+
+        /// `sent`.
+        #[inline]
+        pub fn sent(&self) -> Option<u64> {
+            self.0.get(super::kind_stats_attr::SENT).map(|a| a.u64())
+        }
+
+        /// `answered`.
+        #[inline]
+        pub fn answered(&self) -> Option<u64> {
+            self.0.get(super::kind_stats_attr::ANSWERED).map(|a| a.u64())
+        }
+
+        /// `errors`.
+        #[inline]
+        pub fn errors(&self) -> Option<u64> {
+            self.0.get(super::kind_stats_attr::ERRORS).map(|a| a.u64())
+        }
+
+        /// `timeouts`.
+        #[inline]
+        pub fn timeouts(&self) -> Option<u64> {
+            self.0.get(super::kind_stats_attr::TIMEOUTS).map(|a| a.u64())
+        }
+
+        /// `failed`.
+        #[inline]
+        pub fn failed(&self) -> Option<u64> {
+            self.0.get(super::kind_stats_attr::FAILED).map(|a| a.u64())
+        }
+
+        /// `p50-ns`.
+        #[inline]
+        pub fn p50_ns(&self) -> Option<u64> {
+            self.0.get(super::kind_stats_attr::P50_NS).map(|a| a.u64())
+        }
+
+        /// `p99-ns`.
+        #[inline]
+        pub fn p99_ns(&self) -> Option<u64> {
+            self.0.get(super::kind_stats_attr::P99_NS).map(|a| a.u64())
+        }
+
+        /// `p999-ns`.
+        #[inline]
+        pub fn p999_ns(&self) -> Option<u64> {
+            self.0.get(super::kind_stats_attr::P999_NS).map(|a| a.u64())
+        }
+
+        /// The latency histogram behind the percentiles (TRIGGER's answer only; a kernel half may leave it out): the non-empty buckets as pairs of native-endian u64, the bucket's lower bound in ns and its count, in ascending order.
+        #[inline]
+        pub fn hist(&self) -> Option<&'a [u8]> {
+            self.0.get(super::kind_stats_attr::HIST).map(|a| a.payload)
+        }
+    }
+
+    /// Nest `kind-stats`: its attributes to build (required ones plain, optional ones `Option`).
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct KindStatsAttrs<'x> {
+        /// `kind`.
+        pub kind: Option<u32>,
+        /// `sent`.
+        pub sent: Option<u64>,
+        /// `answered`.
+        pub answered: Option<u64>,
+        /// `errors`.
+        pub errors: Option<u64>,
+        /// `timeouts`.
+        pub timeouts: Option<u64>,
+        /// `failed`.
+        pub failed: Option<u64>,
+        /// `p50-ns`.
+        pub p50_ns: Option<u64>,
+        /// `p99-ns`.
+        pub p99_ns: Option<u64>,
+        /// `p999-ns`.
+        pub p999_ns: Option<u64>,
+        /// The latency histogram behind the percentiles (TRIGGER's answer only; a kernel half may leave it out): the non-empty buckets as pairs of native-endian u64, the bucket's lower bound in ns and its count, in ascending order.
+        pub hist: Option<&'x [u8]>,
+    }
+
+    impl KindStatsAttrs<'_> {
+        /// Append the attributes, in the spec's order, to a message being built.
+        #[inline]
+        pub fn put(&self, b: &mut MsgBuilder<'_>) {
+            if let Some(v) = self.kind {
+                b.put_u32(super::kind_stats_attr::KIND, v);
+            }
+            if let Some(v) = self.sent {
+                b.put_u64(super::kind_stats_attr::SENT, v);
+            }
+            if let Some(v) = self.answered {
+                b.put_u64(super::kind_stats_attr::ANSWERED, v);
+            }
+            if let Some(v) = self.errors {
+                b.put_u64(super::kind_stats_attr::ERRORS, v);
+            }
+            if let Some(v) = self.timeouts {
+                b.put_u64(super::kind_stats_attr::TIMEOUTS, v);
+            }
+            if let Some(v) = self.failed {
+                b.put_u64(super::kind_stats_attr::FAILED, v);
+            }
+            if let Some(v) = self.p50_ns {
+                b.put_u64(super::kind_stats_attr::P50_NS, v);
+            }
+            if let Some(v) = self.p99_ns {
+                b.put_u64(super::kind_stats_attr::P99_NS, v);
+            }
+            if let Some(v) = self.p999_ns {
+                b.put_u64(super::kind_stats_attr::P999_NS, v);
+            }
+            if let Some(v) = self.hist {
+                b.put_bytes(super::kind_stats_attr::HIST, v);
+            }
+        }
+
+        /// A whole message: the header `h`, then the attributes. Returns its length.
+        pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+            let mut b = h.start(buf);
+            self.put(&mut b);
+            b.finish()
+        }
+    }
+}
+
+/// Per operation: its command, typed views of its messages (`Request`, `Reply`,
+/// `Event`) and their builders (`RequestAttrs`, `ReplyAttrs`, `EventAttrs`).
+/// Required attributes read plain, optional ones as `Option` (ynl-gen's `REQUIRED`).
+pub mod ops {
+
+    /// `register`: Downcall: the daemon registers for upcalls (one per network namespace).
+    pub mod register {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::REGISTER;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `register` request: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::VERSION)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `version`.
+            #[inline]
+            pub fn version(&self) -> u32 {
+                self.0.get(attr::VERSION).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `node-id`.
+            #[inline]
+            pub fn node_id(&self) -> Option<u32> {
+                self.0.get(attr::NODE_ID).map(|a| a.u32())
+            }
+        }
+
+        /// A `register` request: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs {
+            /// `version`.
+            pub version: u32,
+            /// `node-id`.
+            pub node_id: Option<u32>,
+        }
+
+        impl RequestAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.version;
+                    b.put_u32(attr::VERSION, v);
+                }
+                if let Some(v) = self.node_id {
+                    b.put_u32(attr::NODE_ID, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+
+        /// A `register` reply: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::VERSION)?;
+                t.require(attr::PORT)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `version`.
+            #[inline]
+            pub fn version(&self) -> u32 {
+                self.0.get(attr::VERSION).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `port`.
+            #[inline]
+            pub fn port(&self) -> u32 {
+                self.0.get(attr::PORT).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// REGISTER's reply, from the user-space twin only: the port its upcalls come from and REPLYs go to (as pnfsd's upcall-port: one socket for both families).
+            #[inline]
+            pub fn upcall_port(&self) -> Option<u32> {
+                self.0.get(attr::UPCALL_PORT).map(|a| a.u32())
+            }
+        }
+
+        /// A `register` reply: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs {
+            /// `version`.
+            pub version: u32,
+            /// `port`.
+            pub port: u32,
+            /// REGISTER's reply, from the user-space twin only: the port its upcalls come from and REPLYs go to (as pnfsd's upcall-port: one socket for both families).
+            pub upcall_port: Option<u32>,
+        }
+
+        impl ReplyAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.version;
+                    b.put_u32(attr::VERSION, v);
+                }
+                {
+                    let v = self.port;
+                    b.put_u32(attr::PORT, v);
+                }
+                if let Some(v) = self.upcall_port {
+                    b.put_u32(attr::UPCALL_PORT, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `unregister`: Downcall: the daemon stops taking upcalls; pending upcalls fail at once.
+    pub mod unregister {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::UNREGISTER;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+    }
+
+    /// `reply`: Downcall: the daemon answers the upcall with this xid.
+    pub mod reply {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::REPLY;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `reply` request: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::STATUS)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `xid`.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// 0 or a negative errno.
+            #[inline]
+            pub fn status(&self) -> i32 {
+                self.0.get(attr::STATUS).map(|a| a.i32()).unwrap_or(0)
+            }
+
+            /// `jid`.
+            #[inline]
+            pub fn jid(&self) -> Option<u32> {
+                self.0.get(attr::JID).map(|a| a.u32())
+            }
+
+            /// Non-zero when this mounter is the first in the cluster (must replay all journals).
+            #[inline]
+            pub fn first(&self) -> Option<u8> {
+                self.0.get(attr::FIRST).map(|a| a.u8())
+            }
+        }
+
+        /// A `reply` request: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs {
+            /// `xid`.
+            pub xid: u32,
+            /// 0 or a negative errno.
+            pub status: i32,
+            /// `jid`.
+            pub jid: Option<u32>,
+            /// Non-zero when this mounter is the first in the cluster (must replay all journals).
+            pub first: Option<u8>,
+        }
+
+        impl RequestAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.status;
+                    b.put_i32(attr::STATUS, v);
+                }
+                if let Some(v) = self.jid {
+                    b.put_u32(attr::JID, v);
+                }
+                if let Some(v) = self.first {
+                    b.put_u8(attr::FIRST, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `mount`: Upcall: sent by the kernel half to the registered daemon, answered by reply. A
+    pub mod mount {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::MOUNT;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// The `mount` upcall the kernel half sends: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::TABLE)?;
+                t.require(attr::DEVICE)?;
+                t.require(attr::MOUNT_FLAGS)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `xid`.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// Lock table name, "cluster:fsname".
+            #[inline]
+            pub fn table(&self) -> &'a str {
+                self.0.get(attr::TABLE).map(|a| a.str()).unwrap_or("")
+            }
+
+            /// `uuid`.
+            #[inline]
+            pub fn uuid(&self) -> Option<&'a [u8; 16]> {
+                self.0.get(attr::UUID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok())
+            }
+
+            /// `device`.
+            #[inline]
+            pub fn device(&self) -> &'a str {
+                self.0.get(attr::DEVICE).map(|a| a.str()).unwrap_or("")
+            }
+
+            /// `mount-flags`.
+            #[inline]
+            pub fn mount_flags(&self) -> u32 {
+                self.0.get(attr::MOUNT_FLAGS).map(|a| a.u32()).unwrap_or(0)
+            }
+        }
+
+        /// The `mount` upcall the kernel half sends: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs<'x> {
+            /// `xid`.
+            pub xid: u32,
+            /// Lock table name, "cluster:fsname".
+            pub table: &'x str,
+            /// `uuid`.
+            pub uuid: Option<[u8; 16]>,
+            /// `device`.
+            pub device: &'x str,
+            /// `mount-flags`.
+            pub mount_flags: u32,
+        }
+
+        impl RequestAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.table;
+                    b.put_str(attr::TABLE, v);
+                }
+                if let Some(v) = self.uuid {
+                    b.put_bytes(attr::UUID, &v);
+                }
+                {
+                    let v = self.device;
+                    b.put_str(attr::DEVICE, v);
+                }
+                {
+                    let v = self.mount_flags;
+                    b.put_u32(attr::MOUNT_FLAGS, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+
+        /// The daemon's answer to a `mount` upcall (in a `reply` message): a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::STATUS)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `xid`.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// 0 or a negative errno.
+            #[inline]
+            pub fn status(&self) -> i32 {
+                self.0.get(attr::STATUS).map(|a| a.i32()).unwrap_or(0)
+            }
+
+            /// `jid`.
+            #[inline]
+            pub fn jid(&self) -> Option<u32> {
+                self.0.get(attr::JID).map(|a| a.u32())
+            }
+
+            /// Non-zero when this mounter is the first in the cluster (must replay all journals).
+            #[inline]
+            pub fn first(&self) -> Option<u8> {
+                self.0.get(attr::FIRST).map(|a| a.u8())
+            }
+        }
+
+        /// The daemon's answer to a `mount` upcall (in a `reply` message): its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs {
+            /// `xid`.
+            pub xid: u32,
+            /// 0 or a negative errno.
+            pub status: i32,
+            /// `jid`.
+            pub jid: Option<u32>,
+            /// Non-zero when this mounter is the first in the cluster (must replay all journals).
+            pub first: Option<u8>,
+        }
+
+        impl ReplyAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.status;
+                    b.put_i32(attr::STATUS, v);
+                }
+                if let Some(v) = self.jid {
+                    b.put_u32(attr::JID, v);
+                }
+                if let Some(v) = self.first {
+                    b.put_u8(attr::FIRST, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `mount-done`: Upcall: sent by the kernel half to the registered daemon, answered by reply. The
+    pub mod mount_done {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::MOUNT_DONE;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// The `mount-done` upcall the kernel half sends: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::TABLE)?;
+                t.require(attr::JID)?;
+                t.require(attr::STATUS)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `xid`.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// Lock table name, "cluster:fsname".
+            #[inline]
+            pub fn table(&self) -> &'a str {
+                self.0.get(attr::TABLE).map(|a| a.str()).unwrap_or("")
+            }
+
+            /// `jid`.
+            #[inline]
+            pub fn jid(&self) -> u32 {
+                self.0.get(attr::JID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// 0 or a negative errno.
+            #[inline]
+            pub fn status(&self) -> i32 {
+                self.0.get(attr::STATUS).map(|a| a.i32()).unwrap_or(0)
+            }
+        }
+
+        /// The `mount-done` upcall the kernel half sends: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs<'x> {
+            /// `xid`.
+            pub xid: u32,
+            /// Lock table name, "cluster:fsname".
+            pub table: &'x str,
+            /// `jid`.
+            pub jid: u32,
+            /// 0 or a negative errno.
+            pub status: i32,
+        }
+
+        impl RequestAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.table;
+                    b.put_str(attr::TABLE, v);
+                }
+                {
+                    let v = self.jid;
+                    b.put_u32(attr::JID, v);
+                }
+                {
+                    let v = self.status;
+                    b.put_i32(attr::STATUS, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+
+        /// The daemon's answer to a `mount-done` upcall (in a `reply` message): a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::STATUS)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `xid`.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// 0 or a negative errno.
+            #[inline]
+            pub fn status(&self) -> i32 {
+                self.0.get(attr::STATUS).map(|a| a.i32()).unwrap_or(0)
+            }
+        }
+
+        /// The daemon's answer to a `mount-done` upcall (in a `reply` message): its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs {
+            /// `xid`.
+            pub xid: u32,
+            /// 0 or a negative errno.
+            pub status: i32,
+        }
+
+        impl ReplyAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.status;
+                    b.put_i32(attr::STATUS, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `unmount`: Upcall: sent by the kernel half to the registered daemon, answered by reply. The
+    pub mod unmount {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::UNMOUNT;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// The `unmount` upcall the kernel half sends: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::TABLE)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `xid`.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// Lock table name, "cluster:fsname".
+            #[inline]
+            pub fn table(&self) -> &'a str {
+                self.0.get(attr::TABLE).map(|a| a.str()).unwrap_or("")
+            }
+        }
+
+        /// The `unmount` upcall the kernel half sends: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs<'x> {
+            /// `xid`.
+            pub xid: u32,
+            /// Lock table name, "cluster:fsname".
+            pub table: &'x str,
+        }
+
+        impl RequestAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.table;
+                    b.put_str(attr::TABLE, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+
+        /// The daemon's answer to a `unmount` upcall (in a `reply` message): a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::STATUS)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `xid`.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// 0 or a negative errno.
+            #[inline]
+            pub fn status(&self) -> i32 {
+                self.0.get(attr::STATUS).map(|a| a.i32()).unwrap_or(0)
+            }
+        }
+
+        /// The daemon's answer to a `unmount` upcall (in a `reply` message): its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs {
+            /// `xid`.
+            pub xid: u32,
+            /// 0 or a negative errno.
+            pub status: i32,
+        }
+
+        impl ReplyAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.status;
+                    b.put_i32(attr::STATUS, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `withdraw`: Upcall: sent by the kernel half to the registered daemon, answered by reply. The
+    pub mod withdraw {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::WITHDRAW;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// The `withdraw` upcall the kernel half sends: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::TABLE)?;
+                t.require(attr::JID)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `xid`.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// Lock table name, "cluster:fsname".
+            #[inline]
+            pub fn table(&self) -> &'a str {
+                self.0.get(attr::TABLE).map(|a| a.str()).unwrap_or("")
+            }
+
+            /// `jid`.
+            #[inline]
+            pub fn jid(&self) -> u32 {
+                self.0.get(attr::JID).map(|a| a.u32()).unwrap_or(0)
+            }
+        }
+
+        /// The `withdraw` upcall the kernel half sends: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs<'x> {
+            /// `xid`.
+            pub xid: u32,
+            /// Lock table name, "cluster:fsname".
+            pub table: &'x str,
+            /// `jid`.
+            pub jid: u32,
+        }
+
+        impl RequestAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.table;
+                    b.put_str(attr::TABLE, v);
+                }
+                {
+                    let v = self.jid;
+                    b.put_u32(attr::JID, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+
+        /// The daemon's answer to a `withdraw` upcall (in a `reply` message): a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::STATUS)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `xid`.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// 0 or a negative errno.
+            #[inline]
+            pub fn status(&self) -> i32 {
+                self.0.get(attr::STATUS).map(|a| a.i32()).unwrap_or(0)
+            }
+        }
+
+        /// The daemon's answer to a `withdraw` upcall (in a `reply` message): its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs {
+            /// `xid`.
+            pub xid: u32,
+            /// 0 or a negative errno.
+            pub status: i32,
+        }
+
+        impl ReplyAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.status;
+                    b.put_i32(attr::STATUS, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `recovery-done`: Upcall: sent by the kernel half to the registered daemon, answered by reply. A
+    pub mod recovery_done {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::RECOVERY_DONE;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// The `recovery-done` upcall the kernel half sends: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::TABLE)?;
+                t.require(attr::JID)?;
+                t.require(attr::RECOVERY_STATUS)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `xid`.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// Lock table name, "cluster:fsname".
+            #[inline]
+            pub fn table(&self) -> &'a str {
+                self.0.get(attr::TABLE).map(|a| a.str()).unwrap_or("")
+            }
+
+            /// `jid`.
+            #[inline]
+            pub fn jid(&self) -> u32 {
+                self.0.get(attr::JID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `recovery-status`.
+            #[inline]
+            pub fn recovery_status(&self) -> u32 {
+                self.0.get(attr::RECOVERY_STATUS).map(|a| a.u32()).unwrap_or(0)
+            }
+        }
+
+        /// The `recovery-done` upcall the kernel half sends: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs<'x> {
+            /// `xid`.
+            pub xid: u32,
+            /// Lock table name, "cluster:fsname".
+            pub table: &'x str,
+            /// `jid`.
+            pub jid: u32,
+            /// `recovery-status`.
+            pub recovery_status: u32,
+        }
+
+        impl RequestAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.table;
+                    b.put_str(attr::TABLE, v);
+                }
+                {
+                    let v = self.jid;
+                    b.put_u32(attr::JID, v);
+                }
+                {
+                    let v = self.recovery_status;
+                    b.put_u32(attr::RECOVERY_STATUS, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+
+        /// The daemon's answer to a `recovery-done` upcall (in a `reply` message): a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::STATUS)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `xid`.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// 0 or a negative errno.
+            #[inline]
+            pub fn status(&self) -> i32 {
+                self.0.get(attr::STATUS).map(|a| a.i32()).unwrap_or(0)
+            }
+        }
+
+        /// The daemon's answer to a `recovery-done` upcall (in a `reply` message): its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs {
+            /// `xid`.
+            pub xid: u32,
+            /// 0 or a negative errno.
+            pub status: i32,
+        }
+
+        impl ReplyAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.status;
+                    b.put_i32(attr::STATUS, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `block`: Downcall: block new locking on a filesystem while a member is recovered.
+    pub mod block {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::BLOCK;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `block` request: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::TABLE)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Lock table name, "cluster:fsname".
+            #[inline]
+            pub fn table(&self) -> &'a str {
+                self.0.get(attr::TABLE).map(|a| a.str()).unwrap_or("")
+            }
+        }
+
+        /// A `block` request: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs<'x> {
+            /// Lock table name, "cluster:fsname".
+            pub table: &'x str,
+        }
+
+        impl RequestAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.table;
+                    b.put_str(attr::TABLE, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `unblock`: Downcall: resume a blocked filesystem.
+    pub mod unblock {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::UNBLOCK;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `unblock` request: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::TABLE)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Lock table name, "cluster:fsname".
+            #[inline]
+            pub fn table(&self) -> &'a str {
+                self.0.get(attr::TABLE).map(|a| a.str()).unwrap_or("")
+            }
+        }
+
+        /// A `unblock` request: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs<'x> {
+            /// Lock table name, "cluster:fsname".
+            pub table: &'x str,
+        }
+
+        impl RequestAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.table;
+                    b.put_str(attr::TABLE, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `recover`: Downcall: recover a dead node's journal on this node.
+    pub mod recover {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::RECOVER;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `recover` request: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::TABLE)?;
+                t.require(attr::JID)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Lock table name, "cluster:fsname".
+            #[inline]
+            pub fn table(&self) -> &'a str {
+                self.0.get(attr::TABLE).map(|a| a.str()).unwrap_or("")
+            }
+
+            /// `jid`.
+            #[inline]
+            pub fn jid(&self) -> u32 {
+                self.0.get(attr::JID).map(|a| a.u32()).unwrap_or(0)
+            }
+        }
+
+        /// A `recover` request: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs<'x> {
+            /// Lock table name, "cluster:fsname".
+            pub table: &'x str,
+            /// `jid`.
+            pub jid: u32,
+        }
+
+        impl RequestAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.table;
+                    b.put_str(attr::TABLE, v);
+                }
+                {
+                    let v = self.jid;
+                    b.put_u32(attr::JID, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `members`: Downcall: the current cluster members.
+    pub mod members {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::MEMBERS;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `members` request: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// A cluster member's node id.
+            pub fn member(&self) -> impl Iterator<Item = u32> + 'a {
+                self.0.all(attr::MEMBER).map(|a| a.u32())
+            }
+        }
+
+        /// A `members` request: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs<'x> {
+            /// A cluster member's node id.
+            pub member: &'x [u32],
+        }
+
+        impl RequestAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                for &v in self.member {
+                    b.put_u32(attr::MEMBER, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `mount-get`: Downcall: dump the mounted filesystems, their journals and recovery state.
+    pub mod mount_get {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::MOUNT_GET;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `mount-get` reply: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::TABLE)?;
+                t.require(attr::JID)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Lock table name, "cluster:fsname".
+            #[inline]
+            pub fn table(&self) -> &'a str {
+                self.0.get(attr::TABLE).map(|a| a.str()).unwrap_or("")
+            }
+
+            /// `uuid`.
+            #[inline]
+            pub fn uuid(&self) -> Option<&'a [u8; 16]> {
+                self.0.get(attr::UUID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok())
+            }
+
+            /// `device`.
+            #[inline]
+            pub fn device(&self) -> Option<&'a str> {
+                self.0.get(attr::DEVICE).map(|a| a.str())
+            }
+
+            /// `mount-flags`.
+            #[inline]
+            pub fn mount_flags(&self) -> Option<u32> {
+                self.0.get(attr::MOUNT_FLAGS).map(|a| a.u32())
+            }
+
+            /// `jid`.
+            #[inline]
+            pub fn jid(&self) -> u32 {
+                self.0.get(attr::JID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// Non-zero when this mounter is the first in the cluster (must replay all journals).
+            #[inline]
+            pub fn first(&self) -> Option<u8> {
+                self.0.get(attr::FIRST).map(|a| a.u8())
+            }
+
+            /// `blocked`.
+            #[inline]
+            pub fn blocked(&self) -> Option<u8> {
+                self.0.get(attr::BLOCKED).map(|a| a.u8())
+            }
+
+            /// `withdrawn`.
+            #[inline]
+            pub fn withdrawn(&self) -> Option<u8> {
+                self.0.get(attr::WITHDRAWN).map(|a| a.u8())
+            }
+
+            /// Journal this node was asked to recover, if any.
+            #[inline]
+            pub fn recover_jid(&self) -> Option<u32> {
+                self.0.get(attr::RECOVER_JID).map(|a| a.u32())
+            }
+
+            /// `recovery-status`.
+            #[inline]
+            pub fn recovery_status(&self) -> Option<u32> {
+                self.0.get(attr::RECOVERY_STATUS).map(|a| a.u32())
+            }
+        }
+
+        /// A `mount-get` reply: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs<'x> {
+            /// Lock table name, "cluster:fsname".
+            pub table: &'x str,
+            /// `uuid`.
+            pub uuid: Option<[u8; 16]>,
+            /// `device`.
+            pub device: Option<&'x str>,
+            /// `mount-flags`.
+            pub mount_flags: Option<u32>,
+            /// `jid`.
+            pub jid: u32,
+            /// Non-zero when this mounter is the first in the cluster (must replay all journals).
+            pub first: Option<u8>,
+            /// `blocked`.
+            pub blocked: Option<u8>,
+            /// `withdrawn`.
+            pub withdrawn: Option<u8>,
+            /// Journal this node was asked to recover, if any.
+            pub recover_jid: Option<u32>,
+            /// `recovery-status`.
+            pub recovery_status: Option<u32>,
+        }
+
+        impl ReplyAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.table;
+                    b.put_str(attr::TABLE, v);
+                }
+                if let Some(v) = self.uuid {
+                    b.put_bytes(attr::UUID, &v);
+                }
+                if let Some(v) = self.device {
+                    b.put_str(attr::DEVICE, v);
+                }
+                if let Some(v) = self.mount_flags {
+                    b.put_u32(attr::MOUNT_FLAGS, v);
+                }
+                {
+                    let v = self.jid;
+                    b.put_u32(attr::JID, v);
+                }
+                if let Some(v) = self.first {
+                    b.put_u8(attr::FIRST, v);
+                }
+                if let Some(v) = self.blocked {
+                    b.put_u8(attr::BLOCKED, v);
+                }
+                if let Some(v) = self.withdrawn {
+                    b.put_u8(attr::WITHDRAWN, v);
+                }
+                if let Some(v) = self.recover_jid {
+                    b.put_u32(attr::RECOVER_JID, v);
+                }
+                if let Some(v) = self.recovery_status {
+                    b.put_u32(attr::RECOVERY_STATUS, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `upcall-dump`: Downcall: dump the upcalls waiting for a reply.
+    pub mod upcall_dump {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::UPCALL_DUMP;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `upcall-dump` reply: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::UPCALL_KIND)?;
+                t.require(attr::AGE_US)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `xid`.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `upcall-kind`.
+            #[inline]
+            pub fn upcall_kind(&self) -> u32 {
+                self.0.get(attr::UPCALL_KIND).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `age-us`.
+            #[inline]
+            pub fn age_us(&self) -> u64 {
+                self.0.get(attr::AGE_US).map(|a| a.u64()).unwrap_or(0)
+            }
+        }
+
+        /// A `upcall-dump` reply: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs {
+            /// `xid`.
+            pub xid: u32,
+            /// `upcall-kind`.
+            pub upcall_kind: u32,
+            /// `age-us`.
+            pub age_us: u64,
+        }
+
+        impl ReplyAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.upcall_kind;
+                    b.put_u32(attr::UPCALL_KIND, v);
+                }
+                {
+                    let v = self.age_us;
+                    b.put_u64(attr::AGE_US, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `status-get`: Downcall: the kernel half's state; also a ping.
+    pub mod status_get {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::STATUS_GET;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `status-get` reply: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::VERSION)?;
+                t.require(attr::PORT)?;
+                t.require(attr::NODE_ID)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `version`.
+            #[inline]
+            pub fn version(&self) -> u32 {
+                self.0.get(attr::VERSION).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `port`.
+            #[inline]
+            pub fn port(&self) -> u32 {
+                self.0.get(attr::PORT).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `node-id`.
+            #[inline]
+            pub fn node_id(&self) -> u32 {
+                self.0.get(attr::NODE_ID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// A cluster member's node id.
+            pub fn member(&self) -> impl Iterator<Item = u32> + 'a {
+                self.0.all(attr::MEMBER).map(|a| a.u32())
+            }
+
+            /// `timeout-ms`.
+            #[inline]
+            pub fn timeout_ms(&self) -> Option<u32> {
+                self.0.get(attr::TIMEOUT_MS).map(|a| a.u32())
+            }
+        }
+
+        /// A `status-get` reply: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs<'x> {
+            /// `version`.
+            pub version: u32,
+            /// `port`.
+            pub port: u32,
+            /// `node-id`.
+            pub node_id: u32,
+            /// A cluster member's node id.
+            pub member: &'x [u32],
+            /// `timeout-ms`.
+            pub timeout_ms: Option<u32>,
+        }
+
+        impl ReplyAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.version;
+                    b.put_u32(attr::VERSION, v);
+                }
+                {
+                    let v = self.port;
+                    b.put_u32(attr::PORT, v);
+                }
+                {
+                    let v = self.node_id;
+                    b.put_u32(attr::NODE_ID, v);
+                }
+                for &v in self.member {
+                    b.put_u32(attr::MEMBER, v);
+                }
+                if let Some(v) = self.timeout_ms {
+                    b.put_u32(attr::TIMEOUT_MS, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `stats-get`: Downcall: counters and latency percentiles per upcall kind.
+    pub mod stats_get {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::STATS_GET;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `stats-get` reply: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::LATE_REPLIES)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `kind-stats`.
+            pub fn kind_stats(&self) -> impl Iterator<Item = nest::KindStats<'a>> + 'a {
+                let t = self.0;
+                t.all(attr::KIND_STATS).filter_map(move |a| t.nest(&a)).map(nest::KindStats)
+            }
+
+            /// `late-replies`.
+            #[inline]
+            pub fn late_replies(&self) -> u64 {
+                self.0.get(attr::LATE_REPLIES).map(|a| a.u64()).unwrap_or(0)
+            }
+        }
+
+        /// A `stats-get` reply: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs<'x> {
+            /// `kind-stats`.
+            pub kind_stats: &'x [nest::KindStatsAttrs<'x>],
+            /// `late-replies`.
+            pub late_replies: u64,
+        }
+
+        impl ReplyAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                for &v in self.kind_stats {
+                    let n = b.nest_begin(attr::KIND_STATS); v.put(b); b.nest_end(n);
+                }
+                {
+                    let v = self.late_replies;
+                    b.put_u64(attr::LATE_REPLIES, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `config-set`: Downcall: set the upcall timeout.
+    pub mod config_set {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::CONFIG_SET;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `config-set` request: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::TIMEOUT_MS)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `timeout-ms`.
+            #[inline]
+            pub fn timeout_ms(&self) -> u32 {
+                self.0.get(attr::TIMEOUT_MS).map(|a| a.u32()).unwrap_or(0)
+            }
+        }
+
+        /// A `config-set` request: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs {
+            /// `timeout-ms`.
+            pub timeout_ms: u32,
+        }
+
+        impl RequestAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.timeout_ms;
+                    b.put_u32(attr::TIMEOUT_MS, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `trigger`: Downcall: test trigger and load generator, as for pnfsd.
+    pub mod trigger {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::TRIGGER;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `trigger` request: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::UPCALL_KIND)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `upcall-kind`.
+            #[inline]
+            pub fn upcall_kind(&self) -> u32 {
+                self.0.get(attr::UPCALL_KIND).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `count`.
+            #[inline]
+            pub fn count(&self) -> Option<u32> {
+                self.0.get(attr::COUNT).map(|a| a.u32())
+            }
+
+            /// `depth`.
+            #[inline]
+            pub fn depth(&self) -> Option<u32> {
+                self.0.get(attr::DEPTH).map(|a| a.u32())
+            }
+
+            /// Lock table name, "cluster:fsname".
+            #[inline]
+            pub fn table(&self) -> Option<&'a str> {
+                self.0.get(attr::TABLE).map(|a| a.str())
+            }
+
+            /// `uuid`.
+            #[inline]
+            pub fn uuid(&self) -> Option<&'a [u8; 16]> {
+                self.0.get(attr::UUID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok())
+            }
+
+            /// `device`.
+            #[inline]
+            pub fn device(&self) -> Option<&'a str> {
+                self.0.get(attr::DEVICE).map(|a| a.str())
+            }
+
+            /// `mount-flags`.
+            #[inline]
+            pub fn mount_flags(&self) -> Option<u32> {
+                self.0.get(attr::MOUNT_FLAGS).map(|a| a.u32())
+            }
+
+            /// `jid`.
+            #[inline]
+            pub fn jid(&self) -> Option<u32> {
+                self.0.get(attr::JID).map(|a| a.u32())
+            }
+
+            /// `recovery-status`.
+            #[inline]
+            pub fn recovery_status(&self) -> Option<u32> {
+                self.0.get(attr::RECOVERY_STATUS).map(|a| a.u32())
+            }
+
+            /// 0 or a negative errno.
+            #[inline]
+            pub fn status(&self) -> Option<i32> {
+                self.0.get(attr::STATUS).map(|a| a.i32())
+            }
+        }
+
+        /// A `trigger` request: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs<'x> {
+            /// `upcall-kind`.
+            pub upcall_kind: u32,
+            /// `count`.
+            pub count: Option<u32>,
+            /// `depth`.
+            pub depth: Option<u32>,
+            /// Lock table name, "cluster:fsname".
+            pub table: Option<&'x str>,
+            /// `uuid`.
+            pub uuid: Option<[u8; 16]>,
+            /// `device`.
+            pub device: Option<&'x str>,
+            /// `mount-flags`.
+            pub mount_flags: Option<u32>,
+            /// `jid`.
+            pub jid: Option<u32>,
+            /// `recovery-status`.
+            pub recovery_status: Option<u32>,
+            /// 0 or a negative errno.
+            pub status: Option<i32>,
+        }
+
+        impl RequestAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.upcall_kind;
+                    b.put_u32(attr::UPCALL_KIND, v);
+                }
+                if let Some(v) = self.count {
+                    b.put_u32(attr::COUNT, v);
+                }
+                if let Some(v) = self.depth {
+                    b.put_u32(attr::DEPTH, v);
+                }
+                if let Some(v) = self.table {
+                    b.put_str(attr::TABLE, v);
+                }
+                if let Some(v) = self.uuid {
+                    b.put_bytes(attr::UUID, &v);
+                }
+                if let Some(v) = self.device {
+                    b.put_str(attr::DEVICE, v);
+                }
+                if let Some(v) = self.mount_flags {
+                    b.put_u32(attr::MOUNT_FLAGS, v);
+                }
+                if let Some(v) = self.jid {
+                    b.put_u32(attr::JID, v);
+                }
+                if let Some(v) = self.recovery_status {
+                    b.put_u32(attr::RECOVERY_STATUS, v);
+                }
+                if let Some(v) = self.status {
+                    b.put_i32(attr::STATUS, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+
+        /// A `trigger` reply: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::ELAPSED_NS)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `kind-stats`.
+            pub fn kind_stats(&self) -> impl Iterator<Item = nest::KindStats<'a>> + 'a {
+                let t = self.0;
+                t.all(attr::KIND_STATS).filter_map(move |a| t.nest(&a)).map(nest::KindStats)
+            }
+
+            /// `elapsed-ns`.
+            #[inline]
+            pub fn elapsed_ns(&self) -> u64 {
+                self.0.get(attr::ELAPSED_NS).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// 0 or a negative errno.
+            #[inline]
+            pub fn status(&self) -> Option<i32> {
+                self.0.get(attr::STATUS).map(|a| a.i32())
+            }
+
+            /// `jid`.
+            #[inline]
+            pub fn jid(&self) -> Option<u32> {
+                self.0.get(attr::JID).map(|a| a.u32())
+            }
+
+            /// Non-zero when this mounter is the first in the cluster (must replay all journals).
+            #[inline]
+            pub fn first(&self) -> Option<u8> {
+                self.0.get(attr::FIRST).map(|a| a.u8())
+            }
+        }
+
+        /// A `trigger` reply: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs<'x> {
+            /// `kind-stats`.
+            pub kind_stats: &'x [nest::KindStatsAttrs<'x>],
+            /// `elapsed-ns`.
+            pub elapsed_ns: u64,
+            /// 0 or a negative errno.
+            pub status: Option<i32>,
+            /// `jid`.
+            pub jid: Option<u32>,
+            /// Non-zero when this mounter is the first in the cluster (must replay all journals).
+            pub first: Option<u8>,
+        }
+
+        impl ReplyAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                for &v in self.kind_stats {
+                    let n = b.nest_begin(attr::KIND_STATS); v.put(b); b.nest_end(n);
+                }
+                {
+                    let v = self.elapsed_ns;
+                    b.put_u64(attr::ELAPSED_NS, v);
+                }
+                if let Some(v) = self.status {
+                    b.put_i32(attr::STATUS, v);
+                }
+                if let Some(v) = self.jid {
+                    b.put_u32(attr::JID, v);
+                }
+                if let Some(v) = self.first {
+                    b.put_u8(attr::FIRST, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `mount-changed`: Event: multicast by the kernel half to group events. A filesystem was mounted,
+    pub mod mount_changed {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::MOUNT_CHANGED;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `mount-changed` event: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Event<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Event<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                Ok(Event(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Lock table name, "cluster:fsname".
+            #[inline]
+            pub fn table(&self) -> Option<&'a str> {
+                self.0.get(attr::TABLE).map(|a| a.str())
+            }
+
+            /// `jid`.
+            #[inline]
+            pub fn jid(&self) -> Option<u32> {
+                self.0.get(attr::JID).map(|a| a.u32())
+            }
+
+            /// Non-zero when this mounter is the first in the cluster (must replay all journals).
+            #[inline]
+            pub fn first(&self) -> Option<u8> {
+                self.0.get(attr::FIRST).map(|a| a.u8())
+            }
+
+            /// `blocked`.
+            #[inline]
+            pub fn blocked(&self) -> Option<u8> {
+                self.0.get(attr::BLOCKED).map(|a| a.u8())
+            }
+
+            /// `withdrawn`.
+            #[inline]
+            pub fn withdrawn(&self) -> Option<u8> {
+                self.0.get(attr::WITHDRAWN).map(|a| a.u8())
+            }
+        }
+
+        /// A `mount-changed` event: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct EventAttrs<'x> {
+            /// Lock table name, "cluster:fsname".
+            pub table: Option<&'x str>,
+            /// `jid`.
+            pub jid: Option<u32>,
+            /// Non-zero when this mounter is the first in the cluster (must replay all journals).
+            pub first: Option<u8>,
+            /// `blocked`.
+            pub blocked: Option<u8>,
+            /// `withdrawn`.
+            pub withdrawn: Option<u8>,
+        }
+
+        impl EventAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                if let Some(v) = self.table {
+                    b.put_str(attr::TABLE, v);
+                }
+                if let Some(v) = self.jid {
+                    b.put_u32(attr::JID, v);
+                }
+                if let Some(v) = self.first {
+                    b.put_u8(attr::FIRST, v);
+                }
+                if let Some(v) = self.blocked {
+                    b.put_u8(attr::BLOCKED, v);
+                }
+                if let Some(v) = self.withdrawn {
+                    b.put_u8(attr::WITHDRAWN, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `recovery`: Event: multicast by the kernel half to group events. A journal recovery was
+    pub mod recovery {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::RECOVERY;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `recovery` event: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Event<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Event<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                Ok(Event(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Lock table name, "cluster:fsname".
+            #[inline]
+            pub fn table(&self) -> Option<&'a str> {
+                self.0.get(attr::TABLE).map(|a| a.str())
+            }
+
+            /// `jid`.
+            #[inline]
+            pub fn jid(&self) -> Option<u32> {
+                self.0.get(attr::JID).map(|a| a.u32())
+            }
+
+            /// `recovery-status`.
+            #[inline]
+            pub fn recovery_status(&self) -> Option<u32> {
+                self.0.get(attr::RECOVERY_STATUS).map(|a| a.u32())
+            }
+        }
+
+        /// A `recovery` event: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct EventAttrs<'x> {
+            /// Lock table name, "cluster:fsname".
+            pub table: Option<&'x str>,
+            /// `jid`.
+            pub jid: Option<u32>,
+            /// `recovery-status`.
+            pub recovery_status: Option<u32>,
+        }
+
+        impl EventAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                if let Some(v) = self.table {
+                    b.put_str(attr::TABLE, v);
+                }
+                if let Some(v) = self.jid {
+                    b.put_u32(attr::JID, v);
+                }
+                if let Some(v) = self.recovery_status {
+                    b.put_u32(attr::RECOVERY_STATUS, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `daemon-up`: Event: multicast by the kernel half to group events. A daemon registered.
+    pub mod daemon_up {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::DAEMON_UP;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `daemon-up` event: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Event<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Event<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                Ok(Event(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `port`.
+            #[inline]
+            pub fn port(&self) -> Option<u32> {
+                self.0.get(attr::PORT).map(|a| a.u32())
+            }
+
+            /// `node-id`.
+            #[inline]
+            pub fn node_id(&self) -> Option<u32> {
+                self.0.get(attr::NODE_ID).map(|a| a.u32())
+            }
+
+            /// `version`.
+            #[inline]
+            pub fn version(&self) -> Option<u32> {
+                self.0.get(attr::VERSION).map(|a| a.u32())
+            }
+        }
+
+        /// A `daemon-up` event: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct EventAttrs {
+            /// `port`.
+            pub port: Option<u32>,
+            /// `node-id`.
+            pub node_id: Option<u32>,
+            /// `version`.
+            pub version: Option<u32>,
+        }
+
+        impl EventAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                if let Some(v) = self.port {
+                    b.put_u32(attr::PORT, v);
+                }
+                if let Some(v) = self.node_id {
+                    b.put_u32(attr::NODE_ID, v);
+                }
+                if let Some(v) = self.version {
+                    b.put_u32(attr::VERSION, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `daemon-down`: Event: multicast by the kernel half to group events. The daemon unregistered or
+    pub mod daemon_down {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::DAEMON_DOWN;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `daemon-down` event: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Event<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Event<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &GFS2CTL_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                Ok(Event(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `port`.
+            #[inline]
+            pub fn port(&self) -> Option<u32> {
+                self.0.get(attr::PORT).map(|a| a.u32())
+            }
+
+            /// `node-id`.
+            #[inline]
+            pub fn node_id(&self) -> Option<u32> {
+                self.0.get(attr::NODE_ID).map(|a| a.u32())
+            }
+
+            /// `count`.
+            #[inline]
+            pub fn count(&self) -> Option<u32> {
+                self.0.get(attr::COUNT).map(|a| a.u32())
+            }
+        }
+
+        /// A `daemon-down` event: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct EventAttrs {
+            /// `port`.
+            pub port: Option<u32>,
+            /// `node-id`.
+            pub node_id: Option<u32>,
+            /// `count`.
+            pub count: Option<u32>,
+        }
+
+        impl EventAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                if let Some(v) = self.port {
+                    b.put_u32(attr::PORT, v);
+                }
+                if let Some(v) = self.node_id {
+                    b.put_u32(attr::NODE_ID, v);
+                }
+                if let Some(v) = self.count {
+                    b.put_u32(attr::COUNT, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+}

@@ -23,7 +23,8 @@
 
 #![allow(missing_docs)]
 
-use crate::codec::{Attr, AttrTable};
+use crate::codec::{Attr, AttrTable, GenlHeader, MsgBuilder};
+use crate::error::DecodeError;
 use crate::policy::{AttrKind, AttrPolicy, Family, OpKind, OpSpec, Policy};
 
 /// Family name as registered with nlctrl.
@@ -3003,3 +3004,4840 @@ pub static FAMILY: Family = Family {
     ops: OPS,
     mcast_groups: &["events"],
 };
+
+/// Views and builders of the nested sets (every attribute optional).
+pub mod nest {
+    use super::*;
+
+    /// Nest `ds-addr`: a typed view of its parsed attributes.
+    #[derive(Clone, Copy)]
+    pub struct DsAddr<'a>(pub(crate) AttrTable<'a, { super::ds_addr_attr::MAX as usize + 1 }>);
+
+    impl<'a> DsAddr<'a> {
+        /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+        /// as from a newer peer) and check the required attributes.
+        pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+            Self::from_table(AttrTable::parse(attrs, &DS_ADDR_POLICY)?)
+        }
+
+        /// View a table parsed already (the kernel half parses requests strictly
+        /// against the op's policy); `MissingAttr` names the first required
+        /// attribute absent.
+        #[inline]
+        pub fn from_table(t: AttrTable<'a, { super::ds_addr_attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+            Ok(DsAddr(t))
+        }
+
+        /// The attribute table behind the view.
+        #[inline]
+        pub fn attrs(&self) -> &AttrTable<'a, { super::ds_addr_attr::MAX as usize + 1 }> {
+            &self.0
+        }
+
+        /// `netid`.
+        #[inline]
+        pub fn netid(&self) -> Option<&'a str> {
+            self.0.get(super::ds_addr_attr::NETID).map(|a| a.str())
+        }
+
+        /// `uaddr`.
+        #[inline]
+        pub fn uaddr(&self) -> Option<&'a str> {
+            self.0.get(super::ds_addr_attr::UADDR).map(|a| a.str())
+        }
+    }
+
+    /// Nest `ds-addr`: its attributes to build (required ones plain, optional ones `Option`).
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct DsAddrAttrs<'x> {
+        /// `netid`.
+        pub netid: Option<&'x str>,
+        /// `uaddr`.
+        pub uaddr: Option<&'x str>,
+    }
+
+    impl DsAddrAttrs<'_> {
+        /// Append the attributes, in the spec's order, to a message being built.
+        #[inline]
+        pub fn put(&self, b: &mut MsgBuilder<'_>) {
+            if let Some(v) = self.netid {
+                b.put_str(super::ds_addr_attr::NETID, v);
+            }
+            if let Some(v) = self.uaddr {
+                b.put_str(super::ds_addr_attr::UADDR, v);
+            }
+        }
+
+        /// A whole message: the header `h`, then the attributes. Returns its length.
+        pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+            let mut b = h.start(buf);
+            self.put(&mut b);
+            b.finish()
+        }
+    }
+
+    /// Nest `kind-stats`: a typed view of its parsed attributes.
+    #[derive(Clone, Copy)]
+    pub struct KindStats<'a>(pub(crate) AttrTable<'a, { super::kind_stats_attr::MAX as usize + 1 }>);
+
+    impl<'a> KindStats<'a> {
+        /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+        /// as from a newer peer) and check the required attributes.
+        pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+            Self::from_table(AttrTable::parse(attrs, &KIND_STATS_POLICY)?)
+        }
+
+        /// View a table parsed already (the kernel half parses requests strictly
+        /// against the op's policy); `MissingAttr` names the first required
+        /// attribute absent.
+        #[inline]
+        pub fn from_table(t: AttrTable<'a, { super::kind_stats_attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+            Ok(KindStats(t))
+        }
+
+        /// The attribute table behind the view.
+        #[inline]
+        pub fn attrs(&self) -> &AttrTable<'a, { super::kind_stats_attr::MAX as usize + 1 }> {
+            &self.0
+        }
+
+        /// `kind`.
+        #[inline]
+        pub fn kind(&self) -> Option<u32> {
+            self.0.get(super::kind_stats_attr::KIND).map(|a| a.u32())
+        }
+
+        /// `sent`.
+        #[inline]
+        pub fn sent(&self) -> Option<u64> {
+            self.0.get(super::kind_stats_attr::SENT).map(|a| a.u64())
+        }
+
+        /// `answered`.
+        #[inline]
+        pub fn answered(&self) -> Option<u64> {
+            self.0.get(super::kind_stats_attr::ANSWERED).map(|a| a.u64())
+        }
+
+        /// Replies with a non-zero status.
+        #[inline]
+        pub fn errors(&self) -> Option<u64> {
+            self.0.get(super::kind_stats_attr::ERRORS).map(|a| a.u64())
+        }
+
+        /// `timeouts`.
+        #[inline]
+        pub fn timeouts(&self) -> Option<u64> {
+            self.0.get(super::kind_stats_attr::TIMEOUTS).map(|a| a.u64())
+        }
+
+        /// Upcalls failed at once because no daemon was registered or it died.
+        #[inline]
+        pub fn failed(&self) -> Option<u64> {
+            self.0.get(super::kind_stats_attr::FAILED).map(|a| a.u64())
+        }
+
+        /// `p50-ns`.
+        #[inline]
+        pub fn p50_ns(&self) -> Option<u64> {
+            self.0.get(super::kind_stats_attr::P50_NS).map(|a| a.u64())
+        }
+
+        /// `p99-ns`.
+        #[inline]
+        pub fn p99_ns(&self) -> Option<u64> {
+            self.0.get(super::kind_stats_attr::P99_NS).map(|a| a.u64())
+        }
+
+        /// `p999-ns`.
+        #[inline]
+        pub fn p999_ns(&self) -> Option<u64> {
+            self.0.get(super::kind_stats_attr::P999_NS).map(|a| a.u64())
+        }
+
+        /// The latency histogram behind the percentiles (TRIGGER's answer only; a kernel half may leave it out): the non-empty buckets as pairs of native-endian u64, the bucket's lower bound in ns and its count, in ascending order.
+        #[inline]
+        pub fn hist(&self) -> Option<&'a [u8]> {
+            self.0.get(super::kind_stats_attr::HIST).map(|a| a.payload)
+        }
+    }
+
+    /// Nest `kind-stats`: its attributes to build (required ones plain, optional ones `Option`).
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct KindStatsAttrs<'x> {
+        /// `kind`.
+        pub kind: Option<u32>,
+        /// `sent`.
+        pub sent: Option<u64>,
+        /// `answered`.
+        pub answered: Option<u64>,
+        /// Replies with a non-zero status.
+        pub errors: Option<u64>,
+        /// `timeouts`.
+        pub timeouts: Option<u64>,
+        /// Upcalls failed at once because no daemon was registered or it died.
+        pub failed: Option<u64>,
+        /// `p50-ns`.
+        pub p50_ns: Option<u64>,
+        /// `p99-ns`.
+        pub p99_ns: Option<u64>,
+        /// `p999-ns`.
+        pub p999_ns: Option<u64>,
+        /// The latency histogram behind the percentiles (TRIGGER's answer only; a kernel half may leave it out): the non-empty buckets as pairs of native-endian u64, the bucket's lower bound in ns and its count, in ascending order.
+        pub hist: Option<&'x [u8]>,
+    }
+
+    impl KindStatsAttrs<'_> {
+        /// Append the attributes, in the spec's order, to a message being built.
+        #[inline]
+        pub fn put(&self, b: &mut MsgBuilder<'_>) {
+            if let Some(v) = self.kind {
+                b.put_u32(super::kind_stats_attr::KIND, v);
+            }
+            if let Some(v) = self.sent {
+                b.put_u64(super::kind_stats_attr::SENT, v);
+            }
+            if let Some(v) = self.answered {
+                b.put_u64(super::kind_stats_attr::ANSWERED, v);
+            }
+            if let Some(v) = self.errors {
+                b.put_u64(super::kind_stats_attr::ERRORS, v);
+            }
+            if let Some(v) = self.timeouts {
+                b.put_u64(super::kind_stats_attr::TIMEOUTS, v);
+            }
+            if let Some(v) = self.failed {
+                b.put_u64(super::kind_stats_attr::FAILED, v);
+            }
+            if let Some(v) = self.p50_ns {
+                b.put_u64(super::kind_stats_attr::P50_NS, v);
+            }
+            if let Some(v) = self.p99_ns {
+                b.put_u64(super::kind_stats_attr::P99_NS, v);
+            }
+            if let Some(v) = self.p999_ns {
+                b.put_u64(super::kind_stats_attr::P999_NS, v);
+            }
+            if let Some(v) = self.hist {
+                b.put_bytes(super::kind_stats_attr::HIST, v);
+            }
+        }
+
+        /// A whole message: the header `h`, then the attributes. Returns its length.
+        pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+            let mut b = h.start(buf);
+            self.put(&mut b);
+            b.finish()
+        }
+    }
+
+    /// Nest `refusals`: a typed view of its parsed attributes.
+    #[derive(Clone, Copy)]
+    pub struct Refusals<'a>(pub(crate) AttrTable<'a, { super::refusals_attr::MAX as usize + 1 }>);
+
+    impl<'a> Refusals<'a> {
+        /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+        /// as from a newer peer) and check the required attributes.
+        pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+            Self::from_table(AttrTable::parse(attrs, &REFUSALS_POLICY)?)
+        }
+
+        /// View a table parsed already (the kernel half parses requests strictly
+        /// against the op's policy); `MissingAttr` names the first required
+        /// attribute absent.
+        #[inline]
+        pub fn from_table(t: AttrTable<'a, { super::refusals_attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+            Ok(Refusals(t))
+        }
+
+        /// The attribute table behind the view.
+        #[inline]
+        pub fn attrs(&self) -> &AttrTable<'a, { super::refusals_attr::MAX as usize + 1 }> {
+            &self.0
+        }
+
+        /// Requests and REPLYs refused from a process that holds a registered daemon's port but is not the daemon (another pid or uid, or another socket).
+        #[inline]
+        pub fn impostor(&self) -> Option<u64> {
+            self.0.get(super::refusals_attr::IMPOSTOR).map(|a| a.u64())
+        }
+
+        /// Admin requests refused on the upcall socket from a port that is no daemon's.
+        #[inline]
+        pub fn foreign_port(&self) -> Option<u64> {
+            self.0.get(super::refusals_attr::FOREIGN_PORT).map(|a| a.u64())
+        }
+
+        /// Admin-perm operations refused for want of privilege.
+        #[inline]
+        pub fn unprivileged(&self) -> Option<u64> {
+            self.0.get(super::refusals_attr::UNPRIVILEGED).map(|a| a.u64())
+        }
+
+        /// REPLYs refused from a sender that is not the registered daemon.
+        #[inline]
+        pub fn foreign_reply(&self) -> Option<u64> {
+            self.0.get(super::refusals_attr::FOREIGN_REPLY).map(|a| a.u64())
+        }
+
+        /// Answers dropped because their requester's receive queue stayed full.
+        #[inline]
+        pub fn answer_dropped(&self) -> Option<u64> {
+            self.0.get(super::refusals_attr::ANSWER_DROPPED).map(|a| a.u64())
+        }
+
+        /// TRIGGER runs stopped because their requester's socket went away.
+        #[inline]
+        pub fn trigger_abandoned(&self) -> Option<u64> {
+            self.0.get(super::refusals_attr::TRIGGER_ABANDONED).map(|a| a.u64())
+        }
+    }
+
+    /// Nest `refusals`: its attributes to build (required ones plain, optional ones `Option`).
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct RefusalsAttrs {
+        /// Requests and REPLYs refused from a process that holds a registered daemon's port but is not the daemon (another pid or uid, or another socket).
+        pub impostor: Option<u64>,
+        /// Admin requests refused on the upcall socket from a port that is no daemon's.
+        pub foreign_port: Option<u64>,
+        /// Admin-perm operations refused for want of privilege.
+        pub unprivileged: Option<u64>,
+        /// REPLYs refused from a sender that is not the registered daemon.
+        pub foreign_reply: Option<u64>,
+        /// Answers dropped because their requester's receive queue stayed full.
+        pub answer_dropped: Option<u64>,
+        /// TRIGGER runs stopped because their requester's socket went away.
+        pub trigger_abandoned: Option<u64>,
+    }
+
+    impl RefusalsAttrs {
+        /// Append the attributes, in the spec's order, to a message being built.
+        #[inline]
+        pub fn put(&self, b: &mut MsgBuilder<'_>) {
+            if let Some(v) = self.impostor {
+                b.put_u64(super::refusals_attr::IMPOSTOR, v);
+            }
+            if let Some(v) = self.foreign_port {
+                b.put_u64(super::refusals_attr::FOREIGN_PORT, v);
+            }
+            if let Some(v) = self.unprivileged {
+                b.put_u64(super::refusals_attr::UNPRIVILEGED, v);
+            }
+            if let Some(v) = self.foreign_reply {
+                b.put_u64(super::refusals_attr::FOREIGN_REPLY, v);
+            }
+            if let Some(v) = self.answer_dropped {
+                b.put_u64(super::refusals_attr::ANSWER_DROPPED, v);
+            }
+            if let Some(v) = self.trigger_abandoned {
+                b.put_u64(super::refusals_attr::TRIGGER_ABANDONED, v);
+            }
+        }
+
+        /// A whole message: the header `h`, then the attributes. Returns its length.
+        pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+            let mut b = h.start(buf);
+            self.put(&mut b);
+            b.finish()
+        }
+    }
+}
+
+/// Per operation: its command, typed views of its messages (`Request`, `Reply`,
+/// `Event`) and their builders (`RequestAttrs`, `ReplyAttrs`, `EventAttrs`).
+/// Required attributes read plain, optional ones as `Option` (ynl-gen's `REQUIRED`).
+pub mod ops {
+
+    /// `register`: Downcall: the daemon registers for upcalls (one daemon per network namespace).
+    pub mod register {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::REGISTER;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `register` request: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::VERSION)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `version`.
+            #[inline]
+            pub fn version(&self) -> u32 {
+                self.0.get(attr::VERSION).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `node-id`.
+            #[inline]
+            pub fn node_id(&self) -> Option<u32> {
+                self.0.get(attr::NODE_ID).map(|a| a.u32())
+            }
+
+            /// `role`.
+            #[inline]
+            pub fn role(&self) -> Option<u32> {
+                self.0.get(attr::ROLE).map(|a| a.u32())
+            }
+
+            /// Node id of the metadata server.
+            #[inline]
+            pub fn mds_id(&self) -> Option<u32> {
+                self.0.get(attr::MDS_ID).map(|a| a.u32())
+            }
+
+            /// Boot epoch of the MDS that issued the state (historic mds boot time).
+            #[inline]
+            pub fn boot_epoch(&self) -> Option<u64> {
+                self.0.get(attr::BOOT_EPOCH).map(|a| a.u64())
+            }
+        }
+
+        /// A `register` request: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs {
+            /// `version`.
+            pub version: u32,
+            /// `node-id`.
+            pub node_id: Option<u32>,
+            /// `role`.
+            pub role: Option<u32>,
+            /// Node id of the metadata server.
+            pub mds_id: Option<u32>,
+            /// Boot epoch of the MDS that issued the state (historic mds boot time).
+            pub boot_epoch: Option<u64>,
+        }
+
+        impl RequestAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.version;
+                    b.put_u32(attr::VERSION, v);
+                }
+                if let Some(v) = self.node_id {
+                    b.put_u32(attr::NODE_ID, v);
+                }
+                if let Some(v) = self.role {
+                    b.put_u32(attr::ROLE, v);
+                }
+                if let Some(v) = self.mds_id {
+                    b.put_u32(attr::MDS_ID, v);
+                }
+                if let Some(v) = self.boot_epoch {
+                    b.put_u64(attr::BOOT_EPOCH, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+
+        /// A `register` reply: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::VERSION)?;
+                t.require(attr::PORT)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `version`.
+            #[inline]
+            pub fn version(&self) -> u32 {
+                self.0.get(attr::VERSION).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// Netlink port of the registered daemon.
+            #[inline]
+            pub fn port(&self) -> u32 {
+                self.0.get(attr::PORT).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// REGISTER's reply, from the user-space twin only: the port its upcalls (of both families) come from and the daemon's REPLYs and re-REGISTERs go to — a socket of its own without SO_PASSCRED, which trusts the registered daemon's port (a port is its socket's until closed) where the twin's main port checks every request's credentials.
+            #[inline]
+            pub fn upcall_port(&self) -> Option<u32> {
+                self.0.get(attr::UPCALL_PORT).map(|a| a.u32())
+            }
+        }
+
+        /// A `register` reply: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs {
+            /// `version`.
+            pub version: u32,
+            /// Netlink port of the registered daemon.
+            pub port: u32,
+            /// REGISTER's reply, from the user-space twin only: the port its upcalls (of both families) come from and the daemon's REPLYs and re-REGISTERs go to — a socket of its own without SO_PASSCRED, which trusts the registered daemon's port (a port is its socket's until closed) where the twin's main port checks every request's credentials.
+            pub upcall_port: Option<u32>,
+        }
+
+        impl ReplyAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.version;
+                    b.put_u32(attr::VERSION, v);
+                }
+                {
+                    let v = self.port;
+                    b.put_u32(attr::PORT, v);
+                }
+                if let Some(v) = self.upcall_port {
+                    b.put_u32(attr::UPCALL_PORT, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `unregister`: Downcall: the daemon stops taking upcalls; pending upcalls fail at once.
+    pub mod unregister {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::UNREGISTER;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+    }
+
+    /// `reply`: Downcall: the daemon answers the upcall with this xid.
+    pub mod reply {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::REPLY;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `reply` request: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::STATUS)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// An nfsstat value (enum nfsstat).
+            #[inline]
+            pub fn status(&self) -> u32 {
+                self.0.get(attr::STATUS).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `access`.
+            #[inline]
+            pub fn access(&self) -> Option<u32> {
+                self.0.get(attr::ACCESS).map(|a| a.u32())
+            }
+
+            /// Sequence id (generation) of the stateid as known to the MDS.
+            #[inline]
+            pub fn generation(&self) -> Option<u32> {
+                self.0.get(attr::GENERATION).map(|a| a.u32())
+            }
+
+            /// `clientid`.
+            #[inline]
+            pub fn clientid(&self) -> Option<u64> {
+                self.0.get(attr::CLIENTID).map(|a| a.u64())
+            }
+
+            /// `verifier`.
+            #[inline]
+            pub fn verifier(&self) -> Option<u64> {
+                self.0.get(attr::VERIFIER).map(|a| a.u64())
+            }
+
+            /// `device-id`.
+            #[inline]
+            pub fn device_id(&self) -> Option<&'a [u8; 16]> {
+                self.0.get(attr::DEVICE_ID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok())
+            }
+
+            /// `ds-addr`.
+            pub fn ds_addr(&self) -> impl Iterator<Item = nest::DsAddr<'a>> + 'a {
+                let t = self.0;
+                t.all(attr::DS_ADDR).filter_map(move |a| t.nest(&a)).map(nest::DsAddr)
+            }
+
+            /// `stateid`.
+            #[inline]
+            pub fn stateid(&self) -> Option<&'a [u8; 16]> {
+                self.0.get(attr::STATEID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok())
+            }
+
+            /// `iomode`.
+            #[inline]
+            pub fn iomode(&self) -> Option<u32> {
+                self.0.get(attr::IOMODE).map(|a| a.u32())
+            }
+
+            /// `offset`.
+            #[inline]
+            pub fn offset(&self) -> Option<u64> {
+                self.0.get(attr::OFFSET).map(|a| a.u64())
+            }
+
+            /// `length`.
+            #[inline]
+            pub fn length(&self) -> Option<u64> {
+                self.0.get(attr::LENGTH).map(|a| a.u64())
+            }
+        }
+
+        /// A `reply` request: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs<'x> {
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            pub xid: u32,
+            /// An nfsstat value (enum nfsstat).
+            pub status: u32,
+            /// `access`.
+            pub access: Option<u32>,
+            /// Sequence id (generation) of the stateid as known to the MDS.
+            pub generation: Option<u32>,
+            /// `clientid`.
+            pub clientid: Option<u64>,
+            /// `verifier`.
+            pub verifier: Option<u64>,
+            /// `device-id`.
+            pub device_id: Option<[u8; 16]>,
+            /// `ds-addr`.
+            pub ds_addr: &'x [nest::DsAddrAttrs<'x>],
+            /// `stateid`.
+            pub stateid: Option<[u8; 16]>,
+            /// `iomode`.
+            pub iomode: Option<u32>,
+            /// `offset`.
+            pub offset: Option<u64>,
+            /// `length`.
+            pub length: Option<u64>,
+        }
+
+        impl RequestAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.status;
+                    b.put_u32(attr::STATUS, v);
+                }
+                if let Some(v) = self.access {
+                    b.put_u32(attr::ACCESS, v);
+                }
+                if let Some(v) = self.generation {
+                    b.put_u32(attr::GENERATION, v);
+                }
+                if let Some(v) = self.clientid {
+                    b.put_u64(attr::CLIENTID, v);
+                }
+                if let Some(v) = self.verifier {
+                    b.put_u64(attr::VERIFIER, v);
+                }
+                if let Some(v) = self.device_id {
+                    b.put_bytes(attr::DEVICE_ID, &v);
+                }
+                for &v in self.ds_addr {
+                    let n = b.nest_begin(attr::DS_ADDR); v.put(b); b.nest_end(n);
+                }
+                if let Some(v) = self.stateid {
+                    b.put_bytes(attr::STATEID, &v);
+                }
+                if let Some(v) = self.iomode {
+                    b.put_u32(attr::IOMODE, v);
+                }
+                if let Some(v) = self.offset {
+                    b.put_u64(attr::OFFSET, v);
+                }
+                if let Some(v) = self.length {
+                    b.put_u64(attr::LENGTH, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `get-state`: Upcall: sent by the kernel half to the registered daemon, answered by reply. A
+    pub mod get_state {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::GET_STATE;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// The `get-state` upcall the kernel half sends: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::MDS_ID)?;
+                t.require(attr::BOOT_EPOCH)?;
+                t.require(attr::FSID)?;
+                t.require(attr::FILEID)?;
+                t.req_array::<16>(attr::STATEID)?;
+                t.require(attr::CLIENTID)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// Node id of the metadata server.
+            #[inline]
+            pub fn mds_id(&self) -> u32 {
+                self.0.get(attr::MDS_ID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// Boot epoch of the MDS that issued the state (historic mds boot time).
+            #[inline]
+            pub fn boot_epoch(&self) -> u64 {
+                self.0.get(attr::BOOT_EPOCH).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `fsid`.
+            #[inline]
+            pub fn fsid(&self) -> u64 {
+                self.0.get(attr::FSID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `fileid`.
+            #[inline]
+            pub fn fileid(&self) -> u64 {
+                self.0.get(attr::FILEID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `stateid`.
+            #[inline]
+            pub fn stateid(&self) -> &'a [u8; 16] {
+                self.0.get(attr::STATEID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok()).unwrap_or(&[0; 16])
+            }
+
+            /// `clientid`.
+            #[inline]
+            pub fn clientid(&self) -> u64 {
+                self.0.get(attr::CLIENTID).map(|a| a.u64()).unwrap_or(0)
+            }
+        }
+
+        /// The `get-state` upcall the kernel half sends: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs {
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            pub xid: u32,
+            /// Node id of the metadata server.
+            pub mds_id: u32,
+            /// Boot epoch of the MDS that issued the state (historic mds boot time).
+            pub boot_epoch: u64,
+            /// `fsid`.
+            pub fsid: u64,
+            /// `fileid`.
+            pub fileid: u64,
+            /// `stateid`.
+            pub stateid: [u8; 16],
+            /// `clientid`.
+            pub clientid: u64,
+        }
+
+        impl RequestAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.mds_id;
+                    b.put_u32(attr::MDS_ID, v);
+                }
+                {
+                    let v = self.boot_epoch;
+                    b.put_u64(attr::BOOT_EPOCH, v);
+                }
+                {
+                    let v = self.fsid;
+                    b.put_u64(attr::FSID, v);
+                }
+                {
+                    let v = self.fileid;
+                    b.put_u64(attr::FILEID, v);
+                }
+                {
+                    let v = self.stateid;
+                    b.put_bytes(attr::STATEID, &v);
+                }
+                {
+                    let v = self.clientid;
+                    b.put_u64(attr::CLIENTID, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+
+        /// The daemon's answer to a `get-state` upcall (in a `reply` message): a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::STATUS)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// An nfsstat value (enum nfsstat).
+            #[inline]
+            pub fn status(&self) -> u32 {
+                self.0.get(attr::STATUS).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `access`.
+            #[inline]
+            pub fn access(&self) -> Option<u32> {
+                self.0.get(attr::ACCESS).map(|a| a.u32())
+            }
+
+            /// Sequence id (generation) of the stateid as known to the MDS.
+            #[inline]
+            pub fn generation(&self) -> Option<u32> {
+                self.0.get(attr::GENERATION).map(|a| a.u32())
+            }
+
+            /// `clientid`.
+            #[inline]
+            pub fn clientid(&self) -> Option<u64> {
+                self.0.get(attr::CLIENTID).map(|a| a.u64())
+            }
+
+            /// `verifier`.
+            #[inline]
+            pub fn verifier(&self) -> Option<u64> {
+                self.0.get(attr::VERIFIER).map(|a| a.u64())
+            }
+        }
+
+        /// The daemon's answer to a `get-state` upcall (in a `reply` message): its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs {
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            pub xid: u32,
+            /// An nfsstat value (enum nfsstat).
+            pub status: u32,
+            /// `access`.
+            pub access: Option<u32>,
+            /// Sequence id (generation) of the stateid as known to the MDS.
+            pub generation: Option<u32>,
+            /// `clientid`.
+            pub clientid: Option<u64>,
+            /// `verifier`.
+            pub verifier: Option<u64>,
+        }
+
+        impl ReplyAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.status;
+                    b.put_u32(attr::STATUS, v);
+                }
+                if let Some(v) = self.access {
+                    b.put_u32(attr::ACCESS, v);
+                }
+                if let Some(v) = self.generation {
+                    b.put_u32(attr::GENERATION, v);
+                }
+                if let Some(v) = self.clientid {
+                    b.put_u64(attr::CLIENTID, v);
+                }
+                if let Some(v) = self.verifier {
+                    b.put_u64(attr::VERIFIER, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `get-device-info`: Upcall: sent by the kernel half to the registered daemon, answered by reply.
+    pub mod get_device_info {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::GET_DEVICE_INFO;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// The `get-device-info` upcall the kernel half sends: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.req_array::<16>(attr::DEVICE_ID)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `device-id`.
+            #[inline]
+            pub fn device_id(&self) -> &'a [u8; 16] {
+                self.0.get(attr::DEVICE_ID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok()).unwrap_or(&[0; 16])
+            }
+        }
+
+        /// The `get-device-info` upcall the kernel half sends: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs {
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            pub xid: u32,
+            /// `device-id`.
+            pub device_id: [u8; 16],
+        }
+
+        impl RequestAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.device_id;
+                    b.put_bytes(attr::DEVICE_ID, &v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+
+        /// The daemon's answer to a `get-device-info` upcall (in a `reply` message): a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::STATUS)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// An nfsstat value (enum nfsstat).
+            #[inline]
+            pub fn status(&self) -> u32 {
+                self.0.get(attr::STATUS).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `ds-addr`.
+            pub fn ds_addr(&self) -> impl Iterator<Item = nest::DsAddr<'a>> + 'a {
+                let t = self.0;
+                t.all(attr::DS_ADDR).filter_map(move |a| t.nest(&a)).map(nest::DsAddr)
+            }
+        }
+
+        /// The daemon's answer to a `get-device-info` upcall (in a `reply` message): its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs<'x> {
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            pub xid: u32,
+            /// An nfsstat value (enum nfsstat).
+            pub status: u32,
+            /// `ds-addr`.
+            pub ds_addr: &'x [nest::DsAddrAttrs<'x>],
+        }
+
+        impl ReplyAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.status;
+                    b.put_u32(attr::STATUS, v);
+                }
+                for &v in self.ds_addr {
+                    let n = b.nest_begin(attr::DS_ADDR); v.put(b); b.nest_end(n);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `layout-get`: Upcall: sent by the kernel half to the registered daemon, answered by reply. The
+    pub mod layout_get {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::LAYOUT_GET;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// The `layout-get` upcall the kernel half sends: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::CLIENTID)?;
+                t.require(attr::FSID)?;
+                t.require(attr::FILEID)?;
+                t.require(attr::IOMODE)?;
+                t.require(attr::OFFSET)?;
+                t.require(attr::LENGTH)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `clientid`.
+            #[inline]
+            pub fn clientid(&self) -> u64 {
+                self.0.get(attr::CLIENTID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `fsid`.
+            #[inline]
+            pub fn fsid(&self) -> u64 {
+                self.0.get(attr::FSID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `fileid`.
+            #[inline]
+            pub fn fileid(&self) -> u64 {
+                self.0.get(attr::FILEID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `iomode`.
+            #[inline]
+            pub fn iomode(&self) -> u32 {
+                self.0.get(attr::IOMODE).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `offset`.
+            #[inline]
+            pub fn offset(&self) -> u64 {
+                self.0.get(attr::OFFSET).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `length`.
+            #[inline]
+            pub fn length(&self) -> u64 {
+                self.0.get(attr::LENGTH).map(|a| a.u64()).unwrap_or(0)
+            }
+        }
+
+        /// The `layout-get` upcall the kernel half sends: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs {
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            pub xid: u32,
+            /// `clientid`.
+            pub clientid: u64,
+            /// `fsid`.
+            pub fsid: u64,
+            /// `fileid`.
+            pub fileid: u64,
+            /// `iomode`.
+            pub iomode: u32,
+            /// `offset`.
+            pub offset: u64,
+            /// `length`.
+            pub length: u64,
+        }
+
+        impl RequestAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.clientid;
+                    b.put_u64(attr::CLIENTID, v);
+                }
+                {
+                    let v = self.fsid;
+                    b.put_u64(attr::FSID, v);
+                }
+                {
+                    let v = self.fileid;
+                    b.put_u64(attr::FILEID, v);
+                }
+                {
+                    let v = self.iomode;
+                    b.put_u32(attr::IOMODE, v);
+                }
+                {
+                    let v = self.offset;
+                    b.put_u64(attr::OFFSET, v);
+                }
+                {
+                    let v = self.length;
+                    b.put_u64(attr::LENGTH, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+
+        /// The daemon's answer to a `layout-get` upcall (in a `reply` message): a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::STATUS)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// An nfsstat value (enum nfsstat).
+            #[inline]
+            pub fn status(&self) -> u32 {
+                self.0.get(attr::STATUS).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `device-id`.
+            #[inline]
+            pub fn device_id(&self) -> Option<&'a [u8; 16]> {
+                self.0.get(attr::DEVICE_ID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok())
+            }
+
+            /// `stateid`.
+            #[inline]
+            pub fn stateid(&self) -> Option<&'a [u8; 16]> {
+                self.0.get(attr::STATEID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok())
+            }
+
+            /// `iomode`.
+            #[inline]
+            pub fn iomode(&self) -> Option<u32> {
+                self.0.get(attr::IOMODE).map(|a| a.u32())
+            }
+
+            /// `offset`.
+            #[inline]
+            pub fn offset(&self) -> Option<u64> {
+                self.0.get(attr::OFFSET).map(|a| a.u64())
+            }
+
+            /// `length`.
+            #[inline]
+            pub fn length(&self) -> Option<u64> {
+                self.0.get(attr::LENGTH).map(|a| a.u64())
+            }
+        }
+
+        /// The daemon's answer to a `layout-get` upcall (in a `reply` message): its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs {
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            pub xid: u32,
+            /// An nfsstat value (enum nfsstat).
+            pub status: u32,
+            /// `device-id`.
+            pub device_id: Option<[u8; 16]>,
+            /// `stateid`.
+            pub stateid: Option<[u8; 16]>,
+            /// `iomode`.
+            pub iomode: Option<u32>,
+            /// `offset`.
+            pub offset: Option<u64>,
+            /// `length`.
+            pub length: Option<u64>,
+        }
+
+        impl ReplyAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.status;
+                    b.put_u32(attr::STATUS, v);
+                }
+                if let Some(v) = self.device_id {
+                    b.put_bytes(attr::DEVICE_ID, &v);
+                }
+                if let Some(v) = self.stateid {
+                    b.put_bytes(attr::STATEID, &v);
+                }
+                if let Some(v) = self.iomode {
+                    b.put_u32(attr::IOMODE, v);
+                }
+                if let Some(v) = self.offset {
+                    b.put_u64(attr::OFFSET, v);
+                }
+                if let Some(v) = self.length {
+                    b.put_u64(attr::LENGTH, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `layout-return`: Upcall: sent by the kernel half to the registered daemon, answered by reply. A
+    pub mod layout_return {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::LAYOUT_RETURN;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// The `layout-return` upcall the kernel half sends: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::CLIENTID)?;
+                t.require(attr::FSID)?;
+                t.require(attr::FILEID)?;
+                t.req_array::<16>(attr::STATEID)?;
+                t.require(attr::OFFSET)?;
+                t.require(attr::LENGTH)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `clientid`.
+            #[inline]
+            pub fn clientid(&self) -> u64 {
+                self.0.get(attr::CLIENTID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `fsid`.
+            #[inline]
+            pub fn fsid(&self) -> u64 {
+                self.0.get(attr::FSID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `fileid`.
+            #[inline]
+            pub fn fileid(&self) -> u64 {
+                self.0.get(attr::FILEID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `stateid`.
+            #[inline]
+            pub fn stateid(&self) -> &'a [u8; 16] {
+                self.0.get(attr::STATEID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok()).unwrap_or(&[0; 16])
+            }
+
+            /// `offset`.
+            #[inline]
+            pub fn offset(&self) -> u64 {
+                self.0.get(attr::OFFSET).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `length`.
+            #[inline]
+            pub fn length(&self) -> u64 {
+                self.0.get(attr::LENGTH).map(|a| a.u64()).unwrap_or(0)
+            }
+        }
+
+        /// The `layout-return` upcall the kernel half sends: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs {
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            pub xid: u32,
+            /// `clientid`.
+            pub clientid: u64,
+            /// `fsid`.
+            pub fsid: u64,
+            /// `fileid`.
+            pub fileid: u64,
+            /// `stateid`.
+            pub stateid: [u8; 16],
+            /// `offset`.
+            pub offset: u64,
+            /// `length`.
+            pub length: u64,
+        }
+
+        impl RequestAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.clientid;
+                    b.put_u64(attr::CLIENTID, v);
+                }
+                {
+                    let v = self.fsid;
+                    b.put_u64(attr::FSID, v);
+                }
+                {
+                    let v = self.fileid;
+                    b.put_u64(attr::FILEID, v);
+                }
+                {
+                    let v = self.stateid;
+                    b.put_bytes(attr::STATEID, &v);
+                }
+                {
+                    let v = self.offset;
+                    b.put_u64(attr::OFFSET, v);
+                }
+                {
+                    let v = self.length;
+                    b.put_u64(attr::LENGTH, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+
+        /// The daemon's answer to a `layout-return` upcall (in a `reply` message): a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::STATUS)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// An nfsstat value (enum nfsstat).
+            #[inline]
+            pub fn status(&self) -> u32 {
+                self.0.get(attr::STATUS).map(|a| a.u32()).unwrap_or(0)
+            }
+        }
+
+        /// The daemon's answer to a `layout-return` upcall (in a `reply` message): its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs {
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            pub xid: u32,
+            /// An nfsstat value (enum nfsstat).
+            pub status: u32,
+        }
+
+        impl ReplyAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.status;
+                    b.put_u32(attr::STATUS, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `layout-commit`: Upcall: sent by the kernel half to the registered daemon, answered by reply. A
+    pub mod layout_commit {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::LAYOUT_COMMIT;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// The `layout-commit` upcall the kernel half sends: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::CLIENTID)?;
+                t.require(attr::FSID)?;
+                t.require(attr::FILEID)?;
+                t.req_array::<16>(attr::STATEID)?;
+                t.require(attr::LAST_WRITE)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `clientid`.
+            #[inline]
+            pub fn clientid(&self) -> u64 {
+                self.0.get(attr::CLIENTID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `fsid`.
+            #[inline]
+            pub fn fsid(&self) -> u64 {
+                self.0.get(attr::FSID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `fileid`.
+            #[inline]
+            pub fn fileid(&self) -> u64 {
+                self.0.get(attr::FILEID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `stateid`.
+            #[inline]
+            pub fn stateid(&self) -> &'a [u8; 16] {
+                self.0.get(attr::STATEID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok()).unwrap_or(&[0; 16])
+            }
+
+            /// Last byte written, for LAYOUT_COMMIT.
+            #[inline]
+            pub fn last_write(&self) -> u64 {
+                self.0.get(attr::LAST_WRITE).map(|a| a.u64()).unwrap_or(0)
+            }
+        }
+
+        /// The `layout-commit` upcall the kernel half sends: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs {
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            pub xid: u32,
+            /// `clientid`.
+            pub clientid: u64,
+            /// `fsid`.
+            pub fsid: u64,
+            /// `fileid`.
+            pub fileid: u64,
+            /// `stateid`.
+            pub stateid: [u8; 16],
+            /// Last byte written, for LAYOUT_COMMIT.
+            pub last_write: u64,
+        }
+
+        impl RequestAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.clientid;
+                    b.put_u64(attr::CLIENTID, v);
+                }
+                {
+                    let v = self.fsid;
+                    b.put_u64(attr::FSID, v);
+                }
+                {
+                    let v = self.fileid;
+                    b.put_u64(attr::FILEID, v);
+                }
+                {
+                    let v = self.stateid;
+                    b.put_bytes(attr::STATEID, &v);
+                }
+                {
+                    let v = self.last_write;
+                    b.put_u64(attr::LAST_WRITE, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+
+        /// The daemon's answer to a `layout-commit` upcall (in a `reply` message): a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::STATUS)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// An nfsstat value (enum nfsstat).
+            #[inline]
+            pub fn status(&self) -> u32 {
+                self.0.get(attr::STATUS).map(|a| a.u32()).unwrap_or(0)
+            }
+        }
+
+        /// The daemon's answer to a `layout-commit` upcall (in a `reply` message): its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs {
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            pub xid: u32,
+            /// An nfsstat value (enum nfsstat).
+            pub status: u32,
+        }
+
+        impl ReplyAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.status;
+                    b.put_u32(attr::STATUS, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `state-changed`: Upcall: sent by the kernel half to the registered daemon, answered by reply. The
+    pub mod state_changed {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::STATE_CHANGED;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// The `state-changed` upcall the kernel half sends: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::CLIENTID)?;
+                t.require(attr::FSID)?;
+                t.require(attr::FILEID)?;
+                t.req_array::<16>(attr::STATEID)?;
+                t.require(attr::GENERATION)?;
+                t.require(attr::STATE_CHANGE)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `clientid`.
+            #[inline]
+            pub fn clientid(&self) -> u64 {
+                self.0.get(attr::CLIENTID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `fsid`.
+            #[inline]
+            pub fn fsid(&self) -> u64 {
+                self.0.get(attr::FSID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `fileid`.
+            #[inline]
+            pub fn fileid(&self) -> u64 {
+                self.0.get(attr::FILEID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `stateid`.
+            #[inline]
+            pub fn stateid(&self) -> &'a [u8; 16] {
+                self.0.get(attr::STATEID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok()).unwrap_or(&[0; 16])
+            }
+
+            /// Sequence id (generation) of the stateid as known to the MDS.
+            #[inline]
+            pub fn generation(&self) -> u32 {
+                self.0.get(attr::GENERATION).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `state-change`.
+            #[inline]
+            pub fn state_change(&self) -> u32 {
+                self.0.get(attr::STATE_CHANGE).map(|a| a.u32()).unwrap_or(0)
+            }
+        }
+
+        /// The `state-changed` upcall the kernel half sends: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs {
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            pub xid: u32,
+            /// `clientid`.
+            pub clientid: u64,
+            /// `fsid`.
+            pub fsid: u64,
+            /// `fileid`.
+            pub fileid: u64,
+            /// `stateid`.
+            pub stateid: [u8; 16],
+            /// Sequence id (generation) of the stateid as known to the MDS.
+            pub generation: u32,
+            /// `state-change`.
+            pub state_change: u32,
+        }
+
+        impl RequestAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.clientid;
+                    b.put_u64(attr::CLIENTID, v);
+                }
+                {
+                    let v = self.fsid;
+                    b.put_u64(attr::FSID, v);
+                }
+                {
+                    let v = self.fileid;
+                    b.put_u64(attr::FILEID, v);
+                }
+                {
+                    let v = self.stateid;
+                    b.put_bytes(attr::STATEID, &v);
+                }
+                {
+                    let v = self.generation;
+                    b.put_u32(attr::GENERATION, v);
+                }
+                {
+                    let v = self.state_change;
+                    b.put_u32(attr::STATE_CHANGE, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+
+        /// The daemon's answer to a `state-changed` upcall (in a `reply` message): a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::STATUS)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// An nfsstat value (enum nfsstat).
+            #[inline]
+            pub fn status(&self) -> u32 {
+                self.0.get(attr::STATUS).map(|a| a.u32()).unwrap_or(0)
+            }
+        }
+
+        /// The daemon's answer to a `state-changed` upcall (in a `reply` message): its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs {
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            pub xid: u32,
+            /// An nfsstat value (enum nfsstat).
+            pub status: u32,
+        }
+
+        impl ReplyAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.status;
+                    b.put_u32(attr::STATUS, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `state-check`: Downcall: the MDS daemon asks its kernel about a stateid on behalf of a DS.
+    pub mod state_check {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::STATE_CHECK;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `state-check` request: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::FSID)?;
+                t.require(attr::FILEID)?;
+                t.req_array::<16>(attr::STATEID)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `fsid`.
+            #[inline]
+            pub fn fsid(&self) -> u64 {
+                self.0.get(attr::FSID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `fileid`.
+            #[inline]
+            pub fn fileid(&self) -> u64 {
+                self.0.get(attr::FILEID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `stateid`.
+            #[inline]
+            pub fn stateid(&self) -> &'a [u8; 16] {
+                self.0.get(attr::STATEID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok()).unwrap_or(&[0; 16])
+            }
+
+            /// `clientid`.
+            #[inline]
+            pub fn clientid(&self) -> Option<u64> {
+                self.0.get(attr::CLIENTID).map(|a| a.u64())
+            }
+        }
+
+        /// A `state-check` request: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs {
+            /// `fsid`.
+            pub fsid: u64,
+            /// `fileid`.
+            pub fileid: u64,
+            /// `stateid`.
+            pub stateid: [u8; 16],
+            /// `clientid`.
+            pub clientid: Option<u64>,
+        }
+
+        impl RequestAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.fsid;
+                    b.put_u64(attr::FSID, v);
+                }
+                {
+                    let v = self.fileid;
+                    b.put_u64(attr::FILEID, v);
+                }
+                {
+                    let v = self.stateid;
+                    b.put_bytes(attr::STATEID, &v);
+                }
+                if let Some(v) = self.clientid {
+                    b.put_u64(attr::CLIENTID, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+
+        /// A `state-check` reply: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::STATUS)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// An nfsstat value (enum nfsstat).
+            #[inline]
+            pub fn status(&self) -> u32 {
+                self.0.get(attr::STATUS).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `access`.
+            #[inline]
+            pub fn access(&self) -> Option<u32> {
+                self.0.get(attr::ACCESS).map(|a| a.u32())
+            }
+
+            /// Sequence id (generation) of the stateid as known to the MDS.
+            #[inline]
+            pub fn generation(&self) -> Option<u32> {
+                self.0.get(attr::GENERATION).map(|a| a.u32())
+            }
+
+            /// `clientid`.
+            #[inline]
+            pub fn clientid(&self) -> Option<u64> {
+                self.0.get(attr::CLIENTID).map(|a| a.u64())
+            }
+
+            /// `verifier`.
+            #[inline]
+            pub fn verifier(&self) -> Option<u64> {
+                self.0.get(attr::VERIFIER).map(|a| a.u64())
+            }
+
+            /// Boot epoch of the MDS that issued the state (historic mds boot time).
+            #[inline]
+            pub fn boot_epoch(&self) -> Option<u64> {
+                self.0.get(attr::BOOT_EPOCH).map(|a| a.u64())
+            }
+        }
+
+        /// A `state-check` reply: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs {
+            /// An nfsstat value (enum nfsstat).
+            pub status: u32,
+            /// `access`.
+            pub access: Option<u32>,
+            /// Sequence id (generation) of the stateid as known to the MDS.
+            pub generation: Option<u32>,
+            /// `clientid`.
+            pub clientid: Option<u64>,
+            /// `verifier`.
+            pub verifier: Option<u64>,
+            /// Boot epoch of the MDS that issued the state (historic mds boot time).
+            pub boot_epoch: Option<u64>,
+        }
+
+        impl ReplyAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.status;
+                    b.put_u32(attr::STATUS, v);
+                }
+                if let Some(v) = self.access {
+                    b.put_u32(attr::ACCESS, v);
+                }
+                if let Some(v) = self.generation {
+                    b.put_u32(attr::GENERATION, v);
+                }
+                if let Some(v) = self.clientid {
+                    b.put_u64(attr::CLIENTID, v);
+                }
+                if let Some(v) = self.verifier {
+                    b.put_u64(attr::VERIFIER, v);
+                }
+                if let Some(v) = self.boot_epoch {
+                    b.put_u64(attr::BOOT_EPOCH, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `state-set`: Downcall: install a stateid in the kernel's table (what nfsd's OPEN would do).
+    pub mod state_set {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::STATE_SET;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `state-set` request: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::FSID)?;
+                t.require(attr::FILEID)?;
+                t.req_array::<16>(attr::STATEID)?;
+                t.require(attr::CLIENTID)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `fsid`.
+            #[inline]
+            pub fn fsid(&self) -> u64 {
+                self.0.get(attr::FSID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `fileid`.
+            #[inline]
+            pub fn fileid(&self) -> u64 {
+                self.0.get(attr::FILEID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `stateid`.
+            #[inline]
+            pub fn stateid(&self) -> &'a [u8; 16] {
+                self.0.get(attr::STATEID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok()).unwrap_or(&[0; 16])
+            }
+
+            /// `clientid`.
+            #[inline]
+            pub fn clientid(&self) -> u64 {
+                self.0.get(attr::CLIENTID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `access`.
+            #[inline]
+            pub fn access(&self) -> Option<u32> {
+                self.0.get(attr::ACCESS).map(|a| a.u32())
+            }
+
+            /// Sequence id (generation) of the stateid as known to the MDS.
+            #[inline]
+            pub fn generation(&self) -> Option<u32> {
+                self.0.get(attr::GENERATION).map(|a| a.u32())
+            }
+        }
+
+        /// A `state-set` request: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs {
+            /// `fsid`.
+            pub fsid: u64,
+            /// `fileid`.
+            pub fileid: u64,
+            /// `stateid`.
+            pub stateid: [u8; 16],
+            /// `clientid`.
+            pub clientid: u64,
+            /// `access`.
+            pub access: Option<u32>,
+            /// Sequence id (generation) of the stateid as known to the MDS.
+            pub generation: Option<u32>,
+        }
+
+        impl RequestAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.fsid;
+                    b.put_u64(attr::FSID, v);
+                }
+                {
+                    let v = self.fileid;
+                    b.put_u64(attr::FILEID, v);
+                }
+                {
+                    let v = self.stateid;
+                    b.put_bytes(attr::STATEID, &v);
+                }
+                {
+                    let v = self.clientid;
+                    b.put_u64(attr::CLIENTID, v);
+                }
+                if let Some(v) = self.access {
+                    b.put_u32(attr::ACCESS, v);
+                }
+                if let Some(v) = self.generation {
+                    b.put_u32(attr::GENERATION, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `state-revoke`: Downcall: revoke a stateid (or all of a client's when stateid is absent).
+    pub mod state_revoke {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::STATE_REVOKE;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `state-revoke` request: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::CLIENTID)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `clientid`.
+            #[inline]
+            pub fn clientid(&self) -> u64 {
+                self.0.get(attr::CLIENTID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `fsid`.
+            #[inline]
+            pub fn fsid(&self) -> Option<u64> {
+                self.0.get(attr::FSID).map(|a| a.u64())
+            }
+
+            /// `fileid`.
+            #[inline]
+            pub fn fileid(&self) -> Option<u64> {
+                self.0.get(attr::FILEID).map(|a| a.u64())
+            }
+
+            /// `stateid`.
+            #[inline]
+            pub fn stateid(&self) -> Option<&'a [u8; 16]> {
+                self.0.get(attr::STATEID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok())
+            }
+        }
+
+        /// A `state-revoke` request: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs {
+            /// `clientid`.
+            pub clientid: u64,
+            /// `fsid`.
+            pub fsid: Option<u64>,
+            /// `fileid`.
+            pub fileid: Option<u64>,
+            /// `stateid`.
+            pub stateid: Option<[u8; 16]>,
+        }
+
+        impl RequestAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.clientid;
+                    b.put_u64(attr::CLIENTID, v);
+                }
+                if let Some(v) = self.fsid {
+                    b.put_u64(attr::FSID, v);
+                }
+                if let Some(v) = self.fileid {
+                    b.put_u64(attr::FILEID, v);
+                }
+                if let Some(v) = self.stateid {
+                    b.put_bytes(attr::STATEID, &v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+
+        /// A `state-revoke` reply: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::COUNT)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `count`.
+            #[inline]
+            pub fn count(&self) -> u32 {
+                self.0.get(attr::COUNT).map(|a| a.u32()).unwrap_or(0)
+            }
+        }
+
+        /// A `state-revoke` reply: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs {
+            /// `count`.
+            pub count: u32,
+        }
+
+        impl ReplyAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.count;
+                    b.put_u32(attr::COUNT, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `state-get`: Downcall: dump the kernel's stateid table.
+    pub mod state_get {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::STATE_GET;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `state-get` reply: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::FSID)?;
+                t.require(attr::FILEID)?;
+                t.req_array::<16>(attr::STATEID)?;
+                t.require(attr::CLIENTID)?;
+                t.require(attr::ACCESS)?;
+                t.require(attr::GENERATION)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `fsid`.
+            #[inline]
+            pub fn fsid(&self) -> u64 {
+                self.0.get(attr::FSID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `fileid`.
+            #[inline]
+            pub fn fileid(&self) -> u64 {
+                self.0.get(attr::FILEID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `stateid`.
+            #[inline]
+            pub fn stateid(&self) -> &'a [u8; 16] {
+                self.0.get(attr::STATEID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok()).unwrap_or(&[0; 16])
+            }
+
+            /// `clientid`.
+            #[inline]
+            pub fn clientid(&self) -> u64 {
+                self.0.get(attr::CLIENTID).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// `access`.
+            #[inline]
+            pub fn access(&self) -> u32 {
+                self.0.get(attr::ACCESS).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// Sequence id (generation) of the stateid as known to the MDS.
+            #[inline]
+            pub fn generation(&self) -> u32 {
+                self.0.get(attr::GENERATION).map(|a| a.u32()).unwrap_or(0)
+            }
+        }
+
+        /// A `state-get` reply: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs {
+            /// `fsid`.
+            pub fsid: u64,
+            /// `fileid`.
+            pub fileid: u64,
+            /// `stateid`.
+            pub stateid: [u8; 16],
+            /// `clientid`.
+            pub clientid: u64,
+            /// `access`.
+            pub access: u32,
+            /// Sequence id (generation) of the stateid as known to the MDS.
+            pub generation: u32,
+        }
+
+        impl ReplyAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.fsid;
+                    b.put_u64(attr::FSID, v);
+                }
+                {
+                    let v = self.fileid;
+                    b.put_u64(attr::FILEID, v);
+                }
+                {
+                    let v = self.stateid;
+                    b.put_bytes(attr::STATEID, &v);
+                }
+                {
+                    let v = self.clientid;
+                    b.put_u64(attr::CLIENTID, v);
+                }
+                {
+                    let v = self.access;
+                    b.put_u32(attr::ACCESS, v);
+                }
+                {
+                    let v = self.generation;
+                    b.put_u32(attr::GENERATION, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `device-set`: Downcall: create or replace a device (data server) and its addresses.
+    pub mod device_set {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::DEVICE_SET;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `device-set` request: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.req_array::<16>(attr::DEVICE_ID)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `device-id`.
+            #[inline]
+            pub fn device_id(&self) -> &'a [u8; 16] {
+                self.0.get(attr::DEVICE_ID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok()).unwrap_or(&[0; 16])
+            }
+
+            /// `node-id`.
+            #[inline]
+            pub fn node_id(&self) -> Option<u32> {
+                self.0.get(attr::NODE_ID).map(|a| a.u32())
+            }
+
+            /// `ds-addr`.
+            pub fn ds_addr(&self) -> impl Iterator<Item = nest::DsAddr<'a>> + 'a {
+                let t = self.0;
+                t.all(attr::DS_ADDR).filter_map(move |a| t.nest(&a)).map(nest::DsAddr)
+            }
+        }
+
+        /// A `device-set` request: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs<'x> {
+            /// `device-id`.
+            pub device_id: [u8; 16],
+            /// `node-id`.
+            pub node_id: Option<u32>,
+            /// `ds-addr`.
+            pub ds_addr: &'x [nest::DsAddrAttrs<'x>],
+        }
+
+        impl RequestAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.device_id;
+                    b.put_bytes(attr::DEVICE_ID, &v);
+                }
+                if let Some(v) = self.node_id {
+                    b.put_u32(attr::NODE_ID, v);
+                }
+                for &v in self.ds_addr {
+                    let n = b.nest_begin(attr::DS_ADDR); v.put(b); b.nest_end(n);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `device-del`: Downcall: remove a device.
+    pub mod device_del {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::DEVICE_DEL;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `device-del` request: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.req_array::<16>(attr::DEVICE_ID)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `device-id`.
+            #[inline]
+            pub fn device_id(&self) -> &'a [u8; 16] {
+                self.0.get(attr::DEVICE_ID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok()).unwrap_or(&[0; 16])
+            }
+        }
+
+        /// A `device-del` request: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs {
+            /// `device-id`.
+            pub device_id: [u8; 16],
+        }
+
+        impl RequestAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.device_id;
+                    b.put_bytes(attr::DEVICE_ID, &v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `device-get`: Downcall: dump the devices the kernel knows.
+    pub mod device_get {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::DEVICE_GET;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `device-get` reply: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.req_array::<16>(attr::DEVICE_ID)?;
+                t.require(attr::NODE_ID)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `device-id`.
+            #[inline]
+            pub fn device_id(&self) -> &'a [u8; 16] {
+                self.0.get(attr::DEVICE_ID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok()).unwrap_or(&[0; 16])
+            }
+
+            /// `node-id`.
+            #[inline]
+            pub fn node_id(&self) -> u32 {
+                self.0.get(attr::NODE_ID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `ds-addr`.
+            pub fn ds_addr(&self) -> impl Iterator<Item = nest::DsAddr<'a>> + 'a {
+                let t = self.0;
+                t.all(attr::DS_ADDR).filter_map(move |a| t.nest(&a)).map(nest::DsAddr)
+            }
+        }
+
+        /// A `device-get` reply: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs<'x> {
+            /// `device-id`.
+            pub device_id: [u8; 16],
+            /// `node-id`.
+            pub node_id: u32,
+            /// `ds-addr`.
+            pub ds_addr: &'x [nest::DsAddrAttrs<'x>],
+        }
+
+        impl ReplyAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.device_id;
+                    b.put_bytes(attr::DEVICE_ID, &v);
+                }
+                {
+                    let v = self.node_id;
+                    b.put_u32(attr::NODE_ID, v);
+                }
+                for &v in self.ds_addr {
+                    let n = b.nest_begin(attr::DS_ADDR); v.put(b); b.nest_end(n);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `layout-recall`: Downcall: recall layouts by file, fsid, device or all.
+    pub mod layout_recall {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::LAYOUT_RECALL;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `layout-recall` request: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::RECALL_TYPE)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `recall-type`.
+            #[inline]
+            pub fn recall_type(&self) -> u32 {
+                self.0.get(attr::RECALL_TYPE).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `fsid`.
+            #[inline]
+            pub fn fsid(&self) -> Option<u64> {
+                self.0.get(attr::FSID).map(|a| a.u64())
+            }
+
+            /// `fileid`.
+            #[inline]
+            pub fn fileid(&self) -> Option<u64> {
+                self.0.get(attr::FILEID).map(|a| a.u64())
+            }
+
+            /// `device-id`.
+            #[inline]
+            pub fn device_id(&self) -> Option<&'a [u8; 16]> {
+                self.0.get(attr::DEVICE_ID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok())
+            }
+
+            /// `clientid`.
+            #[inline]
+            pub fn clientid(&self) -> Option<u64> {
+                self.0.get(attr::CLIENTID).map(|a| a.u64())
+            }
+        }
+
+        /// A `layout-recall` request: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs {
+            /// `recall-type`.
+            pub recall_type: u32,
+            /// `fsid`.
+            pub fsid: Option<u64>,
+            /// `fileid`.
+            pub fileid: Option<u64>,
+            /// `device-id`.
+            pub device_id: Option<[u8; 16]>,
+            /// `clientid`.
+            pub clientid: Option<u64>,
+        }
+
+        impl RequestAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.recall_type;
+                    b.put_u32(attr::RECALL_TYPE, v);
+                }
+                if let Some(v) = self.fsid {
+                    b.put_u64(attr::FSID, v);
+                }
+                if let Some(v) = self.fileid {
+                    b.put_u64(attr::FILEID, v);
+                }
+                if let Some(v) = self.device_id {
+                    b.put_bytes(attr::DEVICE_ID, &v);
+                }
+                if let Some(v) = self.clientid {
+                    b.put_u64(attr::CLIENTID, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+
+        /// A `layout-recall` reply: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::LAYOUTS)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Number of layouts affected (recall) or held.
+            #[inline]
+            pub fn layouts(&self) -> u32 {
+                self.0.get(attr::LAYOUTS).map(|a| a.u32()).unwrap_or(0)
+            }
+        }
+
+        /// A `layout-recall` reply: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs {
+            /// Number of layouts affected (recall) or held.
+            pub layouts: u32,
+        }
+
+        impl ReplyAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.layouts;
+                    b.put_u32(attr::LAYOUTS, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `layout-dump`: Downcall: dump the outstanding layouts.
+    pub mod layout_dump {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::LAYOUT_DUMP;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `layout-dump` reply: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `clientid`.
+            #[inline]
+            pub fn clientid(&self) -> Option<u64> {
+                self.0.get(attr::CLIENTID).map(|a| a.u64())
+            }
+
+            /// `fsid`.
+            #[inline]
+            pub fn fsid(&self) -> Option<u64> {
+                self.0.get(attr::FSID).map(|a| a.u64())
+            }
+
+            /// `fileid`.
+            #[inline]
+            pub fn fileid(&self) -> Option<u64> {
+                self.0.get(attr::FILEID).map(|a| a.u64())
+            }
+
+            /// `device-id`.
+            #[inline]
+            pub fn device_id(&self) -> Option<&'a [u8; 16]> {
+                self.0.get(attr::DEVICE_ID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok())
+            }
+
+            /// `stateid`.
+            #[inline]
+            pub fn stateid(&self) -> Option<&'a [u8; 16]> {
+                self.0.get(attr::STATEID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok())
+            }
+
+            /// `iomode`.
+            #[inline]
+            pub fn iomode(&self) -> Option<u32> {
+                self.0.get(attr::IOMODE).map(|a| a.u32())
+            }
+
+            /// `offset`.
+            #[inline]
+            pub fn offset(&self) -> Option<u64> {
+                self.0.get(attr::OFFSET).map(|a| a.u64())
+            }
+
+            /// `length`.
+            #[inline]
+            pub fn length(&self) -> Option<u64> {
+                self.0.get(attr::LENGTH).map(|a| a.u64())
+            }
+        }
+
+        /// A `layout-dump` reply: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs {
+            /// `clientid`.
+            pub clientid: Option<u64>,
+            /// `fsid`.
+            pub fsid: Option<u64>,
+            /// `fileid`.
+            pub fileid: Option<u64>,
+            /// `device-id`.
+            pub device_id: Option<[u8; 16]>,
+            /// `stateid`.
+            pub stateid: Option<[u8; 16]>,
+            /// `iomode`.
+            pub iomode: Option<u32>,
+            /// `offset`.
+            pub offset: Option<u64>,
+            /// `length`.
+            pub length: Option<u64>,
+        }
+
+        impl ReplyAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                if let Some(v) = self.clientid {
+                    b.put_u64(attr::CLIENTID, v);
+                }
+                if let Some(v) = self.fsid {
+                    b.put_u64(attr::FSID, v);
+                }
+                if let Some(v) = self.fileid {
+                    b.put_u64(attr::FILEID, v);
+                }
+                if let Some(v) = self.device_id {
+                    b.put_bytes(attr::DEVICE_ID, &v);
+                }
+                if let Some(v) = self.stateid {
+                    b.put_bytes(attr::STATEID, &v);
+                }
+                if let Some(v) = self.iomode {
+                    b.put_u32(attr::IOMODE, v);
+                }
+                if let Some(v) = self.offset {
+                    b.put_u64(attr::OFFSET, v);
+                }
+                if let Some(v) = self.length {
+                    b.put_u64(attr::LENGTH, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `grace`: Downcall: start or end a grace period with an epoch.
+    pub mod grace {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::GRACE;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `grace` request: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::GRACE_ACTION)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `grace-action`.
+            #[inline]
+            pub fn grace_action(&self) -> u32 {
+                self.0.get(attr::GRACE_ACTION).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `grace-epoch`.
+            #[inline]
+            pub fn grace_epoch(&self) -> Option<u64> {
+                self.0.get(attr::GRACE_EPOCH).map(|a| a.u64())
+            }
+        }
+
+        /// A `grace` request: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs {
+            /// `grace-action`.
+            pub grace_action: u32,
+            /// `grace-epoch`.
+            pub grace_epoch: Option<u64>,
+        }
+
+        impl RequestAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.grace_action;
+                    b.put_u32(attr::GRACE_ACTION, v);
+                }
+                if let Some(v) = self.grace_epoch {
+                    b.put_u64(attr::GRACE_EPOCH, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `upcall-dump`: Downcall: dump the upcalls waiting for a reply.
+    pub mod upcall_dump {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::UPCALL_DUMP;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `upcall-dump` reply: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::XID)?;
+                t.require(attr::UPCALL_KIND)?;
+                t.require(attr::AGE_US)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            #[inline]
+            pub fn xid(&self) -> u32 {
+                self.0.get(attr::XID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `upcall-kind`.
+            #[inline]
+            pub fn upcall_kind(&self) -> u32 {
+                self.0.get(attr::UPCALL_KIND).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// Time an upcall has been pending.
+            #[inline]
+            pub fn age_us(&self) -> u64 {
+                self.0.get(attr::AGE_US).map(|a| a.u64()).unwrap_or(0)
+            }
+        }
+
+        /// A `upcall-dump` reply: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs {
+            /// Upcall transaction id, chosen by the kernel, echoed by REPLY.
+            pub xid: u32,
+            /// `upcall-kind`.
+            pub upcall_kind: u32,
+            /// Time an upcall has been pending.
+            pub age_us: u64,
+        }
+
+        impl ReplyAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.xid;
+                    b.put_u32(attr::XID, v);
+                }
+                {
+                    let v = self.upcall_kind;
+                    b.put_u32(attr::UPCALL_KIND, v);
+                }
+                {
+                    let v = self.age_us;
+                    b.put_u64(attr::AGE_US, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `status-get`: Downcall: the kernel half's state (registered daemon, role, grace); also a ping.
+    pub mod status_get {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::STATUS_GET;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `status-get` reply: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::VERSION)?;
+                t.require(attr::PORT)?;
+                t.require(attr::NODE_ID)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `version`.
+            #[inline]
+            pub fn version(&self) -> u32 {
+                self.0.get(attr::VERSION).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// Netlink port of the registered daemon.
+            #[inline]
+            pub fn port(&self) -> u32 {
+                self.0.get(attr::PORT).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `node-id`.
+            #[inline]
+            pub fn node_id(&self) -> u32 {
+                self.0.get(attr::NODE_ID).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `role`.
+            #[inline]
+            pub fn role(&self) -> Option<u32> {
+                self.0.get(attr::ROLE).map(|a| a.u32())
+            }
+
+            /// Node id of the metadata server.
+            #[inline]
+            pub fn mds_id(&self) -> Option<u32> {
+                self.0.get(attr::MDS_ID).map(|a| a.u32())
+            }
+
+            /// Boot epoch of the MDS that issued the state (historic mds boot time).
+            #[inline]
+            pub fn boot_epoch(&self) -> Option<u64> {
+                self.0.get(attr::BOOT_EPOCH).map(|a| a.u64())
+            }
+
+            /// `in-grace`.
+            #[inline]
+            pub fn in_grace(&self) -> Option<u8> {
+                self.0.get(attr::IN_GRACE).map(|a| a.u8())
+            }
+
+            /// `grace-epoch`.
+            #[inline]
+            pub fn grace_epoch(&self) -> Option<u64> {
+                self.0.get(attr::GRACE_EPOCH).map(|a| a.u64())
+            }
+
+            /// `timeout-ms`.
+            #[inline]
+            pub fn timeout_ms(&self) -> Option<u32> {
+                self.0.get(attr::TIMEOUT_MS).map(|a| a.u32())
+            }
+        }
+
+        /// A `status-get` reply: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs {
+            /// `version`.
+            pub version: u32,
+            /// Netlink port of the registered daemon.
+            pub port: u32,
+            /// `node-id`.
+            pub node_id: u32,
+            /// `role`.
+            pub role: Option<u32>,
+            /// Node id of the metadata server.
+            pub mds_id: Option<u32>,
+            /// Boot epoch of the MDS that issued the state (historic mds boot time).
+            pub boot_epoch: Option<u64>,
+            /// `in-grace`.
+            pub in_grace: Option<u8>,
+            /// `grace-epoch`.
+            pub grace_epoch: Option<u64>,
+            /// `timeout-ms`.
+            pub timeout_ms: Option<u32>,
+        }
+
+        impl ReplyAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.version;
+                    b.put_u32(attr::VERSION, v);
+                }
+                {
+                    let v = self.port;
+                    b.put_u32(attr::PORT, v);
+                }
+                {
+                    let v = self.node_id;
+                    b.put_u32(attr::NODE_ID, v);
+                }
+                if let Some(v) = self.role {
+                    b.put_u32(attr::ROLE, v);
+                }
+                if let Some(v) = self.mds_id {
+                    b.put_u32(attr::MDS_ID, v);
+                }
+                if let Some(v) = self.boot_epoch {
+                    b.put_u64(attr::BOOT_EPOCH, v);
+                }
+                if let Some(v) = self.in_grace {
+                    b.put_u8(attr::IN_GRACE, v);
+                }
+                if let Some(v) = self.grace_epoch {
+                    b.put_u64(attr::GRACE_EPOCH, v);
+                }
+                if let Some(v) = self.timeout_ms {
+                    b.put_u32(attr::TIMEOUT_MS, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `stats-get`: Downcall: counters and latency percentiles per upcall kind.
+    pub mod stats_get {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::STATS_GET;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `stats-get` reply: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::LATE_REPLIES)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `kind-stats`.
+            pub fn kind_stats(&self) -> impl Iterator<Item = nest::KindStats<'a>> + 'a {
+                let t = self.0;
+                t.all(attr::KIND_STATS).filter_map(move |a| t.nest(&a)).map(nest::KindStats)
+            }
+
+            /// Replies for an xid that had already timed out or was unknown.
+            #[inline]
+            pub fn late_replies(&self) -> u64 {
+                self.0.get(attr::LATE_REPLIES).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// STATS-GET's reply: what the kernel half refused or dropped, by reason.
+            pub fn refusals(&self) -> Option<nest::Refusals<'a>> {
+                self.0.get(attr::REFUSALS).and_then(|a| self.0.nest(&a)).map(nest::Refusals)
+            }
+        }
+
+        /// A `stats-get` reply: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs<'x> {
+            /// `kind-stats`.
+            pub kind_stats: &'x [nest::KindStatsAttrs<'x>],
+            /// Replies for an xid that had already timed out or was unknown.
+            pub late_replies: u64,
+            /// STATS-GET's reply: what the kernel half refused or dropped, by reason.
+            pub refusals: Option<nest::RefusalsAttrs>,
+        }
+
+        impl ReplyAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                for &v in self.kind_stats {
+                    let n = b.nest_begin(attr::KIND_STATS); v.put(b); b.nest_end(n);
+                }
+                {
+                    let v = self.late_replies;
+                    b.put_u64(attr::LATE_REPLIES, v);
+                }
+                if let Some(v) = self.refusals {
+                    let n = b.nest_begin(attr::REFUSALS); v.put(b); b.nest_end(n);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `config-set`: Downcall: set the upcall timeout.
+    pub mod config_set {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::CONFIG_SET;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `config-set` request: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::TIMEOUT_MS)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `timeout-ms`.
+            #[inline]
+            pub fn timeout_ms(&self) -> u32 {
+                self.0.get(attr::TIMEOUT_MS).map(|a| a.u32()).unwrap_or(0)
+            }
+        }
+
+        /// A `config-set` request: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs {
+            /// `timeout-ms`.
+            pub timeout_ms: u32,
+        }
+
+        impl RequestAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.timeout_ms;
+                    b.put_u32(attr::TIMEOUT_MS, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `trigger`: Downcall: test trigger and load generator. Issue count upcalls of a kind as nfsd
+    pub mod trigger {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::TRIGGER;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `trigger` request: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Request<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Request<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::UPCALL_KIND)?;
+                Ok(Request(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `upcall-kind`.
+            #[inline]
+            pub fn upcall_kind(&self) -> u32 {
+                self.0.get(attr::UPCALL_KIND).map(|a| a.u32()).unwrap_or(0)
+            }
+
+            /// `count`.
+            #[inline]
+            pub fn count(&self) -> Option<u32> {
+                self.0.get(attr::COUNT).map(|a| a.u32())
+            }
+
+            /// Upcalls kept in flight by the load generator.
+            #[inline]
+            pub fn depth(&self) -> Option<u32> {
+                self.0.get(attr::DEPTH).map(|a| a.u32())
+            }
+
+            /// `fsid`.
+            #[inline]
+            pub fn fsid(&self) -> Option<u64> {
+                self.0.get(attr::FSID).map(|a| a.u64())
+            }
+
+            /// `fileid`.
+            #[inline]
+            pub fn fileid(&self) -> Option<u64> {
+                self.0.get(attr::FILEID).map(|a| a.u64())
+            }
+
+            /// `stateid`.
+            #[inline]
+            pub fn stateid(&self) -> Option<&'a [u8; 16]> {
+                self.0.get(attr::STATEID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok())
+            }
+
+            /// `clientid`.
+            #[inline]
+            pub fn clientid(&self) -> Option<u64> {
+                self.0.get(attr::CLIENTID).map(|a| a.u64())
+            }
+
+            /// Node id of the metadata server.
+            #[inline]
+            pub fn mds_id(&self) -> Option<u32> {
+                self.0.get(attr::MDS_ID).map(|a| a.u32())
+            }
+
+            /// Boot epoch of the MDS that issued the state (historic mds boot time).
+            #[inline]
+            pub fn boot_epoch(&self) -> Option<u64> {
+                self.0.get(attr::BOOT_EPOCH).map(|a| a.u64())
+            }
+
+            /// `device-id`.
+            #[inline]
+            pub fn device_id(&self) -> Option<&'a [u8; 16]> {
+                self.0.get(attr::DEVICE_ID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok())
+            }
+
+            /// `iomode`.
+            #[inline]
+            pub fn iomode(&self) -> Option<u32> {
+                self.0.get(attr::IOMODE).map(|a| a.u32())
+            }
+
+            /// `offset`.
+            #[inline]
+            pub fn offset(&self) -> Option<u64> {
+                self.0.get(attr::OFFSET).map(|a| a.u64())
+            }
+
+            /// `length`.
+            #[inline]
+            pub fn length(&self) -> Option<u64> {
+                self.0.get(attr::LENGTH).map(|a| a.u64())
+            }
+
+            /// Sequence id (generation) of the stateid as known to the MDS.
+            #[inline]
+            pub fn generation(&self) -> Option<u32> {
+                self.0.get(attr::GENERATION).map(|a| a.u32())
+            }
+
+            /// `state-change`.
+            #[inline]
+            pub fn state_change(&self) -> Option<u32> {
+                self.0.get(attr::STATE_CHANGE).map(|a| a.u32())
+            }
+
+            /// Last byte written, for LAYOUT_COMMIT.
+            #[inline]
+            pub fn last_write(&self) -> Option<u64> {
+                self.0.get(attr::LAST_WRITE).map(|a| a.u64())
+            }
+
+            /// TRIGGER: the kernel half answers every upcall itself, where it would hand it to the daemon (the message is built, then taken back with status OK and no payload): the kernel-only floor of the VM benchmark.
+            #[inline]
+            pub fn loopback(&self) -> bool {
+                self.0.has(attr::LOOPBACK)
+            }
+        }
+
+        /// A `trigger` request: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct RequestAttrs {
+            /// `upcall-kind`.
+            pub upcall_kind: u32,
+            /// `count`.
+            pub count: Option<u32>,
+            /// Upcalls kept in flight by the load generator.
+            pub depth: Option<u32>,
+            /// `fsid`.
+            pub fsid: Option<u64>,
+            /// `fileid`.
+            pub fileid: Option<u64>,
+            /// `stateid`.
+            pub stateid: Option<[u8; 16]>,
+            /// `clientid`.
+            pub clientid: Option<u64>,
+            /// Node id of the metadata server.
+            pub mds_id: Option<u32>,
+            /// Boot epoch of the MDS that issued the state (historic mds boot time).
+            pub boot_epoch: Option<u64>,
+            /// `device-id`.
+            pub device_id: Option<[u8; 16]>,
+            /// `iomode`.
+            pub iomode: Option<u32>,
+            /// `offset`.
+            pub offset: Option<u64>,
+            /// `length`.
+            pub length: Option<u64>,
+            /// Sequence id (generation) of the stateid as known to the MDS.
+            pub generation: Option<u32>,
+            /// `state-change`.
+            pub state_change: Option<u32>,
+            /// Last byte written, for LAYOUT_COMMIT.
+            pub last_write: Option<u64>,
+            /// TRIGGER: the kernel half answers every upcall itself, where it would hand it to the daemon (the message is built, then taken back with status OK and no payload): the kernel-only floor of the VM benchmark.
+            pub loopback: bool,
+        }
+
+        impl RequestAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                {
+                    let v = self.upcall_kind;
+                    b.put_u32(attr::UPCALL_KIND, v);
+                }
+                if let Some(v) = self.count {
+                    b.put_u32(attr::COUNT, v);
+                }
+                if let Some(v) = self.depth {
+                    b.put_u32(attr::DEPTH, v);
+                }
+                if let Some(v) = self.fsid {
+                    b.put_u64(attr::FSID, v);
+                }
+                if let Some(v) = self.fileid {
+                    b.put_u64(attr::FILEID, v);
+                }
+                if let Some(v) = self.stateid {
+                    b.put_bytes(attr::STATEID, &v);
+                }
+                if let Some(v) = self.clientid {
+                    b.put_u64(attr::CLIENTID, v);
+                }
+                if let Some(v) = self.mds_id {
+                    b.put_u32(attr::MDS_ID, v);
+                }
+                if let Some(v) = self.boot_epoch {
+                    b.put_u64(attr::BOOT_EPOCH, v);
+                }
+                if let Some(v) = self.device_id {
+                    b.put_bytes(attr::DEVICE_ID, &v);
+                }
+                if let Some(v) = self.iomode {
+                    b.put_u32(attr::IOMODE, v);
+                }
+                if let Some(v) = self.offset {
+                    b.put_u64(attr::OFFSET, v);
+                }
+                if let Some(v) = self.length {
+                    b.put_u64(attr::LENGTH, v);
+                }
+                if let Some(v) = self.generation {
+                    b.put_u32(attr::GENERATION, v);
+                }
+                if let Some(v) = self.state_change {
+                    b.put_u32(attr::STATE_CHANGE, v);
+                }
+                if let Some(v) = self.last_write {
+                    b.put_u64(attr::LAST_WRITE, v);
+                }
+                {
+                    let v = self.loopback;
+                    if v { b.put_flag(attr::LOOPBACK); }
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+
+        /// A `trigger` reply: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Reply<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Reply<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                t.require(attr::ELAPSED_NS)?;
+                Ok(Reply(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `kind-stats`.
+            pub fn kind_stats(&self) -> impl Iterator<Item = nest::KindStats<'a>> + 'a {
+                let t = self.0;
+                t.all(attr::KIND_STATS).filter_map(move |a| t.nest(&a)).map(nest::KindStats)
+            }
+
+            /// `elapsed-ns`.
+            #[inline]
+            pub fn elapsed_ns(&self) -> u64 {
+                self.0.get(attr::ELAPSED_NS).map(|a| a.u64()).unwrap_or(0)
+            }
+
+            /// An nfsstat value (enum nfsstat).
+            #[inline]
+            pub fn status(&self) -> Option<u32> {
+                self.0.get(attr::STATUS).map(|a| a.u32())
+            }
+
+            /// `access`.
+            #[inline]
+            pub fn access(&self) -> Option<u32> {
+                self.0.get(attr::ACCESS).map(|a| a.u32())
+            }
+
+            /// Sequence id (generation) of the stateid as known to the MDS.
+            #[inline]
+            pub fn generation(&self) -> Option<u32> {
+                self.0.get(attr::GENERATION).map(|a| a.u32())
+            }
+
+            /// `device-id`.
+            #[inline]
+            pub fn device_id(&self) -> Option<&'a [u8; 16]> {
+                self.0.get(attr::DEVICE_ID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok())
+            }
+
+            /// `ds-addr`.
+            pub fn ds_addr(&self) -> impl Iterator<Item = nest::DsAddr<'a>> + 'a {
+                let t = self.0;
+                t.all(attr::DS_ADDR).filter_map(move |a| t.nest(&a)).map(nest::DsAddr)
+            }
+        }
+
+        /// A `trigger` reply: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct ReplyAttrs<'x> {
+            /// `kind-stats`.
+            pub kind_stats: &'x [nest::KindStatsAttrs<'x>],
+            /// `elapsed-ns`.
+            pub elapsed_ns: u64,
+            /// An nfsstat value (enum nfsstat).
+            pub status: Option<u32>,
+            /// `access`.
+            pub access: Option<u32>,
+            /// Sequence id (generation) of the stateid as known to the MDS.
+            pub generation: Option<u32>,
+            /// `device-id`.
+            pub device_id: Option<[u8; 16]>,
+            /// `ds-addr`.
+            pub ds_addr: &'x [nest::DsAddrAttrs<'x>],
+        }
+
+        impl ReplyAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                for &v in self.kind_stats {
+                    let n = b.nest_begin(attr::KIND_STATS); v.put(b); b.nest_end(n);
+                }
+                {
+                    let v = self.elapsed_ns;
+                    b.put_u64(attr::ELAPSED_NS, v);
+                }
+                if let Some(v) = self.status {
+                    b.put_u32(attr::STATUS, v);
+                }
+                if let Some(v) = self.access {
+                    b.put_u32(attr::ACCESS, v);
+                }
+                if let Some(v) = self.generation {
+                    b.put_u32(attr::GENERATION, v);
+                }
+                if let Some(v) = self.device_id {
+                    b.put_bytes(attr::DEVICE_ID, &v);
+                }
+                for &v in self.ds_addr {
+                    let n = b.nest_begin(attr::DS_ADDR); v.put(b); b.nest_end(n);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `daemon-up`: Event: multicast by the kernel half to group events. A daemon registered.
+    pub mod daemon_up {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::DAEMON_UP;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `daemon-up` event: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Event<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Event<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                Ok(Event(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Netlink port of the registered daemon.
+            #[inline]
+            pub fn port(&self) -> Option<u32> {
+                self.0.get(attr::PORT).map(|a| a.u32())
+            }
+
+            /// `node-id`.
+            #[inline]
+            pub fn node_id(&self) -> Option<u32> {
+                self.0.get(attr::NODE_ID).map(|a| a.u32())
+            }
+
+            /// `role`.
+            #[inline]
+            pub fn role(&self) -> Option<u32> {
+                self.0.get(attr::ROLE).map(|a| a.u32())
+            }
+
+            /// `version`.
+            #[inline]
+            pub fn version(&self) -> Option<u32> {
+                self.0.get(attr::VERSION).map(|a| a.u32())
+            }
+        }
+
+        /// A `daemon-up` event: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct EventAttrs {
+            /// Netlink port of the registered daemon.
+            pub port: Option<u32>,
+            /// `node-id`.
+            pub node_id: Option<u32>,
+            /// `role`.
+            pub role: Option<u32>,
+            /// `version`.
+            pub version: Option<u32>,
+        }
+
+        impl EventAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                if let Some(v) = self.port {
+                    b.put_u32(attr::PORT, v);
+                }
+                if let Some(v) = self.node_id {
+                    b.put_u32(attr::NODE_ID, v);
+                }
+                if let Some(v) = self.role {
+                    b.put_u32(attr::ROLE, v);
+                }
+                if let Some(v) = self.version {
+                    b.put_u32(attr::VERSION, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `daemon-down`: Event: multicast by the kernel half to group events. The daemon unregistered or
+    pub mod daemon_down {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::DAEMON_DOWN;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `daemon-down` event: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Event<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Event<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                Ok(Event(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// Netlink port of the registered daemon.
+            #[inline]
+            pub fn port(&self) -> Option<u32> {
+                self.0.get(attr::PORT).map(|a| a.u32())
+            }
+
+            /// `node-id`.
+            #[inline]
+            pub fn node_id(&self) -> Option<u32> {
+                self.0.get(attr::NODE_ID).map(|a| a.u32())
+            }
+
+            /// `count`.
+            #[inline]
+            pub fn count(&self) -> Option<u32> {
+                self.0.get(attr::COUNT).map(|a| a.u32())
+            }
+        }
+
+        /// A `daemon-down` event: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct EventAttrs {
+            /// Netlink port of the registered daemon.
+            pub port: Option<u32>,
+            /// `node-id`.
+            pub node_id: Option<u32>,
+            /// `count`.
+            pub count: Option<u32>,
+        }
+
+        impl EventAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                if let Some(v) = self.port {
+                    b.put_u32(attr::PORT, v);
+                }
+                if let Some(v) = self.node_id {
+                    b.put_u32(attr::NODE_ID, v);
+                }
+                if let Some(v) = self.count {
+                    b.put_u32(attr::COUNT, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `layout-recalled`: Event: multicast by the kernel half to group events. Layouts were recalled.
+    pub mod layout_recalled {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::LAYOUT_RECALLED;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `layout-recalled` event: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Event<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Event<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                Ok(Event(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `recall-type`.
+            #[inline]
+            pub fn recall_type(&self) -> Option<u32> {
+                self.0.get(attr::RECALL_TYPE).map(|a| a.u32())
+            }
+
+            /// `fsid`.
+            #[inline]
+            pub fn fsid(&self) -> Option<u64> {
+                self.0.get(attr::FSID).map(|a| a.u64())
+            }
+
+            /// `fileid`.
+            #[inline]
+            pub fn fileid(&self) -> Option<u64> {
+                self.0.get(attr::FILEID).map(|a| a.u64())
+            }
+
+            /// `device-id`.
+            #[inline]
+            pub fn device_id(&self) -> Option<&'a [u8; 16]> {
+                self.0.get(attr::DEVICE_ID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok())
+            }
+
+            /// `clientid`.
+            #[inline]
+            pub fn clientid(&self) -> Option<u64> {
+                self.0.get(attr::CLIENTID).map(|a| a.u64())
+            }
+
+            /// Number of layouts affected (recall) or held.
+            #[inline]
+            pub fn layouts(&self) -> Option<u32> {
+                self.0.get(attr::LAYOUTS).map(|a| a.u32())
+            }
+        }
+
+        /// A `layout-recalled` event: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct EventAttrs {
+            /// `recall-type`.
+            pub recall_type: Option<u32>,
+            /// `fsid`.
+            pub fsid: Option<u64>,
+            /// `fileid`.
+            pub fileid: Option<u64>,
+            /// `device-id`.
+            pub device_id: Option<[u8; 16]>,
+            /// `clientid`.
+            pub clientid: Option<u64>,
+            /// Number of layouts affected (recall) or held.
+            pub layouts: Option<u32>,
+        }
+
+        impl EventAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                if let Some(v) = self.recall_type {
+                    b.put_u32(attr::RECALL_TYPE, v);
+                }
+                if let Some(v) = self.fsid {
+                    b.put_u64(attr::FSID, v);
+                }
+                if let Some(v) = self.fileid {
+                    b.put_u64(attr::FILEID, v);
+                }
+                if let Some(v) = self.device_id {
+                    b.put_bytes(attr::DEVICE_ID, &v);
+                }
+                if let Some(v) = self.clientid {
+                    b.put_u64(attr::CLIENTID, v);
+                }
+                if let Some(v) = self.layouts {
+                    b.put_u32(attr::LAYOUTS, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `device-changed`: Event: multicast by the kernel half to group events. A device was set or
+    pub mod device_changed {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::DEVICE_CHANGED;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `device-changed` event: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Event<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Event<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                Ok(Event(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `device-id`.
+            #[inline]
+            pub fn device_id(&self) -> Option<&'a [u8; 16]> {
+                self.0.get(attr::DEVICE_ID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok())
+            }
+
+            /// `node-id`.
+            #[inline]
+            pub fn node_id(&self) -> Option<u32> {
+                self.0.get(attr::NODE_ID).map(|a| a.u32())
+            }
+
+            /// `ds-addr`.
+            pub fn ds_addr(&self) -> impl Iterator<Item = nest::DsAddr<'a>> + 'a {
+                let t = self.0;
+                t.all(attr::DS_ADDR).filter_map(move |a| t.nest(&a)).map(nest::DsAddr)
+            }
+        }
+
+        /// A `device-changed` event: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct EventAttrs<'x> {
+            /// `device-id`.
+            pub device_id: Option<[u8; 16]>,
+            /// `node-id`.
+            pub node_id: Option<u32>,
+            /// `ds-addr`.
+            pub ds_addr: &'x [nest::DsAddrAttrs<'x>],
+        }
+
+        impl EventAttrs<'_> {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                if let Some(v) = self.device_id {
+                    b.put_bytes(attr::DEVICE_ID, &v);
+                }
+                if let Some(v) = self.node_id {
+                    b.put_u32(attr::NODE_ID, v);
+                }
+                for &v in self.ds_addr {
+                    let n = b.nest_begin(attr::DS_ADDR); v.put(b); b.nest_end(n);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `grace-changed`: Event: multicast by the kernel half to group events. Grace started or ended.
+    pub mod grace_changed {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::GRACE_CHANGED;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `grace-changed` event: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Event<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Event<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                Ok(Event(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `grace-action`.
+            #[inline]
+            pub fn grace_action(&self) -> Option<u32> {
+                self.0.get(attr::GRACE_ACTION).map(|a| a.u32())
+            }
+
+            /// `grace-epoch`.
+            #[inline]
+            pub fn grace_epoch(&self) -> Option<u64> {
+                self.0.get(attr::GRACE_EPOCH).map(|a| a.u64())
+            }
+        }
+
+        /// A `grace-changed` event: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct EventAttrs {
+            /// `grace-action`.
+            pub grace_action: Option<u32>,
+            /// `grace-epoch`.
+            pub grace_epoch: Option<u64>,
+        }
+
+        impl EventAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                if let Some(v) = self.grace_action {
+                    b.put_u32(attr::GRACE_ACTION, v);
+                }
+                if let Some(v) = self.grace_epoch {
+                    b.put_u64(attr::GRACE_EPOCH, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+
+    /// `state-revoked`: Event: multicast by the kernel half to group events. Stateids were revoked.
+    pub mod state_revoked {
+        #[allow(unused_imports)]
+        use super::super::*;
+
+        /// The operation's command.
+        pub const CMD: u8 = cmd::STATE_REVOKED;
+
+        /// The header of a message of this command to `family` (the family id).
+        pub const fn header(family: u16) -> GenlHeader {
+            GenlHeader::new(family, CMD).version(FAMILY_VERSION)
+        }
+
+        /// A `state-revoked` event: a typed view of its parsed attributes.
+        #[derive(Clone, Copy)]
+        pub struct Event<'a>(pub(crate) AttrTable<'a, { attr::MAX as usize + 1 }>);
+
+        impl<'a> Event<'a> {
+            /// Parse `attrs` against the set's policy (an unknown attribute is skipped,
+            /// as from a newer peer) and check the required attributes.
+            pub fn parse(attrs: &'a [u8]) -> Result<Self, DecodeError> {
+                Self::from_table(AttrTable::parse(attrs, &PNFSD_POLICY)?)
+            }
+
+            /// View a table parsed already (the kernel half parses requests strictly
+            /// against the op's policy); `MissingAttr` names the first required
+            /// attribute absent.
+            #[inline]
+            pub fn from_table(t: AttrTable<'a, { attr::MAX as usize + 1 }>) -> Result<Self, DecodeError> {
+                Ok(Event(t))
+            }
+
+            /// The attribute table behind the view.
+            #[inline]
+            pub fn attrs(&self) -> &AttrTable<'a, { attr::MAX as usize + 1 }> {
+                &self.0
+            }
+
+            /// `clientid`.
+            #[inline]
+            pub fn clientid(&self) -> Option<u64> {
+                self.0.get(attr::CLIENTID).map(|a| a.u64())
+            }
+
+            /// `fsid`.
+            #[inline]
+            pub fn fsid(&self) -> Option<u64> {
+                self.0.get(attr::FSID).map(|a| a.u64())
+            }
+
+            /// `fileid`.
+            #[inline]
+            pub fn fileid(&self) -> Option<u64> {
+                self.0.get(attr::FILEID).map(|a| a.u64())
+            }
+
+            /// `stateid`.
+            #[inline]
+            pub fn stateid(&self) -> Option<&'a [u8; 16]> {
+                self.0.get(attr::STATEID).and_then(|a| <&[u8; 16]>::try_from(a.payload).ok())
+            }
+
+            /// `count`.
+            #[inline]
+            pub fn count(&self) -> Option<u32> {
+                self.0.get(attr::COUNT).map(|a| a.u32())
+            }
+        }
+
+        /// A `state-revoked` event: its attributes to build (required ones plain, optional ones `Option`).
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct EventAttrs {
+            /// `clientid`.
+            pub clientid: Option<u64>,
+            /// `fsid`.
+            pub fsid: Option<u64>,
+            /// `fileid`.
+            pub fileid: Option<u64>,
+            /// `stateid`.
+            pub stateid: Option<[u8; 16]>,
+            /// `count`.
+            pub count: Option<u32>,
+        }
+
+        impl EventAttrs {
+            /// Append the attributes, in the spec's order, to a message being built.
+            #[inline]
+            pub fn put(&self, b: &mut MsgBuilder<'_>) {
+                if let Some(v) = self.clientid {
+                    b.put_u64(attr::CLIENTID, v);
+                }
+                if let Some(v) = self.fsid {
+                    b.put_u64(attr::FSID, v);
+                }
+                if let Some(v) = self.fileid {
+                    b.put_u64(attr::FILEID, v);
+                }
+                if let Some(v) = self.stateid {
+                    b.put_bytes(attr::STATEID, &v);
+                }
+                if let Some(v) = self.count {
+                    b.put_u32(attr::COUNT, v);
+                }
+            }
+
+            /// A whole message: the header `h`, then the attributes. Returns its length.
+            pub fn write(&self, buf: &mut Vec<u8>, h: &GenlHeader) -> usize {
+                let mut b = h.start(buf);
+                self.put(&mut b);
+                b.finish()
+            }
+        }
+    }
+}

@@ -14,6 +14,7 @@
 //! a flags attribute is mask-checked, an op's policy holds only its request attributes,
 //! and `tests/ynl/run.sh` compares the outputs with the kernel generator's.
 
+pub mod ops;
 pub mod spec;
 
 use anyhow::{bail, Result};
@@ -337,7 +338,11 @@ pub fn gen_rust(spec: &Spec, source: &str) -> Result<String> {
     writeln!(o)?;
     writeln!(o, "#![allow(missing_docs)]")?;
     writeln!(o)?;
-    writeln!(o, "use crate::codec::{{Attr, AttrTable}};")?;
+    writeln!(
+        o,
+        "use crate::codec::{{Attr, AttrTable, GenlHeader, MsgBuilder}};"
+    )?;
+    writeln!(o, "use crate::error::DecodeError;")?;
     writeln!(
         o,
         "use crate::policy::{{AttrKind, AttrPolicy, Family, OpKind, OpSpec, Policy}};"
@@ -570,6 +575,8 @@ pub fn gen_rust(spec: &Spec, source: &str) -> Result<String> {
     writeln!(o, "    ops: OPS,")?;
     writeln!(o, "    mcast_groups: &[{}],", groups.join(", "))?;
     writeln!(o, "}};")?;
+    writeln!(o)?;
+    ops::gen_ops(&mut o, spec)?;
     Ok(o)
 }
 

@@ -256,3 +256,95 @@ fn c_ops_have_their_own_request_policy() {
         }
     }
 }
+
+/// The body of C function `name` (from its opening line to the `}` closing it) in the
+/// module's sources.
+fn c_function(name: &str) -> Option<String> {
+    let dir = root().join("kmod-shim/module");
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "c") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        let mut at = 0;
+        while let Some(i) = text[at..].find(&format!("{name}(")) {
+            let start = at + i;
+            at = start + 1;
+            let line_start = text[..start].rfind('\n').map_or(0, |n| n + 1);
+            let line = &text[line_start..];
+            // A definition: the name on a line that starts at column 0 (after its type)
+            // and no `;` before the body's `{`.
+            if line.starts_with(['\t', ' ']) {
+                continue;
+            }
+            let rest = &text[start..];
+            let (Some(brace), semi) = (rest.find("\n{"), rest.find(';')) else {
+                continue;
+            };
+            if semi.is_some_and(|s| s < brace) {
+                continue;
+            }
+            let end = rest.find("\n}\n")?;
+            return Some(rest[..end].to_string());
+        }
+    }
+    None
+}
+
+/// The attributes a module handler checks unconditionally: `PNFS_SHIM_REQ_ATTR(..,
+/// "name")` in the function's top-level `if` (one tab in, or its continuation lines),
+/// following a handler that only calls a helper (`return helper(...)`) into it.
+fn c_required(body: &str, depth: usize) -> Vec<String> {
+    let mut out = vec![];
+    for l in body.lines() {
+        let top = l.starts_with("\tif (PNFS_SHIM_REQ_ATTR(")
+            || l.starts_with("\t    PNFS_SHIM_REQ_ATTR(");
+        if !top {
+            continue;
+        }
+        let q = l.find('"').unwrap();
+        let name = &l[q + 1..q + 1 + l[q + 1..].find('"').unwrap()];
+        out.push(name.to_string());
+    }
+    if out.is_empty() && depth < 2 {
+        for l in body.lines() {
+            if let Some(call) = l.trim().strip_prefix("return ") {
+                if let Some(p) = call.find('(') {
+                    let f = &call[..p];
+                    if f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                        if let Some(b) = c_function(f) {
+                            out.extend(c_required(&b, depth + 1));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// ynl-gen's REQUIRED for the downcalls' requests is what the module's `*_doit` checks
+/// with PNFS_SHIM_REQ_ATTR before anything else, in the same order; and every entry
+/// names attributes of its op's list.
+#[test]
+fn required_request_attributes_are_what_the_module_checks() {
+    use ynl_gen::ops::{required, Msg};
+    let mut checked = 0;
+    for (rel, spec) in specs() {
+        ynl_gen::ops::check_required(&spec).unwrap();
+        let fam = spec.name.replace('-', "_");
+        for op in &spec.operations.list {
+            if op.direction() != Direction::Downcall || op.do_.is_none() {
+                continue;
+            }
+            let f = format!("{fam}_nl_{}_doit", op.name.replace('-', "_"));
+            let body = c_function(&f).unwrap_or_else(|| panic!("{rel}: no {f} in the module"));
+            let want: Vec<&str> = required(&spec.name, &op.name, Msg::Request).to_vec();
+            assert_eq!(c_required(&body, 0), want, "{rel}: {}", op.name);
+            checked += want.len();
+        }
+    }
+    // The reading of the C found them (pnfsd's and gfs2ctl's, REPLY's through its helper).
+    assert!(checked >= 20, "{checked}");
+}
