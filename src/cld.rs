@@ -18,9 +18,12 @@
 //! [`ClientRecords`] are the durable records (epochs as nfsdcld keeps them: `current`,
 //! `recovery` (0 = not in grace) and the clients recorded in each epoch).
 
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::fs::File;
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -496,7 +499,7 @@ impl Journal {
 /// suite, a unix SOCK_SEQPACKET socket at the same path, which keeps message boundaries
 /// as the pipe does).
 struct Pipe {
-    fd: AsyncFd<OwnedFd>,
+    fd: AsyncFd<File>,
     id: PipeId,
     /// The stand-in socket: a read of 0 bytes is its end. On rpc_pipefs, a read of 0
     /// bytes means only that nothing is queued (its end is EPIPE).
@@ -505,30 +508,35 @@ struct Pipe {
 
 impl Pipe {
     fn open(path: &Path) -> std::io::Result<Pipe> {
-        use std::os::unix::fs::FileTypeExt;
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
         let ft = std::fs::metadata(path)?.file_type();
-        let fd: OwnedFd = if ft.is_socket() {
-            seqpacket_connect(path).map_err(|e| {
-                std::io::Error::new(e.kind(), format!("stand-in pipe {}: {e}", path.display()))
-            })?
+        // A `File` for either: its `read`/`write` are one read(2)/write(2) each, which is
+        // all a socket needs too.
+        let file: File = if ft.is_socket() {
+            seqpacket_connect(path)
+                .map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("stand-in pipe {}: {e}", path.display()))
+                })?
+                .into()
         } else {
             std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
                 .custom_flags(libc::O_NONBLOCK)
                 .open(path)?
-                .into()
         };
-        // SAFETY: the AsyncFd owns the fd (OwnedFd): it stays open, and the same, for the
-        // registration's whole life.
-        let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }?;
-        let id = if ft.is_socket() {
-            use std::os::unix::fs::MetadataExt;
-            let m = std::fs::metadata(path)?;
-            (m.dev(), m.ino())
+        // SAFETY: register_with_interest needs the fd to stay open, and to be the same
+        // open file description, for as long as the AsyncFd holds it. The AsyncFd owns the
+        // `File` (moved in), which closes its fd only when dropped, after the
+        // registration; `Pipe` never hands out `&mut File` (no `get_mut`/`into_inner`), so
+        // nothing can swap or close the fd underneath.
+        let fd = unsafe { AsyncFd::register_with_interest(file, tokio::io::Interest::READABLE) }?;
+        let m = if ft.is_socket() {
+            std::fs::metadata(path)?
         } else {
-            fstat_id(fd.as_raw_fd())?
+            fd.get_ref().metadata()?
         };
+        let id = (m.dev(), m.ino());
         Ok(Pipe {
             fd,
             id,
@@ -539,15 +547,10 @@ impl Pipe {
     async fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
         loop {
             let mut g = self.fd.readable().await?;
-            match g.try_io(|fd| {
-                let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-                if n < 0 {
-                    Err(std::io::Error::last_os_error())
-                } else if n == 0 && !self.socket {
-                    Err(std::io::ErrorKind::WouldBlock.into())
-                } else {
-                    Ok(n as usize)
-                }
+            // `Read for &File`: one read(2), not retried on EINTR.
+            match g.try_io(|fd| match fd.get_ref().read(buf) {
+                Ok(0) if !self.socket => Err(std::io::ErrorKind::WouldBlock.into()),
+                r => r,
             }) {
                 Ok(r) => return r,
                 Err(_would_block) => continue,
@@ -562,11 +565,9 @@ impl Pipe {
     }
 
     fn write(&self, b: &[u8]) -> std::io::Result<()> {
-        let n = unsafe { libc::write(self.fd.as_raw_fd(), b.as_ptr().cast(), b.len()) };
-        if n < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        if n as usize != b.len() {
+        // `Write for &File`: one write(2), not retried on EINTR or a short count.
+        let n = self.fd.get_ref().write(b)?;
+        if n != b.len() {
             return Err(std::io::Error::other(format!(
                 "short write {n} of {}",
                 b.len()
@@ -578,18 +579,11 @@ impl Pipe {
 
 use std::os::unix::fs::OpenOptionsExt;
 
-fn fstat_id(fd: std::os::fd::RawFd) -> std::io::Result<PipeId> {
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstat on an open fd into a zeroed stat.
-    if unsafe { libc::fstat(fd, &mut st) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok((st.st_dev, st.st_ino))
-}
-
 fn seqpacket_connect(path: &Path) -> std::io::Result<OwnedFd> {
     use std::os::fd::FromRawFd;
     use std::os::unix::ffi::OsStrExt;
+    // std has no SOCK_SEQPACKET unix socket: socket(2) and connect(2) by hand.
+    // SAFETY: socket(2) takes integers only and touches no memory of ours.
     let fd = unsafe {
         libc::socket(
             libc::AF_UNIX,
@@ -600,9 +594,13 @@ fn seqpacket_connect(path: &Path) -> std::io::Result<OwnedFd> {
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }
+    // SAFETY: `fd` (>= 0) was just returned by socket(2): open, and owned by nobody else;
+    // the OwnedFd is its only owner from here and closes it once.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let mut addr = libc::sockaddr_un {
+        sun_family: libc::AF_UNIX as libc::sa_family_t,
+        sun_path: [0; 108],
+    };
     let p = path.as_os_str().as_bytes();
     if p.len() >= addr.sun_path.len() {
         return Err(std::io::Error::other("stand-in pipe path too long"));
@@ -610,6 +608,10 @@ fn seqpacket_connect(path: &Path) -> std::io::Result<OwnedFd> {
     for (d, s) in addr.sun_path.iter_mut().zip(p) {
         *d = *s as libc::c_char;
     }
+    // SAFETY: `addr` is a live, initialised sockaddr_un on this stack frame, borrowed for
+    // the call only, and the length passed is exactly its size; its path is
+    // NUL-terminated (checked shorter than sun_path, which starts zeroed). `fd` is open
+    // (owned by `fd` until we return it).
     let r = unsafe {
         libc::connect(
             fd.as_raw_fd(),

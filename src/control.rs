@@ -9,6 +9,8 @@
 //! most `PER_UID` connections, and a connection that sends nothing for `IDLE`, or does
 //! not take its answer within `WRITE_PATIENCE`, is closed.
 
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 use crate::ratelog::RateLog;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -412,7 +414,8 @@ pub async fn call(name: &str, req: &Request, timeout: Duration) -> std::io::Resu
     // Anyone may bind an abstract name first: talk only to a daemon run by root or by
     // this user, never take an impostor's answers for the daemon's.
     let server = s.peer_cred()?.uid();
-    // SAFETY: plain getter.
+    // SAFETY: geteuid(2) takes no arguments, touches no memory and cannot fail; it is
+    // `unsafe` only as a foreign function (std has no safe wrapper).
     let me = unsafe { libc::geteuid() };
     if server != 0 && server != me {
         return Err(std::io::Error::new(

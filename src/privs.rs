@@ -8,6 +8,11 @@
 //!
 //! Capabilities belong to a thread, so this runs before any other thread exists (before
 //! the tokio runtime is built): every thread created later inherits the reduced set.
+//!
+//! capget/capset and prctl have no wrapper in std or libc's safe surface: the five calls
+//! below are raw, each with its reason to be sound.
+
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 use std::io;
 
@@ -54,7 +59,10 @@ fn capget() -> io::Result<[CapData; 2]> {
         pid: 0,
     };
     let mut d = [CapData::default(); 2];
-    // SAFETY: header and a two-element data array, as capget(2) wants for version 3.
+    // SAFETY: capget(2) reads `*h` and, for _LINUX_CAPABILITY_VERSION_3, writes exactly
+    // two `struct __user_cap_data_struct` (three u32s each, the layout of the #[repr(C)]
+    // CapData) to `d`: both are live locals, exclusively borrowed for the call only. Were
+    // the version refused, the kernel writes only `h.version`, inside `h`.
     let r = unsafe { libc::syscall(libc::SYS_capget, &mut h as *mut CapHeader, d.as_mut_ptr()) };
     if r != 0 {
         return Err(io::Error::last_os_error());
@@ -80,7 +88,8 @@ pub fn drop_capabilities(keep: &[u32]) -> io::Result<Dropped> {
         if want & (1u64 << cap) != 0 {
             continue;
         }
-        // SAFETY: plain prctl with integer arguments.
+        // SAFETY: PR_CAPBSET_DROP takes integers only (a capability number, then unused
+        // zeros): no pointer, no memory of ours is read or written.
         if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) } != 0 {
             let e = io::Error::last_os_error();
             match e.raw_os_error() {
@@ -90,7 +99,9 @@ pub fn drop_capabilities(keep: &[u32]) -> io::Result<Dropped> {
             }
         }
     }
-    // SAFETY: plain prctl with integer arguments.
+    // SAFETY: PR_CAP_AMBIENT with PR_CAP_AMBIENT_CLEAR_ALL takes integers only (the rest
+    // must be zero): no memory of ours is touched. Its result is ignored on purpose (a
+    // kernel without ambient capabilities has none to clear).
     unsafe {
         libc::prctl(
             libc::PR_CAP_AMBIENT,
@@ -118,12 +129,15 @@ pub fn drop_capabilities(keep: &[u32]) -> io::Result<Dropped> {
         version: LINUX_CAPABILITY_VERSION_3,
         pid: 0,
     };
-    // SAFETY: header and a two-element data array, as capset(2) wants for version 3.
+    // SAFETY: capset(2) for _LINUX_CAPABILITY_VERSION_3 reads `*h` and exactly two
+    // three-u32 data structs (the #[repr(C)] CapData) from `d`; both are live locals
+    // borrowed for the call only. On a refused version it writes `h.version` (hence `&mut h`).
     let r = unsafe { libc::syscall(libc::SYS_capset, &mut h as *mut CapHeader, d.as_ptr()) };
     if r != 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: plain prctl with integer arguments.
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes integers only (1, then zeros): no memory of ours
+    // is touched.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(io::Error::last_os_error());
     }

@@ -41,6 +41,8 @@
 //! seen as the node leaving (a liveness cost; the other way, the cluster would recall a
 //! live node's layouts whenever a probe on it exits).
 
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 use super::{Cluster, ClusterError, ClusterEvent, LeaveReason, Membership, NodeId};
 use rust_corosync::{cpg, quorum, CsError, DispatchFlags, TrackFlags};
 use std::collections::{HashMap, VecDeque};
@@ -402,10 +404,14 @@ impl CorosyncEngine {
 
         let (tx, rx) = mpsc::channel(QUEUE);
         let register = |fd| {
-            // SAFETY: the fd belongs to a libqb connection owned by `handles`, which the
-            // dispatcher keeps alive (and unfinalized) for longer than the AsyncFd: it
-            // holds an `Arc<Handles>` and drops its AsyncFds first.
             let _enter = rt.enter();
+            // SAFETY: register_with_interest needs the fd open, and the same open file
+            // description, for the AsyncFd's whole life. The fd belongs to a libqb
+            // connection owned by `handles`, which libqb closes only when the handle is
+            // finalized (`Handles::drop`), never on its own. Every AsyncFd made here
+            // outlives no `Arc<Handles>`: the Dispatcher holds one and declares its
+            // AsyncFds first (they drop first), and on an error below `cpg_afd`, declared
+            // after `handles`, drops before it. QbFd::as_raw_fd always returns that fd.
             unsafe { AsyncFd::register_with_interest(QbFd(fd), Interest::READABLE) }.map_err(|e| {
                 ClusterError::Unavailable(format!("registering fd {fd} with tokio: {}", e))
             })
