@@ -6,7 +6,7 @@ use crate::wire::DsAddr;
 use pnfs_netlink::client::{Client, FamilyInfo};
 use pnfs_netlink::codec::MsgBuilder;
 use pnfs_netlink::socket::{NlSocket, SocketOptions};
-use pnfs_netlink::{gfs2ctl, pnfsd, NlError, PnfsdAttrs, Proto};
+use pnfs_netlink::{gfs2ctl, pnfsd, NlError, Proto};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -115,18 +115,17 @@ pub async fn register(target: &Target, reg: Registration) -> Result<Registered, 
     c.keep_strays(4096);
     let (pv, upcall_port) = reregister(&mut c, target, reg).await?;
     let mut gv = 0;
-    c.request(
+    let req = gfs2ctl::ops::register::RequestAttrs {
+        version: gfs2ctl::VERSION,
+        node_id: Some(reg.node_id),
+    };
+    call(
+        &mut c,
         target.gfs2.id,
-        gfs2ctl::cmd::REGISTER,
-        1,
-        false,
-        |b| {
-            b.put_u32(gfs2ctl::attr::VERSION, gfs2ctl::VERSION)
-                .put_u32(gfs2ctl::attr::NODE_ID, reg.node_id);
-        },
+        gfs2ctl::ops::register::CMD,
+        |b| req.put(b),
         |m| {
-            let t = pnfs_netlink::Gfs2Attrs::parse(m.attrs, &gfs2ctl::GFS2CTL_POLICY)?;
-            gv = t.u32(gfs2ctl::attr::VERSION).unwrap_or(0);
+            gv = gfs2ctl::ops::register::Reply::parse(m)?.version();
             Ok(())
         },
     )
@@ -157,24 +156,25 @@ async fn reregister(
     target: &Target,
     reg: Registration,
 ) -> Result<(u32, Option<u32>), NlError> {
+    use pnfsd::ops::register;
     let mut version = 0;
     let mut upcall_port = None;
-    c.request(
+    let req = register::RequestAttrs {
+        version: pnfsd::VERSION,
+        node_id: Some(reg.node_id),
+        role: Some(reg.role as u32),
+        mds_id: Some(reg.mds_id),
+        boot_epoch: Some(reg.epoch),
+    };
+    call(
+        c,
         target.pnfsd.id,
-        pnfsd::cmd::REGISTER,
-        1,
-        false,
-        |b| {
-            b.put_u32(pnfsd::attr::VERSION, pnfsd::VERSION)
-                .put_u32(pnfsd::attr::NODE_ID, reg.node_id)
-                .put_u32(pnfsd::attr::ROLE, reg.role as u32)
-                .put_u32(pnfsd::attr::MDS_ID, reg.mds_id)
-                .put_u64(pnfsd::attr::BOOT_EPOCH, reg.epoch);
-        },
+        register::CMD,
+        |b| req.put(b),
         |m| {
-            let t = PnfsdAttrs::parse(m.attrs, &pnfsd::PNFSD_POLICY)?;
-            version = t.u32(pnfsd::attr::VERSION).unwrap_or(0);
-            upcall_port = t.u32(pnfsd::attr::UPCALL_PORT);
+            let r = register::Reply::parse(m)?;
+            version = r.version();
+            upcall_port = r.upcall_port();
             Ok(())
         },
     )
@@ -268,61 +268,62 @@ pub fn spawn_worker<T: Send + 'static>(
     tx
 }
 
-fn put_addrs(b: &mut MsgBuilder<'_>, addrs: &[DsAddr]) {
-    for a in addrs {
-        let n = b.nest_begin(pnfsd::attr::DS_ADDR);
-        b.put_str(pnfsd::ds_addr_attr::NETID, &a.netid)
-            .put_str(pnfsd::ds_addr_attr::UADDR, &a.uaddr);
-        b.nest_end(n);
-    }
+/// Send one request built by `attrs` (the generated builder of the op's message) as
+/// command `cmd` of `family`, and hand each reply message's attributes to `on_reply`.
+async fn call(
+    c: &mut Client,
+    family: u16,
+    cmd: u8,
+    put: impl FnOnce(&mut MsgBuilder<'_>),
+    mut on_reply: impl FnMut(&[u8]) -> Result<(), NlError>,
+) -> Result<(), NlError> {
+    // Both families are version 1 (their `FAMILY_VERSION`).
+    c.request(family, cmd, pnfsd::FAMILY_VERSION, false, put, |m| {
+        on_reply(m.attrs)
+    })
+    .await
 }
 
-/// Perform one downcall.
+/// Perform one downcall: its request built by the op's generated builder, its answer
+/// read through the op's reply view.
 pub async fn downcall(c: &mut Client, t: &Target, d: &Down) -> Result<DownOut, NlError> {
-    use pnfsd::attr as a;
-    let (p, g) = (t.pnfsd.id, t.gfs2.id);
+    use gfs2ctl::ops as g;
+    use pnfsd::ops as p;
+    let (pf, gf) = (t.pnfsd.id, t.gfs2.id);
     let mut out = DownOut::Done;
     match d {
         Down::DeviceSet { id, node, addrs } => {
-            c.request(
-                p,
-                pnfsd::cmd::DEVICE_SET,
-                1,
-                false,
-                |b| {
-                    b.put_bytes(a::DEVICE_ID, id).put_u32(a::NODE_ID, *node);
-                    put_addrs(b, addrs);
-                },
-                |_| Ok(()),
-            )
-            .await?
+            let addrs: Vec<_> = addrs
+                .iter()
+                .map(|a| pnfsd::nest::DsAddrAttrs {
+                    netid: Some(&a.netid),
+                    uaddr: Some(&a.uaddr),
+                })
+                .collect();
+            let req = p::device_set::RequestAttrs {
+                device_id: *id,
+                node_id: Some(*node),
+                ds_addr: &addrs,
+            };
+            call(c, pf, p::device_set::CMD, |b| req.put(b), |_| Ok(())).await?
         }
         Down::DeviceDel { id } => {
-            c.request(
-                p,
-                pnfsd::cmd::DEVICE_DEL,
-                1,
-                false,
-                |b| {
-                    b.put_bytes(a::DEVICE_ID, id);
-                },
-                |_| Ok(()),
-            )
-            .await?
+            let req = p::device_del::RequestAttrs { device_id: *id };
+            call(c, pf, p::device_del::CMD, |b| req.put(b), |_| Ok(())).await?
         }
         Down::LayoutRecallDevice { id } => {
-            c.request(
-                p,
-                pnfsd::cmd::LAYOUT_RECALL,
-                1,
-                false,
-                |b| {
-                    b.put_u32(a::RECALL_TYPE, pnfsd::RecallType::Device as u32)
-                        .put_bytes(a::DEVICE_ID, id);
-                },
+            let req = p::layout_recall::RequestAttrs {
+                recall_type: pnfsd::RecallType::Device as u32,
+                device_id: Some(*id),
+                ..Default::default()
+            };
+            call(
+                c,
+                pf,
+                p::layout_recall::CMD,
+                |b| req.put(b),
                 |m| {
-                    let t = PnfsdAttrs::parse(m.attrs, &pnfsd::PNFSD_POLICY)?;
-                    out = DownOut::Count(t.u32(a::LAYOUTS).unwrap_or(0));
+                    out = DownOut::Count(p::layout_recall::Reply::parse(m)?.layouts());
                     Ok(())
                 },
             )
@@ -334,26 +335,26 @@ pub async fn downcall(c: &mut Client, t: &Target, d: &Down) -> Result<DownOut, N
             stateid,
             clientid,
         } => {
-            c.request(
-                p,
-                pnfsd::cmd::STATE_CHECK,
-                1,
-                false,
-                |b| {
-                    b.put_u64(a::FSID, *fsid)
-                        .put_u64(a::FILEID, *fileid)
-                        .put_bytes(a::STATEID, stateid)
-                        .put_u64(a::CLIENTID, *clientid);
-                },
+            let req = p::state_check::RequestAttrs {
+                fsid: *fsid,
+                fileid: *fileid,
+                stateid: *stateid,
+                clientid: Some(*clientid),
+            };
+            call(
+                c,
+                pf,
+                p::state_check::CMD,
+                |b| req.put(b),
                 |m| {
-                    let t = PnfsdAttrs::parse(m.attrs, &pnfsd::PNFSD_POLICY)?;
+                    let r = p::state_check::Reply::parse(m)?;
                     out = DownOut::State {
-                        status: t.req_u32(a::STATUS)?,
-                        access: t.u32(a::ACCESS).unwrap_or(0),
-                        generation: t.u32(a::GENERATION).unwrap_or(0),
-                        clientid: t.u64(a::CLIENTID).unwrap_or(*clientid),
-                        verifier: t.u64(a::VERIFIER).unwrap_or(0),
-                        epoch: t.u64(a::BOOT_EPOCH).unwrap_or(0),
+                        status: r.status(),
+                        access: r.access().unwrap_or(0),
+                        generation: r.generation().unwrap_or(0),
+                        clientid: r.clientid().unwrap_or(*clientid),
+                        verifier: r.verifier().unwrap_or(0),
+                        epoch: r.boot_epoch().unwrap_or(0),
                     };
                     Ok(())
                 },
@@ -361,22 +362,19 @@ pub async fn downcall(c: &mut Client, t: &Target, d: &Down) -> Result<DownOut, N
             .await?
         }
         Down::StateRevoke { clientid, one } => {
-            c.request(
-                p,
-                pnfsd::cmd::STATE_REVOKE,
-                1,
-                false,
-                |b| {
-                    b.put_u64(a::CLIENTID, *clientid);
-                    if let Some((f, i, s)) = one {
-                        b.put_u64(a::FSID, *f)
-                            .put_u64(a::FILEID, *i)
-                            .put_bytes(a::STATEID, s);
-                    }
-                },
+            let req = p::state_revoke::RequestAttrs {
+                clientid: *clientid,
+                fsid: one.map(|o| o.0),
+                fileid: one.map(|o| o.1),
+                stateid: one.map(|o| o.2),
+            };
+            call(
+                c,
+                pf,
+                p::state_revoke::CMD,
+                |b| req.put(b),
                 |m| {
-                    let t = PnfsdAttrs::parse(m.attrs, &pnfsd::PNFSD_POLICY)?;
-                    out = DownOut::Count(t.u32(a::COUNT).unwrap_or(0));
+                    out = DownOut::Count(p::state_revoke::Reply::parse(m)?.count());
                     Ok(())
                 },
             )
@@ -388,65 +386,29 @@ pub async fn downcall(c: &mut Client, t: &Target, d: &Down) -> Result<DownOut, N
             } else {
                 pnfsd::GraceAction::End
             };
-            c.request(
-                p,
-                pnfsd::cmd::GRACE,
-                1,
-                false,
-                |b| {
-                    b.put_u32(a::GRACE_ACTION, action as u32)
-                        .put_u64(a::GRACE_EPOCH, *epoch);
-                },
-                |_| Ok(()),
-            )
-            .await?
+            let req = p::grace::RequestAttrs {
+                grace_action: action as u32,
+                grace_epoch: Some(*epoch),
+            };
+            call(c, pf, p::grace::CMD, |b| req.put(b), |_| Ok(())).await?
         }
         Down::Block { table, block } => {
+            // BLOCK and UNBLOCK take the same request.
             let cmd = if *block {
-                gfs2ctl::cmd::BLOCK
+                g::block::CMD
             } else {
-                gfs2ctl::cmd::UNBLOCK
+                g::unblock::CMD
             };
-            c.request(
-                g,
-                cmd,
-                1,
-                false,
-                |b| {
-                    b.put_str(gfs2ctl::attr::TABLE, table);
-                },
-                |_| Ok(()),
-            )
-            .await?
+            let req = g::block::RequestAttrs { table };
+            call(c, gf, cmd, |b| req.put(b), |_| Ok(())).await?
         }
         Down::Recover { table, jid } => {
-            c.request(
-                g,
-                gfs2ctl::cmd::RECOVER,
-                1,
-                false,
-                |b| {
-                    b.put_str(gfs2ctl::attr::TABLE, table)
-                        .put_u32(gfs2ctl::attr::JID, *jid);
-                },
-                |_| Ok(()),
-            )
-            .await?
+            let req = g::recover::RequestAttrs { table, jid: *jid };
+            call(c, gf, g::recover::CMD, |b| req.put(b), |_| Ok(())).await?
         }
         Down::Members(m) => {
-            c.request(
-                g,
-                gfs2ctl::cmd::MEMBERS,
-                1,
-                false,
-                |b| {
-                    for n in m {
-                        b.put_u32(gfs2ctl::attr::MEMBER, *n);
-                    }
-                },
-                |_| Ok(()),
-            )
-            .await?
+            let req = g::members::RequestAttrs { member: m };
+            call(c, gf, g::members::CMD, |b| req.put(b), |_| Ok(())).await?
         }
     }
     Ok(out)
@@ -466,16 +428,16 @@ pub async fn status(c: &mut Client, t: &Target) -> Result<KernelStatus, NlError>
         port: 0,
         timeout_ms: None,
     };
-    c.request(
+    use pnfsd::ops::status_get;
+    call(
+        c,
         t.pnfsd.id,
-        pnfsd::cmd::STATUS_GET,
-        1,
-        false,
+        status_get::CMD,
         |_| {},
         |m| {
-            let x = PnfsdAttrs::parse(m.attrs, &pnfsd::PNFSD_POLICY)?;
-            out.port = x.u32(pnfsd::attr::PORT).unwrap_or(0);
-            out.timeout_ms = x.u32(pnfsd::attr::TIMEOUT_MS);
+            let r = status_get::Reply::parse(m)?;
+            out.port = r.port();
+            out.timeout_ms = r.timeout_ms();
             Ok(())
         },
     )
@@ -544,19 +506,17 @@ pub fn spawn_watch(kind: SocketKind, twin_port: u32, to: mpsc::Sender<Watched>) 
 /// The filesystems the kernel half has mounted: (table, jid, first). A restarted daemon
 /// reads them back (the kernel kept them mounted while it was away).
 pub async fn read_mounts(c: &mut Client, t: &Target) -> Result<Vec<(String, u32, bool)>, NlError> {
-    use gfs2ctl::attr as a;
+    use gfs2ctl::ops::mount_get;
     let mut out = Vec::new();
     c.request(
         t.gfs2.id,
-        gfs2ctl::cmd::MOUNT_GET,
-        1,
+        mount_get::CMD,
+        gfs2ctl::FAMILY_VERSION,
         true,
         |_| {},
         |m| {
-            let x = pnfs_netlink::Gfs2Attrs::parse(m.attrs, &gfs2ctl::GFS2CTL_POLICY)?;
-            if let (Some(table), Some(jid)) = (x.str(a::TABLE), x.u32(a::JID)) {
-                out.push((table.to_string(), jid, x.u8(a::FIRST).unwrap_or(0) != 0));
-            }
+            let r = mount_get::Reply::parse(m.attrs)?;
+            out.push((r.table().to_string(), r.jid(), r.first().unwrap_or(0) != 0));
             Ok(())
         },
     )
