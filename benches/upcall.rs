@@ -52,7 +52,10 @@ fn main() {
     let opts = pnfs_controld::bench::Options {
         quick,
         programs: pnfs_controld::bench::Programs {
-            pnfsctl: env!("CARGO_BIN_EXE_pnfsctl").into(),
+            // Another package's binary (`cli/`): beside the daemon, built by
+            // `cargo build --workspace` (benches/run.sh does).
+            pnfsctl: std::path::Path::new(env!("CARGO_BIN_EXE_pnfs_controld"))
+                .with_file_name("pnfsctl"),
             daemon: env!("CARGO_BIN_EXE_pnfs_controld").into(),
             echo: vec![exe.into(), ECHO.into()],
         },

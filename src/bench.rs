@@ -1864,7 +1864,7 @@ pub fn markdown(r: &Report, command: &str) -> String {
 
 /// `pnfsctl bench --echo-module`: register with the module like the daemon, then answer
 /// upcalls with fixed replies from a blocking loop.
-async fn echo_module() -> anyhow::Result<()> {
+pub async fn echo_module() -> anyhow::Result<()> {
     let (_c, target) = kernel::find(crate::config::SocketKind::Generic, 0)
         .await
         .context("the pnfs_shim module's families")?;
@@ -1948,57 +1948,6 @@ pub fn sibling_daemon(pnfsctl: &Path) -> PathBuf {
     } else {
         PathBuf::from("pnfs_controld")
     }
-}
-
-/// `pnfsctl bench`.
-#[derive(clap::Args, Debug, Clone)]
-pub struct BenchArgs {
-    /// A few seconds: one short round (checks that it works; the numbers mean little).
-    #[arg(long)]
-    pub quick: bool,
-    /// Internal: be the floor's echo process on this USERSOCK port.
-    #[arg(long, hide = true, value_parser = crate::parse_u32)]
-    pub echo_floor: Option<u32>,
-    /// Be a bare echo daemon for the kernel module: REGISTER with the pnfs_shim module
-    /// (NETLINK_GENERIC) and answer every GET_STATE, GET_DEVICE_INFO and LAYOUT_GET upcall
-    /// with the bytes pnfs_controld would send (blocking recvfrom/sendto, nothing else),
-    /// until killed. For the VM benchmark (benches/vm.sh): the module's load generator
-    /// answered by this instead of the daemon.
-    #[arg(long)]
-    pub echo_module: bool,
-}
-
-/// `pnfsctl bench [--quick]`: the same round-trip set against a twin and a daemon it
-/// starts itself; the table, or with `-j`/`-p` the JSON report.
-pub async fn cli(a: &BenchArgs, json_out: bool, pretty: bool) -> anyhow::Result<()> {
-    if let Some(port) = a.echo_floor {
-        std::process::exit(echo_main(port));
-    }
-    if a.echo_module {
-        return echo_module().await;
-    }
-    let exe = std::env::current_exe().context("locating pnfsctl")?;
-    let opts = Options {
-        quick: a.quick,
-        programs: Programs {
-            daemon: sibling_daemon(&exe),
-            echo: vec![exe.clone().into(), "bench".into(), "--echo-floor".into()],
-            pnfsctl: exe,
-        },
-        allocs: None,
-        progress: !(json_out || pretty),
-    };
-    let r = run(opts).await?;
-    // Through the CLI's one output: a closed pipe ends pnfsctl quietly, no panic.
-    use crate::cli::render::{out, out_line};
-    if pretty {
-        out_line(&serde_json::to_string_pretty(&json(&r))?);
-    } else if json_out {
-        out_line(&json(&r).to_string());
-    } else {
-        out(text(&r).as_bytes());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! - [`cluster`]: the engines (local, corosync) behind one trait;
 //! - [`wire`]: messages between daemons; [`store`]: durable state;
 //! - [`control`]: the socket `pnfsctl` uses; [`config`]: the TOML configuration;
+//! - [`logging`]: the daemon's `tracing` output (`PNFS_LOG`);
 //! - [`gfs2`]: GFS2's uevents and withdraw acknowledgement; [`cld`]: nfsd's
 //!   client-tracking pipe.
 
@@ -18,6 +19,7 @@ pub mod decide;
 pub mod fastpath;
 pub mod gfs2;
 pub mod kernel;
+pub mod logging;
 pub mod privs;
 pub mod ratelog;
 pub mod ring;
@@ -75,7 +77,6 @@ pub async fn run_daemon(
     server.abort();
     r.map_err(Into::into)
 }
-pub mod cli;
 
 /// Lower-case hex digits of bytes.
 pub fn hex(b: &[u8]) -> String {

@@ -4,10 +4,10 @@
 //! live view of rate and latency per upcall kind.
 
 use super::{do_request, trigger_once};
-use crate::config::{Config, SocketKind};
-use crate::kernel::{self, device_id};
 use anyhow::Context;
 use clap::Args;
+use pnfs_controld::config::{Config, SocketKind};
+use pnfs_controld::kernel::{self, device_id};
 use pnfs_netlink::{gfs2ctl, pnfsd};
 use pnfs_twin::{Twin, TwinConfig};
 use serde_json::Value;
@@ -107,7 +107,11 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     };
     let control = cfg.control_socket.clone();
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let daemon = tokio::spawn(crate::run_daemon(cfg, stop_rx.clone(), Some(ready_tx)));
+    let daemon = tokio::spawn(pnfs_controld::run_daemon(
+        cfg,
+        stop_rx.clone(),
+        Some(ready_tx),
+    ));
     let daemon_port = match ready_rx.await {
         Ok(p) => p,
         Err(_) => {

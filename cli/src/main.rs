@@ -1,14 +1,15 @@
 //! `pnfsctl`: the `ip`-style tool. `pnfsctl [OPTIONS] OBJECT {COMMAND | help}`, unique
 //! prefixes accepted at every level (`pnfsctl dev sh`).
 
-pub mod demo;
-pub mod render;
+mod bench;
+mod demo;
+mod render;
 
-use crate::config::SocketKind;
-use crate::control::Request;
-use crate::gfs2;
-use crate::kernel::{self, device_id, Target};
 use clap::{Args, CommandFactory, Parser, Subcommand};
+use pnfs_controld::config::SocketKind;
+use pnfs_controld::control::{self, Request};
+use pnfs_controld::gfs2;
+use pnfs_controld::kernel::{self, device_id, Target};
 use pnfs_netlink::client::{Client, FamilyInfo};
 use pnfs_netlink::codec::Messages;
 use pnfs_netlink::policy::Family;
@@ -29,7 +30,7 @@ const TWIN_DEFAULT_PORT_HEX: &str = "0x504e4653";
     infer_subcommands = true,
     propagate_version = true
 )]
-pub struct Cli {
+struct Cli {
     /// JSON output.
     #[arg(short = 'j', long, global = true)]
     json: bool,
@@ -43,7 +44,7 @@ pub struct Cli {
     #[arg(long, global = true, default_value = "auto", value_parser = ["auto", "generic", "usersock"])]
     socket: String,
     /// USERSOCK port of the twin.
-    #[arg(long, global = true, default_value = TWIN_DEFAULT_PORT_HEX, value_parser = crate::parse_u32)]
+    #[arg(long, global = true, default_value = TWIN_DEFAULT_PORT_HEX, value_parser = pnfs_controld::parse_u32)]
     twin_port: u32,
     /// The daemon's control socket ('@name' = abstract).
     #[arg(long, global = true, default_value = "@pnfs-controld")]
@@ -123,7 +124,7 @@ enum Object {
     /// Run the embedded default: a twin, a daemon on the local engine and a workload.
     Demo(demo::DemoArgs),
     /// Benchmark upcall round trips against a bare USERSOCK echo (own twin and daemon)
-    Bench(crate::bench::BenchArgs),
+    Bench(bench::BenchArgs),
     /// Run the user-space twin of the kernel half in the foreground (one per netns).
     Twin {
         /// Also allow this uid to send admin commands (root always may).
@@ -285,7 +286,7 @@ struct TriggerArgs {
 
 /// An error with its exit code: 1 usage, 2 kernel or daemon.
 #[derive(Debug)]
-pub struct CliError {
+struct CliError {
     pub code: u8,
     pub msg: String,
 }
@@ -337,7 +338,7 @@ impl Ctx {
     }
 
     async fn daemon(&self, req: Request) -> R<Value> {
-        let v = crate::control::call(&self.cli.control, &req, Duration::from_secs(35))
+        let v = control::call(&self.cli.control, &req, Duration::from_secs(35))
             .await
             .map_err(|e| failed(&format!("daemon (control socket {})", self.cli.control), e))?;
         if let Some(e) = v.get("error").and_then(Value::as_str) {
@@ -347,8 +348,12 @@ impl Ctx {
     }
 }
 
-/// Entry point of the binary: returns the exit code.
-pub fn main() -> u8 {
+fn main() -> std::process::ExitCode {
+    std::process::ExitCode::from(cli_main())
+}
+
+/// The whole program: its exit code.
+fn cli_main() -> u8 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -433,7 +438,7 @@ async fn run(ctx: Ctx) -> R<()> {
         Object::Demo(a) => demo::run(a.clone())
             .await
             .map_err(|e| failed("demo", format!("{e:#}"))),
-        Object::Bench(a) => crate::bench::cli(a, ctx.cli.json, ctx.cli.pretty)
+        Object::Bench(a) => bench::cli(a, ctx.cli.json, ctx.cli.pretty)
             .await
             .map_err(|e| failed("bench", format!("{e:#}"))),
         Object::Completions { shell } => {
@@ -461,7 +466,7 @@ async fn run(ctx: Ctx) -> R<()> {
             };
             let twin = pnfs_twin::Twin::bind(&cfg)
                 .map_err(|e| failed(&format!("twin: USERSOCK port {:#x}", cfg.port), e))?;
-            let rx = crate::shutdown_on_signal();
+            let rx = pnfs_controld::shutdown_on_signal();
             render::say(&format!(
                 "pnfsctl twin: serving pnfsd and gfs2ctl on NETLINK_USERSOCK port {:#x}",
                 twin.port()
@@ -472,7 +477,7 @@ async fn run(ctx: Ctx) -> R<()> {
 }
 
 /// Write pnfsctl.1 and one page per object.
-pub fn man(dir: &std::path::Path) -> R<()> {
+fn man(dir: &std::path::Path) -> R<()> {
     std::fs::create_dir_all(dir).map_err(|e| failed("man", e))?;
     let cmd = Cli::command();
     let write = |name: String, c: clap::Command| -> R<()> {
@@ -673,12 +678,20 @@ fn parse_device(s: &str) -> R<[u8; 16]> {
             .map(device_id)
             .map_err(|_| usage(format!("bad device {s:?}: node:N")));
     }
-    crate::daemon::unhex16(s)
-        .ok_or_else(|| usage(format!("bad device id {s:?}: 32 hex digits or node:N")))
+    unhex16(s).ok_or_else(|| usage(format!("bad device id {s:?}: 32 hex digits or node:N")))
+}
+
+/// 16 bytes from 32 hex digits (an optional `0x` before them).
+fn unhex16(s: &str) -> Option<[u8; 16]> {
+    let s = s.strip_prefix("0x").unwrap_or(s);
+    if s.len() != 32 {
+        return None;
+    }
+    pnfs_controld::unhex(s)?.try_into().ok()
 }
 
 fn parse_stateid(s: &str) -> R<[u8; 16]> {
-    crate::daemon::unhex16(s).ok_or_else(|| usage(format!("bad stateid {s:?}: 32 hex digits")))
+    unhex16(s).ok_or_else(|| usage(format!("bad stateid {s:?}: 32 hex digits")))
 }
 
 async fn device(ctx: &Ctx, cmd: &DeviceCmd) -> R<()> {
@@ -1110,7 +1123,7 @@ async fn grace_events(
         return Some(v);
     }
     let req = Request::Grace { since: *seen };
-    let v = crate::control::call(&ctx.cli.control, &req, Duration::from_secs(2))
+    let v = control::call(&ctx.cli.control, &req, Duration::from_secs(2))
         .await
         .ok()
         .filter(|v| v.get("error").is_none())?;
@@ -1383,7 +1396,7 @@ mod tests {
     #[test]
     fn help_shows_the_twin_default_port() {
         assert_eq!(
-            crate::parse_u32(super::TWIN_DEFAULT_PORT_HEX),
+            pnfs_controld::parse_u32(super::TWIN_DEFAULT_PORT_HEX),
             Ok(pnfs_netlink::client::TWIN_DEFAULT_PORT)
         );
     }

@@ -111,7 +111,7 @@ fn num(v: u64, enum_name: Option<fn(u64) -> Option<&'static str>>) -> Value {
     }
 }
 
-pub use crate::hex;
+pub use pnfs_controld::hex;
 
 /// `ip`-style text: `key value key value`, nested objects and lists of objects on
 /// indented lines below.

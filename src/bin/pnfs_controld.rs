@@ -164,7 +164,7 @@ fn chain(e: &anyhow::Error) -> String {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    pnfs_twin::logging::init("pnfs_controld");
+    pnfs_controld::logging::init("pnfs_controld");
     let cfg = match config(&args) {
         Ok(c) => c,
         Err(e) => {

@@ -25,6 +25,20 @@ pub const CTL_TIMEOUT_S: u32 = 150;
 /// The twins' default upcall timeout (the kernel half's default).
 pub const UPCALL_TIMEOUT_MS: u64 = 5000;
 
+/// `pnfsctl`, a binary of another package (`cli/`): beside `pnfs_controld` in the same
+/// target directory, built there by `cargo test --workspace` (cargo names only this
+/// package's binaries in `CARGO_BIN_EXE_*`).
+pub fn pnfsctl_bin() -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_pnfs_controld")).with_file_name("pnfsctl");
+    assert!(
+        p.exists(),
+        "{} is missing: build the workspace (cargo test --workspace, or cargo build --workspace \
+         --bins with the same profile)",
+        p.display()
+    );
+    p
+}
+
 /// Writes straight to fd 2: the test harness does not capture it.
 pub fn loud(msg: &str) {
     let _ = writeln!(std::io::stderr(), "{msg}");
@@ -238,7 +252,7 @@ impl NodeCtl {
         let out = Command::new("ip")
             .args(["netns", "exec", &self.ns])
             .args(["timeout", "-s", "KILL", &CTL_TIMEOUT_S.to_string()])
-            .arg(env!("CARGO_BIN_EXE_pnfsctl"))
+            .arg(pnfsctl_bin())
             .args(["-j", "--socket", "usersock"])
             .args(args)
             .output()
@@ -704,7 +718,7 @@ impl Harness {
     pub fn monitor(&mut self, n: u32, what: &str) -> mpsc::Receiver<(Instant, Value)> {
         let mut c = Command::new("ip")
             .args(["netns", "exec", &self.ns[n as usize - 1]])
-            .arg(env!("CARGO_BIN_EXE_pnfsctl"))
+            .arg(pnfsctl_bin())
             .args(["-j", "--socket", "usersock", "monitor", what])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -11,11 +11,47 @@ use serde_json::Value;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub const PNFSCTL: &str = env!("CARGO_BIN_EXE_pnfsctl");
 pub const DAEMON: &str = env!("CARGO_BIN_EXE_pnfs_controld");
+/// `pnfsctl`, a binary of another package (`cli/`): beside `pnfs_controld` in the same
+/// target directory, where `cargo test --workspace` builds it (cargo names only this
+/// package's binaries in `CARGO_BIN_EXE_*`). A path made at compile time, so that it stays
+/// a `&str`; `can_run` checks that the file is there.
+pub const PNFSCTL: &str = match std::str::from_utf8(&PNFSCTL_BYTES) {
+    Ok(s) => s,
+    Err(_) => panic!("the target directory's path is not UTF-8"),
+};
+const BIN_DIR_LEN: usize = {
+    let b = DAEMON.as_bytes();
+    let mut i = b.len();
+    while i > 0 && b[i - 1] != b'/' {
+        i -= 1;
+    }
+    i
+};
+const PNFSCTL_BYTES: [u8; BIN_DIR_LEN + 7] = {
+    let (dir, _) = DAEMON.as_bytes().split_at(BIN_DIR_LEN);
+    let name = b"pnfsctl";
+    let mut out = [0u8; BIN_DIR_LEN + 7];
+    let mut i = 0;
+    while i < dir.len() {
+        out[i] = dir[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < name.len() {
+        out[i + j] = name[j];
+        j += 1;
+    }
+    out
+};
 
 /// True when the test may run; prints a loud SKIPPED line otherwise.
 pub fn can_run(test: &str) -> bool {
+    assert!(
+        std::path::Path::new(PNFSCTL).exists(),
+        "{PNFSCTL} is missing: build the workspace (cargo test --workspace, or cargo build \
+         --workspace --bins with the same profile)"
+    );
     // SAFETY: plain getter.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("SKIPPED {test}: needs root for a private network namespace");
