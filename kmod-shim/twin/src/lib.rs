@@ -357,28 +357,19 @@ impl Ctx<'_> {
     /// Start a reply message to the request (same cmd, same seq; nlmsg_pid the
     /// requester's port, as the kernel's genlmsg_put_reply() puts it).
     pub fn reply(&mut self, flags: u16) -> MsgBuilder<'_> {
-        MsgBuilder::genl(
-            self.out,
-            self.fam.id(),
-            flags,
-            self.msg.header.seq,
-            self.from_port,
-            self.msg.cmd(),
-            self.fam.spec().version,
-        )
+        GenlHeader::new(self.fam.id(), self.msg.cmd())
+            .version(self.fam.spec().version)
+            .flags(flags)
+            .seq(self.msg.header.seq)
+            .pid(self.from_port)
+            .start(self.out)
     }
 
     /// Start an event message for the family's group.
     pub fn event(&mut self, cmd: u8) -> MsgBuilder<'_> {
-        MsgBuilder::genl(
-            self.events,
-            self.fam.id(),
-            0,
-            0,
-            0,
-            cmd,
-            self.fam.spec().version,
-        )
+        GenlHeader::new(self.fam.id(), cmd)
+            .version(self.fam.spec().version)
+            .start(self.events)
     }
 }
 
@@ -1008,7 +999,9 @@ impl Twin {
         }
         let (cmd, a_port, a_node, a_count) = down_attrs(fam);
         let mut ev = Vec::with_capacity(64);
-        let mut e = MsgBuilder::genl(&mut ev, fam.id(), 0, 0, 0, cmd, fam.spec().version);
+        let mut e = GenlHeader::new(fam.id(), cmd)
+            .version(fam.spec().version)
+            .start(&mut ev);
         e.put_u32(a_port, port)
             .put_u32(a_node, node)
             .put_u32(a_count, n);
@@ -1247,7 +1240,10 @@ mod tests {
     #[test]
     fn errors_echo_the_request_and_acks_are_capped() {
         let mut req = Vec::new();
-        let mut b = MsgBuilder::genl(&mut req, PNFSD_ID, NLM_F_REQUEST | NLM_F_ACK, 9, 0, 3, 1);
+        let mut b = GenlHeader::new(PNFSD_ID, 3)
+            .flags(NLM_F_REQUEST | NLM_F_ACK)
+            .seq(9)
+            .start(&mut req);
         b.put_u8(pnfsd_nl::attr::TIMEOUT_MS, 1);
         b.finish();
         let m = Messages::new(&req).next().unwrap().unwrap();

@@ -28,7 +28,8 @@ use pnfs_netlink::client::{
     GENL_ADMIN_PERM, GENL_CMD_CAP_DO, GENL_CMD_CAP_DUMP, GENL_CMD_CAP_HASPOL, GENL_ID_CTRL,
 };
 use pnfs_netlink::codec::{
-    put_done, Attr, AttrIter, GenlMsg, MsgBuilder, NLMSG_HDRLEN, NLM_F_DUMP, NLM_F_MULTI,
+    put_done, Attr, AttrIter, GenlHeader, GenlMsg, MsgBuilder, NLMSG_HDRLEN, NLM_F_DUMP,
+    NLM_F_MULTI,
 };
 use pnfs_netlink::policy::{AttrKind, AttrPolicy, OpKind, Policy};
 use pnfs_netlink::{gfs2ctl, pnfsd};
@@ -448,7 +449,12 @@ fn put_noflag_nest(b: &mut MsgBuilder<'_>, kind: u16, fill: impl FnOnce(&mut Msg
 
 /// Start a message from nlctrl (`genlmsg_put(.., &genl_ctrl, ..)`).
 fn ctrl_msg(out: &mut Vec<u8>, flags: u16, seq: u32, port: u32, cmd: u8) -> MsgBuilder<'_> {
-    MsgBuilder::genl(out, GENL_ID_CTRL, flags, seq, port, cmd, CTRL_VERSION)
+    GenlHeader::new(GENL_ID_CTRL, cmd)
+        .version(CTRL_VERSION)
+        .flags(flags)
+        .seq(seq)
+        .pid(port)
+        .start(out)
 }
 
 /// `ctrl_fill_info`: the whole description of `f`.
@@ -903,7 +909,11 @@ mod tests {
         assert_eq!(nl.ops, vec![(3, 0xe), (10, 0xc)]);
         assert_eq!(nl.groups, vec![("notify".to_string(), 0x10)]);
         let mut out = Vec::new();
-        let mut b = MsgBuilder::genl(&mut out, GENL_ID_CTRL, 0, 1, 2, 1, 2);
+        let mut b = GenlHeader::new(GENL_ID_CTRL, 1)
+            .version(2)
+            .seq(1)
+            .pid(2)
+            .start(&mut out);
         put_family(&mut b, &family(Fam::Gfs2).info());
         b.finish();
         let (_, _, payload) = &msgs(&out)[0];

@@ -3,12 +3,12 @@
 
 use crate::upcall::{KindStats, Upcalls};
 use crate::{Ctx, OpError, OpResult, Twin};
-use pnfs_netlink::codec::{MsgBuilder, NLM_F_MULTI};
+use pnfs_netlink::codec::NLM_F_MULTI;
 use pnfs_netlink::policy::OpSpec;
 use pnfs_netlink::{pnfsd, PnfsdAttrs};
 use std::collections::{BTreeMap, HashMap};
 
-use pnfsd::{attr, ds_addr_attr, kind_stats_attr, Nfsstat};
+use pnfsd::{attr, ds_addr_attr, ops, Nfsstat};
 pub use pnfsd::{cmd, UpcallKind};
 
 /// A data server address (netaddr4).
@@ -160,37 +160,27 @@ pub fn ds_addrs(t: &PnfsdAttrs<'_>) -> Result<Vec<DsAddr>, OpError> {
     Ok(out)
 }
 
-pub fn put_ds_addrs(b: &mut MsgBuilder<'_>, addrs: &[DsAddr]) {
-    for a in addrs {
-        let n = b.nest_begin(attr::DS_ADDR);
-        b.put_str(ds_addr_attr::NETID, &a.netid)
-            .put_str(ds_addr_attr::UADDR, &a.uaddr);
-        b.nest_end(n);
-    }
+/// A kind-stats nest's attributes, as family `$fam`'s generated builder takes them
+/// (`$fam::nest::KindStatsAttrs`: the two families' sets are alike); with `$hist` (the
+/// encoded histogram behind the percentiles), TRIGGER's answer.
+macro_rules! kind_stats {
+    ($fam:ident, $kind:expr, $stats:expr, $hist:expr) => {{
+        let s: &$crate::upcall::KindStats = $stats;
+        pnfs_netlink::$fam::nest::KindStatsAttrs {
+            kind: Some($kind),
+            sent: Some(s.sent),
+            answered: Some(s.answered),
+            errors: Some(s.errors),
+            timeouts: Some(s.timeouts),
+            failed: Some(s.failed),
+            p50_ns: Some(s.latency.quantile(0.5)),
+            p99_ns: Some(s.latency.quantile(0.99)),
+            p999_ns: Some(s.latency.quantile(0.999)),
+            hist: $hist,
+        }
+    }};
 }
-
-/// A kind-stats nest (ids are equal in both families; a test checks it); with `hist`,
-/// the histogram behind the percentiles too (TRIGGER's answer).
-pub fn put_kind_stats(b: &mut MsgBuilder<'_>, nest: u16, kind: u32, s: &KindStats, hist: bool) {
-    let mut h = Vec::new();
-    if hist {
-        s.latency.encode(&mut h);
-    }
-    let n = b.nest_begin(nest);
-    b.put_u32(kind_stats_attr::KIND, kind)
-        .put_u64(kind_stats_attr::SENT, s.sent)
-        .put_u64(kind_stats_attr::ANSWERED, s.answered)
-        .put_u64(kind_stats_attr::ERRORS, s.errors)
-        .put_u64(kind_stats_attr::TIMEOUTS, s.timeouts)
-        .put_u64(kind_stats_attr::FAILED, s.failed)
-        .put_u64(kind_stats_attr::P50_NS, s.latency.quantile(0.5))
-        .put_u64(kind_stats_attr::P99_NS, s.latency.quantile(0.99))
-        .put_u64(kind_stats_attr::P999_NS, s.latency.quantile(0.999));
-    if hist {
-        b.put_bytes(kind_stats_attr::HIST, &h);
-    }
-    b.nest_end(n);
-}
+pub(crate) use kind_stats;
 
 /// Dump of pending upcalls (shared by both families: same attribute meaning).
 pub fn put_pending(ctx: &mut Ctx<'_>, up: &Upcalls, a_xid: u16, a_kind: u16, a_age: u16) {
@@ -209,332 +199,31 @@ pub fn put_pending(ctx: &mut Ctx<'_>, up: &Upcalls, a_xid: u16, a_kind: u16, a_a
     }
 }
 
-fn key16(t: &PnfsdAttrs<'_>, id: u16) -> Result<[u8; 16], OpError> {
-    Ok(*t.req_array::<16>(id)?)
-}
-
+/// The ops table (module: `pnfsd_nl_ops` in the generated `pnfsd-nl.c`): the request,
+/// validated by its op's policy, goes to its op's handler, one per operation as the
+/// module's `pnfsd_nl_*_doit` / `*_dumpit`. Each reads its request through the op's
+/// generated view, which checks the required attributes as `PNFS_SHIM_REQ_ATTR` does.
 pub fn handle(twin: &Twin, ctx: &mut Ctx<'_>, op: &'static OpSpec, dump: bool) -> OpResult {
     let t = parse(ctx)?;
-    match op.cmd {
-        cmd::REGISTER => {
-            let version = t.req_u32(attr::VERSION)?;
-            let node = t.u32(attr::NODE_ID).unwrap_or(0);
-            twin.register(ctx, version, node, t.u32(attr::ROLE))?;
-            let mut shim = twin.shim.lock().unwrap();
-            shim.pnfsd.role = t.u32(attr::ROLE).unwrap_or(0);
-            shim.pnfsd.mds_id = t.u32(attr::MDS_ID).unwrap_or(0);
-            shim.pnfsd.boot_epoch = t.u64(attr::BOOT_EPOCH).unwrap_or(0);
-            Ok(())
-        }
-        cmd::UNREGISTER => twin.unregister(ctx),
-        cmd::REPLY => {
-            let xid = t.req_u32(attr::XID)?;
-            t.req_u32(attr::STATUS)?;
-            twin.reply(ctx, xid, crate::trigger::Reply::Pnfsd(&t))
-        }
-        cmd::TRIGGER => crate::trigger::start(twin, ctx),
-        cmd::STATUS_GET => {
-            let shim = twin.shim.lock().unwrap();
-            let up = &shim.upcalls[0];
-            let p = &shim.pnfsd;
-            let (port, node, version) = up
-                .daemon
-                .map(|d| (d.port, d.node_id, d.version))
-                .unwrap_or((0, 0, pnfsd::VERSION));
-            let timeout = up.timeout.as_millis() as u32;
-            let (role, mds, boot, grace, epoch) =
-                (p.role, p.mds_id, p.boot_epoch, p.in_grace, p.grace_epoch);
-            drop(shim);
-            let mut b = ctx.reply(0);
-            b.put_u32(attr::VERSION, version)
-                .put_u32(attr::PORT, port)
-                .put_u32(attr::NODE_ID, node);
-            if role != 0 {
-                b.put_u32(attr::ROLE, role);
-            }
-            b.put_u32(attr::MDS_ID, mds)
-                .put_u64(attr::BOOT_EPOCH, boot)
-                .put_u8(attr::IN_GRACE, grace as u8)
-                .put_u64(attr::GRACE_EPOCH, epoch)
-                .put_u32(attr::TIMEOUT_MS, timeout);
-            b.finish();
-            Ok(())
-        }
-        cmd::STATS_GET => {
-            let shim = twin.shim.lock().unwrap();
-            let up = &shim.upcalls[0];
-            let stats: Vec<KindStats> = up.stats.clone();
-            let late = up.late_replies;
-            drop(shim);
-            let mut b = ctx.reply(0);
-            for k in UpcallKind::ALL {
-                put_kind_stats(
-                    &mut b,
-                    attr::KIND_STATS,
-                    *k as u32,
-                    &stats[*k as usize],
-                    false,
-                );
-            }
-            b.put_u64(attr::LATE_REPLIES, late);
-            // What the twin refused, by reason (the module fills what it can see).
-            let n = b.nest_begin(attr::REFUSALS);
-            for (reason, count) in twin.refusals.snapshot() {
-                b.put_u64(reason.attr(), count);
-            }
-            b.nest_end(n);
-            b.finish();
-            Ok(())
-        }
-        cmd::CONFIG_SET => {
-            let ms = t.req_u32(attr::TIMEOUT_MS)?;
-            twin.shim.lock().unwrap().upcalls[0].timeout =
-                std::time::Duration::from_millis(ms as u64);
-            Ok(())
-        }
-        cmd::UPCALL_DUMP if dump => {
-            let shim = twin.shim.lock().unwrap();
-            put_pending(
-                ctx,
-                &shim.upcalls[0],
-                attr::XID,
-                attr::UPCALL_KIND,
-                attr::AGE_US,
-            );
-            drop(shim);
-            done(ctx);
-            Ok(())
-        }
-        cmd::DEVICE_SET => {
-            let id = key16(&t, attr::DEVICE_ID)?;
-            let dev = Device {
-                node_id: t.u32(attr::NODE_ID).unwrap_or(0),
-                addrs: ds_addrs(&t)?,
-            };
-            let mut e = ctx.event(cmd::DEVICE_CHANGED);
-            e.put_bytes(attr::DEVICE_ID, &id)
-                .put_u32(attr::NODE_ID, dev.node_id);
-            put_ds_addrs(&mut e, &dev.addrs);
-            e.finish();
-            twin.shim.lock().unwrap().pnfsd.devices.insert(id, dev);
-            Ok(())
-        }
-        cmd::DEVICE_DEL => {
-            let id = key16(&t, attr::DEVICE_ID)?;
-            if twin
-                .shim
-                .lock()
-                .unwrap()
-                .pnfsd
-                .devices
-                .remove(&id)
-                .is_none()
-            {
-                let at = t.get(attr::DEVICE_ID).expect("device-id was required");
-                return Err(OpError::new(libc::ENOENT, "no such device").at(&at));
-            }
-            let mut e = ctx.event(cmd::DEVICE_CHANGED);
-            e.put_bytes(attr::DEVICE_ID, &id);
-            e.finish();
-            Ok(())
-        }
-        cmd::DEVICE_GET if dump => {
-            let devices = twin.shim.lock().unwrap().pnfsd.devices.clone();
-            for (id, d) in &devices {
-                let mut b = ctx.reply(NLM_F_MULTI);
-                b.put_bytes(attr::DEVICE_ID, id)
-                    .put_u32(attr::NODE_ID, d.node_id);
-                put_ds_addrs(&mut b, &d.addrs);
-                b.finish();
-            }
-            done(ctx);
-            Ok(())
-        }
-        cmd::STATE_SET => {
-            let fsid = t.req_u64(attr::FSID)?;
-            let fileid = t.req_u64(attr::FILEID)?;
-            let stateid = *t.req_array::<16>(attr::STATEID)?;
-            let clientid = t.req_u64(attr::CLIENTID)?;
-            let entry = StateEntry {
-                clientid,
-                access: t
-                    .u32(attr::ACCESS)
-                    .unwrap_or(pnfsd::access::READ | pnfsd::access::WRITE),
-                generation: t.u32(attr::GENERATION).unwrap_or(seqid(&stateid)),
-                stateid,
-            };
-            twin.shim
-                .lock()
-                .unwrap()
-                .pnfsd
-                .states
-                .insert(state_key(fsid, fileid, &stateid), entry);
-            Ok(())
-        }
-        cmd::STATE_CHECK => {
-            let fsid = t.req_u64(attr::FSID)?;
-            let fileid = t.req_u64(attr::FILEID)?;
-            let stateid = t.req_array::<16>(attr::STATEID)?;
-            let shim = twin.shim.lock().unwrap();
-            let (status, e) = shim
-                .pnfsd
-                .state_check(fsid, fileid, stateid, t.u64(attr::CLIENTID));
-            let boot = shim.pnfsd.boot_epoch;
-            drop(shim);
-            let mut b = ctx.reply(0);
-            b.put_u32(attr::STATUS, status as u32);
-            if let Some(e) = e {
-                b.put_u32(attr::ACCESS, e.access)
-                    .put_u32(attr::GENERATION, e.generation)
-                    .put_u64(attr::CLIENTID, e.clientid)
-                    .put_u64(attr::VERIFIER, boot)
-                    .put_u64(attr::BOOT_EPOCH, boot);
-            }
-            b.finish();
-            Ok(())
-        }
-        cmd::STATE_REVOKE => {
-            let clientid = t.req_u64(attr::CLIENTID)?;
-            let one = match (
-                t.u64(attr::FSID),
-                t.u64(attr::FILEID),
-                t.array::<16>(attr::STATEID),
-            ) {
-                (Some(f), Some(i), Some(s)) => Some(state_key(f, i, s)),
-                (None, None, None) => None,
-                _ => {
-                    return Err(OpError::new(
-                        libc::EINVAL,
-                        "fsid, fileid and stateid go together",
-                    ))
-                }
-            };
-            let mut shim = twin.shim.lock().unwrap();
-            let before = shim.pnfsd.states.len();
-            shim.pnfsd
-                .states
-                .retain(|k, e| !(e.clientid == clientid && one.is_none_or(|o| o == *k)));
-            let n = (before - shim.pnfsd.states.len()) as u32;
-            drop(shim);
-            let mut b = ctx.reply(0);
-            b.put_u32(attr::COUNT, n);
-            b.finish();
-            let mut e = ctx.event(cmd::STATE_REVOKED);
-            e.put_u64(attr::CLIENTID, clientid);
-            if let (Some(f), Some(i), Some(s)) = (
-                t.u64(attr::FSID),
-                t.u64(attr::FILEID),
-                t.bytes(attr::STATEID),
-            ) {
-                e.put_u64(attr::FSID, f)
-                    .put_u64(attr::FILEID, i)
-                    .put_bytes(attr::STATEID, s);
-            }
-            e.put_u32(attr::COUNT, n);
-            e.finish();
-            Ok(())
-        }
-        cmd::STATE_GET if dump => {
-            let mut states: Vec<_> = twin
-                .shim
-                .lock()
-                .unwrap()
-                .pnfsd
-                .states
-                .iter()
-                .map(|(k, e)| (*k, *e))
-                .collect();
-            states.sort_by_key(|(k, _)| *k);
-            for ((fsid, fileid, _), e) in states {
-                let mut b = ctx.reply(NLM_F_MULTI);
-                b.put_u64(attr::FSID, fsid)
-                    .put_u64(attr::FILEID, fileid)
-                    .put_bytes(attr::STATEID, &e.stateid)
-                    .put_u64(attr::CLIENTID, e.clientid)
-                    .put_u32(attr::ACCESS, e.access)
-                    .put_u32(attr::GENERATION, e.generation);
-                b.finish();
-            }
-            done(ctx);
-            Ok(())
-        }
-        cmd::LAYOUT_RECALL => {
-            let rtype = t.req_u32(attr::RECALL_TYPE)?;
-            let fsid = t.u64(attr::FSID);
-            let fileid = t.u64(attr::FILEID);
-            let device = t.array::<16>(attr::DEVICE_ID).copied();
-            // As the module's PNFS_SHIM_REQ_ATTR per recall type.
-            let need: &[(u16, &str)] = match pnfsd::RecallType::from_u32(rtype) {
-                Some(pnfsd::RecallType::File) => &[(attr::FSID, "fsid"), (attr::FILEID, "fileid")],
-                Some(pnfsd::RecallType::Fsid) => &[(attr::FSID, "fsid")],
-                Some(pnfsd::RecallType::Device) => &[(attr::DEVICE_ID, "device-id")],
-                _ => &[],
-            };
-            if let Some((id, name)) = need.iter().find(|(id, _)| !t.has(*id)) {
-                return Err(OpError::missing(name, *id));
-            }
-            let clientid = t.u64(attr::CLIENTID);
-            let n = twin.shim.lock().unwrap().pnfsd.recall(
-                rtype,
-                fsid.unwrap_or(0),
-                fileid.unwrap_or(0),
-                device,
-                clientid,
-            );
-            let mut b = ctx.reply(0);
-            b.put_u32(attr::LAYOUTS, n);
-            b.finish();
-            let mut e = ctx.event(cmd::LAYOUT_RECALLED);
-            e.put_u32(attr::RECALL_TYPE, rtype);
-            if let Some(f) = fsid {
-                e.put_u64(attr::FSID, f);
-            }
-            if let Some(f) = fileid {
-                e.put_u64(attr::FILEID, f);
-            }
-            if let Some(d) = device {
-                e.put_bytes(attr::DEVICE_ID, &d);
-            }
-            if let Some(c) = clientid {
-                e.put_u64(attr::CLIENTID, c);
-            }
-            e.put_u32(attr::LAYOUTS, n);
-            e.finish();
-            Ok(())
-        }
-        cmd::LAYOUT_DUMP if dump => {
-            let layouts = twin.shim.lock().unwrap().pnfsd.layouts.clone();
-            for l in &layouts {
-                let mut b = ctx.reply(NLM_F_MULTI);
-                b.put_u64(attr::CLIENTID, l.clientid)
-                    .put_u64(attr::FSID, l.fsid)
-                    .put_u64(attr::FILEID, l.fileid)
-                    .put_bytes(attr::DEVICE_ID, &l.device_id)
-                    .put_bytes(attr::STATEID, &l.stateid)
-                    .put_u32(attr::IOMODE, l.iomode)
-                    .put_u64(attr::OFFSET, l.offset)
-                    .put_u64(attr::LENGTH, l.length);
-                b.finish();
-            }
-            done(ctx);
-            Ok(())
-        }
-        cmd::GRACE => {
-            let action = t.req_u32(attr::GRACE_ACTION)?;
-            let epoch = t.u64(attr::GRACE_EPOCH);
-            let mut shim = twin.shim.lock().unwrap();
-            shim.pnfsd.in_grace = action == pnfsd::GraceAction::Start as u32;
-            if let Some(ep) = epoch {
-                shim.pnfsd.grace_epoch = ep;
-            }
-            let ep = shim.pnfsd.grace_epoch;
-            drop(shim);
-            let mut e = ctx.event(cmd::GRACE_CHANGED);
-            e.put_u32(attr::GRACE_ACTION, action)
-                .put_u64(attr::GRACE_EPOCH, ep);
-            e.finish();
-            Ok(())
-        }
+    match (op.cmd, dump) {
+        (cmd::REGISTER, _) => register_doit(twin, ctx, t),
+        (cmd::UNREGISTER, _) => twin.unregister(ctx),
+        (cmd::REPLY, _) => reply_doit(twin, ctx, t),
+        (cmd::TRIGGER, _) => crate::trigger::start(twin, ctx),
+        (cmd::STATUS_GET, _) => status_get_doit(twin, ctx),
+        (cmd::STATS_GET, _) => stats_get_doit(twin, ctx),
+        (cmd::CONFIG_SET, _) => config_set_doit(twin, t),
+        (cmd::UPCALL_DUMP, true) => upcall_dump_dumpit(twin, ctx),
+        (cmd::DEVICE_SET, _) => device_set_doit(twin, ctx, t),
+        (cmd::DEVICE_DEL, _) => device_del_doit(twin, ctx, t),
+        (cmd::DEVICE_GET, true) => device_get_dumpit(twin, ctx),
+        (cmd::STATE_SET, _) => state_set_doit(twin, t),
+        (cmd::STATE_CHECK, _) => state_check_doit(twin, ctx, t),
+        (cmd::STATE_REVOKE, _) => state_revoke_doit(twin, ctx, t),
+        (cmd::STATE_GET, true) => state_get_dumpit(twin, ctx),
+        (cmd::LAYOUT_RECALL, _) => layout_recall_doit(twin, ctx, t),
+        (cmd::LAYOUT_DUMP, true) => layout_dump_dumpit(twin, ctx),
+        (cmd::GRACE, _) => grace_doit(twin, ctx, t),
         _ if op.kind == pnfs_netlink::policy::OpKind::Dump && !dump => Err(OpError::new(
             libc::EOPNOTSUPP,
             format!("{} is a dump: set NLM_F_DUMP", op.name),
@@ -544,6 +233,357 @@ pub fn handle(twin: &Twin, ctx: &mut Ctx<'_>, op: &'static OpSpec, dump: bool) -
             format!("{} is not supported with these flags", op.name),
         )),
     }
+}
+
+fn register_doit(twin: &Twin, ctx: &mut Ctx<'_>, t: PnfsdAttrs<'_>) -> OpResult {
+    let r = ops::register::Request::from_table(t)?;
+    twin.register(ctx, r.version(), r.node_id().unwrap_or(0), r.role())?;
+    let mut shim = twin.shim.lock().unwrap();
+    shim.pnfsd.role = r.role().unwrap_or(0);
+    shim.pnfsd.mds_id = r.mds_id().unwrap_or(0);
+    shim.pnfsd.boot_epoch = r.boot_epoch().unwrap_or(0);
+    Ok(())
+}
+
+fn reply_doit(twin: &Twin, ctx: &mut Ctx<'_>, t: PnfsdAttrs<'_>) -> OpResult {
+    let r = ops::reply::Request::from_table(t)?;
+    twin.reply(ctx, r.xid(), crate::trigger::Reply::Pnfsd(r.attrs()))
+}
+
+fn status_get_doit(twin: &Twin, ctx: &mut Ctx<'_>) -> OpResult {
+    let shim = twin.shim.lock().unwrap();
+    let up = &shim.upcalls[0];
+    let p = &shim.pnfsd;
+    let (port, node_id, version) = up
+        .daemon
+        .map(|d| (d.port, d.node_id, d.version))
+        .unwrap_or((0, 0, pnfsd::VERSION));
+    let reply = ops::status_get::ReplyAttrs {
+        version,
+        port,
+        node_id,
+        role: (p.role != 0).then_some(p.role),
+        mds_id: Some(p.mds_id),
+        boot_epoch: Some(p.boot_epoch),
+        in_grace: Some(p.in_grace as u8),
+        grace_epoch: Some(p.grace_epoch),
+        timeout_ms: Some(up.timeout.as_millis() as u32),
+    };
+    drop(shim);
+    let mut b = ctx.reply(0);
+    reply.put(&mut b);
+    b.finish();
+    Ok(())
+}
+
+fn stats_get_doit(twin: &Twin, ctx: &mut Ctx<'_>) -> OpResult {
+    let shim = twin.shim.lock().unwrap();
+    let up = &shim.upcalls[0];
+    let stats: Vec<KindStats> = up.stats.clone();
+    let late = up.late_replies;
+    drop(shim);
+    let kinds: Vec<_> = UpcallKind::ALL
+        .iter()
+        .map(|k| kind_stats!(pnfsd, *k as u32, &stats[*k as usize], None))
+        .collect();
+    let reply = ops::stats_get::ReplyAttrs {
+        kind_stats: &kinds,
+        late_replies: late,
+        // What the twin refused, by reason (the module fills what it can see).
+        refusals: Some(twin.refusals.attrs()),
+    };
+    let mut b = ctx.reply(0);
+    reply.put(&mut b);
+    b.finish();
+    Ok(())
+}
+
+fn config_set_doit(twin: &Twin, t: PnfsdAttrs<'_>) -> OpResult {
+    let r = ops::config_set::Request::from_table(t)?;
+    twin.shim.lock().unwrap().upcalls[0].timeout =
+        std::time::Duration::from_millis(r.timeout_ms() as u64);
+    Ok(())
+}
+
+fn upcall_dump_dumpit(twin: &Twin, ctx: &mut Ctx<'_>) -> OpResult {
+    let shim = twin.shim.lock().unwrap();
+    put_pending(
+        ctx,
+        &shim.upcalls[0],
+        attr::XID,
+        attr::UPCALL_KIND,
+        attr::AGE_US,
+    );
+    drop(shim);
+    done(ctx);
+    Ok(())
+}
+
+/// A device's addresses as the generated nest builder takes them.
+fn ds_addr_attrs(addrs: &[DsAddr]) -> Vec<pnfsd::nest::DsAddrAttrs<'_>> {
+    addrs
+        .iter()
+        .map(|a| pnfsd::nest::DsAddrAttrs {
+            netid: Some(&a.netid),
+            uaddr: Some(&a.uaddr),
+        })
+        .collect()
+}
+
+fn device_set_doit(twin: &Twin, ctx: &mut Ctx<'_>, t: PnfsdAttrs<'_>) -> OpResult {
+    let r = ops::device_set::Request::from_table(t)?;
+    let id = *r.device_id();
+    let dev = Device {
+        node_id: r.node_id().unwrap_or(0),
+        addrs: ds_addrs(r.attrs())?,
+    };
+    let ev = ops::device_changed::EventAttrs {
+        device_id: Some(id),
+        node_id: Some(dev.node_id),
+        ds_addr: &ds_addr_attrs(&dev.addrs),
+    };
+    let mut e = ctx.event(cmd::DEVICE_CHANGED);
+    ev.put(&mut e);
+    e.finish();
+    twin.shim.lock().unwrap().pnfsd.devices.insert(id, dev);
+    Ok(())
+}
+
+fn device_del_doit(twin: &Twin, ctx: &mut Ctx<'_>, t: PnfsdAttrs<'_>) -> OpResult {
+    let r = ops::device_del::Request::from_table(t)?;
+    let id = *r.device_id();
+    if twin
+        .shim
+        .lock()
+        .unwrap()
+        .pnfsd
+        .devices
+        .remove(&id)
+        .is_none()
+    {
+        let at = r
+            .attrs()
+            .get(attr::DEVICE_ID)
+            .expect("device-id is required");
+        return Err(OpError::new(libc::ENOENT, "no such device").at(&at));
+    }
+    let ev = ops::device_changed::EventAttrs {
+        device_id: Some(id),
+        ..Default::default()
+    };
+    let mut e = ctx.event(cmd::DEVICE_CHANGED);
+    ev.put(&mut e);
+    e.finish();
+    Ok(())
+}
+
+fn device_get_dumpit(twin: &Twin, ctx: &mut Ctx<'_>) -> OpResult {
+    let devices = twin.shim.lock().unwrap().pnfsd.devices.clone();
+    for (id, d) in &devices {
+        let reply = ops::device_get::ReplyAttrs {
+            device_id: *id,
+            node_id: d.node_id,
+            ds_addr: &ds_addr_attrs(&d.addrs),
+        };
+        let mut b = ctx.reply(NLM_F_MULTI);
+        reply.put(&mut b);
+        b.finish();
+    }
+    done(ctx);
+    Ok(())
+}
+
+fn state_set_doit(twin: &Twin, t: PnfsdAttrs<'_>) -> OpResult {
+    let r = ops::state_set::Request::from_table(t)?;
+    let stateid = *r.stateid();
+    let entry = StateEntry {
+        clientid: r.clientid(),
+        access: r
+            .access()
+            .unwrap_or(pnfsd::access::READ | pnfsd::access::WRITE),
+        generation: r.generation().unwrap_or(seqid(&stateid)),
+        stateid,
+    };
+    twin.shim
+        .lock()
+        .unwrap()
+        .pnfsd
+        .states
+        .insert(state_key(r.fsid(), r.fileid(), &stateid), entry);
+    Ok(())
+}
+
+fn state_check_doit(twin: &Twin, ctx: &mut Ctx<'_>, t: PnfsdAttrs<'_>) -> OpResult {
+    let r = ops::state_check::Request::from_table(t)?;
+    let shim = twin.shim.lock().unwrap();
+    let (status, e) = shim
+        .pnfsd
+        .state_check(r.fsid(), r.fileid(), r.stateid(), r.clientid());
+    let boot = shim.pnfsd.boot_epoch;
+    drop(shim);
+    let mut reply = ops::state_check::ReplyAttrs {
+        status: status as u32,
+        ..Default::default()
+    };
+    if let Some(e) = e {
+        reply.access = Some(e.access);
+        reply.generation = Some(e.generation);
+        reply.clientid = Some(e.clientid);
+        reply.verifier = Some(boot);
+        reply.boot_epoch = Some(boot);
+    }
+    let mut b = ctx.reply(0);
+    reply.put(&mut b);
+    b.finish();
+    Ok(())
+}
+
+fn state_revoke_doit(twin: &Twin, ctx: &mut Ctx<'_>, t: PnfsdAttrs<'_>) -> OpResult {
+    let r = ops::state_revoke::Request::from_table(t)?;
+    let clientid = r.clientid();
+    let one = match (r.fsid(), r.fileid(), r.stateid()) {
+        (Some(f), Some(i), Some(s)) => Some((f, i, *s)),
+        (None, None, None) => None,
+        _ => {
+            return Err(OpError::new(
+                libc::EINVAL,
+                "fsid, fileid and stateid go together",
+            ))
+        }
+    };
+    let key = one.map(|(f, i, s)| state_key(f, i, &s));
+    let mut shim = twin.shim.lock().unwrap();
+    let before = shim.pnfsd.states.len();
+    shim.pnfsd
+        .states
+        .retain(|k, e| !(e.clientid == clientid && key.is_none_or(|o| o == *k)));
+    let n = (before - shim.pnfsd.states.len()) as u32;
+    drop(shim);
+    let mut b = ctx.reply(0);
+    ops::state_revoke::ReplyAttrs { count: n }.put(&mut b);
+    b.finish();
+    let ev = ops::state_revoked::EventAttrs {
+        clientid: Some(clientid),
+        fsid: one.map(|o| o.0),
+        fileid: one.map(|o| o.1),
+        stateid: one.map(|o| o.2),
+        count: Some(n),
+    };
+    let mut e = ctx.event(cmd::STATE_REVOKED);
+    ev.put(&mut e);
+    e.finish();
+    Ok(())
+}
+
+fn state_get_dumpit(twin: &Twin, ctx: &mut Ctx<'_>) -> OpResult {
+    let mut states: Vec<_> = twin
+        .shim
+        .lock()
+        .unwrap()
+        .pnfsd
+        .states
+        .iter()
+        .map(|(k, e)| (*k, *e))
+        .collect();
+    states.sort_by_key(|(k, _)| *k);
+    for ((fsid, fileid, _), e) in states {
+        let reply = ops::state_get::ReplyAttrs {
+            fsid,
+            fileid,
+            stateid: e.stateid,
+            clientid: e.clientid,
+            access: e.access,
+            generation: e.generation,
+        };
+        let mut b = ctx.reply(NLM_F_MULTI);
+        reply.put(&mut b);
+        b.finish();
+    }
+    done(ctx);
+    Ok(())
+}
+
+fn layout_recall_doit(twin: &Twin, ctx: &mut Ctx<'_>, t: PnfsdAttrs<'_>) -> OpResult {
+    let r = ops::layout_recall::Request::from_table(t)?;
+    let rtype = r.recall_type();
+    let (fsid, fileid, device) = (r.fsid(), r.fileid(), r.device_id().copied());
+    // As the module's PNFS_SHIM_REQ_ATTR per recall type.
+    let need: &[(bool, u16, &str)] = match pnfsd::RecallType::from_u32(rtype) {
+        Some(pnfsd::RecallType::File) => &[
+            (fsid.is_some(), attr::FSID, "fsid"),
+            (fileid.is_some(), attr::FILEID, "fileid"),
+        ],
+        Some(pnfsd::RecallType::Fsid) => &[(fsid.is_some(), attr::FSID, "fsid")],
+        Some(pnfsd::RecallType::Device) => &[(device.is_some(), attr::DEVICE_ID, "device-id")],
+        _ => &[],
+    };
+    if let Some((_, id, name)) = need.iter().find(|(has, ..)| !has) {
+        return Err(OpError::missing(name, *id));
+    }
+    let clientid = r.clientid();
+    let n = twin.shim.lock().unwrap().pnfsd.recall(
+        rtype,
+        fsid.unwrap_or(0),
+        fileid.unwrap_or(0),
+        device,
+        clientid,
+    );
+    let mut b = ctx.reply(0);
+    ops::layout_recall::ReplyAttrs { layouts: n }.put(&mut b);
+    b.finish();
+    let ev = ops::layout_recalled::EventAttrs {
+        recall_type: Some(rtype),
+        fsid,
+        fileid,
+        device_id: device,
+        clientid,
+        layouts: Some(n),
+    };
+    let mut e = ctx.event(cmd::LAYOUT_RECALLED);
+    ev.put(&mut e);
+    e.finish();
+    Ok(())
+}
+
+fn layout_dump_dumpit(twin: &Twin, ctx: &mut Ctx<'_>) -> OpResult {
+    let layouts = twin.shim.lock().unwrap().pnfsd.layouts.clone();
+    for l in &layouts {
+        let reply = ops::layout_dump::ReplyAttrs {
+            clientid: Some(l.clientid),
+            fsid: Some(l.fsid),
+            fileid: Some(l.fileid),
+            device_id: Some(l.device_id),
+            stateid: Some(l.stateid),
+            iomode: Some(l.iomode),
+            offset: Some(l.offset),
+            length: Some(l.length),
+        };
+        let mut b = ctx.reply(NLM_F_MULTI);
+        reply.put(&mut b);
+        b.finish();
+    }
+    done(ctx);
+    Ok(())
+}
+
+fn grace_doit(twin: &Twin, ctx: &mut Ctx<'_>, t: PnfsdAttrs<'_>) -> OpResult {
+    let r = ops::grace::Request::from_table(t)?;
+    let action = r.grace_action();
+    let mut shim = twin.shim.lock().unwrap();
+    shim.pnfsd.in_grace = action == pnfsd::GraceAction::Start as u32;
+    if let Some(ep) = r.grace_epoch() {
+        shim.pnfsd.grace_epoch = ep;
+    }
+    let ep = shim.pnfsd.grace_epoch;
+    drop(shim);
+    let ev = ops::grace_changed::EventAttrs {
+        grace_action: Some(action),
+        grace_epoch: Some(ep),
+    };
+    let mut e = ctx.event(cmd::GRACE_CHANGED);
+    ev.put(&mut e);
+    e.finish();
+    Ok(())
 }
 
 /// Close a dump (nlmsg_pid the requester's port, as the kernel's netlink_dump() puts it).

@@ -142,6 +142,19 @@ impl Refusals {
         Reason::ALL.iter().map(|r| (*r, self.count(*r))).collect()
     }
 
+    /// Every count, as STATS-GET's `refusals` nest carries them.
+    pub fn attrs(&self) -> pnfs_netlink::pnfsd::nest::RefusalsAttrs {
+        let n = |r| Some(self.count(r));
+        pnfs_netlink::pnfsd::nest::RefusalsAttrs {
+            impostor: n(Reason::Impostor),
+            foreign_port: n(Reason::ForeignPort),
+            unprivileged: n(Reason::Unprivileged),
+            foreign_reply: n(Reason::ForeignReply),
+            answer_dropped: n(Reason::AnswerDropped),
+            trigger_abandoned: n(Reason::TriggerAbandoned),
+        }
+    }
+
     /// `name=count` for every reason, for a summary line.
     pub fn summary(&self) -> String {
         self.snapshot()

@@ -5,7 +5,7 @@
 use crate::refusals::Reason;
 use crate::upcall::{KindStats, Pending};
 use crate::{gfs2, pnfsd, put_ack, record, Ctx, Fam, OpError, OpResult, Twin};
-use pnfs_netlink::codec::{MsgBuilder, NlMsgHdr, NLMSG_NOOP, NLM_F_ACK};
+use pnfs_netlink::codec::{GenlHeader, MsgBuilder, NlMsgHdr, NLMSG_NOOP, NLM_F_ACK};
 use pnfs_netlink::socket::NETLINK_USERSOCK;
 use pnfs_netlink::{gfs2ctl, Gfs2Attrs, NlError, PnfsdAttrs};
 use std::cell::RefCell;
@@ -47,148 +47,154 @@ pub struct Fill {
 }
 
 impl Fill {
-    fn from_pnfsd(t: &PnfsdAttrs<'_>) -> Result<Fill, OpError> {
-        use pnfs_netlink::pnfsd::attr as a;
-        if t.has(a::LOOPBACK) {
+    fn from_pnfsd(t: PnfsdAttrs<'_>) -> Result<Fill, OpError> {
+        let r = pnfs_netlink::pnfsd::ops::trigger::Request::from_table(t)?;
+        if r.loopback() {
             return Err(OpError::new(
                 libc::EOPNOTSUPP,
                 "loopback is the kernel module's floor: the twin has no kernel path to answer from",
             ));
         }
         Ok(Fill {
-            kind: t.req_u32(a::UPCALL_KIND)?,
-            count: t.u32(a::COUNT).unwrap_or(1),
-            depth: t.u32(a::DEPTH).unwrap_or(1),
-            fsid: t.u64(a::FSID).unwrap_or(0),
-            fileid: t.u64(a::FILEID).unwrap_or(0),
-            stateid: t.array::<16>(a::STATEID).copied().unwrap_or_default(),
-            clientid: t.u64(a::CLIENTID).unwrap_or(0),
-            mds_id: t.u32(a::MDS_ID).unwrap_or(0),
-            boot_epoch: t.u64(a::BOOT_EPOCH).unwrap_or(0),
-            device_id: t.array::<16>(a::DEVICE_ID).copied().unwrap_or_default(),
-            iomode: t.u32(a::IOMODE).unwrap_or(1),
-            offset: t.u64(a::OFFSET).unwrap_or(0),
-            length: t.u64(a::LENGTH).unwrap_or(u64::MAX),
-            generation: t.u32(a::GENERATION).unwrap_or(0),
-            state_change: t.u32(a::STATE_CHANGE).unwrap_or(1),
-            last_write: t.u64(a::LAST_WRITE).unwrap_or(0),
+            kind: r.upcall_kind(),
+            count: r.count().unwrap_or(1),
+            depth: r.depth().unwrap_or(1),
+            fsid: r.fsid().unwrap_or(0),
+            fileid: r.fileid().unwrap_or(0),
+            stateid: r.stateid().copied().unwrap_or_default(),
+            clientid: r.clientid().unwrap_or(0),
+            mds_id: r.mds_id().unwrap_or(0),
+            boot_epoch: r.boot_epoch().unwrap_or(0),
+            device_id: r.device_id().copied().unwrap_or_default(),
+            iomode: r.iomode().unwrap_or(1),
+            offset: r.offset().unwrap_or(0),
+            length: r.length().unwrap_or(u64::MAX),
+            generation: r.generation().unwrap_or(0),
+            state_change: r.state_change().unwrap_or(1),
+            last_write: r.last_write().unwrap_or(0),
             ..Default::default()
         })
     }
 
-    fn from_gfs2(t: &Gfs2Attrs<'_>) -> Result<Fill, OpError> {
-        use pnfs_netlink::gfs2ctl::attr as a;
+    fn from_gfs2(t: Gfs2Attrs<'_>) -> Result<Fill, OpError> {
+        let r = gfs2ctl::ops::trigger::Request::from_table(t)?;
         Ok(Fill {
-            kind: t.req_u32(a::UPCALL_KIND)?,
-            count: t.u32(a::COUNT).unwrap_or(1),
-            depth: t.u32(a::DEPTH).unwrap_or(1),
-            table: t.str(a::TABLE).unwrap_or("test:fs0").to_string(),
-            uuid: t.array::<16>(a::UUID).copied(),
-            device: t.str(a::DEVICE).unwrap_or("").to_string(),
-            mount_flags: t.u32(a::MOUNT_FLAGS).unwrap_or(0),
-            jid: t.u32(a::JID).unwrap_or(0),
-            recovery_status: t.u32(a::RECOVERY_STATUS).unwrap_or(1),
-            status: t.i32(a::STATUS).unwrap_or(0),
+            kind: r.upcall_kind(),
+            count: r.count().unwrap_or(1),
+            depth: r.depth().unwrap_or(1),
+            table: r.table().unwrap_or("test:fs0").to_string(),
+            uuid: r.uuid().copied(),
+            device: r.device().unwrap_or("").to_string(),
+            mount_flags: r.mount_flags().unwrap_or(0),
+            jid: r.jid().unwrap_or(0),
+            recovery_status: r.recovery_status().unwrap_or(1),
+            status: r.status().unwrap_or(0),
             ..Default::default()
         })
     }
 }
 
-/// Encode the upcall message of `kind` (attributes as the spec's request list).
+/// Encode the upcall message of `kind`: its op's generated builder, every attribute of
+/// the spec's request list (module: `pnfsd_upcall_fill` / `gfs2_upcall_fill`).
 pub fn build_upcall(fam: Fam, kind: u32, xid: u32, f: &Fill, buf: &mut Vec<u8>) {
     match fam {
         Fam::Pnfsd => {
-            use pnfs_netlink::pnfsd::{attr as a, cmd, UpcallKind as K};
-            let k = K::from_u32(kind).unwrap_or(K::GetState);
-            let c = match k {
-                K::GetState => cmd::GET_STATE,
-                K::GetDeviceInfo => cmd::GET_DEVICE_INFO,
-                K::LayoutGet => cmd::LAYOUT_GET,
-                K::LayoutReturn => cmd::LAYOUT_RETURN,
-                K::LayoutCommit => cmd::LAYOUT_COMMIT,
-                K::StateChanged => cmd::STATE_CHANGED,
+            use pnfs_netlink::pnfsd::{ops, UpcallKind as K};
+            let h = |cmd| GenlHeader::new(fam.id(), cmd).seq(xid);
+            match K::from_u32(kind).unwrap_or(K::GetState) {
+                K::GetState => ops::get_state::RequestAttrs {
+                    xid,
+                    mds_id: f.mds_id,
+                    boot_epoch: f.boot_epoch,
+                    fsid: f.fsid,
+                    fileid: f.fileid,
+                    stateid: f.stateid,
+                    clientid: f.clientid,
+                }
+                .write(buf, &h(ops::get_state::CMD)),
+                K::GetDeviceInfo => ops::get_device_info::RequestAttrs {
+                    xid,
+                    device_id: f.device_id,
+                }
+                .write(buf, &h(ops::get_device_info::CMD)),
+                K::LayoutGet => ops::layout_get::RequestAttrs {
+                    xid,
+                    clientid: f.clientid,
+                    fsid: f.fsid,
+                    fileid: f.fileid,
+                    iomode: f.iomode,
+                    offset: f.offset,
+                    length: f.length,
+                }
+                .write(buf, &h(ops::layout_get::CMD)),
+                K::LayoutReturn => ops::layout_return::RequestAttrs {
+                    xid,
+                    clientid: f.clientid,
+                    fsid: f.fsid,
+                    fileid: f.fileid,
+                    stateid: f.stateid,
+                    offset: f.offset,
+                    length: f.length,
+                }
+                .write(buf, &h(ops::layout_return::CMD)),
+                K::LayoutCommit => ops::layout_commit::RequestAttrs {
+                    xid,
+                    clientid: f.clientid,
+                    fsid: f.fsid,
+                    fileid: f.fileid,
+                    stateid: f.stateid,
+                    last_write: f.last_write,
+                }
+                .write(buf, &h(ops::layout_commit::CMD)),
+                K::StateChanged => ops::state_changed::RequestAttrs {
+                    xid,
+                    clientid: f.clientid,
+                    fsid: f.fsid,
+                    fileid: f.fileid,
+                    stateid: f.stateid,
+                    generation: f.generation,
+                    state_change: f.state_change,
+                }
+                .write(buf, &h(ops::state_changed::CMD)),
             };
-            let mut b = MsgBuilder::genl(buf, fam.id(), 0, xid, 0, c, 1);
-            b.put_u32(a::XID, xid);
-            match k {
-                K::GetState => {
-                    b.put_u32(a::MDS_ID, f.mds_id)
-                        .put_u64(a::BOOT_EPOCH, f.boot_epoch)
-                        .put_u64(a::FSID, f.fsid)
-                        .put_u64(a::FILEID, f.fileid)
-                        .put_bytes(a::STATEID, &f.stateid)
-                        .put_u64(a::CLIENTID, f.clientid);
-                }
-                K::GetDeviceInfo => {
-                    b.put_bytes(a::DEVICE_ID, &f.device_id);
-                }
-                K::LayoutGet => {
-                    b.put_u64(a::CLIENTID, f.clientid)
-                        .put_u64(a::FSID, f.fsid)
-                        .put_u64(a::FILEID, f.fileid)
-                        .put_u32(a::IOMODE, f.iomode)
-                        .put_u64(a::OFFSET, f.offset)
-                        .put_u64(a::LENGTH, f.length);
-                }
-                K::LayoutReturn => {
-                    b.put_u64(a::CLIENTID, f.clientid)
-                        .put_u64(a::FSID, f.fsid)
-                        .put_u64(a::FILEID, f.fileid)
-                        .put_bytes(a::STATEID, &f.stateid)
-                        .put_u64(a::OFFSET, f.offset)
-                        .put_u64(a::LENGTH, f.length);
-                }
-                K::LayoutCommit => {
-                    b.put_u64(a::CLIENTID, f.clientid)
-                        .put_u64(a::FSID, f.fsid)
-                        .put_u64(a::FILEID, f.fileid)
-                        .put_bytes(a::STATEID, &f.stateid)
-                        .put_u64(a::LAST_WRITE, f.last_write);
-                }
-                K::StateChanged => {
-                    b.put_u64(a::CLIENTID, f.clientid)
-                        .put_u64(a::FSID, f.fsid)
-                        .put_u64(a::FILEID, f.fileid)
-                        .put_bytes(a::STATEID, &f.stateid)
-                        .put_u32(a::GENERATION, f.generation)
-                        .put_u32(a::STATE_CHANGE, f.state_change);
-                }
-            }
-            b.finish();
         }
         Fam::Gfs2 => {
-            use pnfs_netlink::gfs2ctl::{attr as a, cmd, UpcallKind as K};
-            let k = K::from_u32(kind).unwrap_or(K::Mount);
-            let c = match k {
-                K::Mount => cmd::MOUNT,
-                K::MountDone => cmd::MOUNT_DONE,
-                K::Unmount => cmd::UNMOUNT,
-                K::Withdraw => cmd::WITHDRAW,
-                K::RecoveryDone => cmd::RECOVERY_DONE,
+            use pnfs_netlink::gfs2ctl::{ops, UpcallKind as K};
+            let h = |cmd| GenlHeader::new(fam.id(), cmd).seq(xid);
+            let table = f.table.as_str();
+            match K::from_u32(kind).unwrap_or(K::Mount) {
+                K::Mount => ops::mount::RequestAttrs {
+                    xid,
+                    table,
+                    uuid: f.uuid,
+                    device: &f.device,
+                    mount_flags: f.mount_flags,
+                }
+                .write(buf, &h(ops::mount::CMD)),
+                K::MountDone => ops::mount_done::RequestAttrs {
+                    xid,
+                    table,
+                    jid: f.jid,
+                    status: f.status,
+                }
+                .write(buf, &h(ops::mount_done::CMD)),
+                K::Unmount => {
+                    ops::unmount::RequestAttrs { xid, table }.write(buf, &h(ops::unmount::CMD))
+                }
+                K::Withdraw => ops::withdraw::RequestAttrs {
+                    xid,
+                    table,
+                    jid: f.jid,
+                }
+                .write(buf, &h(ops::withdraw::CMD)),
+                K::RecoveryDone => ops::recovery_done::RequestAttrs {
+                    xid,
+                    table,
+                    jid: f.jid,
+                    recovery_status: f.recovery_status,
+                }
+                .write(buf, &h(ops::recovery_done::CMD)),
             };
-            let mut b = MsgBuilder::genl(buf, fam.id(), 0, xid, 0, c, 1);
-            b.put_u32(a::XID, xid).put_str(a::TABLE, &f.table);
-            match k {
-                K::Mount => {
-                    if let Some(u) = &f.uuid {
-                        b.put_bytes(a::UUID, u);
-                    }
-                    b.put_str(a::DEVICE, &f.device)
-                        .put_u32(a::MOUNT_FLAGS, f.mount_flags);
-                }
-                K::MountDone => {
-                    b.put_u32(a::JID, f.jid).put_i32(a::STATUS, f.status);
-                }
-                K::Unmount => {}
-                K::Withdraw => {
-                    b.put_u32(a::JID, f.jid);
-                }
-                K::RecoveryDone => {
-                    b.put_u32(a::JID, f.jid)
-                        .put_u32(a::RECOVERY_STATUS, f.recovery_status);
-                }
-            }
-            b.finish();
         }
     }
 }
@@ -224,10 +230,11 @@ impl Reply<'_, '_> {
     /// has none (the handlers require it, so only for completeness).
     pub fn status(&self) -> i64 {
         match self {
-            Reply::Pnfsd(t) => t
-                .u32(pnfs_netlink::pnfsd::attr::STATUS)
-                .map_or(-1, i64::from),
-            Reply::Gfs2(t) => t.i32(gfs2ctl::attr::STATUS).map_or(-1, i64::from),
+            Reply::Pnfsd(t) => pnfs_netlink::pnfsd::ops::reply::Request::from_table(**t)
+                .map_or(-1, |r| i64::from(r.status())),
+            Reply::Gfs2(t) => {
+                gfs2ctl::ops::reply::Request::from_table(**t).map_or(-1, |r| i64::from(r.status()))
+            }
         }
     }
 }
@@ -551,8 +558,8 @@ impl Twin {
 pub fn start(twin: &Twin, ctx: &mut Ctx<'_>) -> OpResult {
     let policy = ctx.fam.request_policy(ctx.msg.cmd());
     let fill = match ctx.fam {
-        Fam::Pnfsd => Fill::from_pnfsd(&PnfsdAttrs::parse_strict(ctx.msg.attrs, policy)?)?,
-        Fam::Gfs2 => Fill::from_gfs2(&Gfs2Attrs::parse_strict(ctx.msg.attrs, policy)?)?,
+        Fam::Pnfsd => Fill::from_pnfsd(PnfsdAttrs::parse_strict(ctx.msg.attrs, policy)?)?,
+        Fam::Gfs2 => Fill::from_gfs2(Gfs2Attrs::parse_strict(ctx.msg.attrs, policy)?)?,
     };
     let kinds = match ctx.fam {
         Fam::Pnfsd => pnfs_netlink::pnfsd::UpcallKind::ALL.len() as u32,
@@ -645,22 +652,22 @@ fn apply_reply(twin: &Twin, fill: &Fill, reply: Reply<'_, '_>, status: i64, s: &
     }
     match reply {
         Reply::Pnfsd(t) => {
-            use pnfs_netlink::pnfsd::{attr as a, UpcallKind as K};
+            use pnfs_netlink::pnfsd::{ops, UpcallKind as K};
             // Only layouts change the kernel half's state (no lock for the others).
             match K::from_u32(fill.kind) {
                 Some(K::LayoutGet) => {
+                    let Ok(r) = ops::layout_get::Reply::from_table(*t) else {
+                        return;
+                    };
                     let lo = pnfsd::Layout {
                         clientid: fill.clientid,
                         fsid: fill.fsid,
                         fileid: fill.fileid,
-                        device_id: t
-                            .array::<16>(a::DEVICE_ID)
-                            .copied()
-                            .unwrap_or(fill.device_id),
-                        stateid: t.array::<16>(a::STATEID).copied().unwrap_or(fill.stateid),
-                        iomode: t.u32(a::IOMODE).unwrap_or(fill.iomode),
-                        offset: t.u64(a::OFFSET).unwrap_or(fill.offset),
-                        length: t.u64(a::LENGTH).unwrap_or(fill.length),
+                        device_id: r.device_id().copied().unwrap_or(fill.device_id),
+                        stateid: r.stateid().copied().unwrap_or(fill.stateid),
+                        iomode: r.iomode().unwrap_or(fill.iomode),
+                        offset: r.offset().unwrap_or(fill.offset),
+                        length: r.length().unwrap_or(fill.length),
                     };
                     // An identical layout is recorded once (module: pnfsd_layout_record).
                     let layouts = &mut twin.shim.lock().unwrap().pnfsd.layouts;
@@ -681,33 +688,20 @@ fn apply_reply(twin: &Twin, fill: &Fill, reply: Reply<'_, '_>, status: i64, s: &
             };
             let changed = gfs2::apply_reply(&mut twin.shim.lock().unwrap().gfs2, kind, fill, t);
             if let Some((table, m)) = changed {
-                use gfs2ctl::attr as a;
+                use gfs2ctl::ops;
                 let mut ev = Vec::with_capacity(128);
                 if kind == gfs2ctl::UpcallKind::RecoveryDone {
                     // A finished recovery is a `recovery` event (the spec's "requested or
                     // finished"), not a change of the mount.
-                    let mut e =
-                        MsgBuilder::genl(&mut ev, fam.id(), 0, 0, 0, gfs2ctl::cmd::RECOVERY, 1);
-                    e.put_str(a::TABLE, &table)
-                        .put_u32(a::JID, fill.jid)
-                        .put_u32(a::RECOVERY_STATUS, fill.recovery_status);
-                    e.finish();
+                    ops::recovery::EventAttrs {
+                        table: Some(&table),
+                        jid: Some(fill.jid),
+                        recovery_status: Some(fill.recovery_status),
+                    }
+                    .write(&mut ev, &ops::recovery::header(fam.id()));
                 } else {
-                    let mut e = MsgBuilder::genl(
-                        &mut ev,
-                        fam.id(),
-                        0,
-                        0,
-                        0,
-                        gfs2ctl::cmd::MOUNT_CHANGED,
-                        1,
-                    );
-                    e.put_str(a::TABLE, &table)
-                        .put_u32(a::JID, m.jid)
-                        .put_u8(a::FIRST, m.first as u8)
-                        .put_u8(a::BLOCKED, m.blocked as u8)
-                        .put_u8(a::WITHDRAWN, m.withdrawn as u8);
-                    e.finish();
+                    gfs2::mount_changed(&table, &m)
+                        .write(&mut ev, &ops::mount_changed::header(fam.id()));
                 }
                 let _ = twin.sock.try_send_to(&ev, 0, 1 << (fam.group() - 1));
             }
@@ -715,6 +709,8 @@ fn apply_reply(twin: &Twin, fill: &Fill, reply: Reply<'_, '_>, status: i64, s: &
     }
 }
 
+/// TRIGGER's answer (module: `pnfsd_nl_trigger_doit`'s reply): the run's kind-stats
+/// with its histogram, its elapsed time, and what the last REPLY said.
 #[allow(clippy::too_many_arguments)]
 fn encode_trigger_reply(
     out: &mut Vec<u8>,
@@ -727,41 +723,47 @@ fn encode_trigger_reply(
     elapsed: u64,
     last: Option<&[u8]>,
 ) {
-    let mut b = MsgBuilder::genl(out, fam.id(), 0, h.seq, requester, cmd, 1);
+    let mut hist = Vec::new();
+    s.latency.encode(&mut hist);
+    let h = GenlHeader::new(fam.id(), cmd).seq(h.seq).pid(requester);
     match fam {
         Fam::Pnfsd => {
-            use pnfs_netlink::pnfsd::attr as a;
-            pnfsd::put_kind_stats(&mut b, a::KIND_STATS, kind, s, true);
-            b.put_u64(a::ELAPSED_NS, elapsed);
-            if let Some(t) =
-                last.and_then(|l| PnfsdAttrs::parse(l, &pnfs_netlink::pnfsd::PNFSD_POLICY).ok())
-            {
-                for id in [a::STATUS, a::ACCESS, a::GENERATION, a::DEVICE_ID] {
-                    if let Some(x) = t.get(id) {
-                        b.put_bytes(id, x.payload);
-                    }
-                }
-                for x in t.all(a::DS_ADDR) {
-                    let n = b.nest_begin(a::DS_ADDR);
-                    b.put_raw_attrs(x.payload);
-                    b.nest_end(n);
-                }
+            use pnfs_netlink::pnfsd::{nest::DsAddrAttrs, ops};
+            let stats = [pnfsd::kind_stats!(pnfsd, kind, s, Some(&hist))];
+            let last = last.and_then(|l| ops::reply::Request::parse(l).ok());
+            let addrs: Vec<DsAddrAttrs<'_>> = last
+                .iter()
+                .flat_map(|r| r.ds_addr())
+                .map(|a| DsAddrAttrs {
+                    netid: a.netid(),
+                    uaddr: a.uaddr(),
+                })
+                .collect();
+            ops::trigger::ReplyAttrs {
+                kind_stats: &stats,
+                elapsed_ns: elapsed,
+                status: last.map(|r| r.status()),
+                access: last.and_then(|r| r.access()),
+                generation: last.and_then(|r| r.generation()),
+                device_id: last.and_then(|r| r.device_id().copied()),
+                ds_addr: &addrs,
             }
+            .write(out, &h);
         }
         Fam::Gfs2 => {
-            use gfs2ctl::attr as a;
-            pnfsd::put_kind_stats(&mut b, a::KIND_STATS, kind, s, true);
-            b.put_u64(a::ELAPSED_NS, elapsed);
-            if let Some(t) = last.and_then(|l| Gfs2Attrs::parse(l, &gfs2ctl::GFS2CTL_POLICY).ok()) {
-                for id in [a::STATUS, a::JID, a::FIRST] {
-                    if let Some(x) = t.get(id) {
-                        b.put_bytes(id, x.payload);
-                    }
-                }
+            use gfs2ctl::ops;
+            let stats = [pnfsd::kind_stats!(gfs2ctl, kind, s, Some(&hist))];
+            let last = last.and_then(|l| ops::reply::Request::parse(l).ok());
+            ops::trigger::ReplyAttrs {
+                kind_stats: &stats,
+                elapsed_ns: elapsed,
+                status: last.map(|r| r.status()),
+                jid: last.and_then(|r| r.jid()),
+                first: last.and_then(|r| r.first()),
             }
+            .write(out, &h);
         }
     }
-    b.finish();
 }
 
 /// Whether a socket still holds the requester's `port` (USERSOCK, this network
