@@ -432,21 +432,18 @@ async fn register_negotiates_version(env: &mut Env) -> R {
         })
         .await?;
     check_eq!(m.cmd, pc::REGISTER, "pnfsd REGISTER reply cmd");
-    check_eq!(m.a().u32(pa::VERSION), Some(1), "pnfsd negotiated version");
-    check_eq!(
-        m.a().u32(pa::PORT),
-        Some(d.port()),
-        "pnfsd REGISTER reply port"
-    );
+    let r = m.view(pnfsd::ops::register::Reply::parse)?;
+    check_eq!(r.version(), 1, "pnfsd negotiated version");
+    check_eq!(r.port(), d.port(), "pnfsd REGISTER reply port");
     let s = env.status(Fam::Pnfsd).await?;
-    let a = s.a();
-    check_eq!(a.u32(pa::VERSION), Some(1), "status-get version");
-    check_eq!(a.u32(pa::PORT), Some(d.port()), "status-get port");
-    check_eq!(a.u32(pa::NODE_ID), Some(3), "status-get node-id");
-    check_eq!(a.u32(pa::ROLE), Some(2), "status-get role");
-    check_eq!(a.u32(pa::MDS_ID), Some(4), "status-get mds-id");
+    let a = s.view(pnfsd::ops::status_get::Reply::parse)?;
+    check_eq!(a.version(), 1, "status-get version");
+    check_eq!(a.port(), d.port(), "status-get port");
+    check_eq!(a.node_id(), 3, "status-get node-id");
+    check_eq!(a.role(), Some(2), "status-get role");
+    check_eq!(a.mds_id(), Some(4), "status-get mds-id");
     check_eq!(
-        a.u64(pa::BOOT_EPOCH),
+        a.boot_epoch(),
         Some(0x1234_5678_9abc),
         "status-get boot-epoch"
     );
@@ -456,32 +453,14 @@ async fn register_negotiates_version(env: &mut Env) -> R {
             b.put_u32(ga::VERSION, 7).put_u32(ga::NODE_ID, 9);
         })
         .await?;
-    check_eq!(
-        m.a().u32(ga::VERSION),
-        Some(1),
-        "gfs2ctl negotiated version"
-    );
-    check_eq!(
-        m.a().u32(ga::PORT),
-        Some(g.port()),
-        "gfs2ctl REGISTER reply port"
-    );
+    let r = m.view(gfs2ctl::ops::register::Reply::parse)?;
+    check_eq!(r.version(), 1, "gfs2ctl negotiated version");
+    check_eq!(r.port(), g.port(), "gfs2ctl REGISTER reply port");
     let s = env.status(Fam::Gfs2).await?;
-    check_eq!(
-        s.a().u32(ga::PORT),
-        Some(g.port()),
-        "gfs2ctl status-get port"
-    );
-    check_eq!(
-        s.a().u32(ga::NODE_ID),
-        Some(9),
-        "gfs2ctl status-get node-id"
-    );
-    check_eq!(
-        s.a().u32(ga::VERSION),
-        Some(1),
-        "gfs2ctl status-get version"
-    );
+    let s = s.view(gfs2ctl::ops::status_get::Reply::parse)?;
+    check_eq!(s.port(), g.port(), "gfs2ctl status-get port");
+    check_eq!(s.node_id(), 9, "gfs2ctl status-get node-id");
+    check_eq!(s.version(), 1, "gfs2ctl status-get version");
     Ok(())
 }
 
@@ -555,18 +534,16 @@ async fn register_same_port_again(env: &mut Env) -> R {
         })
         .await?;
     check_eq!(r.len(), 1, "re-REGISTER reply messages");
-    check_eq!(r[0].a().u32(pa::PORT), Some(d.port()), "re-REGISTER port");
-    let s = env.status(Fam::Pnfsd).await?;
-    let a = s.a();
     check_eq!(
-        (
-            a.u32(pa::PORT),
-            a.u32(pa::NODE_ID),
-            a.u32(pa::ROLE),
-            a.u32(pa::MDS_ID),
-            a.u64(pa::BOOT_EPOCH)
-        ),
-        (Some(d.port()), Some(5), Some(2), Some(9), Some(1234)),
+        r[0].view(pnfsd::ops::register::Reply::parse)?.port(),
+        d.port(),
+        "re-REGISTER port"
+    );
+    let s = env.status(Fam::Pnfsd).await?;
+    let a = s.view(pnfsd::ops::status_get::Reply::parse)?;
+    check_eq!(
+        (a.port(), a.node_id(), a.role(), a.mds_id(), a.boot_epoch()),
+        (d.port(), 5, Some(2), Some(9), Some(1234)),
         "status-get after re-REGISTER (port, node, role, mds, epoch)"
     );
     let g = env.daemon(Fam::Gfs2).await?;
@@ -576,9 +553,10 @@ async fn register_same_port_again(env: &mut Env) -> R {
         })
         .await?;
     let s = env.status(Fam::Gfs2).await?;
+    let s = s.view(gfs2ctl::ops::status_get::Reply::parse)?;
     check_eq!(
-        (s.a().u32(ga::PORT), s.a().u32(ga::NODE_ID)),
-        (Some(g.port()), Some(8)),
+        (s.port(), s.node_id()),
+        (g.port(), 8),
         "gfs2ctl status-get after re-REGISTER"
     );
     Ok(())
@@ -623,24 +601,17 @@ async fn upcall_get_state(env: &mut Env) -> R {
             },
             |up| {
                 check_eq!(up.cmd, pc::GET_STATE, "upcall command");
-                let a = up.msg.a();
+                let a = up.msg.view(pnfsd::ops::get_state::Request::parse)?;
                 check_eq!(
                     (
-                        a.u64(pa::FSID),
-                        a.u64(pa::FILEID),
-                        a.get(pa::STATEID),
-                        a.u64(pa::CLIENTID),
-                        a.u32(pa::MDS_ID),
-                        a.u64(pa::BOOT_EPOCH)
+                        a.fsid(),
+                        a.fileid(),
+                        a.stateid(),
+                        a.clientid(),
+                        a.mds_id(),
+                        a.boot_epoch()
                     ),
-                    (
-                        Some(11),
-                        Some(12),
-                        Some(&sid[..]),
-                        Some(13),
-                        Some(2),
-                        Some(99)
-                    ),
+                    (11, 12, &sid, 13, 2, 99),
                     "get-state attributes (fsid, fileid, stateid, clientid, mds-id, epoch)"
                 );
                 Ok((
@@ -662,16 +633,10 @@ async fn upcall_get_state(env: &mut Env) -> R {
         s.p50 > 0 && s.p50 <= s.p99 && s.p99 <= s.p999,
         "run percentiles {s:?}"
     );
-    check!(
-        t.a().u64(pa::ELAPSED_NS).is_some_and(|e| e > 0),
-        "elapsed-ns"
-    );
+    let t = t.view(pnfsd::ops::trigger::Reply::parse)?;
+    check!(t.elapsed_ns() > 0, "elapsed-ns");
     check_eq!(
-        (
-            t.a().u32(pa::STATUS),
-            t.a().u32(pa::ACCESS),
-            t.a().u32(pa::GENERATION)
-        ),
+        (t.status(), t.access(), t.generation()),
         (Some(0), Some(3), Some(5)),
         "trigger echo of the reply (status, access, generation)"
     );
@@ -696,7 +661,8 @@ async fn upcall_get_device_info(env: &mut Env) -> R {
             },
             |up| {
                 check_eq!(up.cmd, pc::GET_DEVICE_INFO, "upcall command");
-                check_eq!(up.msg.a().get(pa::DEVICE_ID), Some(&dev[..]), "device-id");
+                let a = up.msg.view(pnfsd::ops::get_device_info::Request::parse)?;
+                check_eq!(a.device_id(), &dev, "device-id");
                 Ok((
                     0,
                     attrs(|b| {
@@ -717,16 +683,9 @@ async fn upcall_get_device_info(env: &mut Env) -> R {
         "trigger run counts"
     );
     let addrs: Vec<(Option<&str>, Option<&str>)> = t
-        .a()
-        .all(pa::DS_ADDR)
-        .into_iter()
-        .map(|p| {
-            let a = Attrs(p);
-            (
-                a.str(pnfsd::ds_addr_attr::NETID),
-                a.str(pnfsd::ds_addr_attr::UADDR),
-            )
-        })
+        .view(pnfsd::ops::trigger::Reply::parse)?
+        .ds_addr()
+        .map(|a| (a.netid(), a.uaddr()))
         .collect();
     check_eq!(
         addrs,
@@ -755,24 +714,17 @@ async fn upcall_layout_get(env: &mut Env) -> R {
             },
             |up| {
                 check_eq!(up.cmd, pc::LAYOUT_GET, "upcall command");
-                let a = up.msg.a();
+                let a = up.msg.view(pnfsd::ops::layout_get::Request::parse)?;
                 check_eq!(
                     (
-                        a.u64(pa::CLIENTID),
-                        a.u64(pa::FSID),
-                        a.u64(pa::FILEID),
-                        a.u32(pa::IOMODE),
-                        a.u64(pa::OFFSET),
-                        a.u64(pa::LENGTH)
+                        a.clientid(),
+                        a.fsid(),
+                        a.fileid(),
+                        a.iomode(),
+                        a.offset(),
+                        a.length()
                     ),
-                    (
-                        Some(21),
-                        Some(22),
-                        Some(23),
-                        Some(2),
-                        Some(4096),
-                        Some(8192)
-                    ),
+                    (21, 22, 23, 2, 4096, 8192),
                     "layout-get attributes"
                 );
                 Ok((
@@ -795,24 +747,24 @@ async fn upcall_layout_get(env: &mut Env) -> R {
     );
     let l = layouts(env).await?;
     check_eq!(l.len(), 1, "layouts after one layout-get");
-    let a = l[0].a();
+    let a = l[0].view(pnfsd::ops::layout_dump::Reply::parse)?;
     check_eq!(
         (
-            a.u64(pa::CLIENTID),
-            a.u64(pa::FSID),
-            a.u64(pa::FILEID),
-            a.get(pa::DEVICE_ID),
-            a.get(pa::STATEID),
-            a.u32(pa::IOMODE),
-            a.u64(pa::OFFSET),
-            a.u64(pa::LENGTH)
+            a.clientid(),
+            a.fsid(),
+            a.fileid(),
+            a.device_id(),
+            a.stateid(),
+            a.iomode(),
+            a.offset(),
+            a.length()
         ),
         (
             Some(21),
             Some(22),
             Some(23),
-            Some(&devid(1)[..]),
-            Some(&stateid(1, 0x21)[..]),
+            Some(&devid(1)),
+            Some(&stateid(1, 0x21)),
             Some(2),
             Some(4096),
             Some(8192)
@@ -849,7 +801,11 @@ async fn upcall_layout_return(env: &mut Env) -> R {
         (1, 1, 1, 0, 0),
         "refused return run"
     );
-    check_eq!(t.a().u32(pa::STATUS), Some(10060), "echoed status");
+    check_eq!(
+        t.view(pnfsd::ops::trigger::Reply::parse)?.status(),
+        Some(10060),
+        "echoed status"
+    );
     check_eq!(
         layouts(env).await?.len(),
         2,
@@ -858,24 +814,17 @@ async fn upcall_layout_return(env: &mut Env) -> R {
     let (t, _) = env
         .trigger_one(&d, ret, |up| {
             check_eq!(up.cmd, pc::LAYOUT_RETURN, "upcall command");
-            let a = up.msg.a();
+            let a = up.msg.view(pnfsd::ops::layout_return::Request::parse)?;
             check_eq!(
                 (
-                    a.u64(pa::CLIENTID),
-                    a.u64(pa::FSID),
-                    a.u64(pa::FILEID),
-                    a.get(pa::STATEID),
-                    a.u64(pa::OFFSET),
-                    a.u64(pa::LENGTH)
+                    a.clientid(),
+                    a.fsid(),
+                    a.fileid(),
+                    a.stateid(),
+                    a.offset(),
+                    a.length()
                 ),
-                (
-                    Some(31),
-                    Some(32),
-                    Some(33),
-                    Some(&sid[..]),
-                    Some(0),
-                    Some(1 << 20)
-                ),
+                (31, 32, 33, &sid, 0, 1 << 20),
                 "layout-return attributes"
             );
             Ok((0, vec![]))
@@ -907,16 +856,16 @@ async fn upcall_layout_commit(env: &mut Env) -> R {
             },
             |up| {
                 check_eq!(up.cmd, pc::LAYOUT_COMMIT, "upcall command");
-                let a = up.msg.a();
+                let a = up.msg.view(pnfsd::ops::layout_commit::Request::parse)?;
                 check_eq!(
                     (
-                        a.u64(pa::CLIENTID),
-                        a.u64(pa::FSID),
-                        a.u64(pa::FILEID),
-                        a.get(pa::STATEID),
-                        a.u64(pa::LAST_WRITE)
+                        a.clientid(),
+                        a.fsid(),
+                        a.fileid(),
+                        a.stateid(),
+                        a.last_write()
                     ),
-                    (Some(41), Some(42), Some(43), Some(&sid[..]), Some(65535)),
+                    (41, 42, 43, &sid, 65535),
                     "layout-commit attributes"
                 );
                 Ok((0, vec![]))
@@ -944,24 +893,17 @@ async fn upcall_state_changed(env: &mut Env) -> R {
             },
             |up| {
                 check_eq!(up.cmd, pc::STATE_CHANGED, "upcall command");
-                let a = up.msg.a();
+                let a = up.msg.view(pnfsd::ops::state_changed::Request::parse)?;
                 check_eq!(
                     (
-                        a.u64(pa::CLIENTID),
-                        a.u64(pa::FSID),
-                        a.u64(pa::FILEID),
-                        a.get(pa::STATEID),
-                        a.u32(pa::GENERATION),
-                        a.u32(pa::STATE_CHANGE)
+                        a.clientid(),
+                        a.fsid(),
+                        a.fileid(),
+                        a.stateid(),
+                        a.generation(),
+                        a.state_change()
                     ),
-                    (
-                        Some(51),
-                        Some(52),
-                        Some(53),
-                        Some(&sid[..]),
-                        Some(3),
-                        Some(2)
-                    ),
+                    (51, 52, 53, &sid, 3, 2),
                     "state-changed attributes"
                 );
                 Ok((0, vec![]))
@@ -991,20 +933,10 @@ async fn upcall_gfs2_mount(env: &mut Env) -> R {
             },
             |up| {
                 check_eq!(up.cmd, gc::MOUNT, "upcall command");
-                let a = up.msg.a();
+                let a = up.msg.view(gfs2ctl::ops::mount::Request::parse)?;
                 check_eq!(
-                    (
-                        a.str(ga::TABLE),
-                        a.get(ga::UUID),
-                        a.str(ga::DEVICE),
-                        a.u32(ga::MOUNT_FLAGS)
-                    ),
-                    (
-                        Some(table),
-                        Some(&[0x66u8; 16][..]),
-                        Some("/dev/vdc"),
-                        Some(1)
-                    ),
+                    (a.table(), a.uuid(), a.device(), a.mount_flags()),
+                    (table, Some(&[0x66u8; 16]), "/dev/vdc", 1),
                     "mount attributes (table, uuid, device, flags)"
                 );
                 Ok((
@@ -1017,33 +949,30 @@ async fn upcall_gfs2_mount(env: &mut Env) -> R {
         )
         .await?;
     check_eq!(counts(Fam::Gfs2, &t)?, (1, 1, 0, 0, 0), "mount run");
+    let echo = t.view(gfs2ctl::ops::trigger::Reply::parse)?;
     check_eq!(
-        (
-            t.a().i32(ga::STATUS),
-            t.a().u32(ga::JID),
-            t.a().u8(ga::FIRST)
-        ),
+        (echo.status(), echo.jid(), echo.first()),
         (Some(0), Some(3), Some(1)),
         "trigger echo (status, jid, first)"
     );
     let m = mount_of(env, table)
         .await?
         .ok_or("mount-get lacks the mount")?;
-    let a = m.a();
+    let a = m.view(gfs2ctl::ops::mount_get::Reply::parse)?;
     check_eq!(
         (
-            a.u32(ga::JID),
-            a.u8(ga::FIRST),
-            a.get(ga::UUID),
-            a.str(ga::DEVICE),
-            a.u32(ga::MOUNT_FLAGS),
-            a.u8(ga::BLOCKED),
-            a.u8(ga::WITHDRAWN)
+            a.jid(),
+            a.first(),
+            a.uuid(),
+            a.device(),
+            a.mount_flags(),
+            a.blocked(),
+            a.withdrawn()
         ),
         (
-            Some(3),
+            3,
             Some(1),
-            Some(&[0x66u8; 16][..]),
+            Some(&[0x66u8; 16]),
             Some("/dev/vdc"),
             Some(1),
             Some(0),
@@ -1104,7 +1033,11 @@ async fn upcall_gfs2_withdraw(env: &mut Env) -> R {
     let m = mount_of(env, table)
         .await?
         .ok_or("mount gone after withdraw")?;
-    check_eq!(m.a().u8(ga::WITHDRAWN), Some(1), "withdrawn");
+    check_eq!(
+        m.view(gfs2ctl::ops::mount_get::Reply::parse)?.withdrawn(),
+        Some(1),
+        "withdrawn"
+    );
     Ok(())
 }
 

@@ -7,7 +7,7 @@
 
 use pnfs_netlink::codec::*;
 use pnfs_netlink::socket::{NlSocket, SocketOptions};
-use pnfs_netlink::PeerError;
+use pnfs_netlink::{DecodeError, PeerError};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
@@ -41,6 +41,21 @@ pub struct Msg {
 impl Msg {
     pub fn a(&self) -> Attrs<'_> {
         Attrs(&self.attrs)
+    }
+
+    /// The message through its op's generated view (`pnfsd::ops::<op>::Reply::parse`,
+    /// ...): its attributes validated by the family's policy and its required ones
+    /// present, or an error naming the message and what is wrong.
+    pub fn view<'a, V>(
+        &'a self,
+        parse: impl FnOnce(&'a [u8]) -> Result<V, DecodeError>,
+    ) -> Result<V, String> {
+        parse(&self.attrs).map_err(|e| {
+            format!(
+                "message type {:#x} cmd {} (seq {}): {e}",
+                self.kind, self.cmd, self.seq
+            )
+        })
     }
 }
 

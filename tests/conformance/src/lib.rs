@@ -32,7 +32,7 @@ pub mod extack;
 pub mod nlctrl;
 pub mod sub;
 
-use conn::{attrs_of, Attrs, Conn, Fail, Msg};
+use conn::{attrs_of, Conn, Fail, Msg};
 use pnfs_netlink::codec::MsgBuilder;
 use pnfs_netlink::{gfs2ctl, pnfsd, Client, FamilyInfo, Proto};
 use std::future::Future;
@@ -149,22 +149,24 @@ pub struct KindStats {
 impl KindStats {
     /// Parse every kind-stats nest `nest` of a message.
     pub fn all(m: &Msg, nest: u16) -> Vec<KindStats> {
-        use pnfsd::kind_stats_attr as k;
+        // Through pnfsd's generated nest view: the families' kind-stats sets are alike
+        // (ids and types; the twin's tests check it). An absent counter reads u64::MAX.
+        use pnfsd::nest::KindStats as View;
         m.a()
             .all(nest)
             .into_iter()
             .map(|p| {
-                let a = Attrs(p);
+                let a = View::parse(p).ok();
                 KindStats {
-                    kind: a.u32(k::KIND).unwrap_or(0),
-                    sent: a.u64(k::SENT).unwrap_or(u64::MAX),
-                    answered: a.u64(k::ANSWERED).unwrap_or(u64::MAX),
-                    errors: a.u64(k::ERRORS).unwrap_or(u64::MAX),
-                    timeouts: a.u64(k::TIMEOUTS).unwrap_or(u64::MAX),
-                    failed: a.u64(k::FAILED).unwrap_or(u64::MAX),
-                    p50: a.u64(k::P50_NS).unwrap_or(u64::MAX),
-                    p99: a.u64(k::P99_NS).unwrap_or(u64::MAX),
-                    p999: a.u64(k::P999_NS).unwrap_or(u64::MAX),
+                    kind: a.and_then(|a| a.kind()).unwrap_or(0),
+                    sent: a.and_then(|a| a.sent()).unwrap_or(u64::MAX),
+                    answered: a.and_then(|a| a.answered()).unwrap_or(u64::MAX),
+                    errors: a.and_then(|a| a.errors()).unwrap_or(u64::MAX),
+                    timeouts: a.and_then(|a| a.timeouts()).unwrap_or(u64::MAX),
+                    failed: a.and_then(|a| a.failed()).unwrap_or(u64::MAX),
+                    p50: a.and_then(|a| a.p50_ns()).unwrap_or(u64::MAX),
+                    p99: a.and_then(|a| a.p99_ns()).unwrap_or(u64::MAX),
+                    p999: a.and_then(|a| a.p999_ns()).unwrap_or(u64::MAX),
                 }
             })
             .collect()
@@ -277,7 +279,21 @@ impl Daemon {
     pub async fn reply(&self, xid: u32, status: u32, extra: &[u8]) -> Result<(), Fail> {
         self.conn
             .request(self.id, pnfsd::cmd::REPLY, |b| {
-                b.put_u32(1, xid).put_u32(2, status).put_raw_attrs(extra);
+                match self.fam {
+                    Fam::Pnfsd => pnfsd::ops::reply::RequestAttrs {
+                        xid,
+                        status,
+                        ..Default::default()
+                    }
+                    .put(b),
+                    Fam::Gfs2 => gfs2ctl::ops::reply::RequestAttrs {
+                        xid,
+                        status: status as i32,
+                        ..Default::default()
+                    }
+                    .put(b),
+                }
+                b.put_raw_attrs(extra);
             })
             .await
             .map(|_| ())
