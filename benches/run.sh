@@ -11,6 +11,9 @@ if [ "${QUICK:-0}" = 1 ]; then
 	export BENCH_QUICK=1
 fi
 cargo bench -p pnfs-netlink --features compare --bench codec
+# The upcall bench runs pnfsctl (the twin) and pnfs_controld, other packages' binaries
+# of the same target directory: build them first.
+cargo build --release --bins
 cargo bench --bench upcall
 # The CPG bench drives the twin binary and cpg_probe (an example): build them first.
 cargo build --release --workspace --features corosync --bins --examples

@@ -9,7 +9,6 @@
 //! - [`gfs2`]: GFS2's uevents and withdraw acknowledgement; [`cld`]: nfsd's
 //!   client-tracking pipe.
 
-pub mod bench;
 pub mod cld;
 pub mod cluster;
 pub mod config;

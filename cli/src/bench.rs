@@ -1,9 +1,9 @@
-//! `pnfsctl bench`: the upcall round-trip benchmark (the harness is
-//! `pnfs_controld::bench`, shared with `cargo bench --bench upcall`).
+//! `pnfsctl bench`: the upcall round-trip benchmark (the harness is the `pnfs-bench`
+//! crate, shared with `cargo bench --bench upcall`).
 
 use crate::render::{out, out_line};
 use anyhow::Context;
-use pnfs_controld::bench;
+use pnfs_bench as bench;
 
 /// `pnfsctl bench`.
 #[derive(clap::Args, Debug, Clone)]

@@ -1,5 +1,5 @@
 //! The upcall round-trip benchmark (issue #8, paths 1 and 2), shared by
-//! `cargo bench --bench upcall` and `pnfsctl bench`.
+//! `cargo bench --bench upcall` (`benches/upcall.rs`) and `pnfsctl bench`.
 //!
 //! Product path: a twin (`pnfsctl twin`, the kernel half over NETLINK_USERSOCK) and
 //! `pnfs_controld` on the local engine registered to it, two processes. The twin's TRIGGER
@@ -19,20 +19,29 @@
 //! All run in rounds that alternate product and floors case by case, under two CPU
 //! placements (every process pinned to cpu0; free), in a private network namespace
 //! when root. Medians over the rounds are reported.
+//!
+//! The sockets are the netlink crate's ([`NlSocket`]), driven from one thread with
+//! blocking receives (`Blocking`); `unsafe` is left only where the standard library has
+//! nothing safe (prctl, unshare, CPU affinity, the effective uid, the thread's CPU clock).
 
-use crate::kernel::{self, device_id, Target};
 use anyhow::{bail, Context};
+use pnfs_controld::config::SocketKind;
+use pnfs_controld::control::{self, Request};
+use pnfs_controld::kernel::{self, device_id, Target};
 use pnfs_netlink::codec::{
     MsgBuilder, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLM_F_ACK, NLM_F_REQUEST,
 };
 use pnfs_netlink::histogram::Histogram;
 use pnfs_netlink::pnfsd::{self, attr as a, UpcallKind};
-use pnfs_netlink::{Client, PnfsdAttrs};
+use pnfs_netlink::socket::{
+    recvmmsg_into, set_blocking_receive, NlSocket, RecvBatch, SocketOptions, NETLINK_USERSOCK,
+};
+use pnfs_netlink::{Client, NlError, PnfsdAttrs};
 use pnfs_twin::trigger::{build_upcall, Fill};
 use pnfs_twin::Fam;
 use serde_json::{json, Value};
 use std::ffi::OsString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -218,7 +227,7 @@ const NODE: u32 = 1;
 const DS_NETID: &str = "tcp";
 const DS_UADDR: &str = "10.0.0.1.8.1";
 /// Receive buffers: what the twin and the daemon ask for (capped by rmem_max alike).
-const RCVBUF: i32 = 8 << 20;
+const RCVBUF: usize = 8 << 20;
 
 fn stateid() -> [u8; 16] {
     let mut s = [0u8; 16];
@@ -285,101 +294,72 @@ fn reply_template(kind: UpcallKind, daemon_port: u32) -> Vec<u8> {
     v
 }
 
-// ---------------------------------------------------------------- raw USERSOCK sockets
+// ---------------------------------------------------------------- blocking sockets
 
-fn usersock(port: u32, rcvtimeo: Option<Duration>) -> std::io::Result<OwnedFd> {
-    // SAFETY: plain socket calls on a fd we own; pointers to live locals of the right size.
-    unsafe {
-        let fd = libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_USERSOCK,
-        );
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let fd = OwnedFd::from_raw_fd(fd);
-        let set = |opt: i32, v: *const libc::c_void, len: usize| {
-            if libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, opt, v, len as _) < 0 {
-                Err(std::io::Error::last_os_error())
-            } else {
-                Ok(())
-            }
-        };
-        set(
-            libc::SO_RCVBUF,
-            &RCVBUF as *const i32 as *const _,
-            std::mem::size_of::<i32>(),
-        )?;
-        if let Some(t) = rcvtimeo {
-            let tv = libc::timeval {
-                tv_sec: t.as_secs() as _,
-                tv_usec: t.subsec_micros() as _,
-            };
-            set(
-                libc::SO_RCVTIMEO,
-                &tv as *const libc::timeval as *const _,
-                std::mem::size_of::<libc::timeval>(),
-            )?;
-        }
-        let mut sa: libc::sockaddr_nl = std::mem::zeroed();
-        sa.nl_family = libc::AF_NETLINK as _;
-        sa.nl_pid = port;
-        if libc::bind(
-            fd.as_raw_fd(),
-            &sa as *const _ as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_nl>() as _,
-        ) < 0
-        {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(fd)
-    }
+/// A netlink socket of the netlink crate driven from one thread with blocking receives
+/// and no runtime (the floor's shape: no epoll): its receives wait in the kernel (with
+/// SO_RCVTIMEO when one is given); its sends are `NlSocket`'s (MSG_DONTWAIT), retried
+/// while the receiver is full, as a blocking send would wait.
+struct Blocking {
+    sock: NlSocket,
+    /// One datagram of up to 64 KiB.
+    rx: RecvBatch,
 }
 
-#[inline]
-fn send_to(fd: &OwnedFd, buf: &[u8], port: u32) -> std::io::Result<()> {
-    // SAFETY: valid fd and buffer; sockaddr_nl is plain data.
-    let r = unsafe {
-        let mut sa: libc::sockaddr_nl = std::mem::zeroed();
-        sa.nl_family = libc::AF_NETLINK as _;
-        sa.nl_pid = port;
-        libc::sendto(
-            fd.as_raw_fd(),
-            buf.as_ptr() as *const _,
-            buf.len(),
-            0,
-            &sa as *const _ as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_nl>() as _,
+impl Blocking {
+    /// A NETLINK_USERSOCK socket bound to `port` (0: the kernel chooses).
+    fn usersock(port: u32, rcvtimeo: Option<Duration>) -> std::io::Result<Blocking> {
+        let sock = NlSocket::open(
+            NETLINK_USERSOCK,
+            &SocketOptions {
+                port,
+                rcvbuf: RCVBUF,
+                passcred: false,
+                ext_ack: false,
+            },
         )
-    };
-    if r < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(())
+        .map_err(io_error)?;
+        Blocking::take(sock, rcvtimeo)
+    }
+
+    /// Take over `sock`'s receive side (it leaves tokio's epoll set if it had joined it).
+    fn take(mut sock: NlSocket, rcvtimeo: Option<Duration>) -> std::io::Result<Blocking> {
+        sock.deregister();
+        // A zero SO_RCVTIMEO waits for ever.
+        set_blocking_receive(sock.as_raw_fd(), rcvtimeo.unwrap_or(Duration::ZERO))?;
+        Ok(Blocking {
+            sock,
+            rx: RecvBatch::new(1, 64 * 1024),
+        })
     }
 }
 
-/// Receive one datagram: its length and the sender's port.
-#[inline]
-fn recv_from(fd: &OwnedFd, buf: &mut [u8]) -> std::io::Result<(usize, u32)> {
-    // SAFETY: valid fd and buffer; the kernel fills `sa` up to `len`.
-    unsafe {
-        let mut sa: libc::sockaddr_nl = std::mem::zeroed();
-        let mut len = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
-        let n = libc::recvfrom(
-            fd.as_raw_fd(),
-            buf.as_mut_ptr() as *mut _,
-            buf.len(),
-            0,
-            &mut sa as *mut _ as *mut libc::sockaddr,
-            &mut len,
-        );
-        if n < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok((n as usize, sa.nl_pid))
+fn io_error(e: NlError) -> std::io::Error {
+    match e {
+        NlError::Io(e) => e,
+        e => std::io::Error::other(e),
     }
+}
+
+/// Send one datagram to `port`.
+#[inline]
+fn send_to(sock: &NlSocket, buf: &[u8], port: u32) -> std::io::Result<()> {
+    loop {
+        match sock.try_send_to(buf, port, 0).map_err(io_error) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::yield_now(),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Wait for one datagram: its bytes and the sender's port.
+#[inline]
+fn recv_from<'a>(sock: &NlSocket, rx: &'a mut RecvBatch) -> std::io::Result<(&'a [u8], u32)> {
+    recvmmsg_into(sock.as_raw_fd(), rx, false, 0)?;
+    let (msg, from) = rx.get(0);
+    Ok((msg, from.port))
 }
 
 fn msg_type(buf: &[u8]) -> u16 {
@@ -413,17 +393,16 @@ pub fn echo_main(port: u32) -> i32 {
             }
         };
     }
-    let fd = match usersock(port, None) {
-        Ok(fd) => fd,
+    let Blocking { sock, mut rx } = match Blocking::usersock(port, None) {
+        Ok(b) => b,
         Err(e) => {
             eprintln!("upcall echo: binding USERSOCK port {port:#x}: {e}");
             return 2;
         }
     };
-    let mut rx = vec![0u8; 64 * 1024];
     let mut reply = Vec::with_capacity(64 * 1024);
     loop {
-        let (n, from) = match recv_from(&fd, &mut rx) {
+        let (msg, from) = match recv_from(&sock, &mut rx) {
             Ok(r) => r,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
@@ -431,26 +410,28 @@ pub fn echo_main(port: u32) -> i32 {
                 return 2;
             }
         };
+        let n = msg.len();
         if n < NLMSG_HDRLEN {
             continue;
         }
-        match msg_type(&rx) {
+        match msg_type(msg) {
             NLMSG_NOOP => {
                 reply.clear();
-                reply.extend_from_slice(&rx[NLMSG_HDRLEN..n]);
-                let _ = send_to(&fd, &rx[..NLMSG_HDRLEN], from);
+                reply.extend_from_slice(&msg[NLMSG_HDRLEN..]);
+                let _ = send_to(&sock, &msg[..NLMSG_HDRLEN], from);
             }
             NLMSG_DONE => return 0,
             ECHO_FORWARD if n >= NLMSG_HDRLEN + 4 => {
                 // Send the payload's datagram to the port it names, as this process (its
                 // REGISTER with a kernel half), and relay the first answer from there.
-                let to = u32::from_ne_bytes(rx[NLMSG_HDRLEN..NLMSG_HDRLEN + 4].try_into().unwrap());
+                let to =
+                    u32::from_ne_bytes(msg[NLMSG_HDRLEN..NLMSG_HDRLEN + 4].try_into().unwrap());
                 reply.clear();
-                reply.extend_from_slice(&rx[NLMSG_HDRLEN + 4..n]);
-                let relayed = send_to(&fd, &reply, to).and_then(|()| loop {
-                    let (m, p) = recv_from(&fd, &mut rx)?;
+                reply.extend_from_slice(&msg[NLMSG_HDRLEN + 4..]);
+                let relayed = send_to(&sock, &reply, to).and_then(|()| loop {
+                    let (answer, p) = recv_from(&sock, &mut rx)?;
                     if p == to {
-                        break send_to(&fd, &rx[..m], from);
+                        break send_to(&sock, answer, from);
                     }
                 });
                 if let Err(e) = relayed {
@@ -461,10 +442,10 @@ pub fn echo_main(port: u32) -> i32 {
             }
             _ => {
                 if reply.len() >= XID.end && n >= XID.end {
-                    reply[SEQ].copy_from_slice(&rx[SEQ]);
-                    reply[XID].copy_from_slice(&rx[XID]);
+                    reply[SEQ].copy_from_slice(&msg[SEQ]);
+                    reply[XID].copy_from_slice(&msg[XID]);
                 }
-                if let Err(e) = send_to(&fd, &reply, from) {
+                if let Err(e) = send_to(&sock, &reply, from) {
                     eprintln!("upcall echo: send: {e}");
                 }
             }
@@ -613,19 +594,21 @@ impl PipeFloor {
 
 /// The sender side of the floor.
 struct Floor {
-    fd: OwnedFd,
+    sock: NlSocket,
     echo_port: u32,
-    rx: Vec<u8>,
+    rx: RecvBatch,
     ctl: Vec<u8>,
     stamps: Vec<Instant>,
 }
 
 impl Floor {
     fn open(echo_port: u32) -> anyhow::Result<Floor> {
+        let Blocking { sock, rx } =
+            Blocking::usersock(0, Some(Duration::from_secs(10))).context("floor socket")?;
         Ok(Floor {
-            fd: usersock(0, Some(Duration::from_secs(10))).context("floor socket")?,
+            sock,
             echo_port,
-            rx: vec![0u8; 64 * 1024],
+            rx,
             ctl: Vec::with_capacity(1024),
             stamps: Vec::with_capacity(1024),
         })
@@ -641,7 +624,7 @@ impl Floor {
         self.ctl.extend_from_slice(reply);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            match send_to(&self.fd, &self.ctl, self.echo_port) {
+            match send_to(&self.sock, &self.ctl, self.echo_port) {
                 Ok(()) => break,
                 Err(e)
                     if e.raw_os_error() == Some(libc::ECONNREFUSED)
@@ -653,8 +636,8 @@ impl Floor {
             }
         }
         loop {
-            let (n, from) = recv_from(&self.fd, &mut self.rx).context("floor: echo ack")?;
-            if from == self.echo_port && n == NLMSG_HDRLEN && msg_type(&self.rx) == NLMSG_NOOP {
+            let (msg, from) = recv_from(&self.sock, &mut self.rx).context("floor: echo ack")?;
+            if from == self.echo_port && msg.len() == NLMSG_HDRLEN && msg_type(msg) == NLMSG_NOOP {
                 return Ok(());
             }
         }
@@ -669,11 +652,11 @@ impl Floor {
         self.ctl.extend_from_slice(&[0u8; 10]);
         self.ctl.extend_from_slice(&to.to_ne_bytes());
         self.ctl.extend_from_slice(datagram);
-        send_to(&self.fd, &self.ctl, self.echo_port).context("floor: reaching the echo")?;
+        send_to(&self.sock, &self.ctl, self.echo_port).context("floor: reaching the echo")?;
         loop {
-            let (n, from) = recv_from(&self.fd, &mut self.rx).context("floor: forward answer")?;
+            let (_, from) = recv_from(&self.sock, &mut self.rx).context("floor: forward answer")?;
             if from == self.echo_port {
-                return Ok(&self.rx[..n]);
+                return Ok(self.rx.get(0).0);
             }
         }
     }
@@ -693,7 +676,7 @@ impl Floor {
         self.stamps.clear();
         self.stamps.resize(d, now);
         let mut h = Histogram::default();
-        let (fd, port) = (&self.fd, self.echo_port);
+        let (sock, port) = (&self.sock, self.echo_port);
         let a0 = allocs.map(|f| f());
         let t0 = Instant::now();
         let mut sent = 0u32;
@@ -702,7 +685,7 @@ impl Floor {
             upcall[SEQ].copy_from_slice(&xid);
             upcall[XID].copy_from_slice(&xid);
             stamps[i as usize % d] = Instant::now();
-            send_to(fd, upcall, port)
+            send_to(sock, upcall, port)
         };
         while (sent as usize) < d {
             send(sent, &mut self.stamps)?;
@@ -710,10 +693,14 @@ impl Floor {
         }
         let mut got = 0u32;
         while got < count {
-            let (n, _) = recv_from(fd, &mut self.rx).context("floor: waiting for an echo")?;
+            let (echo, _) = recv_from(sock, &mut self.rx).context("floor: waiting for an echo")?;
             let t = Instant::now();
-            if n < XID.end || self.rx[SEQ] != (got + 1).to_ne_bytes() {
-                bail!("floor: echo {} out of order or short ({n} bytes)", got + 1);
+            if echo.len() < XID.end || echo[SEQ] != (got + 1).to_ne_bytes() {
+                bail!(
+                    "floor: echo {} out of order or short ({} bytes)",
+                    got + 1,
+                    echo.len()
+                );
             }
             h.record((t - self.stamps[got as usize % d]).as_nanos() as u64);
             got += 1;
@@ -745,7 +732,7 @@ impl Floor {
         let mut done = [0u8; NLMSG_HDRLEN];
         done[..4].copy_from_slice(&(NLMSG_HDRLEN as u32).to_ne_bytes());
         done[4..6].copy_from_slice(&NLMSG_DONE.to_ne_bytes());
-        let _ = send_to(&self.fd, &done, self.echo_port);
+        let _ = send_to(&self.sock, &done, self.echo_port);
     }
 }
 
@@ -823,7 +810,7 @@ fn place(pids: &[u32], cpus: &[usize]) -> anyhow::Result<()> {
         set
     };
     let apply = |tid: i32| {
-        // SAFETY: see above.
+        // SAFETY: `set` is a live cpu_set_t of the size given; the call only reads it.
         let r =
             unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) };
         if r == 0 {
@@ -847,8 +834,7 @@ fn place(pids: &[u32], cpus: &[usize]) -> anyhow::Result<()> {
 /// A private network namespace for this thread and what it starts (it disappears with
 /// the last of them), or why not.
 fn private_netns() -> String {
-    // SAFETY: plain getter.
-    if unsafe { libc::geteuid() } != 0 {
+    if euid() != 0 {
         return "host network namespace (not root: no private namespace)".into();
     }
     // SAFETY: plain syscall; affects this thread and the children it starts.
@@ -859,6 +845,13 @@ fn private_netns() -> String {
         );
     }
     "private network namespace (unshare CLONE_NEWNET; gone when the benchmark exits)".into()
+}
+
+/// This process's effective uid.
+fn euid() -> u32 {
+    // SAFETY: geteuid takes nothing, always succeeds and touches no memory of ours (std
+    // has no safe wrapper).
+    unsafe { libc::geteuid() }
 }
 
 fn sh(cmd: &str) -> String {
@@ -964,7 +957,7 @@ async fn start_twin(
     procs.spawn(name, twin)?;
     let deadline = Instant::now() + Duration::from_secs(20);
     let (mut c, target) = loop {
-        match kernel::find(crate::config::SocketKind::Usersock, port).await {
+        match kernel::find(SocketKind::Usersock, port).await {
             Ok(x) => break x,
             Err(e) if Instant::now() > deadline => {
                 bail!("the {name} did not answer: {e}\n{}", procs.tail(name))
@@ -990,8 +983,8 @@ async fn kernel_request(
         .map_err(Into::into)
 }
 
-async fn daemon_call(control: &str, req: crate::control::Request) -> anyhow::Result<Value> {
-    let v = crate::control::call(control, &req, Duration::from_secs(10)).await?;
+async fn daemon_call(control: &str, req: Request) -> anyhow::Result<Value> {
+    let v = control::call(control, &req, Duration::from_secs(10)).await?;
     if let Some(e) = v.get("error") {
         bail!("daemon: {e}");
     }
@@ -1085,16 +1078,18 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         dir: dir.clone(),
         children: vec![],
     };
-    // SAFETY: plain getter.
-    let uid = unsafe { libc::geteuid() };
+    let uid = euid();
 
     // ---- the kernel half (twin)
     let (mut c, target) = start_twin(&mut procs, "twin", &opts, twin_port, uid).await?;
 
     // ---- the daemon on the local engine, MDS of its one-node cluster
+    // An empty configuration (every setting from the flags below): not the system's file.
+    let config = dir.join("daemon.toml");
+    std::fs::write(&config, "").context("writing the daemon's empty configuration")?;
     let mut d = Command::new(&opts.programs.daemon);
     d.arg("--config")
-        .arg(dir.join("absent.toml"))
+        .arg(&config)
         .args(["--node-id", &NODE.to_string(), "--engine", "local"])
         .args([
             "--socket",
@@ -1109,7 +1104,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     procs.spawn("daemon", d)?;
     let deadline = Instant::now() + Duration::from_secs(30);
     let daemon_port = loop {
-        if let Ok(v) = daemon_call(&control, crate::control::Request::Status).await {
+        if let Ok(v) = daemon_call(&control, Request::Status).await {
             if v["granting"] == true && v["in_grace"] == false {
                 break v["port"].as_u64().unwrap_or(0) as u32;
             }
@@ -1224,7 +1219,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         build_upcall(Fam::Pnfsd, k as u32, 1, &fill(k), &mut up);
         upcalls.push((k, up, reply_template(k, daemon_port)));
     }
-    let stats0 = daemon_call(&control, crate::control::Request::Stats).await?;
+    let stats0 = daemon_call(&control, Request::Stats).await?;
 
     // Whose CPU time each side uses: (processes, and this thread — the floors' sender).
     let pid_of = |name: &str| -> Vec<u32> {
@@ -1351,7 +1346,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     // The daemon's upcall thread adds its polling counts when idle for its receive
     // timeout (100 ms).
     tokio::time::sleep(Duration::from_millis(250)).await;
-    let stats1 = daemon_call(&control, crate::control::Request::Stats).await?;
+    let stats1 = daemon_call(&control, Request::Stats).await?;
     let delta = |k: &str| stats1[k].as_u64().unwrap_or(0) - stats0[k].as_u64().unwrap_or(0);
     let daemon_service = stats1["pnfsd"]
         .as_array()
@@ -1865,7 +1860,7 @@ pub fn markdown(r: &Report, command: &str) -> String {
 /// `pnfsctl bench --echo-module`: register with the module like the daemon, then answer
 /// upcalls with fixed replies from a blocking loop.
 pub async fn echo_module() -> anyhow::Result<()> {
-    let (_c, target) = kernel::find(crate::config::SocketKind::Generic, 0)
+    let (_c, target) = kernel::find(SocketKind::Generic, 0)
         .await
         .context("the pnfs_shim module's families")?;
     let reg = kernel::Registration {
@@ -1893,51 +1888,40 @@ pub async fn echo_module() -> anyhow::Result<()> {
         replies.push((up[NLMSG_HDRLEN], r));
     }
     eprintln!("echo-module: registered on port {port}, answering upcalls");
-    let fd = sock.as_raw_fd();
     // Blocking from here on: the floor's shape (no epoll, no runtime).
-    // SAFETY: plain fcntl on our own fd.
-    unsafe {
-        let fl = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK);
-    }
-    // SAFETY: the fd stays open (owned by `sock`, alive until the end of this function);
-    // the ManuallyDrop keeps this second owner from closing it.
-    let owned = std::mem::ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(fd) });
+    let Blocking { sock, mut rx } = Blocking::take(sock, None)?;
     tokio::task::spawn_blocking(move || {
-        let fd: &OwnedFd = &owned;
-        let mut rx = vec![0u8; 64 * 1024];
         let mut refused = 0u64;
         loop {
-            let (n, _) = match recv_from(fd, &mut rx) {
+            let (msg, _) = match recv_from(&sock, &mut rx) {
                 Ok(r) => r,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(anyhow::anyhow!("echo-module: {e}")),
             };
-            if n < XID.end || msg_type(&rx) != target.pnfsd.id {
-                if n >= NLMSG_HDRLEN && msg_type(&rx) == NLMSG_ERROR {
+            let n = msg.len();
+            if n < XID.end || msg_type(msg) != target.pnfsd.id {
+                if n >= NLMSG_HDRLEN && msg_type(msg) == NLMSG_ERROR {
                     refused += 1;
                     if refused == 1 {
                         eprintln!(
                             "echo-module: the module refused a REPLY: {:?}",
-                            &rx[..n.min(64)]
+                            &msg[..n.min(64)]
                         );
                     }
                 }
                 continue;
             }
-            let Some((_, reply)) = replies.iter_mut().find(|(c, _)| *c == rx[NLMSG_HDRLEN]) else {
+            let Some((_, reply)) = replies.iter_mut().find(|(c, _)| *c == msg[NLMSG_HDRLEN]) else {
                 continue;
             };
-            reply[SEQ].copy_from_slice(&rx[SEQ]);
-            reply[XID].copy_from_slice(&rx[XID]);
-            if let Err(e) = send_to(fd, reply, 0) {
+            reply[SEQ].copy_from_slice(&msg[SEQ]);
+            reply[XID].copy_from_slice(&msg[XID]);
+            if let Err(e) = send_to(&sock, reply, 0) {
                 eprintln!("echo-module: send: {e}");
             }
         }
     })
-    .await??;
-    drop(sock);
-    Ok(())
+    .await?
 }
 
 /// Where the daemon binary is for `pnfsctl bench`: next to pnfsctl, else on PATH.
