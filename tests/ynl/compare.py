@@ -384,10 +384,128 @@ def compare_family(fam, kernel_dir, root, ours_override=None):
         diffs.append((f"{fam} mcgrps differ", f"the kernel {ks.mcgrps}, ours {os_.mcgrps}"))
     both = set(ks.ops) & set(os_.ops)
     attrs = sum(len(op_view(os_, os_.ops[c])["policy"]) for c in both)
+    udiffs, ustats = compare_user(fam, kernel_dir, root, ours.get("rs"))
+    diffs += udiffs
     stats = (f"{fam}: {len(set(kc) & set(oc))} uapi values, {len(ks.ranges)} range structs, "
              f"{len(kfree & ofree)} shared policy arrays, {len(both)} ops with "
-             f"{attrs} policy entries compared")
+             f"{attrs} policy entries, {ustats} compared")
     return diffs, stats
+
+
+# ---------------------------------------------------------------------------------------
+# The user-side typed messages
+
+def c_user_structs(text, fam):
+    """{struct name: {member: kind}} of the kernel's user header."""
+    out = {}
+    for m in re.finditer(r"^struct (%s_\w+) \{\n(.*?)^\};" % fam, text, re.S | re.M):
+        name, body = m.group(1), m.group(2)
+        if "ynl_ntf_base_type" in body or name.endswith("_list"):
+            continue
+        members = {}
+        pres = re.search(r"struct \{\n(.*?)\} _present;", body, re.S)
+        flags = set()
+        if pres:
+            for line in pres.group(1).splitlines():
+                f = re.match(r"\s*__u32 (\w+):1;", line)
+                if f:
+                    flags.add(f.group(1))
+            body = body[pres.end():]
+        for line in body.splitlines():
+            d = re.match(r"\s*(.+?)\s*(\*?)(\w+);", line)
+            if not d:
+                continue
+            ty, ptr, n = d.group(1), d.group(2), d.group(3)
+            if ty == "unsigned int" and n.startswith("n_"):
+                continue
+            if ty.startswith("struct "):
+                kind = "nest*" if ptr else "nest"
+            elif ty == "void" and ptr:
+                kind = "binary"
+            elif ty == "char" and ptr:
+                kind = "string"
+            elif ptr:
+                kind = ty.replace("__", "") + "*"
+            elif ty.startswith("enum "):
+                kind = "u32"
+            else:
+                kind = ty.replace("__", "")
+            members[n] = kind
+            flags.discard(n)
+        for f in flags:
+            members[f] = "flag"
+        out[name] = members
+    return out
+
+
+def rust_kind(ty):
+    ty = ty.strip()
+    m = re.fullmatch(r"Option<(.*)>", ty)
+    if m:
+        ty = m.group(1)
+    if re.fullmatch(r"\[u8; \d+\]", ty) or ty == "&'x [u8]":
+        return "binary"
+    m = re.fullmatch(r"&'x \[(.*)\]", ty)
+    if m:
+        inner = rust_kind(m.group(1))
+        return "nest*" if inner == "nest" else inner + "*"
+    if ty == "&'x str":
+        return "string"
+    if ty == "bool":
+        return "flag"
+    if ty.startswith("nest::"):
+        return "nest"
+    return {"i32": "s32", "i64": "s64"}.get(ty, ty)
+
+
+def rust_user_structs(text, fam):
+    """{kernel struct name: {member: kind}} of our generated builders."""
+    out = {}
+    def fields(body):
+        return {n: rust_kind(t) for n, t in re.findall(r"^\s*pub (\w+): (.+),$", body, re.M)}
+    nest = re.search(r"^pub mod nest \{\n(.*?)^\}", text, re.S | re.M).group(1)
+    for m in re.finditer(r"pub struct (\w+)Attrs(?:<'x>)? \{\n(.*?)^\s*\}", nest, re.S | re.M):
+        snake = re.sub(r"(?<!^)([A-Z])", r"_\1", m.group(1)).lower()
+        out[f"{fam}_{snake}"] = fields(m.group(2))
+    ops = text[text.index("\npub mod ops {"):]
+    for m in re.finditer(r"^    pub mod (\w+) \{\n(.*?)^    \}", ops, re.S | re.M):
+        op, body = m.group(1), m.group(2)
+        for b in re.finditer(r"pub struct (Request|Reply|Event)Attrs(?:<'x>)? \{\n(.*?)^\s*\}",
+                             body, re.S | re.M):
+            suffix = {"Request": "req", "Reply": "rsp", "Event": "rsp"}[b.group(1)]
+            out[f"{fam}_{op}_{suffix}"] = fields(b.group(2))
+    return out
+
+
+def compare_user(fam, kernel_dir, root, rs=None):
+    """Differences between the kernel's user-side structs and our builders."""
+    diffs = []
+    k = c_user_structs(open(os.path.join(kernel_dir, f"{fam}-user.h")).read(), fam)
+    rs = rs or open(os.path.join(root, f"netlink/src/gen/{fam}.rs")).read()
+    o = rust_user_structs(rs, fam)
+    # A dump's reply struct is <op>_rsp_dump on the kernel side; a dump request without
+    # attributes has a struct there and nothing here.
+    for n in list(k):
+        if n.endswith("_rsp_dump"):
+            k[n[: -len("_dump")]] = k.pop(n)
+    k = {n: v for n, v in k.items() if v or n in o}
+    for n in sorted(set(k) | set(o)):
+        if n not in o:
+            diffs.append((f"{fam} user {n} kernel-only", f"members {sorted(k[n])}"))
+            continue
+        if n not in k:
+            diffs.append((f"{fam} user {n} ours-only", f"fields {sorted(o[n])}"))
+            continue
+        for f in sorted(set(k[n]) | set(o[n])):
+            if f not in o[n]:
+                diffs.append((f"{fam} user {n}.{f} kernel-only", k[n][f]))
+            elif f not in k[n]:
+                diffs.append((f"{fam} user {n}.{f} ours-only", o[n][f]))
+            elif k[n][f] != o[n][f]:
+                diffs.append((f"{fam} user {n}.{f} differs",
+                              f"the kernel {k[n][f]}, ours {o[n][f]}"))
+    members = sum(len(v) for n, v in o.items() if n in k)
+    return diffs, f"{len(set(k) & set(o))} typed messages with {members} members"
 
 
 def read_allow(path):
@@ -439,8 +557,13 @@ def self_test(fam, kernel_dir, root, baseline):
     if m:
         bad = uapi.replace(m.group(0), m.group(0)[:-len(m.group(2))] + "99", 1)
         checks.append(("a uapi constant", {"uapi": bad}))
-    if len(checks) < 5:
-        return [f"{fam}: self-test found too little to mutate ({len(checks)} of 5)"]
+    rs = rd(os.path.join(root, f"netlink/src/gen/{fam}.rs"))
+    m = re.search(r"(pub struct RequestAttrs(?:<'x>)? \{\n(?:\s*///.*\n)*\s*pub )(\w+):", rs)
+    if m:
+        checks.append(("a builder's field", {"rs": rs.replace(m.group(0),
+                                                               m.group(1) + m.group(2) + "_x:", 1)}))
+    if len(checks) < 6:
+        return [f"{fam}: self-test found too little to mutate ({len(checks)} of 6)"]
     failures = []
     for what, over in checks:
         got = {k for k, _ in compare_family(fam, kernel_dir, root, over)[0]}
