@@ -1,0 +1,290 @@
+//! TODO
+
+use super::*;
+
+impl Daemon {
+    /// Grace decisions go to the log, the event ring and (`what` non-empty) the grace
+    /// events `pnfsctl monitor grace` follows, with the epochs after the decision.
+    pub(super) fn grace_log(&mut self, what: &'static str, node: NodeId, s: String) {
+        tracing::info!("{s}");
+        if !what.is_empty() {
+            self.grace_seq += 1;
+            let c = &self.store.state.clients;
+            if self.grace_events.len() == GRACE_EVENTS {
+                self.grace_events.pop_front();
+            }
+            self.grace_events.push_back(json!({
+                "seq": self.grace_seq,
+                "what": what,
+                "node": node,
+                "current_epoch": c.current,
+                "recovery_epoch": c.recovery,
+                "text": s,
+            }));
+        }
+        self.ring.push(s);
+    }
+
+    /// A node's nfsd started or finished grace (in the agreed order, on every node).
+    pub(super) fn on_grace(&mut self, node: NodeId, req: u64, op: u8) {
+        let c = &mut self.store.state.clients;
+        match op {
+            grace_op::START => {
+                let new = c.grace_start();
+                let (cur, rec) = (c.current, c.recovery);
+                if new {
+                    self.grace_log("begin", node, format!(
+                        "grace: node {node}'s nfsd started: cluster grace begins, epoch {cur} recovering epoch {rec}"
+                    ));
+                } else {
+                    self.grace_log(
+                        "join",
+                        node,
+                        format!(
+                        "grace: node {node}'s nfsd started: joins the grace recovering epoch {rec}"
+                    ),
+                    );
+                }
+                self.grace_nodes.insert(node, GRACE_NEED | GRACE_ENFORCING);
+                self.mark_dirty();
+                if node == self.node {
+                    self.store.state.cld_in_grace = true;
+                    let open: Vec<NodeId> = self
+                        .members
+                        .iter()
+                        .copied()
+                        .filter(|n| {
+                            self.grace_nodes
+                                .get(n)
+                                .is_none_or(|f| f & GRACE_ENFORCING == 0)
+                        })
+                        .collect();
+                    if !open.is_empty() {
+                        // Unpatched nfsd cannot re-enter grace once out of it: say so.
+                        self.grace_log("unenforced", node, format!(
+                            "grace: nodes {open:?} are not in grace (an nfsd out of grace cannot re-enter it without a restart): their clients are not held off"
+                        ));
+                    }
+                    let c = &self.store.state.clients;
+                    let upload = c.reclaimable();
+                    let line = format!(
+                        "cld: grace starts: epoch {} recovering epoch {} ({} client(s) may reclaim)",
+                        c.current,
+                        c.recovery,
+                        upload.len()
+                    );
+                    self.ring.push(line);
+                    self.cld_answer_after_save(req, move |m| {
+                        let mut v: Vec<Vec<u8>> = upload
+                            .iter()
+                            .map(|(n, p)| crate::cld::reply_upload(m, n, p))
+                            .collect();
+                        v.push(crate::cld::reply(m, 0));
+                        v
+                    });
+                }
+            }
+            grace_op::DONE => {
+                if let Some(f) = self.grace_nodes.get_mut(&node) {
+                    *f &= !GRACE_NEED;
+                }
+                self.grace_log(
+                    "done",
+                    node,
+                    format!("grace: node {node}'s nfsd finished reclaim"),
+                );
+                if node == self.node {
+                    if let Some(b) = self.cld_wait.remove(&req) {
+                        self.grace_done_held.push(b);
+                    }
+                }
+            }
+            _ => {
+                // REJOIN(_DONE): a restarted daemon whose nfsd is still in grace.
+                let f = if self.store.state.clients.recovery != 0 && op == grace_op::REJOIN {
+                    GRACE_NEED | GRACE_ENFORCING
+                } else {
+                    GRACE_ENFORCING
+                };
+                self.grace_nodes.insert(node, f);
+                self.grace_log(
+                    "rejoin",
+                    node,
+                    format!("grace: node {node} is back with its nfsd in grace"),
+                );
+            }
+        }
+        self.maybe_end_grace();
+    }
+
+    /// Grace ends cluster-wide when no member needs it any more (and only with quorum:
+    /// a cut-off minority cannot tell); then every held GraceDone is answered.
+    pub(super) fn maybe_end_grace(&mut self) {
+        if !self.journals_synced {
+            // Joining: the cluster's grace is not known here yet (the snapshot brings it).
+            return;
+        }
+        let c = &self.store.state.clients;
+        if c.recovery != 0 {
+            let needing: Vec<NodeId> = self
+                .members
+                .iter()
+                .copied()
+                .filter(|n| self.grace_nodes.get(n).is_some_and(|f| f & GRACE_NEED != 0))
+                .collect();
+            if !needing.is_empty() || !self.quorate {
+                if !self.grace_done_held.is_empty() {
+                    self.grace_log(
+                        "",
+                        self.node,
+                        format!(
+                            "grace: GraceDone held: nodes {needing:?} still need grace{}",
+                            if self.quorate { "" } else { " (and no quorum)" }
+                        ),
+                    );
+                }
+                return;
+            }
+            let r = c.recovery;
+            self.store.state.clients.grace_done();
+            self.grace_nodes.clear();
+            self.mark_dirty();
+            self.grace_log(
+                "end",
+                self.node,
+                format!("grace: epoch {r}'s grace ends cluster-wide (no member needs it)"),
+            );
+        }
+        if self.grace_done_held.is_empty() {
+            return;
+        }
+        self.store.state.cld_in_grace = false;
+        self.grace_nodes.remove(&self.node);
+        self.mark_dirty();
+        let line = format!(
+            "cld: grace done: epoch {}",
+            self.store.state.clients.current
+        );
+        self.ring.push(line);
+        for b in std::mem::take(&mut self.grace_done_held) {
+            self.cld_reply_after_save(&b, |m| vec![crate::cld::reply(m, 0)]);
+        }
+    }
+
+    /// For `pnfsctl grace show`: the cluster's epochs and every member's flags.
+    pub(super) fn grace_json(&self) -> Value {
+        let c = &self.store.state.clients;
+        let mut nodes: BTreeSet<NodeId> = self.members.iter().copied().collect();
+        nodes.extend(self.grace_nodes.keys());
+        json!({
+            "current_epoch": c.current,
+            "recovery_epoch": c.recovery,
+            "in_grace": c.recovery != 0,
+            "quorate": self.quorate,
+            "nodes": nodes.iter().map(|n| {
+                let f = self.grace_nodes.get(n).copied().unwrap_or(0);
+                json!({
+                    "node": n,
+                    "member": self.members.contains(n),
+                    "need": f & GRACE_NEED != 0,
+                    "enforcing": f & GRACE_ENFORCING != 0,
+                })
+            }).collect::<Vec<_>>(),
+            "local": {
+                "node": self.node,
+                "cld_pipe": self.cfg.cld_pipe,
+                "nfsd_in_grace": self.store.state.cld_in_grace,
+                "grace_done_held": self.grace_done_held.len(),
+                "waiting_for_cluster": self.cld_wait.len(),
+            },
+        })
+    }
+
+    /// The grace state and client records a joiner adopts.
+    pub(super) fn grace_snap(&self) -> GraceSnap {
+        let c = &self.store.state.clients;
+        GraceSnap {
+            current: c.current,
+            recovery: c.recovery,
+            nodes: self.grace_nodes.clone(),
+            epochs: c.epochs.clone(),
+        }
+    }
+
+    pub(super) fn adopt_grace(&mut self, from: NodeId, g: GraceSnap) {
+        let c = &mut self.store.state.clients;
+        if (c.current, c.recovery, &c.epochs) != (g.current, g.recovery, &g.epochs) {
+            self.ring.push(format!(
+                "grace: epochs {}/{} and {} record set(s) from node {from} replace ours ({}/{})",
+                g.current,
+                g.recovery,
+                g.epochs.len(),
+                c.current,
+                c.recovery
+            ));
+            c.current = g.current;
+            c.recovery = g.recovery;
+            c.epochs = g.epochs;
+            self.mark_dirty();
+        }
+        // Our own flags are ours to say (a Rejoin follows if our nfsd is in grace).
+        let mine = self.grace_nodes.get(&self.node).copied();
+        self.grace_nodes = g.nodes;
+        match mine {
+            Some(f) => self.grace_nodes.insert(self.node, f),
+            None => self.grace_nodes.remove(&self.node),
+        };
+    }
+
+    /// Tick: the MDS's own grace period (`Down::Grace`) ends when its time is up.
+    pub(super) fn end_mds_grace(&mut self) {
+        if let Some(t) = self.grace_until {
+            if Instant::now() >= t {
+                self.grace_until = None;
+                let epoch = self.mds_epoch;
+                self.ring.push(format!("grace of epoch {epoch} ends"));
+                self.downcall(
+                    Tag::Fire,
+                    Down::Grace {
+                        start: false,
+                        epoch,
+                    },
+                );
+            }
+        }
+    }
+
+    /// The first membership after a restart while our nfsd was in grace: the cluster
+    /// must not end grace under it.
+    pub(super) fn rejoin_grace(&mut self) {
+        if !self.store.state.cld_in_grace {
+            return;
+        }
+        let req = self.next_id();
+        // Its GraceDone may already wait in the journal (answered once replayed): then
+        // say we no longer need grace, whichever of the two arrives first.
+        let op = if crate::cld::journal_holds(&self.cfg.state_dir, crate::cld::cmd::GRACE_DONE) {
+            grace_op::REJOIN_DONE
+        } else {
+            grace_op::REJOIN
+        };
+        self.send(Msg::Grace {
+            node: self.node,
+            req,
+            op,
+        });
+    }
+
+    /// A node gone during grace no longer holds it up (if its nfsd is still in grace,
+    /// its restarted daemon says so again).
+    pub(super) fn grace_member_left(&mut self, n: NodeId) {
+        if self.grace_nodes.remove(&n).is_some() {
+            self.grace_log(
+                "left",
+                n,
+                format!("grace: node {n} left: it no longer holds grace"),
+            );
+            self.maybe_end_grace();
+        }
+    }
+}

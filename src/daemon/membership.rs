@@ -1,0 +1,90 @@
+//! Membership and quorum: the cluster engine's configuration changes, in the agreed
+//! order on every node. This part keeps who is a member and whether the partition is
+//! quorate; what each change means to the other parts is theirs to say, called from
+//! `on_membership` in a fixed order (journals, DS cache, departures, acks, election,
+//! grace).
+
+use super::*;
+
+impl Daemon {
+    /// One event from the cluster engine.
+    pub(super) fn on_cluster(&mut self, ev: ClusterEvent) {
+        match ev {
+            ClusterEvent::Membership(m) => self.on_membership(m),
+            ClusterEvent::Message { from, payload } => match Msg::decode(&payload) {
+                Ok(msg) => {
+                    if !self.members.contains(&from) {
+                        self.stats.rejected_cluster += 1;
+                        self.ring
+                            .push(format!("message from non-member {from} ignored"));
+                        return;
+                    }
+                    self.on_msg(from, msg)
+                }
+                Err(e) => {
+                    self.stats.rejected_cluster += 1;
+                    self.ring
+                        .push(format!("cluster message from node {from} rejected: {e}"));
+                    tracing::warn!(from, "cluster message rejected: {e}");
+                }
+            },
+            ClusterEvent::Lost(_) => {}
+        }
+    }
+
+    /// A configuration change: members, who joined and left, quorum.
+    pub(super) fn on_membership(&mut self, m: Membership) {
+        let was_quorate = self.quorate;
+        // On the first one, this node's own grace flags are not announced yet (a Rejoin
+        // follows): no grace decision before it.
+        let first = self.first_membership;
+        self.ring.push(format!(
+            "membership: members {:?} joined {:?} left {:?} quorate {}",
+            m.members, m.joined, m.left, m.quorate
+        ));
+        self.members = m.members.clone();
+        self.quorate = m.quorate;
+        if std::mem::take(&mut self.first_membership) {
+            self.first_journal_sync(&m);
+            self.rejoin_grace();
+        }
+        self.send_journal_snapshot(&m);
+        if was_quorate != self.quorate {
+            // A partition loses (or regains) the right to grant: drop what we cached.
+            self.flush_cache();
+            self.ring.push(format!(
+                "quorum {}: cache flushed",
+                if m.quorate { "regained" } else { "lost" }
+            ));
+        }
+        self.journals_after_quorum_change(was_quorate, &m);
+        for (n, why) in &m.left {
+            self.peers.remove(n);
+            self.hello_seen.remove(n);
+            self.member_left(*n, *why);
+        }
+        self.recover_left_without_quorum();
+        self.no_acks_from(&m.left);
+        if !m.joined.is_empty() && !m.joined.contains(&self.node) {
+            // Tell newcomers who we are (they did not see our earlier Hello).
+            self.say_hello();
+        }
+        self.downcall(Tag::Fire, Down::Members(self.members.clone()));
+        self.elect();
+        if self.quorate && !was_quorate && !first {
+            self.maybe_end_grace();
+        }
+    }
+
+    /// Node `n` left: its grace flags, its device (on the MDS) and its journals.
+    pub(super) fn member_left(&mut self, n: NodeId, why: LeaveReason) {
+        self.ring.push(format!("node {n} left ({why:?})"));
+        self.grace_member_left(n);
+        if self.is_mds() {
+            let id = device_id(n);
+            self.downcall(Tag::Fire, Down::LayoutRecallDevice { id });
+            self.downcall(Tag::Fire, Down::DeviceDel { id });
+        }
+        self.recover_journals_of(n, why);
+    }
+}

@@ -1,0 +1,772 @@
+//! The daemon's main loop: one task owning all state, driven by a fixed set of sources
+//! (as dlm_controld's loop over its fds): the upcalls the fast path thread leaves to it,
+//! the cluster engine, downcall results, control requests from `pnfsctl`, a tick, and
+//! shutdown. The one lock is the fast path's (`fastpath::Shared`: the DS cache and the
+//! published view), taken only in short synchronous sections, never across an await;
+//! every queue is bounded.
+
+use crate::cluster::{Cluster, ClusterEvent, LeaveReason, Membership, NodeId};
+use crate::config::Config;
+use crate::decide::{self, ClusterView, StateDecision};
+use crate::fastpath::{self, CacheEntry, Fwd};
+use crate::kernel::{self, device_id, device_node, Down, DownOut, Registration, Tagged, Target};
+use crate::ring::Ring;
+use crate::stats::Stats;
+use crate::store::Store;
+use crate::wire::{
+    grace_op, DsAddr, GraceSnap, Msg, StateKey, GRACE_ENFORCING, GRACE_NEED, PROTO_MIN_VERSION,
+    PROTO_VERSION,
+};
+use pnfs_netlink::codec::{ErrorMsg, GenlMsg, Messages, MsgBuilder, NLMSG_ERROR};
+use pnfs_netlink::socket::NlSocket;
+use pnfs_netlink::{gfs2ctl, pnfsd, Gfs2Attrs, NlError, PnfsdAttrs};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use pnfsd::Nfsstat;
+
+mod cache;
+mod cld_bridge;
+mod control;
+mod durable;
+mod election;
+mod gfs2_companion;
+mod grace;
+mod journals;
+mod link;
+mod membership;
+mod outbox;
+mod upcalls;
+mod view;
+
+#[cfg(feature = "fuzzing")]
+pub mod harness;
+
+pub use control::unhex16;
+use link::KernelLink;
+
+pub use crate::control::ControlReq;
+use crate::control::Request;
+
+/// Who waits for an answer.
+enum Waiter {
+    /// An upcall: answer the kernel half with REPLY.
+    Kernel { xid: u32, kind: u32, since: Instant },
+    /// A `pnfsctl` request.
+    Control(oneshot::Sender<Value>),
+}
+
+/// Why a downcall was made (routes its result).
+enum Tag {
+    /// Nothing waits; log failures.
+    Fire,
+    /// The MDS checks a stateid for a DS's query.
+    Query {
+        qid: u64,
+        to: NodeId,
+        fsid: u64,
+        fileid: u64,
+        stateid: [u8; 16],
+        clientid: u64,
+        /// When the MDS took up the query (`stats.mds_checks`).
+        since: Instant,
+    },
+    /// A revoke asked by `pnfsctl`: invalidate caches next.
+    Revoke {
+        clientid: u64,
+        one: Option<(u64, u64, [u8; 16])>,
+        waiter: Waiter,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Peer {
+    priority: u32,
+    epoch: u64,
+    incarnation: u64,
+    max_version: u8,
+    addrs: Vec<DsAddr>,
+}
+
+/// What a state query asks: (fsid, fileid, stateid, clientid).
+type QueryKey = (u64, u64, [u8; 16], u64);
+
+struct Parked {
+    waiter: Waiter,
+    since: Instant,
+}
+
+struct InvalWait {
+    waiting: BTreeSet<NodeId>,
+    waiter: Option<Waiter>,
+    count: u32,
+}
+
+#[derive(Debug, Clone)]
+struct RecoveryJob {
+    dead: NodeId,
+    recoverer: NodeId,
+}
+
+/// A GFS2 answer waiting for the durable write of `version`: (version, waiter, status,
+/// jid and first-mounter).
+/// A GFS2 answer waiting for a durable write: (version, waiter, status, for a mount its
+/// table, jid and first flag).
+type AfterSave = (u64, Waiter, i32, Option<(String, u32, bool)>);
+
+/// First wait before retrying a durable write that failed; doubled up to `SAVE_BACKOFF_MAX`.
+const SAVE_BACKOFF_MIN: Duration = Duration::from_millis(100);
+const SAVE_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// The daemon.
+pub struct Daemon {
+    cfg: Config,
+    node: NodeId,
+    incarnation: u64,
+    target: Target,
+    sock: NlSocket,
+    /// The port upcalls come from and REPLYs go to (`kernel::Registered::peer`).
+    upcall_peer: u32,
+    /// The DS cache and what the upcall fast path answers from (see `fastpath`).
+    fast: Arc<fastpath::Shared>,
+    targets: Option<watch::Sender<Target>>,
+    link: KernelLink,
+    /// What the fast path answers by, as last published to it.
+    published: fastpath::View,
+    tx: Vec<u8>,
+    msg_buf: Vec<u8>,
+    cluster: Box<dyn Cluster>,
+    down: mpsc::Sender<(Tag, Down)>,
+    down_done: mpsc::Receiver<Tagged<Tag>>,
+    store: Store,
+    pub ring: Ring,
+    stats: Stats,
+    members: Vec<NodeId>,
+    quorate: bool,
+    peers: BTreeMap<NodeId, Peer>,
+    /// Members whose Hello was delivered (compatible or not): the election waits for all.
+    hello_seen: BTreeSet<NodeId>,
+    /// Whether our journal map is the cluster's: false after joining a running cluster
+    /// until the Journals snapshot arrives; journal messages wait in `sync_queue`.
+    journals_synced: bool,
+    first_membership: bool,
+    /// Members that left after we last lost quorum. If one of them is a member again
+    /// when quorum returns, it was on the other side of a partition, where the quorate
+    /// part may have changed the journal map: ours waits for a snapshot. (The members
+    /// at the loss are no guide: libquorum reports the loss before CPG reports who left.)
+    departed_since_loss: BTreeSet<NodeId>,
+    sync_queue: Vec<(NodeId, Msg)>,
+    mds: Option<NodeId>,
+    mds_epoch: u64,
+    grace_until: Option<Instant>,
+    parked: HashMap<u64, Parked>,
+    /// State queries in flight, by what they ask: the first qid's answer answers them
+    /// all (a burst of misses for one stateid is one question to the MDS, not thousands
+    /// queued behind each other in the downcall worker until the kernel half gives up).
+    asking: HashMap<QueryKey, Vec<u64>>,
+    next_id: u64,
+    invals: HashMap<u64, InvalWait>,
+    mounts_parked: HashMap<u64, Waiter>,
+    /// MOUNT requests answered EAGAIN because the cluster did not order them within
+    /// the query timeout (a ring re-forming after a node death): when one is delivered
+    /// after all, the journal it took is released again.
+    mounts_expired: BTreeSet<u64>,
+    local_mounts: BTreeMap<String, (u32, bool)>,
+    recovery: BTreeMap<(String, u32), RecoveryJob>,
+    /// Nodes that left while we had no quorum: whether they died or we were cut off is
+    /// only known once quorum returns (then those still gone get their journals
+    /// recovered). A minority never recovers anyone's journal.
+    left_without_quorum: BTreeSet<NodeId>,
+    registered_role: Option<(pnfsd::Role, NodeId, u64)>,
+    /// Durable state: version changed in memory, version on disk, write in flight.
+    dirty_version: u64,
+    saved_version: u64,
+    write_in_flight: bool,
+    /// The MDS epoch on disk (what the write in flight carries: `writing_epoch`). This node
+    /// grants as MDS only with its epoch durable: a restart must never reuse an epoch.
+    durable_epoch: u64,
+    writing_epoch: u64,
+    /// The last durable write's error, the next retry and the wait after it.
+    save_error: Option<String>,
+    save_retry: Option<(Instant, Duration)>,
+    save_log: crate::ratelog::RateLog,
+    save_tx: mpsc::Sender<(u64, crate::store::Durable)>,
+    saved_rx: mpsc::Receiver<(u64, Result<(), String>)>,
+    /// GFS2 answers that wait until the journal assignment is on disk.
+    after_save: Vec<AfterSave>,
+    /// What the real GFS2's uevents said, and the queue they come in by (None: not
+    /// watched, or the watcher stopped).
+    gfs2: crate::gfs2::Gfs2View,
+    uevents: Option<mpsc::Receiver<Vec<u8>>>,
+    /// nfsd's cld pipe: messages read (by the pipe task), answers to write, and answers
+    /// that wait until the client records they follow are on disk (version, answer if
+    /// written, answer if the write failed).
+    cld_rx: Option<mpsc::Receiver<Vec<u8>>>,
+    cld_tx: Option<mpsc::Sender<crate::cld::CldOut>>,
+    cld_after_save: Vec<(u64, crate::cld::CldOut, crate::cld::CldOut)>,
+    /// Cluster-wide grace: each member's flags (GRACE_NEED, GRACE_ENFORCING), replicated
+    /// by the Grace messages in the cluster's agreed order.
+    grace_nodes: BTreeMap<NodeId, u8>,
+    /// cld messages whose answer waits for our own cluster message (by its req) to come
+    /// back in the agreed order: the request as nfsd sent it.
+    cld_wait: HashMap<u64, Vec<u8>>,
+    /// GraceDone requests of our nfsd, answered when the cluster's grace ends.
+    grace_done_held: Vec<Vec<u8>>,
+    /// The last grace decisions (bounded), numbered from 1 by `grace_seq`.
+    grace_events: std::collections::VecDeque<Value>,
+    grace_seq: u64,
+}
+
+/// Errors that stop the daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("kernel half: {0}")]
+    Kernel(#[from] NlError),
+    #[error("state store: {0}")]
+    Store(#[from] std::io::Error),
+    #[error("cluster: {0}")]
+    Cluster(String),
+    #[error("upcall socket: {0}")]
+    Upcall(String),
+}
+
+/// What a daemon is made of; the rest of its state starts empty.
+struct Parts {
+    cfg: Config,
+    node: NodeId,
+    incarnation: u64,
+    target: Target,
+    sock: NlSocket,
+    upcall_peer: u32,
+    cluster: Box<dyn Cluster>,
+    down: mpsc::Sender<(Tag, Down)>,
+    down_done: mpsc::Receiver<Tagged<Tag>>,
+    store: Store,
+    ring: Ring,
+    save_tx: mpsc::Sender<(u64, crate::store::Durable)>,
+    saved_rx: mpsc::Receiver<(u64, Result<(), String>)>,
+    local_mounts: BTreeMap<String, (u32, bool)>,
+    uevents: Option<mpsc::Receiver<Vec<u8>>>,
+    cld: Option<(mpsc::Receiver<Vec<u8>>, mpsc::Sender<crate::cld::CldOut>)>,
+    /// The downcall worker's family ids (None: no worker, the harness).
+    targets: Option<watch::Sender<Target>>,
+}
+
+/// First start serving nfsd's pipe (no state on disk yet): take nfsdcld's records over,
+/// if its database is there. Returns what to log in the ring.
+fn import_nfsdcld_once(cfg: &Config, store: &mut Store) -> Option<String> {
+    if cfg.cld_pipe.is_empty() || !store.fresh || cfg.nfsdcld_db.is_empty() {
+        return None;
+    }
+    let path = std::path::Path::new(&cfg.nfsdcld_db);
+    if !path.exists() {
+        return None;
+    }
+    let line = match crate::cld::import_nfsdcld(path) {
+        Ok(c) => {
+            let n: usize = c.epochs.values().map(|m| m.len()).sum();
+            let line = format!(
+                "cld: imported nfsdcld's database {}: epochs {}/{}, {n} client record(s)",
+                path.display(),
+                c.current,
+                c.recovery
+            );
+            store.state.clients = c;
+            if let Err(e) = store.save() {
+                tracing::error!("imported records not saved: {e}");
+            }
+            line
+        }
+        Err(e) => format!("cld: nfsdcld's database not imported: {e}"),
+    };
+    tracing::info!("{line}");
+    Some(line)
+}
+
+const TICK: Duration = Duration::from_millis(100);
+/// Grace decisions kept for `pnfsctl monitor grace`.
+const GRACE_EVENTS: usize = 256;
+/// Forwarded datagrams handled per wake-up (bounds the reply datagram too).
+const RX_BATCH: usize = pnfs_netlink::socket::MAX_BATCH;
+/// Datagrams the fast path thread may have handed over and the loop not yet taken.
+const FWD_QUEUE: usize = 1024;
+/// Longest datagram the daemon sends to the kernel half: the twin reads at most 64 KiB
+/// (kmod-shim/PROTOCOL.md); the module takes up to its socket's send buffer.
+const MAX_TO_KERNEL: usize = 32 * 1024;
+
+impl Daemon {
+    /// Find the kernel half, register, and build the daemon (not yet running).
+    pub async fn start(cfg: Config, cluster: Box<dyn Cluster>) -> Result<Daemon, DaemonError> {
+        let mut store = Store::open(&cfg.state_dir)?;
+        let imported = import_nfsdcld_once(&cfg, &mut store);
+        let (client, target) = kernel::find(cfg.socket, cfg.twin_port).await?;
+        let node = cluster.node_id();
+        let reg = Registration {
+            node_id: node,
+            role: pnfsd::Role::Ds,
+            mds_id: 0,
+            epoch: store.state.epoch,
+        };
+        let kernel::Registered {
+            sock,
+            peer: upcall_peer,
+            pnfsd_version: pv,
+            gfs2_version: gv,
+            early,
+        } = kernel::register(&target, reg).await?;
+        // What the kernel half kept mounted while no daemon ran (a restart): those
+        // journals are still ours, and a node death must block these filesystems too.
+        let mut client = client;
+        let mounts = kernel::read_mounts(&mut client, &target).await?;
+        let (done_tx, done_rx) = mpsc::channel(1024);
+        let (targets, targets_rx) = watch::channel(target.clone());
+        let down = kernel::spawn_worker(client, targets_rx, done_tx);
+        let incarnation = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+            ^ std::process::id() as u64;
+        let (saved_tx, saved_rx) = mpsc::channel(16);
+        let save_tx = crate::store::spawn_writer(store.path().to_path_buf(), saved_tx);
+        let mut ring = Ring::new(cfg.ring_size);
+        if let Some(l) = imported {
+            ring.push(l);
+        }
+        if !mounts.is_empty() {
+            ring.push(format!(
+                "kernel half has {} filesystem(s) mounted from before: {mounts:?}",
+                mounts.len()
+            ));
+        }
+        ring.push(format!(
+            "start node {node}: {} registered pnfsd v{pv} gfs2ctl v{gv} on port {}, engine {}, epoch {}",
+            target.describe(),
+            sock.port(),
+            cluster.name(),
+            store.state.epoch
+        ));
+        tracing::info!(node, port = sock.port(), kernel = %target.describe(), engine = cluster.name(), "registered");
+        let uevents = if cfg.gfs2_uevents {
+            let (tx, rx) = mpsc::channel(256);
+            match crate::gfs2::spawn_watcher(tx) {
+                Ok(_) => Some(rx),
+                Err(e) => {
+                    tracing::warn!("GFS2 uevents not watched: {e}");
+                    ring.push(format!("GFS2 uevents not watched: {e}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let cld = (!cfg.cld_pipe.is_empty()).then(|| {
+            let (req_tx, req_rx) = mpsc::channel(256);
+            let (out_tx, out_rx) = mpsc::channel(256);
+            crate::cld::spawn_server(cfg.cld_pipe.clone().into(), &cfg.state_dir, req_tx, out_rx);
+            ring.push(format!(
+                "serving nfsd's client tracking pipe {}",
+                cfg.cld_pipe
+            ));
+            (req_rx, out_tx)
+        });
+        Ok(Daemon::assemble(Parts {
+            cfg,
+            node,
+            incarnation,
+            target,
+            sock,
+            upcall_peer,
+            cluster,
+            down,
+            down_done: done_rx,
+            store,
+            ring,
+            save_tx,
+            saved_rx,
+            local_mounts: mounts
+                .into_iter()
+                .map(|(table, jid, first)| (table, (jid, first)))
+                .collect(),
+            uevents,
+            cld,
+            targets: Some(targets),
+        })
+        .with_early(early))
+    }
+
+    fn with_early(mut self, early: Vec<Vec<u8>>) -> Daemon {
+        self.link.early = early;
+        self
+    }
+
+    /// A daemon from its parts, in its initial state (no membership seen yet).
+    fn assemble(p: Parts) -> Daemon {
+        let durable_epoch = p.store.state.epoch;
+        let (cld_rx, cld_tx) = match p.cld {
+            Some((rx, tx)) => (Some(rx), Some(tx)),
+            None => (None, None),
+        };
+        Daemon {
+            node: p.node,
+            incarnation: p.incarnation,
+            target: p.target,
+            sock: p.sock,
+            upcall_peer: p.upcall_peer,
+            fast: Arc::default(),
+            targets: p.targets,
+            link: KernelLink::default(),
+            published: fastpath::View::default(),
+            tx: Vec::with_capacity(64 * 1024),
+            msg_buf: Vec::with_capacity(1024),
+            cluster: p.cluster,
+            down: p.down,
+            down_done: p.down_done,
+            store: p.store,
+            ring: p.ring,
+            stats: Stats::default(),
+            members: vec![],
+            quorate: false,
+            peers: BTreeMap::new(),
+            hello_seen: BTreeSet::new(),
+            journals_synced: false,
+            first_membership: true,
+            departed_since_loss: BTreeSet::new(),
+            sync_queue: Vec::new(),
+            mds: None,
+            mds_epoch: 0,
+            grace_until: None,
+            parked: HashMap::new(),
+            asking: HashMap::new(),
+            next_id: 1,
+            invals: HashMap::new(),
+            mounts_parked: HashMap::new(),
+            mounts_expired: BTreeSet::new(),
+            local_mounts: p.local_mounts,
+            recovery: BTreeMap::new(),
+            left_without_quorum: BTreeSet::new(),
+            registered_role: Some((pnfsd::Role::Ds, 0, 0)),
+            dirty_version: 0,
+            saved_version: 0,
+            write_in_flight: false,
+            durable_epoch,
+            writing_epoch: 0,
+            save_error: None,
+            save_retry: None,
+            save_log: crate::ratelog::RateLog::new(Duration::from_secs(1)),
+            save_tx: p.save_tx,
+            saved_rx: p.saved_rx,
+            after_save: Vec::new(),
+            gfs2: crate::gfs2::Gfs2View::new("/sys"),
+            uevents: p.uevents,
+            cld_rx,
+            cld_tx,
+            cld_after_save: Vec::new(),
+            grace_nodes: BTreeMap::new(),
+            cld_wait: HashMap::new(),
+            grace_done_held: Vec::new(),
+            grace_events: std::collections::VecDeque::new(),
+            grace_seq: 0,
+            cfg: p.cfg,
+        }
+    }
+
+    /// The port the kernel half sends upcalls to.
+    pub fn port(&self) -> u32 {
+        self.sock.port()
+    }
+
+    /// Serve until shutdown; then unregister and answer what is parked.
+    pub async fn run(
+        mut self,
+        mut control: mpsc::Receiver<ControlReq>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), DaemonError> {
+        self.say_hello();
+        // The upcall socket's receive side goes to the fast path thread from here on.
+        self.publish();
+        self.sock.deregister();
+        let (fwd_tx, mut fwd) = mpsc::channel::<Fwd>(FWD_QUEUE);
+        self.link.fwd = Some(fwd_tx);
+        self.start_upcall_thread()
+            .map_err(|e| DaemonError::Upcall(format!("starting the fast path thread: {e}")))?;
+        let (watch_tx, watched) = mpsc::channel(4);
+        kernel::spawn_watch(self.cfg.socket, self.cfg.twin_port, watch_tx);
+        self.link.watched = Some(watched);
+        let (reg_tx, reg_rx) = mpsc::channel(1);
+        self.link.registered_tx = Some(reg_tx);
+        self.link.registered_rx = Some(reg_rx);
+        for d in std::mem::take(&mut self.link.early) {
+            self.on_datagram(&d);
+        }
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let result = loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break Ok(()),
+                f = fwd.recv() => {
+                    // This and what else is queued now (bounded: the reply datagram too).
+                    // Take no more than RX_BATCH, and nothing that is not handled: the
+                    // next one is taken only while there is a pass left for it (taking
+                    // it on the last pass dropped an upcall, unanswered and unlogged).
+                    let mut next = f;
+                    let mut failed = None;
+                    let mut taken = 1;
+                    loop {
+                        match next {
+                            Some(f) => {
+                                if let Err(e) = self.on_fwd(f) {
+                                    failed = Some(e);
+                                    break;
+                                }
+                            }
+                            None => {
+                                failed = Some("the upcall fast path thread stopped".to_string());
+                                break;
+                            }
+                        }
+                        if taken == RX_BATCH {
+                            break;
+                        }
+                        match fwd.try_recv() {
+                            Ok(f) => {
+                                next = Some(f);
+                                taken += 1;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    if let Some(e) = failed {
+                        self.ring.push(e.clone());
+                        break Err(DaemonError::Upcall(e));
+                    }
+                    self.flush().await;
+                }
+                ev = self.cluster.events().recv() => {
+                    match ev {
+                        Some(ClusterEvent::Lost(why)) => {
+                            self.ring.push(format!("cluster engine lost: {why}"));
+                            break Err(DaemonError::Cluster(why));
+                        }
+                        Some(ev) => self.on_cluster(ev),
+                        None => break Err(DaemonError::Cluster("engine stopped".into())),
+                    }
+                    self.flush().await;
+                }
+                Some((tag, d, r)) = self.down_done.recv() => {
+                    self.on_downcall(tag, d, r);
+                    self.flush().await;
+                }
+                Some((v, r)) = self.saved_rx.recv() => {
+                    self.on_saved(v, r);
+                    self.flush().await;
+                }
+                Some(req) = control.recv() => {
+                    self.on_control(req);
+                    self.flush().await;
+                }
+                m = next_of(&mut self.cld_rx) => {
+                    match m {
+                        Some(b) => self.on_cld(&b),
+                        None => {
+                            self.ring.push("cld pipe task stopped".into());
+                            self.cld_rx = None;
+                        }
+                    }
+                    self.flush().await;
+                }
+                w = next_of(&mut self.link.watched) => {
+                    if let Some(w) = w {
+                        self.on_watched(w);
+                    }
+                    self.flush().await;
+                }
+                r = next_of(&mut self.link.registered_rx) => {
+                    if let Some(r) = r {
+                        self.on_registered(r);
+                    }
+                    self.flush().await;
+                }
+                u = next_of(&mut self.uevents) => {
+                    match u {
+                        Some(b) => self.on_uevent(&b),
+                        None => {
+                            self.ring.push("GFS2 uevent watcher stopped".into());
+                            self.uevents = None;
+                        }
+                    }
+                }
+                _ = tick.tick() => {
+                    self.on_tick();
+                    self.flush().await;
+                }
+            }
+        };
+        self.shutdown().await;
+        self.fast.stop();
+        result
+    }
+}
+
+impl Daemon {
+    async fn shutdown(&mut self) {
+        let ids: Vec<u64> = self.parked.keys().copied().collect();
+        for id in ids {
+            if let Some(p) = self.parked.remove(&id) {
+                self.answer_state(p.waiter, Nfsstat::Delay, None);
+            }
+        }
+        let reqs: Vec<u64> = self.mounts_parked.keys().copied().collect();
+        for r in reqs {
+            if let Some(w) = self.mounts_parked.remove(&r) {
+                self.answer_gfs2(w, -libc::EAGAIN, None);
+            }
+        }
+        for (fam, cmd) in [
+            (self.target.pnfsd.id, pnfsd::cmd::UNREGISTER),
+            (self.target.gfs2.id, gfs2ctl::cmd::UNREGISTER),
+        ] {
+            let b = MsgBuilder::genl(
+                &mut self.tx,
+                fam,
+                pnfs_netlink::codec::NLM_F_REQUEST,
+                0,
+                self.sock.port(),
+                cmd,
+                1,
+            );
+            b.finish();
+        }
+        self.flush().await;
+        self.ring.push("shut down: unregistered".into());
+        tracing::info!("unregistered; bye");
+    }
+
+    // ---------------------------------------------------------------- upcalls
+
+    // ---------------------------------------------------------------- cluster
+
+    fn on_msg(&mut self, from: NodeId, msg: Msg) {
+        if !self.journals_synced
+            && matches!(
+                msg,
+                Msg::Mount { .. }
+                    | Msg::Unmount { .. }
+                    | Msg::RecoveryDone { .. }
+                    | Msg::Grace { .. }
+                    | Msg::Client { .. }
+            )
+        {
+            self.sync_queue.push((from, msg));
+            return;
+        }
+        match msg {
+            Msg::Journals {
+                node,
+                journals,
+                grace,
+            } => self.on_journals(node, journals, grace),
+            Msg::Grace { node, req, op } => self.on_grace(node, req, op),
+            Msg::FsRecovery {
+                node,
+                table,
+                jid,
+                result,
+            } => self.on_fs_recovery(node, table, jid, result),
+            Msg::Client {
+                node,
+                req,
+                create,
+                name,
+                princhash,
+            } => self.on_client(node, req, create, &name, &princhash),
+            Msg::Hello {
+                min_version,
+                max_version,
+                node,
+                priority,
+                epoch,
+                incarnation,
+                addrs,
+            } => self.on_hello(
+                from,
+                min_version,
+                max_version,
+                node,
+                priority,
+                epoch,
+                incarnation,
+                addrs,
+            ),
+            Msg::MdsEpoch { node, epoch } => self.on_mds_epoch(node, epoch),
+            Msg::StateQuery {
+                qid,
+                from: asker,
+                fsid,
+                fileid,
+                stateid,
+                clientid,
+            } => self.on_state_query(qid, asker, fsid, fileid, stateid, clientid),
+            Msg::StateAnswer {
+                qid,
+                to,
+                fsid,
+                fileid,
+                stateid,
+                clientid,
+                status,
+                access,
+                generation,
+                verifier,
+                epoch,
+            } => self.on_state_answer(
+                qid, to, fsid, fileid, stateid, clientid, status, access, generation, verifier,
+                epoch,
+            ),
+            Msg::Invalidate {
+                iid,
+                origin,
+                clientid,
+                fsid,
+                fileid,
+                other,
+            } => self.on_invalidate(iid, origin, clientid, fsid, fileid, other),
+            Msg::InvalidateAck { iid, origin, node } => self.on_invalidate_ack(iid, origin, node),
+            Msg::Mount {
+                req,
+                node,
+                table,
+                spectator,
+            } => self.on_mount(req, node, table, spectator),
+            Msg::Unmount { req, node, table } => self.on_unmount(req, node, table),
+            Msg::Withdraw { node, table, jid } => self.on_withdrawn(node, table, jid),
+            Msg::RecoveryDone {
+                node,
+                table,
+                jid,
+                status,
+            } => self.on_recovery_done(node, table, jid, status),
+        }
+    }
+
+    /// The tick, every `TICK`: each part's timers, in this order.
+    fn on_tick(&mut self) {
+        self.log_foreign();
+        let limit = self.query_limit();
+        self.expire_mounts(limit);
+        self.expire_queries(limit);
+        self.end_mds_grace();
+    }
+}
+
+/// The next item of an optional queue, or never if there is none.
+async fn next_of<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}

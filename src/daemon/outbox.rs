@@ -1,0 +1,109 @@
+//! TODO
+
+use super::*;
+
+/// How many bytes of `buf` (whole netlink messages, back to back) go in the next datagram:
+/// as many whole messages as fit in `max`, and at least one.
+pub(super) fn datagram_len(buf: &[u8], max: usize) -> usize {
+    let mut len = 0;
+    while len + 4 <= buf.len() {
+        let m = u32::from_ne_bytes(buf[len..len + 4].try_into().unwrap()) as usize;
+        let m = (m + 3) & !3;
+        if m == 0 || (len > 0 && len + m > max) {
+            break;
+        }
+        len = (len + m).min(buf.len());
+    }
+    if len == 0 {
+        buf.len()
+    } else {
+        len
+    }
+}
+
+impl Daemon {
+    /// Send the REPLY messages built so far, as one datagram; start a durable write of
+    /// what changed.
+    pub(super) async fn flush(&mut self) {
+        self.publish();
+        if self.dirty_version > self.saved_version
+            && !self.write_in_flight
+            && self.save_retry.is_none_or(|(at, _)| Instant::now() >= at)
+        {
+            self.write_in_flight = true;
+            self.writing_epoch = self.store.state.epoch;
+            let snap = (self.dirty_version, self.store.state.clone());
+            if self.save_tx.try_send(snap).is_err() {
+                self.write_in_flight = false;
+            }
+        }
+        if self.tx.is_empty() {
+            return;
+        }
+        // One event may answer thousands of parked upcalls: send them in datagrams the
+        // kernel half can take whole (it drops a longer one, every REPLY in it lost).
+        let mut start = 0;
+        while start < self.tx.len() {
+            let end = start + datagram_len(&self.tx[start..], MAX_TO_KERNEL);
+            if let Err(e) = self
+                .sock
+                .send_to(&self.tx[start..end], self.upcall_peer, 0)
+                .await
+            {
+                self.ring
+                    .push(format!("replies not delivered to the kernel half: {e}"));
+            }
+            start = end;
+        }
+        self.tx.clear();
+    }
+
+    pub(super) fn send(&mut self, m: Msg) -> bool {
+        self.restrict();
+        m.encode(&mut self.msg_buf);
+        if let Err(e) = self.cluster.send(&self.msg_buf) {
+            self.ring.push(format!("cluster send failed: {e}"));
+            return false;
+        }
+        true
+    }
+
+    pub(super) fn downcall(&mut self, tag: Tag, d: Down) {
+        self.restrict();
+        if let Err(e) = self.down.try_send((tag, d)) {
+            self.ring.push(format!("downcall queue full, dropped: {e}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod datagram_tests {
+    use super::datagram_len;
+
+    fn msgs(lens: &[u32]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for &l in lens {
+            let start = b.len();
+            b.extend_from_slice(&l.to_ne_bytes());
+            b.resize(start + l as usize, 0);
+        }
+        b
+    }
+
+    #[test]
+    fn replies_are_cut_at_message_boundaries_within_the_limit() {
+        let b = msgs(&[40; 100]); // 4000 bytes
+        let mut cuts = Vec::new();
+        let mut s = 0;
+        while s < b.len() {
+            let l = datagram_len(&b[s..], 990);
+            assert!(l <= 990 && l.is_multiple_of(40), "{l}");
+            cuts.push(l);
+            s += l;
+        }
+        assert_eq!(cuts, [960, 960, 960, 960, 160]);
+        // One message longer than the limit goes alone; a corrupt length takes the rest.
+        assert_eq!(datagram_len(&msgs(&[2000, 40]), 1000), 2000);
+        assert_eq!(datagram_len(&[0u8; 16], 1000), 16);
+    }
+}

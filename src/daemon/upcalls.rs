@@ -1,0 +1,582 @@
+//! TODO
+
+use super::*;
+
+impl Daemon {
+    pub(super) fn on_datagram(&mut self, buf: &[u8]) {
+        for m in Messages::new(buf) {
+            let Ok(m) = m else {
+                self.stats.malformed += 1;
+                break;
+            };
+            let kind = m.header.kind;
+            if kind == NLMSG_ERROR {
+                if let Ok(e) = ErrorMsg::parse(m) {
+                    if e.error != 0 {
+                        self.stats.reply_errors += 1;
+                        self.ring.push(format!(
+                            "kernel half refused a message: {} ({})",
+                            e.message.unwrap_or("no message"),
+                            std::io::Error::from_raw_os_error(-e.error)
+                        ));
+                    }
+                }
+                continue;
+            }
+            let Ok(g) = GenlMsg::parse(m) else {
+                self.stats.malformed += 1;
+                continue;
+            };
+            if kind == self.target.pnfsd.id {
+                self.on_pnfsd(&g);
+            } else if kind == self.target.gfs2.id {
+                self.on_gfs2(&g);
+            }
+        }
+    }
+
+    /// Start a REPLY to the kernel half.
+    pub(super) fn reply_pnfsd(&mut self, xid: u32, status: Nfsstat) -> MsgBuilder<'_> {
+        let port = self.sock.port();
+        fastpath::reply(&mut self.tx, self.target.pnfsd.id, port, xid, status)
+    }
+
+    pub(super) fn on_pnfsd(&mut self, g: &GenlMsg<'_>) {
+        use pnfsd::{attr as a, cmd};
+        let t = match PnfsdAttrs::parse(g.attrs, &pnfsd::PNFSD_POLICY) {
+            Ok(t) => t,
+            Err(e) => {
+                self.stats.malformed += 1;
+                self.ring.push(format!("malformed pnfsd upcall: {e}"));
+                // Answer INVAL if at least the xid can be found, so nothing waits.
+                if let Some(Ok(x)) = pnfs_netlink::AttrIter::new(g.attrs)
+                    .find(|x| x.as_ref().is_ok_and(|x| x.kind == a::XID))
+                {
+                    self.reply_pnfsd(x.u32(), Nfsstat::Inval).finish();
+                }
+                return;
+            }
+        };
+        let Some(xid) = t.u32(a::XID) else {
+            if g.cmd() != cmd::REGISTER {
+                self.stats.malformed += 1;
+            }
+            return; // REGISTER replies to our re-registration carry no xid
+        };
+        let start = Instant::now();
+        let kind = match g.cmd() {
+            cmd::GET_STATE => pnfsd::UpcallKind::GetState,
+            cmd::GET_DEVICE_INFO => pnfsd::UpcallKind::GetDeviceInfo,
+            cmd::LAYOUT_GET => pnfsd::UpcallKind::LayoutGet,
+            cmd::LAYOUT_RETURN => pnfsd::UpcallKind::LayoutReturn,
+            cmd::LAYOUT_COMMIT => pnfsd::UpcallKind::LayoutCommit,
+            cmd::STATE_CHANGED => pnfsd::UpcallKind::StateChanged,
+            other => {
+                self.stats.malformed += 1;
+                self.ring.push(format!(
+                    "unexpected pnfsd command {other} from the kernel half"
+                ));
+                self.reply_pnfsd(xid, Nfsstat::Inval).finish();
+                return;
+            }
+        };
+        self.stats.pnfsd[kind as usize].received += 1;
+        let answered = match kind {
+            pnfsd::UpcallKind::GetState => self.get_state(xid, &t, start),
+            pnfsd::UpcallKind::GetDeviceInfo => self.get_device_info(xid, &t),
+            pnfsd::UpcallKind::LayoutGet => self.layout_get(xid, &t),
+            pnfsd::UpcallKind::LayoutReturn | pnfsd::UpcallKind::LayoutCommit => {
+                let st = if !self.granting() {
+                    Nfsstat::Delay
+                } else if self.is_mds() {
+                    Nfsstat::Ok
+                } else {
+                    Nfsstat::Inval
+                };
+                self.reply_pnfsd(xid, st).finish();
+                Some(st)
+            }
+            pnfsd::UpcallKind::StateChanged => self.state_changed(xid, &t, start),
+        };
+        if let Some(st) = answered {
+            self.stats
+                .pnfsd_answered(kind as u32, st as u32, start.elapsed());
+        }
+    }
+
+    /// GET_STATE: cache, else the MDS (own kernel or over the cluster).
+    pub(super) fn get_state(
+        &mut self,
+        xid: u32,
+        t: &PnfsdAttrs<'_>,
+        start: Instant,
+    ) -> Option<Nfsstat> {
+        use pnfsd::attr as a;
+        let Some(q) = fastpath::StateQuery::parse(t) else {
+            self.reply_pnfsd(xid, Nfsstat::Inval).finish();
+            return Some(Nfsstat::Inval);
+        };
+        let (fsid, fileid, stateid, clientid) = (q.fsid, q.fileid, q.stateid, q.clientid);
+        let decided = {
+            let hot = self.fast.read();
+            decide::get_state(&*self, &q, t.u64(a::BOOT_EPOCH), |k| {
+                hot.cache.get(k).copied()
+            })
+        };
+        match decided {
+            StateDecision::Refused(st) => {
+                self.reply_pnfsd(xid, st).finish();
+                return Some(st);
+            }
+            StateDecision::Cached(st, e) => {
+                self.stats.cache_hits += 1;
+                let port = self.sock.port();
+                fastpath::put_state(
+                    &mut self.tx,
+                    self.target.pnfsd.id,
+                    port,
+                    xid,
+                    st,
+                    &e,
+                    clientid,
+                );
+                return Some(st);
+            }
+            StateDecision::AskMds => {}
+        }
+        self.stats.cache_misses += 1;
+        if self.parked.len() >= self.cfg.max_parked {
+            self.reply_pnfsd(xid, Nfsstat::Delay).finish();
+            return Some(Nfsstat::Delay);
+        }
+        let qid = self.next_id();
+        let waiter = Waiter::Kernel {
+            xid,
+            kind: pnfsd::UpcallKind::GetState as u32,
+            since: start,
+        };
+        self.ask_mds(qid, waiter, fsid, fileid, stateid, clientid);
+        None
+    }
+
+    pub(super) fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        ((self.node as u64) << 40) | (self.next_id & ((1 << 40) - 1))
+    }
+
+    pub(super) fn ask_mds(
+        &mut self,
+        qid: u64,
+        waiter: Waiter,
+        fsid: u64,
+        fileid: u64,
+        stateid: [u8; 16],
+        clientid: u64,
+    ) {
+        self.parked.insert(
+            qid,
+            Parked {
+                waiter,
+                since: Instant::now(),
+            },
+        );
+        let key = (fsid, fileid, stateid, clientid);
+        if let Some(qids) = self.asking.get_mut(&key) {
+            if qids.first().is_some_and(|q| self.parked.contains_key(q)) {
+                qids.push(qid);
+                return;
+            }
+            // Its first asker was answered DELAY (timed out): ask again, for all.
+            qids.insert(0, qid);
+        } else {
+            self.asking.insert(key, vec![qid]);
+        }
+        if self.is_mds() {
+            let tag = Tag::Query {
+                qid,
+                to: self.node,
+                fsid,
+                fileid,
+                stateid,
+                clientid,
+                since: Instant::now(),
+            };
+            self.downcall(
+                tag,
+                Down::StateCheck {
+                    fsid,
+                    fileid,
+                    stateid,
+                    clientid,
+                },
+            );
+        } else {
+            self.send(Msg::StateQuery {
+                qid,
+                from: self.node,
+                fsid,
+                fileid,
+                stateid,
+                clientid,
+            });
+        }
+    }
+
+    /// Who waits for the answer to query `qid` about `key`: `qid` and, if it is the one
+    /// that asked for all, those who asked the same after it. They are no longer asking.
+    pub(super) fn askers(&mut self, qid: u64, key: QueryKey) -> Vec<u64> {
+        match self.asking.get(&key) {
+            Some(qids) if qids.first() == Some(&qid) => self.asking.remove(&key).unwrap(),
+            _ => vec![qid],
+        }
+    }
+
+    pub(super) fn answer_state(&mut self, w: Waiter, st: Nfsstat, e: Option<(CacheEntry, u64)>) {
+        match w {
+            Waiter::Kernel { xid, kind, since } => {
+                let mut b = self.reply_pnfsd(xid, st);
+                if let Some((e, clientid)) = e {
+                    use pnfsd::attr as a;
+                    b.put_u32(a::ACCESS, e.access)
+                        .put_u32(a::GENERATION, e.generation)
+                        .put_u64(a::CLIENTID, clientid)
+                        .put_u64(a::VERIFIER, e.verifier);
+                }
+                b.finish();
+                self.stats.pnfsd_answered(kind, st as u32, since.elapsed());
+            }
+            Waiter::Control(tx) => {
+                let mut v = json!({ "status": st.name(), "status_code": st as u32 });
+                if let Some((e, clientid)) = e {
+                    v["access"] = json!(e.access);
+                    v["generation"] = json!(e.generation);
+                    v["clientid"] = json!(clientid);
+                    v["verifier"] = json!(e.verifier);
+                    v["epoch"] = json!(e.epoch);
+                }
+                let _ = tx.send(v);
+            }
+        }
+    }
+
+    pub(super) fn get_device_info(&mut self, xid: u32, t: &PnfsdAttrs<'_>) -> Option<Nfsstat> {
+        let Some(id) = t.array::<16>(pnfsd::attr::DEVICE_ID) else {
+            self.reply_pnfsd(xid, Nfsstat::Inval).finish();
+            return Some(Nfsstat::Inval);
+        };
+        // The answer borrows the peers while the REPLY is built in `tx`: take it out for
+        // that (no allocation; it goes back with its capacity).
+        let mut tx = std::mem::take(&mut self.tx);
+        let (st, addrs) = decide::get_device_info(&*self, device_node(id));
+        // Build directly into tx: no allocation for the address list.
+        fastpath::put_device(
+            &mut tx,
+            self.target.pnfsd.id,
+            self.sock.port(),
+            xid,
+            st,
+            addrs,
+        );
+        self.tx = tx;
+        Some(st)
+    }
+
+    pub(super) fn layout_get(&mut self, xid: u32, t: &PnfsdAttrs<'_>) -> Option<Nfsstat> {
+        use pnfsd::attr as a;
+        let fileid = t.u64(a::FILEID).unwrap_or(0);
+        let pick = match decide::layout_get(&*self, fileid) {
+            Ok(pick) => pick,
+            Err(st) => {
+                self.reply_pnfsd(xid, st).finish();
+                return Some(st);
+            }
+        };
+        let port = self.sock.port();
+        fastpath::put_layout(
+            &mut self.tx,
+            self.target.pnfsd.id,
+            port,
+            xid,
+            self.node,
+            pick,
+            fileid,
+            t,
+        );
+        Some(Nfsstat::Ok)
+    }
+
+    /// STATE_CHANGED on the MDS: every cache drops the state before the kernel is told
+    /// it is done (acks from every member).
+    pub(super) fn state_changed(
+        &mut self,
+        xid: u32,
+        t: &PnfsdAttrs<'_>,
+        start: Instant,
+    ) -> Option<Nfsstat> {
+        use pnfsd::attr as a;
+        let (Some(clientid), Some(fsid), Some(fileid), Some(stateid)) = (
+            t.u64(a::CLIENTID),
+            t.u64(a::FSID),
+            t.u64(a::FILEID),
+            t.array::<16>(a::STATEID),
+        ) else {
+            self.reply_pnfsd(xid, Nfsstat::Inval).finish();
+            return Some(Nfsstat::Inval);
+        };
+        if !self.quorate {
+            self.reply_pnfsd(xid, Nfsstat::Delay).finish();
+            return Some(Nfsstat::Delay);
+        }
+        let waiter = Waiter::Kernel {
+            xid,
+            kind: pnfsd::UpcallKind::StateChanged as u32,
+            since: start,
+        };
+        self.invalidate(
+            clientid,
+            fsid,
+            fileid,
+            Some(stateid[4..].try_into().unwrap()),
+            waiter,
+            1,
+        );
+        None
+    }
+
+    pub(super) fn invalidate(
+        &mut self,
+        clientid: u64,
+        fsid: u64,
+        fileid: u64,
+        other: Option<[u8; 12]>,
+        waiter: Waiter,
+        count: u32,
+    ) {
+        let iid = self.next_id();
+        self.invals.insert(
+            iid,
+            InvalWait {
+                waiting: self.members.iter().copied().collect(),
+                waiter: Some(waiter),
+                count,
+            },
+        );
+        self.send(Msg::Invalidate {
+            iid,
+            origin: self.node,
+            clientid,
+            fsid,
+            fileid,
+            other,
+        });
+    }
+
+    pub(super) fn maybe_finish_inval(&mut self, iid: u64) {
+        if self.invals.get(&iid).is_some_and(|w| w.waiting.is_empty()) {
+            let mut w = self.invals.remove(&iid).unwrap();
+            match w.waiter.take() {
+                Some(Waiter::Control(tx)) => {
+                    let _ = tx.send(json!({ "revoked": w.count, "acknowledged_by_all": true }));
+                }
+                Some(k) => self.answer_state(k, Nfsstat::Ok, None),
+                None => {}
+            }
+        }
+    }
+
+    pub(super) fn on_downcall(&mut self, tag: Tag, d: Down, r: Result<DownOut, String>) {
+        match (tag, r) {
+            (Tag::Fire, Ok(_)) => {}
+            (Tag::Fire, Err(e)) => {
+                self.ring.push(format!("downcall {d:?} failed: {e}"));
+                tracing::warn!("downcall {d:?} failed: {e}");
+            }
+            (
+                Tag::Query {
+                    qid,
+                    to,
+                    fsid,
+                    fileid,
+                    stateid,
+                    clientid,
+                    since,
+                },
+                r,
+            ) => {
+                let checked = since.elapsed();
+                let (status, access, generation, verifier, epoch) = match r {
+                    Ok(DownOut::State {
+                        status,
+                        access,
+                        generation,
+                        verifier,
+                        ..
+                    }) => (status, access, generation, verifier, self.mds_epoch),
+                    Ok(_) | Err(_) => (Nfsstat::Delay as u32, 0, 0, 0, self.mds_epoch),
+                };
+                if to == self.node && !self.quorate {
+                    for q in self.askers(qid, (fsid, fileid, stateid, clientid)) {
+                        if let Some(p) = self.parked.remove(&q) {
+                            self.answer_state(p.waiter, Nfsstat::Delay, None);
+                        }
+                    }
+                    return;
+                }
+                let sent = self.send(Msg::StateAnswer {
+                    qid,
+                    to,
+                    fsid,
+                    fileid,
+                    stateid,
+                    clientid,
+                    status,
+                    access,
+                    generation,
+                    verifier,
+                    epoch,
+                });
+                if sent {
+                    let c = &mut self.stats.mds_checks;
+                    c.answered += 1;
+                    c.kernel.record(checked.as_nanos() as u64);
+                    c.answer.record(since.elapsed().as_nanos() as u64);
+                }
+            }
+            (
+                Tag::Revoke {
+                    clientid,
+                    one,
+                    waiter,
+                },
+                Ok(DownOut::Count(n)),
+            ) => {
+                let (fsid, fileid, other) = match one {
+                    Some((f, i, s)) => (f, i, Some(s[4..].try_into().unwrap())),
+                    None => (0, 0, None),
+                };
+                self.invalidate(clientid, fsid, fileid, other, waiter, n);
+            }
+            (Tag::Revoke { waiter, .. }, r) => {
+                let err = match r {
+                    Err(e) => e,
+                    Ok(o) => format!("unexpected answer {o:?}"),
+                };
+                if let Waiter::Control(tx) = waiter {
+                    let _ = tx.send(json!({ "error": err }));
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_state_query(
+        &mut self,
+        qid: u64,
+        asker: NodeId,
+        fsid: u64,
+        fileid: u64,
+        stateid: [u8; 16],
+        clientid: u64,
+    ) {
+        if self.is_mds() {
+            let tag = Tag::Query {
+                qid,
+                to: asker,
+                fsid,
+                fileid,
+                stateid,
+                clientid,
+                since: Instant::now(),
+            };
+            self.downcall(
+                tag,
+                Down::StateCheck {
+                    fsid,
+                    fileid,
+                    stateid,
+                    clientid,
+                },
+            );
+        }
+    }
+
+    /// The MDS's answer to a state query (every node caches an OK answer of the
+    /// current epoch; the asker answers whoever waits for it).
+    #[allow(clippy::too_many_arguments)] // the message's fields, as the wire has them
+    pub(super) fn on_state_answer(
+        &mut self,
+        qid: u64,
+        to: NodeId,
+        fsid: u64,
+        fileid: u64,
+        stateid: [u8; 16],
+        clientid: u64,
+        status: u32,
+        access: u32,
+        generation: u32,
+        verifier: u64,
+        epoch: u64,
+    ) {
+        let key: StateKey = (clientid, fsid, fileid, stateid[4..].try_into().unwrap());
+        let entry = CacheEntry {
+            generation,
+            access,
+            verifier,
+            epoch,
+        };
+        if status == Nfsstat::Ok as u32 && epoch == self.mds_epoch {
+            let mut hot = self.fast.write();
+            if hot.cache.len() < self.cfg.max_cache {
+                hot.cache.insert(key, entry);
+            }
+        }
+        if to == self.node {
+            let st = Nfsstat::from_u32(status).unwrap_or(Nfsstat::Io);
+            let e = (st == Nfsstat::Ok || st == Nfsstat::OldStateid).then_some((entry, clientid));
+            for q in self.askers(qid, (fsid, fileid, stateid, clientid)) {
+                if let Some(p) = self.parked.remove(&q) {
+                    self.answer_state(p.waiter, st, e);
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_invalidate_ack(&mut self, iid: u64, origin: NodeId, node: NodeId) {
+        if origin == self.node {
+            if let Some(w) = self.invals.get_mut(&iid) {
+                w.waiting.remove(&node);
+            }
+            self.maybe_finish_inval(iid);
+        }
+    }
+
+    /// Tick: state queries the MDS has not answered in time are answered DELAY.
+    pub(super) fn expire_queries(&mut self, limit: Duration) {
+        let expired: Vec<u64> = self
+            .parked
+            .iter()
+            .filter(|(_, p)| p.since.elapsed() > limit)
+            .map(|(q, _)| *q)
+            .collect();
+        for q in expired {
+            if let Some(p) = self.parked.remove(&q) {
+                self.stats.query_timeouts += 1;
+                self.answer_state(p.waiter, Nfsstat::Delay, None);
+            }
+        }
+        let parked = &self.parked;
+        self.asking
+            .retain(|_, qids| qids.iter().any(|q| parked.contains_key(q)));
+    }
+
+    /// Acks no longer expected from departed members.
+    pub(super) fn no_acks_from(&mut self, left: &[(NodeId, LeaveReason)]) {
+        let gone: Vec<NodeId> = left.iter().map(|(n, _)| *n).collect();
+        let iids: Vec<u64> = self.invals.keys().copied().collect();
+        for iid in iids {
+            if let Some(w) = self.invals.get_mut(&iid) {
+                w.waiting.retain(|n| !gone.contains(n));
+            }
+            self.maybe_finish_inval(iid);
+        }
+    }
+}
