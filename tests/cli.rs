@@ -117,7 +117,26 @@ fn every_object_in_text_and_json() {
     let u = n.must(&["upcall", "show"]);
     assert_eq!(u, serde_json::json!({"pnfsd": [], "gfs2ctl": []}));
     let st = n.must(&["stats", "show"]);
-    let ks = st["kernel"]["pnfsd"]["kind-stats"].as_array().unwrap();
+    // One spelling of every key: the kernel half's in the daemon's snake_case too.
+    fn keys_with_dash(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => m.iter().for_each(|(k, x)| {
+                if k.contains('-') {
+                    out.push(k.clone());
+                }
+                keys_with_dash(x, out)
+            }),
+            Value::Array(a) => a.iter().for_each(|x| keys_with_dash(x, out)),
+            _ => {}
+        }
+    }
+    let mut dashed = vec![];
+    keys_with_dash(&st, &mut dashed);
+    assert!(
+        dashed.is_empty(),
+        "stats keys not in snake_case: {dashed:?}"
+    );
+    let ks = st["kernel"]["pnfsd"]["kind_stats"].as_array().unwrap();
     assert_eq!(
         ks.iter().find(|k| k["kind"] == "layout-get").unwrap()["answered"],
         1

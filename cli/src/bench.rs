@@ -1,7 +1,7 @@
 //! `pnfsctl bench`: the upcall round-trip benchmark (the harness is the `pnfs-bench`
 //! crate, shared with `cargo bench --bench upcall`).
 
-use crate::render::{out, out_line};
+use crate::render::Sink;
 use anyhow::Context;
 use pnfs_bench as bench;
 
@@ -25,7 +25,7 @@ pub struct BenchArgs {
 
 /// `pnfsctl bench [--quick]`: the same round-trip set against a twin and a daemon it
 /// starts itself; the table, or with `-j`/`-p` the JSON report.
-pub async fn cli(a: &BenchArgs, json_out: bool, pretty: bool) -> anyhow::Result<()> {
+pub async fn cli(a: &BenchArgs, sink: Sink) -> anyhow::Result<()> {
     if let Some(port) = a.echo_floor {
         std::process::exit(bench::echo_main(port));
     }
@@ -41,16 +41,11 @@ pub async fn cli(a: &BenchArgs, json_out: bool, pretty: bool) -> anyhow::Result<
             pnfsctl: exe,
         },
         allocs: None,
-        progress: !(json_out || pretty),
+        progress: !sink.is_json(),
     };
     let r = bench::run(opts).await?;
-    // Through the CLI's one output: a closed pipe ends pnfsctl quietly, no panic.
-    if pretty {
-        out_line(&serde_json::to_string_pretty(&bench::json(&r))?);
-    } else if json_out {
-        out_line(&bench::json(&r).to_string());
-    } else {
-        out(bench::text(&r).as_bytes());
-    }
+    // The report's JSON is `upcall-report.json`'s (shared with the cargo bench); its text
+    // the table both print.
+    sink.print(&bench::json(&r), |_| bench::text(&r));
     Ok(())
 }

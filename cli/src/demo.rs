@@ -3,6 +3,7 @@
 //! synthetic nfsd/gfs2 workload driven through the twin's TRIGGER load generator, with a
 //! live view of rate and latency per upcall kind.
 
+use super::render::{self, Column, Fmt, Sink};
 use super::{do_request, trigger_once};
 use anyhow::Context;
 use clap::Args;
@@ -10,6 +11,7 @@ use pnfs_controld::config::{Config, SocketKind};
 use pnfs_controld::kernel::{self, device_id};
 use pnfs_netlink::{gfs2ctl, pnfsd};
 use pnfs_twin::{Twin, TwinConfig};
+use serde::Serialize;
 use serde_json::Value;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -59,17 +61,94 @@ const KINDS: [Kind; 11] = [
     Kind::G(gfs2ctl::UpcallKind::Unmount),
 ];
 
-#[derive(Default, Clone, Copy)]
+/// One upcall kind's line of the live view (with `-j`, one element of `rows`).
+#[derive(Default, Clone, Copy, Serialize)]
 struct Row {
+    upcall: &'static str,
+    /// Answers per second over the last second.
+    rate_per_s: f64,
     sent: u64,
     answered: u64,
     errors: u64,
     timeouts: u64,
     failed: u64,
+    /// The kernel half's round trip, as its callers see it.
+    p50_ns: u64,
+    p99_ns: u64,
+    #[serde(skip)]
     last_answered: u64,
-    rate: f64,
-    p50: u64,
-    p99: u64,
+}
+
+/// The live view's table: the rows' keys and how text shows them.
+const COLUMNS: [Column; 8] = [
+    Column {
+        key: "upcall",
+        head: "upcall",
+        width: 16,
+        fmt: Fmt::Left,
+    },
+    Column {
+        key: "rate_per_s",
+        head: "rate/s",
+        width: 9,
+        fmt: Fmt::Num(0),
+    },
+    Column {
+        key: "answered",
+        head: "answered",
+        width: 10,
+        fmt: Fmt::Num(0),
+    },
+    Column {
+        key: "errors",
+        head: "errors",
+        width: 7,
+        fmt: Fmt::Num(0),
+    },
+    Column {
+        key: "timeouts",
+        head: "timeouts",
+        width: 8,
+        fmt: Fmt::Num(0),
+    },
+    Column {
+        key: "failed",
+        head: "failed",
+        width: 6,
+        fmt: Fmt::Num(0),
+    },
+    Column {
+        key: "p50_ns",
+        head: "p50 us",
+        width: 10,
+        fmt: Fmt::NsAsUs,
+    },
+    Column {
+        key: "p99_ns",
+        head: "p99 us",
+        width: 10,
+        fmt: Fmt::NsAsUs,
+    },
+];
+
+/// The demo's records, in the order it prints them; with `-j` one JSON object per line,
+/// told apart by `event`.
+#[derive(Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+enum Record<'a> {
+    Started {
+        twin_port: u32,
+        daemon_port: u32,
+        control_socket: &'a str,
+    },
+    Progress {
+        elapsed_s: f64,
+        rows: &'a [Row],
+    },
+    Stopped {
+        answered: u64,
+        lost: u64,
+    },
 }
 
 const FILES: u64 = 64;
@@ -82,7 +161,7 @@ fn stateid(fileid: u64) -> [u8; 16] {
     s
 }
 
-pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
+pub async fn run(a: DemoArgs, sink: Sink) -> anyhow::Result<()> {
     let pid = std::process::id();
     // SAFETY: plain getter.
     let uid = unsafe { libc::geteuid() };
@@ -122,9 +201,18 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
             );
         }
     };
-    super::render::out_line(&format!(
-        "pnfsctl demo: twin on NETLINK_USERSOCK port {port:#x}, pnfs_controld (local engine) on port {daemon_port:#x}, control socket {control}"
-    ));
+    sink.event(
+        &Record::Started {
+            twin_port: port,
+            daemon_port,
+            control_socket: &control,
+        },
+        |_| {
+            format!(
+                "pnfsctl demo: twin on NETLINK_USERSOCK port {port:#x}, pnfs_controld (local engine) on port {daemon_port:#x}, control socket {control}\n"
+            )
+        },
+    );
     let (mut c, t) = kernel::find(SocketKind::Usersock, port).await?;
     // What nfsd's OPENs would have put in the MDS's table.
     for f in 0..FILES {
@@ -156,8 +244,11 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     }
 
     let per_tick = (a.rate as u64 / 10 / KINDS.len() as u64).max(1) as u32;
-    let mut rows = [Row::default(); KINDS.len()];
-    let tty = std::io::stdout().is_terminal() && !a.plain;
+    let mut rows = KINDS.map(|k| Row {
+        upcall: k.name(),
+        ..Row::default()
+    });
+    let tty = std::io::stdout().is_terminal() && !a.plain && !sink.is_json();
     let started = Instant::now();
     let deadline = a.duration.map(|s| started + Duration::from_secs_f64(s));
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -225,14 +316,14 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
             last_draw = Instant::now();
             refresh_latency(&mut c, &t, &mut rows).await?;
             for r in rows.iter_mut() {
-                r.rate = (r.answered - r.last_answered) as f64 / dt;
+                r.rate_per_s = (r.answered - r.last_answered) as f64 / dt;
                 r.last_answered = r.answered;
             }
-            draw(&rows, started.elapsed(), tty);
+            draw(sink, &rows, started.elapsed(), tty);
         }
     }
     refresh_latency(&mut c, &t, &mut rows).await?;
-    draw(&rows, started.elapsed(), false);
+    draw(sink, &rows, started.elapsed(), false);
     let _ = stop_tx.send(true);
     let d = daemon.await;
     let _ = twin_task.await;
@@ -242,9 +333,13 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     }
     let lost: u64 = rows.iter().map(|r| r.timeouts + r.failed).sum();
     let total: u64 = rows.iter().map(|r| r.answered).sum();
-    super::render::out_line(&format!(
-        "demo stopped cleanly: {total} upcalls answered, {lost} timed out or failed"
-    ));
+    sink.event(
+        &Record::Stopped {
+            answered: total,
+            lost,
+        },
+        |_| format!("demo stopped cleanly: {total} upcalls answered, {lost} timed out or failed\n"),
+    );
     if lost > 0 {
         anyhow::bail!("{lost} upcalls were not answered");
     }
@@ -270,38 +365,56 @@ async fn refresh_latency(
         .collect();
     for (i, k) in KINDS.iter().enumerate() {
         if let Some(s) = all.iter().find(|s| s["kind"].as_str() == Some(k.name())) {
-            rows[i].p50 = s["p50-ns"].as_u64().unwrap_or(0);
-            rows[i].p99 = s["p99-ns"].as_u64().unwrap_or(0);
+            rows[i].p50_ns = s["p50-ns"].as_u64().unwrap_or(0);
+            rows[i].p99_ns = s["p99-ns"].as_u64().unwrap_or(0);
         }
     }
     Ok(())
 }
 
-fn draw(rows: &[Row], elapsed: Duration, tty: bool) {
-    let mut out = String::new();
-    if tty {
-        out.push_str("\x1b[H\x1b[2J");
-    }
-    out.push_str(&format!(
-        "pnfs-controld demo — {:.0} s — twin (kernel half) <-> pnfs_controld (local engine); Ctrl-C stops\n",
-        elapsed.as_secs_f64()
-    ));
-    out.push_str(&format!(
-        "{:<16} {:>9} {:>10} {:>7} {:>8} {:>6} {:>10} {:>10}\n",
-        "upcall", "rate/s", "answered", "errors", "timeouts", "failed", "p50 us", "p99 us"
-    ));
-    for (k, r) in KINDS.iter().zip(rows) {
+fn draw(sink: Sink, rows: &[Row], elapsed: Duration, tty: bool) {
+    let elapsed_s = elapsed.as_secs_f64();
+    sink.event(&Record::Progress { elapsed_s, rows }, |_| {
+        let mut out = String::new();
+        if tty {
+            out.push_str("\x1b[H\x1b[2J");
+        }
         out.push_str(&format!(
-            "{:<16} {:>9.0} {:>10} {:>7} {:>8} {:>6} {:>10.1} {:>10.1}\n",
-            k.name(),
-            r.rate,
-            r.answered,
-            r.errors,
-            r.timeouts,
-            r.failed,
-            r.p50 as f64 / 1e3,
-            r.p99 as f64 / 1e3
+            "pnfs-controld demo — {elapsed_s:.0} s — twin (kernel half) <-> pnfs_controld (local engine); Ctrl-C stops\n"
         ));
+        out.push_str(&render::table(rows, &COLUMNS));
+        out
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every column names a key of the rows, and the text keeps the live view's layout.
+    #[test]
+    fn the_table_shows_the_rows_keys() {
+        let rows = [Row {
+            upcall: "get-state",
+            rate_per_s: 199.6,
+            answered: 1000,
+            p50_ns: 12_340,
+            p99_ns: 56_780,
+            ..Row::default()
+        }];
+        let t = render::table(&rows, &COLUMNS);
+        assert_eq!(
+            t,
+            "upcall              rate/s   answered  errors timeouts failed     p50 us     p99 us\n\
+             get-state              200       1000       0        0      0       12.3       56.8\n"
+        );
+        let j = serde_json::to_value(Record::Progress {
+            elapsed_s: 1.0,
+            rows: &rows,
+        })
+        .unwrap();
+        assert_eq!(j["event"], "progress");
+        assert_eq!(j["rows"][0]["p50_ns"], 12_340);
+        assert!(j["rows"][0].get("last_answered").is_none());
     }
-    super::render::out(out.as_bytes());
 }

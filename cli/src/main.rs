@@ -309,18 +309,14 @@ type R<T> = Result<T, CliError>;
 
 struct Ctx {
     cli: Cli,
+    /// Where every answer goes, in the mode `-j`/`-p` chose.
+    sink: render::Sink,
 }
 
 impl Ctx {
-    /// Print an answer (through `render::out`: a closed pipe ends pnfsctl quietly).
+    /// Print an answer through the sink.
     fn print(&self, v: &Value, text: impl FnOnce(&Value) -> String) {
-        if self.cli.pretty {
-            render::out_line(&serde_json::to_string_pretty(v).unwrap());
-        } else if self.cli.json {
-            render::out_line(&v.to_string());
-        } else {
-            render::out(text(v).as_bytes());
-        }
+        self.sink.print(v, text)
     }
 
     fn socket_kind(&self) -> SocketKind {
@@ -385,7 +381,8 @@ fn cli_main() -> u8 {
         .enable_all()
         .build()
         .expect("runtime");
-    match rt.block_on(run(Ctx { cli })) {
+    let sink = render::Sink::new(cli.json, cli.pretty);
+    match rt.block_on(run(Ctx { cli, sink })) {
         Ok(()) => 0,
         Err(e) => {
             render::say(&format!("pnfsctl: {}", e.msg));
@@ -435,10 +432,10 @@ async fn run(ctx: Ctx) -> R<()> {
             Ok(())
         }
         Object::Trigger(a) => trigger(&ctx, a).await,
-        Object::Demo(a) => demo::run(a.clone())
+        Object::Demo(a) => demo::run(a.clone(), ctx.sink)
             .await
             .map_err(|e| failed("demo", format!("{e:#}"))),
-        Object::Bench(a) => bench::cli(a, ctx.cli.json, ctx.cli.pretty)
+        Object::Bench(a) => bench::cli(a, ctx.sink)
             .await
             .map_err(|e| failed("bench", format!("{e:#}"))),
         Object::Completions { shell } => {
@@ -913,11 +910,15 @@ async fn stats(ctx: &Ctx) -> R<()> {
     let kp = get(&mut c, &t.pnfsd, pnfsd::cmd::STATS_GET, |_| {}).await?;
     let kg = get(&mut c, &t.gfs2, gfs2ctl::cmd::STATS_GET, |_| {}).await?;
     let d = ctx.daemon(Request::Stats).await.ok();
-    let v = json!({ "kernel": { "pnfsd": kp, "gfs2ctl": kg }, "daemon": d });
+    // One spelling: the kernel half's attribute names as the daemon's keys (snake_case).
+    let v = json!({
+        "kernel": { "pnfsd": render::snake_keys(kp), "gfs2ctl": render::snake_keys(kg) },
+        "daemon": d,
+    });
     ctx.print(&v, |v| {
         let mut s = String::from("kernel half (round trip as the caller sees it):\n");
         for fam in ["pnfsd", "gfs2ctl"] {
-            for k in v["kernel"][fam]["kind-stats"].as_array().into_iter().flatten() {
+            for k in v["kernel"][fam]["kind_stats"].as_array().into_iter().flatten() {
                 if k["sent"].as_u64().unwrap_or(0) == 0 && !ctx.cli.stats {
                     continue;
                 }
@@ -925,10 +926,10 @@ async fn stats(ctx: &Ctx) -> R<()> {
                     "  {fam:8} {:16} sent {} answered {} errors {} timeouts {} failed {} p50 {}us p99 {}us p99.9 {}us\n",
                     k["kind"].as_str().map(str::to_string).unwrap_or_else(|| k["kind"].to_string()),
                     k["sent"], k["answered"], k["errors"], k["timeouts"], k["failed"],
-                    k["p50-ns"].as_u64().unwrap_or(0) / 1000, k["p99-ns"].as_u64().unwrap_or(0) / 1000, k["p999-ns"].as_u64().unwrap_or(0) / 1000
+                    k["p50_ns"].as_u64().unwrap_or(0) / 1000, k["p99_ns"].as_u64().unwrap_or(0) / 1000, k["p999_ns"].as_u64().unwrap_or(0) / 1000
                 ));
             }
-            s.push_str(&format!("  {fam:8} late replies {}\n", v["kernel"][fam]["late-replies"]));
+            s.push_str(&format!("  {fam:8} late replies {}\n", v["kernel"][fam]["late_replies"]));
         }
         if v["daemon"].is_object() {
             s.push_str("daemon (service time):\n");
@@ -1197,21 +1198,19 @@ impl Forged {
 /// One monitor record: a JSON object per line with `-j`, else `[family] event attrs...`
 /// (flushed by `render::out`).
 fn emit_event(ctx: &Ctx, v: &Value) {
-    if ctx.cli.json || ctx.cli.pretty {
-        render::out_line(&v.to_string());
-    } else {
+    ctx.sink.event(v, |v| {
         let mut rest = v.clone();
         if let Some(o) = rest.as_object_mut() {
             o.remove("family");
             o.remove("event");
         }
-        render::out_line(&format!(
-            "[{}] {} {}",
+        format!(
+            "[{}] {} {}\n",
             v["family"].as_str().unwrap_or(""),
             v["event"].as_str().unwrap_or(""),
             render::text(&rest).trim_end().replace('\n', " ")
-        ));
-    }
+        )
+    });
 }
 
 /// After lost events: the kernel half's current state of what `what` watches, by dump,

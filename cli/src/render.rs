@@ -1,10 +1,147 @@
-//! One print path: every answer is first a JSON value, then printed as JSON (`-j`),
-//! pretty JSON (`-p`) or `ip`-style text.
+//! One print path: every answer is a typed record (serde `Serialize`) or a JSON value,
+//! printed by the one [`Sink`] as JSON (`-j`), pretty JSON (`-p`) or `ip`-style text — the
+//! mode decided at the sink, as iproute2's `json_print` decides it. A record's fields are
+//! spelled once, as its JSON keys (snake_case everywhere: the kernel half's dashed
+//! attribute names are converted where they meet the daemon's, see [`snake_keys`]); text
+//! formats name those keys ([`Column`]) rather than spelling fields again.
 
 use pnfs_netlink::codec::AttrIter;
 use pnfs_netlink::policy::{AttrKind, Policy};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use std::io::Write;
+
+/// How answers are printed, from `-j` and `-p`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Text,
+    Json,
+    Pretty,
+}
+
+/// The one sink of pnfsctl's standard output: every answer, event and table goes through
+/// it, and through [`out`] (a closed pipe ends pnfsctl quietly).
+#[derive(Debug, Clone, Copy)]
+pub struct Sink {
+    mode: Mode,
+}
+
+impl Sink {
+    pub fn new(json: bool, pretty: bool) -> Sink {
+        let mode = match (json, pretty) {
+            (_, true) => Mode::Pretty,
+            (true, false) => Mode::Json,
+            _ => Mode::Text,
+        };
+        Sink { mode }
+    }
+
+    /// JSON (`-j` or `-p`) rather than text.
+    pub fn is_json(&self) -> bool {
+        self.mode != Mode::Text
+    }
+
+    /// A whole answer: its JSON (one line with `-j`, indented with `-p`) or `text(record)`.
+    pub fn print<T: Serialize + ?Sized>(&self, record: &T, text: impl FnOnce(&T) -> String) {
+        match self.mode {
+            Mode::Pretty => out_line(&json_string(record, true)),
+            Mode::Json => out_line(&json_string(record, false)),
+            Mode::Text => out(text(record).as_bytes()),
+        }
+    }
+
+    /// One record of a stream (`monitor`'s events, `demo`'s progress): one JSON object per
+    /// line with `-j` and `-p` alike (a stream stays line-delimited), else `text(record)`.
+    pub fn event<T: Serialize + ?Sized>(&self, record: &T, text: impl FnOnce(&T) -> String) {
+        match self.mode {
+            Mode::Json | Mode::Pretty => out_line(&json_string(record, false)),
+            Mode::Text => out(text(record).as_bytes()),
+        }
+    }
+}
+
+fn json_string<T: Serialize + ?Sized>(record: &T, pretty: bool) -> String {
+    let s = if pretty {
+        serde_json::to_string_pretty(record)
+    } else {
+        serde_json::to_string(record)
+    };
+    // Our records are structs, maps with string keys and numbers: nothing that fails.
+    s.expect("a pnfsctl record serializes")
+}
+
+/// The kernel half's attribute names (`kind-stats`, `p50-ns`) in the daemon's spelling
+/// (`kind_stats`, `p50_ns`): keys only, at every depth; values are left alone.
+pub fn snake_keys(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, x)| (k.replace('-', "_"), snake_keys(x)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(snake_keys).collect()),
+        other => other,
+    }
+}
+
+/// How a [`Column`] shows its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fmt {
+    /// As it is, left-aligned (names).
+    Left,
+    /// A number, right-aligned, with this many decimals.
+    Num(usize),
+    /// Nanoseconds shown as microseconds with one decimal.
+    NsAsUs,
+}
+
+/// One column of a text table of typed records: the record's JSON key it shows (the
+/// field's one spelling), its header and its format.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub key: &'static str,
+    pub head: &'static str,
+    pub width: usize,
+    pub fmt: Fmt,
+}
+
+/// `rows` as a text table: a header line, then one line per record, each cell the value
+/// of its column's key.
+///
+/// # Panics
+/// When a column names a key the records do not have (a test catches it).
+pub fn table<T: Serialize>(rows: &[T], cols: &[Column]) -> String {
+    let mut s = String::new();
+    let cell = |s: &mut String, c: &Column, text: &str| {
+        if !s.is_empty() && !s.ends_with('\n') {
+            s.push(' ');
+        }
+        match c.fmt {
+            Fmt::Left => s.push_str(&format!("{text:<w$}", w = c.width)),
+            _ => s.push_str(&format!("{text:>w$}", w = c.width)),
+        }
+    };
+    for c in cols {
+        cell(&mut s, c, c.head);
+    }
+    s.push('\n');
+    for r in rows {
+        let v = serde_json::to_value(r).expect("a pnfsctl record serializes");
+        for c in cols {
+            let x = v
+                .get(c.key)
+                .unwrap_or_else(|| panic!("column {:?}: no such key in {v}", c.key));
+            let text = match c.fmt {
+                Fmt::Left => scalar(x).unwrap_or_default(),
+                Fmt::Num(d) => format!("{:.d$}", x.as_f64().unwrap_or(0.0)),
+                Fmt::NsAsUs => format!("{:.1}", x.as_f64().unwrap_or(0.0) / 1e3),
+            };
+            cell(&mut s, c, &text);
+        }
+        s.push('\n');
+    }
+    s
+}
 
 /// Exit status of pnfsctl when its standard output is a closed pipe (`pnfsctl ... | head
 /// -1`): 128 + SIGPIPE, what a shell reports for `ip`, which SIGPIPE kills there.
