@@ -1,4 +1,7 @@
-//! TODO
+//! The cld bridge: nfsd's client-tracking pipe (as nfsdcld serves it), with the
+//! client records replicated over the cluster. A record change goes to the cluster
+//! first; nfsd's answer waits until it comes back in the agreed order and the records
+//! are on disk (`cld_reply_after_save`).
 
 use super::*;
 

@@ -1,4 +1,6 @@
-//! TODO
+//! Control requests from `pnfsctl` (`crate::control::Request`, typed, authorized
+//! where they arrive): reads answered from the state at once; a query goes to the MDS
+//! like an upcall's, a revoke to the kernel half, then to every member's cache.
 
 use super::*;
 use crate::hex;

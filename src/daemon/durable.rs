@@ -1,4 +1,7 @@
-//! TODO
+//! The durable store: every change of the replicated state marks a new version
+//! (`mark_dirty`); the writer task writes the newest (started from `flush`), a failure
+//! is retried with backoff; answers that promise durability (a mount's journal, a
+//! client record) wait for their version (`answer_when_saved`).
 
 use super::*;
 

@@ -1,4 +1,6 @@
-//! TODO
+//! The GFS2 companion: the gfs2ctl upcalls (mount, unmount, withdraw, recovery
+//! done) answered or turned into cluster messages, what unpatched GFS2's uevents say
+//! (`crate::gfs2::Gfs2View`), and journal recovery results reported cluster-wide.
 
 use super::*;
 
@@ -75,37 +77,11 @@ impl Daemon {
         };
         match kind {
             gfs2ctl::UpcallKind::Mount => {
-                if !self.quorate {
-                    self.answer_gfs2(waiter, -libc::EAGAIN, None);
-                    return;
-                }
-                let req = self.next_id();
                 let spectator =
                     t.u32(a::MOUNT_FLAGS).unwrap_or(0) & gfs2ctl::mount_flags::SPECTATOR != 0;
-                let table = table.to_string();
-                self.mounts_parked.insert(req, waiter);
-                self.send(Msg::Mount {
-                    req,
-                    node: self.node,
-                    table,
-                    spectator,
-                });
+                self.order_mount(waiter, table, Some(spectator));
             }
-            gfs2ctl::UpcallKind::Unmount => {
-                if !self.quorate {
-                    // As for mount: the journal map changes only with quorum.
-                    self.answer_gfs2(waiter, -libc::EAGAIN, None);
-                    return;
-                }
-                let req = self.next_id();
-                let table = table.to_string();
-                self.mounts_parked.insert(req, waiter);
-                self.send(Msg::Unmount {
-                    req,
-                    node: self.node,
-                    table,
-                });
-            }
+            gfs2ctl::UpcallKind::Unmount => self.order_mount(waiter, table, None),
             gfs2ctl::UpcallKind::MountDone => {
                 let status = t.i32(a::STATUS).unwrap_or(0);
                 self.ring
@@ -140,6 +116,29 @@ impl Daemon {
                 });
             }
         }
+    }
+
+    /// MOUNT (`spectator` Some) and UNMOUNT change the journal map: they go to the
+    /// cluster, with quorum only; the kernel half is answered when they come back in the
+    /// agreed order (`journals`).
+    fn order_mount(&mut self, waiter: Waiter, table: &str, spectator: Option<bool>) {
+        if !self.quorate {
+            self.answer_gfs2(waiter, -libc::EAGAIN, None);
+            return;
+        }
+        let req = self.next_id();
+        let table = table.to_string();
+        self.mounts_parked.insert(req, waiter);
+        let node = self.node;
+        self.send(match spectator {
+            Some(spectator) => Msg::Mount {
+                req,
+                node,
+                table,
+                spectator,
+            },
+            None => Msg::Unmount { req, node, table },
+        });
     }
 
     /// A uevent of GFS2 or the DLM (the watcher filtered the rest).

@@ -1,4 +1,8 @@
-//! TODO
+//! Grace: nfsd's grace period coordinated across the cluster (ganesha's
+//! rados_cluster model: epochs current/recovery, per-node NEED and ENFORCING flags
+//! replicated by Grace messages), and the MDS's own grace after it takes an epoch. The
+//! end-of-grace rule is the pure functions at the end (`still_needing`,
+//! `grace_may_end`), unit-tested below.
 
 use super::*;
 
@@ -126,13 +130,8 @@ impl Daemon {
         }
         let c = &self.store.state.clients;
         if c.recovery != 0 {
-            let needing: Vec<NodeId> = self
-                .members
-                .iter()
-                .copied()
-                .filter(|n| self.grace_nodes.get(n).is_some_and(|f| f & GRACE_NEED != 0))
-                .collect();
-            if !needing.is_empty() || !self.quorate {
+            let needing = still_needing(&self.members, &self.grace_nodes);
+            if !grace_may_end(&needing, self.quorate) {
                 if !self.grace_done_held.is_empty() {
                     self.grace_log(
                         "",
@@ -286,5 +285,44 @@ impl Daemon {
             );
             self.maybe_end_grace();
         }
+    }
+}
+
+/// The members whose nfsd still needs grace (reclaim not finished).
+pub(super) fn still_needing(members: &[NodeId], flags: &BTreeMap<NodeId, u8>) -> Vec<NodeId> {
+    members
+        .iter()
+        .copied()
+        .filter(|n| flags.get(n).is_some_and(|f| f & GRACE_NEED != 0))
+        .collect()
+}
+
+/// Whether the cluster's grace may end: no member needs it, and we have quorum (a
+/// cut-off minority cannot tell whether the others still need it). A node that is no
+/// member does not hold grace up: its restarted daemon says so again.
+pub(super) fn grace_may_end(needing: &[NodeId], quorate: bool) -> bool {
+    needing.is_empty() && quorate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grace_ends_when_no_member_needs_it_and_only_with_quorum() {
+        let flags = BTreeMap::from([
+            (1, GRACE_ENFORCING),
+            (2, GRACE_NEED | GRACE_ENFORCING),
+            (3, GRACE_NEED | GRACE_ENFORCING),
+        ]);
+        assert_eq!(still_needing(&[1, 2, 3], &flags), [2, 3]);
+        assert!(!grace_may_end(&still_needing(&[1, 2, 3], &flags), true));
+        // Node 3 left (dead, or its daemon stopped): it no longer holds grace.
+        assert_eq!(still_needing(&[1, 2], &flags), [2]);
+        // Everybody done: grace ends, but not in a minority.
+        assert!(grace_may_end(&still_needing(&[1], &flags), true));
+        assert!(!grace_may_end(&still_needing(&[1], &flags), false));
+        // A member with no flags at all (its nfsd never started grace) needs none.
+        assert!(still_needing(&[4], &flags).is_empty());
     }
 }

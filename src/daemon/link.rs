@@ -1,4 +1,6 @@
-//! TODO
+//! The link to the kernel half: the upcall thread (`fastpath`), what it hands over,
+//! the kernel watch (`kernel::spawn_watch`) and a new registration when the kernel half
+//! restarted, pushing back what it lost (role, devices, members, grace).
 
 use super::*;
 
@@ -30,6 +32,39 @@ pub(super) struct KernelLink {
 }
 
 impl Daemon {
+    /// `first` and what else the fast path thread queued by now, bounded (the reply
+    /// datagram too). Takes no more than RX_BATCH, and nothing that is not handled: the
+    /// next one is taken only while there is a pass left for it (taking it on the last
+    /// pass dropped an upcall, unanswered and unlogged). Some: why the thread stopped.
+    pub(super) fn on_fwd_batch(
+        &mut self,
+        first: Option<Fwd>,
+        fwd: &mut mpsc::Receiver<Fwd>,
+    ) -> Option<String> {
+        let mut next = first;
+        let mut taken = 1;
+        loop {
+            match next {
+                Some(f) => {
+                    if let Err(e) = self.on_fwd(f) {
+                        return Some(e);
+                    }
+                }
+                None => return Some("the upcall fast path thread stopped".to_string()),
+            }
+            if taken == RX_BATCH {
+                return None;
+            }
+            match fwd.try_recv() {
+                Ok(f) => {
+                    next = Some(f);
+                    taken += 1;
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// Start the thread that takes the upcall socket's datagrams (again, after a new
     /// registration: the one before returns within its receive timeout).
     pub(super) fn start_upcall_thread(&mut self) -> std::io::Result<()> {

@@ -1,9 +1,33 @@
-//! The daemon's main loop: one task owning all state, driven by a fixed set of sources
-//! (as dlm_controld's loop over its fds): the upcalls the fast path thread leaves to it,
-//! the cluster engine, downcall results, control requests from `pnfsctl`, a tick, and
-//! shutdown. The one lock is the fast path's (`fastpath::Shared`: the DS cache and the
-//! published view), taken only in short synchronous sections, never across an await;
-//! every queue is bounded.
+//! The daemon: one task owning all state, driven by a fixed set of sources (as
+//! dlm_controld's loop over its fds), and its parts, one concern per file:
+//!
+//! | part | what it owns |
+//! |---|---|
+//! | `membership` | members and quorum; a configuration change calls each part below in a fixed order |
+//! | `election` | the MDS choice and epochs (`choose_mds`, `next_epoch`, `adopt_epoch`) |
+//! | `cache` | the DS state cache and the fast path's view (`publish`, `restrict`, `flush_cache`) |
+//! | `upcalls` | pNFS upcalls, state queries to the MDS, invalidations |
+//! | `journals` | journal ids and recovery (`choose_jid`, `choose_recoverer`, `start_recovery`) |
+//! | `gfs2_companion` | gfs2ctl upcalls, GFS2 uevents, withdraws |
+//! | `grace` | the cluster-wide grace of nfsd and the MDS's own grace period |
+//! | `cld_bridge` | nfsd's client-tracking pipe and the replicated client records |
+//! | `durable` | the durable store: versions, writes, answers after save |
+//! | `control` | `pnfsctl` requests |
+//! | `link` | the kernel half: upcall thread, watch, re-registration |
+//! | `outbox` | where effects leave: REPLY datagrams, cluster messages, downcalls |
+//! | `view` | what the upcall decisions (`crate::decide`) read |
+//!
+//! The loop (`run`) only selects and dispatches, in this order of priority: shutdown,
+//! upcalls handed over by the fast path thread (a bounded batch), cluster events,
+//! downcall results, durable-write results, control requests, nfsd's cld pipe, the
+//! kernel watch, a new registration, GFS2 uevents, the tick. After each event `flush`
+//! publishes the fast path's view, sends the REPLYs built and starts a durable write of
+//! what changed. A cluster message goes to its part by kind (`on_msg`); the tick calls
+//! each part's timer (`on_tick`).
+//!
+//! The one lock is the fast path's (`fastpath::Shared`: the DS cache and the published
+//! view), taken only in short synchronous sections, never across an await; every queue
+//! is bounded.
 
 use crate::cluster::{Cluster, ClusterEvent, LeaveReason, Membership, NodeId};
 use crate::config::Config;
@@ -509,37 +533,7 @@ impl Daemon {
                 biased;
                 _ = shutdown.changed() => break Ok(()),
                 f = fwd.recv() => {
-                    // This and what else is queued now (bounded: the reply datagram too).
-                    // Take no more than RX_BATCH, and nothing that is not handled: the
-                    // next one is taken only while there is a pass left for it (taking
-                    // it on the last pass dropped an upcall, unanswered and unlogged).
-                    let mut next = f;
-                    let mut failed = None;
-                    let mut taken = 1;
-                    loop {
-                        match next {
-                            Some(f) => {
-                                if let Err(e) = self.on_fwd(f) {
-                                    failed = Some(e);
-                                    break;
-                                }
-                            }
-                            None => {
-                                failed = Some("the upcall fast path thread stopped".to_string());
-                                break;
-                            }
-                        }
-                        if taken == RX_BATCH {
-                            break;
-                        }
-                        match fwd.try_recv() {
-                            Ok(f) => {
-                                next = Some(f);
-                                taken += 1;
-                            }
-                            Err(_) => break,
-                        }
-                    }
+                    let failed = self.on_fwd_batch(f, &mut fwd);
                     if let Some(e) = failed {
                         self.ring.push(e.clone());
                         break Err(DaemonError::Upcall(e));

@@ -1,4 +1,8 @@
-//! TODO
+//! Where effects leave the daemon: REPLY and other messages to the kernel half are
+//! built in `tx` and sent by `flush` at the end of each event, in datagrams the kernel
+//! half takes whole (`datagram_len`); cluster messages and downcalls go out through
+//! `send` and `downcall`, each after `restrict` closes the fast path to what the
+//! half-changed state may no longer allow. `flush` also starts the durable write.
 
 use super::*;
 

@@ -1,4 +1,8 @@
-//! TODO
+//! pNFS upcalls (GET_STATE, GET_DEVICE_INFO, LAYOUT_GET, LAYOUT_RETURN/COMMIT,
+//! STATE_CHANGED): each decided by `crate::decide` as the fast path decides it; a state
+//! query the cache cannot answer goes to the MDS (its own kernel half or over the
+//! cluster), identical queries in flight asked once; revokes and STATE_CHANGED
+//! invalidate every member's cache before the answer.
 
 use super::*;
 
@@ -523,7 +527,7 @@ impl Daemon {
             verifier,
             epoch,
         };
-        if status == Nfsstat::Ok as u32 && epoch == self.mds_epoch {
+        if cache::cacheable(status, epoch, self.mds_epoch) {
             let mut hot = self.fast.write();
             if hot.cache.len() < self.cfg.max_cache {
                 hot.cache.insert(key, entry);

@@ -1,4 +1,5 @@
-//! TODO
+//! What the decisions read (`decide::ClusterView`): node, MDS, epoch, quorum, grace,
+//! the members' devices; and why this node does or does not grant.
 
 use super::*;
 
