@@ -416,14 +416,13 @@ fn attr_doc(a: &spec::Attr) -> String {
     }
 }
 
-/// The view and builder of one attribute list. `table` is the AttrTable type, `ids` the
-/// module of the ids (`attr`, `ds_addr_attr`), `view`/`build` the type names, `req` the
-/// required attribute names, `ind` the indentation.
+/// The view and builder of one attribute list: `ids` is the module of the ids (`attr`,
+/// `ds_addr_attr`), `policy` the set's policy static, `view`/`build` the type names, `req`
+/// the required attribute names, `what` the message for the docs, `ind` the indentation.
 #[allow(clippy::too_many_arguments)]
 fn view_and_builder(
     o: &mut String,
     spec: &Spec,
-    set: &spec::AttrSet,
     attrs: &[&spec::Attr],
     ids: &str,
     policy: &str,
@@ -648,7 +647,6 @@ fn view_and_builder(
     writeln!(o, "{ind}        b.finish()")?;
     writeln!(o, "{ind}    }}")?;
     writeln!(o, "{ind}}}")?;
-    let _ = set;
     Ok(())
 }
 
@@ -673,7 +671,6 @@ pub fn gen_ops(o: &mut String, spec: &Spec) -> Result<()> {
         view_and_builder(
             o,
             spec,
-            set,
             &attrs,
             &format!("super::{ids}"),
             &crate::policy_static(&set.name),
@@ -752,7 +749,6 @@ pub fn gen_ops(o: &mut String, spec: &Spec) -> Result<()> {
             view_and_builder(
                 o,
                 spec,
-                main,
                 &attrs,
                 "attr",
                 &crate::policy_static(&spec.name),
