@@ -4,7 +4,7 @@
 # loudly instead of pretending to pass.
 #
 #   bash tests/run.sh            all tiers
-#   TIERS="unit cluster" bash tests/run.sh   a subset (lint unit ynl cluster faults soak vm fuzz nfsd)
+#   TIERS="unit cluster" bash tests/run.sh   a subset (lint unit ynl differential cluster faults soak vm fuzz nfsd)
 #   RUN_DEADLINE=$(( $(date +%s) + 3600 )) bash tests/run.sh   finish within the hour
 #
 # Tiers run in the order above. This machine's speed varies a lot from run to run: on a
@@ -16,7 +16,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p target
-TIERS=${TIERS:-"lint unit ynl cluster faults soak vm fuzz nfsd"}
+TIERS=${TIERS:-"lint unit ynl differential cluster faults soak vm fuzz nfsd"}
 # `soak` runs tests/cluster_faults.rs soak_random_faults this long after the cluster is
 # up (~5 min in all), then checks every upcall. `nfsd` is the real-nfsd VM lane: 1-6 min
 # with its Debian image cached, 4-13 min without (quiet or busy machine).
@@ -120,6 +120,17 @@ if want ynl && fits ynl 120; then
     0) record ynl PASS "$(grep -E '^[0-9]+ differences?$' target/ynl.log | tail -n1)" ;;
     2) record ynl SKIPPED "$(grep -m1 'SKIPPED' target/ynl.log)" ;;
     *) cut_off ynl $rc || record ynl FAIL "see target/ynl.log" ;;
+  esac
+fi
+
+if want differential && fits differential 300; then
+  note "differential: the corpus and 10,000 generated step sequences through the daemon's handlers of the pre-split baseline and of this tree"
+  bounded bash tests/differential/run.sh 2>&1 | tee target/differential.log
+  rc=${PIPESTATUS[0]}
+  case $rc in
+    0) record differential PASS "$(grep -m1 'PASSED' target/differential.log | sed 's/^differential: PASSED: //')" ;;
+    2) record differential SKIPPED "$(grep -m1 'SKIPPED' target/differential.log)" ;;
+    *) cut_off differential $rc || record differential FAIL "see target/differential.log" ;;
   esac
 fi
 

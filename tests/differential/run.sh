@@ -1,78 +1,104 @@
 #!/usr/bin/env bash
 # The differential run (issue 22): every seed of fuzz/corpus/daemon and DIFF_N (default
-# 10,000) generated step sequences replayed through the daemon's handlers of the baseline
+# 10,000) generated step sequences replayed through the daemon's handlers of a baseline
 # commit (a git worktree) and of this tree; every run's outputs (REPLY and other messages
 # to the kernel half, cluster messages, downcalls, durable snapshots, then status,
 # counters and the debug ring: `daemon::harness` `Harness::transcript`) must be
-# identical. Each side runs twice first on a sample: a run that differs from itself
-# would make the comparison meaningless.
+# identical. Each side first runs a sample twice: a run that differs from itself would
+# make the comparison meaningless.
 #
-#   bash tests/differential/run.sh [BASELINE]     (default: $DIFF_BASE or the commit below)
+#   bash tests/differential/run.sh [BASELINE [NEW]]
 #
-# The baseline is the last commit before the daemon was split into parts (4453515), with
-# the harness's output recording (harness-recording.patch: the harness module only, no
-# handler) applied in the worktree. Behaviour changes made
-# on purpose since then are listed in tests/differential/intended-changes.txt; there are
-# none today, so any difference fails.
+# BASELINE defaults to the last commit before the daemon was split into parts (4453515);
+# NEW (a commit) defaults to this working tree. A commit without the harness's output
+# recording gets harness-recording.patch (the harness module only, no handler) applied
+# in its worktree. DIFF_INPUTS=DIR replays DIR instead of generating; DIFF_IGNORE=k1,k2
+# drops status/stats keys a later commit added on purpose. history.sh runs this over
+# every commit since f506fb8 (the issue's baseline) and lists what each changed on
+# purpose (intended-changes.md).
 set -euo pipefail
 root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 cd "$root"
 base=${1:-${DIFF_BASE:-4453515}}
+new=${2:-}
 n=${DIFF_N:-10000}
 work=${DIFF_WORK:-$root/target/differential}
 
-if ! git cat-file -e "$base^{commit}" 2>/dev/null; then
-    echo "differential: SKIPPED: baseline $base is not in this clone's history (shallow clone?)"
-    exit 2
-fi
-mkdir -p "$work"
-git worktree prune
-rm -rf "$work/base" "$work/inputs"
-git worktree add -q --detach "$work/base" "$base"
-trap 'git -C "$root" worktree remove --force "$work/base" 2>/dev/null || true' EXIT
-if ! grep -q "pub fn recording" "$work/base/src/daemon.rs"; then
-    git -C "$work/base" apply "$root/tests/differential/harness-recording.patch"
-fi
-
-# One driver source, built against each tree (the baseline has none of its own); one
-# target dir, so the two builds share every dependency.
-for side in new base; do
-    tree=$root
-    [ "$side" = base ] && tree=$work/base
-    d=$tree/tests/differential/driver
-    if [ "$side" = base ]; then
-        mkdir -p "$d"
-        cp -r "$root/tests/differential/driver/." "$d/"
+for c in "$base" ${new:+"$new"}; do
+    if ! git cat-file -e "$c^{commit}" 2>/dev/null; then
+        echo "differential: SKIPPED: commit $c is not in this clone's history (shallow clone?)"
+        exit 2
     fi
-    cp "$tree/Cargo.lock" "$d/Cargo.lock"
-    feat=()
-    [ "$side" = new ] && feat=(--features gen)
-    echo "differential: building the driver against the $side tree"
-    CARGO_TARGET_DIR=$work/target cargo build -q --manifest-path "$d/Cargo.toml" "${feat[@]}"
-    cp "$work/target/debug/pnfs-differential" "$work/driver-$side"
 done
+mkdir -p "$work/drivers"
+git worktree prune
 
-mkdir -p "$work/inputs/gen"
-"$work/driver-new" gen "$work/inputs/gen" "$n" "${DIFF_SEED:-22}"
+# The driver (one source, this tree's) built against a commit's tree (or this working
+# tree: "."), cached by commit; one target dir, so that every build shares the
+# dependencies. Prints the binary's path.
+driver_for() {
+    local c=$1 tree d name feat=()
+    if [ "$c" = . ]; then
+        tree=$root
+        name=worktree
+        feat=(--features gen)
+    else
+        name=$(git rev-parse --short=12 "$c")
+        if [ -x "$work/drivers/$name" ]; then
+            echo "$work/drivers/$name"
+            return
+        fi
+        tree=$work/tree-$name
+        rm -rf "$tree"
+        git worktree add -q --detach "$tree" "$c"
+        if ! grep -q "pub fn recording" "$tree/src/daemon.rs" "$tree"/src/daemon/*.rs 2>/dev/null; then
+            git -C "$tree" apply "$root/tests/differential/harness-recording.patch" >&2
+        fi
+        mkdir -p "$tree/tests/differential/driver"
+        cp -r "$root/tests/differential/driver/." "$tree/tests/differential/driver/"
+    fi
+    d=$tree/tests/differential/driver
+    cp "$tree/Cargo.lock" "$d/Cargo.lock"
+    echo "differential: building the driver against $c" >&2
+    CARGO_TARGET_DIR=$work/target cargo build -q --manifest-path "$d/Cargo.toml" "${feat[@]}" >&2
+    cp "$work/target/debug/pnfs-differential" "$work/drivers/$name"
+    if [ "$c" != . ]; then
+        git worktree remove --force "$tree"
+    fi
+    echo "$work/drivers/$name"
+}
+
+drv_base=$(driver_for "$base")
+drv_new=$(driver_for "${new:-.}")
+
+inputs=${DIFF_INPUTS:-}
+if [ -z "$inputs" ]; then
+    inputs=$work/inputs
+    rm -rf "$inputs"
+    mkdir -p "$inputs"
+    gen=$drv_new
+    [ -n "$new" ] && gen=$(driver_for .)
+    "$gen" gen "$inputs" "$n" "${DIFF_SEED:-22}"
+fi
 corpus=$root/fuzz/corpus/daemon
-echo "differential: $(ls "$corpus" | wc -l) corpus seeds, $n generated sequences, baseline $(git rev-parse --short "$base")"
+echo "differential: $(ls "$corpus" | wc -l) corpus seeds, $(ls "$inputs" | wc -l) generated sequences, $(git rev-parse --short "$base") against ${new:-this tree}"
 
-sample=$(ls "$work/inputs/gen" | sed -n "1,200s|^|$work/inputs/gen/|p")
-for side in new base; do
+sample=$(ls "$inputs" | sed -n "1,200s|^|$inputs/|p")
+for drv in "$drv_base" "$drv_new"; do
     # shellcheck disable=SC2086
-    a=$("$work/driver-$side" run "$corpus" $sample)
+    a=$("$drv" run "$corpus" $sample)
     # shellcheck disable=SC2086
-    b=$("$work/driver-$side" run "$corpus" $sample)
+    b=$("$drv" run "$corpus" $sample)
     if [ "$a" != "$b" ]; then
-        echo "differential: FAILED: the $side tree's runs differ from themselves:"
-        diff <(echo "$a") <(echo "$b") | head -10
+        echo "differential: FAILED: $drv's runs differ from themselves:"
+        diff <(echo "$a") <(echo "$b") | sed -n 1,10p || true
         exit 1
     fi
 done
 
 start=$SECONDS
-"$work/driver-base" run "$corpus" "$work/inputs/gen" >"$work/base.txt"
-"$work/driver-new" run "$corpus" "$work/inputs/gen" >"$work/new.txt"
+"$drv_base" run "$corpus" "$inputs" >"$work/base.txt"
+"$drv_new" run "$corpus" "$inputs" >"$work/new.txt"
 total=$(wc -l <"$work/new.txt")
 steps=$(awk '{s += $3} END {print s}' "$work/new.txt")
 if diff -q "$work/base.txt" "$work/new.txt" >/dev/null; then
@@ -81,7 +107,7 @@ if diff -q "$work/base.txt" "$work/new.txt" >/dev/null; then
 fi
 bad=$(diff <(awk '{print $1, $2}' "$work/base.txt") <(awk '{print $1, $2}' "$work/new.txt") | awk '/^>/ {print $2}' || true)
 echo "differential: FAILED: $(echo "$bad" | wc -l) of $total inputs differ, e.g.:"
-echo "$bad" | head -5
-first=$(echo "$bad" | head -1)
-diff <("$work/driver-base" show "$first") <("$work/driver-new" show "$first") | sed -n 1,60p || true
+echo "$bad" | sed -n 1,5p
+first=$(echo "$bad" | sed -n 1p)
+diff <("$drv_base" show "$first") <("$drv_new" show "$first") | sed -n 1,60p || true
 exit 1
