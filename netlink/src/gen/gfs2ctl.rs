@@ -4435,3 +4435,509 @@ pub mod ops {
         }
     }
 }
+
+/// Every attribute of every message, written by its builder, read by its view.
+#[cfg(test)]
+mod round_trip {
+    use super::*;
+    use crate::codec::{GENL_HDRLEN, NLMSG_HDRLEN};
+
+    #[test]
+    fn nest_kind_stats() {
+        let sent = nest::KindStatsAttrs {
+            kind: Some(2),
+            sent: Some(2),
+            answered: Some(3),
+            errors: Some(4),
+            timeouts: Some(5),
+            failed: Some(6),
+            p50_ns: Some(7),
+            p99_ns: Some(8),
+            p999_ns: Some(9),
+            hist: Some(&[10, 2, 3]),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = nest::KindStats::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.kind(), Some(2), "kind");
+        assert_eq!(v.sent(), Some(2), "sent");
+        assert_eq!(v.answered(), Some(3), "answered");
+        assert_eq!(v.errors(), Some(4), "errors");
+        assert_eq!(v.timeouts(), Some(5), "timeouts");
+        assert_eq!(v.failed(), Some(6), "failed");
+        assert_eq!(v.p50_ns(), Some(7), "p50_ns");
+        assert_eq!(v.p99_ns(), Some(8), "p99_ns");
+        assert_eq!(v.p999_ns(), Some(9), "p999_ns");
+        assert_eq!(v.hist(), Some(&[10u8, 2, 3][..]), "hist");
+    }
+
+    #[test]
+    fn register_request() {
+        let sent = ops::register::RequestAttrs {
+            version: 2,
+            node_id: Some(2),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::register::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.version(), 2, "version");
+        assert_eq!(v.node_id(), Some(2), "node_id");
+    }
+
+    #[test]
+    fn register_reply() {
+        let sent = ops::register::ReplyAttrs {
+            version: 2,
+            port: 2,
+            upcall_port: Some(3),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::register::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.version(), 2, "version");
+        assert_eq!(v.port(), 2, "port");
+        assert_eq!(v.upcall_port(), Some(3), "upcall_port");
+    }
+
+    #[test]
+    fn reply_request() {
+        let sent = ops::reply::RequestAttrs {
+            xid: 1,
+            status: -2,
+            jid: Some(3),
+            first: Some(4),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::reply::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.status(), -2, "status");
+        assert_eq!(v.jid(), Some(3), "jid");
+        assert_eq!(v.first(), Some(4), "first");
+    }
+
+    #[test]
+    fn mount_request() {
+        let sent = ops::mount::RequestAttrs {
+            xid: 1,
+            table: "s2",
+            uuid: Some([3; 16]),
+            device: "s4",
+            mount_flags: 1,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::mount::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.table(), "s2", "table");
+        assert_eq!(v.uuid(), Some(&[3; 16]), "uuid");
+        assert_eq!(v.device(), "s4", "device");
+        assert_eq!(v.mount_flags(), 1, "mount_flags");
+    }
+
+    #[test]
+    fn mount_reply() {
+        let sent = ops::mount::ReplyAttrs {
+            xid: 1,
+            status: -2,
+            jid: Some(3),
+            first: Some(4),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::mount::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.status(), -2, "status");
+        assert_eq!(v.jid(), Some(3), "jid");
+        assert_eq!(v.first(), Some(4), "first");
+    }
+
+    #[test]
+    fn mount_done_request() {
+        let sent = ops::mount_done::RequestAttrs {
+            xid: 1,
+            table: "s2",
+            jid: 3,
+            status: -4,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::mount_done::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.table(), "s2", "table");
+        assert_eq!(v.jid(), 3, "jid");
+        assert_eq!(v.status(), -4, "status");
+    }
+
+    #[test]
+    fn mount_done_reply() {
+        let sent = ops::mount_done::ReplyAttrs {
+            xid: 1,
+            status: -2,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::mount_done::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.status(), -2, "status");
+    }
+
+    #[test]
+    fn unmount_request() {
+        let sent = ops::unmount::RequestAttrs {
+            xid: 1,
+            table: "s2",
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::unmount::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.table(), "s2", "table");
+    }
+
+    #[test]
+    fn unmount_reply() {
+        let sent = ops::unmount::ReplyAttrs {
+            xid: 1,
+            status: -2,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::unmount::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.status(), -2, "status");
+    }
+
+    #[test]
+    fn withdraw_request() {
+        let sent = ops::withdraw::RequestAttrs {
+            xid: 1,
+            table: "s2",
+            jid: 3,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::withdraw::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.table(), "s2", "table");
+        assert_eq!(v.jid(), 3, "jid");
+    }
+
+    #[test]
+    fn withdraw_reply() {
+        let sent = ops::withdraw::ReplyAttrs {
+            xid: 1,
+            status: -2,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::withdraw::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.status(), -2, "status");
+    }
+
+    #[test]
+    fn recovery_done_request() {
+        let sent = ops::recovery_done::RequestAttrs {
+            xid: 1,
+            table: "s2",
+            jid: 3,
+            recovery_status: 1,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::recovery_done::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.table(), "s2", "table");
+        assert_eq!(v.jid(), 3, "jid");
+        assert_eq!(v.recovery_status(), 1, "recovery_status");
+    }
+
+    #[test]
+    fn recovery_done_reply() {
+        let sent = ops::recovery_done::ReplyAttrs {
+            xid: 1,
+            status: -2,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::recovery_done::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.status(), -2, "status");
+    }
+
+    #[test]
+    fn block_request() {
+        let sent = ops::block::RequestAttrs {
+            table: "s1",
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::block::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.table(), "s1", "table");
+    }
+
+    #[test]
+    fn unblock_request() {
+        let sent = ops::unblock::RequestAttrs {
+            table: "s1",
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::unblock::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.table(), "s1", "table");
+    }
+
+    #[test]
+    fn recover_request() {
+        let sent = ops::recover::RequestAttrs {
+            table: "s1",
+            jid: 2,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::recover::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.table(), "s1", "table");
+        assert_eq!(v.jid(), 2, "jid");
+    }
+
+    #[test]
+    fn members_request() {
+        let sent = ops::members::RequestAttrs {
+            member: &[1, 1],
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::members::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.member().collect::<Vec<_>>(), [1, 1], "member");
+    }
+
+    #[test]
+    fn mount_get_reply() {
+        let sent = ops::mount_get::ReplyAttrs {
+            table: "s1",
+            uuid: Some([2; 16]),
+            device: Some("s3"),
+            mount_flags: Some(0),
+            jid: 5,
+            first: Some(6),
+            blocked: Some(7),
+            withdrawn: Some(8),
+            recover_jid: Some(9),
+            recovery_status: Some(1),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::mount_get::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.table(), "s1", "table");
+        assert_eq!(v.uuid(), Some(&[2; 16]), "uuid");
+        assert_eq!(v.device(), Some("s3"), "device");
+        assert_eq!(v.mount_flags(), Some(0), "mount_flags");
+        assert_eq!(v.jid(), 5, "jid");
+        assert_eq!(v.first(), Some(6), "first");
+        assert_eq!(v.blocked(), Some(7), "blocked");
+        assert_eq!(v.withdrawn(), Some(8), "withdrawn");
+        assert_eq!(v.recover_jid(), Some(9), "recover_jid");
+        assert_eq!(v.recovery_status(), Some(1), "recovery_status");
+    }
+
+    #[test]
+    fn upcall_dump_reply() {
+        let sent = ops::upcall_dump::ReplyAttrs {
+            xid: 1,
+            upcall_kind: 3,
+            age_us: 3,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::upcall_dump::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.upcall_kind(), 3, "upcall_kind");
+        assert_eq!(v.age_us(), 3, "age_us");
+    }
+
+    #[test]
+    fn status_get_reply() {
+        let sent = ops::status_get::ReplyAttrs {
+            version: 2,
+            port: 2,
+            node_id: 3,
+            member: &[4, 4],
+            timeout_ms: Some(6),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::status_get::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.version(), 2, "version");
+        assert_eq!(v.port(), 2, "port");
+        assert_eq!(v.node_id(), 3, "node_id");
+        assert_eq!(v.member().collect::<Vec<_>>(), [4, 4], "member");
+        assert_eq!(v.timeout_ms(), Some(6), "timeout_ms");
+    }
+
+    #[test]
+    fn stats_get_reply() {
+        let sent = ops::stats_get::ReplyAttrs {
+            kind_stats: &[Default::default(), Default::default()],
+            late_replies: 2,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::stats_get::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.kind_stats().count(), 2, "kind_stats");
+        assert_eq!(v.late_replies(), 2, "late_replies");
+    }
+
+    #[test]
+    fn config_set_request() {
+        let sent = ops::config_set::RequestAttrs {
+            timeout_ms: 2,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::config_set::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.timeout_ms(), 2, "timeout_ms");
+    }
+
+    #[test]
+    fn trigger_request() {
+        let sent = ops::trigger::RequestAttrs {
+            upcall_kind: 2,
+            count: Some(2),
+            depth: Some(4),
+            table: Some("s4"),
+            uuid: Some([5; 16]),
+            device: Some("s6"),
+            mount_flags: Some(1),
+            jid: Some(8),
+            recovery_status: Some(2),
+            status: Some(-10),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::trigger::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.upcall_kind(), 2, "upcall_kind");
+        assert_eq!(v.count(), Some(2), "count");
+        assert_eq!(v.depth(), Some(4), "depth");
+        assert_eq!(v.table(), Some("s4"), "table");
+        assert_eq!(v.uuid(), Some(&[5; 16]), "uuid");
+        assert_eq!(v.device(), Some("s6"), "device");
+        assert_eq!(v.mount_flags(), Some(1), "mount_flags");
+        assert_eq!(v.jid(), Some(8), "jid");
+        assert_eq!(v.recovery_status(), Some(2), "recovery_status");
+        assert_eq!(v.status(), Some(-10), "status");
+    }
+
+    #[test]
+    fn trigger_reply() {
+        let sent = ops::trigger::ReplyAttrs {
+            kind_stats: &[Default::default(), Default::default()],
+            elapsed_ns: 2,
+            status: Some(-3),
+            jid: Some(4),
+            first: Some(5),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::trigger::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.kind_stats().count(), 2, "kind_stats");
+        assert_eq!(v.elapsed_ns(), 2, "elapsed_ns");
+        assert_eq!(v.status(), Some(-3), "status");
+        assert_eq!(v.jid(), Some(4), "jid");
+        assert_eq!(v.first(), Some(5), "first");
+    }
+
+    #[test]
+    fn mount_changed_event() {
+        let sent = ops::mount_changed::EventAttrs {
+            table: Some("s1"),
+            jid: Some(2),
+            first: Some(3),
+            blocked: Some(4),
+            withdrawn: Some(5),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::mount_changed::Event::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.table(), Some("s1"), "table");
+        assert_eq!(v.jid(), Some(2), "jid");
+        assert_eq!(v.first(), Some(3), "first");
+        assert_eq!(v.blocked(), Some(4), "blocked");
+        assert_eq!(v.withdrawn(), Some(5), "withdrawn");
+    }
+
+    #[test]
+    fn recovery_event() {
+        let sent = ops::recovery::EventAttrs {
+            table: Some("s1"),
+            jid: Some(2),
+            recovery_status: Some(2),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::recovery::Event::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.table(), Some("s1"), "table");
+        assert_eq!(v.jid(), Some(2), "jid");
+        assert_eq!(v.recovery_status(), Some(2), "recovery_status");
+    }
+
+    #[test]
+    fn daemon_up_event() {
+        let sent = ops::daemon_up::EventAttrs {
+            port: Some(1),
+            node_id: Some(2),
+            version: Some(4),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::daemon_up::Event::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.port(), Some(1), "port");
+        assert_eq!(v.node_id(), Some(2), "node_id");
+        assert_eq!(v.version(), Some(4), "version");
+    }
+
+    #[test]
+    fn daemon_down_event() {
+        let sent = ops::daemon_down::EventAttrs {
+            port: Some(1),
+            node_id: Some(2),
+            count: Some(3),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::daemon_down::Event::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.port(), Some(1), "port");
+        assert_eq!(v.node_id(), Some(2), "node_id");
+        assert_eq!(v.count(), Some(3), "count");
+    }
+
+}

@@ -7841,3 +7841,859 @@ pub mod ops {
         }
     }
 }
+
+/// Every attribute of every message, written by its builder, read by its view.
+#[cfg(test)]
+mod round_trip {
+    use super::*;
+    use crate::codec::{GENL_HDRLEN, NLMSG_HDRLEN};
+
+    #[test]
+    fn nest_ds_addr() {
+        let sent = nest::DsAddrAttrs {
+            netid: Some("s1"),
+            uaddr: Some("s2"),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = nest::DsAddr::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.netid(), Some("s1"), "netid");
+        assert_eq!(v.uaddr(), Some("s2"), "uaddr");
+    }
+
+    #[test]
+    fn nest_kind_stats() {
+        let sent = nest::KindStatsAttrs {
+            kind: Some(2),
+            sent: Some(2),
+            answered: Some(3),
+            errors: Some(4),
+            timeouts: Some(5),
+            failed: Some(6),
+            p50_ns: Some(7),
+            p99_ns: Some(8),
+            p999_ns: Some(9),
+            hist: Some(&[10, 2, 3]),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = nest::KindStats::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.kind(), Some(2), "kind");
+        assert_eq!(v.sent(), Some(2), "sent");
+        assert_eq!(v.answered(), Some(3), "answered");
+        assert_eq!(v.errors(), Some(4), "errors");
+        assert_eq!(v.timeouts(), Some(5), "timeouts");
+        assert_eq!(v.failed(), Some(6), "failed");
+        assert_eq!(v.p50_ns(), Some(7), "p50_ns");
+        assert_eq!(v.p99_ns(), Some(8), "p99_ns");
+        assert_eq!(v.p999_ns(), Some(9), "p999_ns");
+        assert_eq!(v.hist(), Some(&[10u8, 2, 3][..]), "hist");
+    }
+
+    #[test]
+    fn nest_refusals() {
+        let sent = nest::RefusalsAttrs {
+            impostor: Some(1),
+            foreign_port: Some(2),
+            unprivileged: Some(3),
+            foreign_reply: Some(4),
+            answer_dropped: Some(5),
+            trigger_abandoned: Some(6),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = nest::Refusals::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.impostor(), Some(1), "impostor");
+        assert_eq!(v.foreign_port(), Some(2), "foreign_port");
+        assert_eq!(v.unprivileged(), Some(3), "unprivileged");
+        assert_eq!(v.foreign_reply(), Some(4), "foreign_reply");
+        assert_eq!(v.answer_dropped(), Some(5), "answer_dropped");
+        assert_eq!(v.trigger_abandoned(), Some(6), "trigger_abandoned");
+    }
+
+    #[test]
+    fn register_request() {
+        let sent = ops::register::RequestAttrs {
+            version: 2,
+            node_id: Some(2),
+            role: Some(2),
+            mds_id: Some(4),
+            boot_epoch: Some(5),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::register::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.version(), 2, "version");
+        assert_eq!(v.node_id(), Some(2), "node_id");
+        assert_eq!(v.role(), Some(2), "role");
+        assert_eq!(v.mds_id(), Some(4), "mds_id");
+        assert_eq!(v.boot_epoch(), Some(5), "boot_epoch");
+    }
+
+    #[test]
+    fn register_reply() {
+        let sent = ops::register::ReplyAttrs {
+            version: 2,
+            port: 2,
+            upcall_port: Some(3),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::register::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.version(), 2, "version");
+        assert_eq!(v.port(), 2, "port");
+        assert_eq!(v.upcall_port(), Some(3), "upcall_port");
+    }
+
+    #[test]
+    fn reply_request() {
+        let sent = ops::reply::RequestAttrs {
+            xid: 1,
+            status: 2,
+            access: Some(1),
+            generation: Some(4),
+            clientid: Some(5),
+            verifier: Some(6),
+            device_id: Some([7; 16]),
+            ds_addr: &[Default::default(), Default::default()],
+            stateid: Some([9; 16]),
+            iomode: Some(2),
+            offset: Some(11),
+            length: Some(12),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::reply::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.status(), 2, "status");
+        assert_eq!(v.access(), Some(1), "access");
+        assert_eq!(v.generation(), Some(4), "generation");
+        assert_eq!(v.clientid(), Some(5), "clientid");
+        assert_eq!(v.verifier(), Some(6), "verifier");
+        assert_eq!(v.device_id(), Some(&[7; 16]), "device_id");
+        assert_eq!(v.ds_addr().count(), 2, "ds_addr");
+        assert_eq!(v.stateid(), Some(&[9; 16]), "stateid");
+        assert_eq!(v.iomode(), Some(2), "iomode");
+        assert_eq!(v.offset(), Some(11), "offset");
+        assert_eq!(v.length(), Some(12), "length");
+    }
+
+    #[test]
+    fn get_state_request() {
+        let sent = ops::get_state::RequestAttrs {
+            xid: 1,
+            mds_id: 2,
+            boot_epoch: 3,
+            fsid: 4,
+            fileid: 5,
+            stateid: [6; 16],
+            clientid: 7,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::get_state::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.mds_id(), 2, "mds_id");
+        assert_eq!(v.boot_epoch(), 3, "boot_epoch");
+        assert_eq!(v.fsid(), 4, "fsid");
+        assert_eq!(v.fileid(), 5, "fileid");
+        assert_eq!(v.stateid(), &[6; 16], "stateid");
+        assert_eq!(v.clientid(), 7, "clientid");
+    }
+
+    #[test]
+    fn get_state_reply() {
+        let sent = ops::get_state::ReplyAttrs {
+            xid: 1,
+            status: 2,
+            access: Some(1),
+            generation: Some(4),
+            clientid: Some(5),
+            verifier: Some(6),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::get_state::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.status(), 2, "status");
+        assert_eq!(v.access(), Some(1), "access");
+        assert_eq!(v.generation(), Some(4), "generation");
+        assert_eq!(v.clientid(), Some(5), "clientid");
+        assert_eq!(v.verifier(), Some(6), "verifier");
+    }
+
+    #[test]
+    fn get_device_info_request() {
+        let sent = ops::get_device_info::RequestAttrs {
+            xid: 1,
+            device_id: [2; 16],
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::get_device_info::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.device_id(), &[2; 16], "device_id");
+    }
+
+    #[test]
+    fn get_device_info_reply() {
+        let sent = ops::get_device_info::ReplyAttrs {
+            xid: 1,
+            status: 2,
+            ds_addr: &[Default::default(), Default::default()],
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::get_device_info::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.status(), 2, "status");
+        assert_eq!(v.ds_addr().count(), 2, "ds_addr");
+    }
+
+    #[test]
+    fn layout_get_request() {
+        let sent = ops::layout_get::RequestAttrs {
+            xid: 1,
+            clientid: 2,
+            fsid: 3,
+            fileid: 4,
+            iomode: 3,
+            offset: 6,
+            length: 7,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::layout_get::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.clientid(), 2, "clientid");
+        assert_eq!(v.fsid(), 3, "fsid");
+        assert_eq!(v.fileid(), 4, "fileid");
+        assert_eq!(v.iomode(), 3, "iomode");
+        assert_eq!(v.offset(), 6, "offset");
+        assert_eq!(v.length(), 7, "length");
+    }
+
+    #[test]
+    fn layout_get_reply() {
+        let sent = ops::layout_get::ReplyAttrs {
+            xid: 1,
+            status: 2,
+            device_id: Some([3; 16]),
+            stateid: Some([4; 16]),
+            iomode: Some(3),
+            offset: Some(6),
+            length: Some(7),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::layout_get::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.status(), 2, "status");
+        assert_eq!(v.device_id(), Some(&[3; 16]), "device_id");
+        assert_eq!(v.stateid(), Some(&[4; 16]), "stateid");
+        assert_eq!(v.iomode(), Some(3), "iomode");
+        assert_eq!(v.offset(), Some(6), "offset");
+        assert_eq!(v.length(), Some(7), "length");
+    }
+
+    #[test]
+    fn layout_return_request() {
+        let sent = ops::layout_return::RequestAttrs {
+            xid: 1,
+            clientid: 2,
+            fsid: 3,
+            fileid: 4,
+            stateid: [5; 16],
+            offset: 6,
+            length: 7,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::layout_return::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.clientid(), 2, "clientid");
+        assert_eq!(v.fsid(), 3, "fsid");
+        assert_eq!(v.fileid(), 4, "fileid");
+        assert_eq!(v.stateid(), &[5; 16], "stateid");
+        assert_eq!(v.offset(), 6, "offset");
+        assert_eq!(v.length(), 7, "length");
+    }
+
+    #[test]
+    fn layout_return_reply() {
+        let sent = ops::layout_return::ReplyAttrs {
+            xid: 1,
+            status: 2,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::layout_return::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.status(), 2, "status");
+    }
+
+    #[test]
+    fn layout_commit_request() {
+        let sent = ops::layout_commit::RequestAttrs {
+            xid: 1,
+            clientid: 2,
+            fsid: 3,
+            fileid: 4,
+            stateid: [5; 16],
+            last_write: 6,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::layout_commit::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.clientid(), 2, "clientid");
+        assert_eq!(v.fsid(), 3, "fsid");
+        assert_eq!(v.fileid(), 4, "fileid");
+        assert_eq!(v.stateid(), &[5; 16], "stateid");
+        assert_eq!(v.last_write(), 6, "last_write");
+    }
+
+    #[test]
+    fn layout_commit_reply() {
+        let sent = ops::layout_commit::ReplyAttrs {
+            xid: 1,
+            status: 2,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::layout_commit::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.status(), 2, "status");
+    }
+
+    #[test]
+    fn state_changed_request() {
+        let sent = ops::state_changed::RequestAttrs {
+            xid: 1,
+            clientid: 2,
+            fsid: 3,
+            fileid: 4,
+            stateid: [5; 16],
+            generation: 6,
+            state_change: 2,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::state_changed::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.clientid(), 2, "clientid");
+        assert_eq!(v.fsid(), 3, "fsid");
+        assert_eq!(v.fileid(), 4, "fileid");
+        assert_eq!(v.stateid(), &[5; 16], "stateid");
+        assert_eq!(v.generation(), 6, "generation");
+        assert_eq!(v.state_change(), 2, "state_change");
+    }
+
+    #[test]
+    fn state_changed_reply() {
+        let sent = ops::state_changed::ReplyAttrs {
+            xid: 1,
+            status: 2,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::state_changed::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.status(), 2, "status");
+    }
+
+    #[test]
+    fn state_check_request() {
+        let sent = ops::state_check::RequestAttrs {
+            fsid: 1,
+            fileid: 2,
+            stateid: [3; 16],
+            clientid: Some(4),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::state_check::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.fsid(), 1, "fsid");
+        assert_eq!(v.fileid(), 2, "fileid");
+        assert_eq!(v.stateid(), &[3; 16], "stateid");
+        assert_eq!(v.clientid(), Some(4), "clientid");
+    }
+
+    #[test]
+    fn state_check_reply() {
+        let sent = ops::state_check::ReplyAttrs {
+            status: 1,
+            access: Some(0),
+            generation: Some(3),
+            clientid: Some(4),
+            verifier: Some(5),
+            boot_epoch: Some(6),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::state_check::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.status(), 1, "status");
+        assert_eq!(v.access(), Some(0), "access");
+        assert_eq!(v.generation(), Some(3), "generation");
+        assert_eq!(v.clientid(), Some(4), "clientid");
+        assert_eq!(v.verifier(), Some(5), "verifier");
+        assert_eq!(v.boot_epoch(), Some(6), "boot_epoch");
+    }
+
+    #[test]
+    fn state_set_request() {
+        let sent = ops::state_set::RequestAttrs {
+            fsid: 1,
+            fileid: 2,
+            stateid: [3; 16],
+            clientid: 4,
+            access: Some(1),
+            generation: Some(6),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::state_set::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.fsid(), 1, "fsid");
+        assert_eq!(v.fileid(), 2, "fileid");
+        assert_eq!(v.stateid(), &[3; 16], "stateid");
+        assert_eq!(v.clientid(), 4, "clientid");
+        assert_eq!(v.access(), Some(1), "access");
+        assert_eq!(v.generation(), Some(6), "generation");
+    }
+
+    #[test]
+    fn state_revoke_request() {
+        let sent = ops::state_revoke::RequestAttrs {
+            clientid: 1,
+            fsid: Some(2),
+            fileid: Some(3),
+            stateid: Some([4; 16]),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::state_revoke::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.clientid(), 1, "clientid");
+        assert_eq!(v.fsid(), Some(2), "fsid");
+        assert_eq!(v.fileid(), Some(3), "fileid");
+        assert_eq!(v.stateid(), Some(&[4; 16]), "stateid");
+    }
+
+    #[test]
+    fn state_revoke_reply() {
+        let sent = ops::state_revoke::ReplyAttrs {
+            count: 1,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::state_revoke::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.count(), 1, "count");
+    }
+
+    #[test]
+    fn state_get_reply() {
+        let sent = ops::state_get::ReplyAttrs {
+            fsid: 1,
+            fileid: 2,
+            stateid: [3; 16],
+            clientid: 4,
+            access: 1,
+            generation: 6,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::state_get::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.fsid(), 1, "fsid");
+        assert_eq!(v.fileid(), 2, "fileid");
+        assert_eq!(v.stateid(), &[3; 16], "stateid");
+        assert_eq!(v.clientid(), 4, "clientid");
+        assert_eq!(v.access(), 1, "access");
+        assert_eq!(v.generation(), 6, "generation");
+    }
+
+    #[test]
+    fn device_set_request() {
+        let sent = ops::device_set::RequestAttrs {
+            device_id: [1; 16],
+            node_id: Some(2),
+            ds_addr: &[Default::default(), Default::default()],
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::device_set::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.device_id(), &[1; 16], "device_id");
+        assert_eq!(v.node_id(), Some(2), "node_id");
+        assert_eq!(v.ds_addr().count(), 2, "ds_addr");
+    }
+
+    #[test]
+    fn device_del_request() {
+        let sent = ops::device_del::RequestAttrs {
+            device_id: [1; 16],
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::device_del::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.device_id(), &[1; 16], "device_id");
+    }
+
+    #[test]
+    fn device_get_reply() {
+        let sent = ops::device_get::ReplyAttrs {
+            device_id: [1; 16],
+            node_id: 2,
+            ds_addr: &[Default::default(), Default::default()],
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::device_get::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.device_id(), &[1; 16], "device_id");
+        assert_eq!(v.node_id(), 2, "node_id");
+        assert_eq!(v.ds_addr().count(), 2, "ds_addr");
+    }
+
+    #[test]
+    fn layout_recall_request() {
+        let sent = ops::layout_recall::RequestAttrs {
+            recall_type: 2,
+            fsid: Some(2),
+            fileid: Some(3),
+            device_id: Some([4; 16]),
+            clientid: Some(5),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::layout_recall::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.recall_type(), 2, "recall_type");
+        assert_eq!(v.fsid(), Some(2), "fsid");
+        assert_eq!(v.fileid(), Some(3), "fileid");
+        assert_eq!(v.device_id(), Some(&[4; 16]), "device_id");
+        assert_eq!(v.clientid(), Some(5), "clientid");
+    }
+
+    #[test]
+    fn layout_recall_reply() {
+        let sent = ops::layout_recall::ReplyAttrs {
+            layouts: 1,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::layout_recall::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.layouts(), 1, "layouts");
+    }
+
+    #[test]
+    fn layout_dump_reply() {
+        let sent = ops::layout_dump::ReplyAttrs {
+            clientid: Some(1),
+            fsid: Some(2),
+            fileid: Some(3),
+            device_id: Some([4; 16]),
+            stateid: Some([5; 16]),
+            iomode: Some(1),
+            offset: Some(7),
+            length: Some(8),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::layout_dump::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.clientid(), Some(1), "clientid");
+        assert_eq!(v.fsid(), Some(2), "fsid");
+        assert_eq!(v.fileid(), Some(3), "fileid");
+        assert_eq!(v.device_id(), Some(&[4; 16]), "device_id");
+        assert_eq!(v.stateid(), Some(&[5; 16]), "stateid");
+        assert_eq!(v.iomode(), Some(1), "iomode");
+        assert_eq!(v.offset(), Some(7), "offset");
+        assert_eq!(v.length(), Some(8), "length");
+    }
+
+    #[test]
+    fn grace_request() {
+        let sent = ops::grace::RequestAttrs {
+            grace_action: 2,
+            grace_epoch: Some(2),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::grace::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.grace_action(), 2, "grace_action");
+        assert_eq!(v.grace_epoch(), Some(2), "grace_epoch");
+    }
+
+    #[test]
+    fn upcall_dump_reply() {
+        let sent = ops::upcall_dump::ReplyAttrs {
+            xid: 1,
+            upcall_kind: 3,
+            age_us: 3,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::upcall_dump::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.xid(), 1, "xid");
+        assert_eq!(v.upcall_kind(), 3, "upcall_kind");
+        assert_eq!(v.age_us(), 3, "age_us");
+    }
+
+    #[test]
+    fn status_get_reply() {
+        let sent = ops::status_get::ReplyAttrs {
+            version: 2,
+            port: 2,
+            node_id: 3,
+            role: Some(1),
+            mds_id: Some(5),
+            boot_epoch: Some(6),
+            in_grace: Some(7),
+            grace_epoch: Some(8),
+            timeout_ms: Some(10),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::status_get::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.version(), 2, "version");
+        assert_eq!(v.port(), 2, "port");
+        assert_eq!(v.node_id(), 3, "node_id");
+        assert_eq!(v.role(), Some(1), "role");
+        assert_eq!(v.mds_id(), Some(5), "mds_id");
+        assert_eq!(v.boot_epoch(), Some(6), "boot_epoch");
+        assert_eq!(v.in_grace(), Some(7), "in_grace");
+        assert_eq!(v.grace_epoch(), Some(8), "grace_epoch");
+        assert_eq!(v.timeout_ms(), Some(10), "timeout_ms");
+    }
+
+    #[test]
+    fn stats_get_reply() {
+        let sent = ops::stats_get::ReplyAttrs {
+            kind_stats: &[Default::default(), Default::default()],
+            late_replies: 2,
+            refusals: Some(Default::default()),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::stats_get::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.kind_stats().count(), 2, "kind_stats");
+        assert_eq!(v.late_replies(), 2, "late_replies");
+        assert!(v.refusals().is_some(), "refusals");
+    }
+
+    #[test]
+    fn config_set_request() {
+        let sent = ops::config_set::RequestAttrs {
+            timeout_ms: 2,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::config_set::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.timeout_ms(), 2, "timeout_ms");
+    }
+
+    #[test]
+    fn trigger_request() {
+        let sent = ops::trigger::RequestAttrs {
+            upcall_kind: 2,
+            count: Some(2),
+            depth: Some(4),
+            fsid: Some(4),
+            fileid: Some(5),
+            stateid: Some([6; 16]),
+            clientid: Some(7),
+            mds_id: Some(8),
+            boot_epoch: Some(9),
+            device_id: Some([10; 16]),
+            iomode: Some(3),
+            offset: Some(12),
+            length: Some(13),
+            generation: Some(14),
+            state_change: Some(1),
+            last_write: Some(16),
+            loopback: true,
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::trigger::Request::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.upcall_kind(), 2, "upcall_kind");
+        assert_eq!(v.count(), Some(2), "count");
+        assert_eq!(v.depth(), Some(4), "depth");
+        assert_eq!(v.fsid(), Some(4), "fsid");
+        assert_eq!(v.fileid(), Some(5), "fileid");
+        assert_eq!(v.stateid(), Some(&[6; 16]), "stateid");
+        assert_eq!(v.clientid(), Some(7), "clientid");
+        assert_eq!(v.mds_id(), Some(8), "mds_id");
+        assert_eq!(v.boot_epoch(), Some(9), "boot_epoch");
+        assert_eq!(v.device_id(), Some(&[10; 16]), "device_id");
+        assert_eq!(v.iomode(), Some(3), "iomode");
+        assert_eq!(v.offset(), Some(12), "offset");
+        assert_eq!(v.length(), Some(13), "length");
+        assert_eq!(v.generation(), Some(14), "generation");
+        assert_eq!(v.state_change(), Some(1), "state_change");
+        assert_eq!(v.last_write(), Some(16), "last_write");
+        assert!(v.loopback(), "loopback");
+    }
+
+    #[test]
+    fn trigger_reply() {
+        let sent = ops::trigger::ReplyAttrs {
+            kind_stats: &[Default::default(), Default::default()],
+            elapsed_ns: 2,
+            status: Some(3),
+            access: Some(0),
+            generation: Some(5),
+            device_id: Some([6; 16]),
+            ds_addr: &[Default::default(), Default::default()],
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::trigger::Reply::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.kind_stats().count(), 2, "kind_stats");
+        assert_eq!(v.elapsed_ns(), 2, "elapsed_ns");
+        assert_eq!(v.status(), Some(3), "status");
+        assert_eq!(v.access(), Some(0), "access");
+        assert_eq!(v.generation(), Some(5), "generation");
+        assert_eq!(v.device_id(), Some(&[6; 16]), "device_id");
+        assert_eq!(v.ds_addr().count(), 2, "ds_addr");
+    }
+
+    #[test]
+    fn daemon_up_event() {
+        let sent = ops::daemon_up::EventAttrs {
+            port: Some(1),
+            node_id: Some(2),
+            role: Some(2),
+            version: Some(5),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::daemon_up::Event::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.port(), Some(1), "port");
+        assert_eq!(v.node_id(), Some(2), "node_id");
+        assert_eq!(v.role(), Some(2), "role");
+        assert_eq!(v.version(), Some(5), "version");
+    }
+
+    #[test]
+    fn daemon_down_event() {
+        let sent = ops::daemon_down::EventAttrs {
+            port: Some(1),
+            node_id: Some(2),
+            count: Some(3),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::daemon_down::Event::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.port(), Some(1), "port");
+        assert_eq!(v.node_id(), Some(2), "node_id");
+        assert_eq!(v.count(), Some(3), "count");
+    }
+
+    #[test]
+    fn layout_recalled_event() {
+        let sent = ops::layout_recalled::EventAttrs {
+            recall_type: Some(2),
+            fsid: Some(2),
+            fileid: Some(3),
+            device_id: Some([4; 16]),
+            clientid: Some(5),
+            layouts: Some(6),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::layout_recalled::Event::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.recall_type(), Some(2), "recall_type");
+        assert_eq!(v.fsid(), Some(2), "fsid");
+        assert_eq!(v.fileid(), Some(3), "fileid");
+        assert_eq!(v.device_id(), Some(&[4; 16]), "device_id");
+        assert_eq!(v.clientid(), Some(5), "clientid");
+        assert_eq!(v.layouts(), Some(6), "layouts");
+    }
+
+    #[test]
+    fn device_changed_event() {
+        let sent = ops::device_changed::EventAttrs {
+            device_id: Some([1; 16]),
+            node_id: Some(2),
+            ds_addr: &[Default::default(), Default::default()],
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::device_changed::Event::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.device_id(), Some(&[1; 16]), "device_id");
+        assert_eq!(v.node_id(), Some(2), "node_id");
+        assert_eq!(v.ds_addr().count(), 2, "ds_addr");
+    }
+
+    #[test]
+    fn grace_changed_event() {
+        let sent = ops::grace_changed::EventAttrs {
+            grace_action: Some(2),
+            grace_epoch: Some(2),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::grace_changed::Event::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.grace_action(), Some(2), "grace_action");
+        assert_eq!(v.grace_epoch(), Some(2), "grace_epoch");
+    }
+
+    #[test]
+    fn state_revoked_event() {
+        let sent = ops::state_revoked::EventAttrs {
+            clientid: Some(1),
+            fsid: Some(2),
+            fileid: Some(3),
+            stateid: Some([4; 16]),
+            count: Some(5),
+        };
+        let mut buf = Vec::new();
+        let len = sent.write(&mut buf, &GenlHeader::new(0x20, 1));
+        assert_eq!(len, buf.len());
+        let v = ops::state_revoked::Event::parse(&buf[NLMSG_HDRLEN + GENL_HDRLEN..]).unwrap();
+        assert_eq!(v.clientid(), Some(1), "clientid");
+        assert_eq!(v.fsid(), Some(2), "fsid");
+        assert_eq!(v.fileid(), Some(3), "fileid");
+        assert_eq!(v.stateid(), Some(&[4; 16]), "stateid");
+        assert_eq!(v.count(), Some(5), "count");
+    }
+
+}
