@@ -902,36 +902,48 @@ impl Twin {
         if fresh && pid > 0 {
             self.watch_daemon(fam, ctx.from_port, pid);
         }
-        let (a_version, a_port, a_upcall_port) = match fam {
-            Fam::Pnfsd => (
-                pnfsd_nl::attr::VERSION,
-                pnfsd_nl::attr::PORT,
-                pnfsd_nl::attr::UPCALL_PORT,
-            ),
-            Fam::Gfs2 => (
-                gfs2ctl::attr::VERSION,
-                gfs2ctl::attr::PORT,
-                gfs2ctl::attr::UPCALL_PORT,
-            ),
-        };
         let port = ctx.from_port;
-        let upcall_port = self.up.port();
+        let upcall_port = Some(self.up.port());
         let mut b = ctx.reply(0);
-        b.put_u32(a_version, version)
-            .put_u32(a_port, port)
-            .put_u32(a_upcall_port, upcall_port);
-        b.finish();
-        let (up_cmd, a_node) = match fam {
-            Fam::Pnfsd => (pnfsd_nl::cmd::DAEMON_UP, pnfsd_nl::attr::NODE_ID),
-            Fam::Gfs2 => (gfs2ctl::cmd::DAEMON_UP, gfs2ctl::attr::NODE_ID),
-        };
-        let mut e = ctx.event(up_cmd);
-        e.put_u32(a_port, port).put_u32(a_node, node_id);
-        if let Some(role) = role {
-            e.put_u32(pnfsd_nl::attr::ROLE, role);
+        match fam {
+            Fam::Pnfsd => pnfsd_nl::ops::register::ReplyAttrs {
+                version,
+                port,
+                upcall_port,
+            }
+            .put(&mut b),
+            Fam::Gfs2 => gfs2ctl::ops::register::ReplyAttrs {
+                version,
+                port,
+                upcall_port,
+            }
+            .put(&mut b),
         }
-        e.put_u32(a_version, version);
-        e.finish();
+        b.finish();
+        let (port, node_id, version) = (Some(port), Some(node_id), Some(version));
+        match fam {
+            Fam::Pnfsd => {
+                let mut e = ctx.event(pnfsd_nl::ops::daemon_up::CMD);
+                pnfsd_nl::ops::daemon_up::EventAttrs {
+                    port,
+                    node_id,
+                    role,
+                    version,
+                }
+                .put(&mut e);
+                e.finish();
+            }
+            Fam::Gfs2 => {
+                let mut e = ctx.event(gfs2ctl::ops::daemon_up::CMD);
+                gfs2ctl::ops::daemon_up::EventAttrs {
+                    port,
+                    node_id,
+                    version,
+                }
+                .put(&mut e);
+                e.finish();
+            }
+        }
         tracing::info!(
             family = fam.spec().name,
             port,
@@ -957,13 +969,9 @@ impl Twin {
             return Err(OpError::new(libc::ENOENT, "not the registered daemon"));
         };
         let (n, node) = self.forget_daemon(ctx.fam, d.port, d.pid);
-        let (cmd, a_port, a_node, a_count) = down_attrs(ctx.fam);
+        let fam = ctx.fam;
         let port = ctx.from_port;
-        let mut e = ctx.event(cmd);
-        e.put_u32(a_port, port)
-            .put_u32(a_node, node)
-            .put_u32(a_count, n);
-        e.finish();
+        daemon_down(fam, ctx.events, port, node, n);
         Ok(())
     }
 
@@ -997,15 +1005,8 @@ impl Twin {
         if n == 0 && node == 0 {
             return;
         }
-        let (cmd, a_port, a_node, a_count) = down_attrs(fam);
         let mut ev = Vec::with_capacity(64);
-        let mut e = GenlHeader::new(fam.id(), cmd)
-            .version(fam.spec().version)
-            .start(&mut ev);
-        e.put_u32(a_port, port)
-            .put_u32(a_node, node)
-            .put_u32(a_count, n);
-        e.finish();
+        daemon_down(fam, &mut ev, port, node, n);
         self.multicast(&ev, fam.id());
     }
 
@@ -1162,21 +1163,29 @@ impl AsRawFd for PidFd {
     }
 }
 
-fn down_attrs(fam: Fam) -> (u8, u16, u16, u16) {
+/// Append `daemon-down` of `fam` (the daemon on `port`, its node, the upcalls failed).
+fn daemon_down(fam: Fam, out: &mut Vec<u8>, port: u32, node: u32, failed: u32) {
+    let (port, node_id, count) = (Some(port), Some(node), Some(failed));
     match fam {
-        Fam::Pnfsd => (
-            pnfsd_nl::cmd::DAEMON_DOWN,
-            pnfsd_nl::attr::PORT,
-            pnfsd_nl::attr::NODE_ID,
-            pnfsd_nl::attr::COUNT,
-        ),
-        Fam::Gfs2 => (
-            gfs2ctl::cmd::DAEMON_DOWN,
-            gfs2ctl::attr::PORT,
-            gfs2ctl::attr::NODE_ID,
-            gfs2ctl::attr::COUNT,
-        ),
-    }
+        Fam::Pnfsd => {
+            use pnfsd_nl::ops::daemon_down as d;
+            d::EventAttrs {
+                port,
+                node_id,
+                count,
+            }
+            .write(out, &d::header(fam.id()))
+        }
+        Fam::Gfs2 => {
+            use gfs2ctl::ops::daemon_down as d;
+            d::EventAttrs {
+                port,
+                node_id,
+                count,
+            }
+            .write(out, &d::header(fam.id()))
+        }
+    };
 }
 
 #[cfg(test)]
