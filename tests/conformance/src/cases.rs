@@ -1578,30 +1578,23 @@ fn ds_addr(b: &mut MsgBuilder<'_>, netid: &str, uaddr: &str) {
 
 /// (device-id, node-id, [(netid, uaddr)]) of every device.
 async fn devices(env: &Env) -> Result<Vec<(Vec<u8>, Option<u32>, Vec<(String, String)>)>, String> {
-    Ok(env
-        .dump(Fam::Pnfsd, pc::DEVICE_GET)
+    env.dump(Fam::Pnfsd, pc::DEVICE_GET)
         .await?
         .iter()
         .map(|m| {
-            let a = m.a();
+            let a = m.view(pnfsd::ops::device_get::Reply::parse)?;
             let addrs = a
-                .all(pa::DS_ADDR)
-                .into_iter()
-                .map(|p| {
-                    let x = Attrs(p);
+                .ds_addr()
+                .map(|x| {
                     (
-                        x.str(pnfsd::ds_addr_attr::NETID).unwrap_or("?").to_string(),
-                        x.str(pnfsd::ds_addr_attr::UADDR).unwrap_or("?").to_string(),
+                        x.netid().unwrap_or("?").to_string(),
+                        x.uaddr().unwrap_or("?").to_string(),
                     )
                 })
                 .collect();
-            (
-                a.get(pa::DEVICE_ID).unwrap_or_default().to_vec(),
-                a.u32(pa::NODE_ID),
-                addrs,
-            )
+            Ok((a.device_id().to_vec(), Some(a.node_id()), addrs))
         })
-        .collect())
+        .collect()
 }
 
 async fn device_set_get_del(env: &mut Env) -> R {
@@ -1776,18 +1769,18 @@ async fn state_set_check(env: &mut Env) -> R {
         .await?;
     state_set(env, 1, 2, &stateid(5, 0xa), 7, None).await?;
     let m = state_check(env, 1, 2, &stateid(5, 0xa), None).await?;
-    let a = m.a();
+    let a = m.view(pnfsd::ops::state_check::Reply::parse)?;
     check_eq!(
         (
-            a.u32(pa::STATUS),
-            a.u32(pa::ACCESS),
-            a.u32(pa::GENERATION),
-            a.u64(pa::CLIENTID),
-            a.u64(pa::VERIFIER),
-            a.u64(pa::BOOT_EPOCH)
+            a.status(),
+            a.access(),
+            a.generation(),
+            a.clientid(),
+            a.verifier(),
+            a.boot_epoch()
         ),
         (
-            Some(N::Ok as u32),
+            N::Ok as u32,
             Some(1),
             Some(5),
             Some(7),
@@ -1796,7 +1789,11 @@ async fn state_set_check(env: &mut Env) -> R {
         ),
         "state-check of the installed stateid (status, access, gen, client, verifier, epoch)"
     );
-    let status = |m: Msg| m.a().u32(pa::STATUS);
+    let status = |m: Msg| {
+        m.view(pnfsd::ops::state_check::Reply::parse)
+            .ok()
+            .map(|r| r.status())
+    };
     check_eq!(
         status(state_check(env, 1, 2, &stateid(4, 0xa), None).await?),
         Some(N::OldStateid as u32),
@@ -1844,15 +1841,15 @@ async fn state_set_check(env: &mut Env) -> R {
         .await?
         .iter()
         .map(|m| {
-            let a = m.a();
-            (
-                a.u64(pa::FSID),
-                a.u64(pa::FILEID),
-                a.u32(pa::GENERATION),
-                a.u64(pa::CLIENTID),
-            )
+            let a = m.view(pnfsd::ops::state_get::Reply::parse)?;
+            Ok((
+                Some(a.fsid()),
+                Some(a.fileid()),
+                Some(a.generation()),
+                Some(a.clientid()),
+            ))
         })
-        .collect();
+        .collect::<Result<_, String>>()?;
     got.sort();
     check_eq!(
         got,
@@ -1890,7 +1887,11 @@ async fn state_revoke(env: &mut Env) -> R {
         })
     };
     let m = revoke(Some((1, 1, stateid(1, 1))), 7).await?;
-    check_eq!(m.a().u32(pa::COUNT), Some(1), "revoke one stateid");
+    let count = |m: Msg| {
+        m.view(pnfsd::ops::state_revoke::Reply::parse)
+            .map(|r| r.count())
+    };
+    check_eq!(count(m)?, 1, "revoke one stateid");
     let left = |v: Vec<Msg>| {
         let mut x: Vec<_> = v.iter().map(|m| m.a().u64(pa::FILEID)).collect();
         x.sort();
@@ -1909,9 +1910,9 @@ async fn state_revoke(env: &mut Env) -> R {
     let p = refused(r, &[libc::EINVAL], "state-revoke with fsid alone")?;
     with_extack(&p, "state-revoke with fsid alone")?;
     let m = revoke(None, 7).await?;
-    check_eq!(m.a().u32(pa::COUNT), Some(1), "revoke the rest of client 7");
+    check_eq!(count(m)?, 1, "revoke the rest of client 7");
     let m = revoke(None, 7).await?;
-    check_eq!(m.a().u32(pa::COUNT), Some(0), "revoke client 7 again");
+    check_eq!(count(m)?, 0, "revoke client 7 again");
     check_eq!(
         left(env.dump(Fam::Pnfsd, pc::STATE_GET).await?),
         vec![Some(3)],
@@ -1929,11 +1930,10 @@ async fn state_revoke(env: &mut Env) -> R {
 }
 
 async fn recall(env: &Env, build: impl FnOnce(&mut MsgBuilder<'_>)) -> Result<Option<u32>, String> {
-    Ok(env
-        .req1(Fam::Pnfsd, pc::LAYOUT_RECALL, build)
-        .await?
-        .a()
-        .u32(pa::LAYOUTS))
+    let m = env.req1(Fam::Pnfsd, pc::LAYOUT_RECALL, build).await?;
+    Ok(Some(
+        m.view(pnfsd::ops::layout_recall::Reply::parse)?.layouts(),
+    ))
 }
 
 async fn layout_recall(env: &mut Env) -> R {
@@ -2172,10 +2172,8 @@ async fn gfs2_members(env: &mut Env) -> R {
         .await?;
         let s = env.status(Fam::Gfs2).await?;
         let got: Vec<u32> = s
-            .a()
-            .all(ga::MEMBER)
-            .into_iter()
-            .filter_map(|p| p.try_into().ok().map(u32::from_ne_bytes))
+            .view(gfs2ctl::ops::status_get::Reply::parse)?
+            .member()
             .collect();
         check_eq!(got, list, "status-get members");
     }
@@ -2191,12 +2189,9 @@ async fn events_pnfsd(env: &mut Env) -> R {
     let d = env.daemon(f).await?;
     let port = d.port();
     let up = event(env, &l, f, pc::DAEMON_UP, |a| a.u32(pa::PORT) == Some(port)).await?;
+    let up = up.view(pnfsd::ops::daemon_up::Event::parse)?;
     check_eq!(
-        (
-            up.a().u32(pa::NODE_ID),
-            up.a().u32(pa::ROLE),
-            up.a().u32(pa::VERSION)
-        ),
+        (up.node_id(), up.role(), up.version()),
         (Some(1), Some(1), Some(1)),
         "daemon-up (node-id, role, version)"
     );
@@ -2210,8 +2205,9 @@ async fn events_pnfsd(env: &mut Env) -> R {
         a.get(pa::DEVICE_ID) == Some(&devid(0xe)[..])
     })
     .await?;
+    let ev = m.view(pnfsd::ops::device_changed::Event::parse)?;
     check_eq!(
-        (m.a().u32(pa::NODE_ID), m.a().all(pa::DS_ADDR).len()),
+        (ev.node_id(), ev.ds_addr().count()),
         (Some(4), 1),
         "device-changed on set (node-id, ds-addr count)"
     );
@@ -2223,8 +2219,9 @@ async fn events_pnfsd(env: &mut Env) -> R {
         a.get(pa::DEVICE_ID) == Some(&devid(0xe)[..])
     })
     .await?;
+    let ev = m.view(pnfsd::ops::device_changed::Event::parse)?;
     check!(
-        !m.a().has(pa::NODE_ID) && !m.a().has(pa::DS_ADDR),
+        ev.node_id().is_none() && ev.ds_addr().next().is_none(),
         "device-changed on delete carries more than device-id"
     );
     layout_get(env, &d, 5, 50, 500, 0xe).await?;
@@ -2234,12 +2231,9 @@ async fn events_pnfsd(env: &mut Env) -> R {
     })
     .await?;
     let m = event(env, &l, f, pc::LAYOUT_RECALLED, |_| true).await?;
+    let ev = m.view(pnfsd::ops::layout_recalled::Event::parse)?;
     check_eq!(
-        (
-            m.a().u32(pa::RECALL_TYPE),
-            m.a().u64(pa::FSID),
-            m.a().u32(pa::LAYOUTS)
-        ),
+        (ev.recall_type(), ev.fsid(), ev.layouts()),
         (Some(2), Some(50), Some(1)),
         "layout-recalled (type, fsid, layouts)"
     );
@@ -2248,8 +2242,9 @@ async fn events_pnfsd(env: &mut Env) -> R {
     })
     .await?;
     let m = event(env, &l, f, pc::GRACE_CHANGED, |_| true).await?;
+    let ev = m.view(pnfsd::ops::grace_changed::Event::parse)?;
     check_eq!(
-        (m.a().u32(pa::GRACE_ACTION), m.a().u64(pa::GRACE_EPOCH)),
+        (ev.grace_action(), ev.grace_epoch()),
         (Some(1), Some(77)),
         "grace-changed"
     );
@@ -2258,15 +2253,21 @@ async fn events_pnfsd(env: &mut Env) -> R {
     })
     .await?;
     let m = event(env, &l, f, pc::GRACE_CHANGED, |_| true).await?;
-    check_eq!(m.a().u32(pa::GRACE_ACTION), Some(2), "grace-changed on end");
+    check_eq!(
+        m.view(pnfsd::ops::grace_changed::Event::parse)?
+            .grace_action(),
+        Some(2),
+        "grace-changed on end"
+    );
     state_set(env, 6, 60, &stateid(1, 6), 66, None).await?;
     env.req(f, pc::STATE_REVOKE, |b| {
         b.put_u64(pa::CLIENTID, 66);
     })
     .await?;
     let m = event(env, &l, f, pc::STATE_REVOKED, |_| true).await?;
+    let ev = m.view(pnfsd::ops::state_revoked::Event::parse)?;
     check_eq!(
-        (m.a().u64(pa::CLIENTID), m.a().u32(pa::COUNT)),
+        (ev.clientid(), ev.count()),
         (Some(66), Some(1)),
         "state-revoked (clientid, count)"
     );
@@ -2275,8 +2276,9 @@ async fn events_pnfsd(env: &mut Env) -> R {
         a.u32(pa::PORT) == Some(port)
     })
     .await?;
+    let ev = m.view(pnfsd::ops::daemon_down::Event::parse)?;
     check_eq!(
-        (m.a().u32(pa::NODE_ID), m.a().u32(pa::COUNT)),
+        (ev.node_id(), ev.count()),
         (Some(1), Some(0)),
         "daemon-down (node-id, count)"
     );
@@ -2289,8 +2291,9 @@ async fn events_gfs2(env: &mut Env) -> R {
     let d = env.daemon(f).await?;
     let port = d.port();
     let up = event(env, &l, f, gc::DAEMON_UP, |a| a.u32(ga::PORT) == Some(port)).await?;
+    let up = up.view(gfs2ctl::ops::daemon_up::Event::parse)?;
     check_eq!(
-        (up.a().u32(ga::NODE_ID), up.a().u32(ga::VERSION)),
+        (up.node_id(), up.version()),
         (Some(1), Some(1)),
         "daemon-up (node-id, version)"
     );
@@ -2300,8 +2303,9 @@ async fn events_gfs2(env: &mut Env) -> R {
         a.str(ga::TABLE) == Some(table)
     })
     .await?;
+    let ev = m.view(gfs2ctl::ops::mount_changed::Event::parse)?;
     check_eq!(
-        (m.a().u32(ga::JID), m.a().u8(ga::FIRST)),
+        (ev.jid(), ev.first()),
         (Some(6), Some(1)),
         "mount-changed on mount (jid, first)"
     );
@@ -2313,7 +2317,11 @@ async fn events_gfs2(env: &mut Env) -> R {
         a.str(ga::TABLE) == Some(table)
     })
     .await?;
-    check_eq!(m.a().u8(ga::BLOCKED), Some(1), "mount-changed on block");
+    check_eq!(
+        m.view(gfs2ctl::ops::mount_changed::Event::parse)?.blocked(),
+        Some(1),
+        "mount-changed on block"
+    );
     env.req(f, gc::RECOVER, |b| {
         b.put_str(ga::TABLE, table).put_u32(ga::JID, 2);
     })
@@ -2322,7 +2330,11 @@ async fn events_gfs2(env: &mut Env) -> R {
         a.str(ga::TABLE) == Some(table)
     })
     .await?;
-    check_eq!(m.a().u32(ga::JID), Some(2), "recovery on recover (jid)");
+    check_eq!(
+        m.view(gfs2ctl::ops::recovery::Event::parse)?.jid(),
+        Some(2),
+        "recovery on recover (jid)"
+    );
     gfs2_upcall(
         env,
         &d,
@@ -2338,8 +2350,9 @@ async fn events_gfs2(env: &mut Env) -> R {
         a.str(ga::TABLE) == Some(table)
     })
     .await?;
+    let ev = m.view(gfs2ctl::ops::recovery::Event::parse)?;
     check_eq!(
-        (m.a().u32(ga::JID), m.a().u32(ga::RECOVERY_STATUS)),
+        (ev.jid(), ev.recovery_status()),
         (Some(2), Some(2)),
         "recovery on recovery-done (jid, recovery-status)"
     );
@@ -2359,7 +2372,8 @@ async fn events_gfs2(env: &mut Env) -> R {
     })
     .await?;
     check_eq!(
-        m.a().u8(ga::WITHDRAWN),
+        m.view(gfs2ctl::ops::mount_changed::Event::parse)?
+            .withdrawn(),
         Some(1),
         "mount-changed on withdraw"
     );
@@ -2381,7 +2395,11 @@ async fn events_gfs2(env: &mut Env) -> R {
         a.u32(ga::PORT) == Some(port)
     })
     .await?;
-    check_eq!(m.a().u32(ga::COUNT), Some(0), "daemon-down count");
+    check_eq!(
+        m.view(gfs2ctl::ops::daemon_down::Event::parse)?.count(),
+        Some(0),
+        "daemon-down count"
+    );
     Ok(())
 }
 
