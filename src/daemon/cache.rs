@@ -16,22 +16,23 @@ impl Daemon {
         if v.granting == granting
             && v.layouts == layouts
             && v.mds == self.is_mds()
-            && v.mds_epoch == self.mds_epoch
-            && v.node == self.node
+            && v.mds_epoch == self.view.mds_epoch
+            && v.node == self.view.node
             && self.same_devices()
         {
             return;
         }
         let view = fastpath::View {
             granting,
-            mds_epoch: self.mds_epoch,
+            mds_epoch: self.view.mds_epoch,
             layouts,
             mds: self.is_mds(),
-            node: self.node,
+            node: self.view.node,
             devices: self
+                .view
                 .members
                 .iter()
-                .filter_map(|n| self.peers.get(n).map(|p| (*n, p.addrs.clone())))
+                .filter_map(|n| self.view.peers.get(n).map(|p| (*n, p.addrs.clone())))
                 .collect(),
         };
         self.fast.write().view = view.clone();
@@ -46,8 +47,8 @@ impl Daemon {
         let v = &self.published;
         let granting = v.granting
             && self.granting()
-            && v.mds_epoch == self.mds_epoch
-            && v.node == self.node
+            && v.mds_epoch == self.view.mds_epoch
+            && v.node == self.view.node
             && self.same_devices();
         let layouts = v.layouts && self.layouts();
         if (granting, layouts) != (v.granting, v.layouts) {
@@ -61,9 +62,10 @@ impl Daemon {
 
     /// The members' device addresses are what was last published.
     pub(super) fn same_devices(&self) -> bool {
-        self.members
+        self.view
+            .members
             .iter()
-            .filter_map(|n| self.peers.get(n).map(|p| (*n, &p.addrs)))
+            .filter_map(|n| self.view.peers.get(n).map(|p| (*n, &p.addrs)))
             .eq(self.published.devices.iter().map(|(n, a)| (*n, a)))
     }
 
@@ -91,7 +93,7 @@ impl Daemon {
         self.send(Msg::InvalidateAck {
             iid,
             origin,
-            node: self.node,
+            node: self.view.node,
         });
     }
 

@@ -5,11 +5,24 @@
 
 use super::*;
 
+/// nfsd's cld pipe: messages read (by the pipe task), answers to write, and answers
+/// that wait.
+pub(super) struct CldBridge {
+    pub(super) rx: Option<mpsc::Receiver<Vec<u8>>>,
+    pub(super) tx: Option<mpsc::Sender<crate::cld::CldOut>>,
+    /// Answers that wait until the client records they follow are on disk (version,
+    /// answer if written, answer if the write failed).
+    pub(super) after_save: Vec<(u64, crate::cld::CldOut, crate::cld::CldOut)>,
+    /// cld messages whose answer waits for our own cluster message (by its req) to come
+    /// back in the agreed order: the request as nfsd sent it.
+    pub(super) wait: HashMap<u64, Vec<u8>>,
+}
+
 impl Daemon {
     /// Answer nfsd on the cld pipe (the pipe task writes it, then drops the message
     /// from its in-flight journal).
     pub(super) fn cld_send(&mut self, out: crate::cld::CldOut) {
-        if let Some(tx) = &self.cld_tx {
+        if let Some(tx) = &self.cld.tx {
             if let Err(e) = tx.try_send(out) {
                 // The message stays journaled and is answered when the pipe reopens.
                 self.ring.push(format!("cld: answer not queued: {e}"));
@@ -93,7 +106,7 @@ impl Daemon {
                 let hash = if create { m.princhash() } else { Ok(&[][..]) };
                 match (m.name(), hash) {
                     (Ok(n), Ok(p)) => Msg::Client {
-                        node: self.node,
+                        node: self.view.node,
                         req,
                         create,
                         name: crate::hex(n),
@@ -107,12 +120,12 @@ impl Daemon {
                 }
             }
             cmd::GRACE_START => Msg::Grace {
-                node: self.node,
+                node: self.view.node,
                 req,
                 op: grace_op::START,
             },
             cmd::GRACE_DONE => Msg::Grace {
-                node: self.node,
+                node: self.view.node,
                 req,
                 op: grace_op::DONE,
             },
@@ -123,7 +136,7 @@ impl Daemon {
             }
         };
         if self.send(msg) {
-            self.cld_wait.insert(req, b.to_vec());
+            self.cld.wait.insert(req, b.to_vec());
         } else {
             // Not sent: nfsd must not wait for an answer that will never come.
             self.cld_send(now(vec![cld::reply(&m, -(libc::EREMOTEIO as i16))]));
@@ -137,7 +150,7 @@ impl Daemon {
         req: u64,
         replies: impl FnOnce(&crate::cld::CldMsg<'_>) -> Vec<Vec<u8>>,
     ) {
-        if let Some(b) = self.cld_wait.remove(&req) {
+        if let Some(b) = self.cld.wait.remove(&req) {
             self.cld_reply_after_save(&b, replies);
         }
     }
@@ -161,7 +174,9 @@ impl Daemon {
             replies: vec![cld::reply(&m, -(libc::EREMOTEIO as i16))],
         };
         self.mark_dirty();
-        self.cld_after_save.push((self.dirty_version, ok, err));
+        self.cld
+            .after_save
+            .push((self.durable.dirty_version, ok, err));
     }
 
     /// A client record from a node's nfsd (in the agreed order, on every node).
@@ -175,7 +190,7 @@ impl Daemon {
     ) {
         self.store.state.clients.apply(create, name, princhash);
         self.mark_dirty();
-        if node == self.node {
+        if node == self.view.node {
             self.cld_answer_after_save(req, |m| vec![crate::cld::reply(m, 0)]);
         }
     }

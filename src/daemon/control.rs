@@ -29,7 +29,7 @@ impl Daemon {
 
     pub(super) fn on_control(&mut self, r: ControlReq) {
         let v = match r.req {
-            Request::Ping => json!({ "pong": self.node, "incarnation": self.incarnation }),
+            Request::Ping => json!({ "pong": self.view.node, "incarnation": self.incarnation }),
             Request::Status => self.status_json(),
             Request::Stats => self.stats_json(),
             Request::Cache => {
@@ -47,30 +47,31 @@ impl Daemon {
             Request::Ring => json!({ "entries": self.ring.entries().collect::<Vec<_>>() }),
             Request::Journals => json!({
                 "journals": self.store.state.journals,
-                "local": self.local_mounts.iter().map(|(t, (j, f))| json!({"table": t, "jid": j, "first": f})).collect::<Vec<_>>(),
-                "recovery": self.recovery.iter().map(|((t, j), r)| json!({"table": t, "jid": j, "dead": r.dead, "recoverer": r.recoverer})).collect::<Vec<_>>(),
+                "local": self.journals.local_mounts.iter().map(|(t, (j, f))| json!({"table": t, "jid": j, "first": f})).collect::<Vec<_>>(),
+                "recovery": self.journals.recovery.iter().map(|((t, j), r)| json!({"table": t, "jid": j, "dead": r.dead, "recoverer": r.recoverer})).collect::<Vec<_>>(),
             }),
             Request::Gfs2 => self.gfs2.to_json(),
             Request::Clients => {
                 let mut v = self.store.state.clients.to_json();
                 v["pipe"] = json!(self.cfg.cld_pipe);
-                v["serving"] = json!(self.cld_rx.is_some());
+                v["serving"] = json!(self.cld.rx.is_some());
                 v
             }
             Request::Grace { since } => {
                 let mut v = self.grace_json();
                 if let Some(since) = since {
                     let ev: Vec<&Value> = self
-                        .grace_events
+                        .grace
+                        .events
                         .iter()
                         .filter(|e| e["seq"].as_u64().is_some_and(|s| s > since))
                         .collect();
                     // Older than what is kept: the watcher missed some (it resyncs).
-                    let first = self.grace_seq + 1 - self.grace_events.len() as u64;
+                    let first = self.grace.seq + 1 - self.grace.events.len() as u64;
                     v["events_lost"] = json!(since + 1 < first);
                     v["events"] = json!(ev);
                 }
-                v["last_seq"] = json!(self.grace_seq);
+                v["last_seq"] = json!(self.grace.seq);
                 v
             }
             Request::Query {
@@ -119,7 +120,7 @@ impl Daemon {
     ) {
         if !self.is_mds() {
             let _ = reply.send(
-                json!({ "error": format!("this node is not the MDS (MDS is {:?})", self.mds) }),
+                json!({ "error": format!("this node is not the MDS (MDS is {:?})", self.view.mds) }),
             );
             return;
         }
@@ -145,14 +146,14 @@ impl Daemon {
 
     pub(super) fn status_json(&self) -> Value {
         let members: Vec<Value> = self
-            .members
+            .view.members
             .iter()
             .map(|n| {
-                let p = self.peers.get(n);
+                let p = self.view.peers.get(n);
                 json!({
                     "node": n,
-                    "mds": self.mds == Some(*n),
-                    "self": *n == self.node,
+                    "mds": self.view.mds == Some(*n),
+                    "self": *n == self.view.node,
                     "priority": p.map(|p| p.priority),
                     "epoch": p.map(|p| p.epoch),
                     "version": p.map(|p| p.max_version),
@@ -161,21 +162,21 @@ impl Daemon {
             })
             .collect();
         json!({
-            "node": self.node,
-            "engine": self.cluster.name(),
+            "node": self.view.node,
+            "engine": self.out.cluster.name(),
             "kernel": self.target.describe(),
             "port": self.sock.port(),
-            "quorate": self.quorate,
+            "quorate": self.view.quorate,
             "granting": self.granting(),
             "not_granting": self.not_granting(),
-            "durable_error": self.save_error,
-            "mds": self.mds,
-            "mds_epoch": self.mds_epoch,
-            "durable_epoch": self.durable_epoch,
-            "in_grace": self.grace_until.is_some(),
+            "durable_error": self.durable.error,
+            "mds": self.view.mds,
+            "mds_epoch": self.view.mds_epoch,
+            "durable_epoch": self.durable.epoch,
+            "in_grace": self.view.grace_until.is_some(),
             "members": members,
             "cache_entries": self.fast.read().cache.len(),
-            "parked": self.parked.len(),
+            "parked": self.queries.parked.len(),
             "protocol": PROTO_VERSION,
         })
     }

@@ -21,9 +21,9 @@ impl Daemon {
         self.send(Msg::Hello {
             min_version: PROTO_MIN_VERSION,
             max_version: PROTO_VERSION,
-            node: self.node,
+            node: self.view.node,
             priority: self.cfg.mds_priority,
-            epoch: self.store.state.epoch.max(self.mds_epoch),
+            epoch: self.store.state.epoch.max(self.view.mds_epoch),
             incarnation: self.incarnation,
             addrs,
         });
@@ -40,8 +40,8 @@ impl Daemon {
         // loss: node 1 back as MDS with epoch 1 while nodes 2, 3 kept epoch 2, so no DS
         // cached any answer). Forgetting it makes the healed cluster elect afresh: a new,
         // higher epoch and a grace period.
-        if !self.quorate {
-            if let Some(old) = self.mds.take() {
+        if !self.view.quorate {
+            if let Some(old) = self.view.mds.take() {
                 self.flush_cache();
                 self.ring.push(format!(
                     "no quorum: MDS {old} forgotten until quorum returns; DS cache flushed"
@@ -54,11 +54,20 @@ impl Daemon {
         // (Otherwise a daemon joining a running cluster whose own Hello is delivered
         // before the others' elects itself, announces an MdsEpoch that every node takes,
         // registers as MDS and starts a grace period, then steps down on the next Hello.)
-        if self.members.iter().any(|n| !self.hello_seen.contains(n)) {
-            if self.mds.is_some_and(|m| self.members.contains(&m)) {
+        if self
+            .view
+            .members
+            .iter()
+            .any(|n| !self.view.hello_seen.contains(n))
+        {
+            if self
+                .view
+                .mds
+                .is_some_and(|m| self.view.members.contains(&m))
+            {
                 return;
             }
-            if let Some(old) = self.mds.take() {
+            if let Some(old) = self.view.mds.take() {
                 self.flush_cache();
                 self.ring.push(format!(
                     "MDS {old} gone; no MDS until every member said Hello; DS cache flushed"
@@ -67,29 +76,30 @@ impl Daemon {
             return;
         }
         let best = choose_mds(
-            self.members
+            self.view
+                .members
                 .iter()
-                .filter_map(|n| self.peers.get(n).map(|p| (*n, p.priority))),
+                .filter_map(|n| self.view.peers.get(n).map(|p| (*n, p.priority))),
         );
-        if best == self.mds {
+        if best == self.view.mds {
             return;
         }
-        let old = self.mds;
-        self.mds = best;
+        let old = self.view.mds;
+        self.view.mds = best;
         self.flush_cache();
         self.ring
             .push(format!("MDS {old:?} -> {best:?}; DS cache flushed"));
         tracing::info!(?old, new = ?best, "MDS changed");
-        if best == Some(self.node) {
+        if best == Some(self.view.node) {
             let epoch = next_epoch(
-                self.peers.values().map(|p| p.epoch),
+                self.view.peers.values().map(|p| p.epoch),
                 self.store.state.epoch,
-                self.mds_epoch,
+                self.view.mds_epoch,
             );
             self.store.state.epoch = epoch;
             self.mark_dirty();
             self.send(Msg::MdsEpoch {
-                node: self.node,
+                node: self.view.node,
                 epoch,
             });
         }
@@ -99,17 +109,17 @@ impl Daemon {
     /// Re-REGISTER pnfsd with the current role, MDS and epoch when any of them changed
     /// (takes effect in the kernel half at once).
     pub(super) fn register_role(&mut self) {
-        if let Some(mds) = self.mds {
-            let role = if mds == self.node {
+        if let Some(mds) = self.view.mds {
+            let role = if mds == self.view.node {
                 pnfsd::Role::Mds
             } else {
                 pnfsd::Role::Ds
             };
-            let epoch = self.store.state.epoch.max(self.mds_epoch);
+            let epoch = self.store.state.epoch.max(self.view.mds_epoch);
             if self.registered_role != Some((role, mds, epoch)) {
                 self.registered_role = Some((role, mds, epoch));
                 let mut b = MsgBuilder::genl(
-                    &mut self.tx,
+                    &mut self.out.tx,
                     self.target.pnfsd.id,
                     pnfs_netlink::codec::NLM_F_REQUEST,
                     0,
@@ -118,7 +128,7 @@ impl Daemon {
                     1,
                 );
                 b.put_u32(pnfsd::attr::VERSION, pnfsd::VERSION)
-                    .put_u32(pnfsd::attr::NODE_ID, self.node)
+                    .put_u32(pnfsd::attr::NODE_ID, self.view.node)
                     .put_u32(pnfsd::attr::ROLE, role as u32)
                     .put_u32(pnfsd::attr::MDS_ID, mds)
                     .put_u64(pnfsd::attr::BOOT_EPOCH, epoch);
@@ -129,9 +139,10 @@ impl Daemon {
 
     pub(super) fn push_devices(&mut self) {
         let devs: Vec<(NodeId, Vec<DsAddr>)> = self
+            .view
             .members
             .iter()
-            .filter_map(|n| self.peers.get(n).map(|p| (*n, p.addrs.clone())))
+            .filter_map(|n| self.view.peers.get(n).map(|p| (*n, p.addrs.clone())))
             .collect();
         for (n, addrs) in devs {
             self.downcall(
@@ -164,7 +175,7 @@ impl Daemon {
                 .push(format!("hello from {from} claims node {node}: ignored"));
             return;
         }
-        self.hello_seen.insert(node);
+        self.view.hello_seen.insert(node);
         if max_version < PROTO_MIN_VERSION || min_version > PROTO_VERSION {
             self.stats.rejected_cluster += 1;
             self.ring.push(format!(
@@ -172,8 +183,8 @@ impl Daemon {
             ));
             return;
         }
-        let fresh = self.peers.get(&node).map(|p| p.incarnation) != Some(incarnation);
-        self.peers.insert(
+        let fresh = self.view.peers.get(&node).map(|p| p.incarnation) != Some(incarnation);
+        self.view.peers.insert(
             node,
             Peer {
                 priority,
@@ -194,12 +205,13 @@ impl Daemon {
         // announced). Without this a joiner kept mds_epoch 0, cached no answer
         // (their epoch differed) and registered a stale boot epoch.
         let mds_epoch = self
+            .view
             .mds
-            .filter(|m| *m != self.node)
-            .and_then(|m| self.peers.get(&m))
+            .filter(|m| *m != self.view.node)
+            .and_then(|m| self.view.peers.get(&m))
             .map(|p| p.epoch);
-        if let Some(epoch) = mds_epoch.filter(|e| *e > self.mds_epoch) {
-            let node = self.mds.unwrap();
+        if let Some(epoch) = mds_epoch.filter(|e| *e > self.view.mds_epoch) {
+            let node = self.view.mds.unwrap();
             self.adopt_epoch(
                 epoch,
                 format!("MDS {node}'s epoch {epoch} learned from its hello"),
@@ -221,8 +233,8 @@ impl Daemon {
     /// itself starts its grace period and gives the kernel half the devices.
     pub(super) fn on_mds_epoch(&mut self, node: NodeId, epoch: u64) {
         self.adopt_epoch(epoch, format!("node {node} is MDS with epoch {epoch}"));
-        if node == self.node {
-            self.grace_until = Some(Instant::now() + Duration::from_millis(self.cfg.grace_ms));
+        if node == self.view.node {
+            self.view.grace_until = Some(Instant::now() + Duration::from_millis(self.cfg.grace_ms));
             self.downcall(Tag::Fire, Down::Grace { start: true, epoch });
             self.push_devices();
         }
@@ -232,7 +244,7 @@ impl Daemon {
     /// cached answers of the old epoch go, the epoch is kept durable, the kernel half is
     /// told the role and epoch.
     fn adopt_epoch(&mut self, epoch: u64, why: String) {
-        self.mds_epoch = epoch;
+        self.view.mds_epoch = epoch;
         if epoch > self.store.state.epoch {
             self.store.state.epoch = epoch;
             self.mark_dirty();

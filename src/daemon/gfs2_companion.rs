@@ -7,7 +7,7 @@ use super::*;
 impl Daemon {
     pub(super) fn reply_gfs2(&mut self, xid: u32, status: i32) -> MsgBuilder<'_> {
         let mut b = MsgBuilder::genl(
-            &mut self.tx,
+            &mut self.out.tx,
             self.target.gfs2.id,
             pnfs_netlink::codec::NLM_F_REQUEST,
             xid,
@@ -96,7 +96,7 @@ impl Daemon {
                 tracing::warn!(table, jid, "gfs2 withdraw acknowledged");
                 self.answer_gfs2(waiter, 0, None);
                 self.send(Msg::Withdraw {
-                    node: self.node,
+                    node: self.view.node,
                     table,
                     jid,
                 });
@@ -109,7 +109,7 @@ impl Daemon {
                 let table = table.to_string();
                 self.answer_gfs2(waiter, 0, None);
                 self.send(Msg::RecoveryDone {
-                    node: self.node,
+                    node: self.view.node,
                     table,
                     jid,
                     status,
@@ -122,14 +122,14 @@ impl Daemon {
     /// cluster, with quorum only; the kernel half is answered when they come back in the
     /// agreed order (`journals`).
     fn order_mount(&mut self, waiter: Waiter, table: &str, spectator: Option<bool>) {
-        if !self.quorate {
+        if !self.view.quorate {
             self.answer_gfs2(waiter, -libc::EAGAIN, None);
             return;
         }
         let req = self.next_id();
         let table = table.to_string();
-        self.mounts_parked.insert(req, waiter);
-        let node = self.node;
+        self.journals.mounts_parked.insert(req, waiter);
+        let node = self.view.node;
         self.send(match spectator {
             Some(spectator) => Msg::Mount {
                 req,
@@ -152,7 +152,7 @@ impl Daemon {
         if ev.action == "change" && ev.subsystem() == "gfs2" {
             if let (Some(table), Some((jid, result))) = (ev.get("LOCKTABLE"), ev.recovery()) {
                 self.send(Msg::FsRecovery {
-                    node: self.node,
+                    node: self.view.node,
                     table: table.to_string(),
                     jid,
                     result: result.to_string(),
@@ -196,6 +196,7 @@ impl Daemon {
         // succeeds (the kernel unmounts anyway; the journal is released in cluster
         // order when the request is delivered).
         let stale: Vec<(u64, bool)> = self
+            .journals
             .mounts_parked
             .iter()
             .filter_map(|(r, w)| match w {
@@ -206,10 +207,10 @@ impl Daemon {
             })
             .collect();
         for (r, is_mount) in stale {
-            if let Some(w) = self.mounts_parked.remove(&r) {
+            if let Some(w) = self.journals.mounts_parked.remove(&r) {
                 self.stats.query_timeouts += 1;
                 if is_mount {
-                    self.mounts_expired.insert(r);
+                    self.journals.mounts_expired.insert(r);
                     self.answer_gfs2(w, -libc::EAGAIN, None);
                 } else {
                     self.answer_gfs2(w, 0, None);

@@ -6,19 +6,32 @@
 
 use super::*;
 
+/// The cluster's grace as this node knows it (the epochs and client records are
+/// durable: `Store`).
+pub(super) struct Grace {
+    /// Each member's flags (GRACE_NEED, GRACE_ENFORCING), replicated by the Grace
+    /// messages in the cluster's agreed order.
+    pub(super) nodes: BTreeMap<NodeId, u8>,
+    /// GraceDone requests of our nfsd, answered when the cluster's grace ends.
+    pub(super) done_held: Vec<Vec<u8>>,
+    /// The last grace decisions (bounded), numbered from 1 by `seq`.
+    pub(super) events: std::collections::VecDeque<Value>,
+    pub(super) seq: u64,
+}
+
 impl Daemon {
     /// Grace decisions go to the log, the event ring and (`what` non-empty) the grace
     /// events `pnfsctl monitor grace` follows, with the epochs after the decision.
     pub(super) fn grace_log(&mut self, what: &'static str, node: NodeId, s: String) {
         tracing::info!("{s}");
         if !what.is_empty() {
-            self.grace_seq += 1;
+            self.grace.seq += 1;
             let c = &self.store.state.clients;
-            if self.grace_events.len() == GRACE_EVENTS {
-                self.grace_events.pop_front();
+            if self.grace.events.len() == GRACE_EVENTS {
+                self.grace.events.pop_front();
             }
-            self.grace_events.push_back(json!({
-                "seq": self.grace_seq,
+            self.grace.events.push_back(json!({
+                "seq": self.grace.seq,
                 "what": what,
                 "node": node,
                 "current_epoch": c.current,
@@ -49,16 +62,18 @@ impl Daemon {
                     ),
                     );
                 }
-                self.grace_nodes.insert(node, GRACE_NEED | GRACE_ENFORCING);
+                self.grace.nodes.insert(node, GRACE_NEED | GRACE_ENFORCING);
                 self.mark_dirty();
-                if node == self.node {
+                if node == self.view.node {
                     self.store.state.cld_in_grace = true;
                     let open: Vec<NodeId> = self
+                        .view
                         .members
                         .iter()
                         .copied()
                         .filter(|n| {
-                            self.grace_nodes
+                            self.grace
+                                .nodes
                                 .get(n)
                                 .is_none_or(|f| f & GRACE_ENFORCING == 0)
                         })
@@ -89,7 +104,7 @@ impl Daemon {
                 }
             }
             grace_op::DONE => {
-                if let Some(f) = self.grace_nodes.get_mut(&node) {
+                if let Some(f) = self.grace.nodes.get_mut(&node) {
                     *f &= !GRACE_NEED;
                 }
                 self.grace_log(
@@ -97,9 +112,9 @@ impl Daemon {
                     node,
                     format!("grace: node {node}'s nfsd finished reclaim"),
                 );
-                if node == self.node {
-                    if let Some(b) = self.cld_wait.remove(&req) {
-                        self.grace_done_held.push(b);
+                if node == self.view.node {
+                    if let Some(b) = self.cld.wait.remove(&req) {
+                        self.grace.done_held.push(b);
                     }
                 }
             }
@@ -110,7 +125,7 @@ impl Daemon {
                 } else {
                     GRACE_ENFORCING
                 };
-                self.grace_nodes.insert(node, f);
+                self.grace.nodes.insert(node, f);
                 self.grace_log(
                     "rejoin",
                     node,
@@ -124,21 +139,25 @@ impl Daemon {
     /// Grace ends cluster-wide when no member needs it any more (and only with quorum:
     /// a cut-off minority cannot tell); then every held GraceDone is answered.
     pub(super) fn maybe_end_grace(&mut self) {
-        if !self.journals_synced {
+        if !self.journals.synced {
             // Joining: the cluster's grace is not known here yet (the snapshot brings it).
             return;
         }
         let c = &self.store.state.clients;
         if c.recovery != 0 {
-            let needing = still_needing(&self.members, &self.grace_nodes);
-            if !grace_may_end(&needing, self.quorate) {
-                if !self.grace_done_held.is_empty() {
+            let needing = still_needing(&self.view.members, &self.grace.nodes);
+            if !grace_may_end(&needing, self.view.quorate) {
+                if !self.grace.done_held.is_empty() {
                     self.grace_log(
                         "",
-                        self.node,
+                        self.view.node,
                         format!(
                             "grace: GraceDone held: nodes {needing:?} still need grace{}",
-                            if self.quorate { "" } else { " (and no quorum)" }
+                            if self.view.quorate {
+                                ""
+                            } else {
+                                " (and no quorum)"
+                            }
                         ),
                     );
                 }
@@ -146,26 +165,26 @@ impl Daemon {
             }
             let r = c.recovery;
             self.store.state.clients.grace_done();
-            self.grace_nodes.clear();
+            self.grace.nodes.clear();
             self.mark_dirty();
             self.grace_log(
                 "end",
-                self.node,
+                self.view.node,
                 format!("grace: epoch {r}'s grace ends cluster-wide (no member needs it)"),
             );
         }
-        if self.grace_done_held.is_empty() {
+        if self.grace.done_held.is_empty() {
             return;
         }
         self.store.state.cld_in_grace = false;
-        self.grace_nodes.remove(&self.node);
+        self.grace.nodes.remove(&self.view.node);
         self.mark_dirty();
         let line = format!(
             "cld: grace done: epoch {}",
             self.store.state.clients.current
         );
         self.ring.push(line);
-        for b in std::mem::take(&mut self.grace_done_held) {
+        for b in std::mem::take(&mut self.grace.done_held) {
             self.cld_reply_after_save(&b, |m| vec![crate::cld::reply(m, 0)]);
         }
     }
@@ -173,28 +192,28 @@ impl Daemon {
     /// For `pnfsctl grace show`: the cluster's epochs and every member's flags.
     pub(super) fn grace_json(&self) -> Value {
         let c = &self.store.state.clients;
-        let mut nodes: BTreeSet<NodeId> = self.members.iter().copied().collect();
-        nodes.extend(self.grace_nodes.keys());
+        let mut nodes: BTreeSet<NodeId> = self.view.members.iter().copied().collect();
+        nodes.extend(self.grace.nodes.keys());
         json!({
             "current_epoch": c.current,
             "recovery_epoch": c.recovery,
             "in_grace": c.recovery != 0,
-            "quorate": self.quorate,
+            "quorate": self.view.quorate,
             "nodes": nodes.iter().map(|n| {
-                let f = self.grace_nodes.get(n).copied().unwrap_or(0);
+                let f = self.grace.nodes.get(n).copied().unwrap_or(0);
                 json!({
                     "node": n,
-                    "member": self.members.contains(n),
+                    "member": self.view.members.contains(n),
                     "need": f & GRACE_NEED != 0,
                     "enforcing": f & GRACE_ENFORCING != 0,
                 })
             }).collect::<Vec<_>>(),
             "local": {
-                "node": self.node,
+                "node": self.view.node,
                 "cld_pipe": self.cfg.cld_pipe,
                 "nfsd_in_grace": self.store.state.cld_in_grace,
-                "grace_done_held": self.grace_done_held.len(),
-                "waiting_for_cluster": self.cld_wait.len(),
+                "grace_done_held": self.grace.done_held.len(),
+                "waiting_for_cluster": self.cld.wait.len(),
             },
         })
     }
@@ -205,7 +224,7 @@ impl Daemon {
         GraceSnap {
             current: c.current,
             recovery: c.recovery,
-            nodes: self.grace_nodes.clone(),
+            nodes: self.grace.nodes.clone(),
             epochs: c.epochs.clone(),
         }
     }
@@ -227,20 +246,20 @@ impl Daemon {
             self.mark_dirty();
         }
         // Our own flags are ours to say (a Rejoin follows if our nfsd is in grace).
-        let mine = self.grace_nodes.get(&self.node).copied();
-        self.grace_nodes = g.nodes;
+        let mine = self.grace.nodes.get(&self.view.node).copied();
+        self.grace.nodes = g.nodes;
         match mine {
-            Some(f) => self.grace_nodes.insert(self.node, f),
-            None => self.grace_nodes.remove(&self.node),
+            Some(f) => self.grace.nodes.insert(self.view.node, f),
+            None => self.grace.nodes.remove(&self.view.node),
         };
     }
 
     /// Tick: the MDS's own grace period (`Down::Grace`) ends when its time is up.
     pub(super) fn end_mds_grace(&mut self) {
-        if let Some(t) = self.grace_until {
+        if let Some(t) = self.view.grace_until {
             if Instant::now() >= t {
-                self.grace_until = None;
-                let epoch = self.mds_epoch;
+                self.view.grace_until = None;
+                let epoch = self.view.mds_epoch;
                 self.ring.push(format!("grace of epoch {epoch} ends"));
                 self.downcall(
                     Tag::Fire,
@@ -268,7 +287,7 @@ impl Daemon {
             grace_op::REJOIN
         };
         self.send(Msg::Grace {
-            node: self.node,
+            node: self.view.node,
             req,
             op,
         });
@@ -277,7 +296,7 @@ impl Daemon {
     /// A node gone during grace no longer holds it up (if its nfsd is still in grace,
     /// its restarted daemon says so again).
     pub(super) fn grace_member_left(&mut self, n: NodeId) {
-        if self.grace_nodes.remove(&n).is_some() {
+        if self.grace.nodes.remove(&n).is_some() {
             self.grace_log(
                 "left",
                 n,

@@ -303,7 +303,7 @@ impl Harness {
                     d.target.pnfsd.id,
                     port,
                     b,
-                    &mut d.tx,
+                    &mut d.out.tx,
                     Some(Instant::now()),
                 ) {
                     d.on_datagram(b);
@@ -329,7 +329,7 @@ impl Harness {
             })),
             Step::Uevent(b) => self.d.on_uevent(b),
             Step::Loopback => {
-                while let Ok(ev) = self.d.cluster.events().try_recv() {
+                while let Ok(ev) = self.d.out.cluster.events().try_recv() {
                     self.d.on_cluster(ev);
                 }
             }
@@ -376,7 +376,7 @@ impl Harness {
             Step::Tick => self.d.on_tick(),
         }
         if let Some(rec) = &mut self.rec {
-            to_kernel_lines(&self.d.tx, &mut rec.step);
+            to_kernel_lines(&self.d.out.tx, &mut rec.step);
         }
         let d = &mut self.d;
         self.rt.block_on(d.flush());

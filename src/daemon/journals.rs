@@ -7,16 +7,42 @@
 
 use super::*;
 
+/// The journals part's state (the journal map itself is durable: `Store`).
+pub(super) struct Journals {
+    /// Whether our journal map is the cluster's: false after joining a running cluster
+    /// until the Journals snapshot arrives; journal messages wait in `sync_queue`.
+    pub(super) synced: bool,
+    /// Members that left after we last lost quorum. If one of them is a member again
+    /// when quorum returns, it was on the other side of a partition, where the quorate
+    /// part may have changed the journal map: ours waits for a snapshot. (The members
+    /// at the loss are no guide: libquorum reports the loss before CPG reports who left.)
+    pub(super) departed_since_loss: BTreeSet<NodeId>,
+    pub(super) sync_queue: Vec<(NodeId, Msg)>,
+    /// Our MOUNT/UNMOUNT upcalls waiting for the cluster's order, by request id.
+    pub(super) mounts_parked: HashMap<u64, Waiter>,
+    /// MOUNT requests answered EAGAIN because the cluster did not order them within
+    /// the query timeout (a ring re-forming after a node death): when one is delivered
+    /// after all, the journal it took is released again.
+    pub(super) mounts_expired: BTreeSet<u64>,
+    /// This node's mounts: table -> (jid, first mounter).
+    pub(super) local_mounts: BTreeMap<String, (u32, bool)>,
+    pub(super) recovery: BTreeMap<(String, u32), RecoveryJob>,
+    /// Nodes that left while we had no quorum: whether they died or we were cut off is
+    /// only known once quorum returns (then those still gone get their journals
+    /// recovered). A minority never recovers anyone's journal.
+    pub(super) left_without_quorum: BTreeSet<NodeId>,
+}
+
 impl Daemon {
     /// A node mounts `table` (in the agreed order, on every node): it gets its journal.
     pub(super) fn on_mount(&mut self, req: u64, node: NodeId, table: String, spectator: bool) {
         let entry = self.store.state.journals.entry(table.clone()).or_default();
-        let (jid, first) = choose_jid(entry, node, &self.members);
+        let (jid, first) = choose_jid(entry, node, &self.view.members);
         let changed = !spectator && entry.insert(node, jid) != Some(jid);
         if changed {
             self.mark_dirty();
         }
-        if node == self.node && self.mounts_expired.remove(&req) {
+        if node == self.view.node && self.journals.mounts_expired.remove(&req) {
             // The kernel half was told EAGAIN: it did not mount. Give back what this
             // late request took (every node applies the Unmount in the same order).
             self.ring.push(format!(
@@ -26,7 +52,7 @@ impl Daemon {
                 let req = self.next_id();
                 self.send(Msg::Unmount {
                     req,
-                    node: self.node,
+                    node: self.view.node,
                     table,
                 });
             }
@@ -36,9 +62,11 @@ impl Daemon {
             "{table}: node {node} mounts with jid {jid}{}",
             if first { " (first)" } else { "" }
         ));
-        if node == self.node {
-            self.local_mounts.insert(table.clone(), (jid, first));
-            if let Some(w) = self.mounts_parked.remove(&req) {
+        if node == self.view.node {
+            self.journals
+                .local_mounts
+                .insert(table.clone(), (jid, first));
+            if let Some(w) = self.journals.mounts_parked.remove(&req) {
                 self.answer_when_saved(w, 0, Some((table, jid, first)));
             }
         }
@@ -52,7 +80,7 @@ impl Daemon {
         journals: BTreeMap<String, BTreeMap<u32, u32>>,
         grace: GraceSnap,
     ) {
-        if self.journals_synced {
+        if self.journals.synced {
             return; // every synced member already has exactly this map
         }
         self.adopt_grace(node, grace);
@@ -64,8 +92,8 @@ impl Daemon {
             self.store.state.journals = journals;
             self.mark_dirty();
         }
-        self.journals_synced = true;
-        for (f, m) in std::mem::take(&mut self.sync_queue) {
+        self.journals.synced = true;
+        for (f, m) in std::mem::take(&mut self.journals.sync_queue) {
             self.on_msg(f, m);
         }
     }
@@ -80,9 +108,9 @@ impl Daemon {
         }
         self.mark_dirty();
         self.ring.push(format!("{table}: node {node} unmounted"));
-        if node == self.node {
-            self.local_mounts.remove(&table);
-            if let Some(w) = self.mounts_parked.remove(&req) {
+        if node == self.view.node {
+            self.journals.local_mounts.remove(&table);
+            if let Some(w) = self.journals.mounts_parked.remove(&req) {
                 self.answer_when_saved(w, 0, None);
             }
         }
@@ -93,7 +121,7 @@ impl Daemon {
     /// survivor.
     pub(super) fn on_recovery_done(&mut self, node: NodeId, table: String, jid: u32, status: u32) {
         let done = status == gfs2ctl::RecoveryStatus::Done as u32;
-        let job = self.recovery.remove(&(table.clone(), jid));
+        let job = self.journals.recovery.remove(&(table.clone(), jid));
         self.ring.push(format!(
             "{table}: jid {jid} recovery by node {node} {}",
             if done { "done" } else { "FAILED" }
@@ -104,8 +132,8 @@ impl Daemon {
                     m.remove(&job.dead);
                 }
                 self.mark_dirty();
-                if self.local_mounts.contains_key(&table)
-                    && !self.recovery.keys().any(|(t, _)| *t == table)
+                if self.journals.local_mounts.contains_key(&table)
+                    && !self.journals.recovery.keys().any(|(t, _)| *t == table)
                 {
                     self.downcall(
                         Tag::Fire,
@@ -123,7 +151,7 @@ impl Daemon {
                     .state
                     .journals
                     .get(&table)
-                    .and_then(|m| choose_recoverer(m, &self.members, Some(job.recoverer)));
+                    .and_then(|m| choose_recoverer(m, &self.view.members, Some(job.recoverer)));
                 if let Some(r) = next {
                     self.start_recovery(table, jid, job.dead, r);
                 }
@@ -135,8 +163,8 @@ impl Daemon {
     /// The first membership: alone, our durable journal map is the cluster's; else it
     /// waits for a snapshot.
     pub(super) fn first_journal_sync(&mut self, m: &Membership) {
-        self.journals_synced = m.members == [self.node];
-        if !self.journals_synced {
+        self.journals.synced = m.members == [self.view.node];
+        if !self.journals.synced {
             self.ring
                 .push("joined a running cluster: journal map waits for a snapshot".into());
         }
@@ -156,10 +184,10 @@ impl Daemon {
             .filter(|n| !m.joined.contains(n))
             .collect();
         let sender = old.first().or(m.members.first()).copied();
-        if sender == Some(self.node) && (self.journals_synced || old.is_empty()) {
+        if sender == Some(self.view.node) && (self.journals.synced || old.is_empty()) {
             let grace = self.grace_snap();
             self.send(Msg::Journals {
-                node: self.node,
+                node: self.view.node,
                 journals: self.store.state.journals.clone(),
                 grace,
             });
@@ -168,34 +196,36 @@ impl Daemon {
 
     /// Quorum lost or regained: whether our map is still the cluster's.
     pub(super) fn journals_after_quorum_change(&mut self, was_quorate: bool, m: &Membership) {
-        if was_quorate && !self.quorate {
-            self.departed_since_loss.clear();
+        if was_quorate && !self.view.quorate {
+            self.journals.departed_since_loss.clear();
         }
-        if !self.quorate || !was_quorate {
-            self.departed_since_loss
+        if !self.view.quorate || !was_quorate {
+            self.journals
+                .departed_since_loss
                 .extend(m.left.iter().map(|(n, _)| *n));
         }
-        if was_quorate && !self.quorate && self.journals_synced {
+        if was_quorate && !self.view.quorate && self.journals.synced {
             // The quorate side may recover our journals meanwhile: once we are back, its
             // map is the cluster's, and ours is adopted from its snapshot on the merge.
-            self.journals_synced = false;
+            self.journals.synced = false;
             self.ring
                 .push("no quorum: journal map to be resynced from the quorate side".into());
         } else if !was_quorate
-            && self.quorate
-            && !self.journals_synced
+            && self.view.quorate
+            && !self.journals.synced
             && m.joined.is_empty()
             && !self
+                .view
                 .members
                 .iter()
-                .any(|n| self.departed_since_loss.contains(n))
+                .any(|n| self.journals.departed_since_loss.contains(n))
         {
             // Quorum came back and no member was away meanwhile (a node without this
             // daemon restored it): every member went through the same sequence, so our
             // map is the group's. After a healed partition the others were away: their
             // snapshot brings the map the quorate side kept.
-            self.journals_synced = true;
-            for (f, msg) in std::mem::take(&mut self.sync_queue) {
+            self.journals.synced = true;
+            for (f, msg) in std::mem::take(&mut self.journals.sync_queue) {
                 self.on_msg(f, msg);
             }
         }
@@ -204,10 +234,10 @@ impl Daemon {
     /// Quorum is back: nodes that left while we had none and are still gone really
     /// left; their journals are recovered now.
     pub(super) fn recover_left_without_quorum(&mut self) {
-        if self.quorate && !self.left_without_quorum.is_empty() {
-            let gone: Vec<NodeId> = std::mem::take(&mut self.left_without_quorum)
+        if self.view.quorate && !self.journals.left_without_quorum.is_empty() {
+            let gone: Vec<NodeId> = std::mem::take(&mut self.journals.left_without_quorum)
                 .into_iter()
-                .filter(|n| !self.members.contains(n))
+                .filter(|n| !self.view.members.contains(n))
                 .collect();
             for n in gone {
                 self.member_left(n, LeaveReason::NodeDown);
@@ -228,10 +258,10 @@ impl Daemon {
             ));
             return;
         }
-        if !self.quorate {
+        if !self.view.quorate {
             // Cut off from the majority, we cannot tell a dead node from our own
             // isolation: recovering a live node's journal would corrupt the filesystem.
-            self.left_without_quorum.insert(n);
+            self.journals.left_without_quorum.insert(n);
             self.ring.push(format!(
                 "node {n} left while we have no quorum: journal recovery deferred"
             ));
@@ -246,14 +276,14 @@ impl Daemon {
             .collect();
         for (table, jid) in tables {
             let Some(recoverer) =
-                choose_recoverer(&self.store.state.journals[&table], &self.members, None)
+                choose_recoverer(&self.store.state.journals[&table], &self.view.members, None)
             else {
                 self.ring.push(format!(
                     "{table}: jid {jid} of node {n} waits for a mounter to recover it"
                 ));
                 continue;
             };
-            if self.local_mounts.contains_key(&table) {
+            if self.journals.local_mounts.contains_key(&table) {
                 self.downcall(
                     Tag::Fire,
                     Down::Block {
@@ -272,9 +302,10 @@ impl Daemon {
     /// The one way a recovery starts: `recoverer` owns the job (every node records it);
     /// if that is us, the kernel half is told to recover the journal.
     fn start_recovery(&mut self, table: String, jid: u32, dead: NodeId, recoverer: NodeId) {
-        self.recovery
+        self.journals
+            .recovery
             .insert((table.clone(), jid), RecoveryJob { dead, recoverer });
-        if recoverer == self.node {
+        if recoverer == self.view.node {
             self.downcall(Tag::Fire, Down::Recover { table, jid });
         }
     }

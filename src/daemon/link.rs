@@ -134,16 +134,16 @@ impl Daemon {
             return;
         }
         self.link.registering = true;
-        let (role, mds_id) = match self.mds {
-            Some(m) if m == self.node => (pnfsd::Role::Mds, m),
+        let (role, mds_id) = match self.view.mds {
+            Some(m) if m == self.view.node => (pnfsd::Role::Mds, m),
             Some(m) => (pnfsd::Role::Ds, m),
             None => (pnfsd::Role::Ds, 0),
         };
         let reg = Registration {
-            node_id: self.node,
+            node_id: self.view.node,
             role,
             mds_id,
-            epoch: self.store.state.epoch.max(self.mds_epoch),
+            epoch: self.store.state.epoch.max(self.view.mds_epoch),
         };
         let (kind, twin_port) = (self.cfg.socket, self.cfg.twin_port);
         tokio::spawn(async move {
@@ -218,13 +218,13 @@ impl Daemon {
         if self.is_mds() {
             self.push_devices();
         }
-        self.downcall(Tag::Fire, Down::Members(self.members.clone()));
-        if self.grace_until.is_some() {
+        self.downcall(Tag::Fire, Down::Members(self.view.members.clone()));
+        if self.view.grace_until.is_some() {
             self.downcall(
                 Tag::Fire,
                 Down::Grace {
                     start: true,
-                    epoch: self.mds_epoch,
+                    epoch: self.view.mds_epoch,
                 },
             );
         }

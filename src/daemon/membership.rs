@@ -13,7 +13,7 @@ impl Daemon {
             ClusterEvent::Membership(m) => self.on_membership(m),
             ClusterEvent::Message { from, payload } => match Msg::decode(&payload) {
                 Ok(msg) => {
-                    if !self.members.contains(&from) {
+                    if !self.view.members.contains(&from) {
                         self.stats.rejected_cluster += 1;
                         self.ring
                             .push(format!("message from non-member {from} ignored"));
@@ -34,22 +34,22 @@ impl Daemon {
 
     /// A configuration change: members, who joined and left, quorum.
     pub(super) fn on_membership(&mut self, m: Membership) {
-        let was_quorate = self.quorate;
+        let was_quorate = self.view.quorate;
         // On the first one, this node's own grace flags are not announced yet (a Rejoin
         // follows): no grace decision before it.
-        let first = self.first_membership;
+        let first = self.view.first_membership;
         self.ring.push(format!(
             "membership: members {:?} joined {:?} left {:?} quorate {}",
             m.members, m.joined, m.left, m.quorate
         ));
-        self.members = m.members.clone();
-        self.quorate = m.quorate;
-        if std::mem::take(&mut self.first_membership) {
+        self.view.members = m.members.clone();
+        self.view.quorate = m.quorate;
+        if std::mem::take(&mut self.view.first_membership) {
             self.first_journal_sync(&m);
             self.rejoin_grace();
         }
         self.send_journal_snapshot(&m);
-        if was_quorate != self.quorate {
+        if was_quorate != self.view.quorate {
             // A partition loses (or regains) the right to grant: drop what we cached.
             self.flush_cache();
             self.ring.push(format!(
@@ -59,19 +59,19 @@ impl Daemon {
         }
         self.journals_after_quorum_change(was_quorate, &m);
         for (n, why) in &m.left {
-            self.peers.remove(n);
-            self.hello_seen.remove(n);
+            self.view.peers.remove(n);
+            self.view.hello_seen.remove(n);
             self.member_left(*n, *why);
         }
         self.recover_left_without_quorum();
         self.no_acks_from(&m.left);
-        if !m.joined.is_empty() && !m.joined.contains(&self.node) {
+        if !m.joined.is_empty() && !m.joined.contains(&self.view.node) {
             // Tell newcomers who we are (they did not see our earlier Hello).
             self.say_hello();
         }
-        self.downcall(Tag::Fire, Down::Members(self.members.clone()));
+        self.downcall(Tag::Fire, Down::Members(self.view.members.clone()));
         self.elect();
-        if self.quorate && !was_quorate && !first {
+        if self.view.quorate && !was_quorate && !first {
             self.maybe_end_grace();
         }
     }

@@ -70,8 +70,15 @@ mod view;
 #[cfg(feature = "fuzzing")]
 pub mod harness;
 
+use cld_bridge::CldBridge;
 pub use control::unhex16;
+use durable::DurableWrites;
+use grace::Grace;
+use journals::Journals;
 use link::KernelLink;
+use outbox::Outbox;
+use upcalls::Queries;
+use view::View;
 
 pub use crate::control::ControlReq;
 use crate::control::Request;
@@ -146,10 +153,9 @@ type AfterSave = (u64, Waiter, i32, Option<(String, u32, bool)>);
 const SAVE_BACKOFF_MIN: Duration = Duration::from_millis(100);
 const SAVE_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// The daemon.
+/// The daemon: its parts' state, each part's in its own struct (defined in its file).
 pub struct Daemon {
     cfg: Config,
-    node: NodeId,
     incarnation: u64,
     target: Target,
     sock: NlSocket,
@@ -161,88 +167,30 @@ pub struct Daemon {
     link: KernelLink,
     /// What the fast path answers by, as last published to it.
     published: fastpath::View,
-    tx: Vec<u8>,
-    msg_buf: Vec<u8>,
-    cluster: Box<dyn Cluster>,
-    down: mpsc::Sender<(Tag, Down)>,
+    /// Where effects leave (`outbox`).
+    out: Outbox,
     down_done: mpsc::Receiver<Tagged<Tag>>,
     store: Store,
     pub ring: Ring,
     stats: Stats,
-    members: Vec<NodeId>,
-    quorate: bool,
-    peers: BTreeMap<NodeId, Peer>,
-    /// Members whose Hello was delivered (compatible or not): the election waits for all.
-    hello_seen: BTreeSet<NodeId>,
-    /// Whether our journal map is the cluster's: false after joining a running cluster
-    /// until the Journals snapshot arrives; journal messages wait in `sync_queue`.
-    journals_synced: bool,
-    first_membership: bool,
-    /// Members that left after we last lost quorum. If one of them is a member again
-    /// when quorum returns, it was on the other side of a partition, where the quorate
-    /// part may have changed the journal map: ours waits for a snapshot. (The members
-    /// at the loss are no guide: libquorum reports the loss before CPG reports who left.)
-    departed_since_loss: BTreeSet<NodeId>,
-    sync_queue: Vec<(NodeId, Msg)>,
-    mds: Option<NodeId>,
-    mds_epoch: u64,
-    grace_until: Option<Instant>,
-    parked: HashMap<u64, Parked>,
-    /// State queries in flight, by what they ask: the first qid's answer answers them
-    /// all (a burst of misses for one stateid is one question to the MDS, not thousands
-    /// queued behind each other in the downcall worker until the kernel half gives up).
-    asking: HashMap<QueryKey, Vec<u64>>,
+    /// What every part reads: node, members, quorum, peers, MDS, epoch (`view`).
+    view: View,
+    /// Journal map sync, local mounts, recoveries (`journals`).
+    journals: Journals,
+    /// State queries and invalidations in flight (`upcalls`).
+    queries: Queries,
+    /// The cluster's grace as this node knows it (`grace`).
+    grace: Grace,
+    /// nfsd's cld pipe (`cld_bridge`).
+    cld: CldBridge,
+    /// Durable writes (`durable`).
+    durable: DurableWrites,
     next_id: u64,
-    invals: HashMap<u64, InvalWait>,
-    mounts_parked: HashMap<u64, Waiter>,
-    /// MOUNT requests answered EAGAIN because the cluster did not order them within
-    /// the query timeout (a ring re-forming after a node death): when one is delivered
-    /// after all, the journal it took is released again.
-    mounts_expired: BTreeSet<u64>,
-    local_mounts: BTreeMap<String, (u32, bool)>,
-    recovery: BTreeMap<(String, u32), RecoveryJob>,
-    /// Nodes that left while we had no quorum: whether they died or we were cut off is
-    /// only known once quorum returns (then those still gone get their journals
-    /// recovered). A minority never recovers anyone's journal.
-    left_without_quorum: BTreeSet<NodeId>,
     registered_role: Option<(pnfsd::Role, NodeId, u64)>,
-    /// Durable state: version changed in memory, version on disk, write in flight.
-    dirty_version: u64,
-    saved_version: u64,
-    write_in_flight: bool,
-    /// The MDS epoch on disk (what the write in flight carries: `writing_epoch`). This node
-    /// grants as MDS only with its epoch durable: a restart must never reuse an epoch.
-    durable_epoch: u64,
-    writing_epoch: u64,
-    /// The last durable write's error, the next retry and the wait after it.
-    save_error: Option<String>,
-    save_retry: Option<(Instant, Duration)>,
-    save_log: crate::ratelog::RateLog,
-    save_tx: mpsc::Sender<(u64, crate::store::Durable)>,
-    saved_rx: mpsc::Receiver<(u64, Result<(), String>)>,
-    /// GFS2 answers that wait until the journal assignment is on disk.
-    after_save: Vec<AfterSave>,
     /// What the real GFS2's uevents said, and the queue they come in by (None: not
     /// watched, or the watcher stopped).
     gfs2: crate::gfs2::Gfs2View,
     uevents: Option<mpsc::Receiver<Vec<u8>>>,
-    /// nfsd's cld pipe: messages read (by the pipe task), answers to write, and answers
-    /// that wait until the client records they follow are on disk (version, answer if
-    /// written, answer if the write failed).
-    cld_rx: Option<mpsc::Receiver<Vec<u8>>>,
-    cld_tx: Option<mpsc::Sender<crate::cld::CldOut>>,
-    cld_after_save: Vec<(u64, crate::cld::CldOut, crate::cld::CldOut)>,
-    /// Cluster-wide grace: each member's flags (GRACE_NEED, GRACE_ENFORCING), replicated
-    /// by the Grace messages in the cluster's agreed order.
-    grace_nodes: BTreeMap<NodeId, u8>,
-    /// cld messages whose answer waits for our own cluster message (by its req) to come
-    /// back in the agreed order: the request as nfsd sent it.
-    cld_wait: HashMap<u64, Vec<u8>>,
-    /// GraceDone requests of our nfsd, answered when the cluster's grace ends.
-    grace_done_held: Vec<Vec<u8>>,
-    /// The last grace decisions (bounded), numbered from 1 by `grace_seq`.
-    grace_events: std::collections::VecDeque<Value>,
-    grace_seq: u64,
 }
 
 /// Errors that stop the daemon.
@@ -435,7 +383,6 @@ impl Daemon {
             None => (None, None),
         };
         Daemon {
-            node: p.node,
             incarnation: p.incarnation,
             target: p.target,
             sock: p.sock,
@@ -444,56 +391,71 @@ impl Daemon {
             targets: p.targets,
             link: KernelLink::default(),
             published: fastpath::View::default(),
-            tx: Vec::with_capacity(64 * 1024),
-            msg_buf: Vec::with_capacity(1024),
-            cluster: p.cluster,
-            down: p.down,
+            out: Outbox {
+                tx: Vec::with_capacity(64 * 1024),
+                msg_buf: Vec::with_capacity(1024),
+                cluster: p.cluster,
+                down: p.down,
+            },
             down_done: p.down_done,
             store: p.store,
             ring: p.ring,
             stats: Stats::default(),
-            members: vec![],
-            quorate: false,
-            peers: BTreeMap::new(),
-            hello_seen: BTreeSet::new(),
-            journals_synced: false,
-            first_membership: true,
-            departed_since_loss: BTreeSet::new(),
-            sync_queue: Vec::new(),
-            mds: None,
-            mds_epoch: 0,
-            grace_until: None,
-            parked: HashMap::new(),
-            asking: HashMap::new(),
+            view: View {
+                node: p.node,
+                members: vec![],
+                quorate: false,
+                peers: BTreeMap::new(),
+                hello_seen: BTreeSet::new(),
+                first_membership: true,
+                mds: None,
+                mds_epoch: 0,
+                grace_until: None,
+            },
+            journals: Journals {
+                synced: false,
+                departed_since_loss: BTreeSet::new(),
+                sync_queue: Vec::new(),
+                mounts_parked: HashMap::new(),
+                mounts_expired: BTreeSet::new(),
+                local_mounts: p.local_mounts,
+                recovery: BTreeMap::new(),
+                left_without_quorum: BTreeSet::new(),
+            },
+            queries: Queries {
+                parked: HashMap::new(),
+                asking: HashMap::new(),
+                invals: HashMap::new(),
+            },
+            grace: Grace {
+                nodes: BTreeMap::new(),
+                done_held: Vec::new(),
+                events: std::collections::VecDeque::new(),
+                seq: 0,
+            },
+            cld: CldBridge {
+                rx: cld_rx,
+                tx: cld_tx,
+                after_save: Vec::new(),
+                wait: HashMap::new(),
+            },
+            durable: DurableWrites {
+                dirty_version: 0,
+                saved_version: 0,
+                write_in_flight: false,
+                epoch: durable_epoch,
+                writing_epoch: 0,
+                error: None,
+                retry: None,
+                log: crate::ratelog::RateLog::new(Duration::from_secs(1)),
+                tx: p.save_tx,
+                saved_rx: p.saved_rx,
+                after_save: Vec::new(),
+            },
             next_id: 1,
-            invals: HashMap::new(),
-            mounts_parked: HashMap::new(),
-            mounts_expired: BTreeSet::new(),
-            local_mounts: p.local_mounts,
-            recovery: BTreeMap::new(),
-            left_without_quorum: BTreeSet::new(),
             registered_role: Some((pnfsd::Role::Ds, 0, 0)),
-            dirty_version: 0,
-            saved_version: 0,
-            write_in_flight: false,
-            durable_epoch,
-            writing_epoch: 0,
-            save_error: None,
-            save_retry: None,
-            save_log: crate::ratelog::RateLog::new(Duration::from_secs(1)),
-            save_tx: p.save_tx,
-            saved_rx: p.saved_rx,
-            after_save: Vec::new(),
             gfs2: crate::gfs2::Gfs2View::new("/sys"),
             uevents: p.uevents,
-            cld_rx,
-            cld_tx,
-            cld_after_save: Vec::new(),
-            grace_nodes: BTreeMap::new(),
-            cld_wait: HashMap::new(),
-            grace_done_held: Vec::new(),
-            grace_events: std::collections::VecDeque::new(),
-            grace_seq: 0,
             cfg: p.cfg,
         }
     }
@@ -540,7 +502,7 @@ impl Daemon {
                     }
                     self.flush().await;
                 }
-                ev = self.cluster.events().recv() => {
+                ev = self.out.cluster.events().recv() => {
                     match ev {
                         Some(ClusterEvent::Lost(why)) => {
                             self.ring.push(format!("cluster engine lost: {why}"));
@@ -555,7 +517,7 @@ impl Daemon {
                     self.on_downcall(tag, d, r);
                     self.flush().await;
                 }
-                Some((v, r)) = self.saved_rx.recv() => {
+                Some((v, r)) = self.durable.saved_rx.recv() => {
                     self.on_saved(v, r);
                     self.flush().await;
                 }
@@ -563,12 +525,12 @@ impl Daemon {
                     self.on_control(req);
                     self.flush().await;
                 }
-                m = next_of(&mut self.cld_rx) => {
+                m = next_of(&mut self.cld.rx) => {
                     match m {
                         Some(b) => self.on_cld(&b),
                         None => {
                             self.ring.push("cld pipe task stopped".into());
-                            self.cld_rx = None;
+                            self.cld.rx = None;
                         }
                     }
                     self.flush().await;
@@ -608,15 +570,15 @@ impl Daemon {
 
 impl Daemon {
     async fn shutdown(&mut self) {
-        let ids: Vec<u64> = self.parked.keys().copied().collect();
+        let ids: Vec<u64> = self.queries.parked.keys().copied().collect();
         for id in ids {
-            if let Some(p) = self.parked.remove(&id) {
+            if let Some(p) = self.queries.parked.remove(&id) {
                 self.answer_state(p.waiter, Nfsstat::Delay, None);
             }
         }
-        let reqs: Vec<u64> = self.mounts_parked.keys().copied().collect();
+        let reqs: Vec<u64> = self.journals.mounts_parked.keys().copied().collect();
         for r in reqs {
-            if let Some(w) = self.mounts_parked.remove(&r) {
+            if let Some(w) = self.journals.mounts_parked.remove(&r) {
                 self.answer_gfs2(w, -libc::EAGAIN, None);
             }
         }
@@ -625,7 +587,7 @@ impl Daemon {
             (self.target.gfs2.id, gfs2ctl::cmd::UNREGISTER),
         ] {
             let b = MsgBuilder::genl(
-                &mut self.tx,
+                &mut self.out.tx,
                 fam,
                 pnfs_netlink::codec::NLM_F_REQUEST,
                 0,
@@ -645,7 +607,7 @@ impl Daemon {
     // ---------------------------------------------------------------- cluster
 
     fn on_msg(&mut self, from: NodeId, msg: Msg) {
-        if !self.journals_synced
+        if !self.journals.synced
             && matches!(
                 msg,
                 Msg::Mount { .. }
@@ -655,7 +617,7 @@ impl Daemon {
                     | Msg::Client { .. }
             )
         {
-            self.sync_queue.push((from, msg));
+            self.journals.sync_queue.push((from, msg));
             return;
         }
         match msg {

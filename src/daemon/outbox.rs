@@ -6,6 +6,15 @@
 
 use super::*;
 
+/// What effects leave by: REPLY and other messages to the kernel half (sent by
+/// `flush`), the cluster engine, the downcall worker's queue.
+pub(super) struct Outbox {
+    pub(super) tx: Vec<u8>,
+    pub(super) msg_buf: Vec<u8>,
+    pub(super) cluster: Box<dyn Cluster>,
+    pub(super) down: mpsc::Sender<(Tag, Down)>,
+}
+
 /// How many bytes of `buf` (whole netlink messages, back to back) go in the next datagram:
 /// as many whole messages as fit in `max`, and at least one.
 pub(super) fn datagram_len(buf: &[u8], max: usize) -> usize {
@@ -30,28 +39,31 @@ impl Daemon {
     /// what changed.
     pub(super) async fn flush(&mut self) {
         self.publish();
-        if self.dirty_version > self.saved_version
-            && !self.write_in_flight
-            && self.save_retry.is_none_or(|(at, _)| Instant::now() >= at)
+        if self.durable.dirty_version > self.durable.saved_version
+            && !self.durable.write_in_flight
+            && self
+                .durable
+                .retry
+                .is_none_or(|(at, _)| Instant::now() >= at)
         {
-            self.write_in_flight = true;
-            self.writing_epoch = self.store.state.epoch;
-            let snap = (self.dirty_version, self.store.state.clone());
-            if self.save_tx.try_send(snap).is_err() {
-                self.write_in_flight = false;
+            self.durable.write_in_flight = true;
+            self.durable.writing_epoch = self.store.state.epoch;
+            let snap = (self.durable.dirty_version, self.store.state.clone());
+            if self.durable.tx.try_send(snap).is_err() {
+                self.durable.write_in_flight = false;
             }
         }
-        if self.tx.is_empty() {
+        if self.out.tx.is_empty() {
             return;
         }
         // One event may answer thousands of parked upcalls: send them in datagrams the
         // kernel half can take whole (it drops a longer one, every REPLY in it lost).
         let mut start = 0;
-        while start < self.tx.len() {
-            let end = start + datagram_len(&self.tx[start..], MAX_TO_KERNEL);
+        while start < self.out.tx.len() {
+            let end = start + datagram_len(&self.out.tx[start..], MAX_TO_KERNEL);
             if let Err(e) = self
                 .sock
-                .send_to(&self.tx[start..end], self.upcall_peer, 0)
+                .send_to(&self.out.tx[start..end], self.upcall_peer, 0)
                 .await
             {
                 self.ring
@@ -59,13 +71,13 @@ impl Daemon {
             }
             start = end;
         }
-        self.tx.clear();
+        self.out.tx.clear();
     }
 
     pub(super) fn send(&mut self, m: Msg) -> bool {
         self.restrict();
-        m.encode(&mut self.msg_buf);
-        if let Err(e) = self.cluster.send(&self.msg_buf) {
+        m.encode(&mut self.out.msg_buf);
+        if let Err(e) = self.out.cluster.send(&self.out.msg_buf) {
             self.ring.push(format!("cluster send failed: {e}"));
             return false;
         }
@@ -74,7 +86,7 @@ impl Daemon {
 
     pub(super) fn downcall(&mut self, tag: Tag, d: Down) {
         self.restrict();
-        if let Err(e) = self.down.try_send((tag, d)) {
+        if let Err(e) = self.out.down.try_send((tag, d)) {
             self.ring.push(format!("downcall queue full, dropped: {e}"));
         }
     }

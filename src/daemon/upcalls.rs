@@ -6,6 +6,17 @@
 
 use super::*;
 
+/// Questions in flight: upcalls parked for the MDS's answer, and invalidations waiting
+/// for every member's ack.
+pub(super) struct Queries {
+    pub(super) parked: HashMap<u64, Parked>,
+    /// State queries in flight, by what they ask: the first qid's answer answers them
+    /// all (a burst of misses for one stateid is one question to the MDS, not thousands
+    /// queued behind each other in the downcall worker until the kernel half gives up).
+    pub(super) asking: HashMap<QueryKey, Vec<u64>>,
+    pub(super) invals: HashMap<u64, InvalWait>,
+}
+
 impl Daemon {
     pub(super) fn on_datagram(&mut self, buf: &[u8]) {
         for m in Messages::new(buf) {
@@ -42,7 +53,7 @@ impl Daemon {
     /// Start a REPLY to the kernel half.
     pub(super) fn reply_pnfsd(&mut self, xid: u32, status: Nfsstat) -> MsgBuilder<'_> {
         let port = self.sock.port();
-        fastpath::reply(&mut self.tx, self.target.pnfsd.id, port, xid, status)
+        fastpath::reply(&mut self.out.tx, self.target.pnfsd.id, port, xid, status)
     }
 
     pub(super) fn on_pnfsd(&mut self, g: &GenlMsg<'_>) {
@@ -136,7 +147,7 @@ impl Daemon {
                 self.stats.cache_hits += 1;
                 let port = self.sock.port();
                 fastpath::put_state(
-                    &mut self.tx,
+                    &mut self.out.tx,
                     self.target.pnfsd.id,
                     port,
                     xid,
@@ -149,7 +160,7 @@ impl Daemon {
             StateDecision::AskMds => {}
         }
         self.stats.cache_misses += 1;
-        if self.parked.len() >= self.cfg.max_parked {
+        if self.queries.parked.len() >= self.cfg.max_parked {
             self.reply_pnfsd(xid, Nfsstat::Delay).finish();
             return Some(Nfsstat::Delay);
         }
@@ -165,7 +176,7 @@ impl Daemon {
 
     pub(super) fn next_id(&mut self) -> u64 {
         self.next_id += 1;
-        ((self.node as u64) << 40) | (self.next_id & ((1 << 40) - 1))
+        ((self.view.node as u64) << 40) | (self.next_id & ((1 << 40) - 1))
     }
 
     pub(super) fn ask_mds(
@@ -177,7 +188,7 @@ impl Daemon {
         stateid: [u8; 16],
         clientid: u64,
     ) {
-        self.parked.insert(
+        self.queries.parked.insert(
             qid,
             Parked {
                 waiter,
@@ -185,20 +196,23 @@ impl Daemon {
             },
         );
         let key = (fsid, fileid, stateid, clientid);
-        if let Some(qids) = self.asking.get_mut(&key) {
-            if qids.first().is_some_and(|q| self.parked.contains_key(q)) {
+        if let Some(qids) = self.queries.asking.get_mut(&key) {
+            if qids
+                .first()
+                .is_some_and(|q| self.queries.parked.contains_key(q))
+            {
                 qids.push(qid);
                 return;
             }
             // Its first asker was answered DELAY (timed out): ask again, for all.
             qids.insert(0, qid);
         } else {
-            self.asking.insert(key, vec![qid]);
+            self.queries.asking.insert(key, vec![qid]);
         }
         if self.is_mds() {
             let tag = Tag::Query {
                 qid,
-                to: self.node,
+                to: self.view.node,
                 fsid,
                 fileid,
                 stateid,
@@ -217,7 +231,7 @@ impl Daemon {
         } else {
             self.send(Msg::StateQuery {
                 qid,
-                from: self.node,
+                from: self.view.node,
                 fsid,
                 fileid,
                 stateid,
@@ -229,8 +243,8 @@ impl Daemon {
     /// Who waits for the answer to query `qid` about `key`: `qid` and, if it is the one
     /// that asked for all, those who asked the same after it. They are no longer asking.
     pub(super) fn askers(&mut self, qid: u64, key: QueryKey) -> Vec<u64> {
-        match self.asking.get(&key) {
-            Some(qids) if qids.first() == Some(&qid) => self.asking.remove(&key).unwrap(),
+        match self.queries.asking.get(&key) {
+            Some(qids) if qids.first() == Some(&qid) => self.queries.asking.remove(&key).unwrap(),
             _ => vec![qid],
         }
     }
@@ -270,7 +284,7 @@ impl Daemon {
         };
         // The answer borrows the peers while the REPLY is built in `tx`: take it out for
         // that (no allocation; it goes back with its capacity).
-        let mut tx = std::mem::take(&mut self.tx);
+        let mut tx = std::mem::take(&mut self.out.tx);
         let (st, addrs) = decide::get_device_info(&*self, device_node(id));
         // Build directly into tx: no allocation for the address list.
         fastpath::put_device(
@@ -281,7 +295,7 @@ impl Daemon {
             st,
             addrs,
         );
-        self.tx = tx;
+        self.out.tx = tx;
         Some(st)
     }
 
@@ -297,11 +311,11 @@ impl Daemon {
         };
         let port = self.sock.port();
         fastpath::put_layout(
-            &mut self.tx,
+            &mut self.out.tx,
             self.target.pnfsd.id,
             port,
             xid,
-            self.node,
+            self.view.node,
             pick,
             fileid,
             t,
@@ -327,7 +341,7 @@ impl Daemon {
             self.reply_pnfsd(xid, Nfsstat::Inval).finish();
             return Some(Nfsstat::Inval);
         };
-        if !self.quorate {
+        if !self.view.quorate {
             self.reply_pnfsd(xid, Nfsstat::Delay).finish();
             return Some(Nfsstat::Delay);
         }
@@ -357,17 +371,17 @@ impl Daemon {
         count: u32,
     ) {
         let iid = self.next_id();
-        self.invals.insert(
+        self.queries.invals.insert(
             iid,
             InvalWait {
-                waiting: self.members.iter().copied().collect(),
+                waiting: self.view.members.iter().copied().collect(),
                 waiter: Some(waiter),
                 count,
             },
         );
         self.send(Msg::Invalidate {
             iid,
-            origin: self.node,
+            origin: self.view.node,
             clientid,
             fsid,
             fileid,
@@ -376,8 +390,13 @@ impl Daemon {
     }
 
     pub(super) fn maybe_finish_inval(&mut self, iid: u64) {
-        if self.invals.get(&iid).is_some_and(|w| w.waiting.is_empty()) {
-            let mut w = self.invals.remove(&iid).unwrap();
+        if self
+            .queries
+            .invals
+            .get(&iid)
+            .is_some_and(|w| w.waiting.is_empty())
+        {
+            let mut w = self.queries.invals.remove(&iid).unwrap();
             match w.waiter.take() {
                 Some(Waiter::Control(tx)) => {
                     let _ = tx.send(json!({ "revoked": w.count, "acknowledged_by_all": true }));
@@ -415,12 +434,12 @@ impl Daemon {
                         generation,
                         verifier,
                         ..
-                    }) => (status, access, generation, verifier, self.mds_epoch),
-                    Ok(_) | Err(_) => (Nfsstat::Delay as u32, 0, 0, 0, self.mds_epoch),
+                    }) => (status, access, generation, verifier, self.view.mds_epoch),
+                    Ok(_) | Err(_) => (Nfsstat::Delay as u32, 0, 0, 0, self.view.mds_epoch),
                 };
-                if to == self.node && !self.quorate {
+                if to == self.view.node && !self.view.quorate {
                     for q in self.askers(qid, (fsid, fileid, stateid, clientid)) {
-                        if let Some(p) = self.parked.remove(&q) {
+                        if let Some(p) = self.queries.parked.remove(&q) {
                             self.answer_state(p.waiter, Nfsstat::Delay, None);
                         }
                     }
@@ -527,17 +546,17 @@ impl Daemon {
             verifier,
             epoch,
         };
-        if cache::cacheable(status, epoch, self.mds_epoch) {
+        if cache::cacheable(status, epoch, self.view.mds_epoch) {
             let mut hot = self.fast.write();
             if hot.cache.len() < self.cfg.max_cache {
                 hot.cache.insert(key, entry);
             }
         }
-        if to == self.node {
+        if to == self.view.node {
             let st = Nfsstat::from_u32(status).unwrap_or(Nfsstat::Io);
             let e = (st == Nfsstat::Ok || st == Nfsstat::OldStateid).then_some((entry, clientid));
             for q in self.askers(qid, (fsid, fileid, stateid, clientid)) {
-                if let Some(p) = self.parked.remove(&q) {
+                if let Some(p) = self.queries.parked.remove(&q) {
                     self.answer_state(p.waiter, st, e);
                 }
             }
@@ -545,8 +564,8 @@ impl Daemon {
     }
 
     pub(super) fn on_invalidate_ack(&mut self, iid: u64, origin: NodeId, node: NodeId) {
-        if origin == self.node {
-            if let Some(w) = self.invals.get_mut(&iid) {
+        if origin == self.view.node {
+            if let Some(w) = self.queries.invals.get_mut(&iid) {
                 w.waiting.remove(&node);
             }
             self.maybe_finish_inval(iid);
@@ -556,28 +575,30 @@ impl Daemon {
     /// Tick: state queries the MDS has not answered in time are answered DELAY.
     pub(super) fn expire_queries(&mut self, limit: Duration) {
         let expired: Vec<u64> = self
+            .queries
             .parked
             .iter()
             .filter(|(_, p)| p.since.elapsed() > limit)
             .map(|(q, _)| *q)
             .collect();
         for q in expired {
-            if let Some(p) = self.parked.remove(&q) {
+            if let Some(p) = self.queries.parked.remove(&q) {
                 self.stats.query_timeouts += 1;
                 self.answer_state(p.waiter, Nfsstat::Delay, None);
             }
         }
-        let parked = &self.parked;
-        self.asking
+        let parked = &self.queries.parked;
+        self.queries
+            .asking
             .retain(|_, qids| qids.iter().any(|q| parked.contains_key(q)));
     }
 
     /// Acks no longer expected from departed members.
     pub(super) fn no_acks_from(&mut self, left: &[(NodeId, LeaveReason)]) {
         let gone: Vec<NodeId> = left.iter().map(|(n, _)| *n).collect();
-        let iids: Vec<u64> = self.invals.keys().copied().collect();
+        let iids: Vec<u64> = self.queries.invals.keys().copied().collect();
         for iid in iids {
-            if let Some(w) = self.invals.get_mut(&iid) {
+            if let Some(w) = self.queries.invals.get_mut(&iid) {
                 w.waiting.retain(|n| !gone.contains(n));
             }
             self.maybe_finish_inval(iid);

@@ -3,6 +3,23 @@
 
 use super::*;
 
+/// What every part reads and membership and election write: who we are, the members
+/// and quorum, what they said in their Hellos, the MDS and its epoch.
+pub(super) struct View {
+    pub(super) node: NodeId,
+    pub(super) members: Vec<NodeId>,
+    pub(super) quorate: bool,
+    pub(super) peers: BTreeMap<NodeId, Peer>,
+    /// Members whose Hello was delivered (compatible or not): the election waits for all.
+    pub(super) hello_seen: BTreeSet<NodeId>,
+    /// No membership seen yet.
+    pub(super) first_membership: bool,
+    pub(super) mds: Option<NodeId>,
+    pub(super) mds_epoch: u64,
+    /// The end of this node's grace period as MDS (`Down::Grace`).
+    pub(super) grace_until: Option<Instant>,
+}
+
 /// The loop's current state as the upcall decisions read it (`decide`); the fast path
 /// reads the same from the view `publish` gives it.
 impl ClusterView for Daemon {
@@ -10,35 +27,36 @@ impl ClusterView for Daemon {
         Daemon::granting(self)
     }
     fn mds_epoch(&self) -> u64 {
-        self.mds_epoch
+        self.view.mds_epoch
     }
     fn node(&self) -> NodeId {
-        self.node
+        self.view.node
     }
     fn is_mds(&self) -> bool {
-        self.mds == Some(self.node)
+        self.view.mds == Some(self.view.node)
     }
     fn in_grace(&self) -> bool {
-        self.grace_until.is_some()
+        self.view.grace_until.is_some()
     }
     fn device(&self, node: NodeId) -> Option<&[DsAddr]> {
-        if !self.members.contains(&node) {
+        if !self.view.members.contains(&node) {
             return None;
         }
-        self.peers.get(&node).map(|p| p.addrs.as_slice())
+        self.view.peers.get(&node).map(|p| p.addrs.as_slice())
     }
     fn data_servers(&self) -> impl Iterator<Item = NodeId> + Clone {
-        self.members
+        self.view
+            .members
             .iter()
             .copied()
-            .filter(|n| self.peers.get(n).is_some_and(|p| !p.addrs.is_empty()))
+            .filter(|n| self.view.peers.get(n).is_some_and(|p| !p.addrs.is_empty()))
     }
 }
 
 impl Daemon {
     /// This node may grant layouts: the MDS, out of its grace.
     pub(super) fn layouts(&self) -> bool {
-        ClusterView::is_mds(self) && self.grace_until.is_none()
+        ClusterView::is_mds(self) && self.view.grace_until.is_none()
     }
 
     pub(super) fn granting(&self) -> bool {
@@ -47,18 +65,19 @@ impl Daemon {
 
     /// Why this node does not grant, or None if it does.
     pub(super) fn not_granting(&self) -> Option<String> {
-        if !self.quorate {
+        if !self.view.quorate {
             return Some("no quorum".into());
         }
-        if self.mds.is_none() {
+        if self.view.mds.is_none() {
             return Some("no MDS".into());
         }
-        if self.is_mds() && self.durable_epoch < self.mds_epoch {
+        if self.is_mds() && self.durable.epoch < self.view.mds_epoch {
             return Some(format!(
                 "MDS epoch {} not durable yet (on disk: {}){}",
-                self.mds_epoch,
-                self.durable_epoch,
-                self.save_error
+                self.view.mds_epoch,
+                self.durable.epoch,
+                self.durable
+                    .error
                     .as_ref()
                     .map(|e| format!(": {e}"))
                     .unwrap_or_default()
@@ -68,6 +87,6 @@ impl Daemon {
     }
 
     pub(super) fn is_mds(&self) -> bool {
-        self.mds == Some(self.node)
+        self.view.mds == Some(self.view.node)
     }
 }
