@@ -21,7 +21,8 @@ use crate::kernel::device_id;
 use crate::kernel::device_node;
 use crate::stats::KindCounters;
 use crate::wire::DsAddr;
-use pnfs_netlink::codec::{GenlMsg, Messages, MsgBuilder, NLM_F_REQUEST};
+use pnfs_netlink::codec::{GenlHeader, GenlMsg, Messages, MsgBuilder, NLM_F_REQUEST};
+use pnfs_netlink::pnfsd::ops::{get_device_info as gdi, get_state as gs, layout_get as lg};
 use pnfs_netlink::pnfsd::{self, attr as a, Nfsstat};
 use pnfs_netlink::socket::{recvmmsg_into, set_blocking_receive, RecvBatch, MAX_BATCH};
 use pnfs_netlink::PnfsdAttrs;
@@ -218,15 +219,18 @@ pub fn try_answer(
     let Ok(t) = PnfsdAttrs::parse(g.attrs, &pnfsd::PNFSD_POLICY) else {
         return false;
     };
-    let Some(xid) = t.u32(a::XID) else {
-        return false;
-    };
-    let answered = match g.cmd() {
-        pnfsd::cmd::GET_STATE => get_state(shared, family, port, xid, &t, out),
-        pnfsd::cmd::GET_DEVICE_INFO => get_device_info(shared, family, port, xid, &t, out),
-        pnfsd::cmd::LAYOUT_GET => layout_get(shared, family, port, xid, &t, out),
+    let answered = (|| match g.cmd() {
+        pnfsd::cmd::GET_STATE => {
+            get_state(shared, family, port, gs::Request::from_table(t).ok()?, out)
+        }
+        pnfsd::cmd::GET_DEVICE_INFO => {
+            get_device_info(shared, family, port, gdi::Request::from_table(t).ok()?, out)
+        }
+        pnfsd::cmd::LAYOUT_GET => {
+            layout_get(shared, family, port, lg::Request::from_table(t).ok()?, out)
+        }
         _ => None,
-    };
+    })();
     let Some((kind, st, hit)) = answered else {
         return false;
     };
@@ -257,14 +261,14 @@ pub struct StateQuery {
 }
 
 impl StateQuery {
-    /// None if an attribute is missing (the loop answers INVAL).
-    pub fn parse(t: &PnfsdAttrs<'_>) -> Option<StateQuery> {
-        Some(StateQuery {
-            fsid: t.u64(a::FSID)?,
-            fileid: t.u64(a::FILEID)?,
-            stateid: *t.array::<16>(a::STATEID)?,
-            clientid: t.u64(a::CLIENTID)?,
-        })
+    /// What a GET_STATE upcall asks.
+    pub fn of(r: &gs::Request<'_>) -> StateQuery {
+        StateQuery {
+            fsid: r.fsid(),
+            fileid: r.fileid(),
+            stateid: *r.stateid(),
+            clientid: r.clientid(),
+        }
     }
 
     /// The cache key: the state's "other" bytes, whatever its seqid.
@@ -323,21 +327,20 @@ fn get_state(
     shared: &Shared,
     family: u16,
     port: u32,
-    xid: u32,
-    t: &PnfsdAttrs<'_>,
+    r: gs::Request<'_>,
     out: &mut Vec<u8>,
 ) -> Answered {
-    let q = StateQuery::parse(t)?;
+    let q = StateQuery::of(&r);
     let decided = {
         let hot = shared.read();
-        decide::get_state(&hot.view, &q, t.u64(a::BOOT_EPOCH), |k| {
+        decide::get_state(&hot.view, &q, Some(r.boot_epoch()), |k| {
             hot.cache.get(k).copied()
         })
     };
     let StateDecision::Cached(st, e) = decided else {
         return None; // the loop answers (refuses, or asks the MDS)
     };
-    put_state(out, family, port, xid, st, &e, q.clientid);
+    put_state(out, family, port, r.xid(), st, &e, q.clientid);
     Some((pnfsd::UpcallKind::GetState, st, true))
 }
 
@@ -345,16 +348,15 @@ fn get_device_info(
     shared: &Shared,
     family: u16,
     port: u32,
-    xid: u32,
-    t: &PnfsdAttrs<'_>,
+    r: gdi::Request<'_>,
     out: &mut Vec<u8>,
 ) -> Answered {
-    let node = device_node(t.array::<16>(a::DEVICE_ID)?);
+    let node = device_node(r.device_id());
     let hot = shared.read();
     let (Nfsstat::Ok, addrs) = decide::get_device_info(&hot.view, node) else {
         return None;
     };
-    put_device(out, family, port, xid, Nfsstat::Ok, addrs);
+    put_device(out, family, port, r.xid(), Nfsstat::Ok, addrs);
     Some((pnfsd::UpcallKind::GetDeviceInfo, Nfsstat::Ok, false))
 }
 
@@ -362,23 +364,33 @@ fn layout_get(
     shared: &Shared,
     family: u16,
     port: u32,
-    xid: u32,
-    t: &PnfsdAttrs<'_>,
+    r: lg::Request<'_>,
     out: &mut Vec<u8>,
 ) -> Answered {
-    let fileid = t.u64(a::FILEID).unwrap_or(0);
     let hot = shared.read();
-    let pick = decide::layout_get(&hot.view, fileid).ok()?;
-    put_layout(out, family, port, xid, hot.view.node, pick, fileid, t);
+    let pick = decide::layout_get(&hot.view, r.fileid()).ok()?;
+    put_layout(out, family, port, hot.view.node, pick, &r);
     Some((pnfsd::UpcallKind::LayoutGet, Nfsstat::Ok, false))
 }
 
 pub use crate::decide::stripe;
 
+/// The header of a REPLY to upcall `xid` (its sequence number is the xid), from `port`.
+pub fn reply_header(family: u16, port: u32, xid: u32) -> GenlHeader {
+    pnfsd::ops::reply::header(family)
+        .flags(NLM_F_REQUEST)
+        .seq(xid)
+        .pid(port)
+}
+
 /// Start a REPLY to `xid` with `st` (the rest of the answer's attributes follow).
 pub fn reply(out: &mut Vec<u8>, family: u16, port: u32, xid: u32, st: Nfsstat) -> MsgBuilder<'_> {
-    let mut b = MsgBuilder::genl(out, family, NLM_F_REQUEST, xid, port, pnfsd::cmd::REPLY, 1);
-    b.put_u32(a::XID, xid).put_u32(a::STATUS, st as u32);
+    let mut b = reply_header(family, port, xid).start(out);
+    pnfsd::ops::layout_return::ReplyAttrs {
+        xid,
+        status: st as u32,
+    }
+    .put(&mut b);
     b
 }
 
@@ -392,15 +404,20 @@ pub fn put_state(
     e: &CacheEntry,
     clientid: u64,
 ) {
-    let mut b = reply(out, family, port, xid, st);
-    b.put_u32(a::ACCESS, e.access)
-        .put_u32(a::GENERATION, e.generation)
-        .put_u64(a::CLIENTID, clientid)
-        .put_u64(a::VERIFIER, e.verifier);
-    b.finish();
+    gs::ReplyAttrs {
+        xid,
+        status: st as u32,
+        access: Some(e.access),
+        generation: Some(e.generation),
+        clientid: Some(clientid),
+        verifier: Some(e.verifier),
+    }
+    .write(out, &reply_header(family, port, xid));
 }
 
-/// GET_DEVICE_INFO's REPLY: the data server's addresses (none unless `st` is OK).
+/// GET_DEVICE_INFO's REPLY: the data server's addresses (none unless `st` is OK),
+/// written straight from the view (the generated builder takes a slice of them, which
+/// would be built per answer).
 pub fn put_device(
     out: &mut Vec<u8>,
     family: u16,
@@ -412,37 +429,40 @@ pub fn put_device(
     let mut b = reply(out, family, port, xid, st);
     for addr in addrs {
         let n = b.nest_begin(a::DS_ADDR);
-        b.put_str(pnfsd::ds_addr_attr::NETID, &addr.netid)
-            .put_str(pnfsd::ds_addr_attr::UADDR, &addr.uaddr);
+        pnfsd::nest::DsAddrAttrs {
+            netid: Some(&addr.netid),
+            uaddr: Some(&addr.uaddr),
+        }
+        .put(&mut b);
         b.nest_end(n);
     }
     b.finish();
 }
 
-/// LAYOUT_GET's granted REPLY: file `fileid` on data server `pick`, under a layout
-/// stateid of this MDS (`node`); iomode and range as asked (defaults: READ, whole file).
-#[allow(clippy::too_many_arguments)]
+/// LAYOUT_GET's granted REPLY: the file on data server `pick`, under a layout stateid
+/// of this MDS (`node`), iomode and range as asked.
 pub fn put_layout(
     out: &mut Vec<u8>,
     family: u16,
     port: u32,
-    xid: u32,
     node: NodeId,
     pick: NodeId,
-    fileid: u64,
-    t: &PnfsdAttrs<'_>,
+    r: &lg::Request<'_>,
 ) {
     let mut stateid = [0u8; 16];
     stateid[..4].copy_from_slice(&1u32.to_be_bytes());
-    stateid[4..12].copy_from_slice(&fileid.to_le_bytes());
+    stateid[4..12].copy_from_slice(&r.fileid().to_le_bytes());
     stateid[12..].copy_from_slice(&node.to_be_bytes());
-    let mut b = reply(out, family, port, xid, Nfsstat::Ok);
-    b.put_bytes(a::DEVICE_ID, &device_id(pick))
-        .put_bytes(a::STATEID, &stateid)
-        .put_u32(a::IOMODE, t.u32(a::IOMODE).unwrap_or(1))
-        .put_u64(a::OFFSET, t.u64(a::OFFSET).unwrap_or(0))
-        .put_u64(a::LENGTH, t.u64(a::LENGTH).unwrap_or(u64::MAX));
-    b.finish();
+    lg::ReplyAttrs {
+        xid: r.xid(),
+        status: Nfsstat::Ok as u32,
+        device_id: Some(device_id(pick)),
+        stateid: Some(stateid),
+        iomode: Some(r.iomode()),
+        offset: Some(r.offset()),
+        length: Some(r.length()),
+    }
+    .write(out, &reply_header(family, port, r.xid()));
 }
 
 /// Start the thread on the upcall socket `fd` (the event loop keeps sending on it with

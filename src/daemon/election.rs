@@ -118,21 +118,17 @@ impl Daemon {
             let epoch = self.store.state.epoch.max(self.view.mds_epoch);
             if self.registered_role != Some((role, mds, epoch)) {
                 self.registered_role = Some((role, mds, epoch));
-                let mut b = MsgBuilder::genl(
-                    &mut self.out.tx,
-                    self.target.pnfsd.id,
-                    pnfs_netlink::codec::NLM_F_REQUEST,
-                    0,
-                    self.sock.port(),
-                    pnfsd::cmd::REGISTER,
-                    1,
-                );
-                b.put_u32(pnfsd::attr::VERSION, pnfsd::VERSION)
-                    .put_u32(pnfsd::attr::NODE_ID, self.view.node)
-                    .put_u32(pnfsd::attr::ROLE, role as u32)
-                    .put_u32(pnfsd::attr::MDS_ID, mds)
-                    .put_u64(pnfsd::attr::BOOT_EPOCH, epoch);
-                b.finish();
+                let h = pnfsd::ops::register::header(self.target.pnfsd.id)
+                    .flags(pnfs_netlink::codec::NLM_F_REQUEST)
+                    .pid(self.sock.port());
+                pnfsd::ops::register::RequestAttrs {
+                    version: pnfsd::VERSION,
+                    node_id: Some(self.view.node),
+                    role: Some(role as u32),
+                    mds_id: Some(mds),
+                    boot_epoch: Some(epoch),
+                }
+                .write(&mut self.out.tx, &h);
             }
         }
     }

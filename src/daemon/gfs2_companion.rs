@@ -5,30 +5,26 @@
 use super::*;
 
 impl Daemon {
-    pub(super) fn reply_gfs2(&mut self, xid: u32, status: i32) -> MsgBuilder<'_> {
-        let mut b = MsgBuilder::genl(
-            &mut self.out.tx,
-            self.target.gfs2.id,
-            pnfs_netlink::codec::NLM_F_REQUEST,
+    /// REPLY to a gfs2ctl upcall: its status and, for a mount, the journal and whether
+    /// this node mounts first.
+    pub(super) fn reply_gfs2(&mut self, xid: u32, status: i32, jid_first: Option<(u32, bool)>) {
+        let h = gfs2ctl::ops::reply::header(self.target.gfs2.id)
+            .flags(pnfs_netlink::codec::NLM_F_REQUEST)
+            .seq(xid)
+            .pid(self.sock.port());
+        gfs2ctl::ops::reply::RequestAttrs {
             xid,
-            self.sock.port(),
-            gfs2ctl::cmd::REPLY,
-            1,
-        );
-        b.put_u32(gfs2ctl::attr::XID, xid)
-            .put_i32(gfs2ctl::attr::STATUS, status);
-        b
+            status,
+            jid: jid_first.map(|(j, _)| j),
+            first: jid_first.map(|(_, f)| f as u8),
+        }
+        .write(&mut self.out.tx, &h);
     }
 
     pub(super) fn answer_gfs2(&mut self, w: Waiter, status: i32, jid_first: Option<(u32, bool)>) {
         match w {
             Waiter::Kernel { xid, kind, since } => {
-                let mut b = self.reply_gfs2(xid, status);
-                if let Some((jid, first)) = jid_first {
-                    b.put_u32(gfs2ctl::attr::JID, jid)
-                        .put_u8(gfs2ctl::attr::FIRST, first as u8);
-                }
-                b.finish();
+                self.reply_gfs2(xid, status, jid_first);
                 self.stats.gfs2_answered(kind, status, since.elapsed());
             }
             Waiter::Control(tx) => {
@@ -47,7 +43,7 @@ impl Daemon {
                 if let Some(Ok(x)) = pnfs_netlink::AttrIter::new(g.attrs)
                     .find(|x| x.as_ref().is_ok_and(|x| x.kind == a::XID))
                 {
-                    self.reply_gfs2(x.u32(), -libc::EINVAL).finish();
+                    self.reply_gfs2(x.u32(), -libc::EINVAL, None);
                 }
                 return;
             }
@@ -61,7 +57,7 @@ impl Daemon {
             cmd::WITHDRAW => gfs2ctl::UpcallKind::Withdraw,
             cmd::RECOVERY_DONE => gfs2ctl::UpcallKind::RecoveryDone,
             _ => {
-                self.reply_gfs2(xid, -libc::EOPNOTSUPP).finish();
+                self.reply_gfs2(xid, -libc::EOPNOTSUPP, None);
                 return;
             }
         };
@@ -71,50 +67,60 @@ impl Daemon {
             kind: kind as u32,
             since: start,
         };
-        let Some(table) = t.str(a::TABLE).filter(|s| !s.is_empty()) else {
-            self.answer_gfs2(waiter, -libc::EINVAL, None);
-            return;
-        };
+        // Each upcall read through its operation's view: a missing attribute the kernel
+        // half always puts, or an empty table, is EINVAL.
+        use gfs2ctl::ops;
+        let einval = -libc::EINVAL;
         match kind {
-            gfs2ctl::UpcallKind::Mount => {
-                let spectator =
-                    t.u32(a::MOUNT_FLAGS).unwrap_or(0) & gfs2ctl::mount_flags::SPECTATOR != 0;
-                self.order_mount(waiter, table, Some(spectator));
-            }
-            gfs2ctl::UpcallKind::Unmount => self.order_mount(waiter, table, None),
-            gfs2ctl::UpcallKind::MountDone => {
-                let status = t.i32(a::STATUS).unwrap_or(0);
-                self.ring
-                    .push(format!("{table}: mount done, status {status}"));
-                self.answer_gfs2(waiter, 0, None);
-            }
-            gfs2ctl::UpcallKind::Withdraw => {
-                let jid = t.u32(a::JID).unwrap_or(0);
-                let table = table.to_string();
-                self.ring
-                    .push(format!("{table}: WITHDRAW (jid {jid}) acknowledged"));
-                tracing::warn!(table, jid, "gfs2 withdraw acknowledged");
-                self.answer_gfs2(waiter, 0, None);
-                self.send(Msg::Withdraw {
-                    node: self.view.node,
-                    table,
-                    jid,
-                });
-            }
-            gfs2ctl::UpcallKind::RecoveryDone => {
-                let jid = t.u32(a::JID).unwrap_or(0);
-                let status = t
-                    .u32(a::RECOVERY_STATUS)
-                    .unwrap_or(gfs2ctl::RecoveryStatus::Failed as u32);
-                let table = table.to_string();
-                self.answer_gfs2(waiter, 0, None);
-                self.send(Msg::RecoveryDone {
-                    node: self.view.node,
-                    table,
-                    jid,
-                    status,
-                });
-            }
+            gfs2ctl::UpcallKind::Mount => match ops::mount::Request::from_table(t) {
+                Ok(r) if !r.table().is_empty() => {
+                    let spectator = r.mount_flags() & gfs2ctl::mount_flags::SPECTATOR != 0;
+                    self.order_mount(waiter, r.table(), Some(spectator));
+                }
+                _ => self.answer_gfs2(waiter, einval, None),
+            },
+            gfs2ctl::UpcallKind::Unmount => match ops::unmount::Request::from_table(t) {
+                Ok(r) if !r.table().is_empty() => self.order_mount(waiter, r.table(), None),
+                _ => self.answer_gfs2(waiter, einval, None),
+            },
+            gfs2ctl::UpcallKind::MountDone => match ops::mount_done::Request::from_table(t) {
+                Ok(r) if !r.table().is_empty() => {
+                    let (table, status) = (r.table(), r.status());
+                    self.ring
+                        .push(format!("{table}: mount done, status {status}"));
+                    self.answer_gfs2(waiter, 0, None);
+                }
+                _ => self.answer_gfs2(waiter, einval, None),
+            },
+            gfs2ctl::UpcallKind::Withdraw => match ops::withdraw::Request::from_table(t) {
+                Ok(r) if !r.table().is_empty() => {
+                    let (table, jid) = (r.table().to_string(), r.jid());
+                    self.ring
+                        .push(format!("{table}: WITHDRAW (jid {jid}) acknowledged"));
+                    tracing::warn!(table, jid, "gfs2 withdraw acknowledged");
+                    self.answer_gfs2(waiter, 0, None);
+                    self.send(Msg::Withdraw {
+                        node: self.view.node,
+                        table,
+                        jid,
+                    });
+                }
+                _ => self.answer_gfs2(waiter, einval, None),
+            },
+            gfs2ctl::UpcallKind::RecoveryDone => match ops::recovery_done::Request::from_table(t) {
+                Ok(r) if !r.table().is_empty() => {
+                    let (table, jid, status) =
+                        (r.table().to_string(), r.jid(), r.recovery_status());
+                    self.answer_gfs2(waiter, 0, None);
+                    self.send(Msg::RecoveryDone {
+                        node: self.view.node,
+                        table,
+                        jid,
+                        status,
+                    });
+                }
+                _ => self.answer_gfs2(waiter, einval, None),
+            },
         }
     }
 

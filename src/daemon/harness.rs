@@ -474,6 +474,52 @@ mod tests {
         h.stats()["rejected_cluster_messages"].as_u64().unwrap()
     }
 
+    /// Upcalls are read through their operation's generated views: one without an
+    /// attribute the kernel half always puts is answered INVAL (before the views, the
+    /// daemon answered LAYOUT_RETURN without looking at its attributes, and assumed a
+    /// default for LAYOUT_GET's iomode and range).
+    #[test]
+    fn an_upcall_missing_what_the_kernel_half_always_puts_is_refused() {
+        use pnfs_netlink::codec::{GenlHeader, NLM_F_REQUEST};
+        let dir = scratch();
+        let mut h = Harness::new(&dir.0);
+        // Alone: our membership, our MdsEpoch back, the epoch on disk: we grant.
+        h.step(Step::Loopback);
+        h.step(Step::Loopback);
+        h.step(Step::Saved { ok: true });
+        assert_eq!(h.status()["granting"], true, "{}", h.status());
+        let full = pnfsd::ops::layout_return::RequestAttrs {
+            xid: 7,
+            clientid: 1,
+            fsid: 2,
+            fileid: 3,
+            stateid: [1; 16],
+            offset: 0,
+            length: u64::MAX,
+        };
+        let errors = |h: &Harness| h.stats()["pnfsd"][3]["errors"].as_u64().unwrap();
+        let mut b = Vec::new();
+        let header = GenlHeader::new(PNFSD_ID, pnfsd::cmd::LAYOUT_RETURN)
+            .version(1)
+            .flags(NLM_F_REQUEST)
+            .seq(7);
+        full.write(&mut b, &header);
+        h.step(Step::Datagram(&b));
+        assert_eq!(errors(&h), 0, "{}", h.stats());
+        // The same without its range.
+        b.clear();
+        let mut m = header.start(&mut b);
+        m.put_u32(pnfsd::attr::XID, 8)
+            .put_u64(pnfsd::attr::CLIENTID, 1)
+            .put_u64(pnfsd::attr::FSID, 2)
+            .put_u64(pnfsd::attr::FILEID, 3)
+            .put_bytes(pnfsd::attr::STATEID, &[1; 16]);
+        m.finish();
+        h.step(Step::Datagram(&b));
+        assert_eq!(errors(&h), 1, "{}", h.stats());
+        assert_eq!(h.stats()["pnfsd"][3]["answered"], 2, "{}", h.stats());
+    }
+
     #[test]
     fn a_message_from_a_non_member_is_ignored() {
         let (mut h, _dir) = two_nodes();

@@ -582,20 +582,15 @@ impl Daemon {
                 self.answer_gfs2(w, -libc::EAGAIN, None);
             }
         }
-        for (fam, cmd) in [
-            (self.target.pnfsd.id, pnfsd::cmd::UNREGISTER),
-            (self.target.gfs2.id, gfs2ctl::cmd::UNREGISTER),
+        let port = self.sock.port();
+        for h in [
+            pnfsd::ops::unregister::header(self.target.pnfsd.id),
+            gfs2ctl::ops::unregister::header(self.target.gfs2.id),
         ] {
-            let b = MsgBuilder::genl(
-                &mut self.out.tx,
-                fam,
-                pnfs_netlink::codec::NLM_F_REQUEST,
-                0,
-                self.sock.port(),
-                cmd,
-                1,
-            );
-            b.finish();
+            h.flags(pnfs_netlink::codec::NLM_F_REQUEST)
+                .pid(port)
+                .start(&mut self.out.tx)
+                .finish();
         }
         self.flush().await;
         self.ring.push("shut down: unregistered".into());

@@ -96,22 +96,36 @@ impl Daemon {
             }
         };
         self.stats.pnfsd[kind as usize].received += 1;
+        // Each upcall read through its operation's view: an attribute the kernel half
+        // always puts that is missing is answered INVAL.
+        use pnfsd::ops;
         let answered = match kind {
-            pnfsd::UpcallKind::GetState => self.get_state(xid, &t, start),
-            pnfsd::UpcallKind::GetDeviceInfo => self.get_device_info(xid, &t),
-            pnfsd::UpcallKind::LayoutGet => self.layout_get(xid, &t),
-            pnfsd::UpcallKind::LayoutReturn | pnfsd::UpcallKind::LayoutCommit => {
-                let st = if !self.granting() {
-                    Nfsstat::Delay
-                } else if self.is_mds() {
-                    Nfsstat::Ok
-                } else {
-                    Nfsstat::Inval
-                };
-                self.reply_pnfsd(xid, st).finish();
-                Some(st)
+            pnfsd::UpcallKind::GetState => match ops::get_state::Request::from_table(t) {
+                Ok(r) => self.get_state(r, start),
+                Err(_) => self.refuse(xid),
+            },
+            pnfsd::UpcallKind::GetDeviceInfo => {
+                match ops::get_device_info::Request::from_table(t) {
+                    Ok(r) => self.get_device_info(r),
+                    Err(_) => self.refuse(xid),
+                }
             }
-            pnfsd::UpcallKind::StateChanged => self.state_changed(xid, &t, start),
+            pnfsd::UpcallKind::LayoutGet => match ops::layout_get::Request::from_table(t) {
+                Ok(r) => self.layout_get(r),
+                Err(_) => self.refuse(xid),
+            },
+            pnfsd::UpcallKind::LayoutReturn => match ops::layout_return::Request::from_table(t) {
+                Ok(_) => self.layout_done(xid),
+                Err(_) => self.refuse(xid),
+            },
+            pnfsd::UpcallKind::LayoutCommit => match ops::layout_commit::Request::from_table(t) {
+                Ok(_) => self.layout_done(xid),
+                Err(_) => self.refuse(xid),
+            },
+            pnfsd::UpcallKind::StateChanged => match ops::state_changed::Request::from_table(t) {
+                Ok(r) => self.state_changed(r, start),
+                Err(_) => self.refuse(xid),
+            },
         };
         if let Some(st) = answered {
             self.stats
@@ -120,21 +134,37 @@ impl Daemon {
     }
 
     /// GET_STATE: cache, else the MDS (own kernel or over the cluster).
+    /// An upcall without what its operation needs: INVAL, so nothing waits.
+    fn refuse(&mut self, xid: u32) -> Option<Nfsstat> {
+        self.reply_pnfsd(xid, Nfsstat::Inval).finish();
+        Some(Nfsstat::Inval)
+    }
+
+    /// LAYOUT_RETURN and LAYOUT_COMMIT: the MDS takes them while it grants.
+    fn layout_done(&mut self, xid: u32) -> Option<Nfsstat> {
+        let st = if !self.granting() {
+            Nfsstat::Delay
+        } else if self.is_mds() {
+            Nfsstat::Ok
+        } else {
+            Nfsstat::Inval
+        };
+        self.reply_pnfsd(xid, st).finish();
+        Some(st)
+    }
+
+    /// GET_STATE: cache, else the MDS (own kernel or over the cluster).
     pub(super) fn get_state(
         &mut self,
-        xid: u32,
-        t: &PnfsdAttrs<'_>,
+        r: pnfsd::ops::get_state::Request<'_>,
         start: Instant,
     ) -> Option<Nfsstat> {
-        use pnfsd::attr as a;
-        let Some(q) = fastpath::StateQuery::parse(t) else {
-            self.reply_pnfsd(xid, Nfsstat::Inval).finish();
-            return Some(Nfsstat::Inval);
-        };
+        let xid = r.xid();
+        let q = fastpath::StateQuery::of(&r);
         let (fsid, fileid, stateid, clientid) = (q.fsid, q.fileid, q.stateid, q.clientid);
         let decided = {
             let hot = self.fast.read();
-            decide::get_state(&*self, &q, t.u64(a::BOOT_EPOCH), |k| {
+            decide::get_state(&*self, &q, Some(r.boot_epoch()), |k| {
                 hot.cache.get(k).copied()
             })
         };
@@ -252,15 +282,16 @@ impl Daemon {
     pub(super) fn answer_state(&mut self, w: Waiter, st: Nfsstat, e: Option<(CacheEntry, u64)>) {
         match w {
             Waiter::Kernel { xid, kind, since } => {
-                let mut b = self.reply_pnfsd(xid, st);
-                if let Some((e, clientid)) = e {
-                    use pnfsd::attr as a;
-                    b.put_u32(a::ACCESS, e.access)
-                        .put_u32(a::GENERATION, e.generation)
-                        .put_u64(a::CLIENTID, clientid)
-                        .put_u64(a::VERIFIER, e.verifier);
+                let h = fastpath::reply_header(self.target.pnfsd.id, self.sock.port(), xid);
+                pnfsd::ops::get_state::ReplyAttrs {
+                    xid,
+                    status: st as u32,
+                    access: e.map(|(e, _)| e.access),
+                    generation: e.map(|(e, _)| e.generation),
+                    clientid: e.map(|(_, c)| c),
+                    verifier: e.map(|(e, _)| e.verifier),
                 }
-                b.finish();
+                .write(&mut self.out.tx, &h);
                 self.stats.pnfsd_answered(kind, st as u32, since.elapsed());
             }
             Waiter::Control(tx) => {
@@ -277,11 +308,12 @@ impl Daemon {
         }
     }
 
-    pub(super) fn get_device_info(&mut self, xid: u32, t: &PnfsdAttrs<'_>) -> Option<Nfsstat> {
-        let Some(id) = t.array::<16>(pnfsd::attr::DEVICE_ID) else {
-            self.reply_pnfsd(xid, Nfsstat::Inval).finish();
-            return Some(Nfsstat::Inval);
-        };
+    /// GET_DEVICE_INFO: a member's data server addresses.
+    pub(super) fn get_device_info(
+        &mut self,
+        r: pnfsd::ops::get_device_info::Request<'_>,
+    ) -> Option<Nfsstat> {
+        let (xid, id) = (r.xid(), r.device_id());
         // The answer borrows the peers while the REPLY is built in `tx`: take it out for
         // that (no allocation; it goes back with its capacity).
         let mut tx = std::mem::take(&mut self.out.tx);
@@ -299,13 +331,12 @@ impl Daemon {
         Some(st)
     }
 
-    pub(super) fn layout_get(&mut self, xid: u32, t: &PnfsdAttrs<'_>) -> Option<Nfsstat> {
-        use pnfsd::attr as a;
-        let fileid = t.u64(a::FILEID).unwrap_or(0);
-        let pick = match decide::layout_get(&*self, fileid) {
+    /// LAYOUT_GET: the MDS grants a layout on one data server (`decide::layout_get`).
+    pub(super) fn layout_get(&mut self, r: pnfsd::ops::layout_get::Request<'_>) -> Option<Nfsstat> {
+        let pick = match decide::layout_get(&*self, r.fileid()) {
             Ok(pick) => pick,
             Err(st) => {
-                self.reply_pnfsd(xid, st).finish();
+                self.reply_pnfsd(r.xid(), st).finish();
                 return Some(st);
             }
         };
@@ -314,11 +345,9 @@ impl Daemon {
             &mut self.out.tx,
             self.target.pnfsd.id,
             port,
-            xid,
             self.view.node,
             pick,
-            fileid,
-            t,
+            &r,
         );
         Some(Nfsstat::Ok)
     }
@@ -327,20 +356,11 @@ impl Daemon {
     /// it is done (acks from every member).
     pub(super) fn state_changed(
         &mut self,
-        xid: u32,
-        t: &PnfsdAttrs<'_>,
+        r: pnfsd::ops::state_changed::Request<'_>,
         start: Instant,
     ) -> Option<Nfsstat> {
-        use pnfsd::attr as a;
-        let (Some(clientid), Some(fsid), Some(fileid), Some(stateid)) = (
-            t.u64(a::CLIENTID),
-            t.u64(a::FSID),
-            t.u64(a::FILEID),
-            t.array::<16>(a::STATEID),
-        ) else {
-            self.reply_pnfsd(xid, Nfsstat::Inval).finish();
-            return Some(Nfsstat::Inval);
-        };
+        let (xid, clientid, fsid, fileid, stateid) =
+            (r.xid(), r.clientid(), r.fsid(), r.fileid(), r.stateid());
         if !self.view.quorate {
             self.reply_pnfsd(xid, Nfsstat::Delay).finish();
             return Some(Nfsstat::Delay);

@@ -260,11 +260,12 @@ mod gen {
                     xid,
                     &[
                         u32a(1, xid),
+                        u32a(6, 1 + r.below(2) as u32),
+                        u64a(7, r.below(4)),
                         u64a(8, fsid),
                         u64a(9, fileid),
                         (10, stateid(r).to_vec()),
                         u64a(11, clientid),
-                        u64a(7, r.below(4)),
                     ],
                 ),
                 4 => {
@@ -293,13 +294,24 @@ mod gen {
                         u64a(19, u64::MAX),
                     ],
                 ),
-                7 => nl(
-                    &mut b,
-                    PNFSD,
-                    7 + r.below(2) as u8, // LAYOUT_RETURN, LAYOUT_COMMIT
-                    xid,
-                    &[u32a(1, xid), u64a(8, fsid), u64a(9, fileid)],
-                ),
+                7 => {
+                    // LAYOUT_RETURN, LAYOUT_COMMIT
+                    let commit = r.pct(50);
+                    let mut attrs = vec![
+                        u32a(1, xid),
+                        u64a(8, fsid),
+                        u64a(9, fileid),
+                        (10, stateid(r).to_vec()),
+                        u64a(11, clientid),
+                    ];
+                    if commit {
+                        attrs.push(u64a(21, 4096));
+                    } else {
+                        attrs.push(u64a(18, 0));
+                        attrs.push(u64a(19, u64::MAX));
+                    }
+                    nl(&mut b, PNFSD, if commit { 8 } else { 7 }, xid, &attrs)
+                }
                 8 => nl(
                     &mut b,
                     PNFSD,
@@ -311,6 +323,8 @@ mod gen {
                         u64a(9, fileid),
                         (10, stateid(r).to_vec()),
                         u64a(11, clientid),
+                        u32a(13, r.below(3) as u32),
+                        u32a(22, 1 + r.below(2) as u32),
                     ],
                 ),
                 9 | 10 => {
@@ -318,8 +332,14 @@ mod gen {
                     let cmd = r.pick(&[4u8, 4, 6, 5, 7, 8]);
                     let mut attrs = vec![u32a(1, xid), str_a(5, table)];
                     match cmd {
-                        4 if r.pct(20) => attrs.push(u32a(8, 1)), // spectator
-                        5 => attrs.push(u32a(2, 0)),
+                        4 => {
+                            attrs.push(str_a(7, "/dev/vdb"));
+                            attrs.push(u32a(8, u32::from(r.pct(20)))); // spectator
+                        }
+                        5 => {
+                            attrs.push(u32a(9, r.below(3) as u32));
+                            attrs.push(u32a(2, 0));
+                        }
                         7 => attrs.push(u32a(9, r.below(3) as u32)),
                         8 => {
                             attrs.push(u32a(9, r.below(3) as u32));
