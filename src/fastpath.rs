@@ -695,25 +695,7 @@ impl BusyPoll {
 /// One datagram to `port` (0 = the kernel), waiting for room as the event loop's sends
 /// do (the kernel never makes it wait; a twin that stopped reading does).
 fn send(fd: RawFd, buf: &[u8], port: u32) -> std::io::Result<()> {
-    // SAFETY: sockaddr_nl is plain data; buf and sa are valid for the call.
-    let r = unsafe {
-        let mut sa: libc::sockaddr_nl = std::mem::zeroed();
-        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        sa.nl_pid = port;
-        libc::sendto(
-            fd,
-            buf.as_ptr() as *const libc::c_void,
-            buf.len(),
-            0,
-            &sa as *const libc::sockaddr_nl as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    pnfs_netlink::socket::send_to_fd(fd, buf, port, 0, 0).map(|_| ())
 }
 
 #[cfg(test)]

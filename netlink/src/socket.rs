@@ -322,27 +322,7 @@ impl NlSocket {
     }
 
     fn raw_send(&self, buf: &[u8], port: u32, groups: u32) -> io::Result<usize> {
-        // SAFETY: sockaddr_nl is plain data; zeroed is a valid value.
-        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        sa.nl_pid = port;
-        sa.nl_groups = groups;
-        // SAFETY: buf and sa are valid for the call.
-        let r = unsafe {
-            libc::sendto(
-                self.sock.as_raw_fd(),
-                buf.as_ptr() as *const libc::c_void,
-                buf.len(),
-                libc::MSG_DONTWAIT,
-                &sa as *const libc::sockaddr_nl as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(r as usize)
-        }
+        send_to_fd(self.sock.as_raw_fd(), buf, port, groups, libc::MSG_DONTWAIT)
     }
 
     fn raw_recv(&self, buf: &mut [u8]) -> io::Result<(usize, From)> {
@@ -530,6 +510,34 @@ impl NlSocket {
             Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => Err(NlError::Overrun),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// One datagram on netlink socket `fd` to `port` (0: the kernel) and `groups`, with
+/// sendto(2)'s `flags` (MSG_DONTWAIT, or 0 to wait for room): the one raw send, for
+/// `NlSocket` and for threads that own a socket's fd (the daemon's upcall thread).
+pub fn send_to_fd(fd: RawFd, buf: &[u8], port: u32, groups: u32, flags: i32) -> io::Result<usize> {
+    // SAFETY: sockaddr_nl is plain data; zeroed is a valid value.
+    let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    sa.nl_pid = port;
+    sa.nl_groups = groups;
+    // SAFETY: `buf` and `sa` are live for the call and the lengths passed are theirs; a
+    // bad `fd` is an error from the kernel (EBADF, ENOTSOCK), not undefined behaviour.
+    let r = unsafe {
+        libc::sendto(
+            fd,
+            buf.as_ptr() as *const libc::c_void,
+            buf.len(),
+            flags,
+            &sa as *const libc::sockaddr_nl as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
     }
 }
 
