@@ -51,6 +51,69 @@ pub enum Step<'a> {
     Tick,
 }
 
+/// The steps of a byte string, as the stateful fuzz target (`fuzz/fuzz_targets/daemon.rs`)
+/// and the differential run (`tests/differential`) read their inputs: each step an op byte
+/// then its operands; a chunk is a u16 LE length and that many bytes (fewer at the end).
+/// Op % 8: 0..=2 a kernel datagram, 3 a cluster message (from node operand % 4 + 1), 4 a
+/// membership change (members, joined, left; quorate unless op & 0x80), 5 our own
+/// multicasts back, 6 the downcalls complete (ok unless op & 0x80; a u32 value), 7 a tick
+/// (op & 0x80: the durable write completes instead, ok unless op & 0x40).
+pub fn steps(data: &[u8]) -> Steps<'_> {
+    Steps(data)
+}
+
+/// The iterator of `steps`.
+pub struct Steps<'a>(&'a [u8]);
+
+impl<'a> Steps<'a> {
+    fn u8(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
+    fn u32(&mut self) -> u32 {
+        let mut v = [0u8; 4];
+        for b in &mut v {
+            *b = self.u8().unwrap_or(0);
+        }
+        u32::from_le_bytes(v)
+    }
+    fn chunk(&mut self) -> &'a [u8] {
+        let len = u16::from_le_bytes([self.u8().unwrap_or(0), self.u8().unwrap_or(0)]) as usize;
+        let (c, rest) = self.0.split_at(len.min(self.0.len()));
+        self.0 = rest;
+        c
+    }
+}
+
+impl<'a> Iterator for Steps<'a> {
+    type Item = Step<'a>;
+
+    fn next(&mut self) -> Option<Step<'a>> {
+        let op = self.u8()?;
+        Some(match op % 8 {
+            0..=2 => Step::Datagram(self.chunk()),
+            3 => Step::Cluster {
+                from: u32::from(self.u8().unwrap_or(0) % 4) + 1,
+                payload: self.chunk(),
+            },
+            4 => Step::Membership {
+                members: self.u8().unwrap_or(1),
+                joined: self.u8().unwrap_or(0),
+                left: self.u8().unwrap_or(0),
+                quorate: op & 0x80 == 0,
+            },
+            5 => Step::Loopback,
+            6 => Step::Downcalls {
+                ok: op & 0x80 == 0,
+                value: self.u32(),
+            },
+            _ if op & 0x80 == 0 => Step::Tick,
+            _ => Step::Saved { ok: op & 0x40 == 0 },
+        })
+    }
+}
+
 pub struct Harness {
     d: Daemon,
     down_rx: mpsc::Receiver<(Tag, Down)>,

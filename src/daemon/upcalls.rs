@@ -240,24 +240,7 @@ impl Daemon {
             self.queries.asking.insert(key, vec![qid]);
         }
         if self.is_mds() {
-            let tag = Tag::Query {
-                qid,
-                to: self.view.node,
-                fsid,
-                fileid,
-                stateid,
-                clientid,
-                since: Instant::now(),
-            };
-            self.downcall(
-                tag,
-                Down::StateCheck {
-                    fsid,
-                    fileid,
-                    stateid,
-                    clientid,
-                },
-            );
+            self.check_state(qid, self.view.node, (fsid, fileid, stateid, clientid));
         } else {
             self.send(Msg::StateQuery {
                 qid,
@@ -521,25 +504,32 @@ impl Daemon {
         clientid: u64,
     ) {
         if self.is_mds() {
-            let tag = Tag::Query {
-                qid,
-                to: asker,
+            self.check_state(qid, asker, (fsid, fileid, stateid, clientid));
+        }
+    }
+
+    /// The MDS asks its kernel half about a state (STATE_CHECK) for query `qid` of node
+    /// `to`; the answer goes back to `to` (`on_downcall`, `Tag::Query`).
+    fn check_state(&mut self, qid: u64, to: NodeId, key: QueryKey) {
+        let (fsid, fileid, stateid, clientid) = key;
+        let tag = Tag::Query {
+            qid,
+            to,
+            fsid,
+            fileid,
+            stateid,
+            clientid,
+            since: Instant::now(),
+        };
+        self.downcall(
+            tag,
+            Down::StateCheck {
                 fsid,
                 fileid,
                 stateid,
                 clientid,
-                since: Instant::now(),
-            };
-            self.downcall(
-                tag,
-                Down::StateCheck {
-                    fsid,
-                    fileid,
-                    stateid,
-                    clientid,
-                },
-            );
-        }
+            },
+        );
     }
 
     /// The MDS's answer to a state query (every node caches an OK answer of the

@@ -43,7 +43,10 @@ driver_for() {
         name=worktree
         feat=(--features gen)
     else
-        name=$(git rev-parse --short=12 "$c")
+        # Keyed by the commit and by what is built into it (the driver, the patch).
+        name=$(git rev-parse --short=12 "$c")-$(cat "$root/tests/differential/harness-recording.patch" \
+            "$root"/tests/differential/driver/Cargo.toml "$root"/tests/differential/driver/src/*.rs |
+            sha1sum | cut -c1-8)
         if [ -x "$work/drivers/$name" ]; then
             echo "$work/drivers/$name"
             return

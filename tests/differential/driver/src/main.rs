@@ -8,66 +8,21 @@
 //!   pnfs-differential show FILE       the whole transcript of one input
 //!   pnfs-differential gen DIR N SEED  (feature `gen`) write N generated sequences
 
-use pnfs_controld::daemon::harness::{Harness, Step};
+use pnfs_controld::daemon::harness::{steps, Harness};
 use std::path::{Path, PathBuf};
 
 /// Longer than the fuzz target's 64: generated sequences go deeper; every seed of the
 /// corpus is shorter than both.
 const MAX_STEPS: usize = 512;
 
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn u8(&mut self) -> Option<u8> {
-        let (&b, rest) = self.0.split_first()?;
-        self.0 = rest;
-        Some(b)
-    }
-    fn u32(&mut self) -> u32 {
-        let mut v = [0u8; 4];
-        for b in &mut v {
-            *b = self.u8().unwrap_or(0);
-        }
-        u32::from_le_bytes(v)
-    }
-    fn chunk(&mut self) -> &'a [u8] {
-        let len = u16::from_le_bytes([self.u8().unwrap_or(0), self.u8().unwrap_or(0)]) as usize;
-        let (c, rest) = self.0.split_at(len.min(self.0.len()));
-        self.0 = rest;
-        c
-    }
-}
-
-/// Decode and run one input exactly as the fuzz target does; the transcript and the
+/// Run one input, read as the fuzz target reads it (`harness::steps`); the transcript and the
 /// number of steps run.
 fn replay(data: &[u8], dir: &Path) -> (String, usize) {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).expect("scratch dir");
     let mut h = Harness::recording(dir);
-    let mut r = Reader(data);
     let mut n = 0;
-    for _ in 0..MAX_STEPS {
-        let Some(op) = r.u8() else { break };
-        let step = match op % 8 {
-            0..=2 => Step::Datagram(r.chunk()),
-            3 => Step::Cluster {
-                from: u32::from(r.u8().unwrap_or(0) % 4) + 1,
-                payload: r.chunk(),
-            },
-            4 => Step::Membership {
-                members: r.u8().unwrap_or(1),
-                joined: r.u8().unwrap_or(0),
-                left: r.u8().unwrap_or(0),
-                quorate: op & 0x80 == 0,
-            },
-            5 => Step::Loopback,
-            6 => Step::Downcalls {
-                ok: op & 0x80 == 0,
-                value: r.u32(),
-            },
-            _ if op & 0x80 == 0 => Step::Tick,
-            _ => Step::Saved { ok: op & 0x40 == 0 },
-        };
+    for step in steps(data).take(MAX_STEPS) {
         h.step(step);
         n += 1;
     }
@@ -550,7 +505,11 @@ mod gen {
                 }
                 65..=71 => {
                     let new = 1 | (r.below(8) as u8) << 1;
-                    let q = if r.pct(15) { !quorate } else { quorate || r.pct(50) };
+                    let q = if r.pct(15) {
+                        !quorate
+                    } else {
+                        quorate || r.pct(50)
+                    };
                     out.extend_from_slice(&[
                         if q { 4 } else { 0x84 },
                         new,
