@@ -5,9 +5,57 @@
 //! the loop asks it with its own current state and answers everything.
 
 use crate::cluster::NodeId;
-use crate::fastpath::{CacheEntry, StateKey, StateQuery};
 use crate::wire::DsAddr;
+use crate::wire::StateKey;
+use pnfs_netlink::pnfsd::ops::get_state as gs;
 use pnfs_netlink::pnfsd::Nfsstat;
+
+/// What the MDS answered about a state, as a DS caches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheEntry {
+    pub generation: u32,
+    pub access: u32,
+    pub verifier: u64,
+    pub epoch: u64,
+}
+
+/// GET_STATE's question: which state of which client.
+#[derive(Debug, Clone, Copy)]
+pub struct StateQuery {
+    pub fsid: u64,
+    pub fileid: u64,
+    pub stateid: [u8; 16],
+    pub clientid: u64,
+}
+
+impl StateQuery {
+    /// What a GET_STATE upcall asks.
+    pub fn of(r: &gs::Request<'_>) -> StateQuery {
+        StateQuery {
+            fsid: r.fsid(),
+            fileid: r.fileid(),
+            stateid: *r.stateid(),
+            clientid: r.clientid(),
+        }
+    }
+
+    /// The cache key: the state's "other" bytes, whatever its seqid.
+    pub fn key(&self) -> StateKey {
+        let mut other = [0u8; 12];
+        other.copy_from_slice(&self.stateid[4..]);
+        (self.clientid, self.fsid, self.fileid, other)
+    }
+
+    /// The stateid's seqid (its first 4 bytes, big-endian).
+    pub fn seqid(&self) -> u32 {
+        u32::from_be_bytes([
+            self.stateid[0],
+            self.stateid[1],
+            self.stateid[2],
+            self.stateid[3],
+        ])
+    }
+}
 
 /// What the upcall decisions read of the cluster.
 pub trait ClusterView {
