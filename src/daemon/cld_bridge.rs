@@ -30,32 +30,40 @@ impl Daemon {
         }
     }
 
+    /// nfsd's message `b`, or None when it cannot be served: a newer version of the
+    /// right size is answered -EPROTONOSUPPORT (so no nfsd thread waits); anything else
+    /// is not a message nfsd sends, dropped unanswered (its size is unknown).
+    fn cld_parse<'a>(&mut self, b: &'a [u8]) -> Option<crate::cld::CldMsg<'a>> {
+        use crate::cld::{self, CldMsg, CldOut};
+        match CldMsg::parse(b) {
+            Ok(m) => Some(m),
+            Err(e @ cld::CldError::Version(_)) if b.len() >= cld::HDR_LEN => {
+                self.ring.push(format!("cld: {e}"));
+                let m = CldMsg::parse_any(b);
+                let xid = m.xid();
+                self.cld_send(CldOut {
+                    xid,
+                    replies: vec![cld::reply(&m, -(libc::EPROTONOSUPPORT as i16))],
+                });
+                None
+            }
+            Err(e) => {
+                self.ring.push(format!("cld: dropped: {e}"));
+                let xid = cld::xid_of(b).unwrap_or(0);
+                self.cld_send(CldOut {
+                    xid,
+                    replies: vec![],
+                });
+                None
+            }
+        }
+    }
+
     /// One message from nfsd's cld pipe. Answers that follow a change of the client
     /// records wait until the records are on disk (as nfsdcld answers after sqlite).
     pub(super) fn on_cld(&mut self, b: &[u8]) {
         use crate::cld::{self, cmd, CldMsg, CldOut};
-        let m = match CldMsg::parse(b) {
-            Ok(m) => m,
-            Err(e @ cld::CldError::Version(_)) if b.len() >= cld::HDR_LEN => {
-                // The right size, a newer version: answer so no nfsd thread waits.
-                self.ring.push(format!("cld: {e}"));
-                let m = CldMsg::parse_any(b);
-                let xid = m.xid();
-                return self.cld_send(CldOut {
-                    xid,
-                    replies: vec![cld::reply(&m, -(libc::EPROTONOSUPPORT as i16))],
-                });
-            }
-            Err(e) => {
-                // Not a message nfsd sends: nothing to answer (its size is unknown).
-                self.ring.push(format!("cld: dropped: {e}"));
-                let xid = cld::xid_of(b).unwrap_or(0);
-                return self.cld_send(CldOut {
-                    xid,
-                    replies: vec![],
-                });
-            }
-        };
+        let Some(m) = self.cld_parse(b) else { return };
         let xid = m.xid();
         let name_of = |m: &CldMsg<'_>| {
             m.name()
