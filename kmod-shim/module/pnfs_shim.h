@@ -114,6 +114,29 @@ int pnfs_shim_layout_commit(struct net *net, const struct pnfs_shim_pnfsd_args *
 int pnfs_shim_state_changed(struct net *net, const struct pnfs_shim_pnfsd_args *args,
 			    struct pnfs_shim_pnfsd_reply *reply);
 
+/*
+ * LAYOUT_RECALL downcalls forwarded to the server that holds the layouts
+ * (pnfs_shim_ff.ko for nfsd's flexfile layouts).  The recall callback runs
+ * in the downcall's context (may sleep) and returns how many layouts it
+ * recalled.
+ */
+struct pnfs_shim_recall {
+	u32 type;			/* PNFSD_RECALL_TYPE_* */
+	bool has_clientid;		/* else every client */
+	u64 clientid;
+	u64 fsid;			/* file, fsid */
+	u64 fileid;			/* file */
+	u8 device_id[PNFSD_DEVICEID_SIZE];	/* device */
+};
+
+struct pnfs_shim_recall_ops {
+	struct module *owner;
+	int (*recall)(struct net *net, const struct pnfs_shim_recall *r);
+};
+
+int pnfs_shim_set_recall_ops(const struct pnfs_shim_recall_ops *ops);
+void pnfs_shim_clear_recall_ops(const struct pnfs_shim_recall_ops *ops);
+
 int pnfs_shim_gfs2_mount(struct net *net, const struct pnfs_shim_gfs2_args *args,
 			 struct pnfs_shim_gfs2_reply *reply);
 int pnfs_shim_gfs2_mount_done(struct net *net, const struct pnfs_shim_gfs2_args *args,

@@ -7,7 +7,9 @@
 
 #include <linux/export.h>
 #include <linux/list.h>
+#include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/rcupdate.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <asm/unaligned.h>
@@ -894,6 +896,51 @@ int pnfsd_nl_device_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 
 /* ---- layouts ---- */
 
+static const struct pnfs_shim_recall_ops __rcu *recall_ops;
+static DEFINE_MUTEX(recall_ops_mutex);
+
+int pnfs_shim_set_recall_ops(const struct pnfs_shim_recall_ops *ops)
+{
+	int ret = -EBUSY;
+
+	mutex_lock(&recall_ops_mutex);
+	if (!rcu_access_pointer(recall_ops)) {
+		rcu_assign_pointer(recall_ops, ops);
+		ret = 0;
+	}
+	mutex_unlock(&recall_ops_mutex);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(pnfs_shim_set_recall_ops);
+
+void pnfs_shim_clear_recall_ops(const struct pnfs_shim_recall_ops *ops)
+{
+	mutex_lock(&recall_ops_mutex);
+	if (rcu_access_pointer(recall_ops) == ops)
+		RCU_INIT_POINTER(recall_ops, NULL);
+	mutex_unlock(&recall_ops_mutex);
+	synchronize_rcu();
+}
+EXPORT_SYMBOL_GPL(pnfs_shim_clear_recall_ops);
+
+/* Forwards a LAYOUT_RECALL to the registered server; how many it recalled. */
+static int pnfsd_forward_recall(struct net *net, const struct pnfs_shim_recall *r)
+{
+	const struct pnfs_shim_recall_ops *ops;
+	int n;
+
+	rcu_read_lock();
+	ops = rcu_dereference(recall_ops);
+	if (ops && !try_module_get(ops->owner))
+		ops = NULL;
+	rcu_read_unlock();
+	if (!ops)
+		return 0;
+	n = ops->recall(net, r);
+	module_put(ops->owner);
+	return n;
+}
+
 int pnfsd_nl_layout_recall_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct net *net = genl_info_net(info);
@@ -903,6 +950,7 @@ int pnfsd_nl_layout_recall_doit(struct sk_buff *skb, struct genl_info *info)
 	u8 device_id[PNFSD_DEVICEID_SIZE] = {};
 	struct pnfs_shim_layout *lo, *tmp;
 	struct nlattr **tb = info->attrs;
+	struct pnfs_shim_recall fwd;
 	struct sk_buff *msg, *ev;
 	void *hdr, *evhdr;
 	u32 type, count = 0;
@@ -938,6 +986,14 @@ int pnfsd_nl_layout_recall_doit(struct sk_buff *skb, struct genl_info *info)
 	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
 	if (!msg)
 		return -ENOMEM;
+
+	fwd.type = type;
+	fwd.has_clientid = !!tb[PNFSD_A_CLIENTID];
+	fwd.clientid = clientid;
+	fwd.fsid = fsid;
+	fwd.fileid = fileid;
+	memcpy(fwd.device_id, device_id, PNFSD_DEVICEID_SIZE);
+	pnfsd_forward_recall(net, &fwd);
 
 	mutex_lock(&st->lock);
 	list_for_each_entry_safe(lo, tmp, &st->layouts, node) {
