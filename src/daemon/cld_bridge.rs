@@ -18,6 +18,37 @@ pub(super) struct CldBridge {
     pub(super) wait: HashMap<u64, Vec<u8>>,
 }
 
+/// First start serving nfsd's pipe (no state on disk yet): take nfsdcld's records over,
+/// if its database is there. Returns what to log in the ring.
+pub(super) fn import_nfsdcld_once(cfg: &Config, store: &mut Store) -> Option<String> {
+    if cfg.cld_pipe.is_empty() || !store.fresh || cfg.nfsdcld_db.is_empty() {
+        return None;
+    }
+    let path = std::path::Path::new(&cfg.nfsdcld_db);
+    if !path.exists() {
+        return None;
+    }
+    let line = match crate::cld::import_nfsdcld(path) {
+        Ok(c) => {
+            let n: usize = c.epochs.values().map(|m| m.len()).sum();
+            let line = format!(
+                "cld: imported nfsdcld's database {}: epochs {}/{}, {n} client record(s)",
+                path.display(),
+                c.current,
+                c.recovery
+            );
+            store.state.clients = c;
+            if let Err(e) = store.save() {
+                tracing::error!("imported records not saved: {e}");
+            }
+            line
+        }
+        Err(e) => format!("cld: nfsdcld's database not imported: {e}"),
+    };
+    tracing::info!("{line}");
+    Some(line)
+}
+
 impl Daemon {
     /// Answer nfsd on the cld pipe (the pipe task writes it, then drops the message
     /// from its in-flight journal).

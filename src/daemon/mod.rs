@@ -70,7 +70,7 @@ mod view;
 #[cfg(feature = "fuzzing")]
 pub mod harness;
 
-use cld_bridge::CldBridge;
+use cld_bridge::{import_nfsdcld_once, CldBridge};
 pub use control::unhex16;
 use durable::DurableWrites;
 use grace::Grace;
@@ -226,37 +226,6 @@ struct Parts {
     cld: Option<(mpsc::Receiver<Vec<u8>>, mpsc::Sender<crate::cld::CldOut>)>,
     /// The downcall worker's family ids (None: no worker, the harness).
     targets: Option<watch::Sender<Target>>,
-}
-
-/// First start serving nfsd's pipe (no state on disk yet): take nfsdcld's records over,
-/// if its database is there. Returns what to log in the ring.
-fn import_nfsdcld_once(cfg: &Config, store: &mut Store) -> Option<String> {
-    if cfg.cld_pipe.is_empty() || !store.fresh || cfg.nfsdcld_db.is_empty() {
-        return None;
-    }
-    let path = std::path::Path::new(&cfg.nfsdcld_db);
-    if !path.exists() {
-        return None;
-    }
-    let line = match crate::cld::import_nfsdcld(path) {
-        Ok(c) => {
-            let n: usize = c.epochs.values().map(|m| m.len()).sum();
-            let line = format!(
-                "cld: imported nfsdcld's database {}: epochs {}/{}, {n} client record(s)",
-                path.display(),
-                c.current,
-                c.recovery
-            );
-            store.state.clients = c;
-            if let Err(e) = store.save() {
-                tracing::error!("imported records not saved: {e}");
-            }
-            line
-        }
-        Err(e) => format!("cld: nfsdcld's database not imported: {e}"),
-    };
-    tracing::info!("{line}");
-    Some(line)
 }
 
 const TICK: Duration = Duration::from_millis(100);
