@@ -29,14 +29,15 @@ use pnfs_controld::config::SocketKind;
 use pnfs_controld::control::{self, Request};
 use pnfs_controld::kernel::{self, device_id, Target};
 use pnfs_netlink::codec::{
-    MsgBuilder, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLM_F_ACK, NLM_F_REQUEST,
+    GenlHeader, MsgBuilder, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLM_F_ACK,
+    NLM_F_REQUEST,
 };
 use pnfs_netlink::histogram::Histogram;
-use pnfs_netlink::pnfsd::{self, attr as a, UpcallKind};
+use pnfs_netlink::pnfsd::{self, ops, UpcallKind};
 use pnfs_netlink::socket::{
     recvmmsg_into, set_blocking_receive, NlSocket, RecvBatch, SocketOptions, NETLINK_USERSOCK,
 };
-use pnfs_netlink::{Client, NlError, PnfsdAttrs};
+use pnfs_netlink::{Client, NlError};
 use pnfs_twin::trigger::{build_upcall, Fill};
 use pnfs_twin::Fam;
 use serde_json::{json, Value};
@@ -258,39 +259,44 @@ fn fill(kind: UpcallKind) -> Fill {
 /// (mirrors `Daemon::get_state` cache hit, `get_device_info`, `layout_get`).
 fn reply_template(kind: UpcallKind, daemon_port: u32) -> Vec<u8> {
     let mut v = Vec::with_capacity(256);
-    let mut b = MsgBuilder::genl(
-        &mut v,
-        pnfs_twin::PNFSD_ID,
-        NLM_F_REQUEST,
-        1,
-        daemon_port,
-        pnfsd::cmd::REPLY,
-        1,
-    );
-    b.put_u32(a::XID, 1).put_u32(a::STATUS, 0);
+    // The daemon's REPLY header (`fastpath::reply_header`), seq 1: the echo copies the
+    // upcall's seq and xid into it.
+    let h = ops::reply::header(pnfs_twin::PNFSD_ID)
+        .flags(NLM_F_REQUEST)
+        .seq(1)
+        .pid(daemon_port);
+    let (xid, status) = (1, pnfsd::Nfsstat::Ok as u32);
     match kind {
-        UpcallKind::GetState => {
-            b.put_u32(a::ACCESS, ACCESS)
-                .put_u32(a::GENERATION, 1)
-                .put_u64(a::CLIENTID, CLIENTID)
-                .put_u64(a::VERIFIER, 0);
+        UpcallKind::GetState => ops::get_state::ReplyAttrs {
+            xid,
+            status,
+            access: Some(ACCESS),
+            generation: Some(1),
+            clientid: Some(CLIENTID),
+            verifier: Some(0),
         }
-        UpcallKind::GetDeviceInfo => {
-            let n = b.nest_begin(a::DS_ADDR);
-            b.put_str(pnfsd::ds_addr_attr::NETID, DS_NETID)
-                .put_str(pnfsd::ds_addr_attr::UADDR, DS_UADDR);
-            b.nest_end(n);
+        .write(&mut v, &h),
+        UpcallKind::GetDeviceInfo => ops::get_device_info::ReplyAttrs {
+            xid,
+            status,
+            ds_addr: &[pnfsd::nest::DsAddrAttrs {
+                netid: Some(DS_NETID),
+                uaddr: Some(DS_UADDR),
+            }],
         }
-        UpcallKind::LayoutGet => {
-            b.put_bytes(a::DEVICE_ID, &device_id(NODE))
-                .put_bytes(a::STATEID, &stateid())
-                .put_u32(a::IOMODE, 1)
-                .put_u64(a::OFFSET, 0)
-                .put_u64(a::LENGTH, u64::MAX);
+        .write(&mut v, &h),
+        UpcallKind::LayoutGet => ops::layout_get::ReplyAttrs {
+            xid,
+            status,
+            device_id: Some(device_id(NODE)),
+            stateid: Some(stateid()),
+            iomode: Some(pnfsd::Iomode::Read as u32),
+            offset: Some(0),
+            length: Some(u64::MAX),
         }
+        .write(&mut v, &h),
         _ => unreachable!("not a benchmarked kind"),
-    }
-    b.finish();
+    };
     v
 }
 
@@ -877,36 +883,36 @@ async fn trigger(
     let mut answered = 0u64;
     let mut bad_hist = false;
     let mut run = Histogram::default();
-    c.request(
-        t.pnfsd.id,
-        pnfsd::cmd::TRIGGER,
-        1,
-        false,
-        |b| {
-            b.put_u32(a::UPCALL_KIND, kind as u32)
-                .put_u32(a::COUNT, count)
-                .put_u32(a::DEPTH, depth)
-                .put_u64(a::FSID, f.fsid)
-                .put_u64(a::FILEID, f.fileid)
-                .put_bytes(a::STATEID, &f.stateid)
-                .put_u64(a::CLIENTID, f.clientid)
-                .put_bytes(a::DEVICE_ID, &f.device_id);
-        },
+    let req = ops::trigger::RequestAttrs {
+        upcall_kind: kind as u32,
+        count: Some(count),
+        depth: Some(depth),
+        fsid: Some(f.fsid),
+        fileid: Some(f.fileid),
+        stateid: Some(f.stateid),
+        clientid: Some(f.clientid),
+        device_id: Some(f.device_id),
+        ..Default::default()
+    };
+    kernel_request(
+        c,
+        t,
+        ops::trigger::header(t.pnfsd.id),
+        |b| req.put(b),
         |m| {
-            let attrs = PnfsdAttrs::parse(m.attrs, &pnfsd::PNFSD_POLICY)?;
-            elapsed = attrs.u64(a::ELAPSED_NS).unwrap_or(0);
-            if let Some(ks) = attrs.get(a::KIND_STATS) {
-                use pnfsd::kind_stats_attr as k;
-                for x in ks.nested() {
-                    let x = x?;
-                    match x.kind {
-                        k::ANSWERED => answered = x.u64(),
-                        k::ERRORS | k::TIMEOUTS | k::FAILED => st.bad += x.u64(),
-                        // The twin's P50_NS etc. are bucket lower bounds: the
-                        // percentiles are taken from its histogram, as the floor's.
-                        k::HIST => bad_hist |= run.decode_into(x.payload).is_none(),
-                        _ => {}
-                    }
+            let r = ops::trigger::Reply::parse(m)?;
+            elapsed = r.elapsed_ns();
+            // The run's kind: the answer's first kind-stats.
+            if let Some(k) = r.kind_stats().next() {
+                answered = k.answered().unwrap_or(0);
+                st.bad += [k.errors(), k.timeouts(), k.failed()]
+                    .into_iter()
+                    .map(|x| x.unwrap_or(0))
+                    .sum::<u64>();
+                // The twin's p50-ns etc. are bucket lower bounds: the percentiles are
+                // taken from its histogram, as the floor's.
+                if let Some(h) = k.hist() {
+                    bad_hist |= run.decode_into(h).is_none();
                 }
             }
             Ok(())
@@ -972,15 +978,20 @@ async fn start_twin(
     Ok((c, target))
 }
 
+/// A pnfsd request with header `h` (its operation's generated `header`), its attributes
+/// put by `build` (the operation's generated builder), each answer given to `read`.
 async fn kernel_request(
     c: &mut Client,
     t: &Target,
-    cmd: u8,
+    h: GenlHeader,
     build: impl FnOnce(&mut MsgBuilder<'_>),
+    mut read: impl FnMut(&[u8]) -> Result<(), pnfs_netlink::DecodeError>,
 ) -> anyhow::Result<()> {
-    c.request(t.pnfsd.id, cmd, 1, false, build, |_| Ok(()))
-        .await
-        .map_err(Into::into)
+    c.request(t.pnfsd.id, h.cmd, h.version, false, build, |m| {
+        read(m.attrs).map_err(Into::into)
+    })
+    .await
+    .map_err(Into::into)
 }
 
 async fn daemon_call(control: &str, req: Request) -> anyhow::Result<Value> {
@@ -1121,15 +1132,18 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
 
     // ---- make GET_STATE a cache hit: the state exists in the kernel half (nfsd's OPEN),
     // one upcall misses and fills the daemon's cache from the MDS (itself), the rest hit.
-    kernel_request(&mut c, &target, pnfsd::cmd::STATE_SET, |b| {
-        b.put_u64(a::FSID, FSID)
-            .put_u64(a::FILEID, FILEID)
-            .put_bytes(a::STATEID, &stateid())
-            .put_u64(a::CLIENTID, CLIENTID)
-            .put_u32(a::ACCESS, ACCESS);
-    })
-    .await
-    .context("STATE_SET")?;
+    let req = ops::state_set::RequestAttrs {
+        fsid: FSID,
+        fileid: FILEID,
+        stateid: stateid(),
+        clientid: CLIENTID,
+        access: Some(ACCESS),
+        generation: None,
+    };
+    let h = ops::state_set::header(target.pnfsd.id);
+    kernel_request(&mut c, &target, h, |b| req.put(b), |_| Ok(()))
+        .await
+        .context("STATE_SET")?;
     let first = trigger(
         &mut c,
         &target,
@@ -1183,21 +1197,19 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     half.set_reply(&[])?; // waits until the echo is bound
     {
         let mut reg = Vec::with_capacity(128);
-        let mut b = MsgBuilder::genl(
+        ops::register::RequestAttrs {
+            version: pnfsd::VERSION,
+            node_id: Some(NODE),
+            role: Some(pnfsd::Role::Mds as u32),
+            mds_id: Some(NODE),
+            boot_epoch: Some(1),
+        }
+        .write(
             &mut reg,
-            target2.pnfsd.id,
-            NLM_F_REQUEST | NLM_F_ACK,
-            1,
-            0,
-            pnfsd::cmd::REGISTER,
-            1,
+            &ops::register::header(target2.pnfsd.id)
+                .flags(NLM_F_REQUEST | NLM_F_ACK)
+                .seq(1),
         );
-        b.put_u32(a::VERSION, pnfsd::VERSION)
-            .put_u32(a::NODE_ID, NODE)
-            .put_u32(a::ROLE, pnfsd::Role::Mds as u32)
-            .put_u32(a::MDS_ID, NODE)
-            .put_u64(a::BOOT_EPOCH, 1);
-        b.finish();
         let answer = half.forward(&reg, twin2_port)?;
         if msg_type(answer) == NLMSG_ERROR
             && answer.len() >= NLMSG_HDRLEN + 4
@@ -2049,6 +2061,39 @@ mod tests {
         assert_eq!(row["p50_vs_twin_echo"], 1.4);
         assert_eq!(row["product"]["cpu_us_per_rt"], 6.3);
         assert_eq!(j["busy_poll"]["receives_polled"], 3);
+    }
+
+    /// The measured path's replies are the daemon's: GET_STATE's and GET_DEVICE_INFO's
+    /// byte for byte (`fastpath`'s writers), LAYOUT_GET's in size (its stateid names the
+    /// MDS).
+    #[test]
+    fn reply_templates_are_the_daemons_replies() {
+        use pnfs_controld::fastpath;
+        let port = 0x1234;
+        let fam = pnfs_twin::PNFSD_ID;
+        let mut d = Vec::new();
+        let e = pnfs_controld::decide::CacheEntry {
+            generation: 1,
+            access: ACCESS,
+            verifier: 0,
+            epoch: 1,
+        };
+        fastpath::put_state(&mut d, fam, port, 1, pnfsd::Nfsstat::Ok, &e, CLIENTID);
+        assert_eq!(reply_template(UpcallKind::GetState, port), d);
+        d.clear();
+        let addr = pnfs_controld::wire::DsAddr {
+            netid: DS_NETID.into(),
+            uaddr: DS_UADDR.into(),
+        };
+        fastpath::put_device(&mut d, fam, port, 1, pnfsd::Nfsstat::Ok, &[addr]);
+        assert_eq!(reply_template(UpcallKind::GetDeviceInfo, port), d);
+        let mut up = Vec::new();
+        let k = UpcallKind::LayoutGet;
+        build_upcall(Fam::Pnfsd, k as u32, 1, &fill(k), &mut up);
+        let r = ops::layout_get::Request::parse(&up[NLMSG_HDRLEN + 4..]).unwrap();
+        d.clear();
+        fastpath::put_layout(&mut d, fam, port, NODE, NODE, &r);
+        assert_eq!(reply_template(k, port).len(), d.len());
     }
 
     fn bucket_floor_of(ns: u64) -> u64 {

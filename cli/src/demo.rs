@@ -3,8 +3,9 @@
 //! synthetic nfsd/gfs2 workload driven through the twin's TRIGGER load generator, with a
 //! live view of rate and latency per upcall kind.
 
+use super::records::{Gfs2Trigger, PnfsdTrigger, Stats};
 use super::render::{self, Column, Fmt, Sink};
-use super::{do_request, trigger_once};
+use super::{act, get, kernel_stats, pnfsd_status, CliError};
 use anyhow::Context;
 use clap::Args;
 use pnfs_controld::config::{Config, SocketKind};
@@ -12,7 +13,6 @@ use pnfs_controld::kernel::{self, device_id};
 use pnfs_netlink::{gfs2ctl, pnfsd};
 use pnfs_twin::{Twin, TwinConfig};
 use serde::Serialize;
-use serde_json::Value;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -216,29 +216,34 @@ pub async fn run(a: DemoArgs, sink: Sink) -> anyhow::Result<()> {
     let (mut c, t) = kernel::find(SocketKind::Usersock, port).await?;
     // What nfsd's OPENs would have put in the MDS's table.
     for f in 0..FILES {
-        do_request(&mut c, &t.pnfsd, pnfsd::cmd::STATE_SET, |b| {
-            use pnfsd::attr as x;
-            b.put_u64(x::FSID, 1)
-                .put_u64(x::FILEID, f)
-                .put_bytes(x::STATEID, &stateid(f))
-                .put_u64(x::CLIENTID, CLIENT);
+        use pnfsd::ops::state_set;
+        let req = state_set::RequestAttrs {
+            fsid: 1,
+            fileid: f,
+            stateid: stateid(f),
+            clientid: CLIENT,
+            ..Default::default()
+        };
+        act(&mut c, &t.pnfsd, state_set::header(t.pnfsd.id), |b| {
+            req.put(b)
         })
         .await
-        .map_err(|e| anyhow::anyhow!(e.msg))?;
+        .map_err(err)?;
     }
     // A new MDS starts in grace (no new layouts): wait until it ends.
     let grace_start = Instant::now();
     loop {
-        let st = do_request(&mut c, &t.pnfsd, pnfsd::cmd::STATUS_GET, |_| {})
-            .await
-            .map_err(|e| anyhow::anyhow!(e.msg))?;
-        let in_grace = st["in-grace"].as_u64() == Some(1);
-        let registered = st["role"].as_str() == Some("mds");
+        let st = pnfsd_status(&mut c, &t).await.map_err(err)?;
+        let in_grace = st.in_grace == Some(1);
+        let registered = st.role.and_then(|r| r.name()) == Some(pnfsd::Role::Mds.name());
         if registered && !in_grace && grace_start.elapsed() > Duration::from_millis(200) {
             break;
         }
         if grace_start.elapsed() > Duration::from_secs(15) {
-            anyhow::bail!("the daemon never became MDS or never left grace: {st}");
+            anyhow::bail!(
+                "the daemon never became MDS or never left grace: {}",
+                serde_json::to_string(&st).unwrap_or_default()
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -267,49 +272,64 @@ pub async fn run(a: DemoArgs, sink: Sink) -> anyhow::Result<()> {
         for (i, k) in KINDS.iter().enumerate() {
             n += 1;
             let fileid = n % FILES;
+            // The run's stats: the one kind-stats of the answer.
             let r = match *k {
                 Kind::P(kind) => {
-                    trigger_once(&mut c, &t.pnfsd, |b| {
-                        use pnfsd::attr as x;
-                        b.put_u32(x::UPCALL_KIND, kind as u32)
-                            .put_u32(x::COUNT, per_tick)
-                            .put_u32(x::DEPTH, a.depth)
-                            .put_u64(x::FSID, 1)
-                            .put_u64(
-                                x::FILEID,
-                                if kind == pnfsd::UpcallKind::StateChanged {
-                                    1 << 40
-                                } else {
-                                    fileid
-                                },
-                            )
-                            .put_u64(x::CLIENTID, CLIENT)
-                            .put_bytes(x::STATEID, &stateid(fileid))
-                            .put_bytes(x::DEVICE_ID, &device_id(1));
-                    })
+                    use pnfsd::ops::trigger;
+                    let req = trigger::RequestAttrs {
+                        upcall_kind: kind as u32,
+                        count: Some(per_tick),
+                        depth: Some(a.depth),
+                        fsid: Some(1),
+                        fileid: Some(if kind == pnfsd::UpcallKind::StateChanged {
+                            1 << 40
+                        } else {
+                            fileid
+                        }),
+                        clientid: Some(CLIENT),
+                        stateid: Some(stateid(fileid)),
+                        device_id: Some(device_id(1)),
+                        ..Default::default()
+                    };
+                    get(
+                        &mut c,
+                        &t.pnfsd,
+                        trigger::header(t.pnfsd.id),
+                        |b| req.put(b),
+                        |x| trigger::Reply::parse(x).map(|r| PnfsdTrigger::from(r).kind_stats),
+                    )
                     .await
                 }
                 Kind::G(kind) => {
-                    trigger_once(&mut c, &t.gfs2, |b| {
-                        use gfs2ctl::attr as x;
-                        b.put_u32(x::UPCALL_KIND, kind as u32)
-                            .put_u32(x::COUNT, per_tick)
-                            .put_u32(x::DEPTH, a.depth)
-                            .put_str(x::TABLE, "demo:fs0")
-                            .put_u32(x::RECOVERY_STATUS, gfs2ctl::RecoveryStatus::Done as u32);
-                    })
+                    use gfs2ctl::ops::trigger;
+                    let req = trigger::RequestAttrs {
+                        upcall_kind: kind as u32,
+                        count: Some(per_tick),
+                        depth: Some(a.depth),
+                        table: Some("demo:fs0"),
+                        recovery_status: Some(gfs2ctl::RecoveryStatus::Done as u32),
+                        ..Default::default()
+                    };
+                    get(
+                        &mut c,
+                        &t.gfs2,
+                        trigger::header(t.gfs2.id),
+                        |b| req.put(b),
+                        |x| trigger::Reply::parse(x).map(|r| Gfs2Trigger::from(r).kind_stats),
+                    )
                     .await
                 }
             }
-            .map_err(|e| anyhow::anyhow!(e.msg))?;
-            let s = &r["kind-stats"][0];
+            .map_err(err)?;
             let row = &mut rows[i];
-            let g = |k: &str| s[k].as_u64().unwrap_or(0);
-            row.sent += g("sent");
-            row.answered += g("answered");
-            row.errors += g("errors");
-            row.timeouts += g("timeouts");
-            row.failed += g("failed");
+            if let Some(s) = r.first() {
+                let g = |x: Option<u64>| x.unwrap_or(0);
+                row.sent += g(s.sent);
+                row.answered += g(s.answered);
+                row.errors += g(s.errors);
+                row.timeouts += g(s.timeouts);
+                row.failed += g(s.failed);
+            }
         }
         if last_draw.elapsed() >= Duration::from_secs(1) {
             let dt = last_draw.elapsed().as_secs_f64();
@@ -346,27 +366,25 @@ pub async fn run(a: DemoArgs, sink: Sink) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A pnfsctl error as the demo's.
+fn err(e: CliError) -> anyhow::Error {
+    anyhow::anyhow!(e.msg)
+}
+
 async fn refresh_latency(
     c: &mut pnfs_netlink::Client,
     t: &kernel::Target,
     rows: &mut [Row],
 ) -> anyhow::Result<()> {
-    let p = do_request(c, &t.pnfsd, pnfsd::cmd::STATS_GET, |_| {})
-        .await
-        .map_err(|e| anyhow::anyhow!(e.msg))?;
-    let g = do_request(c, &t.gfs2, gfs2ctl::cmd::STATS_GET, |_| {})
-        .await
-        .map_err(|e| anyhow::anyhow!(e.msg))?;
-    let all: Vec<&Value> = p["kind-stats"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .chain(g["kind-stats"].as_array().into_iter().flatten())
-        .collect();
+    let (p, g): (Stats, Stats) = kernel_stats(c, t).await.map_err(err)?;
+    let all: Vec<_> = p.kind_stats.iter().chain(&g.kind_stats).collect();
     for (i, k) in KINDS.iter().enumerate() {
-        if let Some(s) = all.iter().find(|s| s["kind"].as_str() == Some(k.name())) {
-            rows[i].p50_ns = s["p50-ns"].as_u64().unwrap_or(0);
-            rows[i].p99_ns = s["p99-ns"].as_u64().unwrap_or(0);
+        if let Some(s) = all
+            .iter()
+            .find(|s| s.kind.and_then(|n| n.name()) == Some(k.name()))
+        {
+            rows[i].p50_ns = s.p50_ns.unwrap_or(0);
+            rows[i].p99_ns = s.p99_ns.unwrap_or(0);
         }
     }
     Ok(())

@@ -3,6 +3,7 @@
 
 mod bench;
 mod demo;
+mod records;
 mod render;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -14,7 +15,11 @@ use pnfs_netlink::client::{Client, FamilyInfo};
 use pnfs_netlink::codec::Messages;
 use pnfs_netlink::policy::Family;
 use pnfs_netlink::socket::{NlSocket, SocketOptions};
-use pnfs_netlink::{gfs2ctl, pnfsd, GenlMsg, NlError, Proto};
+use pnfs_netlink::{gfs2ctl, pnfsd, DecodeError, GenlHeader, GenlMsg, MsgBuilder, NlError, Proto};
+use records::{
+    Device, Event, Gfs2Status, Gfs2Trigger, KernelState, Layout, Mount, PnfsdStatus, PnfsdTrigger,
+    Recalled, Stats, Upcall,
+};
 use render::attrs_to_json;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -593,45 +598,75 @@ async fn family(ctx: &Ctx, cmd: &FamilyCmd) -> R<()> {
     Ok(())
 }
 
-/// Run a dump of `cmd` and render each message with the family's policy.
-async fn dump(c: &mut Client, fam: &FamilyInfo, cmd: u8) -> R<Vec<Value>> {
-    let policy = spec_of(&fam.name).map(|s| s.policy).expect("our family");
+/// One request to `fam` with header `h` (an operation's generated `header`): its
+/// attributes put by `build` (the operation's generated builder), each answer read by
+/// `read` (the operation's generated view, into a typed record).
+pub(crate) async fn call<T>(
+    c: &mut Client,
+    fam: &FamilyInfo,
+    h: GenlHeader,
+    dump: bool,
+    build: impl FnOnce(&mut MsgBuilder<'_>),
+    mut read: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+) -> R<Vec<T>> {
     let mut out = Vec::new();
-    c.request(
-        fam.id,
-        cmd,
-        1,
-        true,
-        |_| {},
-        |m| {
-            out.push(attrs_to_json(m.attrs, policy));
+    let r = c
+        .request(fam.id, h.cmd, h.version, dump, build, |m| {
+            out.push(read(m.attrs)?);
             Ok(())
-        },
-    )
-    .await
-    .map_err(|e| failed(&format!("{} dump", fam.name), e))?;
+        })
+        .await;
+    if let Err(e) = r {
+        let what = if dump {
+            "dump"
+        } else {
+            spec_of(&fam.name)
+                .and_then(|s| s.op(h.cmd))
+                .map(|o| o.name)
+                .unwrap_or("request")
+        };
+        return Err(failed(&format!("{} {what}", fam.name), e));
+    }
     Ok(out)
 }
 
-async fn get(
+/// A dump of `h`'s operation, each message read by `read`.
+async fn dump<T>(
     c: &mut Client,
     fam: &FamilyInfo,
-    cmd: u8,
-    build: impl FnOnce(&mut pnfs_netlink::MsgBuilder<'_>),
-) -> R<Value> {
-    let policy = spec_of(&fam.name).map(|s| s.policy).expect("our family");
-    let mut out = Value::Object(Default::default());
-    let op = spec_of(&fam.name)
-        .and_then(|s| s.op(cmd))
-        .map(|o| o.name)
-        .unwrap_or("request");
-    c.request(fam.id, cmd, 1, false, build, |m| {
-        out = attrs_to_json(m.attrs, policy);
-        Ok(())
-    })
-    .await
-    .map_err(|e| failed(&format!("{} {op}", fam.name), e))?;
-    Ok(out)
+    h: GenlHeader,
+    read: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+) -> R<Vec<T>> {
+    call(c, fam, h, true, |_| {}, read).await
+}
+
+/// A `do` request of `h`'s operation and its answer, read by `read`.
+pub(crate) async fn get<T>(
+    c: &mut Client,
+    fam: &FamilyInfo,
+    h: GenlHeader,
+    build: impl FnOnce(&mut MsgBuilder<'_>),
+    read: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+) -> R<T> {
+    call(c, fam, h, false, build, read)
+        .await?
+        .pop()
+        .ok_or_else(|| failed(&fam.name, "no answer"))
+}
+
+/// A `do` request of `h`'s operation that is answered by an ACK only.
+pub(crate) async fn act(
+    c: &mut Client,
+    fam: &FamilyInfo,
+    h: GenlHeader,
+    build: impl FnOnce(&mut MsgBuilder<'_>),
+) -> R<()> {
+    call(c, fam, h, false, build, |_| Ok(())).await.map(drop)
+}
+
+/// A record as the JSON the sink prints.
+fn val<T: serde::Serialize>(x: T) -> Value {
+    serde_json::to_value(x).expect("a pnfsctl record serializes")
 }
 
 async fn member(ctx: &Ctx) -> R<()> {
@@ -691,6 +726,91 @@ fn parse_stateid(s: &str) -> R<[u8; 16]> {
     unhex16(s).ok_or_else(|| usage(format!("bad stateid {s:?}: 32 hex digits")))
 }
 
+/// The kernel half's devices (`device-get`'s dump).
+async fn devices(c: &mut Client, t: &Target) -> R<Vec<Device>> {
+    use pnfsd::ops::device_get::{header, Reply};
+    dump(c, &t.pnfsd, header(t.pnfsd.id), |a| {
+        Reply::parse(a).map(Device::from)
+    })
+    .await
+}
+
+/// The kernel half's layouts (`layout-dump`).
+async fn layouts(c: &mut Client, t: &Target) -> R<Vec<Layout>> {
+    use pnfsd::ops::layout_dump::{header, Reply};
+    dump(c, &t.pnfsd, header(t.pnfsd.id), |a| {
+        Reply::parse(a).map(Layout::from)
+    })
+    .await
+}
+
+/// The kernel half's stateid table (`state-get`'s dump).
+async fn kernel_states(c: &mut Client, t: &Target) -> R<Vec<KernelState>> {
+    use pnfsd::ops::state_get::{header, Reply};
+    dump(c, &t.pnfsd, header(t.pnfsd.id), |a| {
+        Reply::parse(a).map(KernelState::from)
+    })
+    .await
+}
+
+/// The kernel half's GFS2 mounts (`mount-get`'s dump).
+async fn mounts(c: &mut Client, t: &Target) -> R<Vec<Mount>> {
+    use gfs2ctl::ops::mount_get::{header, Reply};
+    dump(c, &t.gfs2, header(t.gfs2.id), |a| {
+        Reply::parse(a).map(Mount::from)
+    })
+    .await
+}
+
+/// pnfsd's status (`status-get`).
+pub(crate) async fn pnfsd_status(c: &mut Client, t: &Target) -> R<PnfsdStatus> {
+    use pnfsd::ops::status_get::{header, Reply};
+    get(
+        c,
+        &t.pnfsd,
+        header(t.pnfsd.id),
+        |_| {},
+        |a| Reply::parse(a).map(PnfsdStatus::from),
+    )
+    .await
+}
+
+/// gfs2ctl's status (`status-get`).
+async fn gfs2_status(c: &mut Client, t: &Target) -> R<Gfs2Status> {
+    use gfs2ctl::ops::status_get::{header, Reply};
+    get(
+        c,
+        &t.gfs2,
+        header(t.gfs2.id),
+        |_| {},
+        |a| Reply::parse(a).map(Gfs2Status::from),
+    )
+    .await
+}
+
+/// Both families' counters (`stats-get`): pnfsd's and gfs2ctl's.
+pub(crate) async fn kernel_stats(c: &mut Client, t: &Target) -> R<(Stats, Stats)> {
+    use gfs2ctl::ops::stats_get as g;
+    use pnfsd::ops::stats_get as p;
+    let ps = get(
+        c,
+        &t.pnfsd,
+        p::header(t.pnfsd.id),
+        |_| {},
+        |a| p::Reply::parse(a).map(Stats::from),
+    )
+    .await?;
+    let gs = get(
+        c,
+        &t.gfs2,
+        g::header(t.gfs2.id),
+        |_| {},
+        |a| g::Reply::parse(a).map(Stats::from),
+    )
+    .await?;
+    Ok((ps, gs))
+}
+
 async fn device(ctx: &Ctx, cmd: &DeviceCmd) -> R<()> {
     // Usage errors first: they must not depend on a kernel half being there.
     match cmd {
@@ -700,10 +820,11 @@ async fn device(ctx: &Ctx, cmd: &DeviceCmd) -> R<()> {
         DeviceCmd::Show => {}
     }
     let (mut c, t) = ctx.kernel().await?;
-    use pnfsd::attr as a;
+    use pnfsd::nest::DsAddrAttrs;
+    use pnfsd::ops::{device_del, device_set};
     match cmd {
         DeviceCmd::Show => {
-            let v = Value::Array(dump(&mut c, &t.pnfsd, pnfsd::cmd::DEVICE_GET).await?);
+            let v = val(devices(&mut c, &t).await?);
             ctx.print(&v, render::text);
         }
         DeviceCmd::Set { id, node, addrs } => {
@@ -713,39 +834,36 @@ async fn device(ctx: &Ctx, cmd: &DeviceCmd) -> R<()> {
                 let (n, u) = s
                     .split_once(',')
                     .ok_or_else(|| usage(format!("--addr {s:?}: expected NETID,UADDR")))?;
-                parsed.push((n.to_string(), u.to_string()));
+                parsed.push(DsAddrAttrs {
+                    netid: Some(n),
+                    uaddr: Some(u),
+                });
             }
-            get(&mut c, &t.pnfsd, pnfsd::cmd::DEVICE_SET, |b| {
-                b.put_bytes(a::DEVICE_ID, &id);
-                if let Some(n) = node {
-                    b.put_u32(a::NODE_ID, *n);
-                }
-                for (n, u) in &parsed {
-                    let x = b.nest_begin(a::DS_ADDR);
-                    b.put_str(pnfsd::ds_addr_attr::NETID, n)
-                        .put_str(pnfsd::ds_addr_attr::UADDR, u);
-                    b.nest_end(x);
-                }
-            })
-            .await?;
+            let req = device_set::RequestAttrs {
+                device_id: id,
+                node_id: *node,
+                ds_addr: &parsed,
+            };
+            let h = device_set::header(t.pnfsd.id);
+            act(&mut c, &t.pnfsd, h, |b| req.put(b)).await?;
         }
         DeviceCmd::Del { id } => {
-            let id = parse_device(id)?;
-            get(&mut c, &t.pnfsd, pnfsd::cmd::DEVICE_DEL, |b| {
-                b.put_bytes(a::DEVICE_ID, &id);
-            })
-            .await?;
+            let req = device_del::RequestAttrs {
+                device_id: parse_device(id)?,
+            };
+            let h = device_del::header(t.pnfsd.id);
+            act(&mut c, &t.pnfsd, h, |b| req.put(b)).await?;
         }
     }
     Ok(())
 }
 
 async fn layout(ctx: &Ctx, cmd: &LayoutCmd) -> R<()> {
-    use pnfsd::attr as a;
+    use pnfsd::ops::layout_recall;
     match cmd {
         LayoutCmd::Show => {
             let (mut c, t) = ctx.kernel().await?;
-            let v = Value::Array(dump(&mut c, &t.pnfsd, pnfsd::cmd::LAYOUT_DUMP).await?);
+            let v = val(layouts(&mut c, &t).await?);
             ctx.print(&v, render::text);
         }
         LayoutCmd::Recall { by, args, client } => {
@@ -775,23 +893,24 @@ async fn layout(ctx: &Ctx, cmd: &LayoutCmd) -> R<()> {
                 _ => (pnfsd::RecallType::All, None, None, None),
             };
             let (mut c, t) = ctx.kernel().await?;
-            let v = get(&mut c, &t.pnfsd, pnfsd::cmd::LAYOUT_RECALL, |b| {
-                b.put_u32(a::RECALL_TYPE, rtype as u32);
-                if let Some(f) = fsid {
-                    b.put_u64(a::FSID, f);
-                }
-                if let Some(f) = fileid {
-                    b.put_u64(a::FILEID, f);
-                }
-                if let Some(d) = dev {
-                    b.put_bytes(a::DEVICE_ID, &d);
-                }
-                if let Some(cl) = client {
-                    b.put_u64(a::CLIENTID, *cl);
-                }
-            })
+            let req = layout_recall::RequestAttrs {
+                recall_type: rtype as u32,
+                fsid,
+                fileid,
+                device_id: dev,
+                clientid: *client,
+            };
+            let h = layout_recall::header(t.pnfsd.id);
+            let r = get(
+                &mut c,
+                &t.pnfsd,
+                h,
+                |b| req.put(b),
+                |a| layout_recall::Reply::parse(a).map(Recalled::from),
+            )
             .await?;
-            ctx.print(&v, |v| format!("recalled {} layout(s)\n", v["layouts"]));
+            ctx.sink
+                .print(&r, |r| format!("recalled {} layout(s)\n", r.layouts));
         }
     }
     Ok(())
@@ -803,7 +922,7 @@ async fn state(ctx: &Ctx, cmd: &StateCmd) -> R<()> {
             let mut v = ctx.daemon(Request::Cache).await?;
             if ctx.cli.stats {
                 let (mut c, t) = ctx.kernel().await?;
-                v["kernel"] = Value::Array(dump(&mut c, &t.pnfsd, pnfsd::cmd::STATE_GET).await?);
+                v["kernel"] = val(kernel_states(&mut c, &t).await?);
             }
             ctx.print(&v, render::text);
         }
@@ -858,19 +977,18 @@ async fn state(ctx: &Ctx, cmd: &StateCmd) -> R<()> {
             clientid,
             access,
         } => {
-            let s = parse_stateid(stateid)?;
+            use pnfsd::ops::state_set;
+            let req = state_set::RequestAttrs {
+                fsid: *fsid,
+                fileid: *fileid,
+                stateid: parse_stateid(stateid)?,
+                clientid: *clientid,
+                access: *access,
+                generation: None,
+            };
             let (mut c, t) = ctx.kernel().await?;
-            use pnfsd::attr as a;
-            get(&mut c, &t.pnfsd, pnfsd::cmd::STATE_SET, |b| {
-                b.put_u64(a::FSID, *fsid)
-                    .put_u64(a::FILEID, *fileid)
-                    .put_bytes(a::STATEID, &s)
-                    .put_u64(a::CLIENTID, *clientid);
-                if let Some(x) = access {
-                    b.put_u32(a::ACCESS, *x);
-                }
-            })
-            .await?;
+            let h = state_set::header(t.pnfsd.id);
+            act(&mut c, &t.pnfsd, h, |b| req.put(b)).await?;
         }
     }
     Ok(())
@@ -878,7 +996,7 @@ async fn state(ctx: &Ctx, cmd: &StateCmd) -> R<()> {
 
 async fn fs(ctx: &Ctx) -> R<()> {
     let (mut c, t) = ctx.kernel().await?;
-    let mounts = dump(&mut c, &t.gfs2, gfs2ctl::cmd::MOUNT_GET).await?;
+    let mounts = mounts(&mut c, &t).await?;
     let journals = ctx.daemon(Request::Journals).await.ok();
     // What the real GFS2 said by uevents (empty where no GFS2 is mounted).
     let gfs2 = ctx.daemon(Request::Gfs2).await.ok();
@@ -889,8 +1007,8 @@ async fn fs(ctx: &Ctx) -> R<()> {
 
 async fn kernel_status(ctx: &Ctx) -> R<()> {
     let (mut c, t) = ctx.kernel().await?;
-    let p = get(&mut c, &t.pnfsd, pnfsd::cmd::STATUS_GET, |_| {}).await?;
-    let g = get(&mut c, &t.gfs2, gfs2ctl::cmd::STATUS_GET, |_| {}).await?;
+    let p = pnfsd_status(&mut c, &t).await?;
+    let g = gfs2_status(&mut c, &t).await?;
     let v = json!({ "kernel": t.describe(), "pnfsd": p, "gfs2ctl": g });
     ctx.print(&v, render::text);
     Ok(())
@@ -898,8 +1016,16 @@ async fn kernel_status(ctx: &Ctx) -> R<()> {
 
 async fn upcall(ctx: &Ctx) -> R<()> {
     let (mut c, t) = ctx.kernel().await?;
-    let p = dump(&mut c, &t.pnfsd, pnfsd::cmd::UPCALL_DUMP).await?;
-    let g = dump(&mut c, &t.gfs2, gfs2ctl::cmd::UPCALL_DUMP).await?;
+    use gfs2ctl::ops::upcall_dump as gu;
+    use pnfsd::ops::upcall_dump as pu;
+    let p = dump(&mut c, &t.pnfsd, pu::header(t.pnfsd.id), |a| {
+        pu::Reply::parse(a).map(Upcall::from)
+    })
+    .await?;
+    let g = dump(&mut c, &t.gfs2, gu::header(t.gfs2.id), |a| {
+        gu::Reply::parse(a).map(Upcall::from)
+    })
+    .await?;
     let v = json!({ "pnfsd": p, "gfs2ctl": g });
     ctx.print(&v, render::text);
     Ok(())
@@ -907,8 +1033,8 @@ async fn upcall(ctx: &Ctx) -> R<()> {
 
 async fn stats(ctx: &Ctx) -> R<()> {
     let (mut c, t) = ctx.kernel().await?;
-    let kp = get(&mut c, &t.pnfsd, pnfsd::cmd::STATS_GET, |_| {}).await?;
-    let kg = get(&mut c, &t.gfs2, gfs2ctl::cmd::STATS_GET, |_| {}).await?;
+    let (kp, kg) = kernel_stats(&mut c, &t).await?;
+    let (kp, kg) = (val(kp), val(kg));
     let d = ctx.daemon(Request::Stats).await.ok();
     // One spelling: the kernel half's attribute names as the daemon's keys (snake_case).
     let v = json!({
@@ -1099,7 +1225,22 @@ async fn monitor(ctx: &Ctx, a: &MonitorArgs) -> R<()> {
                 continue;
             }
             let mut v = json!({ "family": fam, "event": name });
-            if let Value::Object(attrs) = attrs_to_json(g.attrs, spec.policy) {
+            // The spec's events through their views; another command (a newer kernel
+            // half's) by the family's policy.
+            let typed = if fam == "pnfsd" {
+                Event::pnfsd(g.cmd(), g.attrs)
+            } else {
+                Event::gfs2ctl(g.cmd(), g.attrs)
+            };
+            let attrs = match typed {
+                Some(Ok(e)) => val(e),
+                Some(Err(e)) => {
+                    render::say(&format!("pnfsctl: monitor: {fam} {name}: {e}"));
+                    continue;
+                }
+                None => attrs_to_json(g.attrs, spec.policy),
+            };
+            if let Value::Object(attrs) = attrs {
                 v.as_object_mut().unwrap().extend(attrs);
             }
             emit_event(ctx, &v);
@@ -1219,22 +1360,22 @@ async fn resync(c: &mut Client, t: &Target, what: &str) -> R<Value> {
     let want = |objs: &[&str]| what == "all" || objs.contains(&what);
     let mut v = json!({ "family": "all", "event": "resync" });
     if want(&["pnfsd", "device"]) {
-        v["devices"] = Value::Array(dump(c, &t.pnfsd, pnfsd::cmd::DEVICE_GET).await?);
+        v["devices"] = val(devices(c, t).await?);
     }
     if want(&["pnfsd", "layout"]) {
-        v["layouts"] = Value::Array(dump(c, &t.pnfsd, pnfsd::cmd::LAYOUT_DUMP).await?);
+        v["layouts"] = val(layouts(c, t).await?);
     }
     if want(&["pnfsd", "state"]) {
-        v["states"] = Value::Array(dump(c, &t.pnfsd, pnfsd::cmd::STATE_GET).await?);
+        v["states"] = val(kernel_states(c, t).await?);
     }
     if want(&["pnfsd", "grace", "daemon"]) {
-        v["pnfsd"] = get(c, &t.pnfsd, pnfsd::cmd::STATUS_GET, |_| {}).await?;
+        v["pnfsd"] = val(pnfsd_status(c, t).await?);
     }
     if want(&["gfs2", "fs"]) {
-        v["mounts"] = Value::Array(dump(c, &t.gfs2, gfs2ctl::cmd::MOUNT_GET).await?);
+        v["mounts"] = val(mounts(c, t).await?);
     }
     if want(&["gfs2", "daemon"]) {
-        v["gfs2ctl"] = get(c, &t.gfs2, gfs2ctl::cmd::STATUS_GET, |_| {}).await?;
+        v["gfs2ctl"] = val(gfs2_status(c, t).await?);
     }
     Ok(v)
 }
@@ -1244,7 +1385,7 @@ async fn ping(ctx: &Ctx, a: &PingArgs) -> R<()> {
     let mut k = Vec::new();
     for _ in 0..a.count.max(1) {
         let t0 = Instant::now();
-        get(&mut c, &t.pnfsd, pnfsd::cmd::STATUS_GET, |_| {}).await?;
+        pnfsd_status(&mut c, &t).await?;
         k.push(t0.elapsed().as_nanos() as u64);
     }
     let mut d = Vec::new();
@@ -1308,86 +1449,57 @@ async fn trigger(ctx: &Ctx, a: &TriggerArgs) -> R<()> {
     let (mut c, t) = ctx.kernel().await?;
     c.set_timeout(Duration::from_millis(a.wait_ms));
     let v = if a.family == "pnfsd" {
-        use pnfsd::attr as x;
+        use pnfsd::ops::trigger;
         let kind = pnfsd::UpcallKind::from_name(&a.kind)
             .ok_or_else(|| usage(format!("unknown pnfsd upcall kind {:?}", a.kind)))?;
-        let stateid = a.stateid.as_deref().map(parse_stateid).transpose()?;
-        let dev = a.device.as_deref().map(parse_device).transpose()?;
-        get(&mut c, &t.pnfsd, pnfsd::cmd::TRIGGER, |b| {
-            b.put_u32(x::UPCALL_KIND, kind as u32)
-                .put_u32(x::COUNT, a.count)
-                .put_u32(x::DEPTH, a.depth);
-            if let Some(v) = a.fsid {
-                b.put_u64(x::FSID, v);
-            }
-            if let Some(v) = a.fileid {
-                b.put_u64(x::FILEID, v);
-            }
-            if let Some(v) = a.clientid {
-                b.put_u64(x::CLIENTID, v);
-            }
-            if let Some(v) = &stateid {
-                b.put_bytes(x::STATEID, v);
-            }
-            if let Some(v) = &dev {
-                b.put_bytes(x::DEVICE_ID, v);
-            }
-            if a.loopback {
-                b.put_flag(x::LOOPBACK);
-            }
-        })
-        .await?
+        let req = trigger::RequestAttrs {
+            upcall_kind: kind as u32,
+            count: Some(a.count),
+            depth: Some(a.depth),
+            fsid: a.fsid,
+            fileid: a.fileid,
+            stateid: a.stateid.as_deref().map(parse_stateid).transpose()?,
+            clientid: a.clientid,
+            device_id: a.device.as_deref().map(parse_device).transpose()?,
+            loopback: a.loopback,
+            ..Default::default()
+        };
+        let h = trigger::header(t.pnfsd.id);
+        val(get(
+            &mut c,
+            &t.pnfsd,
+            h,
+            |b| req.put(b),
+            |x| trigger::Reply::parse(x).map(PnfsdTrigger::from),
+        )
+        .await?)
     } else {
         if a.loopback {
             return Err(usage("--loopback is a pnfsd TRIGGER flag"));
         }
-        use gfs2ctl::attr as x;
+        use gfs2ctl::ops::trigger;
         let kind = gfs2ctl::UpcallKind::from_name(&a.kind)
             .ok_or_else(|| usage(format!("unknown gfs2 upcall kind {:?}", a.kind)))?;
-        get(&mut c, &t.gfs2, gfs2ctl::cmd::TRIGGER, |b| {
-            b.put_u32(x::UPCALL_KIND, kind as u32)
-                .put_u32(x::COUNT, a.count)
-                .put_u32(x::DEPTH, a.depth);
-            if let Some(v) = &a.table {
-                b.put_str(x::TABLE, v);
-            }
-            if let Some(v) = a.jid {
-                b.put_u32(x::JID, v);
-            }
-        })
-        .await?
+        let req = trigger::RequestAttrs {
+            upcall_kind: kind as u32,
+            count: Some(a.count),
+            depth: Some(a.depth),
+            table: a.table.as_deref(),
+            jid: a.jid,
+            ..Default::default()
+        };
+        let h = trigger::header(t.gfs2.id);
+        val(get(
+            &mut c,
+            &t.gfs2,
+            h,
+            |b| req.put(b),
+            |x| trigger::Reply::parse(x).map(Gfs2Trigger::from),
+        )
+        .await?)
     };
     ctx.print(&v, render::text);
     Ok(())
-}
-
-/// Used by the demo: a trigger run's per-kind stats.
-pub(crate) async fn trigger_once(
-    c: &mut Client,
-    fam: &FamilyInfo,
-    build: impl FnOnce(&mut pnfs_netlink::MsgBuilder<'_>),
-) -> Result<Value, CliError> {
-    get(
-        c,
-        fam,
-        if fam.name == pnfsd::FAMILY_NAME {
-            pnfsd::cmd::TRIGGER
-        } else {
-            gfs2ctl::cmd::TRIGGER
-        },
-        build,
-    )
-    .await
-}
-
-/// Used by the demo: one `do` request.
-pub(crate) async fn do_request(
-    c: &mut Client,
-    fam: &FamilyInfo,
-    cmd: u8,
-    build: impl FnOnce(&mut pnfs_netlink::MsgBuilder<'_>),
-) -> Result<Value, CliError> {
-    get(c, fam, cmd, build).await
 }
 
 #[cfg(test)]
