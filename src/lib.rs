@@ -1,6 +1,8 @@
 //! pnfs-controld: the userland half of the pNFS/GFS2 control channel.
 //!
-//! - [`daemon`]: the main loop (upcalls, cluster, downcalls, control);
+//! - [`daemon`]: the daemon, its loop and its parts (one concern per module; see
+//!   ARCHITECTURE.md); [`decide`]: one decision per upcall kind; [`fastpath`]: the upcall
+//!   thread;
 //! - [`kernel`]: finding and registering with the kernel half (module or twin);
 //! - [`cluster`]: the engines (local, corosync) behind one trait;
 //! - [`wire`]: messages between daemons; [`store`]: durable state;
@@ -8,6 +10,8 @@
 //! - [`logging`]: the daemon's `tracing` output (`PNFS_LOG`);
 //! - [`gfs2`]: GFS2's uevents and withdraw acknowledgement; [`cld`]: nfsd's
 //!   client-tracking pipe.
+
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod cld;
 pub mod cluster;
