@@ -394,7 +394,9 @@ pub fn put_device(
 }
 
 /// LAYOUT_GET's granted REPLY: the file on data server `pick`, under a layout stateid
-/// of this MDS (`node`), iomode and range as asked.
+/// of this MDS (`node`), the iomode asked, and the whole file as the segment (as stock
+/// nfsd's flexfile server answers: a client that asks page by page — Linux's does —
+/// would otherwise come back for a layout per page).
 pub fn put_layout(
     out: &mut Vec<u8>,
     family: u16,
@@ -413,8 +415,8 @@ pub fn put_layout(
         device_id: Some(device_id(pick)),
         stateid: Some(stateid),
         iomode: Some(r.iomode()),
-        offset: Some(r.offset()),
-        length: Some(r.length()),
+        offset: Some(0),
+        length: Some(u64::MAX),
     }
     .write(out, &reply_header(family, port, r.xid()));
 }
@@ -843,6 +845,25 @@ mod tests {
         let s = shared(true, false);
         assert_eq!(answer(&s, &upcall(K::LayoutGet, &f)), None);
         assert_eq!(answer(&s, &upcall(K::GetState, &f)), Some(0));
+    }
+
+    /// A layout covers the whole file, whatever range the client asked (Linux's client
+    /// asks page by page: answering its range made it come back for every page).
+    #[test]
+    fn a_layout_is_granted_for_the_whole_file() {
+        let s = shared(true, true);
+        let mut f = fill();
+        f.offset = 4096;
+        f.length = 4096;
+        let mut out = Vec::new();
+        let up = upcall(pnfsd::UpcallKind::LayoutGet, &f);
+        assert!(try_answer(&s, PNFSD_ID, PORT, &up, &mut out, None));
+        let m = Messages::new(&out).next().unwrap().unwrap();
+        let g = GenlMsg::parse(m).unwrap();
+        let r = lg::Reply::parse(g.attrs).unwrap();
+        assert_eq!(r.status(), Nfsstat::Ok as u32);
+        assert_eq!((r.offset(), r.length()), (Some(0), Some(u64::MAX)));
+        assert_eq!(r.iomode(), Some(f.iomode));
     }
 
     #[test]
