@@ -5,6 +5,7 @@
 #
 #   bash tests/run.sh            all tiers
 #   TIERS="unit cluster" bash tests/run.sh   a subset (lint unit ynl differential cluster faults soak vm fuzz nfsd)
+#   TIERS=flexfiles bash tests/run.sh   the opt-in tier, run only when TIERS names it (not in the default list)
 #   RUN_DEADLINE=$(( $(date +%s) + 3600 )) bash tests/run.sh   finish within the hour
 #
 # Tiers run in the order above. This machine's speed varies a lot from run to run: on a
@@ -124,7 +125,7 @@ if want ynl && fits ynl 120; then
 fi
 
 if want differential && fits differential 300; then
-  note "differential: the corpus and 10,000 generated step sequences through the daemon's handlers of the pre-split baseline and of this tree"
+  note "differential: the corpus and 10,000 generated step sequences through the daemon's handlers of the baseline (the last change on purpose) and of this tree"
   bounded bash tests/differential/run.sh 2>&1 | tee target/differential.log
   rc=${PIPESTATUS[0]}
   case $rc in
@@ -212,6 +213,28 @@ fi
 if want nfsd && fits nfsd 900; then
   note "nfsd: real nfsd + GFS2 in a Debian guest (debootstrap, cached), pnfs_controld serving the cld pipe"
   vm_tier nfsd target/nfsd.log env DAEMON_BIN_DIR=target/debug bash tests/vm/nfsd.sh
+fi
+
+# Opt-in (only when TIERS names it): real nfsd handing out flexfile layouts decided by
+# pnfs_controld (issue 23). ~2-3 min with the nfsd lane's image cached; exit 2 = SKIPPED.
+if want flexfiles && fits flexfiles 300; then
+  note "flexfiles: real nfsd (flexfile hooks) + pnfs_shim_ff + pnfs_controld, a GFS2 export with pnfs, an NFSv4.1 client"
+  if ! is_root; then
+    record flexfiles SKIPPED "needs root (apt-get, qemu image setup)"
+  else
+    bounded bash -c 'cargo test "$@" --no-run -q' _ "${CARGO_SEL[@]}" && \
+      bounded env DAEMON_BIN_DIR=target/debug bash tests/vm/flexfiles.sh 2>&1 | tee target/flexfiles.log
+    rc=$?
+    case $rc in
+      0) if tail -n 1 target/flexfiles.log | grep -q ' 0 failed'; then
+           record flexfiles PASS "$(tail -n 1 target/flexfiles.log)"
+         else
+           record flexfiles FAIL "$(tail -n 1 target/flexfiles.log)"
+         fi ;;
+      2) record flexfiles SKIPPED "$(grep -m1 '^SKIPPED' target/flexfiles.log)" ;;
+      *) cut_off flexfiles $rc || record flexfiles FAIL "$(tail -n 1 target/flexfiles.log 2>/dev/null)" ;;
+    esac
+  fi
 fi
 
 printf '\n===== summary (%ss in all) =====\n' "$SECONDS"
