@@ -243,6 +243,8 @@ impl Harness {
         let cfg = Config {
             node_id: 1,
             state_dir: state_dir.to_path_buf(),
+            // An MDS's grace ends at the first tick: sequences reach granted layouts.
+            grace_ms: 0,
             ..Config::default()
         };
         let store = Store::open(&cfg.state_dir).expect("store");

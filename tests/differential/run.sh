@@ -9,8 +9,12 @@
 #
 #   bash tests/differential/run.sh [BASELINE [NEW]]
 #
-# BASELINE defaults to the last commit before the daemon was split into parts (4453515);
-# NEW (a commit) defaults to this working tree. A commit without the harness's output
+# BASELINE defaults to the last behaviour change made on purpose (b7778a9, whole-file
+# layouts); NEW (a commit) defaults to this working tree. The daemon's split into parts
+# (issue 22) was shown against the last commit before it, 4453515: 0 differences, from
+# the split through b7778a9^. After a change of behaviour on purpose, re-pin BASELINE to
+# that commit in a commit of its own and add its row, with the count of inputs it
+# changed (run.sh PARENT COMMIT), to intended-changes.md. A commit without the harness's output
 # recording gets harness-recording.patch (the harness module only, no handler) applied
 # in its worktree. DIFF_INPUTS=DIR replays DIR instead of generating; DIFF_IGNORE=k1,k2
 # drops status/stats keys a later commit added on purpose. history.sh runs this over
@@ -19,7 +23,7 @@
 set -euo pipefail
 root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 cd "$root"
-base=${1:-${DIFF_BASE:-4453515}}
+base=${1:-${DIFF_BASE:-b7778a9}}
 new=${2:-}
 n=${DIFF_N:-10000}
 work=${DIFF_WORK:-$root/target/differential}
@@ -45,7 +49,8 @@ driver_for() {
     else
         # Keyed by the commit and by what is built into it (the driver, the patch).
         name=$(git rev-parse --short=12 "$c")-$(cat "$root/tests/differential/harness-recording.patch" \
-            "$root"/tests/differential/driver/Cargo.toml "$root"/tests/differential/driver/src/*.rs |
+            "$root"/tests/differential/driver/Cargo.toml "$root"/tests/differential/driver/src/*.rs \
+            "$root/tests/differential/run.sh" |
             sha1sum | cut -c1-8)
         if [ -x "$work/drivers/$name" ]; then
             echo "$work/drivers/$name"
@@ -57,6 +62,22 @@ driver_for() {
         if ! grep -q "pub fn recording" "$tree/src/daemon.rs" "$tree"/src/daemon/*.rs 2>/dev/null; then
             git -C "$tree" apply "$root/tests/differential/harness-recording.patch" >&2
         fi
+        # The harness's MDS grace ends at the first tick (grace_ms 0, as in this tree's
+        # harness since b7778a9): without it no sequence reaches a granted layout.
+        python3 - "$tree" <<'PY'
+import re, sys, pathlib
+for f in ["src/daemon.rs", "src/daemon/harness.rs"]:
+    p = pathlib.Path(sys.argv[1], f)
+    if not p.exists():
+        continue
+    s = p.read_text()
+    if "grace_ms: 0" not in s:
+        s, n = re.subn(r"(node_id: 1,\s*\n(\s*))(state_dir: state_dir\.to_path_buf\(\),)",
+                       r"\1grace_ms: 0,\n\2\3", s, count=1)
+        if n != 1:
+            sys.exit(f"{p}: the harness's config not found")
+        p.write_text(s)
+PY
         mkdir -p "$tree/tests/differential/driver"
         cp -r "$root/tests/differential/driver/." "$tree/tests/differential/driver/"
     fi

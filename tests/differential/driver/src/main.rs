@@ -245,8 +245,8 @@ mod gen {
                         (10, stateid(r).to_vec()),
                         u64a(11, clientid),
                         u32a(17, 1 + r.below(2) as u32),
-                        u64a(18, 0),
-                        u64a(19, u64::MAX),
+                        u64a(18, r.pick(&[0, 4096, 1 << 20])),
+                        u64a(19, r.pick(&[4096, 65536, u64::MAX])),
                     ],
                 ),
                 7 => {
