@@ -192,8 +192,9 @@ check layoutget_count_equals_daemon "client LAYOUTGET=$lg, daemon layout-get rec
 	eval '[ "$lg" -gt 0 ] && [ "$lg" = "$dlg" ]'
 check getdeviceinfo_count_equals_daemon "client GETDEVICEINFO=$gdi, daemon get-device-info received=$dgdi, adapter devinfo=$(ffc devinfo)" \
 	eval '[ "$gdi" -gt 0 ] && [ "$gdi" = "$dgdi" ]'
-check data_io_on_the_daemons_address "device $DEVID uaddr $UADDR; connection to $DSADDR: $(ss -tn | grep -c " $DSADDR ") ; v3 READ +$dr3 WRITE +$dw3" \
-	eval '[ -n "$DSADDR" ] && [ "$DSADDR" != 127.0.0.1:2049 ] && ss -tn | grep -q " $DSADDR " && [ "$dw3" -gt 0 ] && [ "$dr3" -gt 0 ]'
+check data_io_on_the_daemons_address "device $DEVID uaddr $UADDR; connections to $DSADDR: $(ss -tn | grep -c " $DSADDR "); v3 READ +$dr3 WRITE +$dw3, v4 (MDS) READ +$dr4 WRITE +$dw4" \
+	eval '[ -n "$DSADDR" ] && [ "$DSADDR" != 127.0.0.1:2049 ] && ss -tn | grep -q " $DSADDR " && [ "$dw3" -gt 0 ] && [ "$dr3" -gt 0 ] &&
+		[ "$dw4" = 0 ] && [ "$dr4" = 0 ]'
 check cmp_data "cmp source vs NFS (cp, O_DIRECT) and vs the GFS2 mount" \
 	eval 'timeout 120 cmp /tmp/src /mnt/nfs/data && timeout 120 cmp /tmp/src /srv/gfs2/data &&
 		timeout 120 cmp /tmp/src /mnt/nfs/direct && timeout 120 cmp /tmp/src /srv/gfs2/direct'
