@@ -208,8 +208,8 @@ recall_by() {
 	exec 3<>/mnt/nfs/data
 	timeout 60 dd if=/tmp/src of=/mnt/nfs/data bs=1M count=1 conv=notrunc oflag=direct 2>/dev/null
 	echo >/sys/kernel/tracing/trace
-	local rec0 cr0 sr0
-	rec0=$(ffc recalled) cr0=$(opcount LAYOUTRETURN)
+	local rec0 cr0 sr0 fe0
+	rec0=$(ffc recalled) cr0=$(opcount LAYOUTRETURN) fe0=$(ffc fenced)
 	sr0=$(awk '/^proc4ops /{print $54}' /proc/net/rpc/nfsd)
 	echo "before: $(client_line)"
 	echo "\$ pnfsctl layout recall $*"
@@ -218,15 +218,28 @@ recall_by() {
 		[ "$(opcount LAYOUTRETURN)" -gt "$cr0" ] && [ "$(tcount nfsd_cb_layout_done)" -gt 0 ] && break
 		sleep 0.5
 	done
+	# nfsd polls the client (CB_LAYOUTRECALL every 10 ms) while the stateid still holds
+	# layouts: wait until its callbacks stop (no new nfsd_cb_layout_done for 1 s), so the
+	# next I/O does not race the poll (see the fenced check below)
+	local nd0=-1 stable=0
+	for ((i = 0; i < 50 && stable < 4; i++)); do
+		local nd1
+		nd1=$(tcount nfsd_cb_layout_done)
+		if [ "$nd1" = "$nd0" ]; then stable=$((stable + 1)); else stable=0; fi
+		nd0=$nd1
+		sleep 0.25
+	done
 	echo "after:  $(client_line)"
 	echo "        $(srv)"
 	counters
 	echo "nfsd trace events:"
-	grep -v '^#' /sys/kernel/tracing/trace | sed 's/^ *//' | cut -c1-140 | head -6
+	grep -v '^#' /sys/kernel/tracing/trace | sed 's/^ *//' | cut -c1-140 | head -8
 	local nrec ndone
 	nrec=$(tcount nfsd_layout_recall) ndone=$(grep -v '^#' /sys/kernel/tracing/trace | grep -c 'nfsd_cb_layout_done:.*status=0' || true)
 	check "recall_${label}_cb_layoutrecall" "trace nfsd_layout_recall=$nrec nfsd_cb_layout_done status=0: $ndone; adapter recalled +$(($(ffc recalled) - rec0))" \
 		eval '[ "$nrec" -gt 0 ] && [ "$ndone" -gt 0 ] && [ "$(ffc recalled)" -gt "$rec0" ]'
+	check "recall_${label}_returned_not_fenced" "no nfsd_layout_recall_fail: $(tcount nfsd_layout_recall_fail) lines; adapter fenced $fe0 -> $(ffc fenced)" \
+		eval '[ "$(tcount nfsd_layout_recall_fail)" = 0 ] && [ "$(ffc fenced)" = "$fe0" ]'
 	check "recall_${label}_layoutreturn_rises" "client LAYOUTRETURN $cr0 -> $(opcount LAYOUTRETURN), server $sr0 -> $(awk '/^proc4ops /{print $54}' /proc/net/rpc/nfsd)" \
 		eval '[ "$(opcount LAYOUTRETURN)" -gt "$cr0" ]'
 	# the next I/O: a new LAYOUTGET answered by the daemon, data on its data server again
@@ -350,6 +363,8 @@ dlgr=$(($(opcount LAYOUTGET) - lgr)) dgr=$(dstat layout-get)
 check layouts_back_after_restart "client LAYOUTGET +$dlgr, the restarted daemon's layout-get received $dgr, adapter granted +$(($(ffc granted) - gr)), v3 WRITE +$(($(v3writes) - w3r))" \
 	eval '[ "$dlgr" -gt 0 ] && [ "$dlgr" = "$dgr" ] && [ "$(ffc granted)" -gt "$gr" ] && [ "$(($(v3writes) - w3r))" -gt 0 ] &&
 		timeout 60 cmp /tmp/src3 /mnt/nfs/afterrestart && timeout 60 cmp /tmp/src3 /srv/gfs2/afterrestart'
+check no_fence_whole_run "the client answered every recall: adapter fenced=$(ffc fenced), nfsd_layout_recall_fail in the trace: $(tcount nfsd_layout_recall_fail)" \
+	eval '[ "$(ffc fenced)" = 0 ]'
 check no_hung_task_whole_run "dmesg 'blocked for more than': $(dmesg | grep -c 'blocked for more than')" \
 	eval '! dmesg | grep -q "blocked for more than"'
 timeout 30 umount /mnt/nfs
