@@ -4,8 +4,7 @@
 # loudly instead of pretending to pass.
 #
 #   bash tests/run.sh            all tiers
-#   TIERS="unit cluster" bash tests/run.sh   a subset (lint unit ynl differential cluster faults soak vm fuzz nfsd)
-#   TIERS=flexfiles bash tests/run.sh   the opt-in tier, run only when TIERS names it (not in the default list)
+#   TIERS="unit cluster" bash tests/run.sh   a subset (lint unit ynl differential cluster faults soak vm fuzz nfsd flexfiles)
 #   RUN_DEADLINE=$(( $(date +%s) + 3600 )) bash tests/run.sh   finish within the hour
 #
 # Tiers run in the order above. This machine's speed varies a lot from run to run: on a
@@ -17,7 +16,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p target
-TIERS=${TIERS:-"lint unit ynl differential cluster faults soak vm fuzz nfsd"}
+TIERS=${TIERS:-"lint unit ynl differential cluster faults soak vm fuzz nfsd flexfiles"}
 # `soak` runs tests/cluster_faults.rs soak_random_faults this long after the cluster is
 # up (~5 min in all), then checks every upcall. `nfsd` is the real-nfsd VM lane: 1-6 min
 # with its Debian image cached, 4-13 min without (quiet or busy machine).
@@ -215,8 +214,8 @@ if want nfsd && fits nfsd 900; then
   vm_tier nfsd target/nfsd.log env DAEMON_BIN_DIR=target/debug bash tests/vm/nfsd.sh
 fi
 
-# Opt-in (only when TIERS names it): real nfsd handing out flexfile layouts decided by
-# pnfs_controld (issue 23). ~2-3 min with the nfsd lane's image cached; exit 2 = SKIPPED.
+# Real nfsd handing out flexfile layouts decided by pnfs_controld (issue 23). ~2-3 min
+# with the nfsd lane's image cached; exit 2 = SKIPPED.
 if want flexfiles && fits flexfiles 300; then
   note "flexfiles: real nfsd (flexfile hooks) + pnfs_shim_ff + pnfs_controld, a GFS2 export with pnfs, an NFSv4.1 client"
   if ! is_root; then

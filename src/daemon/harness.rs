@@ -520,6 +520,9 @@ mod tests {
         });
         h.step(Step::Downcalls { ok: true, value: 0 });
         h.step(Step::Loopback);
+        // The MDS's grace (grace_ms 0 here) ends at the first tick.
+        h.step(Step::Tick);
+        assert_eq!(h.status()["in_grace"], false, "{}", h.status());
         assert_eq!(h.status()["mds"], 1, "{}", h.status());
         assert_eq!(member_nodes(&h.status()), [1, 2], "{:?}", h.ring());
         assert_eq!(rejected(&h), 0, "{:?}", h.ring());
