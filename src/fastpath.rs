@@ -340,9 +340,10 @@ pub fn reply_header(family: u16, port: u32, xid: u32) -> GenlHeader {
 /// Start a REPLY to `xid` with `st` (the rest of the answer's attributes follow).
 pub fn reply(out: &mut Vec<u8>, family: u16, port: u32, xid: u32, st: Nfsstat) -> MsgBuilder<'_> {
     let mut b = reply_header(family, port, xid).start(out);
-    pnfsd::ops::layout_return::ReplyAttrs {
+    pnfsd::ops::reply::RequestAttrs {
         xid,
         status: st as u32,
+        ..Default::default()
     }
     .put(&mut b);
     b

@@ -83,34 +83,8 @@ done
 echo "ff-vm: built nfsd.ko, pnfs_shim.ko, pnfs_shim_ff.ko ($((SECONDS - T0)) s so far)"
 
 # ---- the Debian root filesystem: the real-nfsd lane's (tests/vm/nfsd.sh), same key and cache
-PKGS=nfs-kernel-server,nfs-common,gfs2-utils,kmod,iproute2,procps,util-linux,psmisc,corosync,dlm-controld
-key=$(printf '%s %s v1' "$PKGS" "$KABI" | sha256sum | cut -c1-12)
-ROOTIMG=$CACHE/debian-root-$key.img
-if [ ! -s "$ROOTIMG" ]; then
-	rm -f "$CACHE"/debian-root-*.img
-	mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1)
-	mirror=${mirror:-http://deb.debian.org/debian}
-	rfs=$CACHE/rootfs.tmp
-	rm -rf "$rfs"
-	echo "ff-vm: debootstrap bookworm from $mirror"
-	t0=$SECONDS
-	debootstrap --variant=minbase --include="$PKGS" bookworm "$rfs" "$mirror" >"$CACHE/debootstrap.log" 2>&1 ||
-		{ tail -20 "$CACHE/debootstrap.log"; echo "ff-vm: debootstrap failed"; exit 1; }
-	# Only the module trees the guest loads (nfsd, sunrpc, gfs2/dlm, loop, crypto, libs).
-	mkdir -p "$rfs/lib/modules/$KABI"
-	(cd "$IMGDIR/lib/modules/$KABI" && cp -a modules.* "$rfs/lib/modules/$KABI/" &&
-		tar cf - kernel/fs kernel/net/sunrpc kernel/net/dns_resolver kernel/crypto kernel/lib kernel/drivers/block |
-		tar -C "$rfs/lib/modules/$KABI" -xf -)
-	depmod -b "$rfs" "$KABI"
-	# nfsdcld is not started: pnfs_controld serves the pipe.
-	echo "pnfs-vm" >"$rfs/etc/hostname"
-	mkfs.ext4 -q -F -L root -d "$rfs" "$ROOTIMG.tmp" 2G
-	mv "$ROOTIMG.tmp" "$ROOTIMG"
-	rm -rf "$rfs"
-	echo "ff-vm: root image built in $((SECONDS - t0)) s ($(du -h "$ROOTIMG" | cut -f1))"
-else
-	echo "ff-vm: cached root image $ROOTIMG"
-fi
+. tests/vm/rootimg.sh
+debian_root_image ff-vm
 
 # ---- this run: a GFS2 image and the initramfs (busybox, disk modules, our payload)
 mkdir -p "$WORK/initrd"/{bin,dev,proc,sys,newroot,modules,payload}
