@@ -1,0 +1,342 @@
+#!/bin/bash
+# pid 1 of each guest of tests/vm/cluster.sh (Debian bookworm root, snapshot=on). The
+# kernel command line says vmc.node=N vmc.nodes=M. Both nodes set up corosync, dlm,
+# the lock_dlm GFS2, nfsd with the flexfile hooks, the shim and pnfs_controld (corosync
+# engine, node 1 the MDS by priority); node 2 then serves commands from node 1 on TCP
+# 7777 (busybox nc) and waits to be killed; node 1 is the NFS client and runs the checks:
+#   1. pNFS across nodes   a file striped on node 2: the client's data I/O goes there
+#                          (node 2's NFSv3 counters, the client's connections), the data
+#                          reads back identical through NFS and on both GFS2 mounts
+#   2. node 2 dies         node 1 asks the host ("VMC-HOST kill 2") during client I/O:
+#                          corosync detects it, node 1's daemon recalls node 2's device
+#                          within detection + 100 ms (corosync's log, nfsd's trace events,
+#                          one clock), the I/O goes on with a new layout on node 1, GFS2
+#                          recovers node 2's journal, `pnfsctl fs show` and the daemon's
+#                          members agree with GFS2 and dlm
+# Every check is a PASS/FAIL line with its evidence, between VMC-BEGIN and VMC-END.
+export PATH=/opt/pnfs:/usr/sbin:/usr/bin:/sbin:/bin LD_LIBRARY_PATH=/opt/pnfs/lib
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+mkdir -p /dev/shm && mount -t tmpfs tmpfs /dev/shm
+NODE=1 NODES=2
+for w in $(cat /proc/cmdline); do
+	case $w in
+	vmc.node=*) NODE=${w#*=} ;;
+	vmc.nodes=*) NODES=${w#*=} ;;
+	esac
+done
+PEER=$((3 - NODE))
+hostname "n$NODE"
+echo VMC-BEGIN
+log() { echo "n$NODE $(date +%H:%M:%S.%3N) $*"; }
+pass() { echo "PASS vmc_n${NODE}_$1${2:+ ($2)}"; }
+fail() { echo "FAIL vmc_n${NODE}_$1: $2"; }
+# check NAME EVIDENCE CONDITION...
+check() {
+	local name=$1 ev=$2
+	shift 2
+	if "$@"; then pass "$name" "$ev"; else fail "$name" "$ev"; fi
+}
+finish() {
+	log "finishing: $*"
+	echo "---- n$NODE daemon log (tail) ----"
+	tail -12 /tmp/daemon.log 2>/dev/null | cut -c1-240
+	echo "---- n$NODE daemon ring (membership, recall, fs) ----"
+	pnfsctl debug dump 2>/dev/null | grep -E 'membership|left|recall|recover|grace|mds' | tail -20 | cut -c1-240
+	echo "---- n$NODE corosync log (membership lines) ----"
+	grep -E 'membership|Members|quorum|failed|Completed' /tmp/corosync.log 2>/dev/null | tail -12
+	echo "---- n$NODE kernel log (nfsd, dlm, gfs2, pnfs, hung) ----"
+	dmesg | grep -iE 'nfsd|dlm|gfs2|pnfs|blocked for|WARN|BUG' | tail -25
+	echo VMC-END
+	sync
+	echo o >/proc/sysrq-trigger
+	sleep 60
+}
+(
+	sleep 900
+	echo "FAIL vmc_n${NODE}_watchdog: the guest script still ran after 900 s"
+	finish watchdog
+) &
+until_ok() {
+	local n=$1 i
+	shift
+	for ((i = 0; i < n * 2; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.5
+	done
+	return 1
+}
+# rpc COMMAND: run COMMAND on the peer (node 2's command server), print its output.
+rpc() { echo "$*" | timeout 20 busybox nc "10.9.0.$PEER" 7777; }
+v3w() { awk '/^proc3 /{print $10}' /proc/net/rpc/nfsd; }
+v3r() { awk '/^proc3 /{print $9}' /proc/net/rpc/nfsd; }
+v4w() { awk '/^proc4ops /{print $41}' /proc/net/rpc/nfsd; }
+ffc() { cat "/sys/module/pnfs_shim_ff/parameters/$1" 2>/dev/null || echo 0; }
+adapter() { echo "granted=$(ffc granted) refused=$(ffc refused) unreachable=$(ffc unreachable) devinfo=$(ffc devinfo) recalled=$(ffc recalled) fenced=$(ffc fenced)"; }
+mstats() { awk '/mounted on \/mnt\/nfs with fstype nfs4/{p=1; print; next} p&&/^device /{p=0} p' /proc/self/mountstats; }
+opcount() { mstats | awk -v op="$1:" '$1 == op {print $2; exit}' | grep . || echo 0; }
+dstat() { pnfsctl stats show 2>/dev/null | awk -v k="$1" '$1 == "pnfsd" && $2 == k && $3 == "received" {print $4; f=1} END {if (!f) print 0}'; }
+qnodes() { corosync-quorumtool -s 2>/dev/null | awk '/^Nodes:/ {print $2}'; }
+granting() { pnfsctl member show 2>/dev/null | grep -q 'grace false.*granting true'; }
+members() { pnfsctl member show 2>/dev/null | awk '$1 == "member" {printf "%s ", $2}'; }
+devid() { printf '504e4653%08x0000000000000000' "$1"; }
+tcount() { grep -v '^#' /sys/kernel/tracing/trace | grep -c ": $1:" || true; }
+
+# ---- network: the virtio NIC on the qemu socket wire, 10.9.0.N/24
+IF=
+for _ in $(seq 1 50); do
+	IF=$(ls /sys/class/net | grep -v '^lo$' | head -n1)
+	[ -n "$IF" ] && break
+	sleep 0.2
+done
+[ -n "$IF" ] || { fail net "no NIC ($(ls /sys/class/net))"; finish nonic; }
+ip link set lo up
+ip link set "$IF" up
+ip addr add "10.9.0.$NODE/24" dev "$IF"
+if until_ok 120 busybox ping -c 1 -W 1 "10.9.0.$PEER"; then
+	pass ping "10.9.0.$PEER from 10.9.0.$NODE on $IF"
+else
+	fail ping "10.9.0.$PEER: no answer in 120 s"
+	finish noping
+fi
+
+# ---- corosync (knet) on 10.9.0.0/24; token 5000 (detection ~10 s under TCG)
+mkdir -p /etc/corosync /var/lib/corosync /var/log/corosync
+{
+	printf 'totem {\n\tversion: 2\n\tcluster_name: vmc\n\ttransport: knet\n\ttoken: 5000\n'
+	printf '\tcrypto_cipher: none\n\tcrypto_hash: none\n}\nnodelist {\n'
+	for p in $(seq 1 "$NODES"); do
+		printf '\tnode {\n\t\tring0_addr: 10.9.0.%s\n\t\tnodeid: %s\n\t\tname: n%s\n\t}\n' "$p" "$p" "$p"
+	done
+	printf '}\nquorum {\n\tprovider: corosync_votequorum\n\ttwo_node: 1\n}\n'
+	printf 'logging {\n\tto_logfile: yes\n\tlogfile: /tmp/corosync.log\n\tto_syslog: no\n'
+	printf '\tto_stderr: no\n\ttimestamp: hires\n}\n'
+} >/etc/corosync/corosync.conf
+corosync || { fail corosync_start "$(tail -5 /tmp/corosync.log)"; finish; }
+nodes_are() { [ "$(qnodes)" = "$1" ]; }
+if until_ok 180 nodes_are "$NODES"; then
+	pass corosync_membership "$(corosync-quorumtool -s | grep -E '^(Nodes|Quorate|Ring ID):' | tr -s ' ' | tr '\n' ';')"
+else
+	fail corosync_membership "$(corosync-quorumtool -s 2>&1 | tr '\n' ' ')"
+	finish
+fi
+
+# ---- dlm_controld (fencing off: no fence agent in this lane) and the lock_dlm GFS2
+modprobe dlm && modprobe gfs2 || { fail modprobe "dlm/gfs2"; finish; }
+mount -t configfs configfs /sys/kernel/config
+mkdir -p /dev/misc /etc/dlm
+for d in dlm-control dlm-monitor dlm_plock; do [ -e /dev/$d ] && ln -sf ../$d /dev/misc/$d; done
+echo 'enable_fencing=0' >/etc/dlm/dlm.conf
+dlm_controld -D >/tmp/dlm_controld.log 2>&1 &
+until_ok 60 test -d "/sys/kernel/config/dlm/cluster/comms/$NODE" || { fail dlm_controld "$(tail -5 /tmp/dlm_controld.log)"; finish; }
+DEV=
+for b in /sys/block/vd*; do [ "$(cat "$b/serial" 2>/dev/null)" = shared0 ] && DEV=/dev/${b##*/}; done
+mkdir -p /srv/gfs2 /mnt/nfs /run/rpc_pipefs /var/lib/pnfs /run/rpcbind /var/lib/nfs
+if timeout 300 mount -t gfs2 -o noatime "$DEV" /srv/gfs2; then
+	JID=$(cat /sys/fs/gfs2/vmc:fs0/lock_module/jid)
+	pass gfs2_mount "$DEV lock_dlm vmc:fs0 jid $JID"
+else
+	fail gfs2_mount "$(dmesg | grep -iE 'gfs2|dlm' | tail -5 | tr '\n' ' ')"
+	finish
+fi
+chmod 777 /srv/gfs2
+
+# ---- nfsd with the flexfile hooks, the shim, the adapter; pnfs_controld; nfsd
+cp /opt/pnfs/nfsd.ko "/lib/modules/$(uname -r)/kernel/fs/nfsd/nfsd.ko" && depmod
+if modprobe nfsd && insmod /opt/pnfs/pnfs_shim.ko && insmod /opt/pnfs/pnfs_shim_ff.ko; then
+	pass modules_load "$(grep -E '^(nfsd|pnfs_shim|pnfs_shim_ff) ' /proc/modules | cut -d' ' -f1 | tr '\n' ' ')"
+else
+	fail modules_load "$(dmesg | tail -3)"
+	finish
+fi
+echo 10 >/proc/sys/kernel/hung_task_timeout_secs
+mount -t nfsd nfsd /proc/fs/nfsd
+mount -t rpc_pipefs sunrpc /run/rpc_pipefs
+echo 10 >/proc/fs/nfsd/nfsv4leasetime
+echo 10 >/proc/fs/nfsd/nfsv4gracetime
+rpcbind
+exportfs -o rw,sync,no_root_squash,no_subtree_check,insecure,fsid=1,pnfs '*:/srv/gfs2'
+rpc.mountd -N 2
+PNFS_LOG=info pnfs_controld --engine corosync --socket generic --node-id "$NODE" \
+	--mds-priority $((NODE == 1 ? 10 : 1)) --cluster-name vmc --state-dir /var/lib/pnfs \
+	--grace-ms 1000 --addr "tcp,10.9.0.$NODE.8.1" --cld-pipe /run/rpc_pipefs/nfsd/cld \
+	>>/tmp/daemon.log 2>&1 &
+DPID=$!
+until_ok 60 pnfsctl ping -c 1 || { fail daemon_start "$(tail -5 /tmp/daemon.log)"; finish; }
+# The data server speaks NFSv3 (loosely coupled flexfiles): v3 on.
+rpc.nfsd -V 3 -V 4.1 -V 4.2 4 || { fail nfsd_start "rpc.nfsd"; finish; }
+T_NFSD=$SECONDS
+check nfsd_uses_our_cld "$(dmesg | grep -o 'Using nfsdcld client tracking operations' | head -1)" \
+	until_ok 30 eval "dmesg | grep -q 'Using nfsdcld client tracking operations'"
+if until_ok 90 eval '[ "$(members)" = "1 2 " ]'; then
+	pass daemon_members "$(pnfsctl member show 2>/dev/null | sed -n 2,4p | tr '\n' ';')"
+else
+	fail daemon_members "$(pnfsctl member show 2>&1 | tr '\n' ';')"
+fi
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+for e in nfsd_layout_recall nfsd_layout_recall_done nfsd_layout_recall_fail nfsd_cb_layout_done; do
+	echo 1 >/sys/kernel/tracing/events/nfsd/$e/enable
+done
+# The kernel's messages too (dlm's reaction to the same membership change, on this clock).
+echo 1 >/sys/kernel/tracing/events/printk/console/enable
+# One clock for corosync's log (wall clock) and nfsd's trace events: CLOCK_TAI (the
+# wall clock here: no TAI offset is ever set in the guest).
+echo tai >/sys/kernel/tracing/trace_clock 2>/dev/null
+
+if [ "$NODE" != 1 ]; then
+	# ---- node 2: serve node 1's commands until the host kills this guest
+	printf '#!/bin/bash\nexport PATH=%s LD_LIBRARY_PATH=%s\nread -r cmd\neval "$cmd" 2>&1\n' "$PATH" "$LD_LIBRARY_PATH" >/tmp/rpc.sh
+	chmod 755 /tmp/rpc.sh
+	busybox nc -ll -p 7777 -e /tmp/rpc.sh &
+	echo "$JID" >/tmp/jid
+	: >/tmp/ready
+	log "ready; serving node 1's commands on 7777 until killed"
+	sleep 840
+	fail never_killed "node 1 did not have this guest killed"
+	finish
+fi
+
+# ---- node 1: the MDS and the NFS client
+until_ok 120 eval 'rpc "cat /tmp/ready && echo ok" | grep -q ok' || { fail peer_ready "node 2 never got ready"; finish; }
+PJID=$(rpc 'cat /tmp/jid')
+check mds_is_node1 "$(pnfsctl member show 2>/dev/null | sed -n 2p)" until_ok 60 granting
+check peer_daemon_members "node 2's daemon: $(rpc 'pnfsctl member show' | sed -n 2,4p | tr '\n' ';')" \
+	eval 'rpc "pnfsctl member show" | grep -q "^mds 1 "'
+# nfsd's grace (10 s) on both nodes, ended cluster-wide
+while [ $((SECONDS - T_NFSD)) -lt 15 ]; do sleep 1; done
+# The flexfile client's data-server timeouts: 3 s, one retry (the default is 60 s).
+modprobe nfs_layout_flexfiles dataserver_timeo=30 dataserver_retrans=1 2>/dev/null
+# A hard mount, as for any HA NFS service: I/O waits out a server's death and recovery.
+if timeout 120 mount -t nfs4 -o vers=4.1,proto=tcp 10.9.0.1:/srv/gfs2 /mnt/nfs; then
+	pass client_mount "10.9.0.1:/srv/gfs2 vers=4.1"
+else
+	fail client_mount "NFSv4.1 mount of node 1"
+	finish
+fi
+
+# ---- 1. pNFS across nodes. The daemon stripes file F on the (F's fileid mod 2)-th live
+# member: odd inode numbers go to node 2. Files made on GFS2 first, one of each parity.
+echo "---- 1. pNFS across nodes ----"
+R= L=
+for i in $(seq 1 12); do
+	: >"/srv/gfs2/f$i"
+	ino=$(stat -c %i "/srv/gfs2/f$i")
+	if [ $((ino % 2)) = 1 ]; then [ -n "$R" ] || R=f$i; else [ -n "$L" ] || L=f$i; fi
+done
+chmod 666 /srv/gfs2/f*
+log "file $R (inode $(stat -c %i /srv/gfs2/$R)) for node 2, $L (inode $(stat -c %i /srv/gfs2/$L)) for node 1"
+dd if=/dev/urandom of=/tmp/src bs=1M count=4 2>/dev/null
+SUM=$(sha256sum </tmp/src | cut -d' ' -f1)
+p3w0=$(rpc "awk '/^proc3 /{print \$10}' /proc/net/rpc/nfsd") p3r0=$(rpc "awk '/^proc3 /{print \$9}' /proc/net/rpc/nfsd")
+w30=$(v3w) w40=$(v4w)
+timeout 120 dd if=/tmp/src of="/mnt/nfs/$R" bs=1M oflag=direct 2>/dev/null
+echo 3 >/proc/sys/vm/drop_caches
+timeout 120 cat "/mnt/nfs/$R" >/dev/null
+p3w1=$(rpc "awk '/^proc3 /{print \$10}' /proc/net/rpc/nfsd") p3r1=$(rpc "awk '/^proc3 /{print \$9}' /proc/net/rpc/nfsd")
+echo "---- client mountstats ----"
+mstats | grep -E 'pnfs=|^[[:space:]]+(READ|WRITE|LAYOUTGET|LAYOUTRETURN|GETDEVICEINFO):'
+echo "---- TCP connections to port 2049 ----"
+ss -tn | awk '$5 ~ /:2049$/ {print $4, "->", $5}' | sort -u
+echo "---- pnfsctl device show / layout show (node 1, the MDS) ----"
+pnfsctl device show 2>&1 | head -8
+pnfsctl layout show 2>&1 | head -6
+RINO=$(stat -c %i "/srv/gfs2/$R")
+check pnfs_flexfiles "$(mstats | grep -o 'pnfs=[A-Z_]*')" eval 'mstats | grep -q pnfs=LAYOUT_FLEX_FILES'
+check layout_on_node2_device "pnfsctl layout show: fileid $RINO on device $(devid 2)" \
+	eval 'pnfsctl layout show 2>/dev/null | awk -v f="$RINO" -v d="$(devid 2)" "\$6 == f && \$8 == d" | grep -q .'
+check data_io_on_node2 "node 2's nfsd NFSv3 WRITE +$((p3w1 - p3w0)) READ +$((p3r1 - p3r0)); node 1's NFSv3 WRITE +$(($(v3w) - w30)) NFSv4 WRITE +$(($(v4w) - w40)); client connections to 10.9.0.2:2049: $(ss -tn | grep -c ' 10.9.0.2:2049 ')" \
+	eval '[ $((p3w1 - p3w0)) -gt 0 ] && [ $((p3r1 - p3r0)) -gt 0 ] && [ $(($(v4w) - w40)) = 0 ] && ss -tn | grep -q " 10.9.0.2:2049 "'
+lg=$(opcount LAYOUTGET) dlg=$(dstat layout-get)
+check layoutget_count_equals_daemon "client LAYOUTGET=$lg, node 1's daemon layout-get received=$dlg" eval '[ "$lg" -gt 0 ] && [ "$lg" = "$dlg" ]'
+s_nfs=$(sha256sum <"/mnt/nfs/$R" | cut -d' ' -f1)
+s_g1=$(sha256sum <"/srv/gfs2/$R" | cut -d' ' -f1)
+s_g2=$(rpc "sha256sum </srv/gfs2/$R" | cut -d' ' -f1)
+check same_data_everywhere "sha256 source $SUM, NFS $s_nfs, node 1 GFS2 $s_g1, node 2 GFS2 $s_g2" \
+	eval '[ "$s_nfs" = "$SUM" ] && [ "$s_g1" = "$SUM" ] && [ "$s_g2" = "$SUM" ]'
+
+# ---- 2. node 2 dies during client I/O on its device
+echo "---- 2. node 2 dies ----"
+dd if=/dev/urandom of=/tmp/src2 bs=1M count=8 2>/dev/null
+SUM2=$(sha256sum </tmp/src2 | cut -d' ' -f1)
+echo >/sys/kernel/tracing/trace
+rec0=$(ffc recalled) lg0=$(opcount LAYOUTGET)
+exec 3<>"/mnt/nfs/$R"
+# the writer: 32 chunks of 256 KiB, each written and fsync'ed (an application's buffered
+# writes: the client's writeback retries with a fresh layout; O_DIRECT would hand the
+# application the data server's I/O error), paced to span the death and the recovery
+(
+	rc=0
+	for ((c = 0; c < 32; c++)); do
+		timeout 300 dd if=/tmp/src2 of="/mnt/nfs/$R" bs=256k count=1 skip=$c seek=$c conv=notrunc,fsync 2>/tmp/dd.err ||
+			{ rc=1; log "writer: chunk $c failed: $(tr '\n' ' ' </tmp/dd.err)"; }
+		sleep 0.5
+	done
+	echo $rc >/tmp/writer.rc
+) &
+WPID=$!
+sleep 3
+log "writer under way: $(stat -c %s "/srv/gfs2/$R") bytes on GFS2; asking the host to kill node 2"
+T_KILL=$(date +%s.%N)
+echo "VMC-HOST kill 2"
+if until_ok 120 nodes_are 1; then
+	pass corosync_detects "corosync-quorumtool: $(qnodes) node(s), $(awk -v k="$T_KILL" -v n="$(date +%s.%N)" 'BEGIN {printf "%.1f", n - k}') s after the kill request"
+else
+	fail corosync_detects "corosync still has $(qnodes) nodes"
+fi
+until_ok 10 eval '[ "$(tcount nfsd_layout_recall)" -gt 0 ]'
+# corosync's lines after the kill request, as epoch seconds (its timestamps: local time, ms)
+cotime() {
+	grep -E "$1" /tmp/corosync.log | while read -r mon day hms _; do
+		t=$(date -d "$mon $day $hms" +%s.%N 2>/dev/null) || continue
+		awk -v t="$t" -v k="$T_KILL" 'BEGIN { if (t >= k) { printf "%.3f\n", t; exit 1 } }' || break
+	done | head -n1
+}
+T_FAIL=$(cotime 'A processor failed|token timed out')
+T_MEMB=$(cotime 'A new membership .* was formed')
+T_SYNC=$(cotime 'Completed service synchronization')
+# ttime REGEX: the trace clock time of the first trace line matching REGEX
+ttime() { grep -v '^#' /sys/kernel/tracing/trace | grep -E "$1" | head -n1 | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) {sub(":", "", $i); print $i; exit}}'; }
+T_REC=$(ttime ': nfsd_layout_recall:')
+T_DLM=$(ttime 'console: .*dlm: closing connection to node 2')
+echo "---- nfsd trace events since the kill request (trace_clock $(grep -o '\[[a-z_]*\]' /sys/kernel/tracing/trace_clock)) ----"
+grep -v '^#' /sys/kernel/tracing/trace | sed 's/^ *//' | cut -c1-160 | head -12
+rel() { [ -n "$1" ] && awk -v t="$1" -v k="$T_KILL" 'BEGIN {printf "%.3f", t - k}' || echo none; }
+echo "TIMES after the kill request (s): corosync token lost $(rel "$T_FAIL"), new membership $(rel "$T_MEMB"), sync completed $(rel "$T_SYNC"); dlm closes node 2's connection $(rel "$T_DLM"); our daemon: membership $(rel "$(pnfsctl debug dump 2>/dev/null | awk '/membership: members \[1\] .*left \[\(2/ {print $1; exit}')"), nfsd_layout_recall $(rel "$T_REC")"
+# Detection: corosync hands the new membership to its clients (CPG, votequorum) when it
+# logs "Completed service synchronization"; none of them can know earlier.
+DLY=$([ -n "$T_SYNC" ] && [ -n "$T_REC" ] && awk -v a="$T_SYNC" -v b="$T_REC" 'BEGIN {printf "%d", (b - a) * 1000}' || echo none)
+check recall_within_detection_plus_100ms "first nfsd_layout_recall ${DLY} ms after corosync handed its clients the new membership; adapter recalled +$(($(ffc recalled) - rec0)); daemon ring: $(pnfsctl debug dump 2>/dev/null | grep -m1 'node 2 left')" \
+	eval '[ "$DLY" != none ] && [ "$DLY" -ge 0 ] && [ "$DLY" -le 100 ] && [ "$(ffc recalled)" -gt "$rec0" ]'
+# the writer ends (it waits out dlm and GFS2 recovery), then one more write: a new layout
+timeout 400 bash -c "while kill -0 $WPID 2>/dev/null; do sleep 1; done"
+wrc=$(cat /tmp/writer.rc 2>/dev/null || echo none)
+exec 3<&-
+w3a=$(v3w)
+timeout 120 dd if=/tmp/src2 of="/mnt/nfs/$R" bs=1M count=1 conv=notrunc oflag=direct 2>/dev/null
+echo "---- after the death: client ----"
+mstats | grep -E '^[[:space:]]+(WRITE|LAYOUTGET|LAYOUTRETURN|GETDEVICEINFO):'
+echo "---- pnfsctl layout show (node 1) ----"
+pnfsctl layout show 2>&1 | head -6
+echo "adapter: $(adapter)"
+check io_goes_on_new_layout "writer dd status $wrc; client LAYOUTGET $lg0 -> $(opcount LAYOUTGET); layout of fileid $RINO now on device $(devid 1); node 1's NFSv3 WRITE +$(($(v3w) - w3a)) for the last write" \
+	eval '[ "$wrc" = 0 ] && [ "$(opcount LAYOUTGET)" -gt "$lg0" ] && [ $(($(v3w) - w3a)) -gt 0 ] &&
+		pnfsctl layout show 2>/dev/null | awk -v f="$RINO" -v d="$(devid 1)" "\$6 == f && \$8 == d" | grep -q .'
+s_nfs=$(sha256sum <"/mnt/nfs/$R" | cut -d' ' -f1)
+s_g1=$(sha256sum <"/srv/gfs2/$R" | cut -d' ' -f1)
+check nothing_lost "sha256 source $SUM2, NFS $s_nfs, node 1 GFS2 $s_g1" eval '[ "$s_nfs" = "$SUM2" ] && [ "$s_g1" = "$SUM2" ]'
+jdone() { dmesg | grep -qE "jid=$PJID: (Done|Busy)"; }
+until_ok 120 jdone
+check gfs2_recovers_journal "node 2's jid $PJID: $(dmesg | grep -oE "jid=$PJID: (Done|Busy)" | head -1); lock_module recover_done=$(cat /sys/fs/gfs2/vmc:fs0/lock_module/recover_done) recover_status=$(cat /sys/fs/gfs2/vmc:fs0/lock_module/recover_status)" \
+	jdone
+echo "---- pnfsctl fs show (node 1) ----"
+pnfsctl fs show 2>&1 | head -20
+check fs_show_has_recovery "pnfsctl -j fs show: $(pnfsctl -j fs show 2>/dev/null | tr -d ' \n' | grep -oE '"recoveries":\[[^]]*\]' | head -3 | tr '\n' ' ')" \
+	eval "pnfsctl -j fs show 2>/dev/null | tr -d ' \n' | grep -qE '\"jid\":$PJID,\"result\":\"Done\"'"
+dlmm=$(dlm_tool ls 2>/dev/null | awk '/^members/ {$1=""; print}' | head -1 | tr -s ' ')
+check views_agree "daemon members: $(members)| dlm fs0 members:$dlmm | corosync nodes: $(qnodes)" \
+	eval '[ "$(members)" = "1 " ] && [ "$(echo $dlmm)" = 1 ] && [ "$(qnodes)" = 1 ]'
+check no_hung_task "dmesg 'blocked for more than': $(dmesg | grep -c 'blocked for more than')" eval '! dmesg | grep -q "blocked for more than"'
+timeout 30 umount /mnt/nfs
+finish done

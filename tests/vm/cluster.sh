@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# The `vmcluster` tier of tests/run.sh: the whole system as a user deploys it, in two
+# Debian guests under qemu (Debian's 6.1 kernel, TCG here). Each guest runs corosync
+# (knet between the guests over a qemu `-netdev socket` pair bound to the host's
+# 127.0.0.1 only), dlm_controld (fencing off), one lock_dlm GFS2 on a raw disk both
+# guests share (share-rw), the patched nfsd.ko (kmod-shim/nfsd) exporting it with `pnfs`
+# and the same fsid, pnfs_shim.ko + pnfs_shim_ff.ko, and pnfs_controld on the corosync
+# engine serving the genl families and nfsd's cld pipe. The NFSv4.1 client runs on
+# node 1 (the MDS). The guests (tests/vm/cluster-guest.sh) assert, evidence printed:
+#   - pNFS across nodes: the client's data I/O goes to node 2's nfsd (its NFSv3 counters,
+#     the client's connections), and reads back identical on both nodes' GFS2 mounts;
+#   - a node's death (node 2's qemu SIGKILLed by this script on node 1's request):
+#     corosync detects it, node 1's daemon recalls the layouts on node 2's device within
+#     detection + 100 ms (corosync's log and nfsd's trace events, one clock), the client's
+#     I/O goes on with a new layout on node 1 (checksums), GFS2 on node 1 recovers node 2's
+#     journal and `pnfsctl fs show` says so, and the daemon's members agree with dlm's.
+#
+# Usage: bash tests/vm/cluster.sh   (root)
+# Env: DAEMON_BIN_DIR (default target/debug; pnfs_controld built with the corosync
+#      feature, pnfsctl), VMLANE_TIMEOUT (s, default 1200), CLUSTER_KEEP=1 keeps the logs'
+#      directory's disk images.
+# Last line "N passed, M failed"; exit 0 all passed, 1 any failure, 2 "SKIPPED: <reason>".
+set -Eeuo pipefail
+export LC_ALL=C DEBIAN_FRONTEND=noninteractive
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+VM=$ROOT/kmod-shim/vm
+CACHE=$VM/.cache
+WORK=$CACHE/work-cluster
+TIMEOUT=${VMLANE_TIMEOUT:-1200}
+dbin=${DAEMON_BIN_DIR:-target/debug}
+NODES=2
+BASEPORT=${CLUSTER_PORT:-47310}
+APT=(apt-get -y -q -o DPkg::Lock::Timeout=120)
+FINISHED=0
+T0=$SECONDS
+trap '[ $FINISHED = 1 ] || echo "0 passed, 1 failed"' EXIT
+skip() { FINISHED=1; echo "SKIPPED: $*"; exit 2; }
+hlog() { echo "vmcluster: $(date +%H:%M:%S.%3N) $*"; }
+[ "$(id -u)" = 0 ] || skip "needs root (apt-get, qemu image setup, mkfs.gfs2)"
+
+need=()
+for p in debootstrap gfs2-utils e2fsprogs qemu-system-x86 busybox-static; do
+	[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+	"${APT[@]}" update -q >/dev/null || true
+	"${APT[@]}" install --no-install-recommends "${need[@]}" || skip "cannot install ${need[*]}"
+fi
+for b in "$dbin/pnfs_controld" "$dbin/pnfsctl"; do
+	[ -x "$b" ] || { echo "vmcluster: no $b (cargo build --workspace --bins --features corosync first)"; exit 1; }
+done
+if ! ldd "$dbin/pnfs_controld" | grep -q libcpg; then
+	echo "vmcluster: $dbin/pnfs_controld has no corosync engine (not linked with libcpg): build it with --features corosync"
+	exit 1
+fi
+
+IMGDIR=$(ls -d "$CACHE"/linux-image-*/ 2>/dev/null | head -n1)
+if [ -z "$IMGDIR" ] || [ ! -f "$IMGDIR/.complete" ]; then
+	hlog "no cached Debian kernel image; fetching it through the vm lane"
+	"$VM/run.sh" --no-probe --cmd true >/dev/null 2>&1 || true
+	IMGDIR=$(ls -d "$CACHE"/linux-image-*/ 2>/dev/null | head -n1)
+fi
+[ -n "$IMGDIR" ] && [ -f "$IMGDIR/.complete" ] || skip "no Debian kernel image (the vm lane could not fetch it)"
+IMGDIR=${IMGDIR%/}
+KABI=$(ls "$IMGDIR/lib/modules")
+KERNEL=$IMGDIR/vmlinux-pvh
+[ -s "$KERNEL" ] || KERNEL=$IMGDIR/boot/vmlinuz-$KABI
+MODS=$IMGDIR/lib/modules/$KABI/kernel
+hlog "kernel $KABI ($KERNEL)"
+
+# ---- nfsd.ko with the flexfile hooks, pnfs_shim.ko + pnfs_shim_ff.ko against it
+set +e
+out=$(bash kmod-shim/nfsd/build.sh "$KABI" 2>&1)
+brc=$?
+set -e
+echo "$out" | tail -n 3
+NFSD_KO=$(tail -n1 <<<"$out")
+if [ "$brc" = 2 ]; then skip "${NFSD_KO#SKIPPED: }"; fi
+[ "$brc" = 0 ] && [ -f "$NFSD_KO" ] || { echo "$out"; echo "vmcluster: nfsd build failed"; exit 1; }
+rm -rf "$WORK"
+mkdir -p "$WORK/module"
+tar -C kmod-shim/module -cf - --exclude='*.o' --exclude='*.ko' --exclude='*.mod' \
+	--exclude='*.mod.c' --exclude='.*.cmd' --exclude='Module.symvers' \
+	--exclude='modules.order' . | tar -C "$WORK/module" -xf -
+nice make -C "/usr/src/linux-headers-$KABI" M="$WORK/module" NFSD_FF_DIR="$(dirname "$NFSD_KO")" \
+	-j"$(nproc)" modules >"$WORK/module-build.log" 2>&1 ||
+	{ cat "$WORK/module-build.log"; echo "vmcluster: module build failed"; exit 1; }
+for k in pnfs_shim pnfs_shim_ff; do
+	[ -f "$WORK/module/$k.ko" ] || { echo "vmcluster: no $k.ko"; exit 1; }
+done
+hlog "built nfsd.ko, pnfs_shim.ko, pnfs_shim_ff.ko ($((SECONDS - T0)) s so far)"
+
+# ---- the Debian root filesystem (the nfsd lanes' image: corosync and dlm-controld in it)
+. tests/vm/rootimg.sh
+debian_root_image vmcluster
+
+# ---- the initramfs: busybox, virtio (blk, net), ext4; payload: our binaries and modules
+R=$WORK/initrd
+mkdir -p "$R"/{bin,dev,proc,sys,newroot,modules,payload}
+cp /bin/busybox "$R/bin/busybox"
+cp /bin/busybox "$R/payload/busybox"
+for a in sh mount umount mkdir insmod switch_root cp echo cat sleep; do ln -s busybox "$R/bin/$a"; done
+for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk \
+	failover net_failover virtio_net crc16 mbcache jbd2 crc32c_generic ext4; do
+	ko=$(find "$MODS" -name "$m.ko" -print -quit)
+	[ -n "$ko" ] || { echo "vmcluster: no $m.ko"; exit 1; }
+	cp "$ko" "$R/modules/"
+	echo "$m" >>"$R/modules/order"
+done
+for b in "$dbin/pnfs_controld" "$dbin/pnfsctl"; do
+	cp "$b" "$R/payload/"
+	ldd "$b" | awk '$3 ~ /^\// {print $3}' | while read -r lib; do
+		mkdir -p "$R/payload/lib"
+		cp -L "$lib" "$R/payload/lib/"
+	done
+done
+cp "$NFSD_KO" "$WORK/module/pnfs_shim.ko" "$WORK/module/pnfs_shim_ff.ko" "$R/payload/"
+cp tests/vm/cluster-guest.sh "$R/payload/guest.sh"
+cat >"$R/init" <<'INIT'
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for m in $(cat /modules/order); do insmod /modules/$m.ko 2>/dev/null; done
+i=0
+ROOTDEV=
+while [ -z "$ROOTDEV" ] && [ $i -lt 50 ]; do
+	for b in /sys/block/vd*; do [ "$(cat $b/serial 2>/dev/null)" = root ] && ROOTDEV=/dev/${b##*/}; done
+	[ -n "$ROOTDEV" ] && [ -b "$ROOTDEV" ] || { ROOTDEV=; sleep 0.2; }
+	i=$((i + 1))
+done
+mount -t ext4 "$ROOTDEV" /newroot || { echo "FAIL boot: cannot mount the root image"; echo o >/proc/sysrq-trigger; }
+mkdir -p /newroot/opt/pnfs
+cp -a /payload/. /newroot/opt/pnfs/
+mount --move /dev /newroot/dev
+umount /proc /sys
+exec switch_root /newroot /bin/bash /opt/pnfs/guest.sh
+INIT
+chmod 755 "$R/init"
+(cd "$R" && find . | sort | busybox cpio -o -H newc 2>/dev/null) | gzip -1 >"$WORK/initrd.gz"
+rm -rf "$R"
+
+# ---- the shared lock_dlm GFS2 disk (cluster "vmc" is corosync's cluster_name in the guests)
+SHARED=$WORK/shared.img
+truncate -s 512M "$SHARED"
+mkfs.gfs2 -O -p lock_dlm -t vmc:fs0 -j "$NODES" -J 32 "$SHARED" >"$WORK/mkfs.log" 2>&1 ||
+	{ cat "$WORK/mkfs.log"; echo "vmcluster: mkfs.gfs2 failed"; exit 1; }
+
+# ---- boot the guests: node 1 listens on 127.0.0.1:BASEPORT, node 2 connects
+accel=(-accel tcg,tb-size=256 -cpu max)
+if grep -qwE 'vmx|svm' /proc/cpuinfo && (exec 3<>/dev/kvm) 2>/dev/null; then accel=(-accel kvm -cpu host); fi
+declare -A TPID QPID
+cleanup() {
+	local n
+	for n in "${!TPID[@]}"; do kill "${TPID[$n]}" 2>/dev/null || true; done
+	[ $FINISHED = 1 ] || echo "0 passed, 1 failed"
+}
+trap cleanup EXIT
+hlog "booting $NODES guests (${accel[1]}; timeout ${TIMEOUT}s)"
+tb=$SECONDS
+for n in $(seq 1 $NODES); do
+	if [ "$n" = 1 ]; then
+		net="socket,id=n0,listen=127.0.0.1:$BASEPORT"
+	else
+		net="socket,id=n0,connect=127.0.0.1:$BASEPORT"
+	fi
+	timeout --kill-after=10 "$TIMEOUT" nice qemu-system-x86_64 "${accel[@]}" -m 768 -smp 1 \
+		-nodefaults -display none -no-reboot -serial "file:$WORK/serial.$n.log" \
+		-pidfile "$WORK/qemu.$n.pid" \
+		-drive "file=$ROOTIMG,format=raw,if=none,id=root,snapshot=on" \
+		-device virtio-blk-pci,drive=root,serial=root \
+		-drive "file=$SHARED,format=raw,if=none,id=sh,cache=none,file.locking=off" \
+		-device virtio-blk-pci,drive=sh,share-rw=on,serial=shared0 \
+		-netdev "$net" -device "virtio-net-pci,netdev=n0,mac=52:54:00:00:09:0$n" \
+		-kernel "$KERNEL" -initrd "$WORK/initrd.gz" \
+		-append "console=ttyS0 panic=-1 quiet vmc.node=$n vmc.nodes=$NODES" \
+		</dev/null >"$WORK/qemu.$n.out" 2>&1 &
+	TPID[$n]=$!
+	for _ in $(seq 1 100); do [ -s "$WORK/qemu.$n.pid" ] && break; sleep 0.1; done
+	QPID[$n]=$(cat "$WORK/qemu.$n.pid" 2>/dev/null || echo none)
+	sleep 1
+done
+
+# ---- watch: node 1 asks for node 2's death ("VMC-HOST kill 2"); the end of both guests
+killed=0
+while :; do
+	alive=0
+	for n in "${!TPID[@]}"; do kill -0 "${TPID[$n]}" 2>/dev/null && alive=$((alive + 1)); done
+	[ $alive = 0 ] && break
+	if [ $killed = 0 ] && grep -aq '^VMC-HOST kill 2' "$WORK/serial.1.log" 2>/dev/null; then
+		kill -9 "${QPID[2]}" 2>/dev/null || true
+		killed=1
+		hlog "SIGKILL node 2 (qemu pid ${QPID[2]})"
+	fi
+	sleep 0.2
+done
+hlog "guests ended after $((SECONDS - tb)) s (total $((SECONDS - T0)) s)"
+passed=0
+failed=0
+for n in $(seq 1 $NODES); do
+	tr -d '\r' <"$WORK/serial.$n.log" >"$WORK/serial.$n.txt"
+	echo "==================== node $n ===================="
+	sed -n '/VMC-BEGIN/,/VMC-END/p' "$WORK/serial.$n.txt"
+	p=$(grep -a -c '^PASS ' "$WORK/serial.$n.txt" || true)
+	f=$(grep -a -c '^FAIL ' "$WORK/serial.$n.txt" || true)
+	if ! grep -aq 'VMC-END' "$WORK/serial.$n.txt" && ! { [ "$n" = 2 ] && [ $killed = 1 ]; }; then
+		echo "vmcluster: node $n did not finish; its serial log's tail:"
+		tail -30 "$WORK/serial.$n.txt"
+		f=$((f + 1))
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+done
+if [ $killed = 0 ]; then
+	echo "vmcluster: node 1 never asked for node 2's death"
+	failed=$((failed + 1))
+fi
+[ "${CLUSTER_KEEP:-0}" = 1 ] || rm -f "$SHARED"
+FINISHED=1
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ] && [ "$passed" -gt 0 ]
