@@ -30,16 +30,26 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 version=$(dpkg-parsechangelog -l debian/changelog -S Version)
-rm -rf "$BUILD"
-mkdir -p "$BUILD"
 src=$BUILD/pnfs-controld-$version
+rm -f "$BUILD"/*.deb "$BUILD"/*.ddeb "$BUILD"/*.changes "$BUILD"/*.buildinfo
 if [ "${SRC:-}" = worktree ]; then
+	rm -rf "$src"
 	mkdir -p "$src"
 	git ls-files -z | tar --null -T - -cf - | tar -C "$src" -xf -
 	echo "packages-build: the working tree's tracked files -> $src"
 else
-	git clone -q --no-hardlinks "$ROOT" "$src"
-	echo "packages-build: clone of $(git -C "$src" rev-parse --short HEAD) -> $src"
+	# A fresh clone the first time; then the same clone brought to HEAD and cleaned
+	# (reset --hard, clean -ffdx: exactly HEAD's files), so that files which did not
+	# change keep their times and cargo's release build in CARGO_TARGET_DIR is reused.
+	if [ -d "$src/.git" ] && git -C "$src" fetch -q "$ROOT" HEAD 2>/dev/null; then
+		git -C "$src" reset -q --hard FETCH_HEAD
+		git -C "$src" clean -q -ffdx
+	else
+		rm -rf "$src"
+		mkdir -p "$BUILD"
+		git clone -q --no-hardlinks "$ROOT" "$src"
+	fi
+	echo "packages-build: clone at $(git -C "$src" rev-parse --short HEAD) -> $src"
 fi
 t0=$SECONDS
 (cd "$src" && dpkg-buildpackage -b -us -uc) >"$BUILD/build.log" 2>&1 ||
