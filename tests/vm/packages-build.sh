@@ -5,7 +5,8 @@
 # Usage: bash tests/vm/packages-build.sh   (root to apt-get the build tools when missing)
 # Env: OUT (default kmod-shim/vm/.cache/debs: the .debs, .changes, lintian.txt),
 #      SRC=worktree (the working tree's tracked files as they are, uncommitted edits
-#      included, instead of HEAD), CARGO_TARGET_DIR (default target/deb: kept between runs).
+#      included, instead of HEAD), FRESH=1 (a new clone, not the kept one brought to HEAD),
+#      CARGO_TARGET_DIR (default target/deb: kept between runs).
 # cargo >= 1.85 must be on PATH (rustup); the crates come from crates.io (Cargo.lock).
 # Exit 0 when built and lintian reports no error or warning.
 set -Eeuo pipefail
@@ -41,7 +42,7 @@ else
 	# A fresh clone the first time; then the same clone brought to HEAD and cleaned
 	# (reset --hard, clean -ffdx: exactly HEAD's files), so that files which did not
 	# change keep their times and cargo's release build in CARGO_TARGET_DIR is reused.
-	if [ -d "$src/.git" ] && git -C "$src" fetch -q "$ROOT" HEAD 2>/dev/null; then
+	if [ "${FRESH:-}" != 1 ] && [ -d "$src/.git" ] && git -C "$src" fetch -q "$ROOT" HEAD 2>/dev/null; then
 		git -C "$src" reset -q --hard FETCH_HEAD
 		git -C "$src" clean -q -ffdx
 	else
