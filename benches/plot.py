@@ -17,6 +17,11 @@ reports' tables, nothing else:
                          benches/vm-report.json exists)
   cpg-cdf.png            CDF of the DS→MDS GET_STATE miss over CPG and of the bare CPG
                          ping-pong (when benches/cpg-report.json exists)
+  flexfiles-cdf.png      real nfsd in the VM: the client's LAYOUTGET and GETDEVICEINFO rtt,
+                         nfsd asking pnfs_controld vs stock flexfiles, CDF and p50 per round
+                         (when benches/flexfiles-report.json exists)
+
+    python3 benches/plot.py flexfiles    draws only flexfiles-cdf.png (benches/flexfiles.sh)
 """
 import json
 import os
@@ -189,6 +194,49 @@ def vm(rep):
     plt.close(fig)
 
 
+def flexfiles(rep):
+    ops = ["LAYOUTGET", "GETDEVICEINFO"]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), squeeze=False)
+    sides = [("stock", "stock flexfiles (no hooks)", "C1", "--", "s"),
+             ("echo", "nfsd → pnfs_shim_ff → bare echo", "C7", ":", "^"),
+             ("daemon", "nfsd → pnfs_shim_ff → pnfs_controld", "C0", "-", "o")]
+    sides = [s for s in sides if s[0] in rep.get("variants", ["stock", "daemon"])]
+    for col, op in enumerate(ops):
+        o = rep["ops"][op]
+        ax = axes[0][col]
+        for key, name, color, style, _ in sides:
+            xs = sorted(o[key]["rtt_us"])
+            if xs:
+                ax.step(xs, [(i + 1) / len(xs) for i in range(len(xs))], where="post",
+                        color=color, linestyle=style,
+                        label=f"{name}: p50 {o[key]['p50_us']:.0f} µs (n {o[key]['n']})")
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.01)
+        ax.grid(alpha=0.3)
+        ax.set_xlabel("client rtt µs (log)")
+        ax.set_ylabel("fraction ≤ x")
+        ax.set_title(f"{op}: daemon / stock p50 {o['ratio_p50']:.2f}× (target ≤ "
+                     f"{rep['target_p50_ratio']}×)", fontsize=9)
+        ax.legend(fontsize=7, loc="lower right")
+        ax = axes[1][col]
+        rounds = o["rounds"]
+        for key, name, color, style, marker in sides:
+            rs = [r for r in rounds if f"{key}_p50_us" in r]
+            ax.plot([r["round"] for r in rs], [r[f"{key}_p50_us"] for r in rs],
+                    marker=marker, color=color, linestyle=style, label=name)
+        ax.set_xlabel("round (one segment of each variant, in turn)")
+        ax.set_ylabel("segment p50 µs")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.set_title(f"{op}: p50 per segment", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"real nfsd flexfile layouts, NFSv4.1 loopback client ({rep['accelerator'].upper()}, "
+                 f"guest {rep['guest_kernel']}), {rep['date']}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(os.path.join(HERE, "flexfiles-cdf.png"), dpi=100)
+    plt.close(fig)
+
+
 def codec(rep):
     rows = rep["codec"]
     fig, ax = plt.subplots(figsize=(9, 4.5))
@@ -209,6 +257,10 @@ def codec(rep):
 
 
 def main():
+    if sys.argv[1:] == ["flexfiles"]:
+        flexfiles(load("flexfiles-report.json"))
+        print("plot.py: wrote flexfiles-cdf.png in", HERE)
+        return
     up = load("upcall-report.json")
     upcall_latency(up)
     upcall_throughput(up)
@@ -223,6 +275,9 @@ def main():
     if os.path.exists(os.path.join(HERE, "cpg-report.json")):
         cpg(load("cpg-report.json"))
         wrote.append("cpg-cdf.png")
+    if os.path.exists(os.path.join(HERE, "flexfiles-report.json")):
+        flexfiles(load("flexfiles-report.json"))
+        wrote.append("flexfiles-cdf.png")
     print("plot.py: wrote", ", ".join(wrote), "in", HERE)
 
 
