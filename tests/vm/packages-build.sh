@@ -62,9 +62,9 @@ cp "$BUILD"/*.deb "$BUILD"/*.changes "$BUILD"/*.buildinfo "$OUT"/
 cp "$BUILD"/*.ddeb "$OUT"/ 2>/dev/null || true
 ls -l "$OUT"
 changes=$(ls "$OUT"/*.changes)
-# Tags at info level and above, overridden ones shown too (each override has its reason
+# Every tag down to pedantic, overridden ones shown too (an override would carry its reason
 # in debian/*.lintian-overrides).
-lintian --info --show-overrides --tag-display-limit 0 "$changes" >"$OUT/lintian.txt" 2>&1 || true
+lintian --info --pedantic --show-overrides --tag-display-limit 0 "$changes" >"$OUT/lintian.txt" 2>&1 || true
 cat "$OUT/lintian.txt"
 if grep -qE '^[EW]: ' "$OUT/lintian.txt"; then
 	echo "packages-build: lintian reports errors or warnings"
