@@ -81,6 +81,11 @@ pub struct Config {
     /// upcalls come at most this far apart (adaptive, as the kernel's haltpoll: an idle
     /// daemon does not poll); 0: never (block at once, as a CPU that halts when idle).
     pub busy_poll_us: u64,
+    /// SCHED_RR priority of the daemon's main thread (cluster events, downcalls,
+    /// control), 1..=99, as corosync and dlm_controld run theirs; 0: the normal
+    /// scheduler. The upcall thread always stays on the normal scheduler (it may
+    /// busy-poll).
+    pub rt_priority: u32,
 }
 
 impl Default for Config {
@@ -107,6 +112,7 @@ impl Default for Config {
             cld_pipe: String::new(),
             nfsdcld_db: "/var/lib/nfs/nfsdcld/main.sqlite".into(),
             busy_poll_us: 50,
+            rt_priority: 0,
         }
     }
 }
@@ -185,6 +191,11 @@ impl Config {
                 "busy_poll_us must be at most {MAX_BUSY_POLL_US} (a poll that long is a busy CPU)"
             )));
         }
+        if self.rt_priority > 99 {
+            return Err(ConfigError::Invalid(
+                "rt_priority must be 0 (off) or a SCHED_RR priority 1..=99".into(),
+            ));
+        }
         if self.control_socket.is_empty() {
             return Err(ConfigError::Invalid(
                 "control_socket must not be empty".into(),
@@ -227,6 +238,7 @@ mod tests {
             ("node_id = \"x\"", "node_id"),
             ("addrs = [{ netid = \"\", uaddr = \"a\" }]", "netid"),
             ("busy_poll_us = 1001", "busy_poll_us must be at most 1000"),
+            ("rt_priority = 100", "rt_priority must be 0"),
         ] {
             let e = Config::parse(text).unwrap_err().to_string();
             assert!(e.contains(want), "{text}: {e}");

@@ -441,6 +441,11 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("upcall-fast".into())
         .spawn(move || {
+            // The main thread may run on SCHED_RR (`rt_priority`); this one busy-polls,
+            // so it never does. Lowering the policy needs no privilege.
+            if let Err(e) = crate::privs::normal_scheduling() {
+                tracing::warn!("upcall thread: SCHED_OTHER: {e}");
+            }
             serve(
                 gen,
                 fd,

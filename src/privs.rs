@@ -148,3 +148,28 @@ pub fn drop_capabilities(keep: &[u32]) -> io::Result<Dropped> {
         bounding,
     })
 }
+
+/// Put the calling thread on SCHED_RR at `priority` (1..=99). Threads it creates
+/// afterwards inherit the policy.
+pub fn set_realtime(priority: u32) -> io::Result<()> {
+    set_scheduler(libc::SCHED_RR, priority as libc::c_int)
+}
+
+/// Put the calling thread back on the normal scheduler (no privilege needed).
+pub fn normal_scheduling() -> io::Result<()> {
+    set_scheduler(libc::SCHED_OTHER, 0)
+}
+
+fn set_scheduler(policy: libc::c_int, priority: libc::c_int) -> io::Result<()> {
+    let p = libc::sched_param {
+        sched_priority: priority,
+    };
+    // SAFETY: sched_setscheduler(2) only reads the `sched_param` it is given, which
+    // lives on this stack frame for the whole call; pid 0 is the calling thread.
+    let r = unsafe { libc::sched_setscheduler(0, policy, &p) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

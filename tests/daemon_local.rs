@@ -405,3 +405,55 @@ fn flood_of_upcalls_is_bounded() {
         "upcalls still pending after the flood: {pending}"
     );
 }
+
+/// `--rt-priority`: the main thread (cluster events, recalls) runs SCHED_RR, the upcall
+/// thread (which may busy-poll) the normal scheduler; an unprivileged user gets a clear
+/// error and exit status 1, not a daemon on the wrong scheduler.
+#[test]
+fn rt_priority_is_the_main_threads_alone() {
+    if !can_run("rt_priority_is_the_main_threads_alone") {
+        return;
+    }
+    let mut n = Node::new("rtprio");
+    n.start_daemon(&["--rt-priority", "1"]);
+    let pid = n.daemon_pid().expect("daemon running");
+    let mut policies = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let stat = std::fs::read_to_string(t.unwrap().path().join("stat")).unwrap();
+        // comm is in parentheses; fields after it: state is field 3, policy field 41.
+        let (head, tail) = stat.rsplit_once(')').unwrap();
+        let comm = head.split_once('(').unwrap().1.to_string();
+        let policy: u32 = tail.split_whitespace().nth(38).unwrap().parse().unwrap();
+        policies.push((comm, policy));
+    }
+    let of = |name: &str| policies.iter().find(|(c, _)| c == name).map(|p| p.1);
+    // sched.h: SCHED_OTHER 0, SCHED_RR 2.
+    assert_eq!(
+        of("pnfs_controld"),
+        Some(2),
+        "main thread SCHED_RR: {policies:?}"
+    );
+    assert_eq!(
+        of("upcall-fast"),
+        Some(0),
+        "upcall thread SCHED_OTHER: {policies:?}"
+    );
+
+    let out = common::nobody::command(&n, common::DAEMON)
+        .args([
+            "--rt-priority",
+            "1",
+            "--socket",
+            "usersock",
+            "--state-dir",
+            "/nonexistent",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("rt_priority 1: sched_setscheduler(SCHED_RR)"),
+        "{err}"
+    );
+}

@@ -58,6 +58,10 @@ struct Args {
     /// upcalls come closer than this; default 50; 0 = never).
     #[arg(long)]
     busy_poll_us: Option<u64>,
+    /// SCHED_RR priority of the main thread (cluster events, recalls), 1-99, as
+    /// corosync and dlm_controld run theirs; 0 = normal scheduling (default 0).
+    #[arg(long)]
+    rt_priority: Option<u32>,
 }
 
 /// The configuration file read when `--config` does not name one.
@@ -124,6 +128,9 @@ fn config(a: &Args) -> anyhow::Result<Config> {
     if let Some(v) = a.busy_poll_us {
         c.busy_poll_us = v;
     }
+    if let Some(v) = a.rt_priority {
+        c.rt_priority = v;
+    }
     if !a.addrs.is_empty() {
         c.addrs = a
             .addrs
@@ -172,6 +179,20 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // Before the capabilities go (CAP_SYS_NICE) and before any other thread exists:
+    // threads created later inherit the policy; the upcall thread leaves it.
+    if cfg.rt_priority > 0 {
+        match privs::set_realtime(cfg.rt_priority) {
+            Ok(()) => tracing::info!(priority = cfg.rt_priority, "main thread on SCHED_RR"),
+            Err(e) => {
+                eprintln!(
+                    "pnfs_controld: rt_priority {}: sched_setscheduler(SCHED_RR): {e} (needs CAP_SYS_NICE and an RLIMIT_RTPRIO or root)",
+                    cfg.rt_priority
+                );
+                return ExitCode::from(1);
+            }
+        }
+    }
     // Before any other thread exists: every thread created later inherits the reduced set.
     match privs::drop_capabilities(&[privs::CAP_NET_ADMIN]) {
         Ok(d) => tracing::info!(

@@ -20,11 +20,12 @@ mount -t sysfs sysfs /sys
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 mkdir -p /dev/shm && mount -t tmpfs tmpfs /dev/shm
-NODE=1 NODES=2
+NODE=1 NODES=2 DIAG=0
 for w in $(cat /proc/cmdline); do
 	case $w in
 	vmc.node=*) NODE=${w#*=} ;;
 	vmc.nodes=*) NODES=${w#*=} ;;
+	vmc.diag=*) DIAG=${w#*=} ;;
 	esac
 done
 PEER=$((3 - NODE))
@@ -160,7 +161,7 @@ rpcbind
 exportfs -o rw,sync,no_root_squash,no_subtree_check,insecure,fsid=1,pnfs '*:/srv/gfs2'
 rpc.mountd -N 2
 PNFS_LOG=info pnfs_controld --engine corosync --socket generic --node-id "$NODE" \
-	--mds-priority $((NODE == 1 ? 10 : 1)) --cluster-name vmc --state-dir /var/lib/pnfs \
+	--mds-priority $((NODE == 1 ? 10 : 1)) --cluster-name vmc --state-dir /var/lib/pnfs --rt-priority 1 \
 	--grace-ms 1000 --addr "tcp,10.9.0.$NODE.8.1" --cld-pipe /run/rpc_pipefs/nfsd/cld \
 	>>/tmp/daemon.log 2>&1 &
 DPID=$!
@@ -278,6 +279,14 @@ exec 3<>"/mnt/nfs/$R"
 WPID=$!
 sleep 3
 log "writer under way: $(stat -c %s "/srv/gfs2/$R") bytes on GFS2; asking the host to kill node 2"
+if [ "$DIAG" = 1 ]; then
+	# diagnosis (CLUSTER_DIAG=1): the daemon's and corosync's threads, syscalls and scheduling
+	echo 16384 >/sys/kernel/tracing/buffer_size_kb
+	(ls /proc/$DPID/task; ls /proc/$(pgrep -x corosync)/task) | tr '\n' ' ' >/sys/kernel/tracing/set_event_pid
+	for e in raw_syscalls/sys_enter raw_syscalls/sys_exit sched/sched_switch sched/sched_wakeup; do
+		echo 1 >/sys/kernel/tracing/events/$e/enable
+	done
+fi
 T_KILL=$(date +%s.%N)
 echo "VMC-HOST kill 2"
 if until_ok 120 nodes_are 1; then
@@ -302,6 +311,13 @@ T_REC=$(ttime ': nfsd_layout_recall:')
 T_DLM=$(ttime 'console: .*dlm: closing connection to node 2')
 echo "---- nfsd trace events since the kill request (trace_clock $(grep -o '\[[a-z_]*\]' /sys/kernel/tracing/trace_clock)) ----"
 grep -v '^#' /sys/kernel/tracing/trace | sed 's/^ *//' | cut -c1-160 | head -12
+if [ "$DIAG" = 1 ]; then
+	for e in raw_syscalls/sys_enter raw_syscalls/sys_exit sched/sched_switch sched/sched_wakeup; do
+		echo 0 >/sys/kernel/tracing/events/$e/enable
+	done
+	echo "---- DIAG: threads: daemon $(ls /proc/$DPID/task | tr '\n' ' ') corosync $(ls /proc/$(pgrep -x corosync)/task | tr '\n' ' ')"
+	grep -v '^#' /sys/kernel/tracing/trace | awk -v a="$T_SYNC" -v b="$T_REC" '{for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) {t = substr($i, 1, length($i) - 1) + 0; if (t >= a - 0.08 && t <= b + 0.005) print; break}}' | sed 's/^ *//' | cut -c1-200 | head -3000 | sed 's/^/DIAG /'
+fi
 rel() { [ -n "$1" ] && awk -v t="$1" -v k="$T_KILL" 'BEGIN {printf "%.3f", t - k}' || echo none; }
 echo "TIMES after the kill request (s): corosync token lost $(rel "$T_FAIL"), new membership $(rel "$T_MEMB"), sync completed $(rel "$T_SYNC"); dlm closes node 2's connection $(rel "$T_DLM"); our daemon: membership $(rel "$(pnfsctl debug dump 2>/dev/null | awk '/membership: members \[1\] .*left \[\(2/ {print $1; exit}')"), nfsd_layout_recall $(rel "$T_REC")"
 # Detection: corosync hands the new membership to its clients (CPG, votequorum) when it

@@ -11,14 +11,18 @@
 #     the client's connections), and reads back identical on both nodes' GFS2 mounts;
 #   - a node's death (node 2's qemu SIGKILLed by this script on node 1's request):
 #     corosync detects it, node 1's daemon recalls the layouts on node 2's device within
-#     detection + 100 ms (corosync's log and nfsd's trace events, one clock), the client's
+#     100 ms of corosync handing its clients the new membership (corosync's log and nfsd's
+#     trace events on one clock; the daemons run with --rt-priority 1), the client's
 #     I/O goes on with a new layout on node 1 (checksums), GFS2 on node 1 recovers node 2's
 #     journal and `pnfsctl fs show` says so, and the daemon's members agree with dlm's.
 #
 # Usage: bash tests/vm/cluster.sh   (root)
 # Env: DAEMON_BIN_DIR (default target/debug; pnfs_controld built with the corosync
-#      feature, pnfsctl), VMLANE_TIMEOUT (s, default 1200), CLUSTER_KEEP=1 keeps the logs'
-#      directory's disk images.
+#      feature, pnfsctl), VMLANE_TIMEOUT (s, default 1200), CLUSTER_SMP (vCPUs per guest,
+#      default 2: with one, corosync's real-time threads hold the only CPU for tens of
+#      ms after a membership change), CLUSTER_DIAG=1 (node 1 prints a scheduler and
+#      syscall trace of the daemon and corosync around the death), CLUSTER_KEEP=1 keeps
+#      the shared disk image. Work files and serial logs: kmod-shim/vm/.cache/work-cluster.
 # Last line "N passed, M failed"; exit 0 all passed, 1 any failure, 2 "SKIPPED: <reason>".
 set -Eeuo pipefail
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive
@@ -50,7 +54,7 @@ fi
 for b in "$dbin/pnfs_controld" "$dbin/pnfsctl"; do
 	[ -x "$b" ] || { echo "vmcluster: no $b (cargo build --workspace --bins --features corosync first)"; exit 1; }
 done
-if ! ldd "$dbin/pnfs_controld" | grep -q libcpg; then
+if [[ "$(ldd "$dbin/pnfs_controld")" != *libcpg* ]]; then
 	echo "vmcluster: $dbin/pnfs_controld has no corosync engine (not linked with libcpg): build it with --features corosync"
 	exit 1
 fi
@@ -165,7 +169,7 @@ for n in $(seq 1 $NODES); do
 	else
 		net="socket,id=n0,connect=127.0.0.1:$BASEPORT"
 	fi
-	timeout --kill-after=10 "$TIMEOUT" nice qemu-system-x86_64 "${accel[@]}" -m 768 -smp 1 \
+	timeout --kill-after=10 "$TIMEOUT" nice qemu-system-x86_64 "${accel[@]}" -m 768 -smp "${CLUSTER_SMP:-2}" \
 		-nodefaults -display none -no-reboot -serial "file:$WORK/serial.$n.log" \
 		-pidfile "$WORK/qemu.$n.pid" \
 		-drive "file=$ROOTIMG,format=raw,if=none,id=root,snapshot=on" \
@@ -174,7 +178,7 @@ for n in $(seq 1 $NODES); do
 		-device virtio-blk-pci,drive=sh,share-rw=on,serial=shared0 \
 		-netdev "$net" -device "virtio-net-pci,netdev=n0,mac=52:54:00:00:09:0$n" \
 		-kernel "$KERNEL" -initrd "$WORK/initrd.gz" \
-		-append "console=ttyS0 panic=-1 quiet vmc.node=$n vmc.nodes=$NODES" \
+		-append "console=ttyS0 panic=-1 quiet vmc.node=$n vmc.nodes=$NODES vmc.diag=${CLUSTER_DIAG:-0}" \
 		</dev/null >"$WORK/qemu.$n.out" 2>&1 &
 	TPID[$n]=$!
 	for _ in $(seq 1 100); do [ -s "$WORK/qemu.$n.pid" ] && break; sleep 0.1; done
