@@ -365,6 +365,7 @@ impl Daemon {
                 msg_buf: Vec::with_capacity(1024),
                 cluster: p.cluster,
                 down: p.down,
+                down_queued: false,
             },
             down_done: p.down_done,
             store: p.store,
@@ -460,6 +461,11 @@ impl Daemon {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let result = loop {
+            // A downcall the last event queued (a data server's layouts to recall) goes
+            // out before the next event is handled: the worker runs when the loop yields.
+            if std::mem::take(&mut self.out.down_queued) {
+                tokio::task::yield_now().await;
+            }
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => break Ok(()),

@@ -13,6 +13,9 @@ pub(super) struct Outbox {
     pub(super) msg_buf: Vec<u8>,
     pub(super) cluster: Box<dyn Cluster>,
     pub(super) down: mpsc::Sender<(Tag, Down)>,
+    /// A downcall was queued since the loop last yielded to the downcall worker (a
+    /// task on this thread: it runs only when the loop yields).
+    pub(super) down_queued: bool,
 }
 
 /// How many bytes of `buf` (whole netlink messages, back to back) go in the next datagram:
@@ -88,6 +91,8 @@ impl Daemon {
         self.restrict();
         if let Err(e) = self.out.down.try_send((tag, d)) {
             self.ring.push(format!("downcall queue full, dropped: {e}"));
+        } else {
+            self.out.down_queued = true;
         }
     }
 }

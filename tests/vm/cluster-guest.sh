@@ -152,11 +152,19 @@ else
 	fail modules_load "$(dmesg | tail -3)"
 	finish
 fi
-echo 10 >/proc/sys/kernel/hung_task_timeout_secs
+# The hung-task detector at 30 s: GFS2 holds every node's I/O until a dead node's journal
+# is replayed (detection ~11 s + replay here), so nfsd threads writing to GFS2 wait that
+# long by design; a thread blocked for 30 s is a hang.
+echo 30 >/proc/sys/kernel/hung_task_timeout_secs
+echo -1 >/proc/sys/kernel/hung_task_warnings
 mount -t nfsd nfsd /proc/fs/nfsd
 mount -t rpc_pipefs sunrpc /run/rpc_pipefs
 echo 10 >/proc/fs/nfsd/nfsv4leasetime
 echo 10 >/proc/fs/nfsd/nfsv4gracetime
+# lockd's grace (NFSv3 locks) holds NFSv4 locks too (locks_in_grace: any lock manager of
+# the namespace): 50 s by default (5 x nlm_timeout); the same 10 s as nfsd's here.
+modprobe lockd
+echo 10 >/proc/sys/fs/nfs/nlm_grace_period
 rpcbind
 exportfs -o rw,sync,no_root_squash,no_subtree_check,insecure,fsid=1,pnfs '*:/srv/gfs2'
 rpc.mountd -N 2
@@ -257,6 +265,74 @@ s_g2=$(rpc "sha256sum </srv/gfs2/$R" | cut -d' ' -f1)
 check same_data_everywhere "sha256 source $SUM, NFS $s_nfs, node 1 GFS2 $s_g1, node 2 GFS2 $s_g2" \
 	eval '[ "$s_nfs" = "$SUM" ] && [ "$s_g1" = "$SUM" ] && [ "$s_g2" = "$SUM" ]'
 
+# ---- 1b. cluster-wide grace with real nfsds. Node 2's nfsd restarts (its grace: 10 s),
+# node 1's 6 s later while node 1's client holds a lock; node 1's client cannot reach
+# node 1's nfsd from then until node 2's GraceDone is held (a policy-routing rule on
+# locally made packets to 10.9.0.1; corosync and dlm come in on eth0, untouched). Node 2's
+# nfsd ends its grace first: its GraceDone must be held until node 1's nfsd has finished
+# reclaim, and node 2's nfsd stays in grace until then (a new lock there waits).
+echo "---- 1b. cluster-wide grace ----"
+: >/srv/gfs2/lockf
+: >/srv/gfs2/lock2
+chmod 666 /srv/gfs2/lockf /srv/gfs2/lock2
+flock /mnt/nfs/lockf -c 'echo locked >/tmp/locked; exec sleep 3600' &
+LPID=$!
+until_ok 30 test -e /tmp/locked || fail lock "flock on node 1's NFS file did not succeed"
+states1() { cat /proc/fs/nfsd/clients/*/states 2>/dev/null; }
+check lock_held_on_node1 "node 1's nfsd: $(states1 | grep -c 'type: lock') lock state(s)" eval 'states1 | grep -q "type: lock"'
+rdump() { rpc 'pnfsctl debug dump' 2>/dev/null; }
+T2=$SECONDS
+rpc 'rpc.nfsd 0; rpc.nfsd -V 3 -V 4.1 -V 4.2 4 && echo restarted' | grep -q restarted || fail nfsd2_restart "rpc.nfsd on node 2"
+log "node 2's nfsd restarted"
+while [ $((SECONDS - T2)) -lt 6 ]; do sleep 0.5; done
+ip rule add to 10.9.0.1 iif lo prohibit pref 1 && ip rule del pref 0 && ip rule add from all lookup local pref 2 ||
+	fail block_client "ip rule: $(ip rule 2>&1 | tr '\n' ';')"
+timeout 30 rpc.nfsd 0
+timeout 30 rpc.nfsd -V 3 -V 4.1 -V 4.2 4 || fail nfsd1_restart "rpc.nfsd on node 1"
+log "node 1's nfsd restarted; its client is cut off from it"
+# Node 2's nfsd ends its own grace after 10 s and asks GraceDone: held while node 1
+# needs grace. Then, during the hold, a mount of node 2 and a new lock there: it must wait
+# (NFS4ERR_GRACE) until the hold ends. (The client has no state on node 2 before: a mount
+# earlier would reclaim at once and end node 2's grace early.) Then node 1's client may
+# reach node 1 again and reclaim.
+until_ok 30 eval 'rdump | grep -q "GraceDone held: nodes \[1\]"'
+log "node 2's GraceDone is held (or 30 s passed)"
+mkdir -p /mnt/nfs2
+timeout 60 mount -t nfs4 -o vers=4.1,proto=tcp 10.9.0.2:/srv/gfs2 /mnt/nfs2 || fail mount_node2 "NFSv4.1 mount of node 2"
+# Node 2's clock is not node 1's (each guest's clock starts from the host's): the lock's
+# times are taken on node 1 and moved to node 2's clock by the offset measured here.
+a=$(date +%s.%N) r=$(rpc 'date +%s.%N') b=$(date +%s.%N)
+OFF=$(awk -v a="$a" -v r="$r" -v b="$b" 'BEGIN {printf "%.3f", r - (a + b) / 2}')
+OFF_ERR=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", (b - a) / 2}')
+T_L2ASK=$(date +%s.%N)
+( timeout 120 flock /mnt/nfs2/lock2 -c 'date +%s.%N >/tmp/lock2.at' ) &
+L2PID=$!
+ip rule add from all lookup local pref 0 && ip rule del pref 2 && ip rule del pref 1 ||
+	fail unblock_client "ip rule: $(ip rule 2>&1 | tr '\n' ';')"
+log "node 1's client can reach node 1's nfsd again"
+timeout 5 stat /mnt/nfs/lockf >/dev/null 2>&1 &
+until_ok 60 eval 'rdump | sed -n "/GraceDone held: nodes \\[1\\]/,\$p" | grep -q "cld: grace done: epoch"'
+timeout 130 bash -c "while kill -0 $L2PID 2>/dev/null; do sleep 0.5; done"
+held=$(rdump | grep -m1 'GraceDone held: nodes \[1\]')
+done1=$(rdump | grep 'grace: node 1.s nfsd finished reclaim' | tail -1)
+gdone=$(rdump | grep 'cld: grace done: epoch' | tail -1)
+echo "node 2's daemon:"
+rdump | grep -E 'grace|cld' | tail -14 | sed 's/^/  /'
+echo "client's view of node 2: $(awk '/mounted on \/mnt\/nfs2 /{p=1} p&&/^[[:space:]]+LOCK:/{print; exit}' /proc/self/mountstats)"
+check graceDone_held_on_node2 "${held:-no 'GraceDone held' line}" test -n "$held"
+t_held=${held%% *} t_done1=${done1%% *} t_gdone=${gdone%% *}
+check node2_answered_after_node1_reclaimed "node 2's GraceDone held at ${t_held:-?}, node 1 finished reclaim at ${t_done1:-?}, node 2's GraceDone answered at ${t_gdone:-?}" \
+	eval '[ -n "$t_held" ] && [ -n "$t_done1" ] && [ -n "$t_gdone" ] && awk -v a="$t_held" -v b="$t_done1" -v c="$t_gdone" "BEGIN { exit !(a <= b && b <= c) }"'
+check lock_reclaimed_on_node1 "node 1's nfsd after its restart: $(states1 | grep -c 'type: lock') lock state(s); the holder (pid $LPID) alive: $(kill -0 $LPID 2>/dev/null && echo yes || echo no)" \
+	until_ok 30 eval 'states1 | grep -q "type: lock" && kill -0 $LPID'
+t_l2=$(cat /tmp/lock2.at 2>/dev/null)
+n2() { [ -n "$1" ] && awk -v t="$1" -v o="$OFF" 'BEGIN {printf "%.3f", t + o}'; }
+a2=$(n2 "$T_L2ASK") l2=$(n2 "$t_l2")
+check node2_in_grace_while_held "node 2's clock (node 1's + $OFF s, +/- $OFF_ERR s): a new lock on node 2 asked at ${a2:-?} during the hold (lockd's grace $(cat /proc/sys/fs/nfs/nlm_grace_period) s), granted at ${l2:-never}; node 2's GraceDone held at ${t_held:-?}, answered at ${t_gdone:-?}" \
+	eval '[ -n "$l2" ] && [ -n "$t_gdone" ] && awk -v a="$a2" -v l="$l2" -v g="$t_gdone" -v e="$OFF_ERR" "BEGIN { exit !(a + e < g && l - e >= g) }"'
+kill $LPID 2>/dev/null
+timeout 30 umount /mnt/nfs2
+
 # ---- 2. node 2 dies during client I/O on its device
 echo "---- 2. node 2 dies ----"
 dd if=/dev/urandom of=/tmp/src2 bs=1M count=8 2>/dev/null
@@ -353,6 +429,7 @@ check fs_show_has_recovery "pnfsctl -j fs show: $(pnfsctl -j fs show 2>/dev/null
 dlmm=$(dlm_tool ls 2>/dev/null | awk '/^members/ {$1=""; print}' | head -1 | tr -s ' ')
 check views_agree "daemon members: $(members)| dlm fs0 members:$dlmm | corosync nodes: $(qnodes)" \
 	eval '[ "$(members)" = "1 " ] && [ "$(echo $dlmm)" = 1 ] && [ "$(qnodes)" = 1 ]'
-check no_hung_task "dmesg 'blocked for more than': $(dmesg | grep -c 'blocked for more than')" eval '! dmesg | grep -q "blocked for more than"'
+check no_hung_task "dmesg 'blocked for more than' ($(cat /proc/sys/kernel/hung_task_timeout_secs) s): $(dmesg | grep -c 'blocked for more than')$(dmesg | grep -A24 'blocked for more than' | grep -oE ' [a-z_0-9.]+\+0x' | tr -d '+' | head -14 | tr '\n' ' ')" \
+	eval '! dmesg | grep -q "blocked for more than"'
 timeout 30 umount /mnt/nfs
 finish done
