@@ -242,16 +242,20 @@ done
 echo "FFB-TIME $((SECONDS - t)) s for $ROUNDS rounds"
 
 # Where the time goes, outside the measured rounds: how long an nfsd thread spends inside
-# the hooks (pnfs_shim_ff's ff_layoutget / ff_getdeviceinfo), inside pnfs_shim's pnfsd_call
-# (the upcall, then for a layout the kernel half's table) and inside pnfs_shim_upcall (send,
-# sleep until the REPLY, and until the nfsd thread runs again), by the function_graph tracer
-# on those four functions only. Printed as FFB-HOOK <side> <lg|gdi>_<hook|call|upcall> n d...
+# the hooks (pnfs_shim_ff's ff_layoutget / ff_getdeviceinfo), inside pnfs_shim's API they
+# call (pnfs_shim_layout_get: the upcall, then the kernel half's layout table;
+# pnfs_shim_get_device_info) and inside pnfs_shim_upcall (send, sleep until the REPLY, run
+# again), by the function_graph tracer on those six functions only; with the kernel half's
+# layout table as the rounds left it (full) and emptied (`pnfsctl layout recall all` with no
+# client mounted: nothing to call back, the table's entries dropped). Printed as
+# FFB-HOOK <side> <full|empty> <lg|gdi>_<hook|api|upcall> n d...
 hooktime() {
-	local v=$1 k
+	local v=$1 tbl=$2 k
 	side "$v" || return 1
 	loaded pnfs_shim_ff || insmod /opt/pnfs/pnfs_shim_ff.ko
 	echo 0 >$E/enable
-	echo 'ff_layoutget ff_getdeviceinfo pnfsd_call pnfs_shim_upcall' >$T/set_ftrace_filter ||
+	echo "layouts in the kernel half's table before the $v $tbl decomposition: $(pnfsctl layout show 2>/dev/null | grep -c clientid)"
+	echo 'ff_layoutget ff_getdeviceinfo pnfs_shim_layout_get pnfs_shim_get_device_info pnfs_shim_upcall' >$T/set_ftrace_filter ||
 		{ echo "(no function_graph on the hooks)"; echo 1 >$E/enable; return 1; }
 	echo 4 >$T/max_graph_depth
 	echo function_graph >$T/current_tracer
@@ -264,29 +268,35 @@ hooktime() {
 		done
 		timeout 60 umount /mnt/nfs
 	done
-	grep -v '^#' $T/trace >/tmp/graph-$v.txt
+	grep -v '^#' $T/trace >/tmp/graph-$v-$tbl.txt
 	awk '
 		/ff_layoutget|ff_getdeviceinfo/ && /\{ *$/ { cur = ($0 ~ /ff_layoutget/) ? "lg" : "gdi"; next }
 		match($0, /[0-9]+\.[0-9]+ us/) {
 			d = substr($0, RSTART, RLENGTH - 3)
 			if ($0 ~ /ff_layoutget/) k = "lg_hook"
 			else if ($0 ~ /ff_getdeviceinfo/) k = "gdi_hook"
+			else if ($0 ~ /pnfs_shim_layout_get/) k = "lg_api"
+			else if ($0 ~ /pnfs_shim_get_device_info/) k = "gdi_api"
 			else if ($0 ~ /pnfs_shim_upcall/) k = cur "_upcall"
-			else if ($0 ~ /pnfsd_call/) k = cur "_call"
 			else next
 			out[k] = out[k] " " d; n[k]++
 		}
-		END { for (k in out) print k, n[k], out[k] }' /tmp/graph-$v.txt | sort |
-		while read -r k n rest; do echo "FFB-HOOK $v $k $n $rest"; done
-	echo "function_graph sample ($v):"
-	grep -m1 -B1 -A4 'ff_layoutget.*{' /tmp/graph-$v.txt | cut -c1-100
+		END { for (k in out) print k, n[k], out[k] }' /tmp/graph-$v-$tbl.txt | sort |
+		while read -r k n rest; do echo "FFB-HOOK $v $tbl $k $n $rest"; done
+	echo "function_graph sample ($v, table $tbl):"
+	grep -m1 -A5 'ff_layoutget.*{' /tmp/graph-$v-$tbl.txt | cut -c1-100
 	echo nop >$T/current_tracer
 	echo nofuncgraph-tail >$T/trace_options 2>/dev/null
 	echo >$T/set_ftrace_filter
 	echo 1 >$E/enable
 }
-hooktime echo
-hooktime daemon
+hooktime echo full
+hooktime daemon full
+side none
+pnfsctl layout recall all >/dev/null 2>&1
+echo "pnfsctl layout recall all: the table now holds $(pnfsctl layout show 2>/dev/null | grep -c clientid) layouts"
+hooktime echo empty
+hooktime daemon empty
 echo "---- pnfsctl stats show (the kernel half's upcall round trips, the daemon's service) ----"
 pnfsctl stats show 2>&1 | grep -E 'layout-get|get-device-info'
 echo "FFB-KSTATS $(pnfsctl -j stats show 2>/dev/null | tr -d '\n')"
