@@ -34,7 +34,9 @@ WORK=$CACHE/work-cluster
 TIMEOUT=${VMLANE_TIMEOUT:-1200}
 dbin=${DAEMON_BIN_DIR:-target/debug}
 NODES=2
+# The loopback port the guests' wire uses: the first free one from CLUSTER_PORT up.
 BASEPORT=${CLUSTER_PORT:-47310}
+while [ -n "$(ss -Htln "sport = :$BASEPORT")" ]; do BASEPORT=$((BASEPORT + 1)); done
 APT=(apt-get -y -q -o DPkg::Lock::Timeout=120)
 FINISHED=0
 T0=$SECONDS
