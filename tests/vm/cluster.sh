@@ -45,14 +45,6 @@ skip() { FINISHED=1; echo "SKIPPED: $*"; exit 2; }
 hlog() { echo "vmcluster: $(date +%H:%M:%S.%3N) $*"; }
 [ "$(id -u)" = 0 ] || skip "needs root (apt-get, qemu image setup, mkfs.gfs2)"
 
-need=()
-for p in debootstrap gfs2-utils e2fsprogs qemu-system-x86 busybox-static; do
-	[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-	"${APT[@]}" update -q >/dev/null || true
-	"${APT[@]}" install --no-install-recommends "${need[@]}" || skip "cannot install ${need[*]}"
-fi
 for b in "$dbin/pnfs_controld" "$dbin/pnfsctl"; do
 	[ -x "$b" ] || { echo "vmcluster: no $b (cargo build --workspace --bins --features corosync first)"; exit 1; }
 done
@@ -61,45 +53,13 @@ if [[ "$(ldd "$dbin/pnfs_controld")" != *libcpg* ]]; then
 	exit 1
 fi
 
-IMGDIR=$(ls -d "$CACHE"/linux-image-*/ 2>/dev/null | head -n1)
-if [ -z "$IMGDIR" ] || [ ! -f "$IMGDIR/.complete" ]; then
-	hlog "no cached Debian kernel image; fetching it through the vm lane"
-	"$VM/run.sh" --no-probe --cmd true >/dev/null 2>&1 || true
-	IMGDIR=$(ls -d "$CACHE"/linux-image-*/ 2>/dev/null | head -n1)
-fi
-[ -n "$IMGDIR" ] && [ -f "$IMGDIR/.complete" ] || skip "no Debian kernel image (the vm lane could not fetch it)"
-IMGDIR=${IMGDIR%/}
-KABI=$(ls "$IMGDIR/lib/modules")
-KERNEL=$IMGDIR/vmlinux-pvh
-[ -s "$KERNEL" ] || KERNEL=$IMGDIR/boot/vmlinuz-$KABI
+# ---- packages, the Debian kernel image, nfsd.ko with the flexfile hooks, pnfs_shim.ko and
+# pnfs_shim_ff.ko in $WORK/module, the nfsd lanes' root image (corosync and dlm-controld
+# in it): the flexfiles lane's host steps (tests/vm/ffhost.sh)
+TAG=vmcluster
+. tests/vm/ffhost.sh
+ff_host_prepare
 MODS=$IMGDIR/lib/modules/$KABI/kernel
-hlog "kernel $KABI ($KERNEL)"
-
-# ---- nfsd.ko with the flexfile hooks, pnfs_shim.ko + pnfs_shim_ff.ko against it
-set +e
-out=$(bash kmod-shim/nfsd/build.sh "$KABI" 2>&1)
-brc=$?
-set -e
-echo "$out" | tail -n 3
-NFSD_KO=$(tail -n1 <<<"$out")
-if [ "$brc" = 2 ]; then skip "${NFSD_KO#SKIPPED: }"; fi
-[ "$brc" = 0 ] && [ -f "$NFSD_KO" ] || { echo "$out"; echo "vmcluster: nfsd build failed"; exit 1; }
-rm -rf "$WORK"
-mkdir -p "$WORK/module"
-tar -C kmod-shim/module -cf - --exclude='*.o' --exclude='*.ko' --exclude='*.mod' \
-	--exclude='*.mod.c' --exclude='.*.cmd' --exclude='Module.symvers' \
-	--exclude='modules.order' . | tar -C "$WORK/module" -xf -
-nice make -C "/usr/src/linux-headers-$KABI" M="$WORK/module" NFSD_FF_DIR="$(dirname "$NFSD_KO")" \
-	-j"$(nproc)" modules >"$WORK/module-build.log" 2>&1 ||
-	{ cat "$WORK/module-build.log"; echo "vmcluster: module build failed"; exit 1; }
-for k in pnfs_shim pnfs_shim_ff; do
-	[ -f "$WORK/module/$k.ko" ] || { echo "vmcluster: no $k.ko"; exit 1; }
-done
-hlog "built nfsd.ko, pnfs_shim.ko, pnfs_shim_ff.ko ($((SECONDS - T0)) s so far)"
-
-# ---- the Debian root filesystem (the nfsd lanes' image: corosync and dlm-controld in it)
-. tests/vm/rootimg.sh
-debian_root_image vmcluster
 
 # ---- the initramfs: busybox, virtio (blk, net), ext4; payload: our binaries and modules
 R=$WORK/initrd
