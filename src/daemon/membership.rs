@@ -76,13 +76,31 @@ impl Daemon {
         }
     }
 
+    /// The loop, as a membership change arrives: on the MDS, recall the layouts on each
+    /// departed member's device at once (what `member_left` would do later in the same
+    /// change). True if a recall was queued.
+    pub(super) fn recall_departed(&mut self, m: &Membership) -> bool {
+        if !self.is_mds() {
+            return false;
+        }
+        for (n, _) in &m.left {
+            if self.view.recalled.insert(*n) {
+                self.downcall(Tag::Fire, Down::LayoutRecallDevice { id: device_id(*n) });
+            }
+        }
+        !m.left.is_empty()
+    }
+
     /// Node `n` left: its grace flags, its device (on the MDS) and its journals.
     pub(super) fn member_left(&mut self, n: NodeId, why: LeaveReason) {
         self.ring.push(format!("node {n} left ({why:?})"));
         self.grace_member_left(n);
+        let recalled = self.view.recalled.remove(&n);
         if self.is_mds() {
             let id = device_id(n);
-            self.downcall(Tag::Fire, Down::LayoutRecallDevice { id });
+            if !recalled {
+                self.downcall(Tag::Fire, Down::LayoutRecallDevice { id });
+            }
             self.downcall(Tag::Fire, Down::DeviceDel { id });
         }
         self.recover_journals_of(n, why);

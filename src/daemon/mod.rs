@@ -381,6 +381,7 @@ impl Daemon {
                 mds: None,
                 mds_epoch: 0,
                 grace_until: None,
+                recalled: BTreeSet::new(),
             },
             journals: Journals {
                 synced: false,
@@ -482,6 +483,15 @@ impl Daemon {
                         Some(ClusterEvent::Lost(why)) => {
                             self.ring.push(format!("cluster engine lost: {why}"));
                             break Err(DaemonError::Cluster(why));
+                        }
+                        Some(ClusterEvent::Membership(m)) => {
+                            // A departed data server's layouts are recalled before the
+                            // rest of the change is worked out (the downcall worker
+                            // runs when the loop yields).
+                            if self.recall_departed(&m) {
+                                tokio::task::yield_now().await;
+                            }
+                            self.on_cluster(ClusterEvent::Membership(m));
                         }
                         Some(ev) => self.on_cluster(ev),
                         None => break Err(DaemonError::Cluster("engine stopped".into())),

@@ -18,6 +18,10 @@ pub(super) struct View {
     pub(super) mds_epoch: u64,
     /// The end of this node's grace period as MDS (`Down::Grace`).
     pub(super) grace_until: Option<Instant>,
+    /// Departed nodes whose devices the loop recalled as soon as their departure arrived
+    /// (`recall_departed`), before the rest of the membership change; `member_left`
+    /// does not recall them again.
+    pub(super) recalled: BTreeSet<NodeId>,
 }
 
 /// The loop's current state as the upcall decisions read it (`decide`); the fast path

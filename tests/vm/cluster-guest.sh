@@ -70,7 +70,7 @@ until_ok() {
 	return 1
 }
 # rpc COMMAND: run COMMAND on the peer (node 2's command server), print its output.
-rpc() { echo "$*" | timeout 20 busybox nc "10.9.0.$PEER" 7777; }
+rpc() { echo "$*" | timeout "${RPC_T:-20}" busybox nc "10.9.0.$PEER" 7777; }
 v3w() { awk '/^proc3 /{print $10}' /proc/net/rpc/nfsd; }
 v3r() { awk '/^proc3 /{print $9}' /proc/net/rpc/nfsd; }
 v4w() { awk '/^proc4ops /{print $41}' /proc/net/rpc/nfsd; }
@@ -240,6 +240,9 @@ dd if=/dev/urandom of=/tmp/src bs=1M count=4 2>/dev/null
 SUM=$(sha256sum </tmp/src | cut -d' ' -f1)
 p3w0=$(rpc "awk '/^proc3 /{print \$10}' /proc/net/rpc/nfsd") p3r0=$(rpc "awk '/^proc3 /{print \$9}' /proc/net/rpc/nfsd")
 w30=$(v3w) w40=$(v4w)
+# Held open until the checks: nfsd's layouts are return-on-close, and the kernel half
+# forgets a layout its client returned.
+exec 4<"/mnt/nfs/$R"
 timeout 120 dd if=/tmp/src of="/mnt/nfs/$R" bs=1M oflag=direct 2>/dev/null
 echo 3 >/proc/sys/vm/drop_caches
 timeout 120 cat "/mnt/nfs/$R" >/dev/null
@@ -253,17 +256,44 @@ pnfsctl device show 2>&1 | head -8
 pnfsctl layout show 2>&1 | head -6
 RINO=$(stat -c %i "/srv/gfs2/$R")
 check pnfs_flexfiles "$(mstats | grep -o 'pnfs=[A-Z_]*')" eval 'mstats | grep -q pnfs=LAYOUT_FLEX_FILES'
-check layout_on_node2_device "pnfsctl layout show: fileid $RINO on device $(devid 2)" \
+check layout_on_node2_device "pnfsctl layout show (the file held open): fileid $RINO on device $(devid 2)" \
 	eval 'pnfsctl layout show 2>/dev/null | awk -v f="$RINO" -v d="$(devid 2)" "\$6 == f && \$8 == d" | grep -q .'
 check data_io_on_node2 "node 2's nfsd NFSv3 WRITE +$((p3w1 - p3w0)) READ +$((p3r1 - p3r0)); node 1's NFSv3 WRITE +$(($(v3w) - w30)) NFSv4 WRITE +$(($(v4w) - w40)); client connections to 10.9.0.2:2049: $(ss -tn | grep -c ' 10.9.0.2:2049 ')" \
 	eval '[ $((p3w1 - p3w0)) -gt 0 ] && [ $((p3r1 - p3r0)) -gt 0 ] && [ $(($(v4w) - w40)) = 0 ] && ss -tn | grep -q " 10.9.0.2:2049 "'
 lg=$(opcount LAYOUTGET) dlg=$(dstat layout-get)
 check layoutget_count_equals_daemon "client LAYOUTGET=$lg, node 1's daemon layout-get received=$dlg" eval '[ "$lg" -gt 0 ] && [ "$lg" = "$dlg" ]'
+exec 4<&-
 s_nfs=$(sha256sum <"/mnt/nfs/$R" | cut -d' ' -f1)
 s_g1=$(sha256sum <"/srv/gfs2/$R" | cut -d' ' -f1)
 s_g2=$(rpc "sha256sum </srv/gfs2/$R" | cut -d' ' -f1)
 check same_data_everywhere "sha256 source $SUM, NFS $s_nfs, node 1 GFS2 $s_g1, node 2 GFS2 $s_g2" \
 	eval '[ "$s_nfs" = "$SUM" ] && [ "$s_g1" = "$SUM" ] && [ "$s_g2" = "$SUM" ]'
+
+# ---- 1a. path 5 of the latency benchmarks between the guests: node 2's kernel half
+# (the real module's load generator, depth 1) asks GET_STATE for a stateid no node knows:
+# node 2's daemon misses its cache, asks the MDS over CPG, node 1's daemon asks its kernel
+# half (the real module) and answers over CPG: every upcall takes the whole path (an
+# unknown stateid is not cached). The floor: a bare CPG ping-pong (cpg_probe) between the
+# same two guests. Printed as a PATH5 line; the ratio is reported, not asserted (TCG).
+echo "---- 1a. path 5: DS->MDS GET_STATE miss vs a bare CPG ping-pong ----"
+P5N=${P5N:-200}
+if [ -x /opt/pnfs/cpg_probe ]; then
+	rpc "(cpg_probe pingpong pnfs-p5 1 $P5N 50 >/tmp/pp.out 2>&1 &)"
+	pp=$(timeout 300 cpg_probe pingpong pnfs-p5 2 "$P5N" 50 2>&1 | grep '"ev":"pingpong"' | tail -1)
+	miss0=$(rpc "pnfsctl -j stats show" | tr -d ' \n' | grep -o '"cache_misses":[0-9]*' | head -1)
+	tr=$(RPC_T=300 rpc "pnfsctl -j trigger pnfsd get-state --count $P5N --depth 1 --fsid 1 --fileid 999 --stateid 0000000200000000000000000000beef --clientid 4242" | tr -d ' \n')
+	miss1=$(rpc "pnfsctl -j stats show" | tr -d ' \n' | grep -o '"cache_misses":[0-9]*' | head -1)
+	jnum() { grep -o "\"$1\":[0-9.]*" | head -1 | cut -d: -f2; }
+	pp50=$(jnum p50_us <<<"$pp") pp99=$(jnum p99_us <<<"$pp")
+	t50=$(jnum p50-ns <<<"$tr") t99=$(jnum p99-ns <<<"$tr") tans=$(jnum answered <<<"$tr") tto=$(jnum timeouts <<<"$tr")
+	echo "PATH5 product (node 2's module, GET_STATE miss, depth 1): answered ${tans:-?}/$P5N timeouts ${tto:-?} p50 ${t50:-?} ns p99 ${t99:-?} ns; node 2's daemon ${miss0:-?} -> ${miss1:-?}"
+	echo "PATH5 floor (cpg_probe ping-pong node 1 <-> node 2): $pp"
+	[ -n "$t50" ] && [ -n "$pp50" ] && echo "PATH5 ratio p50 $(awk -v a="$t50" -v b="$pp50" 'BEGIN {printf "%.2f", a / 1000 / b}')x p99 $(awk -v a="$t99" -v b="$pp99" 'BEGIN {printf "%.2f", a / 1000 / b}')x (TCG guests; the module's p50 is a log-bucket histogram's)"
+	check path5_every_upcall_answered "node 2's module: answered ${tans:-?} of $P5N, timeouts ${tto:-?}; ping-pong p50 ${pp50:-?} us" \
+		eval '[ "$tans" = "$P5N" ] && [ "$tto" = 0 ] && [ -n "$pp50" ] && [ "${miss1#*:}" -ge $((${miss0#*:} + P5N)) ]'
+else
+	fail path5 "no cpg_probe in the payload (the host's DAEMON_BIN_DIR/examples/cpg_probe: cargo test --no-run builds it)"
+fi
 
 # ---- 1b. cluster-wide grace with real nfsds. Node 2's nfsd restarts (its grace: 10 s),
 # node 1's 6 s later while node 1's client holds a lock; node 1's client cannot reach
@@ -404,7 +434,6 @@ check recall_within_detection_plus_100ms "first nfsd_layout_recall ${DLY} ms aft
 # the writer ends (it waits out dlm and GFS2 recovery), then one more write: a new layout
 timeout 400 bash -c "while kill -0 $WPID 2>/dev/null; do sleep 1; done"
 wrc=$(cat /tmp/writer.rc 2>/dev/null || echo none)
-exec 3<&-
 w3a=$(v3w)
 timeout 120 dd if=/tmp/src2 of="/mnt/nfs/$R" bs=1M count=1 conv=notrunc oflag=direct 2>/dev/null
 echo "---- after the death: client ----"
@@ -415,6 +444,7 @@ echo "adapter: $(adapter)"
 check io_goes_on_new_layout "writer dd status $wrc; client LAYOUTGET $lg0 -> $(opcount LAYOUTGET); layout of fileid $RINO now on device $(devid 1); node 1's NFSv3 WRITE +$(($(v3w) - w3a)) for the last write" \
 	eval '[ "$wrc" = 0 ] && [ "$(opcount LAYOUTGET)" -gt "$lg0" ] && [ $(($(v3w) - w3a)) -gt 0 ] &&
 		pnfsctl layout show 2>/dev/null | awk -v f="$RINO" -v d="$(devid 1)" "\$6 == f && \$8 == d" | grep -q .'
+exec 3<&-
 s_nfs=$(sha256sum <"/mnt/nfs/$R" | cut -d' ' -f1)
 s_g1=$(sha256sum <"/srv/gfs2/$R" | cut -d' ' -f1)
 check nothing_lost "sha256 source $SUM2, NFS $s_nfs, node 1 GFS2 $s_g1" eval '[ "$s_nfs" = "$SUM2" ] && [ "$s_g1" = "$SUM2" ]'

@@ -81,6 +81,9 @@ for b in "$dbin/pnfs_controld" "$dbin/pnfsctl"; do
 		cp -L "$lib" "$R/payload/lib/"
 	done
 done
+# cpg_probe (an example of this workspace, built by `cargo test`): the bare CPG ping-pong,
+# the floor of the DS->MDS query measured in the guests
+if [ -x "$dbin/examples/cpg_probe" ]; then cp "$dbin/examples/cpg_probe" "$R/payload/"; fi
 cp "$NFSD_KO" "$WORK/module/pnfs_shim.ko" "$WORK/module/pnfs_shim_ff.ko" "$R/payload/"
 cp tests/vm/cluster-guest.sh "$R/payload/guest.sh"
 cat >"$R/init" <<'INIT'
