@@ -109,6 +109,14 @@ int pnfs_shim_layout_get(struct net *net, const struct pnfs_shim_pnfsd_args *arg
 			 struct pnfs_shim_pnfsd_reply *reply);
 int pnfs_shim_layout_return(struct net *net, const struct pnfs_shim_pnfsd_args *args,
 			    struct pnfs_shim_pnfsd_reply *reply);
+/*
+ * Every layout of (args->clientid, fsid, fileid) went away at @freed_ns
+ * (ktime_get_ns()): forgets those the kernel half recorded up to then, whatever
+ * the daemon answers, and sends the layout-return upcall.  May sleep.
+ */
+int pnfs_shim_layout_returned(struct net *net, const struct pnfs_shim_pnfsd_args *args,
+			      u64 freed_ns, struct pnfs_shim_pnfsd_reply *reply,
+			      unsigned int *forgotten);
 int pnfs_shim_layout_commit(struct net *net, const struct pnfs_shim_pnfsd_args *args,
 			    struct pnfs_shim_pnfsd_reply *reply);
 int pnfs_shim_state_changed(struct net *net, const struct pnfs_shim_pnfsd_args *args,

@@ -12,6 +12,11 @@
  *                     tcp/tcp6 ds-addr is the data server's address
  *   fence          -> STATE_CHANGED upcall (state-change revoked) of the
  *                     layout stateid, from a workqueue
+ *   layout_free    -> nfsd freed a layout stateid (its layouts returned,
+ *                     returned on close, or the client gone): pnfs_shim
+ *                     forgets that (client, file)'s layouts recorded until
+ *                     then and sends the LAYOUT_RETURN upcall, from a
+ *                     workqueue
  * and registers pnfs_shim's recall callback: a LAYOUT_RECALL downcall
  * becomes nfsd_ff_recall.
  *
@@ -23,6 +28,7 @@
  */
 
 #include <linux/atomic.h>
+#include <linux/ktime.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/slab.h>
@@ -57,6 +63,8 @@ static atomic_t ff_unreachable = ATOMIC_INIT(0);
 static atomic_t ff_devinfo = ATOMIC_INIT(0);
 static atomic_t ff_recalled = ATOMIC_INIT(0);
 static atomic_t ff_fenced = ATOMIC_INIT(0);
+static atomic_t ff_returned = ATOMIC_INIT(0);
+static atomic_t ff_forgotten = ATOMIC_INIT(0);
 
 static int ff_get_counter(char *buf, const struct kernel_param *kp)
 {
@@ -80,6 +88,10 @@ module_param_cb(recalled, &ff_counter_ops, &ff_recalled, 0444);
 MODULE_PARM_DESC(recalled, "layout stateids nfsd recalled on LAYOUT_RECALL downcalls");
 module_param_cb(fenced, &ff_counter_ops, &ff_fenced, 0444);
 MODULE_PARM_DESC(fenced, "layout stateids reported revoked (recall not answered)");
+module_param_cb(returned, &ff_counter_ops, &ff_returned, 0444);
+MODULE_PARM_DESC(returned, "layout stateids nfsd freed (layouts returned, returned on close, client gone)");
+module_param_cb(forgotten, &ff_counter_ops, &ff_forgotten, 0444);
+MODULE_PARM_DESC(forgotten, "layouts pnfs_shim's table forgot because nfsd freed their layout stateid");
 
 /* The index of @id, added if new; 0 when the table is full. */
 static u32 ff_dev_index(const u8 *id)
@@ -211,7 +223,8 @@ out:
 struct ff_fence_work {
 	struct work_struct work;
 	struct net *net;
-	struct nfsd_ff_fence f;
+	struct nfsd_ff_layout_state f;
+	u64 freed_ns;			/* layout_free: when nfsd freed it */
 };
 
 static void ff_fence_fn(struct work_struct *work)
@@ -240,7 +253,7 @@ static void ff_fence_fn(struct work_struct *work)
 }
 
 /* nfsd gave up on a recall: tell the daemon the layout stateid is revoked. */
-static void ff_fence(struct net *net, const struct nfsd_ff_fence *f)
+static void ff_fence(struct net *net, const struct nfsd_ff_layout_state *f)
 {
 	struct ff_fence_work *fw;
 
@@ -257,11 +270,67 @@ static void ff_fence(struct net *net, const struct nfsd_ff_fence *f)
 	queue_work(ff_wq, &fw->work);
 }
 
+static void ff_layout_free_fn(struct work_struct *work)
+{
+	struct ff_fence_work *fw = container_of(work, struct ff_fence_work, work);
+	struct pnfs_shim_pnfsd_args args = {
+		.clientid = fw->f.clientid,
+		.fsid = fw->f.fsid,
+		.fileid = fw->f.fileid,
+		.offset = 0,
+		.length = U64_MAX,	/* every layout of the stateid */
+	};
+	struct pnfs_shim_pnfsd_reply *r;
+	unsigned int n = 0;
+
+	memcpy(args.stateid, fw->f.stateid, PNFSD_STATEID_SIZE);
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	if (r) {
+		/* fire and forget: the daemon's answer changes nothing here */
+		pnfs_shim_layout_returned(fw->net, &args, fw->freed_ns, r, &n);
+		kfree(r);
+	} else {
+		pr_warn_ratelimited("pnfs_shim_ff: no memory to forget the layouts of client %llx\n",
+				    fw->f.clientid);
+	}
+	atomic_add(n, &ff_forgotten);
+	put_net(fw->net);
+	kfree(fw);
+}
+
+/*
+ * nfsd frees a hooked layout stateid (must not sleep): pnfs_shim forgets its
+ * layouts and the daemon hears LAYOUT_RETURN, from the workqueue.
+ */
+static void ff_layout_free(struct net *net, const struct nfsd_ff_layout_state *f)
+{
+	struct ff_fence_work *fw;
+
+	atomic_inc(&ff_returned);
+	fw = kzalloc(sizeof(*fw), GFP_ATOMIC);
+	if (!fw) {
+		pr_warn_ratelimited("pnfs_shim_ff: no memory to report the layouts of client %llx returned\n",
+				    f->clientid);
+		return;
+	}
+	/* the namespace may be on its way out (nfsd's shutdown frees the clients) */
+	fw->net = maybe_get_net(net);
+	if (!fw->net) {
+		kfree(fw);
+		return;
+	}
+	INIT_WORK(&fw->work, ff_layout_free_fn);
+	fw->f = *f;
+	fw->freed_ns = ktime_get_ns();
+	queue_work(ff_wq, &fw->work);
+}
+
 static const struct nfsd_ff_hooks ff_hooks = {
 	.owner = THIS_MODULE,
 	.layoutget = ff_layoutget,
 	.getdeviceinfo = ff_getdeviceinfo,
 	.fence = ff_fence,
+	.layout_free = ff_layout_free,
 };
 
 static int ff_recall(struct net *net, const struct pnfs_shim_recall *r)

@@ -5,9 +5,12 @@
  * (devices, layouts, stateids, grace), dumps, events, the load generator.
  */
 
+#include <linux/atomic.h>
 #include <linux/export.h>
+#include <linux/ktime.h>
 #include <linux/list.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/rcupdate.h>
 #include <linux/slab.h>
@@ -37,7 +40,32 @@ struct pnfs_shim_layout {
 	u32 iomode;
 	u64 offset;
 	u64 length;
+	u64 recorded_ns;	/* ktime_get_ns() when recorded */
 };
+
+/*
+ * A backstop, not the way layouts leave the table (layout-return, nfsd's
+ * layout stateid going away through pnfs_shim_ff, layout-recall): at most
+ * this many layouts per network namespace; recording one more forgets the
+ * oldest, counted in layouts_evicted and logged.  A grant scans the table.
+ */
+static unsigned int pnfsd_max_layouts = 4096;
+module_param_named(max_layouts, pnfsd_max_layouts, uint, 0644);
+MODULE_PARM_DESC(max_layouts, "layouts the kernel half records per network namespace (backstop; the oldest is forgotten)");
+
+static atomic_t pnfsd_layouts_evicted = ATOMIC_INIT(0);
+
+static int pnfsd_get_evicted(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%d\n", atomic_read(&pnfsd_layouts_evicted));
+}
+
+static const struct kernel_param_ops pnfsd_evicted_ops = {
+	.get = pnfsd_get_evicted,
+};
+
+module_param_cb(layouts_evicted, &pnfsd_evicted_ops, NULL, 0444);
+MODULE_PARM_DESC(layouts_evicted, "layouts forgotten because the table held max_layouts");
 
 struct pnfs_shim_stateid {
 	struct list_head node;
@@ -54,6 +82,7 @@ struct pnfs_shim_pnfsd_state {
 	unsigned int seq;		/* bumped on every change, for dumps */
 	struct list_head devices;
 	struct list_head layouts;
+	unsigned int nr_layouts;	/* entries in layouts */
 	struct list_head stateids;
 	bool in_grace;
 	u64 grace_epoch;
@@ -323,39 +352,64 @@ static void pnfsd_layout_record(struct pnfs_shim_pnfsd_state *st,
 	lo->length = r->has & PNFS_SHIM_HAS_LENGTH ? r->length : a->length;
 
 	mutex_lock(&st->lock);
-	/* an identical layout is recorded once */
+	lo->recorded_ns = ktime_get_ns();
+	/*
+	 * An identical layout is recorded once, as of now: a forget of what an
+	 * older layout stateid held (pnfs_shim_layout_returned) leaves it.
+	 */
 	list_for_each_entry(old, &st->layouts, node) {
 		if (old->clientid == lo->clientid && old->fsid == lo->fsid &&
 		    old->fileid == lo->fileid && old->iomode == lo->iomode &&
 		    old->offset == lo->offset && old->length == lo->length &&
 		    !memcmp(old->device_id, lo->device_id, PNFSD_DEVICEID_SIZE) &&
 		    !memcmp(old->stateid, lo->stateid, PNFSD_STATEID_SIZE)) {
+			old->recorded_ns = lo->recorded_ns;
 			mutex_unlock(&st->lock);
 			kfree(lo);
 			return;
 		}
 	}
+	/* the first recorded: the oldest but for one re-granted since */
+	if (st->nr_layouts >= READ_ONCE(pnfsd_max_layouts) && st->nr_layouts) {
+		old = list_first_entry(&st->layouts, struct pnfs_shim_layout, node);
+		list_del(&old->node);
+		kfree(old);
+		st->nr_layouts--;
+		atomic_inc(&pnfsd_layouts_evicted);
+		pr_warn_ratelimited("pnfs_shim: layout table full (max_layouts %u): forgot the oldest layout (client %llx fsid %llu fileid %llu)\n",
+				    READ_ONCE(pnfsd_max_layouts), old->clientid, old->fsid,
+				    old->fileid);
+	}
 	list_add_tail(&lo->node, &st->layouts);
+	st->nr_layouts++;
 	st->seq++;
 	mutex_unlock(&st->lock);
 }
 
-/* layout-return answered with status 0: forget (clientid, fsid, fileid). */
-static void pnfsd_layout_forget(struct pnfs_shim_pnfsd_state *st,
-				const struct pnfs_shim_pnfsd_args *a)
+/*
+ * Forget the layouts of (clientid, fsid, fileid) recorded at or before
+ * @before_ns (U64_MAX: all of them); returns how many.
+ */
+static unsigned int pnfsd_layout_forget(struct pnfs_shim_pnfsd_state *st,
+					const struct pnfs_shim_pnfsd_args *a, u64 before_ns)
 {
 	struct pnfs_shim_layout *lo, *tmp;
+	unsigned int n = 0;
 
 	mutex_lock(&st->lock);
 	list_for_each_entry_safe(lo, tmp, &st->layouts, node) {
 		if (lo->clientid == a->clientid && lo->fsid == a->fsid &&
-		    lo->fileid == a->fileid) {
+		    lo->fileid == a->fileid && lo->recorded_ns <= before_ns) {
 			list_del(&lo->node);
 			kfree(lo);
-			st->seq++;
+			st->nr_layouts--;
+			n++;
 		}
 	}
+	if (n)
+		st->seq++;
 	mutex_unlock(&st->lock);
+	return n;
 }
 
 static int pnfsd_call(struct pnfs_shim_chan *chan, u32 kind, const void *args,
@@ -371,7 +425,7 @@ static int pnfsd_call(struct pnfs_shim_chan *chan, u32 kind, const void *args,
 	if (kind == PNFSD_UPCALL_KIND_LAYOUT_GET)
 		pnfsd_layout_record(pnfsd_state(chan->net), a, r);
 	else if (kind == PNFSD_UPCALL_KIND_LAYOUT_RETURN)
-		pnfsd_layout_forget(pnfsd_state(chan->net), a);
+		pnfsd_layout_forget(pnfsd_state(chan->net), a, U64_MAX);
 	return 0;
 }
 
@@ -448,6 +502,24 @@ int pnfs_shim_layout_return(struct net *net, const struct pnfs_shim_pnfsd_args *
 	return pnfsd_api(net, PNFSD_UPCALL_KIND_LAYOUT_RETURN, args, reply);
 }
 EXPORT_SYMBOL_GPL(pnfs_shim_layout_return);
+
+/*
+ * The server dropped every layout of (clientid, fsid, fileid) at @freed_ns
+ * (pnfs_shim_ff: nfsd freed the layout stateid): forget those recorded up to
+ * then whatever the daemon answers, then tell the daemon with a layout-return
+ * upcall (offset, length, stateid from @args).  A layout recorded after
+ * @freed_ns belongs to a newer stateid and stays.  Returns the upcall's
+ * result as pnfs_shim_layout_return(); *forgotten is how many were dropped.
+ */
+int pnfs_shim_layout_returned(struct net *net, const struct pnfs_shim_pnfsd_args *args,
+			      u64 freed_ns, struct pnfs_shim_pnfsd_reply *reply,
+			      unsigned int *forgotten)
+{
+	*forgotten = pnfsd_layout_forget(pnfsd_state(net), args, freed_ns);
+	return pnfs_shim_upcall(pnfsd_chan(net), PNFSD_UPCALL_KIND_LAYOUT_RETURN, args,
+				reply, NULL);
+}
+EXPORT_SYMBOL_GPL(pnfs_shim_layout_returned);
 
 int pnfs_shim_layout_commit(struct net *net, const struct pnfs_shim_pnfsd_args *args,
 			    struct pnfs_shim_pnfsd_reply *reply)
@@ -1017,6 +1089,7 @@ int pnfsd_nl_layout_recall_doit(struct sk_buff *skb, struct genl_info *info)
 			continue;
 		list_del(&lo->node);
 		kfree(lo);
+		st->nr_layouts--;
 		count++;
 	}
 	if (count)

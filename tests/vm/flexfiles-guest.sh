@@ -11,6 +11,10 @@
 #                            events, LAYOUTRETURN rises, the next I/O gets a new layout
 #   4. SIGKILL during I/O    no nfsd thread hangs, I/O goes on through the MDS; restart:
 #                            layouts come back
+#   5. layouts go away       200 files written and closed, then the unmount: nfsd frees
+#                            the layout stateids, the adapter's `returned`/`forgotten`
+#                            rise, the daemon hears layout-return, and `pnfsctl layout
+#                            show` (the kernel half's table) no longer lists them
 export PATH=/opt/pnfs:/usr/sbin:/usr/bin:/sbin:/bin LD_LIBRARY_PATH=/opt/pnfs/lib
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -54,7 +58,7 @@ until_ok() {
 }
 ffc() { cat "/sys/module/pnfs_shim_ff/parameters/$1" 2>/dev/null || echo 0; }
 counters() {
-	echo "adapter: granted=$(ffc granted) refused=$(ffc refused) unreachable=$(ffc unreachable) devinfo=$(ffc devinfo) recalled=$(ffc recalled) fenced=$(ffc fenced)"
+	echo "adapter: granted=$(ffc granted) refused=$(ffc refused) unreachable=$(ffc unreachable) devinfo=$(ffc devinfo) recalled=$(ffc recalled) fenced=$(ffc fenced) returned=$(ffc returned) forgotten=$(ffc forgotten)"
 }
 # The NFSv4 mount's section of mountstats.
 mstats() {
@@ -246,9 +250,10 @@ recall_by() {
 	local lg1 dlg1 w1
 	lg1=$(opcount LAYOUTGET) dlg1=$(dstat layout-get) w1=$(v3writes)
 	timeout 60 dd if=/tmp/src of=/mnt/nfs/data bs=1M count=1 conv=notrunc oflag=direct 2>/dev/null
-	exec 3<&-
 	local dlg=$(($(opcount LAYOUTGET) - lg1)) ddlg=$(($(dstat layout-get) - dlg1)) nd
+	# counted while fd 3 holds the file open: its close returns the layout (return on close)
 	nd=$(pnfsctl layout show 2>/dev/null | awk -v d="$DEVID" '$8 == d' | wc -l)
+	exec 3<&-
 	echo "layouts now recorded on device $DEVID: $nd"
 	check "recall_${label}_next_io_new_layout" "client LAYOUTGET +$dlg, daemon layout-get +$ddlg, v3 WRITE +$(($(v3writes) - w1)); one node = one data server: the new layout is on the same device $DEVID ($UADDR)" \
 		eval '[ "$dlg" -gt 0 ] && [ "$dlg" = "$ddlg" ] && [ "$(($(v3writes) - w1))" -gt 0 ] && [ "$nd" -gt 0 ]'
@@ -367,6 +372,91 @@ check no_fence_whole_run "the client answered every recall: adapter fenced=$(ffc
 	eval '[ "$(ffc fenced)" = 0 ]'
 check no_hung_task_whole_run "dmesg 'blocked for more than': $(dmesg | grep -c 'blocked for more than')" \
 	eval '! dmesg | grep -q "blocked for more than"'
-timeout 30 umount /mnt/nfs
+
+# ---- 5. layouts leave the kernel half's table when nfsd frees their layout stateid
+echo "---- 5. returned layouts leave the table ----"
+nlay() { pnfsctl layout show 2>/dev/null | grep -c clientid || true; }
+# the kernel half's layouts of the files named (by inode number on the GFS2 mount)
+listed() {
+	local ino
+	ino=$(stat -c %i "$@" 2>/dev/null | tr '\n' ' ')
+	pnfsctl layout show 2>/dev/null | awk -v l=" $ino" '$5 == "fileid" && index(l, " " $6 " ")' | wc -l
+}
+echo "---- pnfsctl layout show before ($(nlay) layouts) ----"
+pnfsctl layout show 2>&1 | head -3
+ret0=$(ffc returned) fg0=$(ffc forgotten) n0=$(nlay) lg5=$(opcount LAYOUTGET) lr5=$(opcount LAYOUTRETURN) dlr0=$(dstat layout-return)
+mkdir -p /mnt/nfs/many
+# What a grant costs in pnfs_shim after the upcall (the layout table: one scan per grant),
+# by the function_graph tracer on pnfs_shim_layout_get and pnfs_shim_upcall: per nfsd
+# thread, pnfs_shim_layout_get's time minus its upcall's.
+TR=/sys/kernel/tracing
+graph=no
+if echo 'pnfs_shim_layout_get pnfs_shim_upcall' >$TR/set_ftrace_filter 2>/dev/null; then
+	echo 4 >$TR/max_graph_depth
+	echo function_graph >$TR/current_tracer && graph=yes
+	echo funcgraph-tail >$TR/trace_options 2>/dev/null
+	echo funcgraph-proc >$TR/trace_options 2>/dev/null
+	echo >$TR/trace
+fi
+t=$SECONDS
+NF=200
+for ((f = 0; f < NF; f++)); do
+	timeout 60 dd if=/tmp/src3 of=/mnt/nfs/many/f$f bs=64k count=1 oflag=direct 2>/dev/null
+done
+echo "$NF files written (O_DIRECT) and closed in $((SECONDS - t)) s"
+if [ $graph = yes ]; then
+	grep -v '^#' $TR/trace >/tmp/graph5.txt
+	echo nop >$TR/current_tracer
+	echo nofuncgraph-tail >$TR/trace_options 2>/dev/null
+	echo nofuncgraph-proc >$TR/trace_options 2>/dev/null
+	echo >$TR/set_ftrace_filter
+	awk '
+		{ if (!match($0, /[^ |)]+-[0-9]+ /)) next; task = substr($0, RSTART, RLENGTH) }
+		/pnfs_shim_layout_get.*\{/ { open[task] = 1; up[task] = 0; next }
+		!match($0, /[0-9]+\.[0-9]+ us/) { next }
+		{ d = substr($0, RSTART, RLENGTH - 3) }
+		/pnfs_shim_upcall/ && open[task] { up[task] = d; next }
+		/\} \/\* pnfs_shim_layout_get/ && open[task] { print d - up[task]; open[task] = 0 }
+	' /tmp/graph5.txt | sort -n >/tmp/table5.txt
+	nt=$(wc -l </tmp/table5.txt)
+	if [ "$nt" -gt 0 ]; then
+		echo "a grant's time in pnfs_shim after its upcall (the table), $nt grants: p50 $(sed -n "$(((nt + 1) / 2))p" /tmp/table5.txt) us, max $(tail -1 /tmp/table5.txt) us"
+	else
+		echo "(function_graph: no pnfs_shim_layout_get seen; $(wc -l </tmp/graph5.txt) trace lines)"
+		head -5 /tmp/graph5.txt
+	fi
+fi
+# the adapter forgets from its work queue: give it a moment
+for ((i = 0; i < 40; i++)); do
+	[ "$(listed /srv/gfs2/many/f*)" = 0 ] && [ "$(($(ffc returned) - ret0))" -ge $NF ] && break
+	sleep 0.25
+done
+n1=$(nlay) l1=$(listed /srv/gfs2/many/f*)
+echo "client LAYOUTGET +$(($(opcount LAYOUTGET) - lg5)) LAYOUTRETURN +$(($(opcount LAYOUTRETURN) - lr5)); $(srv)"
+counters
+echo "daemon layout-return received +$(($(dstat layout-return) - dlr0))"
+pnfsctl stats show 2>&1 | grep -E 'layout-(get|return)' | head -4
+echo "---- pnfsctl layout show after the $NF files ($n1 layouts, $l1 of those files) ----"
+pnfsctl layout show 2>&1 | head -3
+check layouts_forgotten_on_close "$NF files closed: adapter returned +$(($(ffc returned) - ret0)) forgotten +$(($(ffc forgotten) - fg0)); the kernel half's table $n0 -> $n1 layouts, $l1 of the $NF files; daemon layout-return received +$(($(dstat layout-return) - dlr0))" \
+	eval '[ "$(($(ffc returned) - ret0))" -ge $NF ] && [ "$(($(ffc forgotten) - fg0))" -ge $NF ] && [ "$l1" = 0 ] &&
+		[ "$n1" -le "$n0" ] && [ "$(($(dstat layout-return) - dlr0))" -ge $NF ]'
+exec 3<>/mnt/nfs/data
+timeout 60 dd if=/tmp/src of=/mnt/nfs/data bs=1M count=1 conv=notrunc oflag=direct 2>/dev/null
+nopen=$(listed /srv/gfs2/data)
+echo "a file held open with a layout: $nopen layout(s) listed"
+ret1=$(ffc returned)
+timeout 30 umount -l /mnt/nfs 2>/dev/null
+exec 3<&-
+for ((i = 0; i < 60; i++)); do
+	[ "$(nlay)" = 0 ] && break
+	sleep 0.5
+done
+echo "---- after the unmount: pnfsctl layout show ($(nlay) layouts) ----"
+pnfsctl layout show 2>&1 | head -3
+counters
+check layouts_forgotten_on_unmount "held open: $nopen listed; after the unmount: $(nlay) layouts in the kernel half's table, adapter returned +$(($(ffc returned) - ret1)) (layouts_evicted=$(cat /sys/module/pnfs_shim/parameters/layouts_evicted), max_layouts=$(cat /sys/module/pnfs_shim/parameters/max_layouts))" \
+	eval '[ "$nopen" -gt 0 ] && [ "$(nlay)" = 0 ] && [ "$(ffc returned)" -gt "$ret1" ] &&
+		[ "$(cat /sys/module/pnfs_shim/parameters/layouts_evicted)" = 0 ]'
 kill $DPID 2>/dev/null
 finish
