@@ -288,6 +288,8 @@ if [ -x /opt/pnfs/cpg_probe ]; then
 	t50=$(jnum p50-ns <<<"$tr") t99=$(jnum p99-ns <<<"$tr") tans=$(jnum answered <<<"$tr") tto=$(jnum timeouts <<<"$tr")
 	echo "PATH5 product (node 2's module, GET_STATE miss, depth 1): answered ${tans:-?}/$P5N timeouts ${tto:-?} p50 ${t50:-?} ns p99 ${t99:-?} ns; node 2's daemon ${miss0:-?} -> ${miss1:-?}"
 	echo "PATH5 floor (cpg_probe ping-pong node 1 <-> node 2): $pp"
+	echo "PATH5-JSON product $tr"
+	echo "PATH5-JSON floor $pp"
 	[ -n "$t50" ] && [ -n "$pp50" ] && echo "PATH5 ratio p50 $(awk -v a="$t50" -v b="$pp50" 'BEGIN {printf "%.2f", a / 1000 / b}')x p99 $(awk -v a="$t99" -v b="$pp99" 'BEGIN {printf "%.2f", a / 1000 / b}')x (TCG guests; the module's p50 is a log-bucket histogram's)"
 	check path5_every_upcall_answered "node 2's module: answered ${tans:-?} of $P5N, timeouts ${tto:-?}; ping-pong p50 ${pp50:-?} us" \
 		eval '[ "$tans" = "$P5N" ] && [ "$tto" = 0 ] && [ -n "$pp50" ] && [ "${miss1#*:}" -ge $((${miss0#*:} + P5N)) ]'

@@ -21,7 +21,8 @@
 #      feature, pnfsctl), VMLANE_TIMEOUT (s, default 1200), CLUSTER_SMP (vCPUs per guest,
 #      default 2: with one, corosync's real-time threads hold the only CPU for tens of
 #      ms after a membership change), CLUSTER_DIAG=1 (node 1 prints a scheduler and
-#      syscall trace of the daemon and corosync around the death), CLUSTER_KEEP=1 keeps
+#      syscall trace of the daemon and corosync around the death), CLUSTER_REPORT=1
+#      (path 5's report in benches/cluster.md from a run that passed), CLUSTER_KEEP=1 keeps
 #      the shared disk image. Work files and serial logs: kmod-shim/vm/.cache/work-cluster.
 # Last line "N passed, M failed"; exit 0 all passed, 1 any failure, 2 "SKIPPED: <reason>".
 set -Eeuo pipefail
@@ -186,6 +187,15 @@ if [ $killed = 0 ]; then
 	failed=$((failed + 1))
 fi
 [ "${CLUSTER_KEEP:-0}" = 1 ] || rm -f "$SHARED"
+# CLUSTER_REPORT=1: path 5's report in benches/ (cluster.md, its JSON and plot) from node
+# 1's PATH5-JSON lines, only from a run where every check passed.
+if [ "${CLUSTER_REPORT:-0}" = 1 ]; then
+	if [ "$failed" = 0 ]; then
+		"$(command -v /usr/bin/python3 || command -v python3)" benches/cluster_report.py "$WORK/serial.1.txt" "$dbin ($(git log -1 --format=%h))" || failed=$((failed + 1))
+	else
+		echo "vmcluster: a check failed: benches/cluster.md not rewritten"
+	fi
+fi
 FINISHED=1
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ] && [ "$passed" -gt 0 ]
