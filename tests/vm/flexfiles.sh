@@ -12,7 +12,9 @@
 # GFS2; `pnfsctl layout recall device <id>` and `all` -> CB_LAYOUTRECALL (nfsd's trace
 # events), LAYOUTRETURN rises, the next I/O gets a new layout (one node: one data server);
 # the daemon SIGKILLed during a copy -> no hung nfsd thread (hung-task detector at 10 s),
-# I/O through the MDS, and after its restart layouts come back.
+# I/O through the MDS, and after its restart layouts come back; 200 files written and
+# closed, then the unmount -> nfsd frees their layout stateids (the layout_free hook), the
+# kernel half's table forgets them and the daemon hears layout-return.
 #
 # Usage: bash tests/vm/flexfiles.sh   (root; fetches the vm lane's kernel image if needed)
 # Env: DAEMON_BIN_DIR (default target/debug: pnfs_controld, pnfsctl), VMLANE_TIMEOUT.
