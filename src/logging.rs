@@ -20,8 +20,16 @@ pub fn init(prog: &str) {
         }),
         Err(_) => Targets::new().with_default(LevelFilter::INFO),
     };
+    // Colours only for a person at a terminal: not in journald or a log file, and never
+    // with NO_COLOR set (no-color.org).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(ansi),
+        )
         .with(filter)
         .init();
 }

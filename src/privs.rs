@@ -42,7 +42,8 @@ pub struct Dropped {
     pub before: u64,
     /// Capability mask held after (effective = permitted).
     pub after: u64,
-    /// Whether the bounding set could be reduced too (needs CAP_SETPCAP).
+    /// Whether the bounding set holds no capability beyond those kept: reduced here
+    /// (needs CAP_SETPCAP) or already (a systemd unit's CapabilityBoundingSet).
     pub bounding: bool,
 }
 
@@ -93,8 +94,20 @@ pub fn drop_capabilities(keep: &[u32]) -> io::Result<Dropped> {
         if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) } != 0 {
             let e = io::Error::last_os_error();
             match e.raw_os_error() {
-                // No CAP_SETPCAP (not root), or a capability this kernel does not know.
-                Some(libc::EPERM) | Some(libc::EINVAL) => bounding = false,
+                // No CAP_SETPCAP (not root, or a systemd unit's bounding set without it),
+                // or a capability this kernel does not know: the bounding set is as
+                // wanted if the capability is not in it already (a unit's
+                // CapabilityBoundingSet did it).
+                Some(libc::EPERM) | Some(libc::EINVAL) => {
+                    // SAFETY: PR_CAPBSET_READ takes integers only (a capability number,
+                    // then zeros): no memory of ours is read or written.
+                    let held = unsafe {
+                        libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0)
+                    };
+                    if held > 0 {
+                        bounding = false;
+                    }
+                }
                 _ => return Err(e),
             }
         }
