@@ -200,12 +200,22 @@ use crate::{hex, unhex};
 /// The durable client records, in nfsdcld's model: clients confirmed in epoch
 /// `current`; while `recovery` is non-zero (grace), the clients of that epoch may
 /// reclaim. Names and principal hashes are kept as hex (they are opaque bytes).
+///
+/// Unlike nfsdcld, which serves one node, a cluster's nodes restart their nfsds one at a
+/// time: each record says which node's nfsd confirmed it (`owners`), so that the clients
+/// of nodes whose nfsds keep serving stay confirmed through another node's grace (they
+/// have nothing to reclaim, and a grace that dropped their records would leave them
+/// unable to reclaim anywhere later, e.g. on the node that takes over their address).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientRecords {
     pub current: u64,
     pub recovery: u64,
     /// epoch -> client name (hex) -> principal hash (hex, may be empty).
     pub epochs: BTreeMap<u64, BTreeMap<String, String>>,
+    /// client name (hex) -> the node whose nfsd recorded it last. None for records taken
+    /// over from nfsdcld or kept before owners were (state files of earlier versions).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub owners: BTreeMap<String, u32>,
 }
 
 impl Default for ClientRecords {
@@ -214,26 +224,54 @@ impl Default for ClientRecords {
             current: 1,
             recovery: 0,
             epochs: BTreeMap::from([(1, BTreeMap::new())]),
+            owners: BTreeMap::new(),
         }
     }
 }
 
 impl ClientRecords {
-    /// A node's nfsd starts: the cluster enters grace. If it is not in grace, the current
-    /// epoch becomes the recovery epoch and a new one starts (returns true); if it is
-    /// (another node's nfsd, or this one, started during grace), the epochs stay. Unlike
-    /// nfsdcld, which serves one node, the current epoch is not started over: it holds
-    /// the records of every node's clients that confirmed during this grace.
-    pub fn grace_start(&mut self) -> bool {
+    /// Node `node`'s nfsd starts: the cluster enters grace. If it is not in grace, the
+    /// current epoch becomes the recovery epoch and a new one starts (returns true), which
+    /// keeps the clients of the nodes in `serving` (nodes whose nfsds serve out of grace:
+    /// their clients hold their state there and reclaim nothing); if it is (another
+    /// node's nfsd, or this one, started during grace), the epochs stay and the clients
+    /// `node`'s nfsd had confirmed must reclaim again (moved back to the recovery epoch).
+    /// Unlike nfsdcld, the current epoch is not started over: it holds the records of
+    /// every node's clients that confirmed during this grace.
+    pub fn grace_start(&mut self, node: u32, serving: &[u32]) -> bool {
         let new = self.recovery == 0;
         if new {
             self.recovery = self.current;
             self.current += 1;
         }
-        self.epochs.entry(self.current).or_default();
-        // Only the two live epochs are kept.
         let (c, r) = (self.current, self.recovery);
+        // Only the two live epochs are kept.
         self.epochs.retain(|e, _| *e == c || *e == r);
+        let owners = &self.owners;
+        let owned_by = |n: &String, set: &[u32]| owners.get(n).is_some_and(|o| set.contains(o));
+        let mut rec = self.epochs.remove(&r).unwrap_or_default();
+        let mut cur = self.epochs.remove(&c).unwrap_or_default();
+        if new {
+            for (n, p) in &rec {
+                if owned_by(n, serving) {
+                    cur.insert(n.clone(), p.clone());
+                }
+            }
+        } else {
+            let again: Vec<String> = cur
+                .keys()
+                .filter(|n| owned_by(n, &[node]))
+                .cloned()
+                .collect();
+            for n in again {
+                if let Some(p) = cur.remove(&n) {
+                    rec.entry(n).or_insert(p);
+                }
+            }
+        }
+        self.epochs.insert(r, rec);
+        self.epochs.insert(c, cur);
+        self.prune_owners();
         new
     }
     /// Grace is over: the recovery epoch's records are dropped.
@@ -241,24 +279,38 @@ impl ClientRecords {
         if self.recovery != 0 {
             self.epochs.remove(&self.recovery);
             self.recovery = 0;
+            self.prune_owners();
         }
     }
+    /// Owners of names no epoch holds any more are forgotten.
+    fn prune_owners(&mut self) {
+        let epochs = &self.epochs;
+        self.owners
+            .retain(|n, _| epochs.values().any(|m| m.contains_key(n)));
+    }
     pub fn create(&mut self, name: &[u8], princhash: &[u8]) {
-        self.apply(true, &hex(name), &hex(princhash));
+        self.apply(None, true, &hex(name), &hex(princhash));
     }
     pub fn remove(&mut self, name: &[u8]) -> bool {
-        self.apply(false, &hex(name), "")
+        self.apply(None, false, &hex(name), "")
     }
     /// A record in the current epoch, name and hash already in hex (as the cluster
-    /// carries them): created (true if new) or removed (true if it was there).
-    pub fn apply(&mut self, create: bool, name: &str, princhash: &str) -> bool {
+    /// carries them): created by node `node`'s nfsd (true if new) or removed (true if it
+    /// was there).
+    pub fn apply(&mut self, node: Option<u32>, create: bool, name: &str, princhash: &str) -> bool {
         if create {
+            if let Some(o) = node {
+                self.owners.insert(name.to_string(), o);
+            }
             let m = self.epochs.entry(self.current).or_default();
             m.insert(name.to_string(), princhash.to_string()).is_none()
         } else {
-            self.epochs
+            let was = self
+                .epochs
                 .get_mut(&self.current)
-                .is_some_and(|m| m.remove(name).is_some())
+                .is_some_and(|m| m.remove(name).is_some());
+            self.prune_owners();
+            was
         }
     }
     /// The epochs whose clients may reclaim: during grace, the recovery epoch and the
@@ -312,6 +364,7 @@ impl ClientRecords {
                 "clients": m.iter().map(|(n, p)| serde_json::json!({
                     "name": show(n),
                     "princhash": p,
+                    "node": self.owners.get(n),
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         })
@@ -382,6 +435,9 @@ pub fn import_nfsdcld(path: &Path) -> Result<ClientRecords, String> {
         current: current as u64,
         recovery: recovery as u64,
         epochs,
+        // nfsdcld served one node and kept no owner: these clients reclaim at the first
+        // grace or are dropped with it.
+        owners: BTreeMap::new(),
     })
 }
 
@@ -858,7 +914,7 @@ mod tests {
         assert!(c.remove(b"b"));
         assert!(!c.remove(b"zz"));
         // nfsd restarts: epoch 1's clients may reclaim, new records go to epoch 2.
-        c.grace_start();
+        c.grace_start(1, &[]);
         assert_eq!((c.current, c.recovery), (2, 1));
         assert_eq!(c.reclaimable(), vec![(b"a".to_vec(), vec![])]);
         assert!(c.may_reclaim(b"a") && !c.may_reclaim(b"b"));
@@ -866,7 +922,7 @@ mod tests {
         c.create(b"new", b"");
         // A start during grace (another node's, or this nfsd again): the epochs and their
         // records stay; who confirmed during this grace may reclaim too.
-        assert!(!c.grace_start());
+        assert!(!c.grace_start(2, &[]));
         assert_eq!((c.current, c.recovery), (2, 1));
         assert_eq!(c.epochs[&2].len(), 2);
         assert!(c.may_reclaim(b"new"));
@@ -876,10 +932,52 @@ mod tests {
         assert_eq!((c.current, c.recovery), (2, 0));
         assert!(!c.may_reclaim(b"a"));
         assert_eq!(c.epochs.keys().copied().collect::<Vec<_>>(), vec![2]);
-        c.grace_start();
+        c.grace_start(1, &[]);
         assert_eq!(c.reclaimable(), vec![(b"a".to_vec(), vec![])]);
         let j = c.to_json();
         assert_eq!(j["epochs"][0]["clients"][0]["name"], "a");
+    }
+
+    /// A cluster restarts its nfsds one at a time: the clients of a node whose nfsd keeps
+    /// serving stay confirmed through another node's grace, so they may reclaim later
+    /// (on the node that takes their address over when theirs dies); the clients a
+    /// restarted nfsd had confirmed must reclaim, also when it restarts again in grace.
+    #[test]
+    fn a_serving_nodes_clients_outlive_another_nodes_grace() {
+        let mut c = ClientRecords::default();
+        let (a, b, x) = (hex(b"on-1"), hex(b"on-2"), hex(b"nfsdcld"));
+        c.apply(Some(1), true, &a, "");
+        c.apply(Some(2), true, &b, "");
+        c.create(b"nfsdcld", b""); // taken over from nfsdcld: no owner
+                                   // Node 2's nfsd restarts while node 1's serves: a's record stays confirmed.
+        assert!(c.grace_start(2, &[1]));
+        assert!(c.epochs[&c.current].contains_key(&a));
+        assert!(!c.epochs[&c.current].contains_key(&b));
+        assert!(c.may_reclaim(b"on-2") && c.may_reclaim(b"nfsdcld"));
+        // b did not reclaim: gone with the grace; a and its owner stay; x is gone.
+        c.grace_done();
+        assert!(c.epochs[&c.current].contains_key(&a) && !c.may_reclaim(b"on-1"));
+        assert_eq!(c.owners.keys().collect::<Vec<_>>(), vec![&a]);
+        assert!(!c
+            .epochs
+            .values()
+            .any(|m| m.contains_key(&b) || m.contains_key(&x)));
+        // Node 1 dies; node 2's nfsd takes its address over and restarts: a may reclaim
+        // there (node 1 is no longer serving).
+        assert!(c.grace_start(2, &[]));
+        assert_eq!(c.reclaimable(), vec![(b"on-1".to_vec(), vec![])]);
+        c.apply(Some(2), true, &a, "");
+        assert_eq!(c.owners[&a], 2);
+        c.grace_done();
+        assert!(c.epochs[&c.current].contains_key(&a));
+        // A grace begun by node 1 keeps node 2's clients; node 2's nfsd then restarts in
+        // that grace: its clients must reclaim again, and do not outlive it if they do not.
+        assert!(c.grace_start(1, &[2]));
+        assert!(c.epochs[&c.current].contains_key(&a));
+        assert!(!c.grace_start(2, &[]));
+        assert!(!c.epochs[&c.current].contains_key(&a) && c.may_reclaim(b"on-1"));
+        c.grace_done();
+        assert!(!c.epochs.values().any(|m| m.contains_key(&a)) && c.owners.is_empty());
     }
 
     #[test]

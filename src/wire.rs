@@ -44,6 +44,10 @@ pub struct GraceSnap {
     pub nodes: BTreeMap<u32, u8>,
     /// epoch -> client name (hex) -> principal hash (hex).
     pub epochs: BTreeMap<u64, BTreeMap<String, String>>,
+    /// client name (hex) -> the node whose nfsd recorded it ([`crate::cld::ClientRecords`]).
+    /// Encoded after the epochs, and only when not empty: a message without it decodes
+    /// as before.
+    pub owners: BTreeMap<String, u32>,
 }
 
 /// Identity of a stateid in caches: (clientid, fsid, fileid, other).
@@ -433,6 +437,12 @@ impl Msg {
                         w.str(name).str(p);
                     }
                 }
+                if !grace.owners.is_empty() {
+                    w.u32(grace.owners.len() as u32);
+                    for (name, n) in &grace.owners {
+                        w.str(name).u32(*n);
+                    }
+                }
             }
             Msg::Grace { node, req, op } => {
                 w.u32(*node).u64(*req).u8(*op);
@@ -598,6 +608,12 @@ impl Msg {
                     }
                     grace.epochs.insert(e, m);
                 }
+                if !r.0.is_empty() {
+                    for _ in 0..r.u32()? {
+                        let name = r.hex()?;
+                        grace.owners.insert(name, r.u32()?);
+                    }
+                }
                 if grace.current == 0 || grace.recovery >= grace.current {
                     return Err(WireError::BadField("grace epochs"));
                 }
@@ -739,6 +755,7 @@ mod tests {
                         (3, BTreeMap::new()),
                     ]
                     .into(),
+                    owners: [("6c696e7578".to_string(), 1)].into(),
                 },
             },
             Msg::Grace {

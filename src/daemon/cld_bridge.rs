@@ -227,7 +227,10 @@ impl Daemon {
         name: &str,
         princhash: &str,
     ) {
-        self.store.state.clients.apply(create, name, princhash);
+        self.store
+            .state
+            .clients
+            .apply(Some(node), create, name, princhash);
         self.mark_dirty();
         if node == self.view.node {
             self.cld_answer_after_save(req, |m| vec![crate::cld::reply(m, 0)]);

@@ -47,7 +47,22 @@ impl Daemon {
         let c = &mut self.store.state.clients;
         match op {
             grace_op::START => {
-                let new = c.grace_start();
+                // The nodes whose nfsds serve out of grace: their clients stay confirmed.
+                let serving: Vec<NodeId> = self
+                    .view
+                    .members
+                    .iter()
+                    .copied()
+                    .filter(|n| {
+                        *n != node
+                            && self
+                                .grace
+                                .nodes
+                                .get(n)
+                                .is_none_or(|f| f & GRACE_ENFORCING == 0)
+                    })
+                    .collect();
+                let new = c.grace_start(node, &serving);
                 let (cur, rec) = (c.current, c.recovery);
                 if new {
                     self.grace_log("begin", node, format!(
@@ -226,12 +241,15 @@ impl Daemon {
             recovery: c.recovery,
             nodes: self.grace.nodes.clone(),
             epochs: c.epochs.clone(),
+            owners: c.owners.clone(),
         }
     }
 
     pub(super) fn adopt_grace(&mut self, from: NodeId, g: GraceSnap) {
         let c = &mut self.store.state.clients;
-        if (c.current, c.recovery, &c.epochs) != (g.current, g.recovery, &g.epochs) {
+        if (c.current, c.recovery, &c.epochs, &c.owners)
+            != (g.current, g.recovery, &g.epochs, &g.owners)
+        {
             self.ring.push(format!(
                 "grace: epochs {}/{} and {} record set(s) from node {from} replace ours ({}/{})",
                 g.current,
@@ -243,6 +261,7 @@ impl Daemon {
             c.current = g.current;
             c.recovery = g.recovery;
             c.epochs = g.epochs;
+            c.owners = g.owners;
             self.mark_dirty();
         }
         // Our own flags are ours to say (a Rejoin follows if our nfsd is in grace).

@@ -417,6 +417,9 @@ mod gen {
                     recovery: r.below(2),
                     nodes: BTreeMap::from([(from, r.below(4) as u8)]),
                     epochs: BTreeMap::new(),
+                    // (`owners` since the records keep who recorded them; a baseline
+                    // tree may not have the field)
+                    ..GraceSnap::default()
                 },
             },
             13 => Msg::Grace {
