@@ -1,6 +1,6 @@
 #!/bin/bash
 # pid 1 of each guest of tests/vm/cluster.sh (Debian bookworm root, snapshot=on). The
-# kernel command line says vmc.node=N vmc.nodes=M. Both nodes set up corosync, dlm,
+# kernel command line says vmc.node=N vmc.nodes=M vmc.boot=B. Both nodes set up corosync, dlm,
 # the lock_dlm GFS2, nfsd with the flexfile hooks, the shim and pnfs_controld (corosync
 # engine, node 1 the MDS by priority); node 2 then serves commands from node 1 on TCP
 # 7777 (busybox nc) and waits to be killed; node 1 is the NFS client and runs the checks:
@@ -13,6 +13,16 @@
 #                          one clock), the I/O goes on with a new layout on node 1, GFS2
 #                          recovers node 2's journal, `pnfsctl fs show` and the daemon's
 #                          members agree with GFS2 and dlm
+#   3. node 1 dies         the host boots node 2 again (vmc.boot=2; it rejoins), node 1
+#                          adds the service address 10.9.0.100 and serves commands; node 2's
+#                          client mounts the service address and holds a lock on node 1's
+#                          nfsd; node 2's nfsd restarts once meanwhile (a rolling restart);
+#                          node 2 has the host kill node 1 ("VMC-HOST kill 1"), recovers its
+#                          journal, takes the service address over and restarts its nfsd into
+#                          grace: the client reclaims its lock there (the client's own
+#                          nfs4_lock_reclaim event, node 2's nfsd's lock state)
+# Every nfsd presents one server owner and scope (nfsd takes both from the nodename of the
+# process that starts it): rpc.nfsd runs in a UTS namespace named vmc-nfs (/tmp/nfsd-up.sh).
 # Every check is a PASS/FAIL line with its evidence, between VMC-BEGIN and VMC-END.
 export PATH=/opt/pnfs:/usr/sbin:/usr/bin:/sbin:/bin LD_LIBRARY_PATH=/opt/pnfs/lib
 mount -t proc proc /proc
@@ -20,44 +30,52 @@ mount -t sysfs sysfs /sys
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 mkdir -p /dev/shm && mount -t tmpfs tmpfs /dev/shm
-NODE=1 NODES=2 DIAG=0
+NODE=1 NODES=2 DIAG=0 BOOT=1
 for w in $(cat /proc/cmdline); do
 	case $w in
 	vmc.node=*) NODE=${w#*=} ;;
+	vmc.boot=*) BOOT=${w#*=} ;;
 	vmc.nodes=*) NODES=${w#*=} ;;
 	vmc.diag=*) DIAG=${w#*=} ;;
 	esac
 done
 PEER=$((3 - NODE))
+# check names: vmc_n1_*, vmc_n2_* (node 2's first boot), vmc_n2r_* (node 2 rejoined)
+TN=n$NODE
+[ "$BOOT" = 1 ] || TN=n${NODE}r
 hostname "n$NODE"
 echo VMC-BEGIN
-log() { echo "n$NODE $(date +%H:%M:%S.%3N) $*"; }
-pass() { echo "PASS vmc_n${NODE}_$1${2:+ ($2)}"; }
-fail() { echo "FAIL vmc_n${NODE}_$1: $2"; }
+log() { echo "$TN $(date +%H:%M:%S.%3N) $*"; }
+pass() { echo "PASS vmc_${TN}_$1${2:+ ($2)}"; }
+fail() { echo "FAIL vmc_${TN}_$1: $2"; }
 # check NAME EVIDENCE CONDITION...
 check() {
 	local name=$1 ev=$2
 	shift 2
 	if "$@"; then pass "$name" "$ev"; else fail "$name" "$ev"; fi
 }
-finish() {
-	log "finishing: $*"
-	echo "---- n$NODE daemon log (tail) ----"
+# diag: the logs' tails and VMC-END (the host prints a guest's serial log up to it)
+diag() {
+	echo "---- $TN daemon log (tail) ----"
 	tail -12 /tmp/daemon.log 2>/dev/null | cut -c1-240
-	echo "---- n$NODE daemon ring (membership, recall, fs) ----"
+	echo "---- $TN daemon ring (membership, recall, fs, grace) ----"
 	pnfsctl debug dump 2>/dev/null | grep -E 'membership|left|recall|recover|grace|mds' | tail -20 | cut -c1-240
-	echo "---- n$NODE corosync log (membership lines) ----"
+	echo "---- $TN corosync log (membership lines) ----"
 	grep -E 'membership|Members|quorum|failed|Completed' /tmp/corosync.log 2>/dev/null | tail -12
-	echo "---- n$NODE kernel log (nfsd, dlm, gfs2, pnfs, hung) ----"
+	echo "---- $TN kernel log (nfsd, dlm, gfs2, pnfs, hung) ----"
 	dmesg | grep -iE 'nfsd|dlm|gfs2|pnfs|blocked for|WARN|BUG' | tail -25
 	echo VMC-END
+}
+finish() {
+	log "finishing: $*"
+	diag
 	sync
 	echo o >/proc/sysrq-trigger
 	sleep 60
 }
 (
 	sleep 900
-	echo "FAIL vmc_n${NODE}_watchdog: the guest script still ran after 900 s"
+	echo "FAIL vmc_${TN}_watchdog: the guest script still ran after 900 s"
 	finish watchdog
 ) &
 until_ok() {
@@ -165,6 +183,11 @@ echo 10 >/proc/fs/nfsd/nfsv4gracetime
 # the namespace): 50 s by default (5 x nlm_timeout); the same 10 s as nfsd's here.
 modprobe lockd
 echo 10 >/proc/sys/fs/nfs/nlm_grace_period
+# The NFS client's modules now (each node's client mounts during a grace later, where
+# loading them from disk under TCG took seconds); the flexfile client's data-server
+# timeouts: 3 s, one retry (the default is 60 s).
+modprobe nfsv4
+modprobe nfs_layout_flexfiles dataserver_timeo=30 dataserver_retrans=1
 rpcbind
 exportfs -o rw,sync,no_root_squash,no_subtree_check,insecure,fsid=1,pnfs '*:/srv/gfs2'
 rpc.mountd -N 2
@@ -174,8 +197,16 @@ PNFS_LOG=info pnfs_controld --engine corosync --socket generic --node-id "$NODE"
 	>>/tmp/daemon.log 2>&1 &
 DPID=$!
 until_ok 60 pnfsctl ping -c 1 || { fail daemon_start "$(tail -5 /tmp/daemon.log)"; finish; }
-# The data server speaks NFSv3 (loosely coupled flexfiles): v3 on.
-rpc.nfsd -V 3 -V 4.1 -V 4.2 4 || { fail nfsd_start "rpc.nfsd"; finish; }
+# Every node's nfsd presents one server owner and scope, so that a client whose service
+# address moves to another node may reclaim there: nfsd takes both from the nodename of
+# the process that starts it (nfsd_svc), so rpc.nfsd runs in a UTS namespace of its own.
+# (The data server speaks NFSv3: loosely coupled flexfiles.)
+printf '#!/bin/sh\nexec unshare --uts sh -c "hostname vmc-nfs && exec rpc.nfsd -V 3 -V 4.1 -V 4.2 4"\n' >/tmp/nfsd-up.sh
+chmod 755 /tmp/nfsd-up.sh
+# cstates PATTERN: the states nfsd holds for the client whose info matches PATTERN
+printf '#!/bin/sh\nfor d in /proc/fs/nfsd/clients/*; do grep -q "$1" "$d/info" 2>/dev/null && cat "$d/states"; done\n' >/tmp/cstates.sh
+chmod 755 /tmp/cstates.sh
+/tmp/nfsd-up.sh || { fail nfsd_start "rpc.nfsd"; finish; }
 T_NFSD=$SECONDS
 check nfsd_uses_our_cld "$(dmesg | grep -o 'Using nfsdcld client tracking operations' | head -1)" \
 	until_ok 30 eval "dmesg | grep -q 'Using nfsdcld client tracking operations'"
@@ -194,17 +225,119 @@ echo 1 >/sys/kernel/tracing/events/printk/console/enable
 # wall clock here: no TAI offset is ever set in the guest).
 echo tai >/sys/kernel/tracing/trace_clock 2>/dev/null
 
-if [ "$NODE" != 1 ]; then
-	# ---- node 2: serve node 1's commands until the host kills this guest
+# serve_peer: run the peer's commands (its `rpc`) from TCP 7777; publish our jid; ready
+serve_peer() {
 	printf '#!/bin/bash\nexport PATH=%s LD_LIBRARY_PATH=%s\nread -r cmd\neval "$cmd" 2>&1\n' "$PATH" "$LD_LIBRARY_PATH" >/tmp/rpc.sh
 	chmod 755 /tmp/rpc.sh
 	busybox nc -ll -p 7777 -e /tmp/rpc.sh &
 	echo "$JID" >/tmp/jid
 	: >/tmp/ready
+}
+if [ "$NODE" = 2 ] && [ "$BOOT" = 1 ]; then
+	# ---- node 2, first boot: serve node 1's commands until the host kills this guest
+	serve_peer
 	log "ready; serving node 1's commands on 7777 until killed"
 	sleep 840
 	fail never_killed "node 1 did not have this guest killed"
 	finish
+fi
+
+if [ "$NODE" = 2 ]; then
+	# ---- 3. node 2 rejoined (its second boot): node 1 serves the service address
+	# 10.9.0.100; this node's client mounts it and holds a lock; node 1 dies; this node
+	# takes the address over and its nfsd restarts into grace: the client reclaims here.
+	echo "---- 3. node 2 rejoined; node 1 dies: its client's lock is reclaimed on node 2 ----"
+	SVC=10.9.0.100
+	until_ok 120 eval 'rpc "cat /tmp/ready && echo ok" | grep -q ok' || { fail peer_ready "node 1 never served"; finish; }
+	PJID=$(rpc 'cat /tmp/jid')
+	check rejoined "corosync: $(qnodes) nodes; journal $JID; daemon: $(pnfsctl member show 2>/dev/null | sed -n 2p)" \
+		eval '[ "$(qnodes)" = 2 ] && pnfsctl member show 2>/dev/null | grep -q "^mds 1 "'
+	# this nfsd's own grace (10 s) ends first: the cluster is out of grace
+	while [ $((SECONDS - T_NFSD)) -lt 15 ]; do sleep 1; done
+	# timeo=50: the client retries every 5 s (TCP's default: 60 s), so it finds the service
+	# address on its new node soon after the takeover. A hard mount, as for any HA service.
+	if timeout 120 mount -t nfs4 -o vers=4.1,proto=tcp,timeo=50 "$SVC:/srv/gfs2" /mnt/nfs; then
+		pass client_mount "$SVC:/srv/gfs2 (node 1's service address) vers=4.1"
+	else
+		fail client_mount "NFSv4.1 mount of $SVC"
+		finish
+	fi
+	: >/srv/gfs2/lock3
+	chmod 666 /srv/gfs2/lock3
+	flock /mnt/nfs/lock3 -c 'echo locked >/tmp/locked3; exec sleep 3600' &
+	LPID=$!
+	until_ok 30 test -e /tmp/locked3 || fail lock3 "flock through the service address did not succeed"
+	ME='NFSv4.1 n2"'
+	pstates() { rpc "/tmp/cstates.sh '$ME'"; }
+	states() { /tmp/cstates.sh "$ME"; }
+	check lock_held_on_node1 "node 1's nfsd holds $(pstates | grep -c 'type: lock') lock state(s) of client \"Linux $ME" \
+		eval 'pstates | grep -q "type: lock"'
+	# A rolling restart of this node's nfsd while the client's state lives on node 1: a
+	# cluster grace begins and ends; the client has nothing to reclaim here (node 1's nfsd
+	# kept running) and its record must outlive this grace.
+	T_RR=$(date +%s.%N)
+	rpc.nfsd 0
+	/tmp/nfsd-up.sh || fail nfsd_restart "rpc.nfsd"
+	since() { pnfsctl debug dump 2>/dev/null | awk -v t="$1" '$1 >= t'; }
+	until_ok 40 eval 'since "$T_RR" | grep -q "cld: grace done: epoch"'
+	check grace_after_rolling_restart "node 2's daemon: $(since "$T_RR" | grep -E 'cluster grace begins|cld: grace (starts|done)' | cut -c1-120 | tr '\n' ';')" \
+		eval 'since "$T_RR" | grep -q "cld: grace done: epoch"'
+	clients() { pnfsctl -j client show 2>/dev/null | tr -d '\n' | tr -s ' '; }
+	check client_record_outlives_grace "pnfsctl -j client show: $(clients | cut -c1-300)" \
+		eval 'clients | grep -q "Linux NFSv4.1 n2"'
+	# the client's reclaims and nfsd's grace, in one trace buffer (one clock)
+	for e in nfs4/nfs4_open_reclaim nfs4/nfs4_state_lock_reclaim nfs4/nfs4_set_lock nfsd/nfsd_grace_start nfsd/nfsd_grace_complete; do
+		echo 1 >/sys/kernel/tracing/events/$e/enable 2>/dev/null || log "no trace event $e"
+	done
+	echo >/sys/kernel/tracing/trace
+	T_KILL=$(date +%s.%N)
+	echo "VMC-HOST kill 1"
+	if until_ok 120 nodes_are 1; then
+		pass corosync_detects "corosync-quorumtool: $(qnodes) node(s), $(awk -v k="$T_KILL" -v n="$(date +%s.%N)" 'BEGIN {printf "%.1f", n - k}') s after the kill request"
+	else
+		fail corosync_detects "corosync still has $(qnodes) nodes"
+	fi
+	jdone() { dmesg | grep -qE "jid=$PJID: (Done|Busy)"; }
+	until_ok 120 jdone
+	check gfs2_recovers_journal "node 1's jid $PJID: $(dmesg | grep -oE "jid=$PJID: (Done|Busy)" | head -1); recover_status=$(cat /sys/fs/gfs2/vmc:fs0/lock_module/recover_status)" jdone
+	# The takeover, as a cluster resource manager does it: the service address comes up
+	# here and nfsd restarts (an nfsd enters grace only when it starts), with 20 s of grace.
+	ip addr add "$SVC/24" dev "$IF"
+	rpc.nfsd 0
+	echo 20 >/proc/fs/nfsd/nfsv4gracetime
+	echo 20 >/proc/sys/fs/nfs/nlm_grace_period
+	T_TO=$(date +%s.%N)
+	/tmp/nfsd-up.sh || fail takeover_nfsd "rpc.nfsd"
+	log "took over $SVC; nfsd in grace"
+	tr_lines() { grep -v '^#' /sys/kernel/tracing/trace | grep -E ": ($1):" | sed 's/^ *//' | cut -c1-220; }
+	# tr_time EVENT [REGEX]: the trace time of EVENT's first line (matching REGEX)
+	tr_time() { tr_lines "$1" | grep -E -- "${2:-.}" | head -n1 | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) {sub(":", "", $i); print $i; exit}}'; }
+	until_ok 90 eval 'states | grep -q "type: lock"'
+	echo "---- trace: nfsd's grace, the client's reclaims ----"
+	tr_lines 'nfsd_grace_start|nfsd_grace_complete|nfs4_open_reclaim|nfs4_state_lock_reclaim|nfs4_set_lock' | head -10
+	dmesg | grep -E 'NFSD: (starting|all clients|no clients).*grace|reclaim failed' | tail -4
+	gs=$(since "$T_TO" | grep -m1 'cld: grace starts' | cut -c1-140)
+	t_gs=$(tr_time nfsd_grace_start) t_lr=$(tr_time nfs4_state_lock_reclaim) t_sl=$(tr_time nfs4_set_lock 'error=0 ')
+	t_gc=$(tr_time nfsd_grace_complete)
+	# A lock granted while nfsd is in grace is a reclaim (any other gets NFS4ERR_GRACE).
+	check lock_reclaimed_on_node2 "trace: nfsd grace start ${t_gs:-none}, the client's LOCK error=0 at ${t_sl:-never}, its lock state reclaimed at ${t_lr:-never}, grace complete ${t_gc:-not yet}; $(tr_lines nfs4_open_reclaim | grep -oE 'error=[^ ]+ [^ ]+' | head -1 | sed 's/^/open reclaim /'); node 2's nfsd holds $(states | grep -c 'type: lock') lock state(s) of the client; the holder (pid $LPID) alive: $(kill -0 $LPID 2>/dev/null && echo yes || echo no); daemon: ${gs:-no grace start}" \
+		eval '[ -n "$t_gs" ] && [ -n "$t_lr" ] && [ -n "$t_sl" ] && awk -v a="$t_gs" -v b="$t_lr" -v c="$t_sl" -v d="${t_gc:-1e12}" "BEGIN { exit !(a <= c && c <= d && a <= b && b <= d) }" &&
+			states | grep -q "type: lock" && kill -0 $LPID && ! dmesg | grep -qi "reclaim failed"'
+	dd if=/dev/urandom of=/tmp/src3 bs=1M count=2 2>/dev/null
+	SUM3=$(sha256sum </tmp/src3 | cut -d' ' -f1)
+	timeout 180 dd if=/tmp/src3 of=/mnt/nfs/f3 bs=1M conv=fsync 2>/dev/null
+	echo 3 >/proc/sys/vm/drop_caches
+	s_nfs=$(timeout 60 sha256sum </mnt/nfs/f3 | cut -d' ' -f1)
+	s_g=$(sha256sum </srv/gfs2/f3 | cut -d' ' -f1)
+	check io_after_takeover "sha256 source $SUM3, NFS via $SVC $s_nfs, GFS2 $s_g" eval '[ "$s_nfs" = "$SUM3" ] && [ "$s_g" = "$SUM3" ]'
+	dlmm=$(dlm_tool ls 2>/dev/null | awk '/^members/ {$1=""; print}' | head -1 | tr -s ' ')
+	check views_agree "daemon: $(pnfsctl member show 2>/dev/null | sed -n 2p), members $(members)| dlm fs0 members:$dlmm | corosync nodes: $(qnodes)" \
+		eval '[ "$(members)" = "2 " ] && [ "$(echo $dlmm)" = 2 ] && [ "$(qnodes)" = 1 ] && pnfsctl member show 2>/dev/null | grep -q "^mds 2 "'
+	check no_hung_task "dmesg 'blocked for more than': $(dmesg | grep -c 'blocked for more than')" \
+		eval '! dmesg | grep -q "blocked for more than"'
+	kill $LPID 2>/dev/null
+	timeout 30 umount /mnt/nfs
+	finish done
 fi
 
 # ---- node 1: the MDS and the NFS client
@@ -215,8 +348,6 @@ check peer_daemon_members "node 2's daemon: $(rpc 'pnfsctl member show' | sed -n
 	eval 'rpc "pnfsctl member show" | grep -q "^mds 1 "'
 # nfsd's grace (10 s) on both nodes, ended cluster-wide
 while [ $((SECONDS - T_NFSD)) -lt 15 ]; do sleep 1; done
-# The flexfile client's data-server timeouts: 3 s, one retry (the default is 60 s).
-modprobe nfs_layout_flexfiles dataserver_timeo=30 dataserver_retrans=1 2>/dev/null
 # A hard mount, as for any HA NFS service: I/O waits out a server's death and recovery.
 if timeout 120 mount -t nfs4 -o vers=4.1,proto=tcp 10.9.0.1:/srv/gfs2 /mnt/nfs; then
 	pass client_mount "10.9.0.1:/srv/gfs2 vers=4.1"
@@ -314,56 +445,50 @@ states1() { cat /proc/fs/nfsd/clients/*/states 2>/dev/null; }
 check lock_held_on_node1 "node 1's nfsd: $(states1 | grep -c 'type: lock') lock state(s)" eval 'states1 | grep -q "type: lock"'
 rdump() { rpc 'pnfsctl debug dump' 2>/dev/null; }
 T2=$SECONDS
-rpc 'rpc.nfsd 0; rpc.nfsd -V 3 -V 4.1 -V 4.2 4 && echo restarted' | grep -q restarted || fail nfsd2_restart "rpc.nfsd on node 2"
+rpc 'rpc.nfsd 0; /tmp/nfsd-up.sh && echo restarted' | grep -q restarted || fail nfsd2_restart "rpc.nfsd on node 2"
 log "node 2's nfsd restarted"
 while [ $((SECONDS - T2)) -lt 6 ]; do sleep 0.5; done
 ip rule add to 10.9.0.1 iif lo prohibit pref 1 && ip rule del pref 0 && ip rule add from all lookup local pref 2 ||
 	fail block_client "ip rule: $(ip rule 2>&1 | tr '\n' ';')"
 timeout 30 rpc.nfsd 0
-timeout 30 rpc.nfsd -V 3 -V 4.1 -V 4.2 4 || fail nfsd1_restart "rpc.nfsd on node 1"
+timeout 30 /tmp/nfsd-up.sh || fail nfsd1_restart "rpc.nfsd on node 1"
 log "node 1's nfsd restarted; its client is cut off from it"
 # Node 2's nfsd ends its own grace after 10 s and asks GraceDone: held while node 1
-# needs grace. Then, during the hold, a mount of node 2 and a new lock there: it must wait
-# (NFS4ERR_GRACE) until the hold ends. (The client has no state on node 2 before: a mount
-# earlier would reclaim at once and end node 2's grace early.) Then node 1's client may
-# reach node 1 again and reclaim.
+# needs grace. Then, during the hold, node 2's own client mounts node 2 and asks a new
+# lock there: it must wait (NFS4ERR_GRACE) until the hold ends. (A client that mounted
+# only node 2: the nodes present one server scope, so a second mount by node 1's client
+# would be taken for a trunk of the server it already has. It has no state on node 2
+# before: a mount earlier would reclaim at once and end node 2's grace early.) Then node
+# 1's client may reach node 1 again and reclaim. The lock's times are node 2's clock, as
+# its daemon's ring.
 until_ok 30 eval 'rdump | grep -q "GraceDone held: nodes \[1\]"'
 log "node 2's GraceDone is held (or 30 s passed)"
-mkdir -p /mnt/nfs2
-timeout 60 mount -t nfs4 -o vers=4.1,proto=tcp 10.9.0.2:/srv/gfs2 /mnt/nfs2 || fail mount_node2 "NFSv4.1 mount of node 2"
-# Node 2's clock is not node 1's (each guest's clock starts from the host's): the lock's
-# times are taken on node 1 and moved to node 2's clock by the offset measured here.
-a=$(date +%s.%N) r=$(rpc 'date +%s.%N') b=$(date +%s.%N)
-OFF=$(awk -v a="$a" -v r="$r" -v b="$b" 'BEGIN {printf "%.3f", r - (a + b) / 2}')
-OFF_ERR=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", (b - a) / 2}')
-T_L2ASK=$(date +%s.%N)
-( timeout 120 flock /mnt/nfs2/lock2 -c 'date +%s.%N >/tmp/lock2.at' ) &
-L2PID=$!
+RPC_T=70 rpc 'mkdir -p /mnt/nfs2 && timeout 60 mount -t nfs4 -o vers=4.1,proto=tcp 10.9.0.2:/srv/gfs2 /mnt/nfs2 && echo mounted' |
+	grep -q mounted || fail mount_node2 "NFSv4.1 mount of node 2 by node 2's client"
+a2=$(rpc 'date +%s.%N; (timeout 120 flock /mnt/nfs2/lock2 -c "date +%s.%N >/tmp/lock2.at" </dev/null >/dev/null 2>&1 &)')
 ip rule add from all lookup local pref 0 && ip rule del pref 2 && ip rule del pref 1 ||
 	fail unblock_client "ip rule: $(ip rule 2>&1 | tr '\n' ';')"
 log "node 1's client can reach node 1's nfsd again"
 timeout 5 stat /mnt/nfs/lockf >/dev/null 2>&1 &
 until_ok 60 eval 'rdump | sed -n "/GraceDone held: nodes \\[1\\]/,\$p" | grep -q "cld: grace done: epoch"'
-timeout 130 bash -c "while kill -0 $L2PID 2>/dev/null; do sleep 0.5; done"
+until_ok 130 eval 'rpc "cat /tmp/lock2.at" | grep -q .'
 held=$(rdump | grep -m1 'GraceDone held: nodes \[1\]')
 done1=$(rdump | grep 'grace: node 1.s nfsd finished reclaim' | tail -1)
 gdone=$(rdump | grep 'cld: grace done: epoch' | tail -1)
 echo "node 2's daemon:"
 rdump | grep -E 'grace|cld' | tail -14 | sed 's/^/  /'
-echo "client's view of node 2: $(awk '/mounted on \/mnt\/nfs2 /{p=1} p&&/^[[:space:]]+LOCK:/{print; exit}' /proc/self/mountstats)"
+echo "node 2's client's view of node 2: $(rpc "awk '/mounted on \/mnt\/nfs2 /{p=1} p&&/^[[:space:]]+LOCK:/{print; exit}' /proc/self/mountstats")"
 check graceDone_held_on_node2 "${held:-no 'GraceDone held' line}" test -n "$held"
 t_held=${held%% *} t_done1=${done1%% *} t_gdone=${gdone%% *}
 check node2_answered_after_node1_reclaimed "node 2's GraceDone held at ${t_held:-?}, node 1 finished reclaim at ${t_done1:-?}, node 2's GraceDone answered at ${t_gdone:-?}" \
 	eval '[ -n "$t_held" ] && [ -n "$t_done1" ] && [ -n "$t_gdone" ] && awk -v a="$t_held" -v b="$t_done1" -v c="$t_gdone" "BEGIN { exit !(a <= b && b <= c) }"'
 check lock_reclaimed_on_node1 "node 1's nfsd after its restart: $(states1 | grep -c 'type: lock') lock state(s); the holder (pid $LPID) alive: $(kill -0 $LPID 2>/dev/null && echo yes || echo no)" \
 	until_ok 30 eval 'states1 | grep -q "type: lock" && kill -0 $LPID'
-t_l2=$(cat /tmp/lock2.at 2>/dev/null)
-n2() { [ -n "$1" ] && awk -v t="$1" -v o="$OFF" 'BEGIN {printf "%.3f", t + o}'; }
-a2=$(n2 "$T_L2ASK") l2=$(n2 "$t_l2")
-check node2_in_grace_while_held "node 2's clock (node 1's + $OFF s, +/- $OFF_ERR s): a new lock on node 2 asked at ${a2:-?} during the hold (lockd's grace $(cat /proc/sys/fs/nfs/nlm_grace_period) s), granted at ${l2:-never}; node 2's GraceDone held at ${t_held:-?}, answered at ${t_gdone:-?}" \
-	eval '[ -n "$l2" ] && [ -n "$t_gdone" ] && awk -v a="$a2" -v l="$l2" -v g="$t_gdone" -v e="$OFF_ERR" "BEGIN { exit !(a + e < g && l - e >= g) }"'
+l2=$(rpc 'cat /tmp/lock2.at')
+check node2_in_grace_while_held "node 2's clock: a new lock on node 2 asked at ${a2:-?} during the hold (lockd's grace $(cat /proc/sys/fs/nfs/nlm_grace_period) s), granted at ${l2:-never}; node 2's GraceDone held at ${t_held:-?}, answered at ${t_gdone:-?}" \
+	eval '[ -n "$a2" ] && [ -n "$l2" ] && [ -n "$t_gdone" ] && awk -v a="$a2" -v l="$l2" -v g="$t_gdone" "BEGIN { exit !(a < g && l >= g) }"'
 kill $LPID 2>/dev/null
-timeout 30 umount /mnt/nfs2
+RPC_T=40 rpc "timeout 30 umount /mnt/nfs2" >/dev/null
 
 # ---- 2. node 2 dies during client I/O on its device
 echo "---- 2. node 2 dies ----"
@@ -464,4 +589,14 @@ check views_agree "daemon members: $(members)| dlm fs0 members:$dlmm | corosync 
 check no_hung_task "dmesg 'blocked for more than' ($(cat /proc/sys/kernel/hung_task_timeout_secs) s): $(dmesg | grep -c 'blocked for more than')$(dmesg | grep -A24 'blocked for more than' | grep -oE ' [a-z_0-9.]+\+0x' | tr -d '+' | head -14 | tr '\n' ' ')" \
 	eval '! dmesg | grep -q "blocked for more than"'
 timeout 30 umount /mnt/nfs
-finish done
+
+# ---- 3. (node 1's part) the service address 10.9.0.100 here; the host boots node 2 again;
+# node 2 drives section 3 through this node's command server and has this guest killed
+echo "---- 3. node 1 serves the service address 10.9.0.100 until node 2 has it killed ----"
+ip addr add 10.9.0.100/24 dev "$IF"
+serve_peer
+diag
+echo "VMC-HOST boot 2"
+sleep 840
+fail never_killed "the rejoined node 2 did not have this guest killed"
+finish

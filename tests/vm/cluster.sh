@@ -14,7 +14,13 @@
 #     100 ms of corosync handing its clients the new membership (corosync's log and nfsd's
 #     trace events on one clock; the daemons run with --rt-priority 1), the client's
 #     I/O goes on with a new layout on node 1 (checksums), GFS2 on node 1 recovers node 2's
-#     journal and `pnfsctl fs show` says so, and the daemon's members agree with dlm's.
+#     journal and `pnfsctl fs show` says so, and the daemon's members agree with dlm's;
+#   - a client's lock reclaimed on another node: node 2 boots again (on node 1's request)
+#     and rejoins; its client mounts node 1's service address 10.9.0.100 and holds a lock
+#     there; node 2's nfsd restarts once meanwhile; node 1's qemu is SIGKILLed (on node 2's
+#     request); node 2 recovers node 1's journal, takes the address over and restarts its
+#     nfsd into grace: the client reclaims its lock there (every nfsd presents the same
+#     server owner and scope).
 #
 # Usage: bash tests/vm/cluster.sh   (root)
 # Env: DAEMON_BIN_DIR (default target/debug; pnfs_controld built with the corosync
@@ -127,65 +133,90 @@ cleanup() {
 	[ $FINISHED = 1 ] || echo "0 passed, 1 failed"
 }
 trap cleanup EXIT
-hlog "booting $NODES guests (${accel[1]}; timeout ${TIMEOUT}s)"
-tb=$SECONDS
-for n in $(seq 1 $NODES); do
+# launch KEY NODE BOOT: one guest; its serial log is serial.KEY.log
+launch() {
+	local key=$1 n=$2 boot=$3 net
 	if [ "$n" = 1 ]; then
 		net="socket,id=n0,listen=127.0.0.1:$BASEPORT"
 	else
 		net="socket,id=n0,connect=127.0.0.1:$BASEPORT"
 	fi
 	timeout --kill-after=10 "$TIMEOUT" nice qemu-system-x86_64 "${accel[@]}" -m 768 -smp "${CLUSTER_SMP:-2}" \
-		-nodefaults -display none -no-reboot -serial "file:$WORK/serial.$n.log" \
-		-pidfile "$WORK/qemu.$n.pid" \
+		-nodefaults -display none -no-reboot -serial "file:$WORK/serial.$key.log" \
+		-pidfile "$WORK/qemu.$key.pid" \
 		-drive "file=$ROOTIMG,format=raw,if=none,id=root,snapshot=on" \
 		-device virtio-blk-pci,drive=root,serial=root \
 		-drive "file=$SHARED,format=raw,if=none,id=sh,cache=none,file.locking=off" \
 		-device virtio-blk-pci,drive=sh,share-rw=on,serial=shared0 \
 		-netdev "$net" -device "virtio-net-pci,netdev=n0,mac=52:54:00:00:09:0$n" \
 		-kernel "$KERNEL" -initrd "$WORK/initrd.gz" \
-		-append "console=ttyS0 panic=-1 quiet vmc.node=$n vmc.nodes=$NODES vmc.diag=${CLUSTER_DIAG:-0}" \
-		</dev/null >"$WORK/qemu.$n.out" 2>&1 &
-	TPID[$n]=$!
-	for _ in $(seq 1 100); do [ -s "$WORK/qemu.$n.pid" ] && break; sleep 0.1; done
-	QPID[$n]=$(cat "$WORK/qemu.$n.pid" 2>/dev/null || echo none)
-	sleep 1
-done
+		-append "console=ttyS0 panic=-1 quiet vmc.node=$n vmc.nodes=$NODES vmc.boot=$boot vmc.diag=${CLUSTER_DIAG:-0}" \
+		</dev/null >"$WORK/qemu.$key.out" 2>&1 &
+	TPID[$key]=$!
+	# no "Killed" job report when the host kills it on purpose
+	disown "${TPID[$key]}"
+	for _ in $(seq 1 100); do [ -s "$WORK/qemu.$key.pid" ] && break; sleep 0.1; done
+	QPID[$key]=$(cat "$WORK/qemu.$key.pid" 2>/dev/null || echo none)
+}
+rm -f "$WORK"/serial.*.log "$WORK"/qemu.*.pid
+hlog "booting $NODES guests (${accel[1]}; timeout ${TIMEOUT}s)"
+tb=$SECONDS
+launch 1 1 1
+sleep 1
+launch 2 2 1
 
-# ---- watch: node 1 asks for node 2's death ("VMC-HOST kill 2"); the end of both guests
-killed=0
+# ---- watch: node 1 asks for node 2's death ("VMC-HOST kill 2"), then for node 2's second
+# boot ("VMC-HOST boot 2", serial.2r); the rejoined node 2 asks for node 1's death
+# ("VMC-HOST kill 1"); then the end of every guest
+killed2=0 booted2=0 killed1=0
+asked() { grep -aq "^VMC-HOST $2" "$WORK/serial.$1.log" 2>/dev/null; }
 while :; do
 	alive=0
-	for n in "${!TPID[@]}"; do kill -0 "${TPID[$n]}" 2>/dev/null && alive=$((alive + 1)); done
+	for k in "${!TPID[@]}"; do kill -0 "${TPID[$k]}" 2>/dev/null && alive=$((alive + 1)); done
 	[ $alive = 0 ] && break
-	if [ $killed = 0 ] && grep -aq '^VMC-HOST kill 2' "$WORK/serial.1.log" 2>/dev/null; then
+	if [ $killed2 = 0 ] && asked 1 'kill 2'; then
 		kill -9 "${QPID[2]}" 2>/dev/null || true
-		killed=1
+		killed2=1
 		hlog "SIGKILL node 2 (qemu pid ${QPID[2]})"
+	fi
+	if [ $killed2 = 1 ] && [ $booted2 = 0 ] && asked 1 'boot 2' && ! kill -0 "${TPID[2]}" 2>/dev/null; then
+		launch 2r 2 2
+		booted2=1
+		hlog "node 2 boots again (qemu pid ${QPID[2r]})"
+	fi
+	if [ $booted2 = 1 ] && [ $killed1 = 0 ] && asked 2r 'kill 1'; then
+		kill -9 "${QPID[1]}" 2>/dev/null || true
+		killed1=1
+		hlog "SIGKILL node 1 (qemu pid ${QPID[1]})"
 	fi
 	sleep 0.2
 done
 hlog "guests ended after $((SECONDS - tb)) s (total $((SECONDS - T0)) s)"
 passed=0
 failed=0
-for n in $(seq 1 $NODES); do
-	tr -d '\r' <"$WORK/serial.$n.log" >"$WORK/serial.$n.txt"
-	echo "==================== node $n ===================="
-	sed -n '/VMC-BEGIN/,/VMC-END/p' "$WORK/serial.$n.txt"
-	p=$(grep -a -c '^PASS ' "$WORK/serial.$n.txt" || true)
-	f=$(grep -a -c '^FAIL ' "$WORK/serial.$n.txt" || true)
-	if ! grep -aq 'VMC-END' "$WORK/serial.$n.txt" && ! { [ "$n" = 2 ] && [ $killed = 1 ]; }; then
-		echo "vmcluster: node $n did not finish; its serial log's tail:"
-		tail -30 "$WORK/serial.$n.txt"
+for k in 1 2 2r; do
+	[ -f "$WORK/serial.$k.log" ] || continue
+	tr -d '\r' <"$WORK/serial.$k.log" >"$WORK/serial.$k.txt"
+	echo "==================== node $k ===================="
+	sed -n '/VMC-BEGIN/,/VMC-END/p' "$WORK/serial.$k.txt"
+	p=$(grep -a -c '^PASS ' "$WORK/serial.$k.txt" || true)
+	f=$(grep -a -c '^FAIL ' "$WORK/serial.$k.txt" || true)
+	# node 2's first boot is killed before its end; every other guest prints VMC-END
+	if ! grep -aq 'VMC-END' "$WORK/serial.$k.txt" && ! { [ "$k" = 2 ] && [ $killed2 = 1 ]; }; then
+		echo "vmcluster: node $k did not finish; its serial log's tail:"
+		tail -30 "$WORK/serial.$k.txt"
 		f=$((f + 1))
 	fi
 	passed=$((passed + p))
 	failed=$((failed + f))
 done
-if [ $killed = 0 ]; then
-	echo "vmcluster: node 1 never asked for node 2's death"
-	failed=$((failed + 1))
-fi
+for ev in "killed2:node 1 never asked for node 2's death" "booted2:node 1 never asked for node 2's second boot" "killed1:the rejoined node 2 never asked for node 1's death"; do
+	v=${ev%%:*}
+	if [ "${!v}" = 0 ]; then
+		echo "vmcluster: ${ev#*:}"
+		failed=$((failed + 1))
+	fi
+done
 [ "${CLUSTER_KEEP:-0}" = 1 ] || rm -f "$SHARED"
 # CLUSTER_REPORT=1: path 5's report in benches/ (cluster.md, its JSON and plot) from node
 # 1's PATH5-JSON lines, only from a run where every check passed.
