@@ -7,7 +7,7 @@
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C DEBIAN_FRONTEND=noninteractive
 exec >/dev/ttyS0 2>&1
 echo PKG-VM-BEGIN
-pass() { echo "PASS pkg_$1"; }
+pass() { echo "PASS pkg_$1${2:+ ($2)}"; }
 fail() { echo "FAIL pkg_$1: $2"; }
 info() { echo "INFO $*"; }
 finish() {
@@ -47,9 +47,67 @@ else
 fi
 info "systemd $(systemctl --version | head -1); system state: $(systemctl is-system-running)"
 
-# ---- pnfs-shim-dkms: DKMS builds pnfs_shim.ko for the running kernel, and it loads
+# ---- pnfs-nfsd-dkms (with pnfs-shim-dkms and linux-source-6.1), installed with apt in a
+# chroot of this image on the host, where DKMS built them for this kernel (tests/vm/packages.sh
+# says why): modprobe finds DKMS's nfsd.ko and pnfs_shim_ff.ko, built for this kernel
+NV=$(dpkg-query -W -f='${Version}' pnfs-nfsd-dkms 2>/dev/null)
+KVER=$(dpkg-query -W -f='${Version}' "linux-headers-$KABI" 2>/dev/null)
+U=/lib/modules/$KABI/updates/dkms
+nko=$(modinfo -n nfsd 2>&1) fko=$(modinfo -n pnfs_shim_ff 2>&1)
+nvm=$(modinfo -F vermagic nfsd 2>&1) fvm=$(modinfo -F vermagic pnfs_shim_ff 2>&1)
+nst=$(dkms status pnfs-nfsd 2>/dev/null)
+if [ "$nko" = "$U/nfsd.ko" ] && [ "$fko" = "$U/pnfs_shim_ff.ko" ] && [ "${nvm%% *}" = "$KABI" ] &&
+	[ "${fvm%% *}" = "$KABI" ] && echo "$nst" | grep -q "^pnfs-nfsd/$NV, $KABI, x86_64: installed"; then
+	pass nfsd_dkms_modules_for_this_kernel "modinfo -n nfsd: $nko, vermagic $nvm; pnfs_shim_ff: $fko; $nst"
+else
+	fail nfsd_dkms_modules_for_this_kernel "modinfo -n nfsd: $nko ($nvm); pnfs_shim_ff: $fko ($fvm); dkms status: $nst"
+fi
+# The version rule: the build's check passes with linux-source-6.1 at the kernel's version,
+# and fails, naming both versions and the fix, when dpkg reports another version (a
+# dpkg-query in front of the real one on PATH answers 6.1.999-1 for linux-source-6.1).
+B=/usr/src/pnfs-nfsd-$NV/pnfs-nfsd-build
+mkdir -p /tmp/fakebin
+cat >/tmp/fakebin/dpkg-query <<'FAKE'
+#!/bin/sh
+case " $* " in *" linux-source-6.1 "*) printf 'ii |6.1.999-1'; exit 0 ;; esac
+exec /usr/bin/dpkg-query "$@"
+FAKE
+chmod 755 /tmp/fakebin/dpkg-query
+good=$("$B" check "$KABI" 2>&1)
+grc=$?
+bad=$(PATH=/tmp/fakebin:$PATH "$B" check "$KABI" 2>&1)
+brc=$?
+info "check with linux-source-6.1 $KVER: exit $grc: $good"
+info "check with linux-source-6.1 6.1.999-1 (faked): exit $brc: $bad"
+if [ $grc = 0 ] && [ -n "$KVER" ] && [ $brc = 1 ] &&
+	echo "$bad" | grep -qF "linux-source-6.1 is version 6.1.999-1 but kernel $KABI is version $KVER" &&
+	echo "$bad" | grep -qF "Fix: apt install linux-source-6.1=$KVER"; then
+	pass nfsd_dkms_version_check "exit $grc at $KVER; exit $brc at 6.1.999-1 with both versions and the fix"
+else
+	fail nfsd_dkms_version_check "at $KVER: exit $grc; faked 6.1.999-1: exit $brc: $bad"
+fi
+# The same through DKMS (a copy of the sources as version 0.0.0-check): dkms build fails,
+# and the message is on its stderr, which apt shows (the postinst drops dkms's stdout).
+cp -a "/usr/src/pnfs-nfsd-$NV" /usr/src/pnfs-nfsd-0.0.0-check
+sed -i 's/^PACKAGE_VERSION=.*/PACKAGE_VERSION="0.0.0-check"/' /usr/src/pnfs-nfsd-0.0.0-check/dkms.conf
+dkms add pnfs-nfsd/0.0.0-check >/dev/null 2>&1
+PATH=/tmp/fakebin:$PATH dkms build pnfs-nfsd/0.0.0-check -k "$KABI" >/tmp/dkms-check.out 2>/tmp/dkms-check.err
+drc=$?
+info "dkms build with linux-source-6.1 faked at 6.1.999-1: exit $drc; stderr: $(tr '\n' ' ' </tmp/dkms-check.err | head -c 600)"
+if [ $drc != 0 ] && grep -qF "linux-source-6.1 is version 6.1.999-1 but kernel $KABI is version $KVER" /tmp/dkms-check.err &&
+	grep -qF "apt install linux-source-6.1=$KVER" /tmp/dkms-check.err; then
+	pass nfsd_dkms_build_fails_clearly_on_version_mismatch "dkms build exit $drc"
+else
+	fail nfsd_dkms_build_fails_clearly_on_version_mismatch "dkms build exit $drc; $(tail -5 /tmp/dkms-check.err)"
+fi
+dkms remove pnfs-nfsd/0.0.0-check --all >/dev/null 2>&1
+rm -rf /usr/src/pnfs-nfsd-0.0.0-check /var/lib/dkms/pnfs-nfsd/0.0.0-check
+
+# ---- pnfs-shim-dkms: DKMS builds pnfs_shim.ko for the running kernel in this guest
+# (reinstalled with apt: its prerm removes the chroot's build, its postinst builds again),
+# and it loads
 t0=$SECONDS
-if apt-get install -y -q "$DEBS"/pnfs-shim-dkms_*_all.deb >/tmp/apt-dkms.log 2>&1; then
+if apt-get install -y -q --reinstall "$DEBS"/pnfs-shim-dkms_*_all.deb >/tmp/apt-dkms.log 2>&1; then
 	pass dkms_package_installs
 else
 	fail dkms_package_installs "$(tail -15 /tmp/apt-dkms.log)"
@@ -59,7 +117,8 @@ fi
 info "apt install of pnfs-shim-dkms (DKMS build) took $((SECONDS - t0)) s"
 st=$(dkms status pnfs-shim 2>&1)
 ko=$(modinfo -n pnfs_shim 2>/dev/null)
-if echo "$st" | grep -q "pnfs-shim/.*, $KABI, x86_64: installed" && [ "$ko" = "/lib/modules/$KABI/updates/dkms/pnfs_shim.ko" ]; then
+if echo "$st" | grep -q "pnfs-shim/.*, $KABI, x86_64: installed" && [ "$ko" = "/lib/modules/$KABI/updates/dkms/pnfs_shim.ko" ] &&
+	grep -q "Building initial module for $KABI" /tmp/apt-dkms.log; then
 	pass dkms_built_for_running_kernel
 else
 	fail dkms_built_for_running_kernel "dkms status: $st; modinfo: $ko"
@@ -68,6 +127,14 @@ if modprobe pnfs_shim && [ -d /sys/module/pnfs_shim ]; then
 	pass module_loads
 else
 	fail module_loads "$(dmesg | tail -5)"
+fi
+# DKMS's nfsd (it exports nfsd_ff_register_hooks; out of tree: taint O) and pnfs_shim_ff on
+# top of it and pnfs_shim
+if modprobe pnfs_shim_ff && [ -d /sys/module/pnfs_shim_ff ] && grep -qw nfsd_ff_register_hooks /proc/kallsyms &&
+	[[ $(cat /sys/module/nfsd/taint) == *O* ]]; then
+	pass nfsd_dkms_modules_load "$(grep -E '^(nfsd|pnfs_shim|pnfs_shim_ff) ' /proc/modules | cut -d' ' -f1,4 | tr '\n' ' ')nfsd taint $(cat /sys/module/nfsd/taint)"
+else
+	fail nfsd_dkms_modules_load "$(grep -E '^(nfsd|pnfs_shim|pnfs_shim_ff) ' /proc/modules | tr '\n' ' '); nfsd taint $(cat /sys/module/nfsd/taint 2>&1); $(dmesg | tail -5)"
 fi
 
 # ---- pnfs-controld: installed from the .deb with apt (dependencies from the image)
@@ -78,7 +145,7 @@ else
 	fail daemon_package_installs "$(tail -15 /tmp/apt-daemon.log)"
 	finish
 fi
-dpkg -L pnfs-controld pnfs-shim-dkms | sort -u >/tmp/pkg-files.txt
+dpkg -L pnfs-controld pnfs-shim-dkms pnfs-nfsd-dkms | sort -u >/tmp/pkg-files.txt
 info "installed $(wc -l </tmp/pkg-files.txt) paths; Depends: $(dpkg-query -W -f='${Depends}' pnfs-controld)"
 if ldd /usr/sbin/pnfs_controld | grep -q libcpg && ! ldd /usr/sbin/pnfs_controld | grep -q 'not found' &&
 	dpkg-query -W -f='${Depends}' pnfs-controld | grep -q libcpg4; then
@@ -129,13 +196,15 @@ modprobe nfsd
 modprobe gfs2
 mount -t gfs2 /dev/vdb /srv/gfs2 || fail gfs2_mount "mount -t gfs2 /dev/vdb"
 echo '/srv/gfs2 *(rw,sync,no_root_squash,no_subtree_check,fsid=1)' >/etc/exports
-# nfsd with v4 only, short lease and grace (nfs-utils' /etc/nfs.conf).
-printf '%s\n' '[nfsd]' 'vers3=n' 'vers4.0=n' 'grace-time=10' 'lease-time=10' >/etc/nfs.conf.d/pkgtest.conf
+# nfsd with v4.1+ and v3 (the flexfile data server, the daemon's address below, speaks
+# NFSv3), short lease and grace (nfs-utils' /etc/nfs.conf).
+printf '%s\n' '[nfsd]' 'vers3=y' 'vers4.0=n' 'grace-time=10' 'lease-time=10' >/etc/nfs.conf.d/pkgtest.conf
 
 # ---- the administrator's configuration: this node, the corosync engine, the module,
-# the cld pipe in place of nfsdcld
+# the cld pipe in place of nfsdcld, this node's data server address (127.0.0.2, nfsd's port)
 systemctl mask nfsdcld.service >/dev/null 2>&1
 sed -i -e 's/^#engine = .*/engine = "corosync"/' -e 's/^#socket = .*/socket = "generic"/' \
+	-e 's/^#addrs = .*/addrs = [{ netid = "tcp", uaddr = "127.0.0.2.8.1" }]/' \
 	-e 's|^#cld_pipe = .*|cld_pipe = "/run/rpc_pipefs/nfsd/cld"|' /etc/pnfs-controld.toml
 t0=$SECONDS
 if systemctl start pnfs-controld && until_ok 30 pnfsctl ping -c 1; then
@@ -238,6 +307,34 @@ fi
 # ---- systemctl stop: clean, in time; its log in the journal (nfsd keeps running; its
 # client unmounted first, so that its record's removal is answered)
 timeout 60 umount /mnt/nfs 2>/dev/null || timeout 20 umount -f /mnt/nfs 2>/dev/null
+# DKMS's nfsd has the flexfile layout server: the GFS2 export with `pnfs` offers
+# LAYOUT_FLEX_FILES to an NFSv4.1 client (Debian's nfsd offers no layout type for GFS2);
+# the daemon, registered through pnfs_shim_ff, is asked for the layouts. Then the export
+# as /etc/exports has it again, unmounted before the daemon stops.
+mkdir -p /mnt/ff
+exportfs -o rw,sync,no_root_squash,no_subtree_check,fsid=1,pnfs '*:/srv/gfs2'
+lg0=$(pnfsctl stats show 2>/dev/null | awk '$1 == "pnfsd" && $2 == "layout-get" && $3 == "received" {print $4}')
+if timeout 120 mount -t nfs4 -o vers=4.1,proto=tcp,soft,timeo=100 127.0.0.1:/srv/gfs2 /mnt/ff; then
+	head -c 1M /dev/urandom >/tmp/ffdata
+	timeout 60 cp /tmp/ffdata /mnt/ff/ffdata && timeout 60 sync
+	echo 3 >/proc/sys/vm/drop_caches
+	ms=$(awk '/mounted on \/mnt\/ff with fstype nfs4/{p=1; next} p&&/^device /{p=0} p' /proc/self/mountstats)
+	ffm=$(echo "$ms" | grep -o 'pnfs=[A-Za-z_ ]*' | head -1)
+	lg=$(echo "$ms" | awk '$1 == "LAYOUTGET:" {print $2}')
+	lg1=$(pnfsctl stats show 2>/dev/null | awk '$1 == "pnfsd" && $2 == "layout-get" && $3 == "received" {print $4}')
+	ds=$(ss -tn | grep -c ' 127.0.0.2:2049 ' || true)
+	info "flexfile export: mountstats $ffm, client LAYOUTGET ${lg:-?}; daemon layout-get received ${lg0:-?} -> ${lg1:-?}; connections to 127.0.0.2:2049: $ds; pnfs_shim_ff: $(cd /sys/module/pnfs_shim_ff/parameters 2>/dev/null && grep -H . * 2>/dev/null | tr '\n' ' ')"
+	if [ "$ffm" = pnfs=LAYOUT_FLEX_FILES ] && [ "${lg:-0}" -gt 0 ] && [ "${lg1:-0}" -gt "${lg0:-0}" ] &&
+		timeout 60 cmp -s /tmp/ffdata /mnt/ff/ffdata && cmp -s /tmp/ffdata /srv/gfs2/ffdata; then
+		pass nfsd_dkms_serves_flexfile_layouts "mountstats: $ffm; client LAYOUTGET $lg, daemon layout-get +$((lg1 - lg0)); 1 MiB written through the mount read back and on GFS2"
+	else
+		fail nfsd_dkms_serves_flexfile_layouts "mountstats: ${ffm:-no pnfs= line}; cmp through the mount / on GFS2 failed"
+	fi
+	timeout 60 umount /mnt/ff 2>/dev/null || timeout 20 umount -f /mnt/ff 2>/dev/null
+else
+	fail nfsd_dkms_serves_flexfile_layouts "NFSv4.1 mount of the pnfs export failed"
+fi
+exportfs -r
 t0=$SECONDS
 systemctl stop pnfs-controld
 res=$(systemctl show -p Result --value pnfs-controld)
@@ -264,7 +361,7 @@ fi
 systemctl stop nfs-server
 systemctl start pnfs-controld
 until_ok 30 pnfsctl ping -c 1
-if apt-get remove -y -q pnfs-controld pnfs-shim-dkms >/tmp/apt-remove.log 2>&1; then
+if apt-get remove -y -q pnfs-controld pnfs-nfsd-dkms pnfs-shim-dkms >/tmp/apt-remove.log 2>&1; then
 	pass apt_remove
 else
 	fail apt_remove "$(tail -10 /tmp/apt-remove.log)"
@@ -280,14 +377,16 @@ if [ "${st% }" = rc ] && grep -q '^cld_pipe = ' /etc/pnfs-controld.toml && [ -n 
 else
 	fail remove_keeps_conffile_and_state "status '$st'; $(ls -la /etc/pnfs-controld.toml /var/lib/pnfs-controld 2>&1 | head -5)"
 fi
-if [ ! -e "/lib/modules/$KABI/updates/dkms/pnfs_shim.ko" ] && [ ! -e /var/lib/dkms/pnfs-shim ] && [ -z "$(ls -d /usr/src/pnfs-shim-* 2>/dev/null)" ]; then
-	pass remove_unbuilds_dkms_module
+if [ -z "$(ls -A "$U" 2>/dev/null)" ] && [ ! -e /var/lib/dkms/pnfs-shim ] && [ ! -e /var/lib/dkms/pnfs-nfsd ] &&
+	[ -z "$(ls -d /usr/src/pnfs-shim-* /usr/src/pnfs-nfsd-* 2>/dev/null)" ] &&
+	[ "$(modinfo -n nfsd 2>&1)" = "/lib/modules/$KABI/kernel/fs/nfsd/nfsd.ko" ]; then
+	pass remove_unbuilds_dkms_module "modinfo -n nfsd: $(modinfo -n nfsd 2>&1)"
 else
-	fail remove_unbuilds_dkms_module "$(ls -d /lib/modules/$KABI/updates/dkms/pnfs_shim.ko /var/lib/dkms/pnfs-shim /usr/src/pnfs-shim-* 2>&1)"
+	fail remove_unbuilds_dkms_module "$(ls -d $U/* /var/lib/dkms/pnfs-shim /var/lib/dkms/pnfs-nfsd /usr/src/pnfs-shim-* /usr/src/pnfs-nfsd-* 2>&1); modinfo -n nfsd: $(modinfo -n nfsd 2>&1)"
 fi
 
 # ---- apt purge: no file of the packages left, checked by listing
-if apt-get purge -y -q pnfs-controld pnfs-shim-dkms >/tmp/apt-purge.log 2>&1; then
+if apt-get purge -y -q pnfs-controld pnfs-nfsd-dkms pnfs-shim-dkms >/tmp/apt-purge.log 2>&1; then
 	pass apt_purge
 else
 	fail apt_purge "$(tail -10 /tmp/apt-purge.log)"

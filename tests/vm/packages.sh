@@ -2,12 +2,18 @@
 # The packages lane: the .debs built from a fresh clone (tests/vm/packages-build.sh:
 # dpkg-buildpackage, lintian), installed offline in a Debian bookworm guest booted with
 # systemd as init (Debian's 6.1 kernel under qemu, its own cached root image from
-# tests/vm/rootimg.sh debian_pkg_root_image). The guest (tests/vm/packages-guest.sh, run
-# by a unit) installs pnfs-shim-dkms (DKMS builds pnfs_shim.ko for the guest's kernel; it
-# loads) and pnfs-controld with apt, starts the daemon with systemctl under its unit's
+# tests/vm/rootimg.sh debian_pkg_root_image). pnfs-nfsd-dkms (with pnfs-shim-dkms and
+# linux-source-6.1) is installed with apt in a chroot of a copy of that image on the host,
+# where DKMS builds the patched nfsd.ko and pnfs_shim_ff.ko for the guest's kernel ABI
+# (native speed; cached by its inputs). The guest (tests/vm/packages-guest.sh, run by a
+# unit) finds DKMS's nfsd and pnfs_shim_ff for its kernel, checks the linux-source version
+# rule's failure (its check and dkms build, with another version faked), reinstalls
+# pnfs-shim-dkms (DKMS builds pnfs_shim.ko in the guest; it loads, pnfs_shim_ff on top of it
+# and DKMS's nfsd) and installs pnfs-controld with apt, starts the daemon with systemctl under its unit's
 # sandboxing on the corosync engine, serving the real nfsd's cld pipe and acknowledging
-# a real lock_dlm GFS2 withdraw; stops it, reads its journal, removes (conffile and state
-# stay) and purges (nothing left, by listing).
+# a real lock_dlm GFS2 withdraw, and a GFS2 export with `pnfs` offering flexfile layouts
+# (DKMS's nfsd); stops it, reads its journal, removes (conffile and state stay; Debian's
+# nfsd back) and purges (nothing left, by listing).
 #
 # Usage: bash tests/vm/packages.sh   (root; network for crates, debootstrap and the
 # Debian kernel image the first time)
@@ -78,6 +84,87 @@ KERNEL=$IMGDIR/vmlinux-pvh
 echo "packages-vm: kernel $KABI ($KERNEL)"
 . tests/vm/rootimg.sh
 debian_pkg_root_image packages-vm || exit 1
+
+# ---- pnfs-nfsd-dkms, installed with apt in a chroot of a copy of the guest's root image,
+# on the host. Its DKMS build unpacks linux-source-6.1's 140 MB tarball and compiles nfsd
+# (~40 s here; under TCG the unpacking alone is many minutes: too slow for the lane), so
+# it runs at native speed for the guest's kernel ABI, with the guest's own apt, dpkg,
+# dkms, compiler and headers (the chroot is the guest's root filesystem). The guest boots
+# that image and checks what DKMS installed, loads it and serves with it. linux-source-6.1
+# of the kernel's exact version is given to apt as a .deb (the image has no network);
+# the image is cached by the root image, the two DKMS .debs and that version.
+KVER=${IMGDIR##*_}
+SRCDEB=$CACHE/linux-source-6.1_${KVER}_all.deb
+if [ ! -s "$SRCDEB" ]; then
+	dl=$CACHE/download-linux-source
+	rm -rf "$dl"
+	mkdir -p "$dl"
+	chown _apt "$dl" 2>/dev/null || true
+	echo "packages-vm: downloading linux-source-6.1=$KVER"
+	if (cd "$dl" && apt-get -q -o DPkg::Lock::Timeout=60 download "linux-source-6.1=$KVER") \
+		>"$CACHE/download-linux-source.log" 2>&1; then
+		mv "$dl"/linux-source-6.1_*.deb "$SRCDEB"
+	else
+		tail -3 "$CACHE/download-linux-source.log"
+	fi
+	rm -rf "$dl"
+fi
+NFSDDEBS=("$DEBS"/pnfs-shim-dkms_*_all.deb "$DEBS"/pnfs-nfsd-dkms_*_all.deb)
+nkey=$( { basename "$PKGROOTIMG"; basename "$SRCDEB"; cat "${NFSDDEBS[@]}" 2>/dev/null; echo nfsd-v1; } |
+	sha256sum | cut -c1-12)
+NFSDIMG=$CACHE/debian-pkgnfsd-$nkey.img
+MNT=$CACHE/pkgnfsd-mnt
+CHLOG=$CACHE/pkgnfsd-chroot.log
+chroot_umount() {
+	for m in "$MNT/tmp" "$MNT/dev" "$MNT/proc" "$MNT"; do mountpoint -q "$m" && umount "$m"; done
+	return 0
+}
+t0=$SECONDS
+nfsd_cached=yes
+if [ ! -s "$NFSDIMG" ] && [ -s "$SRCDEB" ] && [ -s "${NFSDDEBS[1]}" ]; then
+	nfsd_cached=no
+	rm -f "$CACHE"/debian-pkgnfsd-*.img*
+	cp --sparse=always "$PKGROOTIMG" "$NFSDIMG.tmp"
+	mkdir -p "$MNT"
+	mount -o loop "$NFSDIMG.tmp" "$MNT"
+	mount -t proc proc "$MNT/proc"
+	mount --bind /dev "$MNT/dev"
+	mkdir -p "$MNT/tmp/debs"
+	cp "$SRCDEB" "${NFSDDEBS[@]}" "$MNT/tmp/debs/"
+	crc=0
+	chroot "$MNT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C DEBIAN_FRONTEND=noninteractive \
+		sh -c 'apt-get install -y -q /tmp/debs/*.deb && apt-mark auto linux-source-6.1' >"$CHLOG" 2>&1 || crc=$?
+	rm -rf "$MNT/tmp/debs"
+	chroot_umount
+	echo "packages-vm: pnfs-nfsd-dkms installed in a chroot of the guest's image: apt exit $crc, $((SECONDS - t0)) s (log $CHLOG)"
+	if [ $crc = 0 ]; then mv "$NFSDIMG.tmp" "$NFSDIMG"; else rm -f "$NFSDIMG.tmp"; fi
+fi
+# Checked on the image itself, whether built now or cached: the packages installed,
+# DKMS's modules there for the guest's ABI.
+if [ -s "$NFSDIMG" ]; then
+	mkdir -p "$MNT"
+	mount -o loop,ro "$NFSDIMG" "$MNT"
+	mount -t proc proc "$MNT/proc"
+	mount -t tmpfs tmpfs "$MNT/tmp"
+	st=$(chroot "$MNT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin dkms status 2>&1 | tr '\n' ';' || true)
+	pk=$(chroot "$MNT" dpkg-query -W -f='${Package}=${Version} ${db:Status-Abbrev};' \
+		pnfs-nfsd-dkms pnfs-shim-dkms linux-source-6.1 2>&1 || true)
+	kos=$(cd "$MNT/lib/modules/$KABI/updates/dkms" 2>/dev/null && ls | tr '\n' ' ' || true)
+	chroot_umount
+else
+	st=none pk=none kos=none
+fi
+if [ -s "$NFSDIMG" ] && [[ $st == *"pnfs-nfsd/"*", $KABI, x86_64: installed"* ]] &&
+	[[ $st == *"pnfs-shim/"*", $KABI, x86_64: installed"* ]] && [[ $kos == *nfsd.ko* ]] &&
+	[[ $kos == *pnfs_shim_ff.ko* ]] && [[ $pk == *"linux-source-6.1=$KVER ii"* ]]; then
+	echo "PASS pkg_nfsd_dkms_built_in_chroot (cached: $nfsd_cached, $((SECONDS - t0)) s; $st $pk updates/dkms: $kos)"
+	HOSTPASS=$((HOSTPASS + 1))
+	PKGROOTIMG=$NFSDIMG
+else
+	[ -s "$CHLOG" ] && tail -25 "$CHLOG"
+	echo "FAIL pkg_nfsd_dkms_built_in_chroot: source deb: $(ls "$SRCDEB" 2>&1); dkms status: $st; packages: $pk; updates/dkms: $kos (log $CHLOG)"
+	HOSTFAIL=$((HOSTFAIL + 1))
+fi
 
 # ---- this run: GFS2 images (lock_nolock for the NFS export, lock_dlm for the withdraw)
 # and the initramfs, which switch_roots into the image with systemd as init
