@@ -9,8 +9,8 @@
 #
 #   bash tests/differential/run.sh [BASELINE [NEW]]
 #
-# BASELINE defaults to the last behaviour change made on purpose (b7778a9, whole-file
-# layouts); NEW (a commit) defaults to this working tree. The daemon's split into parts
+# BASELINE defaults to the last behaviour change made on purpose (9001a06, the client
+# records keep the node that recorded them; before it b7778a9, whole-file layouts); NEW (a commit) defaults to this working tree. The daemon's split into parts
 # (issue 22) was shown against the last commit before it, 4453515: 0 differences, from
 # the split through b7778a9^. After a change of behaviour on purpose, re-pin BASELINE to
 # that commit in a commit of its own and add its row, with the count of inputs it
@@ -23,7 +23,7 @@
 set -euo pipefail
 root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 cd "$root"
-base=${1:-${DIFF_BASE:-b7778a9}}
+base=${1:-${DIFF_BASE:-9001a06}}
 new=${2:-}
 n=${DIFF_N:-10000}
 work=${DIFF_WORK:-$root/target/differential}
