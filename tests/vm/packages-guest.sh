@@ -324,11 +324,11 @@ if timeout 120 mount -t nfs4 -o vers=4.1,proto=tcp,soft,timeo=100 127.0.0.1:/srv
 	lg1=$(pnfsctl stats show 2>/dev/null | awk '$1 == "pnfsd" && $2 == "layout-get" && $3 == "received" {print $4}')
 	ds=$(ss -tn | grep -c ' 127.0.0.2:2049 ' || true)
 	info "flexfile export: mountstats $ffm, client LAYOUTGET ${lg:-?}; daemon layout-get received ${lg0:-?} -> ${lg1:-?}; connections to 127.0.0.2:2049: $ds; pnfs_shim_ff: $(cd /sys/module/pnfs_shim_ff/parameters 2>/dev/null && grep -H . * 2>/dev/null | tr '\n' ' ')"
-	if [ "$ffm" = pnfs=LAYOUT_FLEX_FILES ] && [ "${lg:-0}" -gt 0 ] && [ "${lg1:-0}" -gt "${lg0:-0}" ] &&
+	if [ "$ffm" = pnfs=LAYOUT_FLEX_FILES ] && [ "${lg:-0}" -gt 0 ] && [ "${lg1:-0}" -gt "${lg0:-0}" ] && [ "$ds" -gt 0 ] &&
 		timeout 60 cmp -s /tmp/ffdata /mnt/ff/ffdata && cmp -s /tmp/ffdata /srv/gfs2/ffdata; then
-		pass nfsd_dkms_serves_flexfile_layouts "mountstats: $ffm; client LAYOUTGET $lg, daemon layout-get +$((lg1 - lg0)); 1 MiB written through the mount read back and on GFS2"
+		pass nfsd_dkms_serves_flexfile_layouts "mountstats: $ffm; client LAYOUTGET $lg, daemon layout-get +$((lg1 - lg0)), $ds connections to its data server 127.0.0.2:2049; 1 MiB written through the mount read back and on GFS2"
 	else
-		fail nfsd_dkms_serves_flexfile_layouts "mountstats: ${ffm:-no pnfs= line}; cmp through the mount / on GFS2 failed"
+		fail nfsd_dkms_serves_flexfile_layouts "mountstats: ${ffm:-no pnfs= line}; client LAYOUTGET ${lg:-?}, daemon layout-get ${lg0:-0} -> ${lg1:-?}, connections to 127.0.0.2:2049: $ds; or cmp through the mount / on GFS2 failed"
 	fi
 	timeout 60 umount /mnt/ff 2>/dev/null || timeout 20 umount -f /mnt/ff 2>/dev/null
 else
