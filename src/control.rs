@@ -122,6 +122,10 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         stateid: Option<String>,
     },
+    /// Drain (`on`) or restore a data server, by its device id (32 hex digits): no new
+    /// layouts on it while another data server can take them; the MDS recalls its
+    /// layouts. Answered once the cluster has it in its agreed order.
+    Drain { device: String, on: bool },
 }
 
 impl Request {
@@ -139,6 +143,7 @@ impl Request {
             Request::Grace { .. } => "grace",
             Request::Query { .. } => "query",
             Request::Revoke { .. } => "revoke",
+            Request::Drain { .. } => "drain",
         }
     }
 
@@ -146,7 +151,10 @@ impl Request {
     /// question (`query` makes the MDS's kernel half run STATE_CHECK, admin-perm there
     /// too) needs uid 0 or CAP_NET_ADMIN; every read is open.
     pub fn needs_admin(&self) -> bool {
-        matches!(self, Request::Revoke { .. } | Request::Query { .. })
+        matches!(
+            self,
+            Request::Revoke { .. } | Request::Query { .. } | Request::Drain { .. }
+        )
     }
 }
 

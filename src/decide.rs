@@ -75,6 +75,8 @@ pub trait ClusterView {
     /// The data servers LAYOUT_GET stripes over: live members with addresses, in member
     /// order.
     fn data_servers(&self) -> impl Iterator<Item = NodeId> + Clone;
+    /// An operator drained `node`'s data server (`pnfsctl layout recall device`).
+    fn drained(&self, node: NodeId) -> bool;
 }
 
 /// What to answer a GET_STATE.
@@ -133,11 +135,17 @@ pub fn layout_get(v: &impl ClusterView, fileid: u64) -> Result<NodeId, Nfsstat> 
     if v.in_grace() {
         return Err(Nfsstat::Grace);
     }
+    // Drained data servers get no new layouts while another can take them.
+    let undrained = v.data_servers().filter(move |n| !v.drained(*n));
+    if undrained.clone().next().is_some() {
+        return stripe(undrained, fileid).ok_or(Nfsstat::Layoutunavailable);
+    }
     stripe(v.data_servers(), fileid).ok_or(Nfsstat::Layoutunavailable)
 }
 
 /// The data server file `fileid` is striped on: the fileid-th of `servers` (the live
-/// members with addresses, in member order), round robin; None if there is none.
+/// members with addresses, in member order, the drained ones left out while others
+/// remain), round robin; None if there is none.
 pub fn stripe(mut servers: impl Iterator<Item = NodeId> + Clone, fileid: u64) -> Option<NodeId> {
     let n = servers.clone().count() as u64;
     if n == 0 {
@@ -155,6 +163,7 @@ mod tests {
         mds: bool,
         grace: bool,
         devices: Vec<(NodeId, Vec<DsAddr>)>,
+        drained: Vec<NodeId>,
     }
 
     impl ClusterView for V {
@@ -185,6 +194,9 @@ mod tests {
                 .filter(|(_, a)| !a.is_empty())
                 .map(|(n, _)| *n)
         }
+        fn drained(&self, node: NodeId) -> bool {
+            self.drained.contains(&node)
+        }
     }
 
     fn addr() -> Vec<DsAddr> {
@@ -200,6 +212,7 @@ mod tests {
             mds: true,
             grace: false,
             devices: vec![(1, vec![]), (2, addr()), (3, addr())],
+            drained: vec![],
         }
     }
 
@@ -275,5 +288,23 @@ mod tests {
         };
         assert_eq!(layout_get(&off, 0), Err(Nfsstat::Delay));
         assert_eq!(get_device_info(&off, Some(2)).0, Nfsstat::Delay);
+        // A drained data server gets no new layout while another can take it; its
+        // device still answers GET_DEVICE_INFO (clients return its layouts first).
+        let drained = V {
+            drained: vec![2],
+            ..v()
+        };
+        assert_eq!(
+            (layout_get(&drained, 0), layout_get(&drained, 1)),
+            (Ok(3), Ok(3))
+        );
+        assert_eq!(get_device_info(&drained, Some(2)).0, Nfsstat::Ok);
+        // All drained: striped as if none were (the operator's drain never leaves the
+        // files without a data server; a one-node cluster keeps its own).
+        let all = V {
+            drained: vec![2, 3],
+            ..v()
+        };
+        assert_eq!((layout_get(&all, 0), layout_get(&all, 1)), (Ok(2), Ok(3)));
     }
 }

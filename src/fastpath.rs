@@ -60,6 +60,8 @@ pub struct View {
     /// (possibly none): GET_DEVICE_INFO's answers; those with addresses are the data
     /// servers LAYOUT_GET stripes over.
     pub devices: Vec<(NodeId, Vec<DsAddr>)>,
+    /// Data servers an operator drained (`decide::ClusterView::drained`).
+    pub drained: Vec<NodeId>,
 }
 
 /// Counters of what the fast path answered (merged into `pnfsctl stats`).
@@ -274,6 +276,9 @@ impl ClusterView for View {
             .iter()
             .filter(|(_, a)| !a.is_empty())
             .map(|(n, _)| *n)
+    }
+    fn drained(&self, node: NodeId) -> bool {
+        self.drained.contains(&node)
     }
 }
 
@@ -721,6 +726,7 @@ mod tests {
                 mds: true,
                 node: 1,
                 devices: vec![(1, vec![]), (2, vec![addr])],
+                drained: vec![],
             };
         }
         s

@@ -171,6 +171,16 @@ pub enum Msg {
         name: String,
         princhash: String,
     },
+    /// An operator drained (`on`) or restored a data server: node `device`'s device
+    /// gets no new layouts while another live data server can take them, and the MDS
+    /// recalls the layouts it holds on it. `node` asked (`req` matches its operator's
+    /// answer).
+    Drain {
+        node: u32,
+        req: u64,
+        device: u32,
+        on: bool,
+    },
 }
 
 /// Why a message was rejected.
@@ -296,6 +306,7 @@ impl Msg {
             Msg::Grace { .. } => 12,
             Msg::Client { .. } => 13,
             Msg::FsRecovery { .. } => 14,
+            Msg::Drain { .. } => 15,
         }
     }
 
@@ -467,6 +478,14 @@ impl Msg {
                     .u8(*create as u8)
                     .str(name)
                     .str(princhash);
+            }
+            Msg::Drain {
+                node,
+                req,
+                device,
+                on,
+            } => {
+                w.u32(*node).u64(*req).u32(*device).u8(*on as u8);
             }
         }
     }
@@ -651,6 +670,20 @@ impl Msg {
                     princhash: r.hex()?,
                 }
             }
+            15 => {
+                let (node, req, device) = (r.u32()?, r.u64()?, r.u32()?);
+                let on = match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(WireError::BadField("drain flag")),
+                };
+                Msg::Drain {
+                    node,
+                    req,
+                    device,
+                    on,
+                }
+            }
             k => return Err(WireError::UnknownKind(k)),
         };
         if !r.0.is_empty() {
@@ -769,6 +802,12 @@ mod tests {
                 create: true,
                 name: "6c696e7578".into(),
                 princhash: String::new(),
+            },
+            Msg::Drain {
+                node: 1,
+                req: 7,
+                device: 2,
+                on: true,
             },
             Msg::FsRecovery {
                 node: 3,

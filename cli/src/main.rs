@@ -177,13 +177,19 @@ enum DeviceCmd {
     },
     /// Remove a device.
     Del { id: String },
+    /// Drain a data server (the daemons, cluster-wide): no new layouts on it while another can take them; the MDS recalls its layouts
+    Drain { id: String },
+    /// Restore a drained data server
+    Restore { id: String },
 }
 
 #[derive(Subcommand, Debug)]
 enum LayoutCmd {
     /// List layouts.
     Show,
-    /// Recall layouts: `file FSID FILEID`, `fsid FSID`, `device ID` or `all`.
+    /// Recall layouts: `file FSID FILEID`, `fsid FSID`, `device ID` or `all`. `device`
+    /// without --client drains the data server (as `device drain`): the next layouts go
+    /// to another one, until `device restore`.
     Recall {
         #[arg(value_parser = ["file", "fsid", "device", "all"])]
         by: String,
@@ -698,6 +704,9 @@ async fn member(ctx: &Ctx) -> R<()> {
                 render::text(&m["addrs"]).trim()
             ));
         }
+        for d in v["drained"].as_array().into_iter().flatten() {
+            s.push_str(&format!("drained {}\n", d.as_str().unwrap_or("?")));
+        }
         s
     });
     Ok(())
@@ -817,6 +826,9 @@ async fn device(ctx: &Ctx, cmd: &DeviceCmd) -> R<()> {
         DeviceCmd::Set { id, .. } | DeviceCmd::Del { id } => {
             parse_device(id)?;
         }
+        DeviceCmd::Drain { id } | DeviceCmd::Restore { id } => {
+            return drain(ctx, id, matches!(cmd, DeviceCmd::Drain { .. })).await;
+        }
         DeviceCmd::Show => {}
     }
     let (mut c, t) = ctx.kernel().await?;
@@ -854,7 +866,25 @@ async fn device(ctx: &Ctx, cmd: &DeviceCmd) -> R<()> {
             let h = device_del::header(t.pnfsd.id);
             act(&mut c, &t.pnfsd, h, |b| req.put(b)).await?;
         }
+        DeviceCmd::Drain { .. } | DeviceCmd::Restore { .. } => unreachable!("answered above"),
     }
+    Ok(())
+}
+
+/// Drain (`on`) or restore a data server through the daemons: answered once the cluster
+/// has it; on a drain the MDS recalls the device's layouts.
+async fn drain(ctx: &Ctx, id: &str, on: bool) -> R<()> {
+    let device = pnfs_controld::hex(&parse_device(id)?);
+    let v = ctx.daemon(Request::Drain { device, on }).await?;
+    ctx.sink.print(&v, |v| {
+        let dev = v["device"].as_str().unwrap_or("?");
+        let mds = v["mds"].as_u64().map_or("none".to_string(), |m| m.to_string());
+        if on {
+            format!("device {dev} drained: no new layouts on it while another data server can take them; the MDS (node {mds}) recalls its layouts\n")
+        } else {
+            format!("device {dev} restored\n")
+        }
+    });
     Ok(())
 }
 
@@ -881,6 +911,12 @@ async fn layout(ctx: &Ctx, cmd: &LayoutCmd) -> R<()> {
                     None,
                 ),
                 "fsid" => (pnfsd::RecallType::Fsid, Some(num(0, "FSID")?), None, None),
+                "device" if client.is_none() => {
+                    let id = args
+                        .first()
+                        .ok_or_else(|| usage("layout recall device: missing ID"))?;
+                    return drain(ctx, id, true).await;
+                }
                 "device" => (
                     pnfsd::RecallType::Device,
                     None,

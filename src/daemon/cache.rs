@@ -19,6 +19,7 @@ impl Daemon {
             && v.mds_epoch == self.view.mds_epoch
             && v.node == self.view.node
             && self.same_devices()
+            && v.drained.iter().eq(self.view.drained.iter())
         {
             return;
         }
@@ -34,6 +35,7 @@ impl Daemon {
                 .iter()
                 .filter_map(|n| self.view.peers.get(n).map(|p| (*n, p.addrs.clone())))
                 .collect(),
+            drained: self.view.drained.iter().copied().collect(),
         };
         self.fast.write().view = view.clone();
         self.published = view;

@@ -86,6 +86,7 @@ impl Daemon {
                 fileid,
                 stateid,
             } => return self.control_revoke(r.reply, clientid, fsid, fileid, stateid.as_deref()),
+            Request::Drain { device, on } => return self.control_drain(r.reply, &device, on),
         };
         let _ = r.reply.send(v);
     }
@@ -108,6 +109,26 @@ impl Daemon {
         }
         let qid = self.next_id();
         self.ask_mds(qid, Waiter::Control(reply), fsid, fileid, stateid, clientid);
+    }
+
+    /// `pnfsctl layout recall device` / `device restore`: through the cluster, answered
+    /// when it comes back (`on_drain`).
+    pub(super) fn control_drain(&mut self, reply: oneshot::Sender<Value>, device: &str, on: bool) {
+        let Some(node) = unhex16(device).and_then(|id| crate::kernel::device_node(&id)) else {
+            let _ = reply.send(json!({ "error": format!("{device:?} is not a data server's device id of this cluster (PNFS, a node id, zeros: 32 hex digits)") }));
+            return;
+        };
+        let req = self.next_id();
+        if self.send(Msg::Drain {
+            node: self.view.node,
+            req,
+            device: node,
+            on,
+        }) {
+            self.queries.drains.insert(req, reply);
+        } else {
+            let _ = reply.send(json!({ "error": "not sent: no cluster connection" }));
+        }
     }
 
     pub(super) fn control_revoke(
@@ -161,7 +182,7 @@ impl Daemon {
                 })
             })
             .collect();
-        json!({
+        let mut v = json!({
             "node": self.view.node,
             "engine": self.out.cluster.name(),
             "kernel": self.target.describe(),
@@ -178,7 +199,17 @@ impl Daemon {
             "cache_entries": self.fast.read().cache.len(),
             "parked": self.queries.parked.len(),
             "protocol": PROTO_VERSION,
-        })
+        });
+        // Drained data servers' devices, when an operator drained any.
+        if !self.view.drained.is_empty() {
+            v["drained"] = self
+                .view
+                .drained
+                .iter()
+                .map(|n| crate::hex(&device_id(*n)))
+                .collect();
+        }
+        v
     }
 }
 

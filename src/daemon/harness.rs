@@ -588,6 +588,55 @@ mod tests {
         assert_eq!(h.stats()["pnfsd"][3]["answered"], 2, "{}", h.stats());
     }
 
+    /// An operator's drain comes back through the cluster: the MDS recalls the drained
+    /// device's layouts and lists it in its status; a restore takes it off, no recall.
+    #[test]
+    fn a_drained_data_server_is_recalled_by_the_mds() {
+        let (mut h, _dir) = two_nodes();
+        while h.down_rx.try_recv().is_ok() {}
+        let drain = |h: &mut Harness, req, on| {
+            let mut b = Vec::new();
+            Msg::Drain {
+                node: 2,
+                req,
+                device: 2,
+                on,
+            }
+            .encode(&mut b);
+            h.step(Step::Cluster {
+                from: 2,
+                payload: &b,
+            });
+            let mut downs = Vec::new();
+            while let Ok((_, d)) = h.down_rx.try_recv() {
+                downs.push(format!("{d:?}"));
+            }
+            downs
+        };
+        let downs = drain(&mut h, 5, true);
+        let id = crate::kernel::device_id(2);
+        assert!(
+            downs
+                .iter()
+                .any(|d| d.contains("LayoutRecallDevice") && d.contains(&format!("{id:?}"))),
+            "{downs:?}"
+        );
+        assert_eq!(h.status()["drained"], serde_json::json!([crate::hex(&id)]));
+        assert!(
+            h.ring()
+                .iter()
+                .any(|t| t == "device of node 2 drained (asked by node 2); recalling its layouts"),
+            "{:?}",
+            h.ring()
+        );
+        let downs = drain(&mut h, 6, false);
+        assert!(
+            !downs.iter().any(|d| d.contains("LayoutRecall")),
+            "{downs:?}"
+        );
+        assert!(h.status().get("drained").is_none(), "{}", h.status());
+    }
+
     #[test]
     fn a_message_from_a_non_member_is_ignored() {
         let (mut h, _dir) = two_nodes();

@@ -191,6 +191,17 @@ impl Daemon {
                 journals: self.store.state.journals.clone(),
                 grace,
             });
+            // and the drained data servers (a joiner may be the next MDS)
+            let drained: Vec<NodeId> = self.view.drained.iter().copied().collect();
+            for device in drained {
+                let req = self.next_id();
+                self.send(Msg::Drain {
+                    node: self.view.node,
+                    req,
+                    device,
+                    on: true,
+                });
+            }
         }
     }
 

@@ -5,6 +5,7 @@
 //! grace).
 
 use super::*;
+use crate::hex;
 
 impl Daemon {
     /// One event from the cluster engine.
@@ -89,6 +90,49 @@ impl Daemon {
             }
         }
         !m.left.is_empty()
+    }
+
+    /// An operator drained (`on`) or restored node `device`'s data server (in the agreed
+    /// order, on every node): the MDS recalls the layouts on a drained device, and
+    /// `decide::layout_get` gives it none while another data server can take them. The
+    /// node that asked answers its operator.
+    pub(super) fn on_drain(&mut self, from: NodeId, req: u64, device: NodeId, on: bool) {
+        let changed = if on {
+            self.view.drained.insert(device)
+        } else {
+            self.view.drained.remove(&device)
+        };
+        let recall = on && self.is_mds();
+        self.ring.push(format!(
+            "device of node {device} {} (asked by node {from}){}{}",
+            if on { "drained" } else { "restored" },
+            if changed { "" } else { ": it already was" },
+            if recall {
+                "; recalling its layouts"
+            } else {
+                ""
+            }
+        ));
+        if recall {
+            self.downcall(
+                Tag::Fire,
+                Down::LayoutRecallDevice {
+                    id: device_id(device),
+                },
+            );
+        }
+        if from == self.view.node {
+            if let Some(reply) = self.queries.drains.remove(&req) {
+                let _ = reply.send(json!({
+                    "device": hex(&device_id(device)),
+                    "node": device,
+                    "drained": on,
+                    "changed": changed,
+                    "mds": self.view.mds,
+                    "drained_devices": self.view.drained.iter().map(|n| hex(&device_id(*n))).collect::<Vec<_>>(),
+                }));
+            }
+        }
     }
 
     /// Node `n` left: its grace flags, its device (on the MDS) and its journals.

@@ -382,6 +382,7 @@ impl Daemon {
                 mds_epoch: 0,
                 grace_until: None,
                 recalled: BTreeSet::new(),
+                drained: BTreeSet::new(),
             },
             journals: Journals {
                 synced: false,
@@ -397,6 +398,7 @@ impl Daemon {
                 parked: HashMap::new(),
                 asking: HashMap::new(),
                 invals: HashMap::new(),
+                drains: HashMap::new(),
             },
             grace: Grace {
                 nodes: BTreeMap::new(),
@@ -607,6 +609,12 @@ impl Daemon {
                 grace,
             } => self.on_journals(node, journals, grace),
             Msg::Grace { node, req, op } => self.on_grace(node, req, op),
+            Msg::Drain {
+                node,
+                req,
+                device,
+                on,
+            } => self.on_drain(node, req, device, on),
             Msg::FsRecovery {
                 node,
                 table,

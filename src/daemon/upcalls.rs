@@ -15,6 +15,8 @@ pub(super) struct Queries {
     /// queued behind each other in the downcall worker until the kernel half gives up).
     pub(super) asking: HashMap<QueryKey, Vec<u64>>,
     pub(super) invals: HashMap<u64, InvalWait>,
+    /// Operators' drains on their way through the cluster: answered when they come back.
+    pub(super) drains: HashMap<u64, oneshot::Sender<Value>>,
 }
 
 impl Daemon {

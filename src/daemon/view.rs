@@ -22,6 +22,9 @@ pub(super) struct View {
     /// (`recall_departed`), before the rest of the membership change; `member_left`
     /// does not recall them again.
     pub(super) recalled: BTreeSet<NodeId>,
+    /// Data servers an operator drained (`Msg::Drain`, the agreed order): no new layouts
+    /// while another data server can take them.
+    pub(super) drained: BTreeSet<NodeId>,
 }
 
 /// The loop's current state as the upcall decisions read it (`decide`); the fast path
@@ -54,6 +57,9 @@ impl ClusterView for Daemon {
             .iter()
             .copied()
             .filter(|n| self.view.peers.get(n).is_some_and(|p| !p.addrs.is_empty()))
+    }
+    fn drained(&self, node: NodeId) -> bool {
+        self.view.drained.contains(&node)
     }
 }
 

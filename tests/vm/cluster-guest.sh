@@ -7,6 +7,9 @@
 #   1. pNFS across nodes   a file striped on node 2: the client's data I/O goes there
 #                          (node 2's NFSv3 counters, the client's connections), the data
 #                          reads back identical through NFS and on both GFS2 mounts
+#   1c. drain              `pnfsctl layout recall device` of node 2's device, run on node
+#                          2: the MDS recalls it, the next layout is on node 1's device;
+#                          `pnfsctl device restore` puts it back
 #   2. node 2 dies         node 1 asks the host ("VMC-HOST kill 2") during client I/O:
 #                          corosync detects it, node 1's daemon recalls node 2's device
 #                          within detection + 100 ms (corosync's log, nfsd's trace events,
@@ -399,6 +402,42 @@ s_g1=$(sha256sum <"/srv/gfs2/$R" | cut -d' ' -f1)
 s_g2=$(rpc "sha256sum </srv/gfs2/$R" | cut -d' ' -f1)
 check same_data_everywhere "sha256 source $SUM, NFS $s_nfs, node 1 GFS2 $s_g1, node 2 GFS2 $s_g2" \
 	eval '[ "$s_nfs" = "$SUM" ] && [ "$s_g1" = "$SUM" ] && [ "$s_g2" = "$SUM" ]'
+
+# ---- 1c. an operator drains node 2's data server, from node 2: `pnfsctl layout recall
+# device` goes through the daemons (the agreed order); the MDS (node 1) recalls the
+# device's layouts; the client's next layout for the same file is on node 1's device;
+# `pnfsctl device restore` puts node 2 back.
+echo "---- 1c. drain node 2's data server ----"
+exec 4<>"/mnt/nfs/$R"
+timeout 60 dd if=/tmp/src of="/mnt/nfs/$R" bs=1M count=1 conv=notrunc oflag=direct 2>/dev/null
+on_dev() { pnfsctl layout show 2>/dev/null | awk -v f="$RINO" -v d="$(devid "$1")" '$6 == f && $8 == d' | grep -q .; }
+held2=$(on_dev 2 && echo yes || echo no)
+echo >/sys/kernel/tracing/trace
+lr0=$(opcount LAYOUTRETURN) lg0=$(opcount LAYOUTGET)
+echo "\$ pnfsctl layout recall device $(devid 2)   (on node 2)"
+rpc "pnfsctl layout recall device $(devid 2)"
+until_ok 15 eval '[ "$(opcount LAYOUTRETURN)" -gt "$lr0" ] && [ "$(tcount nfsd_cb_layout_done)" -gt 0 ]'
+# nfsd polls the client while the stateid still holds layouts: wait for its callbacks to stop
+nd0=-1 stable=0
+for ((i = 0; i < 50 && stable < 4; i++)); do
+	nd1=$(tcount nfsd_cb_layout_done)
+	if [ "$nd1" = "$nd0" ]; then stable=$((stable + 1)); else stable=0; fi
+	nd0=$nd1
+	sleep 0.25
+done
+grep -v '^#' /sys/kernel/tracing/trace | sed 's/^ *//' | cut -c1-140 | head -4
+drained=$(pnfsctl member show 2>/dev/null | awk '$1 == "drained" {print $2}')
+check drain_recalls_device "the file's layout on node 2's device before: $held2; nfsd_layout_recall $(tcount nfsd_layout_recall), nfsd_cb_layout_done $(tcount nfsd_cb_layout_done); client LAYOUTRETURN $lr0 -> $(opcount LAYOUTRETURN); node 1's daemon: drained ${drained:-none}, $(pnfsctl debug dump 2>/dev/null | grep -m1 'device of node 2 drained' | cut -c1-100)" \
+	eval '[ "$held2" = yes ] && [ "$(tcount nfsd_layout_recall)" -gt 0 ] && [ "$(opcount LAYOUTRETURN)" -gt "$lr0" ] && [ "$drained" = "$(devid 2)" ]'
+p3d0=$(rpc "awk '/^proc3 /{print \$10}' /proc/net/rpc/nfsd") w3d0=$(v3w)
+timeout 60 dd if=/tmp/src of="/mnt/nfs/$R" bs=1M count=1 conv=notrunc oflag=direct 2>/dev/null
+p3d1=$(rpc "awk '/^proc3 /{print \$10}' /proc/net/rpc/nfsd")
+check drained_next_layout_elsewhere "client LAYOUTGET $lg0 -> $(opcount LAYOUTGET); fileid $RINO now on device $(devid 1): $(on_dev 1 && echo yes || echo no), on $(devid 2): $(on_dev 2 && echo yes || echo no); NFSv3 WRITE node 1 +$(($(v3w) - w3d0)), node 2 +$((p3d1 - p3d0))" \
+	eval '[ "$(opcount LAYOUTGET)" -gt "$lg0" ] && on_dev 1 && ! on_dev 2 && [ $(($(v3w) - w3d0)) -gt 0 ] && [ $((p3d1 - p3d0)) = 0 ]'
+exec 4<&-
+rpc "pnfsctl device restore $(devid 2)"
+check device_restored "node 1's daemon: $(pnfsctl member show 2>/dev/null | grep -c '^drained') drained; $(pnfsctl debug dump 2>/dev/null | grep -m1 'device of node 2 restored' | cut -c1-100)" \
+	eval '! pnfsctl member show 2>/dev/null | grep -q "^drained"'
 
 # ---- 1a. path 5 of the latency benchmarks between the guests: node 2's kernel half
 # (the real module's load generator, depth 1) asks GET_STATE for a stateid no node knows:
