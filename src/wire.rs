@@ -257,6 +257,14 @@ impl<'a> R<'a> {
     fn u8(&mut self) -> Result<u8, WireError> {
         Ok(self.take(1)?[0])
     }
+    /// A byte that must be 0 or 1 (`what` names the field in the error).
+    fn flag(&mut self, what: &'static str) -> Result<bool, WireError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(WireError::BadField(what)),
+        }
+    }
     fn u16(&mut self) -> Result<u16, WireError> {
         Ok(u16::from_le_bytes(self.take(2)?.try_into().unwrap()))
     }
@@ -657,11 +665,7 @@ impl Msg {
             },
             13 => {
                 let (node, req) = (r.u32()?, r.u64()?);
-                let create = match r.u8()? {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(WireError::BadField("client op")),
-                };
+                let create = r.flag("client op")?;
                 Msg::Client {
                     node,
                     req,
@@ -670,20 +674,12 @@ impl Msg {
                     princhash: r.hex()?,
                 }
             }
-            15 => {
-                let (node, req, device) = (r.u32()?, r.u64()?, r.u32()?);
-                let on = match r.u8()? {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(WireError::BadField("drain flag")),
-                };
-                Msg::Drain {
-                    node,
-                    req,
-                    device,
-                    on,
-                }
-            }
+            15 => Msg::Drain {
+                node: r.u32()?,
+                req: r.u64()?,
+                device: r.u32()?,
+                on: r.flag("drain flag")?,
+            },
             k => return Err(WireError::UnknownKind(k)),
         };
         if !r.0.is_empty() {

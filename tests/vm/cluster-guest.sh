@@ -236,6 +236,16 @@ serve_peer() {
 	echo "$JID" >/tmp/jid
 	: >/tmp/ready
 }
+# kill_peer N: the host SIGKILLs node N's qemu (T_KILL: when asked); corosync detects it
+kill_peer() {
+	T_KILL=$(date +%s.%N)
+	echo "VMC-HOST kill $1"
+	if until_ok 120 nodes_are 1; then
+		pass corosync_detects "corosync-quorumtool: $(qnodes) node(s), $(awk -v k="$T_KILL" -v n="$(date +%s.%N)" 'BEGIN {printf "%.1f", n - k}') s after the kill request"
+	else
+		fail corosync_detects "corosync still has $(qnodes) nodes"
+	fi
+}
 if [ "$NODE" = 2 ] && [ "$BOOT" = 1 ]; then
 	# ---- node 2, first boot: serve node 1's commands until the host kills this guest
 	serve_peer
@@ -293,13 +303,7 @@ if [ "$NODE" = 2 ]; then
 		echo 1 >/sys/kernel/tracing/events/$e/enable 2>/dev/null || log "no trace event $e"
 	done
 	echo >/sys/kernel/tracing/trace
-	T_KILL=$(date +%s.%N)
-	echo "VMC-HOST kill 1"
-	if until_ok 120 nodes_are 1; then
-		pass corosync_detects "corosync-quorumtool: $(qnodes) node(s), $(awk -v k="$T_KILL" -v n="$(date +%s.%N)" 'BEGIN {printf "%.1f", n - k}') s after the kill request"
-	else
-		fail corosync_detects "corosync still has $(qnodes) nodes"
-	fi
+	kill_peer 1
 	jdone() { dmesg | grep -qE "jid=$PJID: (Done|Busy)"; }
 	until_ok 120 jdone
 	check gfs2_recovers_journal "node 1's jid $PJID: $(dmesg | grep -oE "jid=$PJID: (Done|Busy)" | head -1); recover_status=$(cat /sys/fs/gfs2/vmc:fs0/lock_module/recover_status)" jdone
@@ -559,13 +563,7 @@ if [ "$DIAG" = 1 ]; then
 		echo 1 >/sys/kernel/tracing/events/$e/enable
 	done
 fi
-T_KILL=$(date +%s.%N)
-echo "VMC-HOST kill 2"
-if until_ok 120 nodes_are 1; then
-	pass corosync_detects "corosync-quorumtool: $(qnodes) node(s), $(awk -v k="$T_KILL" -v n="$(date +%s.%N)" 'BEGIN {printf "%.1f", n - k}') s after the kill request"
-else
-	fail corosync_detects "corosync still has $(qnodes) nodes"
-fi
+kill_peer 2
 until_ok 10 eval '[ "$(tcount nfsd_layout_recall)" -gt 0 ]'
 # corosync's lines after the kill request, as epoch seconds (its timestamps: local time, ms)
 cotime() {

@@ -15,6 +15,8 @@
 #     trace events on one clock; the daemons run with --rt-priority 1), the client's
 #     I/O goes on with a new layout on node 1 (checksums), GFS2 on node 1 recovers node 2's
 #     journal and `pnfsctl fs show` says so, and the daemon's members agree with dlm's;
+#   - a drained data server: `pnfsctl layout recall device` of node 2's device (run on node
+#     2) makes the MDS recall it and the next layout go to node 1's device;
 #   - a client's lock reclaimed on another node: node 2 boots again (on node 1's request)
 #     and rejoins; its client mounts node 1's service address 10.9.0.100 and holds a lock
 #     there; node 2's nfsd restarts once meanwhile; node 1's qemu is SIGKILLed (on node 2's
