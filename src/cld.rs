@@ -296,8 +296,17 @@ impl ClientRecords {
     }
     /// A record in the current epoch, name and hash already in hex (as the cluster
     /// carries them): created by node `node`'s nfsd (true if new) or removed (true if it
-    /// was there).
+    /// was there). A node's nfsd removes only a record it owns: a client that moved to
+    /// another node (its address did) is that node's, whatever its old node's nfsd
+    /// expires.
     pub fn apply(&mut self, node: Option<u32>, create: bool, name: &str, princhash: &str) -> bool {
+        if !create {
+            if let (Some(n), Some(o)) = (node, self.owners.get(name)) {
+                if *o != n {
+                    return false;
+                }
+            }
+        }
         if create {
             if let Some(o) = node {
                 self.owners.insert(name.to_string(), o);
@@ -978,6 +987,14 @@ mod tests {
         assert!(!c.epochs[&c.current].contains_key(&a) && c.may_reclaim(b"on-1"));
         c.grace_done();
         assert!(!c.epochs.values().any(|m| m.contains_key(&a)) && c.owners.is_empty());
+        // A client that moved from node 1 to node 2: node 1's nfsd expiring its old state
+        // does not remove the record node 2's nfsd made; node 2's does.
+        c.apply(Some(1), true, &a, "");
+        c.apply(Some(2), true, &a, "");
+        assert!(!c.apply(Some(1), false, &a, ""));
+        assert!(c.epochs[&c.current].contains_key(&a));
+        assert!(c.apply(Some(2), false, &a, ""));
+        assert!(!c.epochs[&c.current].contains_key(&a) && c.owners.is_empty());
     }
 
     #[test]

@@ -227,10 +227,15 @@ impl Daemon {
         name: &str,
         princhash: &str,
     ) {
-        self.store
-            .state
-            .clients
-            .apply(Some(node), create, name, princhash);
+        let c = &mut self.store.state.clients;
+        let owner = c.owners.get(name).copied();
+        if !c.apply(Some(node), create, name, princhash) && !create {
+            if let Some(o) = owner.filter(|o| *o != node) {
+                self.ring.push(format!(
+                    "cld: node {node}'s nfsd expired client {name}, recorded by node {o}'s: kept"
+                ));
+            }
+        }
         self.mark_dirty();
         if node == self.view.node {
             self.cld_answer_after_save(req, |m| vec![crate::cld::reply(m, 0)]);
