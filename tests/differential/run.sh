@@ -9,8 +9,9 @@
 #
 #   bash tests/differential/run.sh [BASELINE [NEW]]
 #
-# BASELINE defaults to the last behaviour change made on purpose (9001a06, the client
-# records keep the node that recorded them; before it b7778a9, whole-file layouts); NEW (a commit) defaults to this working tree. The daemon's split into parts
+# BASELINE defaults to the last behaviour change made on purpose (5148360, a node's nfsd
+# removes only the client records it made; before it 9001a06, the records keep the node
+# that recorded them, and b7778a9, whole-file layouts); NEW (a commit) defaults to this working tree. The daemon's split into parts
 # (issue 22) was shown against the last commit before it, 4453515: 0 differences, from
 # the split through b7778a9^. After a change of behaviour on purpose, re-pin BASELINE to
 # that commit in a commit of its own and add its row, with the count of inputs it
@@ -23,7 +24,7 @@
 set -euo pipefail
 root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 cd "$root"
-base=${1:-${DIFF_BASE:-9001a06}}
+base=${1:-${DIFF_BASE:-5148360}}
 new=${2:-}
 n=${DIFF_N:-10000}
 work=${DIFF_WORK:-$root/target/differential}
