@@ -68,56 +68,14 @@ fi
 TAG=vmcluster
 . tests/vm/ffhost.sh
 ff_host_prepare
-MODS=$IMGDIR/lib/modules/$KABI/kernel
 
-# ---- the initramfs: busybox, virtio (blk, net), ext4; payload: our binaries and modules
-R=$WORK/initrd
-mkdir -p "$R"/{bin,dev,proc,sys,newroot,modules,payload}
-cp /bin/busybox "$R/bin/busybox"
-cp /bin/busybox "$R/payload/busybox"
-for a in sh mount umount mkdir insmod switch_root cp echo cat sleep; do ln -s busybox "$R/bin/$a"; done
-for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk \
-	failover net_failover virtio_net crc16 mbcache jbd2 crc32c_generic ext4; do
-	ko=$(find "$MODS" -name "$m.ko" -print -quit)
-	[ -n "$ko" ] || { echo "vmcluster: no $m.ko"; exit 1; }
-	cp "$ko" "$R/modules/"
-	echo "$m" >>"$R/modules/order"
-done
-for b in "$dbin/pnfs_controld" "$dbin/pnfsctl"; do
-	cp "$b" "$R/payload/"
-	ldd "$b" | awk '$3 ~ /^\// {print $3}' | while read -r lib; do
-		mkdir -p "$R/payload/lib"
-		cp -L "$lib" "$R/payload/lib/"
-	done
-done
-# cpg_probe (an example of this workspace, built by `cargo test`): the bare CPG ping-pong,
-# the floor of the DS->MDS query measured in the guests
-if [ -x "$dbin/examples/cpg_probe" ]; then cp "$dbin/examples/cpg_probe" "$R/payload/"; fi
-cp "$NFSD_KO" "$WORK/module/pnfs_shim.ko" "$WORK/module/pnfs_shim_ff.ko" "$R/payload/"
-cp tests/vm/cluster-guest.sh "$R/payload/guest.sh"
-cat >"$R/init" <<'INIT'
-#!/bin/sh
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-for m in $(cat /modules/order); do insmod /modules/$m.ko 2>/dev/null; done
-i=0
-ROOTDEV=
-while [ -z "$ROOTDEV" ] && [ $i -lt 50 ]; do
-	for b in /sys/block/vd*; do [ "$(cat $b/serial 2>/dev/null)" = root ] && ROOTDEV=/dev/${b##*/}; done
-	[ -n "$ROOTDEV" ] && [ -b "$ROOTDEV" ] || { ROOTDEV=; sleep 0.2; }
-	i=$((i + 1))
-done
-mount -t ext4 "$ROOTDEV" /newroot || { echo "FAIL boot: cannot mount the root image"; echo o >/proc/sysrq-trigger; }
-mkdir -p /newroot/opt/pnfs
-cp -a /payload/. /newroot/opt/pnfs/
-mount --move /dev /newroot/dev
-umount /proc /sys
-exec switch_root /newroot /bin/bash /opt/pnfs/guest.sh
-INIT
-chmod 755 "$R/init"
-(cd "$R" && find . | sort | busybox cpio -o -H newc 2>/dev/null) | gzip -1 >"$WORK/initrd.gz"
-rm -rf "$R"
+# ---- the initramfs (the flexfiles lane's, with the NIC's modules; no lock_nolock image):
+# busybox, virtio (blk, net), ext4; payload: our binaries and modules, cpg_probe (an example
+# of this workspace, built by `cargo test`: the bare CPG ping-pong, the floor of the DS->MDS
+# query measured in the guests)
+probe=
+if [ -x "$dbin/examples/cpg_probe" ]; then probe=$dbin/examples/cpg_probe; fi
+FF_GFS2_IMAGE=0 FF_PAYLOAD=$probe ff_host_initrd tests/vm/cluster-guest.sh failover net_failover virtio_net
 
 # ---- the shared lock_dlm GFS2 disk (cluster "vmc" is corosync's cluster_name in the guests)
 SHARED=$WORK/shared.img

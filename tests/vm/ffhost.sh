@@ -1,5 +1,5 @@
-# Sourced by tests/vm/flexfiles.sh (the `flexfiles` tier) and benches/flexfiles.sh (its
-# benchmark): the host side of a flexfiles guest, one qemu boot of Debian's 6.1 kernel with
+# Sourced by tests/vm/flexfiles.sh (the `flexfiles` tier), benches/flexfiles.sh (its
+# benchmark) and tests/vm/cluster.sh (the `vmcluster` tier): the host side of a flexfiles guest, one qemu boot of Debian's 6.1 kernel with
 # nfsd.ko built with the flexfile hooks, pnfs_shim.ko + pnfs_shim_ff.ko, pnfs_controld and
 # pnfsctl, a lock_nolock GFS2 image and a guest script run as the guest's pid 1.
 #
@@ -12,7 +12,12 @@
 # and calls, in this order:
 #   ff_host_prepare           packages, kernel image (KABI, KERNEL, IMGDIR), nfsd.ko
 #                             (NFSD_KO), the modules in $WORK/module, the root image (ROOTIMG)
-#   ff_host_initrd GUEST      the GFS2 image and $WORK/initrd.gz with GUEST as guest.sh
+#   ff_host_initrd GUEST [MODULE...]
+#                             $WORK/initrd.gz with GUEST as guest.sh, MODULEs (e.g. the
+#                             NIC's) loaded after the disk's, and the files FF_PAYLOAD
+#                             names in /opt/pnfs; with FF_GFS2_IMAGE=1 (default) the
+#                             lock_nolock GFS2 image $WORK/gfs2.img. The guest's root is
+#                             the disk with serial "root", else /dev/vda
 #   ff_host_boot [APPEND]     boots; sets QRC (qemu's exit) and writes $WORK/serial.txt
 #                             (FF_SMP vCPUs, default 2)
 
@@ -74,15 +79,19 @@ ff_host_prepare() {
 
 ff_host_initrd() {
 	local guest=$1 a m ko b
+	shift
 	# ---- this run: a GFS2 image and the initramfs (busybox, disk modules, our payload)
 	mkdir -p "$WORK/initrd"/{bin,dev,proc,sys,newroot,modules,payload}
-	truncate -s 128M "$WORK/gfs2.img"
-	mkfs.gfs2 -O -p lock_nolock -j 1 -J 8 -t vmff:fs0 "$WORK/gfs2.img" >/dev/null
+	if [ "${FF_GFS2_IMAGE:-1}" = 1 ]; then
+		truncate -s 128M "$WORK/gfs2.img"
+		mkfs.gfs2 -O -p lock_nolock -j 1 -J 8 -t vmff:fs0 "$WORK/gfs2.img" >/dev/null
+	fi
 	local R=$WORK/initrd
 	cp /bin/busybox "$R/bin/busybox"
+	cp /bin/busybox "$R/payload/busybox"
 	for a in sh mount umount mkdir insmod switch_root cp echo cat sleep; do ln -s busybox "$R/bin/$a"; done
 	for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk \
-		crc16 mbcache jbd2 crc32c_generic ext4; do
+		crc16 mbcache jbd2 crc32c_generic ext4 "$@"; do
 		ko=$(find "$IMGDIR/lib/modules/$KABI/kernel" -name "$m.ko" -print -quit)
 		[ -n "$ko" ] || { echo "$TAG: no $m.ko"; exit 1; }
 		cp "$ko" "$R/modules/"
@@ -97,6 +106,7 @@ ff_host_initrd() {
 		done
 	done
 	cp "$NFSD_KO" "$WORK/module/pnfs_shim.ko" "$WORK/module/pnfs_shim_ff.ko" "$R/payload/"
+	for b in ${FF_PAYLOAD:-}; do cp "$b" "$R/payload/"; done
 	cp "$guest" "$R/payload/guest.sh"
 	cat >"$R/init" <<'INIT'
 #!/bin/sh
@@ -105,8 +115,14 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 for m in $(cat /modules/order); do insmod /modules/$m.ko 2>/dev/null; done
 i=0
-while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
-mount -t ext4 /dev/vda /newroot || { echo "FAIL boot: cannot mount the root image"; echo o >/proc/sysrq-trigger; }
+ROOTDEV=
+while [ -z "$ROOTDEV" ] && [ $i -lt 50 ]; do
+	for b in /sys/block/vd*; do [ "$(cat $b/serial 2>/dev/null)" = root ] && ROOTDEV=/dev/${b##*/}; done
+	[ -n "$ROOTDEV" ] || { [ -b /dev/vda ] && [ -z "$(cat /sys/block/vda/serial 2>/dev/null)" ] && ROOTDEV=/dev/vda; }
+	[ -n "$ROOTDEV" ] && [ -b "$ROOTDEV" ] || { ROOTDEV=; sleep 0.2; }
+	i=$((i + 1))
+done
+mount -t ext4 "$ROOTDEV" /newroot || { echo "FAIL boot: cannot mount the root image"; echo o >/proc/sysrq-trigger; }
 mkdir -p /newroot/opt/pnfs
 cp -a /payload/. /newroot/opt/pnfs/
 mount --move /dev /newroot/dev
@@ -115,6 +131,7 @@ exec switch_root /newroot /bin/bash /opt/pnfs/guest.sh
 INIT
 	chmod 755 "$R/init"
 	(cd "$R" && find . | sort | busybox cpio -o -H newc 2>/dev/null) | gzip -1 >"$WORK/initrd.gz"
+	rm -rf "$R"
 }
 
 ff_host_boot() {
