@@ -79,17 +79,16 @@ impl Daemon {
 
     /// The loop, as a membership change arrives: on the MDS, recall the layouts on each
     /// departed member's device at once (what `member_left` would do later in the same
-    /// change). True if a recall was queued.
-    pub(super) fn recall_departed(&mut self, m: &Membership) -> bool {
+    /// change).
+    pub(super) fn recall_departed(&mut self, m: &Membership) {
         if !self.is_mds() {
-            return false;
+            return;
         }
         for (n, _) in &m.left {
             if self.view.recalled.insert(*n) {
                 self.downcall(Tag::Fire, Down::LayoutRecallDevice { id: device_id(*n) });
             }
         }
-        !m.left.is_empty()
     }
 
     /// An operator drained (`on`) or restored node `device`'s data server (in the agreed

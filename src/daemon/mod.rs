@@ -465,10 +465,8 @@ impl Daemon {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let result = loop {
             // A downcall the last event queued (a data server's layouts to recall) goes
-            // out before the next event is handled: the worker runs when the loop yields.
-            if std::mem::take(&mut self.out.down_queued) {
-                tokio::task::yield_now().await;
-            }
+            // out before the next event is handled.
+            self.yield_to_downcalls().await;
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => break Ok(()),
@@ -488,11 +486,9 @@ impl Daemon {
                         }
                         Some(ClusterEvent::Membership(m)) => {
                             // A departed data server's layouts are recalled before the
-                            // rest of the change is worked out (the downcall worker
-                            // runs when the loop yields).
-                            if self.recall_departed(&m) {
-                                tokio::task::yield_now().await;
-                            }
+                            // rest of the change is worked out.
+                            self.recall_departed(&m);
+                            self.yield_to_downcalls().await;
                             self.on_cluster(ClusterEvent::Membership(m));
                         }
                         Some(ev) => self.on_cluster(ev),

@@ -87,6 +87,14 @@ impl Daemon {
         true
     }
 
+    /// Let the downcall worker (a task on this thread) send what was queued since the
+    /// loop last yielded: it runs only when the loop yields.
+    pub(super) async fn yield_to_downcalls(&mut self) {
+        if std::mem::take(&mut self.out.down_queued) {
+            tokio::task::yield_now().await;
+        }
+    }
+
     pub(super) fn downcall(&mut self, tag: Tag, d: Down) {
         self.restrict();
         if let Err(e) = self.out.down.try_send((tag, d)) {
