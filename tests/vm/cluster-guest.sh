@@ -49,14 +49,8 @@ TN=n$NODE
 hostname "n$NODE"
 echo VMC-BEGIN
 log() { echo "$TN $(date +%H:%M:%S.%3N) $*"; }
-pass() { echo "PASS vmc_${TN}_$1${2:+ ($2)}"; }
-fail() { echo "FAIL vmc_${TN}_$1: $2"; }
-# check NAME EVIDENCE CONDITION...
-check() {
-	local name=$1 ev=$2
-	shift 2
-	if "$@"; then pass "$name" "$ev"; else fail "$name" "$ev"; fi
-}
+CHECK_PREFIX=vmc_${TN}_
+. /opt/pnfs/guestlib.sh
 # diag: the logs' tails and VMC-END (the host prints a guest's serial log up to it)
 diag() {
 	echo "---- $TN daemon log (tail) ----"
@@ -76,35 +70,17 @@ finish() {
 	echo o >/proc/sysrq-trigger
 	sleep 60
 }
-(
-	sleep 900
-	echo "FAIL vmc_${TN}_watchdog: the guest script still ran after 900 s"
-	finish watchdog
-) &
-until_ok() {
-	local n=$1 i
-	shift
-	for ((i = 0; i < n * 2; i++)); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.5
-	done
-	return 1
-}
+guest_watchdog 900
 # rpc COMMAND: run COMMAND on the peer (node 2's command server), print its output.
 rpc() { echo "$*" | timeout "${RPC_T:-20}" busybox nc "10.9.0.$PEER" 7777; }
 v3w() { awk '/^proc3 /{print $10}' /proc/net/rpc/nfsd; }
 v3r() { awk '/^proc3 /{print $9}' /proc/net/rpc/nfsd; }
 v4w() { awk '/^proc4ops /{print $41}' /proc/net/rpc/nfsd; }
-ffc() { cat "/sys/module/pnfs_shim_ff/parameters/$1" 2>/dev/null || echo 0; }
 adapter() { echo "granted=$(ffc granted) refused=$(ffc refused) unreachable=$(ffc unreachable) devinfo=$(ffc devinfo) recalled=$(ffc recalled) fenced=$(ffc fenced)"; }
-mstats() { awk '/mounted on \/mnt\/nfs with fstype nfs4/{p=1; print; next} p&&/^device /{p=0} p' /proc/self/mountstats; }
-opcount() { mstats | awk -v op="$1:" '$1 == op {print $2; exit}' | grep . || echo 0; }
-dstat() { pnfsctl stats show 2>/dev/null | awk -v k="$1" '$1 == "pnfsd" && $2 == k && $3 == "received" {print $4; f=1} END {if (!f) print 0}'; }
 qnodes() { corosync-quorumtool -s 2>/dev/null | awk '/^Nodes:/ {print $2}'; }
 granting() { pnfsctl member show 2>/dev/null | grep -q 'grace false.*granting true'; }
 members() { pnfsctl member show 2>/dev/null | awk '$1 == "member" {printf "%s ", $2}'; }
 devid() { printf '504e4653%08x0000000000000000' "$1"; }
-tcount() { grep -v '^#' /sys/kernel/tracing/trace | grep -c ": $1:" || true; }
 
 # ---- network: the virtio NIC on the qemu socket wire, 10.9.0.N/24
 IF=

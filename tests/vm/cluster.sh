@@ -84,8 +84,7 @@ mkfs.gfs2 -O -p lock_dlm -t vmc:fs0 -j "$NODES" -J 32 "$SHARED" >"$WORK/mkfs.log
 	{ cat "$WORK/mkfs.log"; echo "vmcluster: mkfs.gfs2 failed"; exit 1; }
 
 # ---- boot the guests: node 1 listens on 127.0.0.1:BASEPORT, node 2 connects
-accel=(-accel tcg,tb-size=256 -cpu max)
-if grep -qwE 'vmx|svm' /proc/cpuinfo && (exec 3<>/dev/kvm) 2>/dev/null; then accel=(-accel kvm -cpu host); fi
+vm_accel tb-size=256
 declare -A TPID QPID
 cleanup() {
 	local n
@@ -101,7 +100,7 @@ launch() {
 	else
 		net="socket,id=n0,connect=127.0.0.1:$BASEPORT"
 	fi
-	timeout --kill-after=10 "$TIMEOUT" nice qemu-system-x86_64 "${accel[@]}" -m 768 -smp "${CLUSTER_SMP:-2}" \
+	timeout --kill-after=10 "$TIMEOUT" nice qemu-system-x86_64 "${VM_ACCEL[@]}" -m 768 -smp "${CLUSTER_SMP:-2}" \
 		-nodefaults -display none -no-reboot -serial "file:$WORK/serial.$key.log" \
 		-pidfile "$WORK/qemu.$key.pid" \
 		-drive "file=$ROOTIMG,format=raw,if=none,id=root,snapshot=on" \
@@ -119,7 +118,7 @@ launch() {
 	QPID[$key]=$(cat "$WORK/qemu.$key.pid" 2>/dev/null || echo none)
 }
 rm -f "$WORK"/serial.*.log "$WORK"/qemu.*.pid
-hlog "booting $NODES guests (${accel[1]}; timeout ${TIMEOUT}s)"
+hlog "booting $NODES guests (${VM_ACCEL[1]}; timeout ${TIMEOUT}s)"
 tb=$SECONDS
 launch 1 1 1
 sleep 1

@@ -33,13 +33,8 @@ MOUNTS=$(param mounts 4)
 VARIANTS="stock echo daemon"
 [ "$(param echo 1)" = 0 ] && VARIANTS="stock daemon"
 echo "FFB-PARAMS rounds=$ROUNDS files=$FILES mounts=$MOUNTS kernel=$(uname -r) cpus=$(nproc) variants=${VARIANTS// /,}"
-pass() { echo "PASS ffb_$1${2:+ ($2)}"; }
-fail() { echo "FAIL ffb_$1: $2"; }
-check() {
-	local name=$1 ev=$2
-	shift 2
-	if "$@"; then pass "$name" "$ev"; else fail "$name" "$ev"; fi
-}
+CHECK_PREFIX=ffb_
+. /opt/pnfs/guestlib.sh
 finish() {
 	echo "---- daemon log (tail) ----"
 	tail -5 /tmp/daemon.log 2>/dev/null | cut -c1-300
@@ -50,28 +45,7 @@ finish() {
 	echo o >/proc/sysrq-trigger
 	sleep 30
 }
-(
-	sleep 1500
-	echo "FAIL ffb_watchdog: the guest script still ran after 1500 s"
-	finish
-) &
-until_ok() {
-	local n=$1
-	shift
-	for ((i = 0; i < n * 2; i++)); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.5
-	done
-	return 1
-}
-ffc() { cat "/sys/module/pnfs_shim_ff/parameters/$1" 2>/dev/null || echo 0; }
-mstats() {
-	awk '/mounted on \/mnt\/nfs with fstype nfs4/{p=1; print; next} p&&/^device /{p=0} p' /proc/self/mountstats
-}
-opcount() { mstats | awk -v op="$1:" '$1 == op {print $2; exit}' | grep . || echo 0; }
-dstat() {
-	pnfsctl stats show 2>/dev/null | awk -v k="$1" '$1 == "pnfsd" && $2 == k && $3 == "received" {print $4; f=1} END {if (!f) print 0}'
-}
+guest_watchdog 1500
 # nfsd's own counts: NFSv3 READ (data server), NFSv4 LAYOUTGET, GETDEVICEINFO
 v3reads() { awk '/^proc3 /{print $9}' /proc/net/rpc/nfsd; }
 slg() { awk '/^proc4ops /{print $53}' /proc/net/rpc/nfsd; }

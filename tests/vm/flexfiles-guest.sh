@@ -23,14 +23,8 @@ mount -t tmpfs tmpfs /tmp
 hostname ff-vm
 ip link set lo up
 echo FF-VM-BEGIN
-pass() { echo "PASS ff_$1${2:+ ($2)}"; }
-fail() { echo "FAIL ff_$1: $2"; }
-# check NAME EVIDENCE CONDITION...: PASS or FAIL with the evidence.
-check() {
-	local name=$1 ev=$2
-	shift 2
-	if "$@"; then pass "$name" "$ev"; else fail "$name" "$ev"; fi
-}
+CHECK_PREFIX=ff_
+. /opt/pnfs/guestlib.sh
 finish() {
 	echo "---- daemon log (tail) ----"
 	tail -8 /tmp/daemon.log 2>/dev/null | cut -c1-300
@@ -41,33 +35,10 @@ finish() {
 	echo o >/proc/sysrq-trigger
 	sleep 30
 }
-(
-	sleep 780
-	echo "FAIL ff_watchdog: the guest script still ran after 780 s"
-	finish
-) &
+guest_watchdog 780
 
-until_ok() {
-	local n=$1
-	shift
-	for ((i = 0; i < n * 2; i++)); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.5
-	done
-	return 1
-}
-ffc() { cat "/sys/module/pnfs_shim_ff/parameters/$1" 2>/dev/null || echo 0; }
 counters() {
 	echo "adapter: granted=$(ffc granted) refused=$(ffc refused) unreachable=$(ffc unreachable) devinfo=$(ffc devinfo) recalled=$(ffc recalled) fenced=$(ffc fenced) returned=$(ffc returned) forgotten=$(ffc forgotten)"
-}
-# The NFSv4 mount's section of mountstats.
-mstats() {
-	awk '/mounted on \/mnt\/nfs with fstype nfs4/{p=1; print; next} p&&/^device /{p=0} p' /proc/self/mountstats
-}
-opcount() { mstats | awk -v op="$1:" '$1 == op {print $2; exit}' | grep . || echo 0; }
-# The daemon's own counter of received upcalls of a kind (pnfsctl stats show, "daemon" part).
-dstat() {
-	pnfsctl stats show 2>/dev/null | awk -v k="$1" '$1 == "pnfsd" && $2 == k && $3 == "received" {print $4; f=1} END {if (!f) print 0}'
 }
 # Server counters: NFSv3 READ/WRITE (the data server) and NFSv4 READ/WRITE/LAYOUT*.
 srv() {
@@ -101,7 +72,6 @@ granting() { pnfsctl member show 2>/dev/null | grep -q 'grace false.*granting tr
 device_id() { pnfsctl device show 2>/dev/null | awk '$1 == "device-id" {print $2; exit}'; }
 device_uaddr() { pnfsctl device show 2>/dev/null | awk '$1 == "netid" && $2 == "tcp" {print $4; exit}'; }
 # trace lines of one nfsd event since the last clear
-tcount() { grep -v '^#' /sys/kernel/tracing/trace | grep -c ": $1:" || true; }
 
 KABI=$(uname -r)
 # ---- 0. setup

@@ -41,15 +41,7 @@ TAG=ff-vm
 ff_host_prepare
 ff_host_initrd tests/vm/flexfiles-guest.sh
 ff_host_boot
-qrc=$QRC
-sed -n '/FF-VM-BEGIN/,/FF-VM-END/p' "$WORK/serial.txt"
-passed=$(grep -a -c '^PASS ' "$WORK/serial.txt" || true)
-failed=$(grep -a -c '^FAIL ' "$WORK/serial.txt" || true)
-if ! grep -a -q 'FF-VM-END' "$WORK/serial.txt"; then
-	echo "ff-vm: the guest did not finish (qemu exit $qrc); serial log tail:"
-	tail -40 "$WORK/serial.txt"
-	failed=$((failed + 1))
-fi
+vm_verdict FF-VM-BEGIN FF-VM-END
 FINISHED=1
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ] && [ "$passed" -gt 0 ]
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ] && [ "$PASSED" -gt 0 ]

@@ -9,8 +9,8 @@ mount -t tmpfs tmpfs /tmp
 hostname pnfs-vm
 ip link set lo up
 echo NFSD-VM-BEGIN
-pass() { echo "PASS nfsd_$1"; }
-fail() { echo "FAIL nfsd_$1: $2"; }
+CHECK_PREFIX=nfsd_
+. /opt/pnfs/guestlib.sh
 finish() {
 	echo "---- daemon ring ----"
 	pnfsctl debug dump 2>&1 | grep -E 'cld|grace' | tail -30
@@ -21,24 +21,8 @@ finish() {
 	echo o >/proc/sysrq-trigger
 	sleep 30
 }
-(
-	sleep 840
-	echo "FAIL nfsd_watchdog: the guest script still ran after 840 s"
-	finish
-) &
+guest_watchdog 840
 
-# Wait up to $1 seconds for the command in the rest of the arguments to succeed.
-until_ok() {
-	local n=$1
-	shift
-	for ((i = 0; i < n * 2; i++)); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.5
-	done
-	return 1
-}
-
-ring_has() { pnfsctl debug dump | grep -q -- "$1"; }
 clients_have() { pnfsctl -j client show | grep -q -- "$1"; }
 states() { cat /proc/fs/nfsd/clients/*/states 2>/dev/null; }
 states_have() { states | grep -q -- "$1"; }
