@@ -7,8 +7,8 @@
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C DEBIAN_FRONTEND=noninteractive
 exec >/dev/ttyS0 2>&1
 echo PKG-VM-BEGIN
-pass() { echo "PASS pkg_$1${2:+ ($2)}"; }
-fail() { echo "FAIL pkg_$1: $2"; }
+CHECK_PREFIX=pkg_
+. /opt/pnfs/guestlib.sh
 info() { echo "INFO $*"; }
 finish() {
 	echo "---- journalctl -u pnfs-controld (last 25) ----"
@@ -20,21 +20,7 @@ finish() {
 	systemctl poweroff --force --force 2>/dev/null || echo o >/proc/sysrq-trigger
 	sleep 30
 }
-(
-	sleep "${PKG_GUEST_TIMEOUT:-1000}"
-	echo "FAIL pkg_watchdog: the guest script still ran after ${PKG_GUEST_TIMEOUT:-1000} s"
-	finish
-) &
-until_ok() {
-	local n=$1
-	shift
-	for ((i = 0; i < n * 2; i++)); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.5
-	done
-	return 1
-}
-ring_has() { pnfsctl debug dump | grep -q -- "$1"; }
+guest_watchdog "${PKG_GUEST_TIMEOUT:-1000}"
 KABI=$(uname -r)
 DEBS=/opt/pnfs/debs
 

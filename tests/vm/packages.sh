@@ -43,14 +43,9 @@ skip() {
 [ "$(id -u)" = 0 ] || skip "not root (debootstrap, loop devices, apt-get)"
 command -v cargo >/dev/null || skip "no cargo on PATH (rustup's, >= 1.85)"
 
-need=()
-for p in debootstrap gfs2-utils e2fsprogs qemu-system-x86 busybox-static; do
-	[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-	"${APT[@]}" update -q >/dev/null
-	"${APT[@]}" install --no-install-recommends "${need[@]}" >/dev/null
-fi
+TAG=packages-vm
+. tests/vm/vmhost.sh
+vm_host_packages
 
 # ---- the packages, from a fresh clone, and lintian
 DEBS=$CACHE/debs
@@ -71,18 +66,7 @@ fi
 grep -E '^packages-build: (clone|the working)|^[EWIP]: |^N: ' "$CACHE/packages-build.log" | grep -v '^N: *$' | head -40 || true
 
 # ---- the kernel (the vm lane's cached Debian image) and this lane's root image
-IMGDIR=$(ls -d "$CACHE"/linux-image-*/ 2>/dev/null | head -n1)
-if [ -z "$IMGDIR" ] || [ ! -f "$IMGDIR/.complete" ]; then
-	echo "packages-vm: no cached Debian kernel image; fetching it through the vm lane"
-	"$VM/run.sh" --no-probe --cmd true >/dev/null 2>&1 || true
-	IMGDIR=$(ls -d "$CACHE"/linux-image-*/ 2>/dev/null | head -n1)
-fi
-[ -n "$IMGDIR" ] && [ -f "$IMGDIR/.complete" ] || { echo "packages-vm: no kernel image"; exit 1; }
-IMGDIR=${IMGDIR%/}
-KABI=$(ls "$IMGDIR/lib/modules")
-KERNEL=$IMGDIR/vmlinux-pvh
-[ -s "$KERNEL" ] || KERNEL=$IMGDIR/boot/vmlinuz-$KABI
-echo "packages-vm: kernel $KABI ($KERNEL)"
+vm_kernel_image
 . tests/vm/rootimg.sh
 debian_pkg_root_image packages-vm || exit 1
 
@@ -168,27 +152,94 @@ else
 	HOSTFAIL=$((HOSTFAIL + 1))
 fi
 
+# ---- a kernel upgrade, in a throwaway copy of that image (every run): a second 6.1
+# kernel's headers installed with apt, as an upgrade installs them. DKMS's hook builds
+# pnfs_shim.ko for it; pnfs-nfsd-dkms's own hook finds linux-source-6.1 at another version,
+# says so with the fix, and apt goes on (DKMS's autoinstall of pnfs-nfsd used to fail there
+# and leave linux-headers-<ABI> unconfigured: apt stopped); the fix as the message gives
+# it builds nfsd.ko for that kernel. (Removing a kernel's modules is DKMS's own hook, run
+# by linux-image's prerm; the image is not installed here.) The second kernel: the newest other 6.1 ABI whose linux-source-6.1 version
+# the archive still has (its .debs cached).
+kernel_upgrade() {
+	local k2= v2= h v dl=$CACHE/kernel-upgrade img=$CACHE/kup.img rc1 rc2 st1 st2 vm2
+	for h in $(apt-cache search --names-only '^linux-headers-6\.1\.0-[0-9]+-amd64$' | awk '{print $1}' | sort -t- -k4,4nr); do
+		[ "$h" = "linux-headers-$KABI" ] && continue
+		v=$(apt-cache show "$h" 2>/dev/null | awk '/^Version:/ {print $2; exit}')
+		apt-cache show "linux-source-6.1=$v" >/dev/null 2>&1 || continue
+		k2=${h#linux-headers-} v2=$v
+		break
+	done
+	if [ -z "$k2" ]; then
+		echo "FAIL pkg_kernel_upgrade: no second 6.1 kernel with its linux-source-6.1 in this host's apt lists"
+		HOSTFAIL=$((HOSTFAIL + 1))
+		return
+	fi
+	if [ ! -s "$dl/linux-source-6.1_${v2}_all.deb" ] || [ ! -s "$dl/linux-headers-${k2}_${v2}_amd64.deb" ]; then
+		rm -rf "$dl"
+		mkdir -p "$dl"
+		chown _apt "$dl" 2>/dev/null || true
+		(cd "$dl" && apt-get -q -o DPkg::Lock::Timeout=60 download "linux-headers-$k2=$v2" \
+			"linux-headers-${k2%-amd64}-common=$v2" "linux-source-6.1=$v2") >"$CACHE/kernel-upgrade-download.log" 2>&1 ||
+			tail -3 "$CACHE/kernel-upgrade-download.log"
+	fi
+	local t0=$SECONDS
+	cp --sparse=always "$NFSDIMG" "$img"
+	mkdir -p "$MNT"
+	mount -o loop "$img" "$MNT"
+	mount -t proc proc "$MNT/proc"
+	mount --bind /dev "$MNT/dev"
+	mkdir -p "$MNT/tmp/debs"
+	cp "$dl"/*.deb "$MNT/tmp/debs/"
+	inchroot() { chroot "$MNT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C DEBIAN_FRONTEND=noninteractive "$@"; }
+	rc1=0 rc2=0
+	inchroot sh -c 'apt-get install -y -q /tmp/debs/linux-headers-*.deb' >"$CACHE/kup-headers.log" 2>&1 || rc1=$?
+	st1=$(inchroot dkms status 2>&1)
+	inchroot sh -c "apt-get install -y -q --allow-downgrades /tmp/debs/linux-source-6.1_*.deb && /etc/kernel/postinst.d/pnfs-nfsd-dkms $k2" \
+		>"$CACHE/kup-fix.log" 2>&1 || rc2=$?
+	st2=$(inchroot dkms status 2>&1)
+	vm2=$(modinfo -F vermagic "$MNT/lib/modules/$k2/updates/dkms/nfsd.ko" 2>&1 || true)
+	chroot_umount
+	rm -f "$img"
+	echo "packages-vm: kernel $k2 ($v2) installed and fixed in a copy of the guest's image: $((SECONDS - t0)) s (logs $CACHE/kup-*.log)"
+	grep -E '^pnfs-nfsd-dkms: ' "$CACHE/kup-headers.log" || true
+	if [ $rc1 = 0 ] && grep -q "^pnfs-shim/[^,]*, $k2, x86_64: installed" <<<"$st1" && ! grep -q "^pnfs-nfsd/[^,]*, $k2," <<<"$st1" &&
+		grep -qF "linux-source-6.1 is version $KVER but kernel $k2 is version $v2" "$CACHE/kup-headers.log" &&
+		grep -qF "Fix: apt install linux-source-6.1=$v2" "$CACHE/kup-headers.log" &&
+		grep -qF "not built for kernel $k2: its installation goes on" "$CACHE/kup-headers.log"; then
+		echo "PASS pkg_kernel_upgrade_goes_on (apt exit 0; DKMS built pnfs_shim for $k2; pnfs-nfsd not built, the versions and the fix said)"
+		HOSTPASS=$((HOSTPASS + 1))
+	else
+		tail -15 "$CACHE/kup-headers.log"
+		echo "FAIL pkg_kernel_upgrade_goes_on: apt exit $rc1; dkms status: $(tr '\n' ';' <<<"$st1")"
+		HOSTFAIL=$((HOSTFAIL + 1))
+	fi
+	if [ $rc2 = 0 ] && grep -q "^pnfs-nfsd/[^,]*, $k2, x86_64: installed" <<<"$st2" && [[ $vm2 == "$k2 "* ]]; then
+		echo "PASS pkg_kernel_upgrade_fix_builds_nfsd (linux-source-6.1=$v2, the hook: nfsd.ko for $k2, vermagic $vm2)"
+		HOSTPASS=$((HOSTPASS + 1))
+	else
+		tail -15 "$CACHE/kup-fix.log"
+		echo "FAIL pkg_kernel_upgrade_fix_builds_nfsd: exit $rc2; dkms status: $(tr '\n' ';' <<<"$st2"); nfsd.ko vermagic: $vm2"
+		HOSTFAIL=$((HOSTFAIL + 1))
+	fi
+}
+if [ -s "$NFSDIMG" ]; then
+	kernel_upgrade
+else
+	echo "FAIL pkg_kernel_upgrade: no image with pnfs-nfsd-dkms installed (see above)"
+	HOSTFAIL=$((HOSTFAIL + 1))
+fi
+
 # ---- this run: GFS2 images (lock_nolock for the NFS export, lock_dlm for the withdraw)
 # and the initramfs, which switch_roots into the image with systemd as init
 rm -rf "$WORK"
-mkdir -p "$WORK/initrd"/{bin,dev,proc,sys,newroot,modules,payload/debs}
-truncate -s 128M "$WORK/gfs2.img"
-mkfs.gfs2 -O -p lock_nolock -j 1 -J 8 -t vmnfs:fs0 "$WORK/gfs2.img" >/dev/null
-truncate -s 64M "$WORK/gfs2dlm.img"
-mkfs.gfs2 -O -p lock_dlm -j 1 -J 8 -t vmclus:fs1 "$WORK/gfs2dlm.img" >/dev/null
-R=$WORK/initrd
-cp /bin/busybox "$R/bin/busybox"
-for a in sh mount umount mkdir ln insmod switch_root cp echo cat sleep; do ln -s busybox "$R/bin/$a"; done
-for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk \
-	crc16 mbcache jbd2 crc32c_generic ext4; do
-	ko=$(find "$IMGDIR/lib/modules/$KABI/kernel" -name "$m.ko" -print -quit)
-	[ -n "$ko" ] || { echo "packages-vm: no $m.ko"; exit 1; }
-	cp "$ko" "$R/modules/"
-	echo "$m" >>"$R/modules/order"
-done
-cp "$DEBS"/pnfs-controld_*_amd64.deb "$DEBS"/pnfs-shim-dkms_*_all.deb "$R/payload/debs/"
-cp tests/vm/packages-guest.sh "$R/payload/guest.sh"
-cat >"$R/payload/pnfs-pkgtest.service" <<'UNIT'
+mkdir -p "$WORK"
+vm_gfs2_image "$WORK/gfs2.img" 128 lock_nolock vmnfs:fs0
+vm_gfs2_image "$WORK/gfs2dlm.img" 64 lock_dlm vmclus:fs1
+vm_initrd_begin
+mkdir -p "$VM_R/payload/debs"
+cp "$DEBS"/pnfs-controld_*_amd64.deb "$DEBS"/pnfs-shim-dkms_*_all.deb "$VM_R/payload/debs/"
+cp tests/vm/packages-guest.sh "$VM_R/payload/guest.sh"
+cat >"$VM_R/payload/pnfs-pkgtest.service" <<'UNIT'
 [Unit]
 Description=pnfs-controld packages test (tests/vm/packages-guest.sh)
 After=basic.target systemd-journald.service
@@ -197,35 +248,18 @@ After=basic.target systemd-journald.service
 Type=simple
 ExecStart=/opt/pnfs/guest.sh
 UNIT
-cat >"$R/init" <<'INIT'
-#!/bin/sh
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-for m in $(cat /modules/order); do insmod /modules/$m.ko 2>/dev/null; done
-i=0
-while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
-mount -t ext4 /dev/vda /newroot || { echo "FAIL pkg_boot: cannot mount the root image"; echo o >/proc/sysrq-trigger; }
-mkdir -p /newroot/opt/pnfs
-cp -a /payload/. /newroot/opt/pnfs/
-cp /payload/pnfs-pkgtest.service /newroot/etc/systemd/system/
+VM_INIT_EXTRA='cp /payload/pnfs-pkgtest.service /newroot/etc/systemd/system/
 mkdir -p /newroot/etc/systemd/system/multi-user.target.wants
-ln -sf ../pnfs-pkgtest.service /newroot/etc/systemd/system/multi-user.target.wants/pnfs-pkgtest.service
-mount --move /dev /newroot/dev
-umount /proc /sys
-exec switch_root /newroot /lib/systemd/systemd
-INIT
-chmod 755 "$R/init"
-(cd "$R" && find . | sort | busybox cpio -o -H newc 2>/dev/null) | gzip -1 >"$WORK/initrd.gz"
+ln -sf ../pnfs-pkgtest.service /newroot/etc/systemd/system/multi-user.target.wants/pnfs-pkgtest.service'
+vm_initrd_pack /lib/systemd/systemd
 
 # ---- boot
 SERIAL=$WORK/serial.log
 echo "packages-vm: booting (TCG unless KVM works; timeout ${TIMEOUT}s)"
-accel=(-accel tcg -cpu max)
-if grep -qwE 'vmx|svm' /proc/cpuinfo && (exec 3<>/dev/kvm) 2>/dev/null; then accel=(-accel kvm -cpu host); fi
+vm_accel
 t0=$SECONDS
 set +e
-timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" -m 1536 -smp 2 \
+timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 "${VM_ACCEL[@]}" -m 1536 -smp 2 \
 	-nodefaults -display none -no-reboot -net none -serial "file:$SERIAL" \
 	-drive "file=$PKGROOTIMG,format=raw,if=virtio,snapshot=on" \
 	-drive "file=$WORK/gfs2.img,format=raw,if=virtio" \
@@ -233,21 +267,14 @@ timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" -m 1536 -smp
 	-kernel "$KERNEL" -initrd "$WORK/initrd.gz" \
 	-append "console=ttyS0 panic=-1 quiet systemd.show_status=0 systemd.mask=serial-getty@ttyS0.service systemd.mask=getty@tty1.service" \
 	</dev/null >"$WORK/qemu.out" 2>&1
-qrc=$?
+QRC=$?
 set -e
-echo "packages-vm: qemu exit $qrc after $((SECONDS - t0)) s"
+echo "packages-vm: qemu exit $QRC after $((SECONDS - t0)) s"
 tr -d '\r' <"$SERIAL" >"$WORK/serial.txt"
-sed -n '/PKG-VM-BEGIN/,/PKG-VM-END/p' "$WORK/serial.txt"
-passed=$(grep -a -c '^PASS ' "$WORK/serial.txt" || true)
-failed=$(grep -a -c '^FAIL ' "$WORK/serial.txt" || true)
-if ! grep -a -q 'PKG-VM-END' "$WORK/serial.txt"; then
-	echo "packages-vm: the guest did not finish (qemu exit $qrc); serial log tail:"
-	tail -40 "$WORK/serial.txt"
-	failed=$((failed + 1))
-fi
-passed=$((passed + HOSTPASS))
-failed=$((failed + HOSTFAIL))
+vm_verdict PKG-VM-BEGIN PKG-VM-END
+PASSED=$((PASSED + HOSTPASS))
+FAILED=$((FAILED + HOSTFAIL))
 echo "packages-vm: $((SECONDS - T_START)) s in all"
 FINISHED=1
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ] && [ "$passed" -gt 0 ]
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ] && [ "$PASSED" -gt 0 ]
