@@ -371,6 +371,17 @@ else
 	fail remove_unbuilds_dkms_module "$(ls -d $U/* /var/lib/dkms/pnfs-shim /var/lib/dkms/pnfs-nfsd /usr/src/pnfs-shim-* /usr/src/pnfs-nfsd-* 2>&1); modinfo -n nfsd: $(modinfo -n nfsd 2>&1)"
 fi
 
+# pnfs-nfsd-dkms's kernel hooks are conffiles: after remove they stay (until purge), and a
+# kernel installed meanwhile runs them: they must do nothing and succeed.
+hk=/etc/kernel/header_postinst.d/pnfs-nfsd-dkms
+hout=$("$hk" "$KABI" 2>&1)
+hrc=$?
+if [ -x "$hk" ] && [ -x /etc/kernel/postinst.d/pnfs-nfsd-dkms ] && [ $hrc = 0 ] && [ -z "$hout" ]; then
+	pass remove_leaves_inert_kernel_hooks "conffiles kept; $hk $KABI: exit 0, silent"
+else
+	fail remove_leaves_inert_kernel_hooks "$(ls -l /etc/kernel/*/pnfs-nfsd-dkms 2>&1 | tr '\n' ' '); exit $hrc: $hout"
+fi
+
 # ---- apt purge: no file of the packages left, checked by listing
 if apt-get purge -y -q pnfs-controld pnfs-nfsd-dkms pnfs-shim-dkms >/tmp/apt-purge.log 2>&1; then
 	pass apt_purge
