@@ -23,6 +23,8 @@
 # The parts every Debian-guest lane shares (packages, kernel image, initramfs, accelerator,
 # verdict) are tests/vm/vmhost.sh's; the guest scripts source tests/vm/guestlib.sh.
 
+# A missing package or kernel image: the lane SKIPPED (as before vmhost.sh).
+VM_MISSING=skip
 . tests/vm/vmhost.sh
 
 ff_host_prepare() {
@@ -66,7 +68,6 @@ ff_host_initrd() {
 	local guest=$1 b
 	shift
 	# ---- this run: a GFS2 image and the initramfs (busybox, disk modules, our payload)
-	mkdir -p "$WORK"
 	if [ "${FF_GFS2_IMAGE:-1}" = 1 ]; then vm_gfs2_image "$WORK/gfs2.img" 128 lock_nolock vmff:fs0; fi
 	vm_initrd_begin "$@"
 	cp /bin/busybox "$VM_R/payload/busybox"

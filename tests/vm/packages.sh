@@ -33,6 +33,9 @@ FINISHED=0
 HOSTPASS=0
 HOSTFAIL=0
 T_START=$SECONDS
+# The host's checks (the guest's are counted from its serial log).
+hpass() { echo "PASS pkg_$1${2:+ ($2)}"; HOSTPASS=$((HOSTPASS + 1)); }
+hfail() { echo "FAIL pkg_$1: $2"; HOSTFAIL=$((HOSTFAIL + 1)); }
 # (chroot_umount: the nfsd image's chroot mounts, if an error left them)
 trap '[ $FINISHED = 1 ] || echo "$HOSTPASS passed, $((HOSTFAIL + 1)) failed"; chroot_umount 2>/dev/null || true' EXIT
 skip() {
@@ -51,12 +54,10 @@ vm_host_packages
 DEBS=$CACHE/debs
 t0=$SECONDS
 if OUT=$DEBS SRC=${PKG_SRC:-} bash tests/vm/packages-build.sh >"$CACHE/packages-build.log" 2>&1; then
-	echo "PASS pkg_build_and_lintian_clean ($((SECONDS - t0)) s)"
-	HOSTPASS=$((HOSTPASS + 1))
+	hpass build_and_lintian_clean "$((SECONDS - t0)) s"
 else
 	if ls "$DEBS"/pnfs-controld_*.deb "$DEBS"/pnfs-shim-dkms_*.deb >/dev/null 2>&1; then
-		echo "FAIL pkg_build_and_lintian_clean: built, but lintian: $(grep -E '^[EW]: ' "$DEBS/lintian.txt" | head -10)"
-		HOSTFAIL=$((HOSTFAIL + 1))
+		hfail build_and_lintian_clean "built, but lintian: $(grep -E '^[EW]: ' "$DEBS/lintian.txt" | head -10)"
 	else
 		tail -20 "$CACHE/packages-build.log"
 		echo "FAIL pkg_build_and_lintian_clean: no packages (log: $CACHE/packages-build.log)"
@@ -101,25 +102,32 @@ nkey=$( { basename "$PKGROOTIMG"; basename "$SRCDEB"; cat "${NFSDDEBS[@]}" 2>/de
 NFSDIMG=$CACHE/debian-pkgnfsd-$nkey.img
 MNT=$CACHE/pkgnfsd-mnt
 CHLOG=$CACHE/pkgnfsd-chroot.log
+# chroot_mount IMAGE: IMAGE at $MNT, writable, with /proc and the host's /dev, for apt
+chroot_mount() {
+	mkdir -p "$MNT"
+	mount -o loop "$1" "$MNT"
+	mount -t proc proc "$MNT/proc"
+	mount --bind /dev "$MNT/dev"
+}
 chroot_umount() {
 	for m in "$MNT/tmp" "$MNT/dev" "$MNT/proc" "$MNT"; do mountpoint -q "$m" && umount "$m"; done
 	return 0
 }
+# inchroot COMMAND...: COMMAND in the image at $MNT, in a clean environment
+inchroot() { chroot "$MNT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C DEBIAN_FRONTEND=noninteractive "$@"; }
+# dkms_has STATUS MODULE KABI: `dkms status` output STATUS has MODULE installed for KABI
+dkms_has() { grep -q "^$2/[^,]*, $3, x86_64: installed" <<<"$1"; }
 t0=$SECONDS
 nfsd_cached=yes
 if [ ! -s "$NFSDIMG" ] && [ -s "$SRCDEB" ] && [ -s "${NFSDDEBS[1]}" ]; then
 	nfsd_cached=no
 	rm -f "$CACHE"/debian-pkgnfsd-*.img*
 	cp --sparse=always "$PKGROOTIMG" "$NFSDIMG.tmp"
-	mkdir -p "$MNT"
-	mount -o loop "$NFSDIMG.tmp" "$MNT"
-	mount -t proc proc "$MNT/proc"
-	mount --bind /dev "$MNT/dev"
+	chroot_mount "$NFSDIMG.tmp"
 	mkdir -p "$MNT/tmp/debs"
 	cp "$SRCDEB" "${NFSDDEBS[@]}" "$MNT/tmp/debs/"
 	crc=0
-	chroot "$MNT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C DEBIAN_FRONTEND=noninteractive \
-		sh -c 'apt-get install -y -q /tmp/debs/*.deb && apt-mark auto linux-source-6.1' >"$CHLOG" 2>&1 || crc=$?
+	inchroot sh -c 'apt-get install -y -q /tmp/debs/*.deb && apt-mark auto linux-source-6.1' >"$CHLOG" 2>&1 || crc=$?
 	rm -rf "$MNT/tmp/debs"
 	chroot_umount
 	echo "packages-vm: pnfs-nfsd-dkms installed in a chroot of the guest's image: apt exit $crc, $((SECONDS - t0)) s (log $CHLOG)"
@@ -132,7 +140,7 @@ if [ -s "$NFSDIMG" ]; then
 	mount -o loop,ro "$NFSDIMG" "$MNT"
 	mount -t proc proc "$MNT/proc"
 	mount -t tmpfs tmpfs "$MNT/tmp"
-	st=$(chroot "$MNT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin dkms status 2>&1 | tr '\n' ';' || true)
+	st=$(inchroot dkms status 2>&1 || true)
 	pk=$(chroot "$MNT" dpkg-query -W -f='${Package}=${Version} ${db:Status-Abbrev};' \
 		pnfs-nfsd-dkms pnfs-shim-dkms linux-source-6.1 2>&1 || true)
 	kos=$(cd "$MNT/lib/modules/$KABI/updates/dkms" 2>/dev/null && ls | tr '\n' ' ' || true)
@@ -140,16 +148,13 @@ if [ -s "$NFSDIMG" ]; then
 else
 	st=none pk=none kos=none
 fi
-if [ -s "$NFSDIMG" ] && [[ $st == *"pnfs-nfsd/"*", $KABI, x86_64: installed"* ]] &&
-	[[ $st == *"pnfs-shim/"*", $KABI, x86_64: installed"* ]] && [[ $kos == *nfsd.ko* ]] &&
+if [ -s "$NFSDIMG" ] && dkms_has "$st" pnfs-nfsd "$KABI" && dkms_has "$st" pnfs-shim "$KABI" && [[ $kos == *nfsd.ko* ]] &&
 	[[ $kos == *pnfs_shim_ff.ko* ]] && [[ $pk == *"linux-source-6.1=$KVER ii"* ]]; then
-	echo "PASS pkg_nfsd_dkms_built_in_chroot (cached: $nfsd_cached, $((SECONDS - t0)) s; $st $pk updates/dkms: $kos)"
-	HOSTPASS=$((HOSTPASS + 1))
+	hpass nfsd_dkms_built_in_chroot "cached: $nfsd_cached, $((SECONDS - t0)) s; $(tr '\n' ';' <<<"$st") $pk updates/dkms: $kos"
 	PKGROOTIMG=$NFSDIMG
 else
 	[ -s "$CHLOG" ] && tail -25 "$CHLOG"
-	echo "FAIL pkg_nfsd_dkms_built_in_chroot: source deb: $(ls "$SRCDEB" 2>&1); dkms status: $st; packages: $pk; updates/dkms: $kos (log $CHLOG)"
-	HOSTFAIL=$((HOSTFAIL + 1))
+	hfail nfsd_dkms_built_in_chroot "source deb: $(ls "$SRCDEB" 2>&1); dkms status: $(tr '\n' ';' <<<"$st"); packages: $pk; updates/dkms: $kos (log $CHLOG)"
 fi
 
 # ---- a kernel upgrade, in a throwaway copy of that image (every run): a second 6.1
@@ -158,8 +163,8 @@ fi
 # says so with the fix, and apt goes on (DKMS's autoinstall of pnfs-nfsd used to fail there
 # and leave linux-headers-<ABI> unconfigured: apt stopped); the fix as the message gives
 # it builds nfsd.ko for that kernel. (Removing a kernel's modules is DKMS's own hook, run
-# by linux-image's prerm; the image is not installed here.) The second kernel: the newest other 6.1 ABI whose linux-source-6.1 version
-# the archive still has (its .debs cached).
+# by linux-image's prerm; the image is not installed here.) The second kernel: the newest
+# other 6.1 ABI whose linux-source-6.1 version the archive still has (its .debs cached).
 kernel_upgrade() {
 	local k2= v2= h v dl=$CACHE/kernel-upgrade img=$CACHE/kup.img rc1 rc2 st1 st2 vm2
 	for h in $(apt-cache search --names-only '^linux-headers-6\.1\.0-[0-9]+-amd64$' | awk '{print $1}' | sort -t- -k4,4nr); do
@@ -170,8 +175,7 @@ kernel_upgrade() {
 		break
 	done
 	if [ -z "$k2" ]; then
-		echo "FAIL pkg_kernel_upgrade: no second 6.1 kernel with its linux-source-6.1 in this host's apt lists"
-		HOSTFAIL=$((HOSTFAIL + 1))
+		hfail kernel_upgrade "no second 6.1 kernel with its linux-source-6.1 in this host's apt lists"
 		return
 	fi
 	if [ ! -s "$dl/linux-source-6.1_${v2}_all.deb" ] || [ ! -s "$dl/linux-headers-${k2}_${v2}_amd64.deb" ]; then
@@ -184,13 +188,9 @@ kernel_upgrade() {
 	fi
 	local t0=$SECONDS
 	cp --sparse=always "$NFSDIMG" "$img"
-	mkdir -p "$MNT"
-	mount -o loop "$img" "$MNT"
-	mount -t proc proc "$MNT/proc"
-	mount --bind /dev "$MNT/dev"
+	chroot_mount "$img"
 	mkdir -p "$MNT/tmp/debs"
 	cp "$dl"/*.deb "$MNT/tmp/debs/"
-	inchroot() { chroot "$MNT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C DEBIAN_FRONTEND=noninteractive "$@"; }
 	rc1=0 rc2=0
 	inchroot sh -c 'apt-get install -y -q /tmp/debs/linux-headers-*.deb' >"$CACHE/kup-headers.log" 2>&1 || rc1=$?
 	st1=$(inchroot dkms status 2>&1)
@@ -202,31 +202,26 @@ kernel_upgrade() {
 	rm -f "$img"
 	echo "packages-vm: kernel $k2 ($v2) installed and fixed in a copy of the guest's image: $((SECONDS - t0)) s (logs $CACHE/kup-*.log)"
 	grep -E '^pnfs-nfsd-dkms: ' "$CACHE/kup-headers.log" || true
-	if [ $rc1 = 0 ] && grep -q "^pnfs-shim/[^,]*, $k2, x86_64: installed" <<<"$st1" && ! grep -q "^pnfs-nfsd/[^,]*, $k2," <<<"$st1" &&
+	if [ $rc1 = 0 ] && dkms_has "$st1" pnfs-shim "$k2" && ! grep -q "^pnfs-nfsd/[^,]*, $k2," <<<"$st1" &&
 		grep -qF "linux-source-6.1 is version $KVER but kernel $k2 is version $v2" "$CACHE/kup-headers.log" &&
 		grep -qF "Fix: apt install linux-source-6.1=$v2" "$CACHE/kup-headers.log" &&
 		grep -qF "not built for kernel $k2: its installation goes on" "$CACHE/kup-headers.log"; then
-		echo "PASS pkg_kernel_upgrade_goes_on (apt exit 0; DKMS built pnfs_shim for $k2; pnfs-nfsd not built, the versions and the fix said)"
-		HOSTPASS=$((HOSTPASS + 1))
+		hpass kernel_upgrade_goes_on "apt exit 0; DKMS built pnfs_shim for $k2; pnfs-nfsd not built, the versions and the fix said"
 	else
 		tail -15 "$CACHE/kup-headers.log"
-		echo "FAIL pkg_kernel_upgrade_goes_on: apt exit $rc1; dkms status: $(tr '\n' ';' <<<"$st1")"
-		HOSTFAIL=$((HOSTFAIL + 1))
+		hfail kernel_upgrade_goes_on "apt exit $rc1; dkms status: $(tr '\n' ';' <<<"$st1")"
 	fi
-	if [ $rc2 = 0 ] && grep -q "^pnfs-nfsd/[^,]*, $k2, x86_64: installed" <<<"$st2" && [[ $vm2 == "$k2 "* ]]; then
-		echo "PASS pkg_kernel_upgrade_fix_builds_nfsd (linux-source-6.1=$v2, the hook: nfsd.ko for $k2, vermagic $vm2)"
-		HOSTPASS=$((HOSTPASS + 1))
+	if [ $rc2 = 0 ] && dkms_has "$st2" pnfs-nfsd "$k2" && [[ $vm2 == "$k2 "* ]]; then
+		hpass kernel_upgrade_fix_builds_nfsd "linux-source-6.1=$v2, the hook: nfsd.ko for $k2, vermagic $vm2"
 	else
 		tail -15 "$CACHE/kup-fix.log"
-		echo "FAIL pkg_kernel_upgrade_fix_builds_nfsd: exit $rc2; dkms status: $(tr '\n' ';' <<<"$st2"); nfsd.ko vermagic: $vm2"
-		HOSTFAIL=$((HOSTFAIL + 1))
+		hfail kernel_upgrade_fix_builds_nfsd "exit $rc2; dkms status: $(tr '\n' ';' <<<"$st2"); nfsd.ko vermagic: $vm2"
 	fi
 }
 if [ -s "$NFSDIMG" ]; then
 	kernel_upgrade
 else
-	echo "FAIL pkg_kernel_upgrade: no image with pnfs-nfsd-dkms installed (see above)"
-	HOSTFAIL=$((HOSTFAIL + 1))
+	hfail kernel_upgrade "no image with pnfs-nfsd-dkms installed (see above)"
 fi
 
 # ---- this run: GFS2 images (lock_nolock for the NFS export, lock_dlm for the withdraw)

@@ -3,8 +3,8 @@
 # way. The caller runs from the repository's root with `set -Eeuo pipefail` and sets
 #   TAG    prefix of its log lines;  CACHE  kmod-shim/vm/.cache;  VM  kmod-shim/vm
 #   WORK   this run's directory;  APT  the apt-get command
-# and may define skip() ("SKIPPED: reason", exit 2); without it a missing piece is a
-# failure (exit 1).
+# and sets VM_MISSING=skip when a missing piece (packages, kernel image) is to end the lane
+# SKIPPED through its skip() (exit 2); otherwise that is a failure (exit 1).
 #
 #   vm_host_packages        debootstrap, gfs2-utils, e2fsprogs, qemu, busybox-static
 #   vm_kernel_image         IMGDIR, KABI, KERNEL: Debian's kernel image the vm lane caches
@@ -24,7 +24,7 @@
 #                           PASSED and FAILED counted (the END marker missing is a failure)
 
 vm_missing() {
-	if declare -F skip >/dev/null; then skip "$1"; fi
+	if [ "${VM_MISSING:-fail}" = skip ]; then skip "$1"; fi
 	echo "$TAG: $1"
 	exit 1
 }
